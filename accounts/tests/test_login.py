@@ -1,0 +1,72 @@
+"""Login/logout pages, the language switch, the home page's login guard, and failed-login throttling."""
+
+import pytest
+from django.test import Client
+
+from accounts.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def agent() -> User:
+    return User.objects.create_user(username="agente", password="clave-segura-123")
+
+
+def test_login_page_speaks_spanish_by_default(client: Client) -> None:
+    response = client.get("/accounts/login/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert '<html lang="es">' in body
+    assert "Iniciar sesión" in body
+    assert "Contraseña" in body
+
+
+def test_login_page_in_english_when_chosen(client: Client) -> None:
+    response = client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
+    assert response.status_code == 302
+    body = client.get("/accounts/login/").content.decode()
+    assert '<html lang="en">' in body
+    assert "Log in" in body and "Password" in body
+
+
+def test_home_requires_login(client: Client) -> None:
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_login_then_home_then_logout(client: Client, agent: User) -> None:
+    response = client.post("/accounts/login/", {"username": "agente", "password": "clave-segura-123"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    home = client.get("/")
+    assert home.status_code == 200
+    assert "Todavía no hay conversaciones" in home.content.decode()
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_wrong_password_shows_a_clear_error(client: Client, agent: User) -> None:
+    response = client.post("/accounts/login/", {"username": "agente", "password": "mala"})
+    assert response.status_code == 200
+    assert "Por favor, introduzca un nombre de usuario y clave correctos" in response.content.decode()
+
+
+def test_repeated_failures_lock_the_login(client: Client, agent: User, settings) -> None:
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(3):
+        client.post("/accounts/login/", {"username": "agente", "password": "mala"})
+    # Even the right password is refused while locked out.
+    response = client.post("/accounts/login/", {"username": "agente", "password": "clave-segura-123"})
+    assert response.status_code == 429
+    assert "Demasiados intentos fallidos" in response.content.decode()
+    assert client.get("/").status_code == 302
+
+
+def test_admin_login_is_throttled_too(client: Client, settings) -> None:
+    settings.AXES_FAILURE_LIMIT = 3
+    User.objects.create_superuser(username="jefe", password="clave-jefe-123")
+    for _ in range(3):
+        client.post("/admin/login/", {"username": "jefe", "password": "x"})
+    response = client.post("/admin/login/", {"username": "jefe", "password": "clave-jefe-123"})
+    assert response.status_code == 429

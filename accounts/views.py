@@ -1,0 +1,15 @@
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.views.generic import TemplateView
+
+from conversations.selectors import console_summary
+
+
+class HomeView(LoginRequiredMixin, TemplateView):
+    """The agent console's home: an honest summary until the live console lands."""
+
+    template_name = "home.html"
+
+    def get_context_data(self, **kwargs: object) -> dict:
+        context = super().get_context_data(**kwargs)
+        context["summary"] = console_summary(user=self.request.user)
+        return context

@@ -1,0 +1,70 @@
+"""Project-wide pytest fixtures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+
+
+def load_fixture(provider: str, name: str) -> Any:
+    """A provider payload fixture: conversations/tests/fixtures/<provider>/<name>.json."""
+    path = ROOT / "conversations" / "tests" / "fixtures" / provider / f"{name}.json"
+    return json.loads(path.read_text())
+
+
+def load_fixture_bytes(provider: str, name: str) -> bytes:
+    return (ROOT / "conversations" / "tests" / "fixtures" / provider / f"{name}.json").read_bytes()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_for_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """bin/test provides a real Redis (REDIS_URL); a bare `pytest` starts the embedded one for the session."""
+    from django.conf import settings
+
+    proc = None
+    if settings.REDIS.socket_path:
+        from whatsapp_ia import embedded_redis
+
+        proc = embedded_redis.start(
+            settings.REDIS.socket_path, log_path=tmp_path_factory.mktemp("redis") / "redis.log"
+        )
+    yield
+    if proc is not None:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: Any, tmp_path: Path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def redis_client() -> Any:
+    import redis
+    from django.conf import settings
+
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@pytest.fixture
+def celery_live_worker(redis_client: Any) -> Iterator[Any]:
+    """A real Celery worker (threads, in this process) consuming the test Redis broker.
+
+    Use with `@pytest.mark.django_db(transaction=True)` so the worker's own
+    database connections see the test's rows. Stale tasks of earlier tests are purged first.
+    """
+    from celery.contrib.testing.worker import start_worker
+
+    from whatsapp_ia.celery import app
+
+    redis_client.flushdb()
+    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=20) as worker:
+        yield worker
+    redis_client.flushdb()

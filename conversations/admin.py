@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import contextlib
+import json
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from conversations.models import Channel, Contact, Conversation, Message, WebhookDelivery
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    list_display = ("name", "provider", "external_id", "display_phone_number", "is_active", "has_credentials")
+    list_filter = ("provider", "is_active")
+    search_fields = ("name", "external_id", "display_phone_number")
+    fieldsets = (
+        (None, {"fields": ("name", "provider", "external_id", "display_phone_number", "is_active")}),
+        (_("Provider details"), {"fields": ("business_account_id", "base_url", "account_id")}),
+        (
+            _("Credentials (encrypted at rest; empty = use the environment)"),
+            {"fields": ("access_token", "app_secret", "verify_token")},
+        ),
+    )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name in ("access_token", "app_secret", "verify_token"):
+            field.widget.attrs.update({"rows": 1, "autocomplete": "off", "spellcheck": "false"})
+        return field
+
+    @admin.display(boolean=True, description=_("credentials"))
+    def has_credentials(self, obj: Channel) -> bool:
+        return bool(obj.access_token)
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "external_id", "provider", "profile_name", "alias", "has_referral", "updated_at")
+    list_filter = ("provider",)
+    search_fields = ("external_id", "profile_name", "alias", "phone")
+    readonly_fields = ("created_at", "updated_at")
+
+    @admin.display(boolean=True, description=_("from an ad"))
+    def has_referral(self, obj: Contact) -> bool:
+        return bool(obj.referral)
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    fields = ("created_at", "direction", "kind", "short_text", "status", "processing_state")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("-created_at",)
+    max_num = 0
+
+    @admin.display(description=_("text"))
+    def short_text(self, obj: Message) -> str:
+        return (obj.text or obj.caption or obj.transcription)[:120]
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = (
+        "contact",
+        "channel",
+        "status",
+        "step",
+        "bot_paused",
+        "unread_count",
+        "needs_attention",
+        "last_activity_at",
+    )
+    list_filter = ("status", "bot_paused", "needs_attention", "channel", "roles")
+    search_fields = ("contact__external_id", "contact__profile_name", "contact__alias", "step")
+    list_select_related = ("contact", "channel")
+    raw_id_fields = ("contact",)
+    readonly_fields = ("created_at", "updated_at", "last_inbound_at", "last_message_preview")
+    inlines = [MessageInline]
+    date_hierarchy = "last_activity_at"
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "direction", "kind", "short_text", "conversation", "status", "processing_state")
+    list_filter = ("direction", "kind", "status", "processing_state", "provider", "media_state")
+    search_fields = ("text", "caption", "transcription", "provider_message_id", "conversation__contact__external_id")
+    list_select_related = ("conversation__contact", "conversation__channel")
+    raw_id_fields = ("conversation", "rule", "sent_by")
+    readonly_fields = ("created_at", "updated_at", "pretty_raw")
+    date_hierarchy = "created_at"
+    exclude = ("raw",)
+
+    @admin.display(description=_("text"))
+    def short_text(self, obj: Message) -> str:
+        return (obj.text or obj.caption or obj.transcription)[:80]
+
+    @admin.display(description=_("raw payload"))
+    def pretty_raw(self, obj: Message) -> str:
+        return format_html(
+            "<pre style='white-space:pre-wrap'>{}</pre>", json.dumps(obj.raw, indent=2, ensure_ascii=False)
+        )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("id", "provider", "received_at", "state", "signature_ok", "events_count", "short_error")
+    list_filter = ("provider", "state", "signature_ok")
+    search_fields = ("error",)
+    date_hierarchy = "received_at"
+    readonly_fields = (
+        "provider",
+        "received_at",
+        "state",
+        "signature_ok",
+        "events_count",
+        "processed_at",
+        "error",
+        "pretty_headers",
+        "pretty_body",
+    )
+    exclude = ("body", "headers")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: WebhookDelivery | None = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookDelivery]:
+        return super().get_queryset(request).defer("body")
+
+    @admin.display(description=_("error"))
+    def short_error(self, obj: WebhookDelivery) -> str:
+        return obj.error[:80]
+
+    @admin.display(description=_("headers"))
+    def pretty_headers(self, obj: WebhookDelivery) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.headers, indent=2))
+
+    @admin.display(description=_("raw body"))
+    def pretty_body(self, obj: WebhookDelivery) -> str:
+        text = obj.body_text
+        with contextlib.suppress(ValueError):
+            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)

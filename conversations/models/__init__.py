@@ -1,0 +1,28 @@
+from conversations.models.channels import Channel, Provider
+from conversations.models.contacts import Contact
+from conversations.models.conversations import Conversation, ConversationStatus
+from conversations.models.deliveries import DeliveryState, WebhookDelivery
+from conversations.models.messages import (
+    Direction,
+    MediaState,
+    Message,
+    MessageKind,
+    MessageStatus,
+    ProcessingState,
+)
+
+__all__ = [
+    "Channel",
+    "Contact",
+    "Conversation",
+    "ConversationStatus",
+    "DeliveryState",
+    "Direction",
+    "MediaState",
+    "Message",
+    "MessageKind",
+    "MessageStatus",
+    "ProcessingState",
+    "Provider",
+    "WebhookDelivery",
+]

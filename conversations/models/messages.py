@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Direction(models.TextChoices):
+    IN = "in", _("Inbound")
+    OUT = "out", _("Outbound")
+
+
+class MessageKind(models.TextChoices):
+    TEXT = "text", _("Text")
+    INTERACTIVE = "interactive", _("Interactive reply")
+    BUTTON = "button", _("Template button")
+    IMAGE = "image", _("Image")
+    AUDIO = "audio", _("Audio")
+    VIDEO = "video", _("Video")
+    DOCUMENT = "document", _("Document")
+    STICKER = "sticker", _("Sticker")
+    LOCATION = "location", _("Location")
+    CONTACTS = "contacts", _("Contacts")
+    REACTION = "reaction", _("Reaction")
+    REFERRAL = "referral", _("Ad referral")
+    TEMPLATE = "template", _("Template")
+    LIST = "list", _("Interactive list")
+    BUTTONS = "buttons", _("Interactive buttons")
+    SYSTEM = "system", _("System")
+    UNSUPPORTED = "unsupported", _("Unsupported")
+
+
+MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
+
+
+class MessageStatus(models.TextChoices):
+    RECEIVED = "received", _("Received")
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    READ = "read", _("Read")
+    FAILED = "failed", _("Failed")
+
+
+# Status ticks only move forward (Meta does not guarantee order); failed always wins.
+STATUS_RANK = {"queued": 0, "sending": 1, "sent": 2, "delivered": 3, "read": 4, "played": 4, "failed": 9}
+
+
+class ProcessingState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped")
+
+
+class MediaState(models.TextChoices):
+    NONE = "", _("No media")
+    PENDING = "pending", _("Pending download")
+    STORED = "stored", _("Stored")
+    FAILED = "failed", _("Download failed")
+
+
+class Message(models.Model):
+    """One message in or out. (provider, provider_message_id) is unique: retries are no-ops."""
+
+    conversation = models.ForeignKey("conversations.Conversation", on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
+    kind = models.CharField(_("type"), max_length=20, choices=MessageKind.choices, default=MessageKind.TEXT)
+    text = models.TextField(_("text"), blank=True)
+    caption = models.TextField(_("caption"), blank=True)
+    data = models.JSONField(
+        _("structured content"),
+        default=dict,
+        blank=True,
+        help_text=_("Options, location, contacts, reaction, interactive reply id..."),
+    )
+    media_file = models.FileField(_("media file"), upload_to="media/%Y/%m", max_length=500, blank=True)
+    media_mime = models.CharField(_("media type"), max_length=100, blank=True)
+    media_size = models.PositiveBigIntegerField(_("media size"), null=True, blank=True)
+    media_provider_id = models.CharField(_("provider media id"), max_length=200, blank=True)
+    media_original_url = models.URLField(_("original media URL"), max_length=2000, blank=True)
+    media_state = models.CharField(_("media state"), max_length=10, choices=MediaState.choices, blank=True, default="")
+    media_error = models.TextField(_("media error"), blank=True)
+    transcription = models.TextField(_("transcription"), blank=True)
+    image_description = models.TextField(_("image description"), blank=True)
+    provider = models.CharField(_("provider"), max_length=20)
+    provider_message_id = models.CharField(_("provider message id"), max_length=255, null=True, blank=True)
+    reply_to_provider_id = models.CharField(_("reply to"), max_length=255, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=MessageStatus.choices, default=MessageStatus.RECEIVED)
+    error_code = models.CharField(_("error code"), max_length=50, blank=True)
+    error_message = models.TextField(_("error"), blank=True)
+    processing_state = models.CharField(
+        _("processing"), max_length=10, choices=ProcessingState.choices, default=ProcessingState.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("delivery attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    rule = models.ForeignKey(
+        "flows.Rule", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages", verbose_name=_("rule")
+    )
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sent_messages",
+        verbose_name=_("sent by"),
+    )
+    raw = models.JSONField(_("raw payload"), default=dict, blank=True)
+    provider_timestamp = models.DateTimeField(_("provider timestamp"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        constraints = [
+            # NULLs are distinct in both SQLite and MySQL, so queued outbound rows without an id coexist.
+            models.UniqueConstraint(fields=["provider", "provider_message_id"], name="uniq_message_provider_id"),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="msg_conv_created"),
+            models.Index(fields=["direction", "processing_state", "created_at"], name="msg_processing"),
+            models.Index(fields=["status", "created_at"], name="msg_status_created"),
+            models.Index(fields=["kind", "created_at"], name="msg_kind_created"),
+        ]
+
+    def __str__(self) -> str:
+        body = self.text or self.caption or self.kind
+        return f"{self.get_direction_display()}: {body[:60]}"
+
+    @property
+    def is_media(self) -> bool:
+        return self.kind in MEDIA_KINDS

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class ResponseType(models.TextChoices):
+    TEXT = "text", _("Text")
+    LIST = "list", _("List")
+    BUTTON = "button", _("Buttons")
+    IMAGE = "image", _("Image")
+    VIDEO = "video", _("Video")
+    AUDIO = "audio", _("Audio")
+    DOCUMENT = "document", _("Document")
+
+
+class Rule(models.Model):
+    """One step of a flow: when the chat is in `step` and the input matches, answer and move on."""
+
+    step = models.CharField(_("step"), max_length=100, db_index=True)
+    input_text = models.TextField(
+        _("input keywords"), default="*", help_text=_("Comma-separated keywords or phrases; * is the step's default.")
+    )
+    priority = models.IntegerField(_("priority"), default=100, help_text=_("Lower numbers are tried first."))
+    response_type = models.CharField(
+        _("response type"), max_length=10, choices=ResponseType.choices, default=ResponseType.TEXT
+    )
+    response_text = models.TextField(_("response text"), blank=True)
+    options = models.TextField(
+        _("options"),
+        blank=True,
+        help_text=_("Buttons or list rows separated by |; a row may be 'title: description'."),
+    )
+    next_step = models.CharField(_("next step"), max_length=100, blank=True)
+    advance_steps = models.PositiveSmallIntegerField(
+        _("advance steps"), default=0, help_text=_("Run the * rule of the following steps this many times.")
+    )
+    role_keyword = models.CharField(_("role keyword"), max_length=50, blank=True)
+    handler = models.CharField(_("handler"), max_length=100, blank=True)
+    calculation = models.CharField(_("calculation"), max_length=200, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["step", "priority", "id"]
+        verbose_name = _("rule")
+        verbose_name_plural = _("rules")
+        indexes = [models.Index(fields=["step", "active", "priority"], name="rule_step_active_prio")]
+
+    def __str__(self) -> str:
+        return f"[{self.step}] {self.input_text[:40]} → {self.next_step or '·'}"
+
+
+class MediaType(models.TextChoices):
+    IMAGE = "image", _("Image")
+    VIDEO = "video", _("Video")
+    AUDIO = "audio", _("Audio")
+    DOCUMENT = "document", _("Document")
+
+
+class RuleMedia(models.Model):
+    """Extra media sent with a rule's response (the seed's regla_medias)."""
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="media")
+    media_type = models.CharField(_("type"), max_length=10, choices=MediaType.choices, default=MediaType.IMAGE)
+    url = models.URLField(_("URL"), max_length=1000, blank=True)
+    file = models.FileField(_("file"), upload_to="rules/%Y/%m", blank=True)
+    caption = models.CharField(_("caption"), max_length=1024, blank=True)
+    order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name = _("rule media")
+        verbose_name_plural = _("rule media")
+
+    def __str__(self) -> str:
+        return self.url or (self.file.name if self.file else "")
+
+
+class QuickReply(models.Model):
+    """A canned answer agents send with one click in the console (the seed's botones)."""
+
+    title = models.CharField(_("title"), max_length=100)
+    text = models.TextField(_("text"), blank=True)
+    roles = models.ManyToManyField(
+        "accounts.Role", blank=True, related_name="quick_replies", help_text=_("Empty: every agent sees it.")
+    )
+    order = models.PositiveSmallIntegerField(_("order"), default=0)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["order", "title"]
+        verbose_name = _("quick reply")
+        verbose_name_plural = _("quick replies")
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class QuickReplyMedia(models.Model):
+    quick_reply = models.ForeignKey(QuickReply, on_delete=models.CASCADE, related_name="media")
+    media_type = models.CharField(_("type"), max_length=10, choices=MediaType.choices, default=MediaType.IMAGE)
+    url = models.URLField(_("URL"), max_length=1000, blank=True)
+    file = models.FileField(_("file"), upload_to="quick_replies/%Y/%m", blank=True)
+    caption = models.CharField(_("caption"), max_length=1024, blank=True)
+    order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name = _("quick reply media")
+        verbose_name_plural = _("quick reply media")
+
+    def __str__(self) -> str:
+        return self.url or (self.file.name if self.file else "")
+
+
+class GlobalCommand(models.Model):
+    """Keywords checked before any rule, mapped to a registered handler (restart, help, ...)."""
+
+    keywords = models.CharField(_("keywords"), max_length=300, help_text=_("Comma-separated."))
+    handler = models.CharField(_("handler"), max_length=100)
+    response_text = models.TextField(_("response text"), blank=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    priority = models.IntegerField(_("priority"), default=100)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["priority", "id"]
+        verbose_name = _("global command")
+        verbose_name_plural = _("global commands")
+
+    def __str__(self) -> str:
+        return f"{self.keywords} → {self.handler}"

@@ -1,0 +1,20 @@
+"""The Celery app: `celery -A whatsapp_ia worker` / `celery -A whatsapp_ia beat`."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "whatsapp_ia.settings.base")
+
+app = Celery("whatsapp_ia")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_finalize.connect
+def _schedule_periodic(sender: Celery, **_: object) -> None:
+    from django.conf import settings
+
+    sender.add_periodic_task(
+        settings.SWEEP_INTERVAL, sender.signature("conversations.tasks.sweep_stuck_task"), name="sweep stuck work"
+    )

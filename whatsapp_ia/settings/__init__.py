@@ -1,0 +1,1 @@
+"""Settings modules: base (complete, embedded default), production (tightens), test."""

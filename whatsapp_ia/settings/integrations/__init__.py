@@ -1,0 +1,1 @@
+"""One module per integration; each reads its own environment variables."""

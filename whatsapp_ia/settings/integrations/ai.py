@@ -1,0 +1,36 @@
+"""AI mode: catalogs, OCR, page images, embeddings, generation (seed names)."""
+
+from whatsapp_ia.env import VAR_DIR, env
+
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+AI_MODE_ENABLED = env.bool("AI_MODE_ENABLED", default=False)
+AI_HANDOFF_STEP = env.str("AI_HANDOFF_STEP", default="ia_chat")
+AI_EMBED_MODEL = env.str("AI_EMBED_MODEL", default="text-embedding-3-small")
+AI_GEN_MODEL = env.str("AI_GEN_MODEL", default="gpt-4o-mini")
+AI_VISION_MODEL = env.str("AI_VISION_MODEL", default="gpt-4o")
+AI_VECTOR_STORE_PATH = env.str("AI_VECTOR_STORE_PATH", default=str(VAR_DIR / "catalog_index"))
+AI_CACHE_TTL = env.int("AI_CACHE_TTL", default=3600)
+AI_MAX_OUTPUT_TOKENS = env.int("AI_MAX_OUTPUT_TOKENS", default=400)
+AI_RESPONSE_MAX_SENTENCES = env.int("AI_RESPONSE_MAX_SENTENCES", default=4)
+AI_RESPONSE_MAX_CHARS = env.int("AI_RESPONSE_MAX_CHARS", default=900)
+AI_FALLBACK_MESSAGE = env.str(
+    "AI_FALLBACK_MESSAGE",
+    default="No encontré esa información en el catálogo. Un asesor te ayudará en breve.",
+)
+AI_POLL_INTERVAL = env.float("AI_POLL_INTERVAL", default=2.0)
+AI_BATCH_SIZE = env.int("AI_BATCH_SIZE", default=10)
+CATALOG_UPLOAD_DIR = env.str("CATALOG_UPLOAD_DIR", default="catalogs")
+AI_OCR_ENABLED = env.bool("AI_OCR_ENABLED", default=True)
+AI_OCR_DPI = env.int("AI_OCR_DPI", default=220)
+AI_OCR_LANG = env.str("AI_OCR_LANG", default="spa+eng")
+AI_OCR_TESSERACT_CONFIG = env.str("AI_OCR_TESSERACT_CONFIG", default="")
+AI_OCR_TESSERACT_ENABLED = env.bool("AI_OCR_TESSERACT_ENABLED", default=True)
+AI_OCR_EASYOCR_ENABLED = env.bool("AI_OCR_EASYOCR_ENABLED", default=True)
+AI_OCR_EASYOCR_LANGS = env.str("AI_OCR_EASYOCR_LANGS", default="")
+AI_OCR_EASYOCR_DOWNLOAD_ENABLED = env.bool("AI_OCR_EASYOCR_DOWNLOAD_ENABLED", default=False)
+AI_OCR_EASYOCR_VERBOSE = env.bool("AI_OCR_EASYOCR_VERBOSE", default=False)
+AI_PAGE_IMAGE_DIR = env.str("AI_PAGE_IMAGE_DIR", default="catalogs/pages")
+AI_PAGE_IMAGE_FORMAT = env.str("AI_PAGE_IMAGE_FORMAT", default="JPEG")
+AI_PAGE_IMAGE_SCALE = env.float("AI_PAGE_IMAGE_SCALE", default=2.0)
+AI_PAGE_IMAGE_QUALITY = env.int("AI_PAGE_IMAGE_QUALITY", default=85)

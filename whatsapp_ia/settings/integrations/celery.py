@@ -1,0 +1,21 @@
+"""Celery: broker and results on the same Redis as everything else."""
+
+from whatsapp_ia.env import env
+from whatsapp_ia.settings.base import REDIS
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS.celery)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery 6 behaviour now: on a lost broker connection, late-ack tasks are redelivered, not left hanging.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# How often the scheduler sweeps for stuck work (seconds).
+SWEEP_INTERVAL = env.int("SWEEP_INTERVAL", default=60)

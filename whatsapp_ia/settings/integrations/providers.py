@@ -1,0 +1,33 @@
+"""Messaging providers: Meta WhatsApp Cloud API (seed names), YCloud, Chatwoot.
+
+Single-number setups keep working from META_TOKEN / PHONE_NUMBER_ID / VERIFY_TOKEN;
+more numbers are Channel rows in the admin. Base URLs are settings so tests and
+users can point them elsewhere.
+"""
+
+from whatsapp_ia.env import env
+
+META_TOKEN = env.str("META_TOKEN", default="")
+PHONE_NUMBER_ID = env.str("PHONE_NUMBER_ID", default="")
+VERIFY_TOKEN = env.str("VERIFY_TOKEN", default="")
+META_APP_SECRET = env.str("META_APP_SECRET", default="")
+META_GRAPH_URL = env.str("META_GRAPH_URL", default="https://graph.facebook.com").rstrip("/")
+META_API_VERSION = env.str("META_API_VERSION", default="v25.0")
+# Development only: accept unsigned webhooks. The admin shows a warning while off.
+WEBHOOK_VERIFY_SIGNATURES = env.bool("WEBHOOK_VERIFY_SIGNATURES", default=True)
+
+YCLOUD_API_URL = env.str("YCLOUD_API_URL", default="https://api.ycloud.com/v2").rstrip("/")
+
+# Outbound pacing (Meta default tier: 80 msg/s per number; ~1 msg / 6 s per recipient pair).
+OUTBOUND_RATE_PER_SECOND = env.float("OUTBOUND_RATE_PER_SECOND", default=78.0)
+OUTBOUND_PAIR_INTERVAL_SECONDS = env.float("OUTBOUND_PAIR_INTERVAL_SECONDS", default=6.0)
+OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=8)
+OUTBOUND_BACKOFF_BASE_SECONDS = env.float("OUTBOUND_BACKOFF_BASE_SECONDS", default=2.0)
+OUTBOUND_BACKOFF_MAX_SECONDS = env.float("OUTBOUND_BACKOFF_MAX_SECONDS", default=300.0)
+PROVIDER_HTTP_TIMEOUT = env.float("PROVIDER_HTTP_TIMEOUT", default=15.0)
+# Sweeper thresholds (seconds): inbound unprocessed / outbound still queued.
+SWEEP_INBOUND_AFTER = env.int("SWEEP_INBOUND_AFTER", default=120)
+SWEEP_OUTBOUND_AFTER = env.int("SWEEP_OUTBOUND_AFTER", default=120)
+OUTBOUND_RATE_BURST = env.float("OUTBOUND_RATE_BURST", default=20.0)
+# Per-customer pacing: a burst, then one message every N seconds (0 disables).
+OUTBOUND_PAIR_BURST = env.float("OUTBOUND_PAIR_BURST", default=6.0)

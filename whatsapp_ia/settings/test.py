@@ -1,0 +1,13 @@
+"""Tests: same as base, with fast hashing and plain static storage."""
+
+from whatsapp_ia.settings.base import *  # noqa: F403
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    *[h for h in PASSWORD_HASHERS if "MD5" not in h],  # noqa: F405
+]
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+CACHES["default"]["KEY_PREFIX"] = "wia-test"  # noqa: F405
+MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
+AXES_FAILURE_LIMIT = 3
+LANGUAGE_CODE = "es"
