@@ -31,9 +31,7 @@ def _redis_for_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     if settings.REDIS.socket_path:
         from whatsapp_ia import embedded_redis
 
-        proc = embedded_redis.start(
-            settings.REDIS.socket_path, log_path=tmp_path_factory.mktemp("redis") / "redis.log"
-        )
+        proc = embedded_redis.start(settings.REDIS.socket_path, log_path=tmp_path_factory.mktemp("redis") / "redis.log")
     yield
     if proc is not None:
         proc.terminate()
@@ -43,6 +41,18 @@ def _redis_for_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
 @pytest.fixture(autouse=True)
 def _media_root(settings: Any, tmp_path: Path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits_and_locks() -> None:
+    """Rate-limit buckets and conversation locks live in Redis; ids repeat across tests, so clear them."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = [*client.scan_iter("wia:rl:*", count=1000), *client.scan_iter("wia:lock:*", count=1000)]
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture

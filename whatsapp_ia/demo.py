@@ -44,8 +44,8 @@ DEMO_CHATS = [
 
 
 @transaction.atomic
-def demo_load() -> dict[str, int]:
-    """Create (or refresh) the demo; returns how many rows of each kind exist afterwards."""
+def demo_flow_load() -> dict[str, Role]:
+    """The demo's roles and rules only (no conversations); returns the roles by keyword."""
     roles = {
         kw: Role.objects.get_or_create(keyword=kw, defaults={"name": name, "description": desc})[0]
         for kw, name, desc in [
@@ -69,6 +69,13 @@ def demo_load() -> dict[str, int]:
                 "active": True,
             },
         )
+    return roles
+
+
+@transaction.atomic
+def demo_load() -> dict[str, int]:
+    """Create (or refresh) the demo; returns how many rows of each kind exist afterwards."""
+    roles = demo_flow_load()
     channel, _ = Channel.objects.get_or_create(
         provider="meta",
         external_id=settings.PHONE_NUMBER_ID or "demo-number",

@@ -78,7 +78,6 @@ TEMPLATES = [
 # Database: DATABASE_URL, or the seed's DB_* (MySQL/MariaDB), or SQLite under var/.
 DATABASES = {"default": database_from_env(os.environ, sqlite_path=VAR_DIR / "db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6 behaviour now; silences the transition warning
 
 # Redis: REDIS_URL, or the private one `bin/run` starts on var/redis.sock.
 REDIS = redis_from_env(os.environ, socket_path=VAR_DIR / "redis.sock")

@@ -18,9 +18,9 @@ WEBHOOK_VERIFY_SIGNATURES = env.bool("WEBHOOK_VERIFY_SIGNATURES", default=True)
 
 YCLOUD_API_URL = env.str("YCLOUD_API_URL", default="https://api.ycloud.com/v2").rstrip("/")
 
-# Outbound pacing (Meta default tier: 80 msg/s per number; ~1 msg / 6 s per recipient pair).
+# Outbound pacing, shared by all workers through Redis token buckets. Meta's default tier
+# allows 80 messages/s per business number: rate + burst must stay <= 80 in any second.
 OUTBOUND_RATE_PER_SECOND = env.float("OUTBOUND_RATE_PER_SECOND", default=78.0)
-OUTBOUND_PAIR_INTERVAL_SECONDS = env.float("OUTBOUND_PAIR_INTERVAL_SECONDS", default=6.0)
 OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=8)
 OUTBOUND_BACKOFF_BASE_SECONDS = env.float("OUTBOUND_BACKOFF_BASE_SECONDS", default=2.0)
 OUTBOUND_BACKOFF_MAX_SECONDS = env.float("OUTBOUND_BACKOFF_MAX_SECONDS", default=300.0)
@@ -28,6 +28,7 @@ PROVIDER_HTTP_TIMEOUT = env.float("PROVIDER_HTTP_TIMEOUT", default=15.0)
 # Sweeper thresholds (seconds): inbound unprocessed / outbound still queued.
 SWEEP_INBOUND_AFTER = env.int("SWEEP_INBOUND_AFTER", default=120)
 SWEEP_OUTBOUND_AFTER = env.int("SWEEP_OUTBOUND_AFTER", default=120)
-OUTBOUND_RATE_BURST = env.float("OUTBOUND_RATE_BURST", default=20.0)
-# Per-customer pacing: a burst, then one message every N seconds (0 disables).
+OUTBOUND_RATE_BURST = env.float("OUTBOUND_RATE_BURST", default=1.0)
+# Per-customer ("pair") pacing: a burst, then one message every N seconds (0 disables).
+OUTBOUND_PAIR_INTERVAL_SECONDS = env.float("OUTBOUND_PAIR_INTERVAL_SECONDS", default=6.0)
 OUTBOUND_PAIR_BURST = env.float("OUTBOUND_PAIR_BURST", default=6.0)

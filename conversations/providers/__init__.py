@@ -1,0 +1,23 @@
+"""The provider registry: `Channel.provider` value -> Provider class.
+
+YCloud and Chatwoot register here next to Meta once they exist; there is no default
+provider, so an unknown name fails loudly.
+"""
+
+from __future__ import annotations
+
+from conversations.providers.base import Provider
+from conversations.providers.meta import MetaProvider
+
+PROVIDERS: dict[str, type[Provider]] = {
+    MetaProvider.name: MetaProvider,
+}
+
+
+def get_provider_class(name: str) -> type[Provider]:
+    """The Provider class registered as `name`; KeyError (naming the known ones) otherwise."""
+    try:
+        return PROVIDERS[name]
+    except KeyError:
+        known = ", ".join(sorted(PROVIDERS))
+        raise KeyError(f"unknown provider {name!r}; known providers: {known}") from None

@@ -1,0 +1,202 @@
+"""The one interface every messaging provider implements, and the data that crosses it.
+
+Providers never touch the database: they get a `ChannelConfig` (plain values,
+decrypted) and exchange frozen dataclasses with the services. Parsing is pure
+(payload in, events out); everything that talks HTTP goes through base URLs
+from settings so tests point them at local fake servers.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """What a provider needs to know about one channel (inbox)."""
+
+    provider: str
+    external_id: str  # Meta: phone_number_id
+    access_token: str = ""
+    app_secret: str = ""
+    verify_token: str = ""
+    base_url: str = ""  # API base URL (Graph / YCloud / Chatwoot server)
+    api_version: str = ""
+    account_id: str = ""
+    display_phone_number: str = ""
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    """A provider's pointer to a media file, as it arrived in a webhook."""
+
+    media_id: str = ""
+    mime_type: str = ""
+    sha256: str = ""
+    filename: str = ""
+    url: str = ""
+    voice: bool = False
+    animated: bool = False
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    provider_message_id: str  # idempotency key, together with the provider name
+    channel_external_id: str  # the business number (Meta phone_number_id) it was sent to
+    contact_external_id: str  # wa_id; BSUID user id when the user hides the number
+    contact_name: str
+    kind: str  # a conversations.models.MessageKind value
+    sent_at: datetime | None
+    text: str = ""  # body text; for interactive/button replies the title the user tapped
+    caption: str = ""
+    media: MediaRef | None = None
+    reply_to: str = ""  # provider id of the quoted message (context.id)
+    interactive_id: str = ""  # button_reply/list_reply id or template button payload
+    data: dict[str, Any] = field(default_factory=dict)  # location, contacts, reaction, ...
+    referral: dict[str, Any] = field(default_factory=dict)  # click-to-WhatsApp ad
+    errors: tuple[dict[str, Any], ...] = ()
+    unknown: bool = False  # a type we do not understand: kept raw and marked
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    provider_message_id: str
+    channel_external_id: str
+    status: str  # sent | delivered | read | failed | played
+    timestamp: datetime | None
+    recipient_id: str = ""
+    error_code: str = ""
+    error_title: str = ""
+    error_detail: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProviderNotice:
+    """A system- or app-level error the provider reports outside any message."""
+
+    channel_external_id: str
+    code: str
+    title: str
+    detail: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+InboundEvent = InboundMessage | StatusUpdate | ProviderNotice
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    events: list[InboundEvent]
+    problems: list[str] = field(default_factory=list)  # malformed or unknown parts, in words
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """What we want to send; `kind` picks the shape. Validated before any HTTP call."""
+
+    kind: str  # text | buttons | list | image | audio | video | document | sticker | template
+    to: str
+    text: str = ""  # text body, or the body of buttons/list messages
+    caption: str = ""
+    header: str = ""
+    footer: str = ""
+    buttons: tuple[tuple[str, str], ...] = ()  # (id, title)
+    list_button: str = ""  # the list's menu button label
+    sections: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = ()  # (title, ((id, title, desc), ...))
+    media_link: str = ""
+    media_id: str = ""
+    filename: str = ""
+    voice: bool = False
+    template_name: str = ""
+    template_language: str = "es"
+    template_components: tuple[dict[str, Any], ...] = ()
+    reply_to: str = ""
+    preview_url: bool = False
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    content: bytes
+    mime_type: str
+    sha256: str = ""
+    original_url: str = ""
+    filename: str = ""
+
+    @property
+    def size(self) -> int:
+        return len(self.content)
+
+
+class OutboundValidationError(ValueError):
+    """The message breaks a provider limit (3 buttons, 20-char titles, ...); nothing was sent."""
+
+
+class ProviderError(Exception):
+    """A provider call failed. `transient` says whether trying again later can help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        transient: bool,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        raw: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.transient = transient
+        self.http_status = http_status
+        self.retry_after = retry_after
+        self.raw = dict(raw or {})
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}" if self.code else self.message
+
+
+class Provider(abc.ABC):
+    """One channel's connection to a messaging provider."""
+
+    name: str
+
+    def __init__(self, config: ChannelConfig) -> None:
+        self.config = config
+
+    @abc.abstractmethod
+    def verify_signature(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
+        """True when the delivery is signed with this channel's secret (headers are case-insensitive)."""
+
+    @staticmethod
+    @abc.abstractmethod
+    def parse(payload: Any) -> ParseResult:
+        """Turn one decoded webhook body into normalized events. Pure; never raises on bad input."""
+
+    @abc.abstractmethod
+    def build_payload(self, message: OutboundMessage) -> dict[str, Any]:
+        """The provider's JSON for `message`; raises OutboundValidationError on a broken limit."""
+
+    @abc.abstractmethod
+    def send(self, message: OutboundMessage) -> SendResult:
+        """Send; raises ProviderError (transient or permanent) or OutboundValidationError."""
+
+    @abc.abstractmethod
+    def fetch_media(self, media: MediaRef, *, max_bytes: int) -> MediaFile:
+        """Download an inbound media file; raises ProviderError."""
+
+    @abc.abstractmethod
+    def mark_read(self, provider_message_id: str) -> None:
+        """Tell the provider the customer's message was read (blue ticks)."""

@@ -1,0 +1,278 @@
+"""Inbound: keep every raw delivery, then turn it into idempotently stored messages and status ticks.
+
+The webhook path only runs `delivery_record` (one INSERT) and enqueues
+`delivery_process` after commit; everything else happens in a task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from conversations import events
+from conversations.models import (
+    Contact,
+    Conversation,
+    ConversationStatus,
+    DeliveryState,
+    MediaState,
+    Message,
+    MessageKind,
+    ProcessingState,
+    WebhookDelivery,
+)
+from conversations.models.messages import MEDIA_KINDS, STATUS_RANK
+from conversations.providers import get_provider_class
+from conversations.providers.base import InboundMessage, ProviderNotice, StatusUpdate
+from conversations.services.channels import channel_for_inbound
+from conversations.services.serialize import conversation_event_data, message_event_data
+
+logger = logging.getLogger(__name__)
+
+# Only the headers worth keeping for audits and signature re-checks.
+KEPT_HEADERS = (
+    "Content-Type",
+    "User-Agent",
+    "X-Hub-Signature-256",
+    "X-Hub-Signature",
+    "YCloud-Signature",
+    "X-Chatwoot-Signature",
+    "X-Chatwoot-Timestamp",
+    "X-Chatwoot-Delivery",
+    "X-Forwarded-For",
+)
+STATUS_RETRY_DELAYS = (5, 30, 120)  # a status can arrive before our send call has stored the id
+
+
+def delivery_record(*, provider: str, body: bytes, headers: Any, signature_ok: bool | None) -> WebhookDelivery:
+    """Store a raw delivery exactly as received (before anything can fail on it)."""
+    kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
+    state = DeliveryState.RECEIVED if signature_ok is not False else DeliveryState.REJECTED
+    return WebhookDelivery.objects.create(
+        provider=provider,
+        body=body,
+        headers=kept,
+        signature_ok=signature_ok,
+        state=state,
+        error="" if signature_ok is not False else "Missing or invalid signature",
+    )
+
+
+def delivery_enqueue_on_commit(*, delivery_id: int) -> None:
+    from conversations.tasks import delivery_process_task
+
+    transaction.on_commit(lambda: delivery_process_task.delay(delivery_id), robust=True)
+
+
+def delivery_process(*, delivery_id: int, attempt: int = 0) -> WebhookDelivery:
+    """Parse a stored delivery and apply its events. Safe to run again (idempotent)."""
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    if delivery.state == DeliveryState.REJECTED:
+        return delivery
+    try:
+        payload = json.loads(bytes(delivery.body).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _delivery_finish(delivery, state=DeliveryState.FAILED, error=f"Body is not valid JSON: {exc}", count=0)
+
+    result = get_provider_class(delivery.provider).parse(payload)
+    unmatched: list[StatusUpdate] = []
+    applied = 0
+    for event in result.events:
+        try:
+            if isinstance(event, InboundMessage):
+                message_store_inbound(provider=delivery.provider, event=event)
+            elif isinstance(event, StatusUpdate):
+                if not status_apply(provider=delivery.provider, event=event):
+                    unmatched.append(event)
+            elif isinstance(event, ProviderNotice):
+                logger.warning("Provider notice %s: %s %s", event.code, event.title, event.detail)
+            applied += 1
+        except Exception as exc:  # one bad event must not lose the others
+            logger.exception("Failed to apply event from delivery %s", delivery.pk)
+            result.problems.append(f"{type(event).__name__} {getattr(event, 'provider_message_id', '')}: {exc}")
+
+    if unmatched and attempt < len(STATUS_RETRY_DELAYS):
+        from conversations.tasks import delivery_process_task
+
+        delay = STATUS_RETRY_DELAYS[attempt]
+        transaction.on_commit(
+            lambda: delivery_process_task.apply_async((delivery.pk, attempt + 1), countdown=delay), robust=True
+        )
+    elif unmatched:
+        result.problems.append(
+            "status for unknown message(s): " + ", ".join(e.provider_message_id for e in unmatched[:5])
+        )
+    state = DeliveryState.PARTIAL if result.problems else DeliveryState.PROCESSED
+    if not result.events and result.problems:
+        state = DeliveryState.FAILED
+    return _delivery_finish(delivery, state=state, error="\n".join(result.problems), count=applied)
+
+
+def _delivery_finish(delivery: WebhookDelivery, *, state: str, error: str, count: int) -> WebhookDelivery:
+    delivery.state = state
+    delivery.error = error[:5000]
+    delivery.events_count = count
+    delivery.processed_at = timezone.now()
+    delivery.save(update_fields=["state", "error", "events_count", "processed_at"])
+    return delivery
+
+
+def message_store_inbound(*, provider: str, event: InboundMessage) -> Message | None:
+    """Store one inbound message; None when it was already stored (a retry or a concurrent duplicate)."""
+    if Message.objects.filter(provider=provider, provider_message_id=event.provider_message_id).exists():
+        return None
+    channel = channel_for_inbound(provider=provider, external_id=event.channel_external_id)
+    with transaction.atomic():
+        contact = _contact_upsert(provider=provider, event=event)
+        conversation, _ = Conversation.objects.get_or_create(
+            contact=contact, channel=channel, defaults={"step": settings.INITIAL_STEP}
+        )
+        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        now = timezone.now()
+        session_reset = _session_expired(conversation, now)
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(
+                    conversation=conversation,
+                    direction="in",
+                    kind=event.kind if event.kind in MessageKind.values else MessageKind.UNSUPPORTED,
+                    text=event.text,
+                    caption=event.caption,
+                    data=_message_data(event, session_reset=session_reset),
+                    media_provider_id=event.media.media_id if event.media else "",
+                    media_mime=event.media.mime_type if event.media else "",
+                    media_original_url=(event.media.url if event.media else "")[:2000],
+                    media_state=MediaState.PENDING if event.kind in MEDIA_KINDS and event.media else MediaState.NONE,
+                    provider=provider,
+                    provider_message_id=event.provider_message_id,
+                    reply_to_provider_id=event.reply_to,
+                    status="received",
+                    processing_state=ProcessingState.PENDING,
+                    raw=event.raw,
+                    provider_timestamp=event.sent_at,
+                )
+        except IntegrityError:
+            return None  # a concurrent duplicate won the race: nothing new, no second reply
+        _conversation_touch_inbound(conversation, message=message, now=now, session_reset=session_reset)
+    events.broadcast_on_commit(
+        groups=events.groups_for(conversation), name=events.MESSAGE_CREATED, data=message_event_data(message)
+    )
+    from conversations.tasks import conversation_process_task
+
+    transaction.on_commit(lambda: conversation_process_task.delay(conversation.pk), robust=True)
+    return message
+
+
+def _contact_upsert(*, provider: str, event: InboundMessage) -> Contact:
+    contact, created = Contact.objects.get_or_create(
+        provider=provider,
+        external_id=event.contact_external_id,
+        defaults={
+            "profile_name": event.contact_name[:200],
+            "phone": ("+" + event.contact_external_id) if event.contact_external_id.isdigit() else "",
+            "referral": event.referral,
+        },
+    )
+    changed = []
+    if not created and event.contact_name and event.contact_name != contact.profile_name:
+        contact.profile_name = event.contact_name[:200]
+        changed.append("profile_name")
+    if not created and event.referral and event.referral != contact.referral:
+        contact.referral = event.referral
+        changed.append("referral")
+    if changed:
+        contact.save(update_fields=[*changed, "updated_at"])
+    return contact
+
+
+def _session_expired(conversation: Conversation, now: Any) -> bool:
+    last = conversation.last_activity_at
+    return bool(last and settings.SESSION_TIMEOUT and now - last > timedelta(seconds=settings.SESSION_TIMEOUT))
+
+
+def _message_data(event: InboundMessage, *, session_reset: bool) -> dict[str, Any]:
+    data = dict(event.data)
+    if event.interactive_id:
+        data["interactive_id"] = event.interactive_id
+    if event.referral:
+        data["referral"] = event.referral
+    if event.errors:
+        data["errors"] = list(event.errors)
+    if event.unknown:
+        data["unknown_type"] = True
+    if event.media:
+        data["media"] = {k: v for k, v in asdict(event.media).items() if v}
+    if session_reset:
+        data["session_reset"] = True
+    return data
+
+
+def _conversation_touch_inbound(conversation: Conversation, *, message: Message, now: Any, session_reset: bool) -> None:
+    fields = ["last_activity_at", "last_inbound_at", "unread_count", "last_message_preview", "updated_at"]
+    conversation.last_activity_at = now
+    conversation.last_inbound_at = now
+    conversation.unread_count = F("unread_count") + 1
+    conversation.last_message_preview = (message.text or message.caption or f"[{message.kind}]")[:200]
+    if session_reset and not conversation.bot_paused:
+        conversation.step = settings.INITIAL_STEP
+        fields.append("step")
+    if conversation.status == ConversationStatus.CLOSED:
+        conversation.status = ConversationStatus.BOT
+        conversation.bot_paused = False
+        fields += ["status", "bot_paused"]
+    conversation.save(update_fields=fields)
+    conversation.refresh_from_db(fields=["unread_count"])
+    events.broadcast_on_commit(
+        groups=events.groups_for(conversation),
+        name=events.CONVERSATION_UPDATED,
+        data=conversation_event_data(conversation),
+    )
+
+
+def status_apply(*, provider: str, event: StatusUpdate) -> bool:
+    """Move an outbound message's ticks forward; False when no message has that id (yet)."""
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update()
+            .filter(provider=provider, provider_message_id=event.provider_message_id)
+            .first()
+        )
+        if message is None:
+            return False
+        new_rank = STATUS_RANK.get(event.status, -1)
+        old_rank = STATUS_RANK.get(message.status, -1)
+        fields = ["updated_at"]
+        at = event.timestamp or timezone.now()
+        if event.status == "delivered" and not message.delivered_at:
+            message.delivered_at = at
+            fields.append("delivered_at")
+        if event.status in ("read", "played"):
+            if not message.read_at:
+                message.read_at = at
+                fields.append("read_at")
+            if not message.delivered_at:
+                message.delivered_at = at  # Meta skips "delivered" when read at once
+                fields.append("delivered_at")
+        if event.status == "sent" and not message.sent_at:
+            message.sent_at = at
+            fields.append("sent_at")
+        if new_rank > old_rank and message.status != "failed":
+            message.status = "read" if event.status == "played" else event.status
+            fields.append("status")
+            if event.status == "failed":
+                message.error_code = event.error_code[:50]
+                message.error_message = " — ".join(p for p in (event.error_title, event.error_detail) if p)
+                fields += ["error_code", "error_message"]
+        message.save(update_fields=fields)
+    events.broadcast_on_commit(
+        groups=events.groups_for(message.conversation), name=events.MESSAGE_UPDATED, data=message_event_data(message)
+    )
+    return True

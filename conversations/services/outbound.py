@@ -1,0 +1,261 @@
+"""Outbound: store first (queued), then deliver in order per conversation, paced, with retries.
+
+`message_queue_outbound` validates against the provider's limits and stores the
+message; `conversation_flush_outbound` (run by a task) sends a conversation's
+queued messages oldest first, respecting the per-number and per-customer
+limits, retrying transient errors with exponential backoff and failing
+permanent ones with the provider's reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from conversations import events
+from conversations.models import Conversation, Message, MessageStatus
+from conversations.providers.base import OutboundMessage, OutboundValidationError, ProviderError
+from conversations.services import ratelimit
+from conversations.services.channels import provider_for
+from conversations.services.locks import conversation_lock
+from conversations.services.serialize import conversation_event_data, message_event_data
+
+logger = logging.getLogger(__name__)
+
+SERVICE_WINDOW = timedelta(hours=24)
+# OutboundMessage.kind -> Message.kind shown in the console.
+KIND_MAP = {"buttons": "buttons", "list": "list", "template": "template"}
+
+
+def outbound_to_data(outbound: OutboundMessage) -> dict[str, Any]:
+    return asdict(outbound)
+
+
+def outbound_from_data(data: dict[str, Any]) -> OutboundMessage:
+    """Rebuild the dataclass from its JSON form (lists back into tuples)."""
+
+    def tup(value: Any) -> Any:
+        if isinstance(value, list):
+            return tuple(tup(v) for v in value)
+        return value
+
+    names = {f.name for f in fields(OutboundMessage)}
+    kwargs = {k: tup(v) for k, v in data.items() if k in names}
+    return OutboundMessage(**kwargs)
+
+
+def conversation_window_open(conversation: Conversation, *, now: Any = None) -> bool:
+    """Meta's customer-service window: free-form messages only within 24 h of the customer's last message."""
+    now = now or timezone.now()
+    return bool(conversation.last_inbound_at and now - conversation.last_inbound_at < SERVICE_WINDOW)
+
+
+def message_queue_outbound(
+    *,
+    conversation: Conversation,
+    outbound: OutboundMessage,
+    rule_id: int | None = None,
+    sent_by_id: int | None = None,
+) -> Message:
+    """Validate and store an outbound message as queued; delivery starts after commit.
+
+    Raises OutboundValidationError (nothing stored) when a provider limit is broken.
+    """
+    if not outbound.to:
+        outbound = replace(outbound, to=conversation.contact.external_id)
+    provider = provider_for(conversation.channel)
+    provider.build_payload(outbound)  # raises OutboundValidationError with a clear reason
+    message = Message.objects.create(
+        conversation=conversation,
+        direction="out",
+        kind=KIND_MAP.get(outbound.kind, outbound.kind),
+        text=outbound.text,
+        caption=outbound.caption,
+        data={"outbound": outbound_to_data(outbound)},
+        media_original_url=outbound.media_link[:2000],
+        provider=conversation.channel.provider,
+        status=MessageStatus.QUEUED,
+        processing_state="done",
+        rule_id=rule_id,
+        sent_by_id=sent_by_id,
+    )
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation.pk).update(
+        last_activity_at=now, last_message_preview=(outbound.text or outbound.caption or f"[{message.kind}]")[:200]
+    )
+    groups = events.groups_for(conversation)
+    events.broadcast_on_commit(groups=groups, name=events.MESSAGE_CREATED, data=message_event_data(message))
+    flush_enqueue_on_commit(conversation_id=conversation.pk)
+    return message
+
+
+def flush_enqueue_on_commit(*, conversation_id: int, countdown: float = 0) -> None:
+    from conversations.tasks import conversation_flush_outbound_task
+
+    transaction.on_commit(
+        lambda: conversation_flush_outbound_task.apply_async((conversation_id,), countdown=countdown or None),
+        robust=True,
+    )
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    sent: int = 0
+    failed: int = 0
+    retry_in: float | None = None  # seconds until the flush must run again; None = nothing left
+
+
+def backoff_seconds(attempts: int, *, retry_after: float | None = None) -> float:
+    base = settings.OUTBOUND_BACKOFF_BASE_SECONDS * (2 ** max(attempts - 1, 0))
+    delay = min(base, settings.OUTBOUND_BACKOFF_MAX_SECONDS) * random.uniform(0.8, 1.2)
+    return max(delay, retry_after or 0.0)
+
+
+def conversation_flush_outbound(*, conversation_id: int) -> FlushResult:
+    """Send the conversation's queued messages in order. Runs in a worker; one worker per conversation."""
+    with conversation_lock("out", conversation_id) as held:
+        if not held:
+            return FlushResult()  # another worker is sending this conversation right now
+        result = _flush_locked(conversation_id)
+    if result.retry_in is None and _next_queued(conversation_id) is not None:
+        return FlushResult(sent=result.sent, failed=result.failed, retry_in=0.0)  # queued while we released
+    return result
+
+
+def _next_queued(conversation_id: int) -> Message | None:
+    return (
+        Message.objects.filter(conversation_id=conversation_id, direction="out", status=MessageStatus.QUEUED)
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+def _flush_locked(conversation_id: int) -> FlushResult:
+    sent = failed = 0
+    conversation = Conversation.objects.select_related("channel", "contact").get(pk=conversation_id)
+    provider = provider_for(conversation.channel)
+    while (message := _next_queued(conversation_id)) is not None:
+        now = timezone.now()
+        if message.next_attempt_at and message.next_attempt_at > now:
+            return FlushResult(sent, failed, (message.next_attempt_at - now).total_seconds())
+        outbound = outbound_from_data(message.data.get("outbound", {}))
+        if outbound.kind != "template" and not conversation_window_open(conversation, now=now):
+            _fail(message, code="131047", reason="Outside the 24-hour customer-service window: only templates.")
+            failed += 1
+            continue
+        wait = _pace(conversation, outbound.to)
+        if wait:
+            return FlushResult(sent, failed, wait)
+        message.attempts += 1
+        message.status = MessageStatus.SENDING
+        message.save(update_fields=["attempts", "status", "updated_at"])
+        try:
+            response = provider.send(outbound)
+        except OutboundValidationError as exc:
+            _fail(message, code="validation", reason=str(exc))
+            failed += 1
+            continue
+        except ProviderError as exc:
+            if exc.transient and message.attempts < settings.OUTBOUND_MAX_ATTEMPTS:
+                delay = backoff_seconds(message.attempts, retry_after=exc.retry_after)
+                message.status = MessageStatus.QUEUED
+                message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+                message.error_code, message.error_message = exc.code[:50], f"Retrying: {exc.message}"[:2000]
+                message.save(update_fields=["status", "next_attempt_at", "error_code", "error_message", "updated_at"])
+                logger.info("Send of message %s failed (%s); retry in %.1f s", message.pk, exc, delay)
+                return FlushResult(sent, failed, delay)
+            _fail(message, code=exc.code or "error", reason=exc.message)
+            failed += 1
+            continue
+        _mark_sent(message, provider_message_id=response.provider_message_id)
+        sent += 1
+    return FlushResult(sent, failed, None)
+
+
+def _pace(conversation: Conversation, recipient: str) -> float:
+    """Seconds to wait before this send may go out (0 = now). Short waits are slept here."""
+    if settings.OUTBOUND_PAIR_INTERVAL_SECONDS > 0:
+        wait = ratelimit.take(
+            key=ratelimit.pair_key(conversation.channel_id, recipient),
+            rate=1.0 / settings.OUTBOUND_PAIR_INTERVAL_SECONDS,
+            burst=settings.OUTBOUND_PAIR_BURST,
+        )
+        if wait:
+            return wait
+    deadline = time.monotonic() + 2.0
+    while True:
+        wait = ratelimit.take(
+            key=ratelimit.number_key(conversation.channel_id),
+            rate=settings.OUTBOUND_RATE_PER_SECOND,
+            burst=settings.OUTBOUND_RATE_BURST,
+        )
+        if not wait:
+            return 0.0
+        if time.monotonic() + wait > deadline:
+            return wait
+        time.sleep(wait)
+
+
+def _mark_sent(message: Message, *, provider_message_id: str) -> None:
+    with transaction.atomic():
+        current = Message.objects.select_for_update().get(pk=message.pk)
+        current.provider_message_id = provider_message_id
+        if current.status in (MessageStatus.SENDING, MessageStatus.QUEUED):
+            current.status = MessageStatus.SENT  # a status webhook may already have moved it further
+        current.sent_at = current.sent_at or timezone.now()
+        current.error_code = current.error_message = ""
+        current.next_attempt_at = None
+        current.save(
+            update_fields=[
+                "provider_message_id",
+                "status",
+                "sent_at",
+                "error_code",
+                "error_message",
+                "next_attempt_at",
+                "updated_at",
+            ]
+        )
+        events.broadcast_on_commit(
+            groups=events.groups_for(current.conversation),
+            name=events.MESSAGE_UPDATED,
+            data=message_event_data(current),
+        )
+
+
+def _fail(message: Message, *, code: str, reason: str) -> None:
+    message.status = MessageStatus.FAILED
+    message.error_code = code[:50]
+    message.error_message = reason[:2000]
+    message.next_attempt_at = None
+    message.save(update_fields=["status", "error_code", "error_message", "next_attempt_at", "updated_at"])
+    logger.warning("Message %s failed: [%s] %s", message.pk, code, reason)
+    with transaction.atomic():
+        events.broadcast_on_commit(
+            groups=events.groups_for(message.conversation),
+            name=events.MESSAGE_UPDATED,
+            data=message_event_data(message),
+        )
+
+
+def message_mark_read(*, message: Message) -> None:
+    """Blue ticks for the customer's message (used when an agent opens the chat)."""
+    if message.direction != "in" or not message.provider_message_id:
+        return
+    provider_for(message.conversation.channel).mark_read(message.provider_message_id)
+
+
+def conversation_touch_event(conversation: Conversation) -> None:
+    events.broadcast_on_commit(
+        groups=events.groups_for(conversation),
+        name=events.CONVERSATION_UPDATED,
+        data=conversation_event_data(conversation),
+    )

@@ -1,0 +1,63 @@
+"""Re-enqueue stuck work so a lost broker message or a killed worker loses nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from conversations.models import DeliveryState, Message, MessageStatus, ProcessingState, WebhookDelivery
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    deliveries: int
+    inbound_conversations: int
+    outbound_conversations: int
+
+
+def sweep_stuck(*, now: timezone.datetime | None = None) -> SweepReport:
+    """Find deliveries not parsed, inbound messages not processed and outbound messages not sent in time."""
+    from conversations.tasks import conversation_flush_outbound_task, conversation_process_task, delivery_process_task
+
+    now = now or timezone.now()
+    inbound_before = now - timedelta(seconds=settings.SWEEP_INBOUND_AFTER)
+    outbound_before = now - timedelta(seconds=settings.SWEEP_OUTBOUND_AFTER)
+
+    delivery_ids = list(
+        WebhookDelivery.objects.filter(state=DeliveryState.RECEIVED, received_at__lt=inbound_before)
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    for delivery_id in delivery_ids:
+        delivery_process_task.delay(delivery_id)
+
+    inbound = set(
+        Message.objects.filter(
+            direction="in", processing_state=ProcessingState.PENDING, created_at__lt=inbound_before
+        ).values_list("conversation_id", flat=True)[:1000]
+    )
+    for conversation_id in inbound:
+        conversation_process_task.delay(conversation_id)
+
+    # Queued and due (or never tried), or stuck "sending" (a worker died mid-call: sent again,
+    # at-least-once, because Meta's API offers no idempotency key).
+    outbound = set(
+        Message.objects.filter(direction="out", updated_at__lt=outbound_before)
+        .filter(
+            Q(status=MessageStatus.QUEUED, next_attempt_at__isnull=True)
+            | Q(status=MessageStatus.QUEUED, next_attempt_at__lt=now)
+            | Q(status=MessageStatus.SENDING)
+        )
+        .values_list("conversation_id", flat=True)[:1000]
+    )
+    if outbound:
+        Message.objects.filter(conversation_id__in=outbound, direction="out", status=MessageStatus.SENDING).update(
+            status=MessageStatus.QUEUED
+        )
+    for conversation_id in outbound:
+        conversation_flush_outbound_task.delay(conversation_id)
+    return SweepReport(len(delivery_ids), len(inbound), len(outbound))

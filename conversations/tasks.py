@@ -1,0 +1,42 @@
+"""Celery tasks: each loads ids and calls one service; retries live here."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+from celery import shared_task
+
+from conversations.services.ingest import delivery_process
+from conversations.services.outbound import conversation_flush_outbound
+from conversations.services.processing import conversation_process
+from conversations.services.sweeper import sweep_stuck
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="conversations.tasks.delivery_process_task", acks_late=True)
+def delivery_process_task(delivery_id: int, attempt: int = 0) -> str:
+    return delivery_process(delivery_id=delivery_id, attempt=attempt).state
+
+
+@shared_task(name="conversations.tasks.conversation_process_task", bind=True, acks_late=True)
+def conversation_process_task(self, conversation_id: int) -> None:
+    if conversation_process(conversation_id=conversation_id):
+        self.apply_async((conversation_id,), countdown=0.5)
+
+
+@shared_task(name="conversations.tasks.conversation_flush_outbound_task", bind=True, acks_late=True)
+def conversation_flush_outbound_task(self, conversation_id: int) -> dict:
+    result = conversation_flush_outbound(conversation_id=conversation_id)
+    if result.retry_in is not None:
+        self.apply_async((conversation_id,), countdown=max(result.retry_in, 0.05))
+    return asdict(result)
+
+
+@shared_task(name="conversations.tasks.sweep_stuck_task")
+def sweep_stuck_task() -> dict:
+    report = sweep_stuck()
+    if any(asdict(report).values()):
+        logger.info("Sweeper re-enqueued %s", report)
+    return asdict(report)

@@ -1,0 +1,65 @@
+"""Fixtures shared by the conversations tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conversations.tests.fakes.graph import FakeGraph
+
+
+@pytest.fixture
+def fake_graph(settings: Any) -> Iterator[FakeGraph]:
+    """A running FakeGraph (token "TEST") with settings.META_GRAPH_URL pointing at it."""
+    with FakeGraph(token="TEST") as graph:
+        settings.META_GRAPH_URL = graph.base_url
+        yield graph
+
+
+APP_SECRET = "test-app-secret"
+VERIFY = "verify-me"
+PHONE_NUMBER_ID = "106540352242922"
+
+
+def sign(body: bytes, secret: str = APP_SECRET) -> str:
+    import hashlib
+    import hmac
+
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@pytest.fixture
+def meta_settings(settings: Any) -> Any:
+    """The seed's single-number configuration from the environment, with fresh secret caches."""
+    from conversations.services.channels import webhook_secrets_clear
+
+    settings.META_APP_SECRET = APP_SECRET
+    settings.VERIFY_TOKEN = VERIFY
+    settings.META_TOKEN = "TEST"
+    settings.PHONE_NUMBER_ID = PHONE_NUMBER_ID
+    settings.WEBHOOK_VERIFY_SIGNATURES = True
+    settings.SESSION_TIMEOUT = 1800
+    settings.INITIAL_STEP = "inicio"
+    webhook_secrets_clear()
+    yield settings
+    webhook_secrets_clear()
+
+
+@pytest.fixture
+def post_webhook(client: Any, meta_settings: Any) -> Any:
+    """POST a raw body to the Meta webhook, signed unless told otherwise."""
+
+    def post(body: bytes | dict, *, path: str = "/webhooks/meta/", signature: str | None = "auto") -> Any:
+        import json
+
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers = {}
+        if signature == "auto":
+            headers["HTTP_X_HUB_SIGNATURE_256"] = sign(raw)
+        elif signature is not None:
+            headers["HTTP_X_HUB_SIGNATURE_256"] = signature
+        return client.post(path, data=raw, content_type="application/json", **headers)
+
+    return post

@@ -1,0 +1,577 @@
+"""A local fake of Meta's Graph API (the WhatsApp Cloud API subset we use), over real HTTP.
+
+    with FakeGraph(token="TEST") as graph:
+        settings.META_GRAPH_URL = graph.base_url
+        ...
+        assert graph.sent[0]["json"]["type"] == "text"
+
+It speaks: POST /{version}/{phone_number_id}/messages (sends and mark-read),
+GET /{version}/{media_id} (media lookup) and GET /lookaside/{token} (media download),
+with Meta's bearer check, response and error bodies. Tests script failures with
+`fail_next` / `fail_for`; benchmarks switch on `rate_limit_per_second` / `pair_interval`.
+Everything is thread-safe; the server is HTTP/1.1 keep-alive and always sends Content-Length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["ERROR_TITLES", "FakeGraph", "graph_error_body"]
+
+_VERSION = r"v\d+(?:\.\d+)?"
+_MESSAGES_PATH = re.compile(rf"^/(?P<version>{_VERSION})/(?P<phone_number_id>[^/]+)/messages$")
+_MEDIA_PATH = re.compile(rf"^/(?P<version>{_VERSION})/(?P<media_id>[^/]+)$")
+_LOOKASIDE_PATH = re.compile(r"^/lookaside/(?P<token>[A-Za-z0-9_\-]+)$")
+
+# Titles Meta uses for the codes tests script; the error message is "(#code) title".
+ERROR_TITLES: dict[int, str] = {
+    1: "An unknown error occurred",
+    2: "Service temporarily unavailable",
+    4: "Application request limit reached",
+    100: "Invalid parameter",
+    190: "Invalid OAuth access token - Cannot parse access token",
+    368: "Temporarily blocked for policies violations",
+    80007: "Rate limit issues",
+    130429: "Rate limit hit",
+    131000: "Something went wrong",
+    131008: "Required parameter is missing",
+    131009: "Parameter value is not valid",
+    131016: "Service unavailable",
+    131026: "Message undeliverable",
+    131031: "Account has been locked",
+    131047: "Re-engagement message",
+    131048: "Spam rate limit hit",
+    131051: "Unsupported message type",
+    131056: "(Business Account, Consumer Account) pair rate limit hit",
+}
+
+
+def graph_error_body(code: int, message: str | None = None, *, details: str = "") -> dict[str, Any]:
+    """Meta's synchronous error body: {"error": {message, type, code, error_data, fbtrace_id}}."""
+    title = message or ERROR_TITLES.get(code, "Error")
+    return {
+        "error": {
+            "message": f"(#{code}) {title}",
+            "type": "OAuthException",
+            "code": code,
+            "error_data": {"messaging_product": "whatsapp", "details": details or title},
+            "fbtrace_id": "A" + secrets.token_urlsafe(15),
+        }
+    }
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _json_reply(status: int, body: Any, headers: tuple[tuple[str, str], ...] = ()) -> _Reply:
+    return _Reply(status=status, body=json.dumps(body).encode(), headers=headers)
+
+
+def _error_reply(status: int, code: int, message: str | None = None, *, details: str = "") -> _Reply:
+    return _json_reply(status, graph_error_body(code, message, details=details))
+
+
+@dataclass
+class _Failure:
+    """A scripted answer for the next matching send(s)."""
+
+    http_status: int
+    body: Any  # dict (sent as JSON) or bytes (sent raw)
+    to: str | None = None  # None: any recipient
+    remaining: int | None = 1  # None: forever
+    retry_after: float | None = None
+
+    def reply(self) -> _Reply:
+        headers = (("Retry-After", f"{self.retry_after:g}"),) if self.retry_after is not None else ()
+        if isinstance(self.body, bytes):
+            return _Reply(status=self.http_status, body=self.body, content_type="text/html", headers=headers)
+        return _json_reply(self.http_status, self.body, headers)
+
+
+@dataclass
+class _Media:
+    media_id: str
+    content: bytes
+    mime_type: str
+    sha256: str
+    file_size: str
+    expire_downloads: int = 0
+
+
+@dataclass
+class _Log:
+    """Everything the server recorded; guarded by FakeGraph._lock."""
+
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    read_marks: list[dict[str, Any]] = field(default_factory=list)
+    media_lookups: list[str] = field(default_factory=list)
+    downloads: list[str] = field(default_factory=list)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # idle keep-alive connections must not block stop()
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], graph: FakeGraph) -> None:
+        self.graph = graph
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        self.graph._count_connection()
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet when a client hangs up (timeouts, stop()); report real handler bugs."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            open_sockets = list(self.connections)
+        for sock in open_sockets:
+            with contextlib.suppress(OSError):  # already closed by the client
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+    timeout = 60  # an idle keep-alive connection's thread ends after this
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without this, Nagle + delayed ACK adds ~40 ms each.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read `graph.requests` instead."""
+
+    def _dispatch(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        reply = self.server.graph.handle(method, self.path, headers, body)
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+
+class FakeGraph:
+    """The fake server. Start with `with FakeGraph(...) as graph` or `start()` / `stop()`.
+
+    Recorded (lists of dicts, copies, oldest first):
+      requests    every POST to /messages: method, path, phone_number_id, headers (lower-case
+                  names), json (None if not JSON), status, response
+      sent        accepted sends only: path, phone_number_id, headers, json, wamid, at
+      read_marks  accepted mark-read calls: path, phone_number_id, headers, json, at
+    Counters: rate_limit_errors (130429), pair_limit_errors (131056), connections_opened,
+    media_lookups / downloads (lists of media ids).
+    """
+
+    def __init__(
+        self,
+        token: str = "TEST",  # noqa: S107 - a fake server's fixed test token
+        *,
+        rate_limit_per_second: int | None = None,
+        pair_interval: float | None = None,
+        latency: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.token = token
+        self.rate_limit_per_second = rate_limit_per_second  # per phone_number_id, sliding 1 s window
+        self.pair_interval = pair_interval  # minimum seconds between sends to one recipient
+        self.latency = latency  # seconds slept before answering any request
+        self.rate_limit_errors = 0
+        self.pair_limit_errors = 0
+        self.connections_opened = 0
+        self._host, self._port = host, port
+        self._lock = threading.Condition()
+        self._log = _Log()
+        self._failures: list[_Failure] = []
+        self._media: dict[str, _Media] = {}
+        self._download_tokens: dict[str, str] = {}
+        self._windows: dict[str, deque[float]] = {}
+        self._pair_last: dict[tuple[str, str], float] = {}
+        self._counter = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeGraph:
+        """Bind a free port on 127.0.0.1 and serve in a background thread (idempotent)."""
+        if self._server is None:
+            self._server = _Server((self._host, self._port), self)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-graph", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and drop every open connection (idempotent)."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> FakeGraph:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """'http://127.0.0.1:PORT' (what META_GRAPH_URL or ChannelConfig.base_url should be)."""
+        if self._server is None:
+            raise RuntimeError("FakeGraph is not running; call start() or use it as a context manager")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # ------------------------------------------------------------------ what was recorded
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._log.requests)
+
+    @property
+    def sent(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._log.sent)
+
+    @property
+    def read_marks(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._log.read_marks)
+
+    @property
+    def media_lookups(self) -> list[str]:
+        with self._lock:
+            return list(self._log.media_lookups)
+
+    @property
+    def downloads(self) -> list[str]:
+        with self._lock:
+            return list(self._log.downloads)
+
+    def wait_for_sent(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Block until at least `count` sends were accepted; TimeoutError otherwise."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self._log.sent) >= count, timeout=timeout):
+                raise TimeoutError(f"{len(self._log.sent)} of {count} sends arrived within {timeout}s")
+            return list(self._log.sent)
+
+    def reset(self) -> None:
+        """Forget recorded traffic, scripted failures, limit windows and counters (keeps media)."""
+        with self._lock:
+            self._log = _Log()
+            self._failures.clear()
+            self._windows.clear()
+            self._pair_last.clear()
+            self.rate_limit_errors = self.pair_limit_errors = 0
+
+    # ------------------------------------------------------------------ scripting
+
+    def fail_next(
+        self,
+        n: int = 1,
+        *,
+        http_status: int = 500,
+        code: int = 131000,
+        message: str | None = None,
+        details: str = "",
+        retry_after: float | None = None,
+        body: dict[str, Any] | bytes | None = None,
+    ) -> None:
+        """Answer the next `n` sends (any recipient) with this error (or with `body` verbatim)."""
+        self._script(None, n, http_status, code, message, details, retry_after, body)
+
+    def fail_for(
+        self,
+        to: str,
+        *,
+        n: int | None = None,
+        http_status: int = 400,
+        code: int = 131047,
+        message: str | None = None,
+        details: str = "",
+        retry_after: float | None = None,
+        body: dict[str, Any] | bytes | None = None,
+    ) -> None:
+        """Answer sends to `to` with this error, `n` times (None: until `clear_failures`)."""
+        self._script(to.lstrip("+"), n, http_status, code, message, details, retry_after, body)
+
+    def clear_failures(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
+    def _script(
+        self,
+        to: str | None,
+        n: int | None,
+        http_status: int,
+        code: int,
+        message: str | None,
+        details: str,
+        retry_after: float | None,
+        body: dict[str, Any] | bytes | None,
+    ) -> None:
+        answer = body if body is not None else graph_error_body(code, message, details=details)
+        failure = _Failure(http_status=http_status, body=answer, to=to, remaining=n, retry_after=retry_after)
+        with self._lock:
+            self._failures.append(failure)
+
+    # ------------------------------------------------------------------ media
+
+    def add_media(
+        self,
+        media_id: str,
+        content: bytes,
+        mime_type: str = "application/octet-stream",
+        *,
+        sha256: str | None = None,
+        file_size: str | None = None,
+        expire_downloads: int = 0,
+    ) -> None:
+        """Register a media file. `sha256`/`file_size` override what the lookup announces (to lie);
+        the first `expire_downloads` downloads answer 404 like an expired lookaside URL."""
+        media = _Media(
+            media_id=media_id,
+            content=content,
+            mime_type=mime_type,
+            sha256=sha256 if sha256 is not None else hashlib.sha256(content).hexdigest(),
+            file_size=file_size if file_size is not None else str(len(content)),
+            expire_downloads=expire_downloads,
+        )
+        with self._lock:
+            self._media[media_id] = media
+
+    def media_url(self, media_id: str) -> str:
+        """A fresh download URL for registered media (what a lookup would return)."""
+        with self._lock:
+            return self._mint_download_url(media_id)
+
+    def _mint_download_url(self, media_id: str) -> str:
+        token = secrets.token_urlsafe(18)
+        self._download_tokens[token] = media_id
+        return f"{self.base_url}/lookaside/{token}"
+
+    # ------------------------------------------------------------------ request handling
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> _Reply:
+        """Answer one request (called from the server's handler threads)."""
+        if self.latency:
+            time.sleep(self.latency)
+        route = urlsplit(path).path
+        try:
+            if method == "POST" and (match := _MESSAGES_PATH.match(route)):
+                return self._messages(match["phone_number_id"], path, headers, body)
+            if method == "GET" and (match := _LOOKASIDE_PATH.match(route)):
+                return self._download(match["token"], headers)
+            if method == "GET" and (match := _MEDIA_PATH.match(route)):
+                return self._media_lookup(match["media_id"], headers)
+        except Exception as exc:  # a bug in the fake must show up as a failed request, not a hang
+            return _error_reply(500, 1, f"fake graph crashed: {type(exc).__name__}: {exc}")
+        return _error_reply(400, 100, f"Unsupported {method.lower()} request", details=f"no route for {route}")
+
+    def _authorized(self, headers: dict[str, str]) -> bool:
+        return secrets.compare_digest(headers.get("authorization", ""), f"Bearer {self.token}")
+
+    def _messages(self, phone_number_id: str, path: str, headers: dict[str, str], body: bytes) -> _Reply:
+        data = _decode_json(body)
+        reply = self._messages_reply(phone_number_id, path, headers, data)
+        record = {
+            "method": "POST",
+            "path": path,
+            "phone_number_id": phone_number_id,
+            "headers": headers,
+            "json": data,
+            "status": reply.status,
+            "response": _decode_json(reply.body),
+        }
+        with self._lock:
+            self._log.requests.append(record)
+            self._lock.notify_all()
+        return reply
+
+    def _messages_reply(self, phone_number_id: str, path: str, headers: dict[str, str], data: Any) -> _Reply:
+        if not self._authorized(headers):
+            return _error_reply(401, 190)
+        problem = _payload_problem(data)
+        if problem:
+            return _error_reply(400, 100, details=problem)
+        entry = {"path": path, "phone_number_id": phone_number_id, "headers": headers, "json": data}
+        if data.get("status") == "read":
+            with self._lock:
+                self._log.read_marks.append({**entry, "at": time.time()})
+            return _json_reply(200, {"success": True})
+        return self._accept_send(phone_number_id, str(data["to"]), entry)
+
+    def _accept_send(self, phone_number_id: str, to: str, entry: dict[str, Any]) -> _Reply:
+        with self._lock:
+            failure = self._take_failure(to)
+            if failure is not None:
+                return failure.reply()
+            now = time.monotonic()
+            limited = self._limit_reply(phone_number_id, to, now)
+            if limited is not None:
+                return limited
+            self._windows.setdefault(phone_number_id, deque()).append(now)
+            self._pair_last[(phone_number_id, to)] = now
+            self._counter += 1
+            wamid = f"wamid.FAKE{self._counter:08d}{secrets.token_hex(8).upper()}"
+            self._log.sent.append({**entry, "wamid": wamid, "at": time.time()})
+            self._lock.notify_all()
+        response = {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": to}],
+            "messages": [{"id": wamid, "message_status": "accepted"}],
+        }
+        return _json_reply(200, response)
+
+    def _take_failure(self, to: str) -> _Failure | None:
+        """The first scripted failure matching `to`, used up once (caller holds the lock)."""
+        for failure in self._failures:
+            if failure.to in (None, to):
+                if failure.remaining is not None:
+                    failure.remaining -= 1
+                    if failure.remaining <= 0:
+                        self._failures.remove(failure)
+                return failure
+        return None
+
+    def _limit_reply(self, phone_number_id: str, to: str, now: float) -> _Reply | None:
+        """130429 over the per-number rate, 131056 inside the pair interval (caller holds the lock)."""
+        if self.rate_limit_per_second:
+            window = self._windows.setdefault(phone_number_id, deque())
+            while window and now - window[0] >= 1.0:
+                window.popleft()
+            if len(window) >= self.rate_limit_per_second:
+                self.rate_limit_errors += 1
+                return _error_reply(400, 130429, details="Cloud API message throughput has been reached.")
+        last = self._pair_last.get((phone_number_id, to))
+        if self.pair_interval and last is not None and now - last < self.pair_interval:
+            self.pair_limit_errors += 1
+            return _error_reply(
+                400,
+                131056,
+                details="Too many messages sent from the sender phone number to the same recipient phone number "
+                "in a short period of time.",
+            )
+        return None
+
+    def _media_lookup(self, media_id: str, headers: dict[str, str]) -> _Reply:
+        if not self._authorized(headers):
+            return _error_reply(401, 190)
+        with self._lock:
+            self._log.media_lookups.append(media_id)
+            media = self._media.get(media_id)
+            if media is None:
+                return _error_reply(
+                    400,
+                    100,
+                    f"Unsupported get request. Object with ID '{media_id}' does not exist, cannot be loaded "
+                    "due to missing permissions, or does not support this operation",
+                )
+            url = self._mint_download_url(media_id)
+        info = {
+            "messaging_product": "whatsapp",
+            "url": url,
+            "mime_type": media.mime_type,
+            "sha256": media.sha256,
+            "file_size": media.file_size,
+            "id": media_id,
+        }
+        return _json_reply(200, info)
+
+    def _download(self, token: str, headers: dict[str, str]) -> _Reply:
+        if not self._authorized(headers):
+            return _error_reply(401, 190)
+        with self._lock:
+            media = self._media.get(self._download_tokens.get(token, ""))
+            if media is None:
+                return _Reply(status=404, body=b"Not Found", content_type="text/plain")
+            self._log.downloads.append(media.media_id)
+            if media.expire_downloads > 0:
+                media.expire_downloads -= 1
+                del self._download_tokens[token]
+                return _Reply(status=404, body=b"URL signature expired", content_type="text/plain")
+        return _Reply(status=200, body=media.content, content_type=media.mime_type)
+
+    def _count_connection(self) -> None:
+        with self._lock:
+            self.connections_opened += 1
+
+
+def _decode_json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _payload_problem(data: Any) -> str:
+    """Why Graph would reject this /messages body with code 100, or '' (shape only, not limits)."""
+    if not isinstance(data, dict):
+        return "The request body must be a JSON object"
+    if data.get("messaging_product") != "whatsapp":
+        return "Param messaging_product must be whatsapp"
+    if data.get("status") == "read":
+        return "" if isinstance(data.get("message_id"), str) and data["message_id"] else "Param message_id is required"
+    kind = data.get("type", "text")
+    checks: tuple[tuple[bool, str], ...] = (
+        (isinstance(data.get("to"), str) and bool(data.get("to")), "Param to is required"),
+        (data.get("recipient_type", "individual") == "individual", "Param recipient_type must be individual"),
+        (isinstance(kind, str) and isinstance(data.get(kind), dict), f"Param {kind} is required for type {kind}"),
+    )
+    return next((message for ok, message in checks if not ok), "")

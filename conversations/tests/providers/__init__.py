@@ -1,0 +1,1 @@
+"""Provider tests: pure parsers and HTTP clients against local fake servers."""

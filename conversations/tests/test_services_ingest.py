@@ -1,0 +1,213 @@
+"""From a stored delivery to messages, contacts, conversations and status ticks — idempotently."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from conftest import load_fixture, load_fixture_bytes
+from conversations.models import Channel, Contact, Conversation, DeliveryState, Message, WebhookDelivery
+from conversations.services.ingest import delivery_process, delivery_record
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ingest(meta_settings: Any, django_capture_on_commit_callbacks: Any) -> Any:
+    """Store a fixture as a delivery and process it as the task would; returns (delivery, enqueued callbacks)."""
+
+    def run(name_or_body: str | bytes) -> tuple[WebhookDelivery, list]:
+        body = name_or_body if isinstance(name_or_body, bytes) else load_fixture_bytes("meta", name_or_body)
+        delivery = delivery_record(provider="meta", body=body, headers={}, signature_ok=True)
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            delivery = delivery_process(delivery_id=delivery.pk)
+        return delivery, callbacks
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("fixture", "kind", "expect"),
+    [
+        ("message__text", "text", {"text": "Hola, ¿tienen turnos para mañana a la tarde?"}),
+        ("message__text_with_context", "text", {"reply_to": True}),
+        ("message__interactive_button_reply", "interactive", {"interactive_id": True}),
+        ("message__interactive_list_reply", "interactive", {"interactive_id": True}),
+        ("message__button_template_quick_reply", "button", {"interactive_id": True}),
+        ("message__image_with_caption", "image", {"media": "image/jpeg", "caption": True}),
+        ("message__audio_voice_note", "audio", {"media": "audio/ogg"}),
+        ("message__video", "video", {"media": "video/mp4"}),
+        ("message__document", "document", {"media": "application/pdf"}),
+        ("message__sticker", "sticker", {"media": "image/webp"}),
+        ("message__location", "location", {"data": "latitude"}),
+        ("message__contacts", "contacts", {"data": "contacts"}),
+        ("message__reaction", "reaction", {"data": "emoji"}),
+        ("message__referral_ctwa", "text", {"referral": True}),
+        ("message__system", "system", {}),
+        ("message__unsupported", "unsupported", {"data": "errors"}),
+        ("message__unknown_type", "unsupported", {"data": "unknown_type"}),
+        ("message__bsuid_no_wa_id", "text", {}),
+    ],
+)
+def test_every_message_type_is_stored(ingest: Any, fixture: str, kind: str, expect: dict) -> None:
+    delivery, callbacks = ingest(fixture)
+    message = Message.objects.get()
+    assert message.kind == kind
+    assert message.direction == "in"
+    assert message.provider == "meta"
+    assert message.provider_message_id.startswith("wamid.")
+    assert message.raw  # the provider's own JSON for this message, kept
+    assert message.processing_state == "pending"
+    assert delivery.state in (DeliveryState.PROCESSED, DeliveryState.PARTIAL)
+    if "text" in expect:
+        assert message.text == expect["text"]
+    if expect.get("reply_to"):
+        assert message.reply_to_provider_id.startswith("wamid.")
+    if expect.get("interactive_id"):
+        assert message.data["interactive_id"]
+        assert message.text  # the title the customer tapped
+    if "media" in expect:
+        assert message.media_mime.split(";")[0] == expect["media"]
+        assert message.media_state == "pending"
+        assert message.media_provider_id
+    if expect.get("caption"):
+        assert message.caption
+    if "data" in expect:
+        assert expect["data"] in json.dumps(message.data)
+    if expect.get("referral"):
+        assert message.data["referral"]["headline"]
+        assert Contact.objects.get().referral["source_url"]
+    # New message -> one processing task enqueued (plus console broadcasts).
+    assert len(callbacks) >= 1
+
+
+def test_contact_conversation_and_channel_are_created_from_the_first_message(ingest: Any) -> None:
+    ingest("message__text")
+    channel = Channel.objects.get()
+    assert channel.external_id == "106540352242922"
+    contact = Contact.objects.get()
+    assert (contact.external_id, contact.profile_name) == ("573001112233", "Laura Martínez")
+    conversation = Conversation.objects.get()
+    assert conversation.step == "inicio"
+    assert conversation.unread_count == 1
+    assert conversation.last_inbound_at is not None
+    assert conversation.last_message_preview.startswith("Hola")
+
+
+def test_the_same_delivery_twice_stores_one_message_and_enqueues_nothing_new(ingest: Any) -> None:
+    _, first = ingest("message__text")
+    _, second = ingest("message__text")
+    assert Message.objects.count() == 1
+    assert WebhookDelivery.objects.count() == 2  # every raw delivery is still kept
+    assert len(first) >= 1
+    assert second == []  # no processing task, no broadcast: no second reply
+    assert Conversation.objects.get().unread_count == 1
+
+
+def test_batch_with_two_entries_and_two_numbers(ingest: Any) -> None:
+    delivery, _ = ingest("batch__two_entries_two_numbers")
+    assert Channel.objects.count() == 2
+    assert set(Channel.objects.values_list("external_id", flat=True)) == {"106540352242922", "106540352242923"}
+    assert Message.objects.filter(direction="in").count() >= 3
+    assert delivery.events_count >= 4
+
+
+@pytest.mark.parametrize(
+    "fixture", ["malformed__missing_entry", "malformed__wrong_object", "malformed__not_json_object"]
+)
+def test_malformed_deliveries_are_marked_with_a_reason(ingest: Any, fixture: str) -> None:
+    delivery, _ = ingest(fixture)
+    assert delivery.state == DeliveryState.FAILED
+    assert delivery.error
+    assert Message.objects.count() == 0
+
+
+def test_entries_without_changes_are_reported_and_the_valid_one_is_kept(ingest: Any) -> None:
+    delivery, _ = ingest("malformed__no_changes")
+    assert delivery.state == DeliveryState.PARTIAL
+    assert "changes" in delivery.error or "value" in delivery.error
+    assert Message.objects.count() == 1
+
+
+def test_a_bad_message_does_not_lose_its_good_neighbours(ingest: Any) -> None:
+    delivery, _ = ingest("malformed__message_without_id")
+    assert delivery.state == DeliveryState.PARTIAL
+    assert "id" in delivery.error
+    assert Message.objects.count() == len(
+        [
+            m
+            for m in load_fixture("meta", "malformed__message_without_id")["entry"][0]["changes"][0]["value"][
+                "messages"
+            ]
+            if "id" in m
+        ]
+    )
+
+
+def _outbound(provider_message_id: str, status: str = "sent") -> Message:
+    channel = Channel.objects.create(name="Ventas", provider="meta", external_id="106540352242922")
+    contact = Contact.objects.create(provider="meta", external_id="573001112233")
+    conversation = Conversation.objects.create(contact=contact, channel=channel, step="inicio")
+    return Message.objects.create(
+        conversation=conversation, direction="out", kind="text", text="Hola", provider="meta",
+        provider_message_id=provider_message_id, status=status,
+    )  # fmt: skip
+
+
+def _status_id(name: str) -> str:  # the outbound message a status fixture refers to
+    return load_fixture("meta", name)["entry"][0]["changes"][0]["value"]["statuses"][0]["id"]
+
+
+def test_status_ticks_move_forward_only(ingest: Any) -> None:
+    read = load_fixture("meta", "status__read")
+    message = _outbound(read["entry"][0]["changes"][0]["value"]["statuses"][0]["id"], status="sent")
+    ingest(json.dumps(read).encode())
+    message.refresh_from_db()
+    assert message.status == "read"
+    assert message.read_at and message.delivered_at  # "delivered" is implied by "read"
+    late = json.loads(json.dumps(read))
+    late["entry"][0]["changes"][0]["value"]["statuses"][0]["status"] = "delivered"
+    ingest(json.dumps(late).encode())  # late and out of order
+    message.refresh_from_db()
+    assert message.status == "read"
+
+
+@pytest.mark.parametrize(
+    ("fixture", "code"), [("status__failed_131047", "131047"), ("status__failed_131026", "131026")]
+)
+def test_failed_status_keeps_the_providers_reason(ingest: Any, fixture: str, code: str) -> None:
+    message = _outbound(_status_id(fixture), status="sent")
+    ingest(fixture)
+    message.refresh_from_db()
+    assert message.status == "failed"
+    assert message.error_code == code
+    assert message.error_message
+
+
+def test_status_for_a_message_not_stored_yet_is_retried_later(ingest: Any) -> None:
+    delivery, callbacks = ingest("status__sent")
+    assert delivery.state == DeliveryState.PROCESSED
+    assert len(callbacks) == 1  # a retry of this delivery is scheduled (the send may still be finishing)
+
+
+def test_session_timeout_resets_to_the_initial_step(ingest: Any, settings: Any) -> None:
+    ingest("message__text")
+    conversation = Conversation.objects.get()
+    conversation.step = "medidas"
+    conversation.last_activity_at = timezone.now() - timedelta(seconds=settings.SESSION_TIMEOUT + 5)
+    conversation.save()
+    ingest("message__text_with_context")
+    conversation.refresh_from_db()
+    assert conversation.step == "inicio"
+    assert Message.objects.order_by("-id").first().data.get("session_reset") is True
+
+
+def test_recent_activity_keeps_the_step(ingest: Any) -> None:
+    ingest("message__text")
+    Conversation.objects.update(step="medidas")
+    ingest("message__text_with_context")
+    assert Conversation.objects.get().step == "medidas"

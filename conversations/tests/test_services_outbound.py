@@ -1,0 +1,205 @@
+"""Outbound delivery against the local Graph server: queued first, sent in order, retried, failed with reasons."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from conversations.models import Channel, Contact, Conversation, Message
+from conversations.providers.base import OutboundMessage, OutboundValidationError
+from conversations.services.outbound import (
+    conversation_flush_outbound,
+    conversation_window_open,
+    message_mark_read,
+    message_queue_outbound,
+)
+from conversations.tests.conftest import PHONE_NUMBER_ID
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def conversation(meta_settings: Any, fake_graph: Any, settings: Any) -> Conversation:
+    settings.OUTBOUND_BACKOFF_BASE_SECONDS = 1.0
+    settings.OUTBOUND_MAX_ATTEMPTS = 3
+    channel = Channel.objects.create(name="Ventas", provider="meta", external_id=PHONE_NUMBER_ID)
+    contact = Contact.objects.create(provider="meta", external_id="573001112233", profile_name="Laura")
+    return Conversation.objects.create(
+        contact=contact, channel=channel, step="inicio", last_inbound_at=timezone.now() - timedelta(minutes=5)
+    )
+
+
+def queue(conversation: Conversation, **fields: Any) -> Message:
+    fields.setdefault("kind", "text")
+    return message_queue_outbound(conversation=conversation, outbound=OutboundMessage(to="", **fields))
+
+
+def test_text_is_stored_queued_then_sent_with_the_provider_id(
+    conversation: Conversation, fake_graph: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        message = queue(conversation, text="Hola Laura")
+    assert message.status == "queued"
+    assert message.provider_message_id is None
+    assert any("flush" in repr(c) or callable(c) for c in callbacks)
+
+    result = conversation_flush_outbound(conversation_id=conversation.pk)
+    assert (result.sent, result.failed, result.retry_in) == (1, 0, None)
+    message.refresh_from_db()
+    assert message.status == "sent"
+    assert message.provider_message_id == fake_graph.sent[0]["wamid"]
+    body = fake_graph.sent[0]["json"]
+    assert body["to"] == "573001112233"
+    assert body["text"]["body"] == "Hola Laura"
+    assert fake_graph.sent[0]["headers"]["authorization"] == "Bearer TEST"
+
+
+def test_interactive_and_media_messages_reach_the_graph_in_order(conversation: Conversation, fake_graph: Any) -> None:
+    queue(conversation, kind="buttons", text="¿Qué deseas?", buttons=(("cotizar", "Cotizar"), ("asesor", "Asesor")))
+    queue(
+        conversation,
+        kind="list",
+        text="Materiales",
+        list_button="Ver",
+        sections=(("Piedras", (("granito", "Granito", "Negro San Gabriel"), ("cuarzo", "Cuarzo", ""))),),
+    )
+    queue(conversation, kind="image", media_link="https://example.com/p.jpg", caption="Página 3")
+    queue(conversation, kind="template", template_name="recordatorio", template_language="es")
+    assert conversation_flush_outbound(conversation_id=conversation.pk).sent == 4
+    types = [s["json"]["type"] for s in fake_graph.sent]
+    assert types == ["interactive", "interactive", "image", "template"]
+    assert fake_graph.sent[0]["json"]["interactive"]["action"]["buttons"][1]["reply"]["title"] == "Asesor"
+    assert fake_graph.sent[1]["json"]["interactive"]["action"]["sections"][0]["rows"][0]["description"] == (
+        "Negro San Gabriel"
+    )
+    assert list(Message.objects.order_by("id").values_list("kind", flat=True)) == [
+        "buttons",
+        "list",
+        "image",
+        "template",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"kind": "buttons", "text": "x", "buttons": (("a", "A"), ("b", "B"), ("c", "C"), ("d", "D"))}, "3"),
+        ({"kind": "buttons", "text": "x", "buttons": (("a", "Un título demasiado largo"),)}, "20"),
+        ({"kind": "text", "text": ""}, "text"),
+        ({"kind": "image"}, "link"),
+    ],
+)
+def test_limits_are_checked_before_anything_is_stored(
+    conversation: Conversation, fake_graph: Any, fields: dict, fragment: str
+) -> None:
+    with pytest.raises(OutboundValidationError) as error:
+        queue(conversation, **fields)
+    assert fragment in str(error.value)
+    assert Message.objects.count() == 0
+    assert fake_graph.requests == []
+
+
+def test_transient_errors_back_off_then_succeed(conversation: Conversation, fake_graph: Any) -> None:
+    fake_graph.fail_next(1, http_status=500, code=131000)
+    message = queue(conversation, text="Reintento")
+    first = conversation_flush_outbound(conversation_id=conversation.pk)
+    assert first.sent == 0 and first.retry_in is not None and 0.5 <= first.retry_in <= 2
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.error_code) == ("queued", 1, "131000")
+    assert message.next_attempt_at > timezone.now()
+
+    # Not due yet: nothing is sent and the wait is reported again.
+    assert conversation_flush_outbound(conversation_id=conversation.pk).retry_in > 0
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert conversation_flush_outbound(conversation_id=conversation.pk).sent == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.error_message) == ("sent", 2, "")
+
+
+@pytest.mark.parametrize(("http_status", "code"), [(429, 130429), (400, 131056), (503, 2)])
+def test_rate_limit_codes_are_retried(conversation: Conversation, fake_graph: Any, http_status: int, code: int) -> None:
+    fake_graph.fail_next(1, http_status=http_status, code=code)
+    message = queue(conversation, text="x")
+    assert conversation_flush_outbound(conversation_id=conversation.pk).retry_in is not None
+    message.refresh_from_db()
+    assert message.status == "queued"
+
+
+def test_giving_up_after_max_attempts(conversation: Conversation, fake_graph: Any) -> None:
+    fake_graph.fail_next(10, http_status=500, code=131000)
+    message = queue(conversation, text="x")
+    for _ in range(3):
+        conversation_flush_outbound(conversation_id=conversation.pk)
+        Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("failed", 3)
+    assert "Something went wrong" in message.error_message
+
+
+@pytest.mark.parametrize(("code", "words"), [(131047, "Re-engagement"), (131026, "undeliverable")])
+def test_permanent_errors_fail_at_once_with_the_providers_reason(
+    conversation: Conversation, fake_graph: Any, code: int, words: str
+) -> None:
+    fake_graph.fail_for("573001112233", n=1, http_status=400, code=code, details="details from Meta")
+    failed = queue(conversation, text="uno")
+    ok = queue(conversation, text="dos")
+    result = conversation_flush_outbound(conversation_id=conversation.pk)
+    assert (result.sent, result.failed) == (1, 1)
+    failed.refresh_from_db()
+    ok.refresh_from_db()
+    assert (failed.status, failed.error_code, failed.attempts) == ("failed", str(code), 1)
+    assert words.lower() in failed.error_message.lower()
+    assert ok.status == "sent"
+
+
+def test_order_is_kept_behind_a_retry(conversation: Conversation, fake_graph: Any) -> None:
+    fake_graph.fail_next(1, http_status=500, code=131000)
+    first = queue(conversation, text="primero")
+    queue(conversation, text="segundo")
+    conversation_flush_outbound(conversation_id=conversation.pk)
+    assert fake_graph.sent == []  # "segundo" waits for "primero"
+    Message.objects.filter(pk=first.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    conversation_flush_outbound(conversation_id=conversation.pk)
+    assert [s["json"]["text"]["body"] for s in fake_graph.sent] == ["primero", "segundo"]
+
+
+def test_outside_the_24_hour_window_only_templates_go_out(conversation: Conversation, fake_graph: Any) -> None:
+    Conversation.objects.filter(pk=conversation.pk).update(last_inbound_at=timezone.now() - timedelta(hours=25))
+    conversation.refresh_from_db()
+    assert not conversation_window_open(conversation)
+    text = queue(conversation, text="Hola de nuevo")
+    queue(conversation, kind="template", template_name="seguimiento")
+    result = conversation_flush_outbound(conversation_id=conversation.pk)
+    assert (result.sent, result.failed) == (1, 1)
+    text.refresh_from_db()
+    assert text.status == "failed" and "24-hour" in text.error_message
+    assert [s["json"]["type"] for s in fake_graph.sent] == ["template"]
+
+
+def test_network_errors_are_transient(conversation: Conversation, settings: Any) -> None:
+    settings.META_GRAPH_URL = "http://127.0.0.1:9"  # nothing listens there
+    settings.PROVIDER_HTTP_TIMEOUT = 1
+    message = queue(conversation, text="x")
+    assert conversation_flush_outbound(conversation_id=conversation.pk).retry_in is not None
+    message.refresh_from_db()
+    assert message.status == "queued" and message.attempts == 1
+
+
+def test_mark_read(conversation: Conversation, fake_graph: Any) -> None:
+    inbound = Message.objects.create(
+        conversation=conversation,
+        direction="in",
+        kind="text",
+        text="hola",
+        provider="meta",
+        provider_message_id="wamid.IN1",
+    )
+    message_mark_read(message=inbound)
+    assert fake_graph.read_marks[0]["json"] == {
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": "wamid.IN1",
+    }

@@ -1,0 +1,109 @@
+"""The Meta webhook over HTTP: handshake, signatures, raw storage first, 200 only after commit, never a 500."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from conftest import load_fixture_bytes
+from conversations.models import Channel, DeliveryState, WebhookDelivery
+from conversations.services.ingest import delivery_process
+from conversations.tests.conftest import VERIFY, sign
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("path", ["/webhook", "/webhooks/meta/"])
+def test_verification_handshake_echoes_the_challenge(client: Any, meta_settings: Any, path: str) -> None:
+    response = client.get(path, {"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "1158201444"})
+    assert response.status_code == 200
+    assert response.content == b"1158201444"
+    assert response["Content-Type"].startswith("text/plain")
+
+
+def test_verification_with_a_wrong_token_is_forbidden(client: Any, meta_settings: Any) -> None:
+    response = client.get("/webhook", {"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"})
+    assert response.status_code == 403
+
+
+def test_verification_without_parameters_is_a_bad_request(client: Any, meta_settings: Any) -> None:
+    assert client.get("/webhook").status_code == 400
+
+
+def test_verification_accepts_a_channel_token(client: Any, meta_settings: Any) -> None:
+    Channel.objects.create(name="Dos", provider="meta", external_id="2", verify_token="channel-token")
+    response = client.get(
+        "/webhook", {"hub.mode": "subscribe", "hub.verify_token": "channel-token", "hub.challenge": "x"}
+    )
+    assert response.status_code == 200
+
+
+def test_signed_delivery_is_stored_raw_and_enqueued_after_commit(
+    post_webhook: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    body = load_fixture_bytes("meta", "message__text")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = post_webhook(body)
+    assert response.status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert bytes(delivery.body) == body  # byte for byte, as Meta signed it
+    assert delivery.signature_ok is True
+    assert delivery.state == DeliveryState.RECEIVED
+    assert delivery.headers["X-Hub-Signature-256"].startswith("sha256=")
+    assert len(callbacks) == 1  # the parse task is enqueued only once the row is committed
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [None, "sha256=" + "0" * 64, "sha1=abc", "garbage", sign(b"another body")],
+    ids=["missing", "wrong", "sha1", "garbage", "other-body"],
+)
+def test_bad_signatures_are_rejected_and_logged(post_webhook: Any, signature: str | None) -> None:
+    response = post_webhook(load_fixture_bytes("meta", "message__text"), signature=signature)
+    assert response.status_code == 403
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == DeliveryState.REJECTED
+    assert delivery.signature_ok is False
+    assert "signature" in delivery.error.lower()
+    # A rejected delivery is kept but never processed.
+    assert delivery_process(delivery_id=delivery.pk).state == DeliveryState.REJECTED
+
+
+def test_a_channel_app_secret_also_signs(post_webhook: Any) -> None:
+    Channel.objects.create(name="Otra app", provider="meta", external_id="555", app_secret="second-app-secret")
+    body = load_fixture_bytes("meta", "message__text")
+    assert post_webhook(body, signature=sign(body, "second-app-secret")).status_code == 200
+
+
+def test_signature_check_can_be_switched_off_for_development(post_webhook: Any, settings: Any) -> None:
+    settings.WEBHOOK_VERIFY_SIGNATURES = False
+    response = post_webhook(load_fixture_bytes("meta", "message__text"), signature=None)
+    assert response.status_code == 200
+    assert WebhookDelivery.objects.get().signature_ok is None
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe\x00garbage", b"[1, 2, 3]", b'"just a string"'])
+def test_malformed_bodies_are_kept_and_marked_never_a_500(post_webhook: Any, body: bytes) -> None:
+    response = post_webhook(body)
+    assert response.status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert bytes(delivery.body) == body
+    processed = delivery_process(delivery_id=delivery.pk)
+    assert processed.state == DeliveryState.FAILED
+    assert processed.error  # a reason a person can read
+
+
+def test_unknown_provider_is_404(client: Any, meta_settings: Any) -> None:
+    assert client.post("/webhooks/telegram/", data=b"{}", content_type="application/json").status_code == 404
+
+
+def test_webhook_needs_no_csrf_token_but_keeps_it_for_the_rest(client: Any, meta_settings: Any) -> None:
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    body = json.dumps({"object": "whatsapp_business_account", "entry": []}).encode()
+    response = strict.post("/webhook", data=body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=sign(body))
+    assert response.status_code == 200
+    assert strict.post("/accounts/login/", {"username": "x", "password": "y"}).status_code == 403

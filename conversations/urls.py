@@ -1,0 +1,8 @@
+from django.urls import path
+
+from conversations.webhooks import ProviderWebhookApi
+
+urlpatterns = [
+    path("webhook", ProviderWebhookApi.as_view(), {"provider_name": "meta"}, name="webhook-meta-legacy"),
+    path("webhooks/<str:provider_name>/", ProviderWebhookApi.as_view(), name="webhook"),
+]

@@ -1,0 +1,77 @@
+"""Provider webhooks: verify → store raw → 200 after commit → parse and process in a task.
+
+Nothing but the signature check and one INSERT happens on this path, so a
+delivery is durable before its 200 and the provider retries anything we did
+not store (a database error gives a 5xx).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.http import HttpResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from conversations.providers import PROVIDERS
+from conversations.providers.base import ChannelConfig
+from conversations.services.channels import verify_tokens, webhook_secrets
+from conversations.services.ingest import delivery_enqueue_on_commit, delivery_record
+
+logger = logging.getLogger(__name__)
+
+
+def signature_ok(*, provider_name: str, body: bytes, headers: object) -> bool:
+    """True when any secret configured for the provider signed this body."""
+    provider_cls = PROVIDERS[provider_name]
+    return any(
+        provider_cls(ChannelConfig(provider=provider_name, external_id="", app_secret=secret)).verify_signature(
+            body=body, headers=headers
+        )
+        for secret in webhook_secrets(provider=provider_name)
+    )
+
+
+class ProviderWebhookApi(APIView):
+    authentication_classes = ()
+    permission_classes = ()
+    throttle_classes = ()
+
+    def get(self, request: Request, provider_name: str = "meta") -> HttpResponse:
+        """Meta's subscription handshake: echo hub.challenge when hub.verify_token is ours."""
+        if provider_name not in PROVIDERS:
+            return HttpResponse(status=404)
+        mode = request.query_params.get("hub.mode")
+        token = request.query_params.get("hub.verify_token")
+        challenge = request.query_params.get("hub.challenge")
+        if not mode or token is None or challenge is None:
+            return HttpResponse("Missing hub.mode, hub.verify_token or hub.challenge", status=400)
+        known = verify_tokens(provider=provider_name)
+        if mode == "subscribe" and any(hmac.compare_digest(token.encode(), t.encode()) for t in known):
+            return HttpResponse(challenge, content_type="text/plain")
+        logger.warning("Webhook verification refused for %s (mode=%s)", provider_name, mode)
+        return HttpResponse("Verification token mismatch", status=403)
+
+    def post(self, request: Request, provider_name: str = "meta") -> Response:
+        if provider_name not in PROVIDERS:
+            return Response({"detail": "Unknown provider."}, status=404)
+        body = request.body
+        if settings.WEBHOOK_VERIFY_SIGNATURES:
+            ok: bool | None = signature_ok(provider_name=provider_name, body=body, headers=request.headers)
+        else:
+            ok = None  # not checked (development only; the admin warns)
+        try:
+            with transaction.atomic():
+                delivery = delivery_record(provider=provider_name, body=body, headers=request.headers, signature_ok=ok)
+                if ok is not False:
+                    delivery_enqueue_on_commit(delivery_id=delivery.pk)
+        except DatabaseError:
+            logger.exception("Could not store a %s delivery; answering 503 so the provider retries", provider_name)
+            return Response({"detail": "Temporarily unavailable."}, status=503)
+        if ok is False:
+            return Response({"detail": "Invalid signature."}, status=403)
+        return Response({"status": "received"})

@@ -1,0 +1,195 @@
+"""Run the rule engine for one inbound message and apply its decision (the only I/O around the engine)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+
+from accounts.models import ChatRole, Role
+from conversations.models import Conversation, ConversationStatus, Message
+from conversations.providers.base import OutboundMessage, OutboundValidationError
+from conversations.services.outbound import message_queue_outbound
+from flows.engine import CommandData, Decision, Incoming, MediaData, Reply, RuleData, State, decide
+from flows.models import GlobalCommand, Rule
+
+logger = logging.getLogger(__name__)
+
+
+def public_url(path_or_url: str) -> str:
+    """An absolute URL a provider can fetch for a file under MEDIA_ROOT."""
+    if "://" in path_or_url:
+        return path_or_url
+    base = settings.MEDIA_PUBLIC_BASE_URL or ""
+    return base.rstrip("/") + "/" + path_or_url.lstrip("/") if base else path_or_url
+
+
+def rules_as_data(rules: Iterable[Rule]) -> list[RuleData]:
+    return [
+        RuleData(
+            id=r.pk,
+            step=r.step,
+            input_text=r.input_text,
+            priority=r.priority,
+            response_type=r.response_type,
+            response_text=r.response_text,
+            options=r.options,
+            next_step=r.next_step,
+            advance_steps=r.advance_steps,
+            role_keyword=r.role_keyword,
+            handler=r.handler,
+            calculation=r.calculation,
+            media=tuple(
+                MediaData(media_type=m.media_type, url=public_url(m.url or m.file.name), caption=m.caption)
+                for m in r.media.all()
+            ),
+        )
+        for r in rules
+    ]
+
+
+def active_rules() -> list[RuleData]:
+    return rules_as_data(Rule.objects.filter(active=True).prefetch_related("media").order_by("step", "priority", "id"))
+
+
+def active_commands() -> list[CommandData]:
+    return [
+        CommandData(
+            id=c.pk,
+            keywords=c.keywords,
+            handler=c.handler,
+            response_text=c.response_text,
+            description=c.description,
+            priority=c.priority,
+        )
+        for c in GlobalCommand.objects.filter(active=True)
+    ]
+
+
+def incoming_from(message: Message) -> Incoming:
+    interactive_id = str(message.data.get("interactive_id", ""))
+    text = message.text or message.transcription or message.caption
+    return Incoming(text=text, interactive_id=interactive_id, interactive_title=message.text if interactive_id else "")
+
+
+def flow_state(conversation: Conversation) -> State:
+    from catalog_ai.models import AISettings
+
+    ai = AISettings.load()
+    return State(
+        step=conversation.step,
+        initial_step=settings.INITIAL_STEP,
+        ai_enabled=ai.enabled,
+        ai_handoff_step=ai.handoff_step,
+        fallback_text=settings.FLOW_FALLBACK_MESSAGE,
+    )
+
+
+def flow_respond(*, conversation: Conversation, message: Message) -> Decision:
+    """Decide and apply the bot's answer to `message` (called inside the processing transaction).
+
+    While a human has the chat only global commands are honoured; otherwise the bot stays silent.
+    """
+    paused = conversation.bot_paused or conversation.status == ConversationStatus.HUMAN
+    decision = decide(
+        rules=[] if paused else active_rules(),
+        commands=active_commands(),
+        incoming=incoming_from(message),
+        state=flow_state(conversation),
+    )
+    if paused and decision.command is None:
+        return Decision(next_step=conversation.step)
+    decision_apply(conversation=conversation, message=message, decision=decision)
+    return decision
+
+
+def decision_apply(*, conversation: Conversation, message: Message, decision: Decision) -> None:
+    for problem in decision.problems:
+        logger.warning("Flow problem (conversation %s): %s", conversation.pk, problem)
+    notes: dict = {}
+    for reply in decision.replies:
+        for outbound, rule_id in replies_to_outbound(reply):
+            try:
+                message_queue_outbound(conversation=conversation, outbound=outbound, rule_id=rule_id)
+            except OutboundValidationError as exc:
+                logger.warning("Rule %s cannot be sent: %s", rule_id, exc)
+                notes.setdefault("send_errors", []).append(f"rule {rule_id}: {exc}")
+    fields = ["step", "updated_at"]
+    conversation.step = decision.next_step
+    for keyword in decision.assign_roles:
+        role = Role.objects.filter(keyword=keyword).first()
+        if role is None:
+            notes.setdefault("unknown_roles", []).append(keyword)
+            continue
+        ChatRole.objects.get_or_create(conversation=conversation, role=role, defaults={"assigned_by": "rule"})
+    if decision.hand_off_to_human:
+        conversation.bot_paused = True
+        conversation.status = ConversationStatus.HUMAN
+        fields += ["bot_paused", "status"]
+    elif decision.command in ("restart", "menu"):
+        conversation.bot_paused = False
+        conversation.status = ConversationStatus.BOT
+        fields += ["bot_paused", "status"]
+    elif decision.to_ai:
+        conversation.status = ConversationStatus.AI
+        fields.append("status")
+        notes["awaiting_ai"] = True
+    elif conversation.status == ConversationStatus.AI:
+        conversation.status = ConversationStatus.BOT
+        fields.append("status")
+    if decision.unmatched or notes.get("send_errors"):
+        conversation.needs_attention = True
+        fields.append("needs_attention")
+        notes["unmatched"] = decision.unmatched
+    conversation.save(update_fields=fields)
+    if decision.matched_rule_ids:
+        notes["rules"] = list(decision.matched_rule_ids)
+    if decision.command:
+        notes["command"] = decision.command
+    if notes:
+        message.data = {**message.data, **notes}
+        message.save(update_fields=["data", "updated_at"])
+
+
+def replies_to_outbound(reply: Reply) -> list[tuple[OutboundMessage, int | None]]:
+    """The provider-neutral messages for one engine reply (the message, then any extra media)."""
+    rule_id = reply.rule_id
+    out: list[tuple[OutboundMessage, int | None]] = []
+    extras = reply.media
+    if reply.type == "button":
+        out.append(
+            (
+                OutboundMessage(
+                    kind="buttons", to="", text=reply.text, buttons=tuple((o.id, o.title) for o in reply.options)
+                ),
+                rule_id,
+            )
+        )
+    elif reply.type == "list":
+        rows = tuple((o.id, o.title, o.description) for o in reply.options)
+        out.append(
+            (
+                OutboundMessage(
+                    kind="list",
+                    to="",
+                    text=reply.text,
+                    list_button=reply.list_button or "Ver opciones",
+                    sections=(("", rows),),
+                ),
+                rule_id,
+            )
+        )
+    elif reply.type in ("image", "video", "audio", "document") and reply.media:
+        main, extras = reply.media[0], reply.media[1:]
+        out.append((_media_outbound(main, kind=reply.type), rule_id))
+    elif reply.text.strip():
+        out.append((OutboundMessage(kind="text", to="", text=reply.text), rule_id))
+    out.extend((_media_outbound(m, kind=m.media_type), rule_id) for m in extras)
+    return out
+
+
+def _media_outbound(media: MediaData, *, kind: str) -> OutboundMessage:
+    caption = media.caption if kind in ("image", "video", "document") else ""
+    filename = media.url.rsplit("/", 1)[-1].split("?")[0] if kind == "document" else ""
+    return OutboundMessage(kind=kind, to="", media_link=media.url, caption=caption, filename=filename)
