@@ -1,0 +1,1 @@
+"""Benchmarks for the WhatsApp channel (see bench/README.md)."""
