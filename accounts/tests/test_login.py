@@ -22,6 +22,17 @@ def test_login_page_speaks_spanish_by_default(client: Client) -> None:
     assert "Contraseña" in body
 
 
+def test_spanish_even_when_the_browser_prefers_english(client: Client) -> None:
+    body = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert '<html lang="es">' in body
+
+
+def test_browser_language_is_followed_when_configured(client: Client, settings) -> None:  # noqa: ANN001
+    settings.LANGUAGE_FOLLOWS_BROWSER = True
+    body = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert '<html lang="en">' in body
+
+
 def test_login_page_in_english_when_chosen(client: Client) -> None:
     response = client.post("/i18n/setlang/", {"language": "en", "next": "/accounts/login/"})
     assert response.status_code == 302

@@ -45,6 +45,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "whatsapp_ia.middleware.DefaultLanguageMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -124,7 +125,9 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
 AXES_VERBOSE = False
 
-LANGUAGE_CODE = "es"
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="es")
+# Spanish unless the user picks another language; true = follow the browser's Accept-Language.
+LANGUAGE_FOLLOWS_BROWSER = env.bool("LANGUAGE_FOLLOWS_BROWSER", default=False)
 LANGUAGES = [("es", _("Spanish")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="America/Bogota")
