@@ -14,9 +14,24 @@ class ResponseType(models.TextChoices):
     DOCUMENT = "document", _("Document")
 
 
+def rule_key(step: str, input_text: str) -> str:
+    """The stable key of a rule without an explicit one: its step and normalized keywords."""
+    from flows.text import normalize_text
+
+    keywords = ",".join(sorted(normalize_text(k) or k.strip() for k in input_text.split(",") if k.strip()))
+    return f"{step.strip()}:{keywords}"[:191]
+
+
 class Rule(models.Model):
     """One step of a flow: when the chat is in `step` and the input matches, answer and move on."""
 
+    key = models.CharField(
+        _("key"),
+        max_length=191,
+        unique=True,
+        blank=True,
+        help_text=_("Stable identifier used by Excel import/export; filled from step and keywords when empty."),
+    )
     step = models.CharField(_("step"), max_length=100, db_index=True)
     input_text = models.TextField(
         _("input keywords"), default="*", help_text=_("Comma-separated keywords or phrases; * is the step's default.")
@@ -50,6 +65,15 @@ class Rule(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.step}] {self.input_text[:40]} → {self.next_step or '·'}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self.key:
+            base = rule_key(self.step, self.input_text)[:180]
+            candidate, n = base, 2
+            while Rule.objects.filter(key=candidate).exclude(pk=self.pk).exists():
+                candidate, n = f"{base}#{n}", n + 1
+            self.key = candidate
+        super().save(*args, **kwargs)
 
 
 class MediaType(models.TextChoices):

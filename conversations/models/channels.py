@@ -10,6 +10,7 @@ class Provider(models.TextChoices):
     META = "meta", "Meta WhatsApp Cloud API"
     YCLOUD = "ycloud", "YCloud (WhatsApp)"
     CHATWOOT = "chatwoot", "Chatwoot (Instagram / Facebook)"
+    SIMULATOR = "simulator", _("Simulator (replies captured, never sent)")
 
 
 class Channel(models.Model):
