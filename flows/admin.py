@@ -1,6 +1,13 @@
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportExportModelAdmin
 
+from flows.admin_diagram import flow_diagram_view
+from flows.admin_simulator import simulator_view
+from flows.excel import RuleResource
+from flows.forms import RuleAdminForm
 from flows.models import GlobalCommand, QuickReply, QuickReplyMedia, Rule, RuleMedia
 
 
@@ -10,7 +17,10 @@ class RuleMediaInline(admin.TabularInline):
 
 
 @admin.register(Rule)
-class RuleAdmin(admin.ModelAdmin):
+class RuleAdmin(ImportExportModelAdmin):
+    form = RuleAdminForm
+    resource_classes = [RuleResource]
+    change_list_template = "admin/flows/rule/change_list.html"
     list_display = ("step", "input_text", "priority", "response_type", "next_step", "role_keyword", "active")
     list_display_links = ("input_text",)
     list_filter = ("active", "response_type", "step")
@@ -19,6 +29,19 @@ class RuleAdmin(admin.ModelAdmin):
     ordering = ("step", "priority", "id")
     inlines = [RuleMediaInline]
     actions = ["activate", "deactivate"]
+
+    def get_urls(self) -> list[URLPattern]:
+        extra = [
+            path("diagram/", self.admin_site.admin_view(self.diagram), name="flows_rule_diagram"),
+            path("simulator/", self.admin_site.admin_view(self.simulator), name="flows_rule_simulator"),
+        ]
+        return extra + super().get_urls()
+
+    def diagram(self, request: HttpRequest) -> HttpResponse:
+        return flow_diagram_view(request, context=self.admin_site.each_context(request), opts=self.model._meta)
+
+    def simulator(self, request: HttpRequest) -> HttpResponse:
+        return simulator_view(request, context=self.admin_site.each_context(request), opts=self.model._meta)
 
     @admin.action(description=_("Activate selected rules"))
     def activate(self, request, queryset):
