@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -36,6 +38,37 @@ def signature_ok(*, provider_name: str, body: bytes, headers: object) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class WebhookAnswer:
+    status: int
+    body: dict[str, str]
+
+
+def webhook_receive(*, provider_name: str, body: bytes, headers: Mapping[str, str]) -> WebhookAnswer:
+    """Check the signature, store the raw delivery and enqueue its parsing after commit.
+
+    The one implementation of a webhook POST, used by the DRF view and by the lean
+    ASGI route (conversations/asgi.py) that serves it under Daphne.
+    """
+    if provider_name not in PROVIDERS:
+        return WebhookAnswer(404, {"detail": "Unknown provider."})
+    if settings.WEBHOOK_VERIFY_SIGNATURES:
+        ok: bool | None = signature_ok(provider_name=provider_name, body=body, headers=headers)
+    else:
+        ok = None  # not checked (development only; the admin warns)
+    try:
+        with transaction.atomic():
+            delivery = delivery_record(provider=provider_name, body=body, headers=headers, signature_ok=ok)
+            if ok is not False:
+                delivery_enqueue_on_commit(delivery_id=delivery.pk)
+    except DatabaseError:
+        logger.exception("Could not store a %s delivery; answering 503 so the provider retries", provider_name)
+        return WebhookAnswer(503, {"detail": "Temporarily unavailable."})
+    if ok is False:
+        return WebhookAnswer(403, {"detail": "Invalid signature."})
+    return WebhookAnswer(200, {"status": "received"})
+
+
 class ProviderWebhookApi(APIView):
     authentication_classes = ()
     permission_classes = ()
@@ -57,21 +90,5 @@ class ProviderWebhookApi(APIView):
         return HttpResponse("Verification token mismatch", status=403)
 
     def post(self, request: Request, provider_name: str = "meta") -> Response:
-        if provider_name not in PROVIDERS:
-            return Response({"detail": "Unknown provider."}, status=404)
-        body = request.body
-        if settings.WEBHOOK_VERIFY_SIGNATURES:
-            ok: bool | None = signature_ok(provider_name=provider_name, body=body, headers=request.headers)
-        else:
-            ok = None  # not checked (development only; the admin warns)
-        try:
-            with transaction.atomic():
-                delivery = delivery_record(provider=provider_name, body=body, headers=request.headers, signature_ok=ok)
-                if ok is not False:
-                    delivery_enqueue_on_commit(delivery_id=delivery.pk)
-        except DatabaseError:
-            logger.exception("Could not store a %s delivery; answering 503 so the provider retries", provider_name)
-            return Response({"detail": "Temporarily unavailable."}, status=503)
-        if ok is False:
-            return Response({"detail": "Invalid signature."}, status=403)
-        return Response({"status": "received"})
+        answer = webhook_receive(provider_name=provider_name, body=request.body, headers=request.headers)
+        return Response(answer.body, status=answer.status)

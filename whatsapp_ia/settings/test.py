@@ -11,3 +11,9 @@ CACHES["default"]["KEY_PREFIX"] = "wia-test"  # noqa: F405
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 AXES_FAILURE_LIMIT = 3
 LANGUAGE_CODE = "es"
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # One test database file per test process, so parallel runs never share (and break) one file.
+    import os
+
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_db_{os.getpid()}.sqlite3")}  # noqa: F405
