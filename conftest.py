@@ -78,3 +78,15 @@ def celery_live_worker(redis_client: Any) -> Iterator[Any]:
     with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=20) as worker:
         yield worker
     redis_client.flushdb()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove this process's SQLite test database side files (WAL/SHM) left after Django drops it."""
+    import os
+
+    from django.conf import settings
+
+    name = str(settings.DATABASES["default"].get("TEST", {}).get("NAME") or "")
+    if name.endswith(f"_{os.getpid()}.sqlite3"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(name + suffix).unlink(missing_ok=True)

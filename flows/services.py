@@ -93,7 +93,7 @@ def flow_respond(*, conversation: Conversation, message: Message) -> Decision:
     """
     paused = conversation.bot_paused or conversation.status == ConversationStatus.HUMAN
     decision = decide(
-        rules=[] if paused else active_rules(),
+        rules=active_rules(),
         commands=active_commands(),
         incoming=incoming_from(message),
         state=flow_state(conversation),

@@ -100,7 +100,9 @@ def test_global_command_talk_to_a_human_pauses_the_bot(receive: Any, fake_graph:
     assert len(fake_graph.sent) == count  # silent while a human has the chat
     conversation = receive(text_payload("menu", n=4))
     assert not conversation.bot_paused and conversation.status == "bot"
-    assert len(fake_graph.sent) > count
+    assert conversation.step == "menu"
+    # "menu" answers as a new chat would: the initial step's buttons again.
+    assert fake_graph.sent[-1]["json"]["interactive"]["type"] == "button"
 
 
 def test_no_matching_rule_sends_the_fallback_and_flags_the_chat(receive: Any, fake_graph: Any, settings: Any) -> None:

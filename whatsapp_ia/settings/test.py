@@ -17,3 +17,15 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
     import os
 
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_db_{os.getpid()}.sqlite3")}  # noqa: F405
+
+if REDIS.socket_path:  # noqa: F405
+    # No REDIS_URL: conftest starts a private Redis per test process (parallel runs never share one).
+    import os
+
+    from whatsapp_ia.settings.parsing import redis_from_env
+
+    REDIS = redis_from_env({}, socket_path=VAR_DIR / f"test-redis-{os.getpid()}.sock")  # noqa: F405
+    REDIS_URL = REDIS.client
+    CACHES["default"]["LOCATION"] = REDIS.client  # noqa: F405
+    CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS.client]  # noqa: F405
+    CELERY_BROKER_URL = REDIS.celery
