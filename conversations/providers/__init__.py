@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from conversations.providers.base import Provider
 from conversations.providers.meta import MetaProvider
+from conversations.providers.simulator import SimulatorProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     MetaProvider.name: MetaProvider,
+    SimulatorProvider.name: SimulatorProvider,
 }
 
 

@@ -1,0 +1,65 @@
+"""The simulator provider: outbound messages are validated and captured, never sent anywhere.
+
+Used by the bot simulator (``manage.py simulate_chat`` and the admin page "Try the bot",
+see ``flows.simulator``), whose channel has ``provider="simulator"``:
+
+- `build_payload` delegates to Meta's payload builder, so the WhatsApp limits (3 buttons,
+  20-character titles, 10 list rows, ...) are exactly the ones a real channel enforces and a
+  rule that would be refused by WhatsApp is refused in the simulator too.
+- `send` validates the same way and returns a generated id (``sim.<uuid>``); no HTTP call.
+- There are no webhooks: `verify_signature` is always False and `parse` yields no events.
+- `fetch_media` fails permanently (simulated customers send text and option taps only);
+  `mark_read` does nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from conversations.providers.base import (
+    MediaFile,
+    MediaRef,
+    OutboundMessage,
+    ParseResult,
+    Provider,
+    ProviderError,
+    SendResult,
+)
+from conversations.providers.meta import build_message_payload
+
+__all__ = ["SIMULATOR_ID_PREFIX", "SimulatorProvider"]
+
+SIMULATOR_ID_PREFIX = "sim."
+NO_WEBHOOKS = "the simulator provider receives no webhooks; use `manage.py simulate_chat` or the admin simulator"
+
+
+class SimulatorProvider(Provider):
+    """A channel whose replies are captured in the database only (the bot simulator's channel)."""
+
+    name = "simulator"
+
+    def verify_signature(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
+        """Always False: nothing may post webhooks for the simulator."""
+        return False
+
+    @staticmethod
+    def parse(payload: Any) -> ParseResult:
+        """No events, ever; the problem says why."""
+        return ParseResult(events=[], problems=[NO_WEBHOOKS])
+
+    def build_payload(self, message: OutboundMessage) -> dict[str, Any]:
+        """Meta's payload for `message`: the same WhatsApp limits as a real channel."""
+        return build_message_payload(message)
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        """Validate, then 'send' by returning a generated id; the payload is returned in `raw`."""
+        payload = self.build_payload(message)
+        return SendResult(provider_message_id=f"{SIMULATOR_ID_PREFIX}{uuid.uuid4().hex}", raw={"captured": payload})
+
+    def fetch_media(self, media: MediaRef, *, max_bytes: int) -> MediaFile:
+        raise ProviderError("the simulator has no media to download", code="no_media", transient=False)
+
+    def mark_read(self, provider_message_id: str) -> None:
+        """Nothing to tell anyone."""
