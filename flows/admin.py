@@ -1,13 +1,15 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
+from import_export.formats.base_formats import XLSX
 
 from flows.admin_diagram import flow_diagram_view
 from flows.admin_simulator import simulator_view
 from flows.excel import RuleResource
-from flows.forms import RuleAdminForm
+from flows.forms import RuleAdminForm, current_flow_warnings, rule_save_warnings
 from flows.models import GlobalCommand, QuickReply, QuickReplyMedia, Rule, RuleMedia
 
 
@@ -20,6 +22,8 @@ class RuleMediaInline(admin.TabularInline):
 class RuleAdmin(ImportExportModelAdmin):
     form = RuleAdminForm
     resource_classes = [RuleResource]
+    formats = [XLSX]
+    import_template_name = "admin/flows/rule/import.html"
     change_list_template = "admin/flows/rule/change_list.html"
     list_display = ("step", "input_text", "priority", "response_type", "next_step", "role_keyword", "active")
     list_display_links = ("input_text",)
@@ -29,6 +33,19 @@ class RuleAdmin(ImportExportModelAdmin):
     ordering = ("step", "priority", "id")
     inlines = [RuleMediaInline]
     actions = ["activate", "deactivate"]
+
+    def save_related(self, request, form, formsets, change):
+        # After the inline media are saved, so media checks see them.
+        super().save_related(request, form, formsets, change)
+        for warning in rule_save_warnings(form.instance):
+            self.message_user(request, warning, level=messages.WARNING)
+
+    def changelist_view(self, request, extra_context=None):
+        # Flow-wide warnings (dangling, unreachable steps) on a plain visit; after a save only that rule's.
+        if request.method == "GET" and IS_POPUP_VAR not in request.GET and not len(messages.get_messages(request)):
+            for warning in current_flow_warnings(limit=5):
+                self.message_user(request, warning, level=messages.WARNING)
+        return super().changelist_view(request, extra_context)
 
     def get_urls(self) -> list[URLPattern]:
         extra = [

@@ -34,6 +34,8 @@ DEMO_RULES = [
      "¡Perfecto! Un asesor te escribirá para coordinar la visita.", "", "asesor", "ventas", "human_handoff", ""),
     ("visita", "no, *", 100, "text",
      "Listo. Si necesitas algo más escribe *menu*.", "", "menu", "", "", ""),
+    ("asesor", "*", 100, "text",
+     "Gracias por escribirnos. Si quieres volver al menú escribe *menu*.", "", "menu", "", "", ""),
 ]  # fmt: skip
 
 DEMO_CHATS = [

@@ -27,7 +27,7 @@ def test_spanish_even_when_the_browser_prefers_english(client: Client) -> None:
     assert '<html lang="es">' in body
 
 
-def test_browser_language_is_followed_when_configured(client: Client, settings) -> None:  # noqa: ANN001
+def test_browser_language_is_followed_when_configured(client: Client, settings) -> None:
     settings.LANGUAGE_FOLLOWS_BROWSER = True
     body = client.get("/accounts/login/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
     assert '<html lang="en">' in body
