@@ -18,6 +18,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, DateTimeField, F, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from conversations import events
@@ -131,10 +133,15 @@ def conversation_flush_outbound(*, conversation_id: int) -> FlushResult:
 
 
 def _next_queued(conversation_id: int) -> Message | None:
-    return (
+    queued = _queued(conversation_id, limit=1)
+    return queued[0] if queued else None
+
+
+def _queued(conversation_id: int, *, limit: int) -> list[Message]:
+    return list(
         Message.objects.filter(conversation_id=conversation_id, direction="out", status=MessageStatus.QUEUED)
         .order_by("created_at", "id")
-        .first()
+        .defer("raw")[:limit]
     )
 
 
@@ -142,41 +149,51 @@ def _flush_locked(conversation_id: int) -> FlushResult:
     sent = failed = 0
     conversation = Conversation.objects.select_related("channel", "contact").get(pk=conversation_id)
     provider = provider_for(conversation.channel)
-    while (message := _next_queued(conversation_id)) is not None:
-        now = timezone.now()
-        if message.next_attempt_at and message.next_attempt_at > now:
-            return FlushResult(sent, failed, (message.next_attempt_at - now).total_seconds())
-        outbound = outbound_from_data(message.data.get("outbound", {}))
-        if outbound.kind != "template" and not conversation_window_open(conversation, now=now):
-            _fail(message, code="131047", reason="Outside the 24-hour customer-service window: only templates.")
-            failed += 1
-            continue
-        wait = _pace(conversation, outbound.to)
-        if wait:
-            return FlushResult(sent, failed, wait)
-        message.attempts += 1
-        message.status = MessageStatus.SENDING
-        message.save(update_fields=["attempts", "status", "updated_at"])
-        try:
-            response = provider.send(outbound)
-        except OutboundValidationError as exc:
-            _fail(message, code="validation", reason=str(exc))
-            failed += 1
-            continue
-        except ProviderError as exc:
-            if exc.transient and message.attempts < settings.OUTBOUND_MAX_ATTEMPTS:
-                delay = backoff_seconds(message.attempts, retry_after=exc.retry_after)
-                message.status = MessageStatus.QUEUED
-                message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-                message.error_code, message.error_message = exc.code[:50], f"Retrying: {exc.message}"[:2000]
-                message.save(update_fields=["status", "next_attempt_at", "error_code", "error_message", "updated_at"])
-                logger.info("Send of message %s failed (%s); retry in %.1f s", message.pk, exc, delay)
-                return FlushResult(sent, failed, delay)
-            _fail(message, code=exc.code or "error", reason=exc.message)
-            failed += 1
-            continue
-        _mark_sent(message, provider_message_id=response.provider_message_id)
-        sent += 1
+    groups = events.groups_for(conversation)
+    while batch := _queued(conversation_id, limit=100):
+        for message in batch:
+            now = timezone.now()
+            if message.next_attempt_at and message.next_attempt_at > now:
+                return FlushResult(sent, failed, (message.next_attempt_at - now).total_seconds())
+            outbound = outbound_from_data(message.data.get("outbound", {}))
+            if outbound.kind != "template" and not conversation_window_open(conversation, now=now):
+                _fail(
+                    message,
+                    groups,
+                    code="131047",
+                    reason="Outside the 24-hour customer-service window: only templates.",
+                )
+                failed += 1
+                continue
+            wait = _pace(conversation, outbound.to)
+            if wait:
+                return FlushResult(sent, failed, wait)
+            message.attempts += 1
+            Message.objects.filter(pk=message.pk).update(
+                attempts=message.attempts, status=MessageStatus.SENDING, updated_at=now
+            )
+            try:
+                response = provider.send(outbound)
+            except OutboundValidationError as exc:
+                _fail(message, groups, code="validation", reason=str(exc))
+                failed += 1
+                continue
+            except ProviderError as exc:
+                if exc.transient and message.attempts < settings.OUTBOUND_MAX_ATTEMPTS:
+                    delay = backoff_seconds(message.attempts, retry_after=exc.retry_after)
+                    message.status = MessageStatus.QUEUED
+                    message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+                    message.error_code, message.error_message = exc.code[:50], f"Retrying: {exc.message}"[:2000]
+                    message.save(
+                        update_fields=["status", "next_attempt_at", "error_code", "error_message", "updated_at"]
+                    )
+                    logger.info("Send of message %s failed (%s); retry in %.1f s", message.pk, exc, delay)
+                    return FlushResult(sent, failed, delay)
+                _fail(message, groups, code=exc.code or "error", reason=exc.message)
+                failed += 1
+                continue
+            _mark_sent(message, groups, provider_message_id=response.provider_message_id)
+            sent += 1
     return FlushResult(sent, failed, None)
 
 
@@ -204,46 +221,34 @@ def _pace(conversation: Conversation, recipient: str) -> float:
         time.sleep(wait)
 
 
-def _mark_sent(message: Message, *, provider_message_id: str) -> None:
-    with transaction.atomic():
-        current = Message.objects.select_for_update().get(pk=message.pk)
-        current.provider_message_id = provider_message_id
-        if current.status in (MessageStatus.SENDING, MessageStatus.QUEUED):
-            current.status = MessageStatus.SENT  # a status webhook may already have moved it further
-        current.sent_at = current.sent_at or timezone.now()
-        current.error_code = current.error_message = ""
-        current.next_attempt_at = None
-        current.save(
-            update_fields=[
-                "provider_message_id",
-                "status",
-                "sent_at",
-                "error_code",
-                "error_message",
-                "next_attempt_at",
-                "updated_at",
-            ]
-        )
-        events.broadcast_on_commit(
-            groups=events.groups_for(current.conversation),
-            name=events.MESSAGE_UPDATED,
-            data=message_event_data(current),
-        )
+def _mark_sent(message: Message, groups: list[str], *, provider_message_id: str) -> None:
+    """One UPDATE: store the provider id; "sent" unless a status webhook already moved the ticks further."""
+    now = timezone.now()
+    Message.objects.filter(pk=message.pk).update(
+        provider_message_id=provider_message_id,
+        status=Case(
+            When(status__in=[MessageStatus.SENDING, MessageStatus.QUEUED], then=Value(MessageStatus.SENT)),
+            default=F("status"),
+        ),
+        sent_at=Coalesce(F("sent_at"), Value(now, output_field=DateTimeField())),
+        error_code="",
+        error_message="",
+        next_attempt_at=None,
+        updated_at=now,
+    )
+    message.provider_message_id, message.status, message.sent_at = provider_message_id, MessageStatus.SENT, now
+    message.error_code = message.error_message = ""
+    events.broadcast_on_commit(groups=groups, name=events.MESSAGE_UPDATED, data=message_event_data(message))
 
 
-def _fail(message: Message, *, code: str, reason: str) -> None:
+def _fail(message: Message, groups: list[str], *, code: str, reason: str) -> None:
     message.status = MessageStatus.FAILED
     message.error_code = code[:50]
     message.error_message = reason[:2000]
     message.next_attempt_at = None
     message.save(update_fields=["status", "error_code", "error_message", "next_attempt_at", "updated_at"])
     logger.warning("Message %s failed: [%s] %s", message.pk, code, reason)
-    with transaction.atomic():
-        events.broadcast_on_commit(
-            groups=events.groups_for(message.conversation),
-            name=events.MESSAGE_UPDATED,
-            data=message_event_data(message),
-        )
+    events.broadcast_on_commit(groups=groups, name=events.MESSAGE_UPDATED, data=message_event_data(message))
 
 
 def message_mark_read(*, message: Message) -> None:
