@@ -18,7 +18,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connection
 from django.utils.datastructures import CaseInsensitiveMapping
 
 from conversations.webhooks import WebhookAnswer, webhook_receive
@@ -32,11 +32,18 @@ _WEBHOOK_PATH = re.compile(r"^/(?:webhook|webhooks/(?P<provider>[a-z0-9_-]+)/)$"
 
 
 def _receive_in_thread(provider_name: str, body: bytes, headers: CaseInsensitiveMapping) -> WebhookAnswer:
-    close_old_connections()  # what Django's request_started/finished signals do for views
+    # The few threads of the loop's executor keep one database connection each, whatever
+    # DB_CONN_MAX_AGE says (that setting is for Django's thread-per-request views).
+    if connection.connection is not None and connection.errors_occurred:
+        if connection.is_usable():
+            connection.errors_occurred = False
+        else:
+            connection.close()
     try:
         return webhook_receive(provider_name=provider_name, body=body, headers=headers)
-    finally:
-        close_old_connections()
+    except Exception:
+        connection.close()
+        raise
 
 
 class WebhookRoute:

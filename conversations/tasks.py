@@ -7,8 +7,8 @@ from dataclasses import asdict
 
 from celery import shared_task
 
-from conversations.services.ingest import delivery_process
-from conversations.services.outbound import conversation_flush_outbound
+from conversations.services.ingest import deliveries_drain, delivery_process
+from conversations.services.outbound import conversation_flush_outbound, flush_schedule, flush_started
 from conversations.services.processing import conversation_process
 from conversations.services.sweeper import sweep_stuck
 
@@ -20,6 +20,12 @@ def delivery_process_task(delivery_id: int, attempt: int = 0) -> str:
     return delivery_process(delivery_id=delivery_id, attempt=attempt).state
 
 
+@shared_task(name="conversations.tasks.deliveries_drain_task", bind=True, acks_late=True)
+def deliveries_drain_task(self, lane: int) -> None:
+    if deliveries_drain(lane=lane):
+        self.apply_async((lane,), countdown=0.05)
+
+
 @shared_task(name="conversations.tasks.conversation_process_task", bind=True, acks_late=True)
 def conversation_process_task(self, conversation_id: int) -> None:
     if conversation_process(conversation_id=conversation_id):
@@ -28,9 +34,10 @@ def conversation_process_task(self, conversation_id: int) -> None:
 
 @shared_task(name="conversations.tasks.conversation_flush_outbound_task", bind=True, acks_late=True)
 def conversation_flush_outbound_task(self, conversation_id: int) -> dict:
+    flush_started(conversation_id=conversation_id)
     result = conversation_flush_outbound(conversation_id=conversation_id)
     if result.retry_in is not None:
-        self.apply_async((conversation_id,), countdown=max(result.retry_in, 0.05))
+        flush_schedule(conversation_id=conversation_id, countdown=max(result.retry_in, 0.05))
     return asdict(result)
 
 

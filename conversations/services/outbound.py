@@ -27,12 +27,13 @@ from conversations.models import Conversation, Message, MessageStatus
 from conversations.providers.base import OutboundMessage, OutboundValidationError, ProviderError
 from conversations.services import ratelimit
 from conversations.services.channels import provider_for
-from conversations.services.locks import conversation_lock
+from conversations.services.locks import conversation_lock, redis_client
 from conversations.services.serialize import conversation_event_data, message_event_data
 
 logger = logging.getLogger(__name__)
 
 SERVICE_WINDOW = timedelta(hours=24)
+MAX_PACING_SLEEP = 10.0  # seconds a worker may sleep for its booked send slot
 # OutboundMessage.kind -> Message.kind shown in the console.
 KIND_MAP = {"buttons": "buttons", "list": "list", "template": "template"}
 
@@ -99,13 +100,29 @@ def message_queue_outbound(
     return message
 
 
-def flush_enqueue_on_commit(*, conversation_id: int, countdown: float = 0) -> None:
+def _flush_flag(conversation_id: int) -> str:
+    return f"wia:flush:pending:{conversation_id}"
+
+
+def flush_enqueue_on_commit(*, conversation_id: int) -> None:
+    """After commit, make sure one flush of the conversation is pending (not one per queued message)."""
+    transaction.on_commit(lambda: flush_schedule(conversation_id=conversation_id), robust=True)
+
+
+def flush_schedule(*, conversation_id: int, countdown: float = 0.0) -> bool:
+    """Enqueue a flush unless one is already pending; True when this call enqueued it."""
     from conversations.tasks import conversation_flush_outbound_task
 
-    transaction.on_commit(
-        lambda: conversation_flush_outbound_task.apply_async((conversation_id,), countdown=countdown or None),
-        robust=True,
-    )
+    ttl_ms = int((countdown + 60) * 1000)
+    if not redis_client().set(_flush_flag(conversation_id), "1", nx=True, px=ttl_ms):
+        return False
+    conversation_flush_outbound_task.apply_async((conversation_id,), countdown=countdown or None)
+    return True
+
+
+def flush_started(*, conversation_id: int) -> None:
+    """The pending flush runs now: later messages must schedule their own."""
+    redis_client().delete(_flush_flag(conversation_id))
 
 
 @dataclass(frozen=True)
@@ -198,7 +215,11 @@ def _flush_locked(conversation_id: int) -> FlushResult:
 
 
 def _pace(conversation: Conversation, recipient: str) -> float:
-    """Seconds to wait before this send may go out (0 = now). Short waits are slept here."""
+    """Seconds to wait before this send may go out (0 = go now, after sleeping for its booked slot).
+
+    The per-customer bucket is only taken when free (a wait there reschedules the flush);
+    the per-number rate books a slot, shared by all workers, and short waits are slept here.
+    """
     if settings.OUTBOUND_PAIR_INTERVAL_SECONDS > 0:
         wait = ratelimit.take(
             key=ratelimit.pair_key(conversation.channel_id, recipient),
@@ -207,18 +228,16 @@ def _pace(conversation: Conversation, recipient: str) -> float:
         )
         if wait:
             return wait
-    deadline = time.monotonic() + 2.0
-    while True:
-        wait = ratelimit.take(
-            key=ratelimit.number_key(conversation.channel_id),
-            rate=settings.OUTBOUND_RATE_PER_SECOND,
-            burst=settings.OUTBOUND_RATE_BURST,
-        )
-        if not wait:
-            return 0.0
-        if time.monotonic() + wait > deadline:
-            return wait
+    wait = ratelimit.reserve(
+        key=ratelimit.number_key(conversation.channel_id),
+        rate=settings.OUTBOUND_RATE_PER_SECOND,
+        burst=settings.OUTBOUND_RATE_BURST,
+    )
+    if wait > MAX_PACING_SLEEP:
+        return wait  # a deep backlog: come back later (that slot goes unused)
+    if wait:
         time.sleep(wait)
+    return 0.0
 
 
 def _mark_sent(message: Message, groups: list[str], *, provider_message_id: str) -> None:

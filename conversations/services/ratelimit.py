@@ -13,6 +13,8 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 
+from conversations.services.locks import redis_client
+
 # KEYS[1] bucket; ARGV: rate (tokens/s), burst, now (s), cost. Returns ms to wait (0 = take it now).
 _BUCKET_LUA = """
 local rate = tonumber(ARGV[1])
@@ -36,14 +38,28 @@ return wait
 """
 
 
-@lru_cache(maxsize=1)
-def _client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+# KEYS[1] next free slot; ARGV: rate (slots/s), burst, now (s). Books the earliest free slot and
+# returns the ms to wait for it. Every call gets a slot, so no capacity is lost to callers that
+# wake up together (a take-or-retry bucket loses the slots nobody claims in time).
+_RESERVE_LUA = """
+local interval = 1 / tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local free = tonumber(redis.call('GET', KEYS[1]) or '0')
+local slot = math.max(now - (burst - 1) * interval, free)
+local ttl = math.ceil((slot + interval - now) * 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.6f', slot + interval), 'PX', ttl)
+return math.ceil(math.max(0, slot - now) * 1000)
+"""
 
 
-@lru_cache(maxsize=1)
-def _script() -> redis.commands.core.Script:
-    return _client().register_script(_BUCKET_LUA)
+@lru_cache(maxsize=8)
+def _script_for(url: str, source: str) -> redis.commands.core.Script:
+    return redis_client().register_script(source)
+
+
+def _script(source: str = _BUCKET_LUA) -> redis.commands.core.Script:
+    return _script_for(settings.REDIS_URL, source)
 
 
 def take(*, key: str, rate: float, burst: float) -> float:
@@ -51,6 +67,14 @@ def take(*, key: str, rate: float, burst: float) -> float:
     if rate <= 0:
         return 0.0
     wait_ms = _script()(keys=[f"wia:rl:{key}"], args=[rate, max(burst, 1), time.time(), 1])
+    return int(wait_ms) / 1000.0
+
+
+def reserve(*, key: str, rate: float, burst: float) -> float:
+    """Book the next send slot on `key`; returns the seconds to wait until it (0.0 = now)."""
+    if rate <= 0:
+        return 0.0
+    wait_ms = _script(_RESERVE_LUA)(keys=[f"wia:rl:{key}"], args=[rate, max(burst, 1), f"{time.time():.6f}"])
     return int(wait_ms) / 1000.0
 
 

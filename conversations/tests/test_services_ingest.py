@@ -211,3 +211,24 @@ def test_recent_activity_keeps_the_step(ingest: Any) -> None:
     Conversation.objects.update(step="medidas")
     ingest("message__text_with_context")
     assert Conversation.objects.get().step == "medidas"
+
+
+def test_deliveries_are_drained_per_lane_and_a_burst_enqueues_one_task(
+    meta_settings: Any, redis_client: Any, settings: Any
+) -> None:
+    from conversations.services.ingest import deliveries_drain, delivery_kick, delivery_lane
+
+    settings.DELIVERY_LANES = 2
+    redis_client.flushdb()
+    bodies = [load_fixture_bytes("meta", name) for name in ("message__text", "message__video", "message__location")]
+    deliveries = [delivery_record(provider="meta", body=b, headers={}, signature_ok=True) for b in bodies]
+    lanes = {delivery_lane(d.pk) for d in deliveries}
+    for d in deliveries:
+        delivery_kick(lane=delivery_lane(d.pk))
+    # One drain task per lane was published, however many deliveries arrived.
+    assert redis_client.llen("celery") == len(lanes)
+    for lane in lanes:
+        assert deliveries_drain(lane=lane) is False  # drained; nothing arrived meanwhile
+    assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {DeliveryState.PROCESSED}
+    assert Message.objects.count() == 3
+    redis_client.flushdb()

@@ -42,7 +42,10 @@ def database_from_env(environ_map: Mapping[str, str], *, sqlite_path: Path) -> d
         config.setdefault("OPTIONS", {})
         config["OPTIONS"].setdefault("charset", "utf8mb4")
         config["OPTIONS"].setdefault("isolation_level", "read committed")
-        config["CONN_MAX_AGE"] = int(environ_map.get("DB_CONN_MAX_AGE", "60"))
+        # Under Daphne every Django request runs in a thread of its own, so persistent
+        # connections would pile up (one left open per request): 0 in the web tier.
+        # Celery workers (whatsapp_ia/celery.py) and the webhook route keep theirs.
+        config["CONN_MAX_AGE"] = int(environ_map.get("DB_CONN_MAX_AGE", "0"))
         config["CONN_HEALTH_CHECKS"] = True
         # channels' live server adds "test_" again unless TEST.NAME is explicit.
         config["TEST"] = {

@@ -19,3 +19,5 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # How often the scheduler sweeps for stuck work (seconds).
 SWEEP_INTERVAL = env.int("SWEEP_INTERVAL", default=60)
+# Seconds a worker keeps a database connection open between tasks (the web tier uses DB_CONN_MAX_AGE).
+WORKER_DB_CONN_MAX_AGE = env.int("WORKER_DB_CONN_MAX_AGE", default=300)

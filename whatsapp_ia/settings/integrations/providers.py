@@ -25,6 +25,8 @@ OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=8)
 OUTBOUND_BACKOFF_BASE_SECONDS = env.float("OUTBOUND_BACKOFF_BASE_SECONDS", default=2.0)
 OUTBOUND_BACKOFF_MAX_SECONDS = env.float("OUTBOUND_BACKOFF_MAX_SECONDS", default=300.0)
 PROVIDER_HTTP_TIMEOUT = env.float("PROVIDER_HTTP_TIMEOUT", default=15.0)
+# Webhook deliveries are parsed by drain tasks, one per lane at a time (lane = delivery id % lanes).
+DELIVERY_LANES = env.int("DELIVERY_LANES", default=4)
 # Sweeper thresholds (seconds): inbound unprocessed / outbound still queued.
 SWEEP_INBOUND_AFTER = env.int("SWEEP_INBOUND_AFTER", default=120)
 SWEEP_OUTBOUND_AFTER = env.int("SWEEP_OUTBOUND_AFTER", default=120)

@@ -1,0 +1,61 @@
+"""The shared rate limits in Redis: per-number slots are booked, per-customer buckets taken."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from conversations.services import ratelimit
+
+
+def test_reserve_spaces_slots_by_the_rate_and_loses_none(redis_client: Any) -> None:
+    waits = [ratelimit.reserve(key="t:num", rate=50, burst=1) for _ in range(10)]
+    # 50/s = one slot every 20 ms: the n-th caller waits about n * 20 ms, nobody is refused.
+    for n, wait in enumerate(waits):
+        assert wait == pytest.approx(n * 0.02, abs=0.006)
+
+
+def test_reserve_allows_a_burst_then_paces(redis_client: Any) -> None:
+    waits = [ratelimit.reserve(key="t:burst", rate=10, burst=3) for _ in range(5)]
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert waits[3] == pytest.approx(0.1, abs=0.01)
+    assert waits[4] == pytest.approx(0.2, abs=0.01)
+
+
+def test_concurrent_senders_never_exceed_the_rate(redis_client: Any) -> None:
+    sends: list[float] = []
+    lock = threading.Lock()
+
+    def sender() -> None:
+        for _ in range(10):
+            wait = ratelimit.reserve(key="t:threads", rate=100, burst=1)
+            time.sleep(wait)
+            with lock:
+                sends.append(time.monotonic())
+
+    threads = [threading.Thread(target=sender) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sends.sort()
+    assert len(sends) == 80
+    # Any 200 ms window holds at most 20 sends (+1 for edge alignment and scheduler jitter).
+    worst = max(sum(1 for s in sends if start <= s < start + 0.2) for start in sends)
+    assert worst <= 22
+    assert sends[-1] - sends[0] >= 0.75  # 80 sends at 100/s take about 0.8 s
+
+
+def test_take_refuses_when_the_bucket_is_empty(redis_client: Any) -> None:
+    assert ratelimit.take(key="t:pair", rate=1 / 6, burst=2) == 0.0
+    assert ratelimit.take(key="t:pair", rate=1 / 6, burst=2) == 0.0
+    wait = ratelimit.take(key="t:pair", rate=1 / 6, burst=2)
+    assert 5 < wait <= 6
+
+
+def test_zero_rate_means_unlimited(redis_client: Any) -> None:
+    assert ratelimit.reserve(key="t:off", rate=0, burst=1) == 0.0
+    assert ratelimit.take(key="t:off", rate=0, burst=1) == 0.0
