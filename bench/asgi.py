@@ -13,7 +13,7 @@ from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
 
-from whatsapp_ia.asgi import application as product_application  # noqa: E402
+from whatsapp_ia.asgi import application as product_application
 
 BARE_PATH = "/bench/bare-asgi"
 _HEADERS = [(b"content-type", b"text/plain"), (b"content-length", b"2")]

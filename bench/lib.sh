@@ -61,6 +61,19 @@ bench_django_env() {
   unset CELERY_BROKER_URL CELERY_RESULT_BACKEND CELERY_TASK_ALWAYS_EAGER DB_HOST DB_NAME TEST_DB
 }
 
+# Processes a benchmark started (servers, workers): stopped, by pid, before the databases on exit.
+BENCH_PIDS=()
+bench_cleanup() {
+  set +e
+  local pid
+  for pid in "${BENCH_PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${BENCH_PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+  done
+  services_stop
+}
+
 # Everything a benchmark needs before its own part: run from the repository root.
 bench_prepare() {
   ROOT=$PWD
@@ -82,6 +95,8 @@ bench_prepare() {
   # shellcheck source=bin/lib/services.sh
   . "$ROOT/bin/lib/services.sh"
   services_start
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
   say "Migrating the throwaway database"
   "$PY" manage.py migrate --noinput >"$LOG/migrate.log" 2>&1 || { tail -30 "$LOG/migrate.log"; return 1; }
 }

@@ -1,0 +1,104 @@
+"""A FakeGraph in a process of its own, plus a control endpoint the outbound benchmark reads.
+
+    taskset -c 1 python -m bench.fake_graph_server --token BENCH --rate-limit 80 --pair-interval 2 \
+        --info-file /tmp/graph.json
+
+Writes {"graph_url", "control_url", "pid"} to --info-file once serving, then serves until SIGTERM
+(or --max-seconds). Control endpoint (GET, loopback):
+  /stats   counts: sent, requests, rate_limit_errors (130429), pair_limit_errors (131056), by status/code
+  /sent    every accepted send: at (epoch s), to, text
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import signal
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from conversations.tests.fakes.graph import FakeGraph
+
+
+def stats(graph: FakeGraph) -> dict[str, Any]:
+    requests = graph.requests
+    by_answer: collections.Counter[str] = collections.Counter()
+    for record in requests:
+        error = (record.get("response") or {}).get("error") if isinstance(record.get("response"), dict) else None
+        by_answer[f"{record['status']} {error.get('code') if isinstance(error, dict) else 'ok'}"] += 1
+    return {
+        "sent": len(graph.sent),
+        "requests": len(requests),
+        "rate_limit_errors": graph.rate_limit_errors,
+        "pair_limit_errors": graph.pair_limit_errors,
+        "connections_opened": graph.connections_opened,
+        "answers": dict(by_answer),
+    }
+
+
+def sent(graph: FakeGraph) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": s["at"],
+            "to": (s.get("json") or {}).get("to"),
+            "text": ((s.get("json") or {}).get("text") or {}).get("body"),
+        }
+        for s in graph.sent
+    ]
+
+
+def control_server(graph: FakeGraph) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            routes = {"/stats": stats, "/sent": sent}
+            handler = routes.get(self.path)
+            body = json.dumps(handler(graph) if handler else {"error": "not found"}).encode()
+            self.send_response(200 if handler else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="control", daemon=True).start()
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--token", default="BENCH")
+    parser.add_argument("--rate-limit", type=int, default=0, help="messages/s per business number (0: no limit)")
+    parser.add_argument("--pair-interval", type=float, default=0.0, help="seconds between sends to one recipient")
+    parser.add_argument("--info-file", required=True)
+    parser.add_argument("--max-seconds", type=float, default=1800.0, help="stop by itself after this long")
+    args = parser.parse_args()
+
+    graph = FakeGraph(
+        token=args.token,
+        rate_limit_per_second=args.rate_limit or None,
+        pair_interval=args.pair_interval or None,
+    ).start()
+    control = control_server(graph)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    host, port = control.server_address[:2]
+    info = {"graph_url": graph.base_url, "control_url": f"http://{host}:{port}", "pid": os.getpid()}
+    tmp = Path(args.info_file + ".tmp")
+    tmp.write_text(json.dumps(info))
+    tmp.replace(args.info_file)
+    stop.wait(args.max_seconds)
+    control.shutdown()
+    graph.stop()
+
+
+if __name__ == "__main__":
+    main()
