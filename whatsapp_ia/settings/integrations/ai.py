@@ -34,3 +34,12 @@ AI_PAGE_IMAGE_DIR = env.str("AI_PAGE_IMAGE_DIR", default="catalogs/pages")
 AI_PAGE_IMAGE_FORMAT = env.str("AI_PAGE_IMAGE_FORMAT", default="JPEG")
 AI_PAGE_IMAGE_SCALE = env.float("AI_PAGE_IMAGE_SCALE", default=2.0)
 AI_PAGE_IMAGE_QUALITY = env.int("AI_PAGE_IMAGE_QUALITY", default=85)
+# Catalog ingestion: SKU pattern (empty = built-in: Ref/Referencia/SKU/Cód/Código codes), chunk sizes,
+# when a page's text layer is good enough to skip OCR, upload limit, Tesseract limits.
+AI_SKU_PATTERN = env.str("AI_SKU_PATTERN", default="")
+AI_CHUNK_MAX_CHARS = env.int("AI_CHUNK_MAX_CHARS", default=900)
+AI_CHUNK_OVERLAP = env.int("AI_CHUNK_OVERLAP", default=150)
+AI_TEXT_MIN_CHARS = env.int("AI_TEXT_MIN_CHARS", default=20)
+AI_CATALOG_MAX_BYTES = env.int("AI_CATALOG_MAX_BYTES", default=200 * 1024 * 1024)
+AI_OCR_TIMEOUT = env.int("AI_OCR_TIMEOUT", default=120)
+AI_OCR_THREADS = env.int("AI_OCR_THREADS", default=1)

@@ -1,0 +1,211 @@
+"""Split one catalog page's text into overlapping chunks that keep each product's lines together.
+
+Pure: no Django, no I/O.
+
+1. Whitespace is normalised (spaces collapsed, lines stripped, runs of blank lines become one); line breaks stay.
+2. The page is cut into blocks. On a page with product markers ("anchor" lines: lines with a SKU, else
+   lines with a price) every anchor belongs to one product block; between two anchors the boundary goes
+   after the last price line (a price closes a product), else at the first blank line, else right before
+   the next product's description (description first, then reference: the usual catalog layout).
+   Lines before the first product / after the last one form their own block when a blank line or a price
+   separates them, and join the nearest product otherwise. Pages without markers are cut at blank lines.
+3. Blocks are packed in order into chunks of at most `max_chars`; consecutive chunks overlap by whole
+   lines (whole trailing blocks when they fit in `overlap`, else trailing lines). A block longer than
+   `max_chars` alone is cut by lines (and an over-long line by words).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from catalog_ai.skus import DEFAULT_SKU_PATTERN, has_sku
+
+PRICE_RE = re.compile(
+    r"(?i)(?:\bprecio\b|\bvalor\s*:|(?:\bus|\bcop|\busd)?\$\s?\d|€\s?\d"
+    r"|\b\d{1,3}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?\s?(?:cop|usd|eur|€|pesos)\b)"
+)
+_SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_INVISIBLE = re.compile(r"[\u00ad\u200b-\u200d\u2060\ufeff]")
+
+Block = list[str]
+
+
+def normalize_text(text: str) -> str:
+    """Collapse spaces, strip lines, keep line breaks, allow at most one blank line in a row."""
+    text = _INVISIBLE.sub("", text or "").replace("\r\n", "\n").replace("\r", "\n")
+    out: list[str] = []
+    for raw in text.split("\n"):
+        line = _SPACES.sub(" ", raw).strip()
+        if line or (out and out[-1]):
+            out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out)
+
+
+def is_price_line(line: str) -> bool:
+    return bool(PRICE_RE.search(line))
+
+
+def _paragraphs(lines: list[str]) -> list[Block]:
+    blocks: list[Block] = [[]]
+    for line in lines:
+        if line:
+            blocks[-1].append(line)
+        elif blocks[-1]:
+            blocks.append([])
+    return [b for b in blocks if b]
+
+
+def _gap_split(gap: list[str], *, price_anchors: bool) -> int:
+    """Where the lines between two products divide: gap[:i] end the previous one, gap[i:] start the next."""
+    if not price_anchors:
+        last_price = max((i for i, line in enumerate(gap) if line and is_price_line(line)), default=-1)
+        if last_price >= 0:
+            return last_price + 1
+    first_blank = next((i for i, line in enumerate(gap) if not line), -1)
+    if first_blank >= 0:
+        return first_blank
+    return 0
+
+
+def product_blocks(lines: list[str], *, sku_pattern: str = DEFAULT_SKU_PATTERN) -> list[Block]:
+    """Blocks of non-blank lines; "" entries in `lines` are blank-line markers."""
+    anchors = [i for i, line in enumerate(lines) if line and has_sku(line, sku_pattern)]
+    price_anchors = False
+    if not anchors:
+        anchors = [i for i, line in enumerate(lines) if line and is_price_line(line)]
+        price_anchors = True
+    if not anchors:
+        return _paragraphs(lines)
+
+    blocks: list[Block] = []
+    # Before the first product: a header block when a blank line separates it.
+    head = lines[: anchors[0]]
+    last_blank = max((i for i, line in enumerate(head) if not line), default=-1)
+    blocks.extend(_paragraphs(head[:last_blank]) if last_blank >= 0 else [])
+    start = last_blank + 1 if last_blank >= 0 else 0
+    for k, anchor in enumerate(anchors):
+        if k + 1 < len(anchors):
+            gap = lines[anchor + 1 : anchors[k + 1]]
+            end = anchor + 1 + _gap_split(gap, price_anchors=price_anchors)
+        else:
+            tail = lines[anchor + 1 :]
+            split = _gap_split(tail, price_anchors=price_anchors)
+            has_separator = any(not line for line in tail) or (
+                not price_anchors and any(line and is_price_line(line) for line in tail)
+            )
+            end = anchor + 1 + (split if has_separator else len(tail))
+        block = [line for line in lines[start:end] if line]
+        if block:
+            blocks.append(block)
+        start = end
+    blocks.extend(_paragraphs(lines[start:]))
+    return blocks
+
+
+def _size(lines: list[str]) -> int:
+    return sum(len(line) for line in lines) + max(len(lines) - 1, 0)
+
+
+def _split_line(line: str, limit: int) -> list[str]:
+    """Cut an over-long line at spaces (inside a word only when one word alone is too long)."""
+    pieces: list[str] = []
+    current = ""
+    for word in line.split(" "):
+        while len(word) > limit:
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(word[:limit])
+            word = word[limit:]
+        candidate = f"{current} {word}" if current else word
+        if len(candidate) <= limit:
+            current = candidate
+        else:
+            pieces.append(current)
+            current = word
+    if current:
+        pieces.append(current)
+    return pieces
+
+
+def _split_block(block: Block, limit: int) -> list[Block]:
+    """A block longer than the chunk size, as consecutive pieces of whole lines of at most `limit` chars."""
+    lines = [piece for line in block for piece in (_split_line(line, limit) if len(line) > limit else [line])]
+    pieces: list[Block] = [[]]
+    for line in lines:
+        if pieces[-1] and _size([*pieces[-1], line]) > limit:
+            pieces.append([])
+        pieces[-1].append(line)
+    return [p for p in pieces if p]
+
+
+@dataclass
+class _Piece:
+    lines: list[str]
+    source: int  # index of the block it comes from (a long block gives several pieces)
+    product: bool  # the block holds a SKU or a price
+
+
+def _trailing_lines(lines: list[str], limit: int) -> list[str]:
+    tail: list[str] = []
+    for line in reversed(lines):
+        if _size([line, *tail]) > limit:
+            break
+        tail = [line, *tail]
+    return tail
+
+
+def _overlap_tail(current: list[_Piece], following: _Piece, overlap: int) -> list[str]:
+    """What a finished chunk repeats at the start of the next one.
+
+    A long block cut in pieces continues with its last lines. Otherwise: whole trailing blocks that fit;
+    if none fits, the last lines of a text block, but never part of a product (it would read as a product
+    of its own, with another one's reference or price)."""
+    if overlap <= 0 or not current:
+        return []
+    last = current[-1]
+    if following.source == last.source:
+        return _trailing_lines(last.lines, overlap)
+    tail: list[str] = []
+    for piece in reversed(current):
+        if _size([*piece.lines, *tail]) > overlap:
+            break
+        tail = [*piece.lines, *tail]
+    if tail or last.product:
+        return tail
+    return _trailing_lines(last.lines, overlap)
+
+
+def chunk_page(
+    text: str, *, max_chars: int = 900, overlap: int = 150, sku_pattern: str = DEFAULT_SKU_PATTERN
+) -> list[str]:
+    """The page's text as chunks of at most `max_chars` characters, overlapping by up to `overlap`."""
+    max_chars = max(int(max_chars), 50)
+    overlap = min(max(int(overlap), 0), max_chars // 2)
+    sku_pattern = sku_pattern or DEFAULT_SKU_PATTERN
+    normalized = normalize_text(text)
+    if not normalized:
+        return []
+
+    pieces: list[_Piece] = []
+    for source, block in enumerate(product_blocks(normalized.split("\n"), sku_pattern=sku_pattern)):
+        product = any(has_sku(line, sku_pattern) or is_price_line(line) for line in block)
+        parts = [block] if _size(block) <= max_chars else _split_block(block, max_chars - overlap)
+        pieces.extend(_Piece(part, source, product) for part in parts)
+
+    chunks: list[list[_Piece]] = []
+    current: list[_Piece] = []
+    for piece in pieces:
+        if current and _size([*(line for p in current for line in p.lines), *piece.lines]) > max_chars:
+            chunks.append(current)
+            carried = _overlap_tail(current, piece, overlap)
+            while carried and _size([*carried, *piece.lines]) > max_chars:
+                carried = carried[1:]
+            current = [_Piece(carried, current[-1].source, current[-1].product)] if carried else []
+        current.append(piece)
+    if current:
+        chunks.append(current)
+    return ["\n".join(line for piece in chunk for line in piece.lines) for chunk in chunks]

@@ -1,0 +1,127 @@
+"""chunk_page: whitespace, product blocks for common catalog layouts, size limit, overlap by whole lines."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from catalog_ai.chunking import chunk_page, normalize_text, product_blocks
+from catalog_ai.skus import extract_skus
+from catalog_ai.tests.pdfs import CATALOG_PAGES
+
+
+def blocks(text: str) -> list[list[str]]:
+    return product_blocks(normalize_text(text).split("\n"))
+
+
+def test_normalize_collapses_spaces_keeps_line_breaks() -> None:
+    raw = "  Mesón\u00a0 granito\t negro  \r\n\r\n\r\n REF:\u200b GR-1 \rPrecio  $10\n\n"
+    assert normalize_text(raw) == "Mesón granito negro\n\nREF: GR-1\nPrecio $10"
+    assert chunk_page(raw) == ["Mesón granito negro\nREF: GR-1\nPrecio $10"]
+
+
+def test_empty_text_gives_no_chunks() -> None:
+    assert chunk_page("") == []
+    assert chunk_page(" \n\t\n ") == []
+
+
+def test_one_product_per_line() -> None:
+    assert blocks("\n".join(CATALOG_PAGES[0])) == [
+        [CATALOG_PAGES[0][0], CATALOG_PAGES[0][1]],  # the title joins the first product (no blank line)
+        [CATALOG_PAGES[0][2]],
+        [CATALOG_PAGES[0][3], CATALOG_PAGES[0][4]],  # a closing remark joins the last one
+    ]
+
+
+def test_description_then_reference_then_price() -> None:
+    page = CATALOG_PAGES[1]
+    assert blocks("\n".join(page)) == [page[0:5], page[5:9], page[9:10]]  # footer after the last price
+
+
+def test_reference_first_layout() -> None:
+    text = "REF: A-1\nSilla roble\nPrecio: $100\nREF: A-2\nMesa roble\nPrecio: $300"
+    assert blocks(text) == [["REF: A-1", "Silla roble", "Precio: $100"], ["REF: A-2", "Mesa roble", "Precio: $300"]]
+
+
+def test_ocr_style_blank_lines_do_not_split_a_product_from_its_price() -> None:
+    ocr = (
+        "Catálogo de lavaplatos\n\nLavaplatos acero inoxidable doble poceta\nReferencia: LV-INOX-84\n\n"
+        "Precio: $389.900\n\nGrifería monocontrol cromada\n\nCód. GF-MONO-01 — $215.000\n"
+    )
+    assert blocks(ocr) == [
+        ["Catálogo de lavaplatos"],
+        ["Lavaplatos acero inoxidable doble poceta", "Referencia: LV-INOX-84", "Precio: $389.900"],
+        ["Grifería monocontrol cromada", "Cód. GF-MONO-01 — $215.000"],
+    ]
+
+
+def test_prices_mark_products_when_there_are_no_skus() -> None:
+    text = "Ofertas\n\nSilla roble\nPrecio: $100\nMesa roble\nPrecio: $300"
+    assert blocks(text) == [["Ofertas"], ["Silla roble", "Precio: $100"], ["Mesa roble", "Precio: $300"]]
+
+
+def test_plain_text_is_cut_at_blank_lines() -> None:
+    assert blocks("Uno\ndos\n\n\nTres") == [["Uno", "dos"], ["Tres"]]
+
+
+def product_lines(i: int) -> list[str]:
+    return [f"Mesón modelo {i} color gris", f"Medidas: {100 + i} x 60 cm", f"REF: GR-{i:03d}", f"Precio: ${i}.000"]
+
+
+def product_page(count: int) -> str:
+    lines = ["Mesones de granito", ""]
+    for i in range(count):
+        lines += product_lines(i)
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize(("max_chars", "overlap"), [(120, 0), (160, 60), (300, 150), (900, 150)])
+def test_chunks_respect_the_limit_and_never_split_a_product(max_chars: int, overlap: int) -> None:
+    chunks = chunk_page(product_page(12), max_chars=max_chars, overlap=overlap)
+    assert all(len(chunk) <= max_chars for chunk in chunks)
+    for i in range(12):
+        holding = [c for c in chunks if f"REF: GR-{i:03d}" in c]
+        assert holding, i
+        for chunk in holding:  # wherever a reference is, its name, size and price are there too
+            assert "\n".join(product_lines(i)) in chunk
+    assert "\n".join(dict.fromkeys(line for c in chunks for line in c.split("\n"))) == normalize_text(
+        product_page(12)
+    ).replace("\n\n", "\n")
+
+
+def test_overlap_repeats_whole_lines_of_the_previous_chunk() -> None:
+    text = "\n\n".join(f"Párrafo {i}: " + "texto de relleno " * 3 for i in range(10))
+    chunks = chunk_page(text, max_chars=200, overlap=80)
+    assert len(chunks) > 2
+    for previous, chunk in itertools.pairwise(chunks):
+        first = chunk.split("\n")[0]
+        assert first in previous.split("\n")  # a whole line, repeated
+        assert len(first) <= 80
+
+
+def test_no_partial_product_is_carried_as_overlap() -> None:
+    chunks = chunk_page(product_page(6), max_chars=160, overlap=60)
+    for chunk in chunks:
+        lines = chunk.split("\n")
+        refs = extract_skus(chunk)
+        # every chunk starts with a product name or the title, never with a stray size/REF/price line
+        assert lines[0].startswith(("Mesón modelo", "Mesones")), chunk
+        assert len(refs) == sum(line.startswith("Mesón modelo") for line in lines)
+
+
+def test_a_block_longer_than_the_limit_is_cut_by_lines_with_overlap() -> None:
+    block = "\n".join(f"Característica {i} del mesón de cuarzo" for i in range(40))
+    chunks = chunk_page(block, max_chars=200, overlap=60)
+    assert len(chunks) > 5
+    assert all(len(c) <= 200 for c in chunks)
+    for previous, chunk in itertools.pairwise(chunks):
+        assert chunk.split("\n")[0] == previous.split("\n")[-1]
+
+
+def test_an_over_long_line_is_cut_at_spaces() -> None:
+    line = " ".join(f"palabra{i}" for i in range(200))
+    chunks = chunk_page(line, max_chars=100, overlap=0)
+    assert all(len(c) <= 100 for c in chunks)
+    assert " ".join(chunks).split() == line.split()
+    assert chunk_page("x" * 250, max_chars=100, overlap=0) == ["x" * 100, "x" * 100, "x" * 50]
