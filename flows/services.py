@@ -132,9 +132,12 @@ def decision_apply(*, conversation: Conversation, message: Message, decision: De
         conversation.status = ConversationStatus.BOT
         fields += ["bot_paused", "status"]
     elif decision.to_ai:
+        from catalog_ai.responder import ai_turn_schedule
+
         conversation.status = ConversationStatus.AI
         fields.append("status")
         notes["awaiting_ai"] = True
+        ai_turn_schedule(conversation=conversation, message=message)  # the AI answers the burst after commit
     elif conversation.status == ConversationStatus.AI:
         conversation.status = ConversationStatus.BOT
         fields.append("status")

@@ -29,3 +29,6 @@ def _schedule_periodic(sender: Celery, **_: object) -> None:
     sender.add_periodic_task(
         settings.SWEEP_INTERVAL, sender.signature("conversations.tasks.sweep_stuck_task"), name="sweep stuck work"
     )
+    sender.add_periodic_task(
+        settings.SWEEP_INTERVAL, sender.signature("catalog_ai.tasks.ai_turns_sweep_task"), name="sweep lost AI turns"
+    )

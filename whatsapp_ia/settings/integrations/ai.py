@@ -43,3 +43,9 @@ AI_TEXT_MIN_CHARS = env.int("AI_TEXT_MIN_CHARS", default=20)
 AI_CATALOG_MAX_BYTES = env.int("AI_CATALOG_MAX_BYTES", default=200 * 1024 * 1024)
 AI_OCR_TIMEOUT = env.int("AI_OCR_TIMEOUT", default=120)
 AI_OCR_THREADS = env.int("AI_OCR_THREADS", default=1)
+# AI hand-off buffer: wait for silence before answering a burst (seconds after a text/audio; after an
+# image, which a later text never shortens).
+AI_BUFFER_TEXT_SECONDS = env.float("AI_BUFFER_TEXT_SECONDS", default=10.0)
+AI_BUFFER_IMAGE_SECONDS = env.float("AI_BUFFER_IMAGE_SECONDS", default=20.0)
+OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=30.0)
+OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)

@@ -1,0 +1,192 @@
+"""The "AI settings" admin page: the AI mode's switch and limits, the catalogs, and "Try a question".
+
+It is the AISettings changelist (the model is a singleton). GET shows the page; POST with
+``action=save`` updates the settings through ``catalog_ai.services.ai_settings_update``
+(switching the AI off returns the hand-off step's conversations to INITIAL_STEP) and
+redirects back; POST with ``action=ask`` answers a question through
+``catalog_ai.answerer.answer_question`` and shows the answer with its backend, latency,
+cache flag and references (page, SKU, score, page image).
+
+Viewing needs ``catalog_ai.view_aisettings``; saving and asking (which may spend tokens)
+need ``catalog_ai.change_aisettings``. Page thumbnails link to MEDIA_PUBLIC_BASE_URL when
+set, else to MEDIA_URL: Django serves MEDIA only with DEBUG on, so in production the
+reverse proxy must serve MEDIA_ROOT (it must anyway: providers fetch outbound media by link).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from catalog_ai.answerer import answer_question
+from catalog_ai.models import AISettings, Catalog
+from catalog_ai.services import AI_SETTINGS_FIELDS, ai_settings_update
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE = "admin/catalog_ai/aisettings/settings.html"
+MAX_QUESTION = 1000
+
+
+class AISettingsForm(forms.ModelForm):
+    class Meta:
+        model = AISettings
+        fields = list(AI_SETTINGS_FIELDS)
+        widgets = {
+            "fallback_message": forms.Textarea(attrs={"rows": 2, "cols": 60}),
+            "handoff_step": forms.TextInput(attrs={"list": "ai-steps"}),
+        }
+        help_texts = {
+            "handoff_step": gettext_lazy("Rules that move a chat to this step hand it over to the AI."),
+            "min_score": gettext_lazy(
+                "Below this relevance (0 to 1) of the best catalog match, the fallback message is sent."
+            ),
+            "fallback_message": gettext_lazy("Sent when the catalog has no answer. Empty: AI_FALLBACK_MESSAGE."),
+            "cache_ttl": gettext_lazy("Repeated questions are answered from the cache for this many seconds."),
+            "embed_model": gettext_lazy("Used with an OpenAI key; changing it needs the index rebuilt."),
+        }
+
+    def clean_min_score(self) -> float:
+        value = self.cleaned_data["min_score"]
+        if not 0 <= value <= 1:
+            raise forms.ValidationError(_("Enter a number between 0 and 1."))
+        return value
+
+    def clean_top_k(self) -> int:
+        value = self.cleaned_data["top_k"]
+        if not 1 <= value <= 50:
+            raise forms.ValidationError(_("Enter a number between 1 and 50."))
+        return value
+
+    def clean_handoff_step(self) -> str:
+        value = self.cleaned_data["handoff_step"].strip()
+        if not value:
+            raise forms.ValidationError(_("The hand-off step cannot be empty."))
+        return value
+
+
+class AskForm(forms.Form):
+    question = forms.CharField(
+        label=gettext_lazy("Question"),
+        max_length=MAX_QUESTION,
+        widget=forms.TextInput(attrs={"size": 70, "placeholder": gettext_lazy("How much is the black granite top?")}),
+    )
+    no_cache = forms.BooleanField(label=gettext_lazy("Skip the cache"), required=False)
+
+
+def media_link(path: str) -> str:
+    """Where the admin's browser can load a file under MEDIA_ROOT."""
+    if not path:
+        return ""
+    if "://" in path:
+        return path
+    from flows.services import public_url
+
+    if settings.MEDIA_PUBLIC_BASE_URL:
+        return public_url(path)
+    return settings.MEDIA_URL + quote(path.lstrip("/"))
+
+
+def _steps() -> list[str]:
+    from flows.models import Rule
+
+    steps = set(Rule.objects.values_list("step", flat=True)) | set(Rule.objects.values_list("next_step", flat=True))
+    return sorted(s for s in steps if s)
+
+
+def _summary(catalog: Catalog) -> list[tuple[str, str]]:
+    summary = catalog.summary
+    if isinstance(summary, dict):
+        return [(str(k), v if isinstance(v, str) else str(v)) for k, v in list(summary.items())[:10]]
+    return [("", str(summary))] if summary else []
+
+
+def _index_status() -> dict[str, Any] | None:
+    try:
+        from catalog_ai.index import index_status
+
+        return index_status()
+    except Exception:
+        logger.warning("Catalog index status unavailable", exc_info=True)
+        return None
+
+
+def ai_settings_view(request: HttpRequest, *, context: dict[str, Any], opts: Any, admin: Any) -> HttpResponse:
+    if not admin.has_view_permission(request):
+        raise PermissionDenied
+    can_change = admin.has_change_permission(request)
+    ai = AISettings.load()
+    form = AISettingsForm(instance=ai)
+    ask_form = AskForm()
+    result = None
+    if request.method == "POST":
+        if not can_change:
+            raise PermissionDenied
+        action = request.POST.get("action")
+        if action == "save":
+            form = AISettingsForm(request.POST, instance=AISettings.load())
+            if form.is_valid():
+                values = {name: form.cleaned_data[name] for name in AI_SETTINGS_FIELDS}
+                _ai, moved = ai_settings_update(**values)
+                messages.success(request, _("The AI settings were saved."))
+                if moved:
+                    messages.info(
+                        request,
+                        ngettext(
+                            "%(count)d conversation in the hand-off step went back to the initial step.",
+                            "%(count)d conversations in the hand-off step went back to the initial step.",
+                            moved,
+                        )
+                        % {"count": moved},
+                    )
+                return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+        elif action == "ask":
+            ask_form = AskForm(request.POST)
+            if ask_form.is_valid():
+                result = answer_question(
+                    ask_form.cleaned_data["question"], use_cache=not ask_form.cleaned_data["no_cache"]
+                )
+        else:
+            return HttpResponseNotAllowed(["GET", "POST"])
+    elif request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "POST"])
+
+    catalogs = list(Catalog.objects.annotate(chunk_count=Count("chunks")).order_by("-created_at"))
+    references = []
+    if result is not None:
+        shown = {ref.image for ref in result.images}
+        references = [
+            {"ref": ref, "image_url": media_link(ref.image), "sent": ref.image in shown} for ref in result.references
+        ]
+    page = {
+        **context,
+        "opts": opts,
+        "title": _("AI settings"),
+        "ai": ai,
+        "form": form,
+        "ask_form": ask_form,
+        "result": result,
+        "references": references,
+        "catalogs": [{"catalog": c, "summary": _summary(c)} for c in catalogs],
+        "catalog_add_url": reverse("admin:catalog_ai_catalog_add"),
+        "index": _index_status(),
+        "ailog_url": reverse("admin:catalog_ai_ailog_changelist"),
+        "can_change": can_change,
+        "online": bool(getattr(settings, "OPENAI_API_KEY", "")),
+        "initial_step": settings.INITIAL_STEP,
+        "steps": _steps(),
+        "media_via_django": settings.DEBUG and not settings.MEDIA_PUBLIC_BASE_URL,
+    }
+    return TemplateResponse(request, TEMPLATE, page)

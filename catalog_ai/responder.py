@@ -1,0 +1,335 @@
+"""The AI's turn in the conversation pipeline: a sliding-window buffer, then one answer per burst.
+
+When the rule engine hands a message to the AI (the chat is in the hand-off step and the AI
+is on), ``flows.services.decision_apply`` flags it ``awaiting_ai`` and calls
+``ai_turn_schedule``. Customers often write in bursts ("hola" / "una pregunta" / a photo /
+"¿cuánto vale este?"), so the AI waits for silence and answers the burst once:
+
+- Sliding window (seed: "Buffering & Contexto"): each message pushes the conversation's
+  deadline to ``max(deadline, now + window)``: AI_BUFFER_TEXT_SECONDS (10 s) after a text,
+  audio or anything else, AI_BUFFER_IMAGE_SECONDS (20 s) after an image, so that its
+  description is ready. A later text never shortens an image's 20 s. The deadline lives in
+  Redis (``wia:ai:deadline:<id>``; Redis's own clock, so every worker agrees).
+- One task chain per conversation: the first message of a burst enqueues
+  ``ai_respond_task`` with a countdown to the deadline (after commit); later messages only
+  move the deadline. The task wakes, and if the deadline moved it sleeps again for the rest
+  (``TurnResult.retry_in``). Both steps are atomic Lua scripts on a ``pending`` flag, so a
+  message arriving while the task wakes either moves the deadline the task then sees, or
+  starts a new chain: none is lost.
+- The answer (under the per-conversation lock ``wia:lock:ai:<id>``): every inbound message
+  still ``awaiting_ai`` (within the session timeout) becomes the question — texts, audio
+  transcriptions, image captions — with, as context, the 10 messages before the burst, the
+  descriptions of the customer's images and the headline of the ad that brought them.
+  ``catalog_ai.answerer.answer_question`` answers; the text and up to three catalog page
+  images (absolute links via ``flows.services.public_url``, caption "Página N") are queued
+  and the flags cleared in one transaction. The slow part (retrieval, the model) runs
+  outside any database transaction.
+- Safe to run twice: a second run finds no message awaiting and does nothing. AI switched
+  off when the task runs: nothing happens (the engine routes those chats back to the rules).
+  A human who took the chat, or a customer who left the hand-off step meanwhile (a global
+  command), gets no AI answer: the flags are cleared with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from catalog_ai.answerer import Answer, answer_question
+from catalog_ai.prompting import ContextMessage, ConversationContext, guess_language
+
+if TYPE_CHECKING:
+    from catalog_ai.models import AISettings
+    from conversations.models import Conversation, Message
+
+__all__ = [
+    "HISTORY_MESSAGES",
+    "TurnResult",
+    "ai_deadline_push",
+    "ai_turn_run",
+    "ai_turn_schedule",
+    "ai_turns_sweep",
+    "buffer_seconds",
+]
+
+logger = logging.getLogger(__name__)
+
+HISTORY_MESSAGES = 10
+_PENDING_GRACE = 300  # seconds the pending flag outlives the deadline (a lost task stops blocking new ones)
+_BUSY_RETRY = 2.0
+
+# KEYS: deadline, pending. ARGV: window seconds, key ttl. -> {1 if a task must be enqueued, seconds to wait}
+_PUSH_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local deadline = math.max(current, now + tonumber(ARGV[1]))
+local ttl = math.ceil(deadline - now) + tonumber(ARGV[2])
+redis.call('SET', KEYS[1], string.format('%.6f', deadline), 'EX', ttl)
+local fresh = redis.call('SET', KEYS[2], '1', 'NX', 'EX', ttl)
+return {fresh and 1 or 0, string.format('%.6f', deadline - now)}
+"""
+# KEYS: deadline, pending. ARGV: key ttl. -> seconds still to wait ("0": go, and the chain ends here)
+_CHECK_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local deadline = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if deadline - now > 0.02 then
+  redis.call('SET', KEYS[2], '1', 'EX', math.ceil(deadline - now) + tonumber(ARGV[1]))
+  return string.format('%.6f', deadline - now)
+end
+redis.call('DEL', KEYS[2])
+return '0'
+"""
+
+
+@lru_cache(maxsize=1)
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@lru_cache(maxsize=1)
+def _scripts() -> tuple[Any, Any]:
+    client = _redis()
+    return client.register_script(_PUSH_LUA), client.register_script(_CHECK_LUA)
+
+
+def _keys(conversation_id: int) -> list[str]:
+    return [f"wia:ai:deadline:{conversation_id}", f"wia:ai:pending:{conversation_id}"]
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    state: str  # waiting | busy | disabled | gone | nothing | skipped | answered
+    retry_in: float | None = None  # run the task again in this many seconds
+    answer: Answer | None = None
+
+
+def buffer_seconds(message: Message) -> float:
+    """The silence to wait for after ``message``: longer after an image (its description takes a while)."""
+    if message.kind == "image":
+        return float(getattr(settings, "AI_BUFFER_IMAGE_SECONDS", 20))
+    return float(getattr(settings, "AI_BUFFER_TEXT_SECONDS", 10))
+
+
+def ai_deadline_push(*, conversation_id: int, seconds: float) -> tuple[bool, float]:
+    """Move the conversation's deadline to max(deadline, now + seconds).
+
+    Returns (whether the caller must enqueue the task, seconds from now to the deadline).
+    """
+    push, _check = _scripts()
+    fresh, remaining = push(keys=_keys(conversation_id), args=[seconds, _PENDING_GRACE])
+    return bool(int(fresh)), float(remaining)
+
+
+def _deadline_check(conversation_id: int) -> float:
+    _push, check = _scripts()
+    return float(check(keys=_keys(conversation_id), args=[_PENDING_GRACE]))
+
+
+def _enqueue(conversation_id: int, countdown: float) -> None:
+    from catalog_ai.tasks import ai_respond_task
+
+    ai_respond_task.apply_async((conversation_id,), countdown=max(countdown, 0.0) or None)
+
+
+def ai_turn_schedule(*, conversation: Conversation, message: Message) -> None:
+    """Buffer ``message`` for the AI: after commit, push the deadline and start the task chain if none runs."""
+    conversation_id = conversation.pk
+    seconds = buffer_seconds(message)
+
+    def push() -> None:
+        enqueue, remaining = ai_deadline_push(conversation_id=conversation_id, seconds=seconds)
+        if enqueue:
+            _enqueue(conversation_id, remaining)
+
+    transaction.on_commit(push, robust=True)
+
+
+def ai_turn_run(*, conversation_id: int) -> TurnResult:
+    """The task's body: wait out the window, then answer the burst once (see the module docstring)."""
+    from conversations.services.locks import conversation_lock
+
+    remaining = _deadline_check(conversation_id)
+    if remaining > 0:
+        return TurnResult("waiting", retry_in=remaining)
+    with conversation_lock("ai", conversation_id, timeout=600) as held:
+        if not held:
+            return TurnResult("busy", retry_in=_BUSY_RETRY)
+        return _burst_answer(conversation_id)
+
+
+def _awaiting(conversation_id: int) -> list[Message]:
+    from conversations.models import Message
+
+    since = timezone.now() - timedelta(seconds=max(int(getattr(settings, "SESSION_TIMEOUT", 0) or 0), 3600))
+    return list(
+        Message.objects.filter(
+            conversation_id=conversation_id, direction="in", data__awaiting_ai=True, created_at__gte=since
+        ).order_by("created_at", "id")
+    )
+
+
+def _in_ai(conversation: Conversation, ai: AISettings) -> bool:
+    from conversations.models import ConversationStatus
+
+    return (
+        ai.enabled
+        and conversation.status == ConversationStatus.AI
+        and not conversation.bot_paused
+        and conversation.step == ai.handoff_step
+    )
+
+
+def _clear(messages: list[Message], **notes: Any) -> None:
+    for message in messages:
+        message.data = {**message.data, "awaiting_ai": False, **notes}
+        message.save(update_fields=["data", "updated_at"])
+
+
+def _said(message: Message) -> str:
+    return (message.text or message.transcription or message.caption or "").strip()
+
+
+def _history(conversation_id: int, *, before: Message) -> tuple[ContextMessage, ...]:
+    from conversations.models import Message
+
+    rows = list(
+        Message.objects.filter(conversation_id=conversation_id, created_at__lte=before.created_at)
+        .exclude(pk=before.pk)
+        .exclude(created_at=before.created_at, id__gt=before.pk)
+        .order_by("-created_at", "-id")[:HISTORY_MESSAGES]
+    )
+    out = []
+    for row in reversed(rows):
+        text = _said(row)
+        if row.image_description:
+            text = f"{text} [imagen: {row.image_description.strip()}]".strip()
+        if text:
+            out.append(ContextMessage(role="customer" if row.direction == "in" else "business", text=text))
+    return tuple(out)
+
+
+def _ad_headline(conversation: Conversation, burst: list[Message]) -> str:
+    for message in reversed(burst):
+        referral = message.data.get("referral") or {}
+        if isinstance(referral, dict) and referral.get("headline"):
+            return str(referral["headline"])
+    referral = conversation.contact.referral or {}
+    return str(referral.get("headline", "")) if isinstance(referral, dict) else ""
+
+
+def _burst_answer(conversation_id: int) -> TurnResult:
+    from catalog_ai.models import AISettings
+    from conversations.models import Conversation
+
+    ai = AISettings.load()
+    if not ai.enabled:
+        return TurnResult("disabled")
+    conversation = Conversation.objects.select_related("contact", "channel").filter(pk=conversation_id).first()
+    if conversation is None:
+        return TurnResult("gone")
+    burst = _awaiting(conversation_id)
+    if not burst:
+        return TurnResult("nothing")
+    if not _in_ai(conversation, ai):
+        with transaction.atomic():
+            _clear(burst, ai_skipped="left_ai")
+        return TurnResult("skipped")
+
+    question = "\n".join(text for text in (_said(m) for m in burst) if text)
+    images = tuple(m.image_description.strip() for m in burst if m.image_description.strip())
+    if not question and not images:
+        # Nothing the AI can read (a photo not described, a sticker): an agent should look.
+        with transaction.atomic():
+            _clear(burst, ai_skipped="no_content")
+            if any(m.is_media for m in burst):
+                Conversation.objects.filter(pk=conversation_id).update(needs_attention=True)
+        return TurnResult("skipped")
+    context = ConversationContext(
+        history=_history(conversation_id, before=burst[0]),
+        ad_headline=_ad_headline(conversation, burst),
+        image_descriptions=images,
+    )
+    answer = answer_question(question, context=context, conversation=conversation)
+    return _deliver(conversation_id, burst=burst, answer=answer, language=guess_language(question))
+
+
+def _deliver(conversation_id: int, *, burst: list[Message], answer: Answer, language: str) -> TurnResult:
+    from catalog_ai.models import AISettings
+    from conversations.models import Conversation, Message
+    from conversations.providers.base import OutboundMessage, OutboundValidationError
+    from conversations.services.outbound import message_queue_outbound
+    from flows.services import public_url
+
+    with transaction.atomic():
+        conversation = (
+            Conversation.objects.select_for_update().select_related("contact", "channel").get(pk=conversation_id)
+        )
+        fresh = [
+            m for m in Message.objects.filter(pk__in=[m.pk for m in burst]).order_by("created_at", "id")
+            if m.data.get("awaiting_ai")
+        ]  # fmt: skip
+        if not fresh:
+            return TurnResult("nothing", answer=answer)  # another run answered them meanwhile
+        if not _in_ai(conversation, AISettings.load()):
+            _clear(fresh, ai_skipped="left_ai")
+            return TurnResult("skipped", answer=answer)
+        sent: list[Message] = []
+        outbound = [OutboundMessage(kind="text", to="", text=answer.answer)]
+        for ref in [] if answer.is_fallback else answer.images:
+            link = public_url(ref.image)
+            if "://" not in link:
+                logger.warning("No MEDIA_PUBLIC_BASE_URL: catalog page image %s not sent", ref.image)
+                continue
+            caption = f"Page {ref.page}" if language == "en" else f"Página {ref.page}"
+            outbound.append(OutboundMessage(kind="image", to="", media_link=link, caption=caption))
+        for item in outbound:
+            try:
+                sent.append(message_queue_outbound(conversation=conversation, outbound=item))
+            except OutboundValidationError as exc:
+                logger.warning("AI reply to conversation %s cannot be sent: %s", conversation_id, exc)
+        for message in sent:
+            message.data = {**message.data, "ai_log": answer.log_id, "ai_backend": answer.backend}
+            message.save(update_fields=["data", "updated_at"])
+        _clear(fresh, ai_answered=True, ai_log=answer.log_id)
+        if answer.is_fallback and not conversation.needs_attention:
+            conversation.needs_attention = True
+            conversation.save(update_fields=["needs_attention", "updated_at"])
+    return TurnResult("answered", answer=answer)
+
+
+def ai_turns_sweep(*, older_than: float | None = None) -> int:
+    """Re-enqueue the AI turn of conversations whose messages wait well past their window (a lost task).
+
+    Returns how many conversations were enqueued. Safe to run any time: a turn that is not
+    due yet waits, and one already answered does nothing.
+    """
+    from catalog_ai.models import AISettings
+    from conversations.models import ConversationStatus, Message
+
+    if not AISettings.load().enabled:
+        return 0
+    if older_than is None:
+        older_than = float(getattr(settings, "AI_BUFFER_IMAGE_SECONDS", 20)) + 60
+    now = timezone.now()
+    ids = set(
+        Message.objects.filter(
+            direction="in",
+            data__awaiting_ai=True,
+            created_at__lt=now - timedelta(seconds=older_than),
+            created_at__gte=now - timedelta(seconds=max(int(getattr(settings, "SESSION_TIMEOUT", 0) or 0), 3600)),
+            conversation__status=ConversationStatus.AI,
+        ).values_list("conversation_id", flat=True)
+    )
+    for conversation_id in ids:
+        _enqueue(conversation_id, 0)
+    return len(ids)

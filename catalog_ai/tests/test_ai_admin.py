@@ -1,0 +1,177 @@
+"""The "AI settings" admin page: the switch and limits, the catalogs, "Try a question"; the AI logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+from catalog_ai.models import AILog, AISettings, CatalogChunk
+from catalog_ai.tests.test_answerer import QUESTION, catalog_make, page_image
+from conversations.models import Channel, Contact, Conversation, Message
+
+pytestmark = pytest.mark.django_db
+
+URL = "/admin/catalog_ai/aisettings/"
+
+
+@pytest.fixture(autouse=True)
+def _offline(settings: Any, tmp_path: Any) -> None:
+    from catalog_ai.cache import answer_cache_clear
+    from catalog_ai.embedders import reset_embedder_cache
+
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = ""
+    settings.AI_VECTOR_STORE_PATH = str(tmp_path / "catalog_index")
+    settings.MEDIA_PUBLIC_BASE_URL = ""
+    settings.INITIAL_STEP = "inicio"
+    reset_embedder_cache()
+    answer_cache_clear()
+
+
+def form_data(**changes: Any) -> dict[str, Any]:
+    ai = AISettings.load()
+    data = {
+        "action": "save",
+        "handoff_step": ai.handoff_step,
+        "embed_model": ai.embed_model,
+        "gen_model": ai.gen_model,
+        "max_output_tokens": ai.max_output_tokens,
+        "response_max_sentences": ai.response_max_sentences,
+        "response_max_chars": ai.response_max_chars,
+        "fallback_message": ai.fallback_message,
+        "top_k": ai.top_k,
+        "min_score": ai.min_score,
+        "cache_ttl": ai.cache_ttl,
+    }
+    if ai.enabled:
+        data["enabled"] = "on"
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def chat(number: str, *, step: str, status: str) -> Conversation:
+    channel, _ = Channel.objects.get_or_create(provider="meta", external_id="1", defaults={"name": "Ventas"})
+    contact = Contact.objects.create(provider="meta", external_id=number)
+    return Conversation.objects.create(contact=contact, channel=channel, step=step, status=status)
+
+
+def test_the_list_is_the_settings_page_with_the_catalogs(admin_client: Any) -> None:
+    catalog_make()
+    response = admin_client.get(URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert response.templates[0].name == "admin/catalog_ai/aisettings/settings.html"
+    for field in ("enabled", "handoff_step", "gen_model", "embed_model", "max_output_tokens", "response_max_sentences",
+                  "response_max_chars", "fallback_message", "top_k", "min_score", "cache_ttl"):  # fmt: skip
+        assert f'name="{field}"' in html
+    assert "Catálogo 2025" in html and reverse("admin:catalog_ai_catalog_add") in html
+    assert "chunks" in html  # the catalog's summary
+    index = response.context["index"]
+    assert index["exists"] and index["chunks"] == CatalogChunk.objects.count() and not index["stale"]
+    assert 'name="question"' in html
+    # The singleton has no add page, and its change page is this same page.
+    assert admin_client.get(URL + "add/").status_code == 403
+    response = admin_client.get(URL + f"{AISettings.load().pk}/change/")
+    assert response.status_code == 200 and response.templates[0].name == "admin/catalog_ai/aisettings/settings.html"
+
+
+def test_saving_the_settings(admin_client: Any) -> None:
+    response = admin_client.post(
+        URL, form_data(enabled="on", handoff_step="asistente", gen_model="gpt-4.1-mini", top_k=7, min_score=0.4)
+    )
+    assert response.status_code == 302
+    ai = AISettings.load()
+    assert (ai.enabled, ai.handoff_step, ai.gen_model, ai.top_k, ai.min_score) == (
+        True, "asistente", "gpt-4.1-mini", 7, 0.4,
+    )  # fmt: skip
+
+    response = admin_client.post(URL, form_data(min_score=2, top_k=0))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "between 0 and 1" in html or "entre 0 y 1" in html
+    assert AISettings.load().min_score == 0.4
+
+
+def test_switching_off_returns_the_hand_off_chats_to_the_initial_step(admin_client: Any) -> None:
+    admin_client.post(URL, form_data(enabled="on", handoff_step="ia_chat"))
+    in_ai = chat("5731", step="ia_chat", status="ai")
+    with_agent = chat("5732", step="ia_chat", status="human")
+    elsewhere = chat("5733", step="menu", status="bot")
+    waiting = Message.objects.create(
+        conversation=in_ai, direction="in", kind="text", text="hola", provider="meta", provider_message_id="w1",
+        data={"awaiting_ai": True},
+    )  # fmt: skip
+
+    response = admin_client.post(URL, form_data(enabled=None), follow=True)
+    assert response.status_code == 200
+    assert AISettings.load().enabled is False
+    in_ai.refresh_from_db()
+    with_agent.refresh_from_db()
+    elsewhere.refresh_from_db()
+    assert (in_ai.step, in_ai.status) == ("inicio", "bot")
+    assert (with_agent.step, with_agent.status) == ("inicio", "human")  # the agent keeps the chat
+    assert (elsewhere.step, elsewhere.status) == ("menu", "bot")
+    waiting.refresh_from_db()
+    assert waiting.data["awaiting_ai"] is False
+    assert "2" in " ".join(str(m) for m in response.context["messages"])
+
+
+def test_try_a_question_shows_the_answer_references_and_page_images(admin_client: Any) -> None:
+    catalog_make()
+    response = admin_client.post(URL, {"action": "ask", "question": QUESTION})
+    assert response.status_code == 200
+    result = response.context["result"]
+    assert result.backend == "extractive" and "$1.250.000" in result.answer
+    html = response.content.decode()
+    assert "$1.250.000" in html and "GR-NEG-200" in html and "extractive" in html
+    assert f'src="/media/{page_image("Catálogo 2025", 1)}"' in html
+    assert AILog.objects.filter(question=QUESTION, cached=False).count() == 1
+
+    again = admin_client.post(URL, {"action": "ask", "question": QUESTION})
+    assert again.context["result"].cached is True
+    fresh = admin_client.post(URL, {"action": "ask", "question": QUESTION, "no_cache": "on"})
+    assert fresh.context["result"].cached is False
+
+    nothing = admin_client.post(URL, {"action": "ask", "question": "¿quién ganó el partido de anoche?"})
+    assert nothing.context["result"].backend == "fallback"
+    assert nothing.context["references"] == []
+
+
+def test_page_images_use_the_public_media_url_when_set(admin_client: Any, settings: Any) -> None:
+    settings.MEDIA_PUBLIC_BASE_URL = "https://media.example.com/"
+    catalog_make()
+    html = admin_client.post(URL, {"action": "ask", "question": QUESTION}).content.decode()
+    assert f'src="https://media.example.com/{page_image("Catálogo 2025", 1)}"' in html
+
+
+def test_a_view_only_admin_sees_but_cannot_change_or_ask(client: Any, django_user_model: Any) -> None:
+    user = django_user_model.objects.create_user(username="viewer", password="x" * 12, is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_aisettings"))
+    client.force_login(user)
+    response = client.get(URL)
+    assert response.status_code == 200
+    assert 'name="question"' not in response.content.decode()
+    assert client.post(URL, form_data(enabled="on")).status_code == 403
+    assert client.post(URL, {"action": "ask", "question": QUESTION}).status_code == 403
+    assert AISettings.load().enabled is False
+
+    nobody = django_user_model.objects.create_user(username="staff", password="x" * 12, is_staff=True)
+    client.force_login(nobody)
+    assert client.get(URL).status_code == 403
+
+
+def test_the_ai_logs_are_read_only(admin_client: Any) -> None:
+    log = AILog.objects.create(
+        question=QUESTION, answer="Mesón negro — Ref. GR-NEG-200 — Precio $1.250.000.", backend="extractive",
+        references=[{"page": 1, "sku": "GR-NEG-200", "score": 0.8, "image": "x.jpg"}], latency_ms=12,
+    )  # fmt: skip
+    response = admin_client.get("/admin/catalog_ai/ailog/?backend=extractive&cached__exact=0")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "p.1 GR-NEG-200" in html
+    assert admin_client.get("/admin/catalog_ai/ailog/add/").status_code == 403
+    detail = admin_client.get(f"/admin/catalog_ai/ailog/{log.pk}/change/")
+    assert detail.status_code == 200 and 'name="question"' not in detail.content.decode()

@@ -1,0 +1,325 @@
+"""The AI's turn in conversations: the sliding-window buffer, one answer per burst, its context, its safety."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from catalog_ai.models import AILog, AISettings
+from catalog_ai.responder import ai_deadline_push, ai_turn_run, buffer_seconds
+from catalog_ai.tests.test_answerer import QUESTION, catalog_make, page_image
+from conversations.models import Channel, Contact, Conversation, Message
+from conversations.tests import conftest as conversations_fixtures
+from conversations.tests.conftest import PHONE_NUMBER_ID, sign
+from conversations.tests.test_processing import JPEG, image_payload, text_payload
+
+MEDIA_BASE = "https://media.example.com/"
+
+fake_graph = conversations_fixtures.fake_graph
+meta_settings = conversations_fixtures.meta_settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_ai_state(redis_client: Any, settings: Any, tmp_path: Any) -> None:
+    """AI deadlines and cached answers live in Redis; conversation ids repeat across tests."""
+    from catalog_ai.cache import answer_cache_clear
+    from catalog_ai.embedders import reset_embedder_cache
+
+    keys = list(redis_client.scan_iter("wia:ai:*", count=1000))
+    if keys:
+        redis_client.delete(*keys)
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = ""
+    settings.AI_VECTOR_STORE_PATH = str(tmp_path / "catalog_index")
+    settings.MEDIA_PUBLIC_BASE_URL = MEDIA_BASE
+    reset_embedder_cache()
+    answer_cache_clear()
+
+
+def ai_on(step: str = "ia_chat") -> AISettings:
+    ai = AISettings.load()
+    ai.enabled = True
+    ai.handoff_step = step
+    ai.save()
+    return ai
+
+
+def ai_conversation(*, step: str = "ia_chat", status: str = "ai", referral: dict | None = None) -> Conversation:
+    channel, _ = Channel.objects.get_or_create(
+        provider="meta", external_id=PHONE_NUMBER_ID, defaults={"name": "Ventas"}
+    )
+    contact, _ = Contact.objects.get_or_create(
+        provider="meta", external_id="573001112233", defaults={"referral": referral or {}}
+    )
+    return Conversation.objects.create(
+        contact=contact, channel=channel, step=step, status=status, last_inbound_at=timezone.now()
+    )
+
+
+def inbound(conversation: Conversation, text: str = "", *, awaiting: bool = True, **fields: Any) -> Message:
+    data = {"awaiting_ai": True} if awaiting else {}
+    n = Message.objects.count() + 1
+    return Message.objects.create(
+        conversation=conversation,
+        direction="in",
+        kind=fields.pop("kind", "text"),
+        text=text,
+        provider="meta",
+        provider_message_id=f"wamid.R{n:05d}",
+        processing_state="done",
+        data={**data, **fields.pop("data", {})},
+        **fields,
+    )
+
+
+def outbound_texts(conversation: Conversation) -> list[str]:
+    return list(
+        Message.objects.filter(conversation=conversation, direction="out", kind="text").values_list("text", flat=True)
+    )
+
+
+def outbound_images(conversation: Conversation) -> list[dict]:
+    return [
+        m.data["outbound"]
+        for m in Message.objects.filter(conversation=conversation, direction="out", kind="image").order_by("id")
+    ]
+
+
+# --- the window -----------------------------------------------------------------------------------
+
+
+def test_the_window_slides_and_a_later_text_never_shortens_an_image_window() -> None:
+    enqueue, remaining = ai_deadline_push(conversation_id=901, seconds=10)
+    assert enqueue and 9.5 < remaining <= 10
+    time.sleep(0.3)
+    enqueue, remaining = ai_deadline_push(conversation_id=901, seconds=10)
+    assert not enqueue and 9.5 < remaining <= 10  # slid: 10 s from this message, one task chain
+    enqueue, remaining = ai_deadline_push(conversation_id=901, seconds=20)
+    assert not enqueue and 19.5 < remaining <= 20  # an image: 20 s
+    time.sleep(0.3)
+    enqueue, remaining = ai_deadline_push(conversation_id=901, seconds=10)
+    assert not enqueue and 19 < remaining < 19.8  # a text after it keeps the image's deadline
+
+
+@pytest.mark.django_db
+def test_the_windows_come_from_settings(settings: Any) -> None:
+    conversation = ai_conversation()
+    text, image = inbound(conversation, "hola"), inbound(conversation, kind="image")
+    assert (buffer_seconds(text), buffer_seconds(image)) == (10, 20)
+    settings.AI_BUFFER_TEXT_SECONDS, settings.AI_BUFFER_IMAGE_SECONDS = 0.5, 1
+    assert (buffer_seconds(text), buffer_seconds(image)) == (0.5, 1)
+
+
+# --- the turn (the task's body, run directly) ------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_burst_gets_one_answer_with_its_page_images(meta_settings: Any) -> None:
+    catalog_make()
+    ai_on()
+    conversation = ai_conversation()
+    burst = [inbound(conversation, "hola"), inbound(conversation, "una pregunta"), inbound(conversation, QUESTION)]
+    ai_deadline_push(conversation_id=conversation.pk, seconds=0.4)
+
+    waiting = ai_turn_run(conversation_id=conversation.pk)
+    assert waiting.state == "waiting" and 0 < waiting.retry_in <= 0.4
+    assert not Message.objects.filter(direction="out").exists()
+    time.sleep(0.45)
+    done = ai_turn_run(conversation_id=conversation.pk)
+    assert done.state == "answered"
+
+    [text] = outbound_texts(conversation)
+    assert "GR-NEG-200" in text and "$1.250.000" in text
+    images = outbound_images(conversation)
+    assert images == [
+        {**images[0], "kind": "image", "media_link": MEDIA_BASE + page_image("Catálogo 2025", 1), "caption": "Página 1"}
+    ]
+    log = AILog.objects.get()
+    assert log.conversation_id == conversation.pk
+    assert log.question == f"hola\nuna pregunta\n{QUESTION}"
+    assert log.references[0]["page"] == 1 and log.references[0]["sku"] == "GR-NEG-200"
+    for message in burst:
+        message.refresh_from_db()
+        assert message.data["awaiting_ai"] is False and message.data["ai_log"] == log.pk
+    reply = Message.objects.get(direction="out", kind="text")
+    assert reply.status == "queued" and reply.data["ai_log"] == log.pk and reply.data["ai_backend"] == "extractive"
+
+    # Run twice (a redelivered task): nothing more is sent.
+    assert ai_turn_run(conversation_id=conversation.pk).state == "nothing"
+    assert Message.objects.filter(direction="out").count() == 2
+
+
+@pytest.mark.django_db
+def test_the_task_run_eagerly_waits_out_the_window_instead_of_recursing(meta_settings: Any) -> None:
+    from catalog_ai.tasks import ai_respond_task
+
+    catalog_make()
+    ai_on()
+    conversation = ai_conversation()
+    inbound(conversation, QUESTION)
+    ai_deadline_push(conversation_id=conversation.pk, seconds=0.3)
+    started = time.monotonic()
+    assert ai_respond_task.apply((conversation.pk,)).get() == "answered"
+    assert time.monotonic() - started >= 0.25
+    assert len(outbound_texts(conversation)) == 1
+
+
+@pytest.mark.django_db
+def test_the_context_the_ai_gets(meta_settings: Any, monkeypatch: Any) -> None:
+    """Last 10 messages before the burst, the ad headline, the burst's image descriptions and transcriptions."""
+    import catalog_ai.responder as responder
+
+    seen: dict[str, Any] = {}
+
+    def spy(question: str, **kwargs: Any) -> Any:
+        seen.update(question=question, **kwargs)
+        from catalog_ai.answerer import Answer
+
+        return Answer(answer="ok", backend="extractive")
+
+    monkeypatch.setattr(responder, "answer_question", spy)
+    ai_on()
+    conversation = ai_conversation(referral={"headline": "Mesones de granito en promoción", "source_type": "ad"})
+    for i in range(12):
+        inbound(conversation, f"antes {i}", awaiting=False)
+    Message.objects.create(conversation=conversation, direction="out", kind="text", text="Te paso con la IA",
+                           provider="meta", status="sent")  # fmt: skip
+    inbound(conversation, kind="audio", transcription="quiero un mesón negro")
+    inbound(conversation, kind="image", caption="como este", image_description="Cocina con mesón de granito negro")
+    assert ai_turn_run(conversation_id=conversation.pk).state == "answered"
+
+    assert seen["question"] == "quiero un mesón negro\ncomo este"
+    context = seen["context"]
+    assert context.ad_headline == "Mesones de granito en promoción"
+    assert context.image_descriptions == ("Cocina con mesón de granito negro",)
+    assert [m.text for m in context.history] == [*(f"antes {i}" for i in range(3, 12)), "Te paso con la IA"]
+    assert [m.role for m in context.history][-2:] == ["customer", "business"]
+    assert seen["conversation"].pk == conversation.pk
+
+
+@pytest.mark.django_db
+def test_nothing_is_sent_when_the_ai_is_off_or_a_human_took_the_chat(meta_settings: Any) -> None:
+    catalog_make()
+    conversation = ai_conversation()
+    message = inbound(conversation, QUESTION)
+    assert ai_turn_run(conversation_id=conversation.pk).state == "disabled"  # AI off: the engine routes them back
+    message.refresh_from_db()
+    assert message.data["awaiting_ai"] is True
+
+    ai_on()
+    Conversation.objects.filter(pk=conversation.pk).update(status="human", bot_paused=True)
+    assert ai_turn_run(conversation_id=conversation.pk).state == "skipped"
+    message.refresh_from_db()
+    assert message.data["awaiting_ai"] is False and message.data["ai_skipped"] == "left_ai"
+    assert not Message.objects.filter(direction="out").exists()
+    assert not AILog.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_burst_with_nothing_to_read_is_left_to_an_agent(meta_settings: Any) -> None:
+    ai_on()
+    conversation = ai_conversation()
+    inbound(conversation, kind="image")  # a photo without caption and not described
+    assert ai_turn_run(conversation_id=conversation.pk).state == "skipped"
+    conversation.refresh_from_db()
+    assert conversation.needs_attention
+    assert not Message.objects.filter(direction="out").exists()
+
+
+@pytest.mark.django_db
+def test_a_question_the_catalog_cannot_answer_gets_the_fallback_and_flags_the_chat(meta_settings: Any) -> None:
+    catalog_make()
+    ai = ai_on()
+    ai.fallback_message = "Un asesor te responde en breve."
+    ai.save()
+    conversation = ai_conversation()
+    inbound(conversation, "¿cuál es la capital de Francia?")
+    assert ai_turn_run(conversation_id=conversation.pk).state == "answered"
+    assert outbound_texts(conversation) == ["Un asesor te responde en breve."]
+    assert outbound_images(conversation) == []
+    conversation.refresh_from_db()
+    assert conversation.needs_attention
+
+
+# --- through the pipeline, with a real worker ------------------------------------------------------
+
+
+def post(payload: dict) -> None:
+    body = json.dumps(payload).encode()
+    response = Client().post(
+        "/webhook", data=body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=sign(body)
+    )
+    assert response.status_code == 200
+
+
+def sent_texts(graph: Any) -> list[dict]:
+    return [s for s in graph.sent if s["json"].get("type") == "text"]
+
+
+def wait_for(predicate: Any, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_through_the_worker_is_answered_once_after_the_silence(
+    meta_settings: Any, fake_graph: Any, celery_live_worker: Any, settings: Any
+) -> None:
+    settings.AI_BUFFER_TEXT_SECONDS, settings.AI_BUFFER_IMAGE_SECONDS = 1.0, 2.5
+    catalog_make()
+    ai_on()
+    ai_conversation()
+
+    # Three texts 0.3 s apart: one answer, a full window after the last one.
+    for n, text in enumerate(["hola", "una pregunta", QUESTION], start=1):
+        last = time.time()
+        post(text_payload(text, n=n))
+        time.sleep(0.3)
+    assert wait_for(lambda: len(sent_texts(fake_graph)) >= 1)
+    time.sleep(1.5)  # any (wrong) second answer would show up by now
+    [answer] = sent_texts(fake_graph)
+    assert answer["at"] >= last + 1.0
+    assert "$1.250.000" in answer["json"]["text"]["body"]
+    assert AILog.objects.count() == 1
+    assert AILog.objects.get().question == f"hola\nuna pregunta\n{QUESTION}"
+
+    # An image, then a text 0.3 s later: the answer waits the image's window, not the text's.
+    fake_graph.reset()
+    fake_graph.add_media("1013859600285441", JPEG, "image/jpeg")
+    image_at = time.time()
+    post(image_payload(JPEG))
+    time.sleep(0.3)
+    post(text_payload("¿y el lavaplatos de acero inoxidable?", n=10))
+    assert wait_for(lambda: len(sent_texts(fake_graph)) >= 1)
+    time.sleep(1.0)
+    [answer] = sent_texts(fake_graph)
+    assert answer["at"] >= image_at + 2.5
+    assert AILog.objects.count() == 2
+    assert AILog.objects.order_by("-id").first().question.endswith("¿y el lavaplatos de acero inoxidable?")
+    assert not Message.objects.filter(direction="in", data__awaiting_ai=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_task_is_recovered_by_the_sweep(
+    meta_settings: Any, fake_graph: Any, celery_live_worker: Any, settings: Any
+) -> None:
+    from catalog_ai.responder import ai_turns_sweep
+
+    catalog_make()
+    ai_on()
+    conversation = ai_conversation()
+    message = inbound(conversation, QUESTION)  # flagged, but its task never ran
+    Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert ai_turns_sweep() == 1
+    assert wait_for(lambda: len(sent_texts(fake_graph)) == 1)
+    assert "$1.250.000" in sent_texts(fake_graph)[0]["json"]["text"]["body"]
