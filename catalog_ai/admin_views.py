@@ -187,6 +187,6 @@ def ai_settings_view(request: HttpRequest, *, context: dict[str, Any], opts: Any
         "online": bool(getattr(settings, "OPENAI_API_KEY", "")),
         "initial_step": settings.INITIAL_STEP,
         "steps": _steps(),
-        "media_via_django": settings.DEBUG and not settings.MEDIA_PUBLIC_BASE_URL,
+        "media_not_served": not settings.SERVE_MEDIA,
     }
     return TemplateResponse(request, TEMPLATE, page)

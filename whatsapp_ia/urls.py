@@ -19,5 +19,6 @@ urlpatterns = [
     path("", include("conversations.urls")),
 ]
 
-if settings.DEBUG:
+if settings.SERVE_MEDIA:
+    # Uploaded and downloaded media (file names are random UUIDs). Production puts a proxy in front.
     urlpatterns += [path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT})]

@@ -139,6 +139,8 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "media/"
+# Django serves MEDIA_ROOT at /media/ (embedded default); in production the proxy does (SERVE_MEDIA=false).
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
 # Public base URL for files under MEDIA_ROOT (providers fetch outbound media by link).
 MEDIA_PUBLIC_BASE_URL = env.str("MEDIA_PUBLIC_BASE_URL", default="")
 STORAGES = {
