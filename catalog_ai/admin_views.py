@@ -31,8 +31,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from catalog_ai.answerer import answer_question
+from catalog_ai.forms import CatalogUploadForm
 from catalog_ai.models import AISettings, Catalog
 from catalog_ai.services import AI_SETTINGS_FIELDS, ai_settings_update
+from catalog_ai.tasks import catalog_ingest_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +132,7 @@ def ai_settings_view(request: HttpRequest, *, context: dict[str, Any], opts: Any
     ai = AISettings.load()
     form = AISettingsForm(instance=ai)
     ask_form = AskForm()
+    upload_form = CatalogUploadForm()
     result = None
     if request.method == "POST":
         if not can_change:
@@ -151,6 +154,16 @@ def ai_settings_view(request: HttpRequest, *, context: dict[str, Any], opts: Any
                         )
                         % {"count": moved},
                     )
+                return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+        elif action == "upload":
+            upload_form = CatalogUploadForm(request.POST, request.FILES)
+            if upload_form.is_valid():  # a bad or already loaded file is a form error
+                catalog_ingest_enqueue(upload_form.catalog)
+                messages.success(
+                    request,
+                    _("“%(name)s” is queued for processing; its progress shows in the catalog list.")
+                    % {"name": upload_form.catalog.name},
+                )
                 return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
         elif action == "ask":
             ask_form = AskForm(request.POST)
@@ -177,6 +190,7 @@ def ai_settings_view(request: HttpRequest, *, context: dict[str, Any], opts: Any
         "ai": ai,
         "form": form,
         "ask_form": ask_form,
+        "upload_form": upload_form,
         "result": result,
         "references": references,
         "catalogs": [{"catalog": c, "summary": _summary(c)} for c in catalogs],

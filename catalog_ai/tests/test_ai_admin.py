@@ -175,3 +175,29 @@ def test_the_ai_logs_are_read_only(admin_client: Any) -> None:
     assert admin_client.get("/admin/catalog_ai/ailog/add/").status_code == 403
     detail = admin_client.get(f"/admin/catalog_ai/ailog/{log.pk}/change/")
     assert detail.status_code == 200 and 'name="question"' not in detail.content.decode()
+
+
+def test_uploading_a_catalog_from_the_settings_page_queues_its_ingestion(
+    admin_client: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from catalog_ai.models import Catalog
+    from catalog_ai.tests.pdfs import catalog_pdf, png_bytes
+
+    pdf = SimpleUploadedFile("mesones.pdf", catalog_pdf(), content_type="application/pdf")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = admin_client.post(URL, {"action": "upload", "name": "Mesones 2026", "pdf": pdf})
+    assert response.status_code == 302
+    catalog = Catalog.objects.get()
+    assert (catalog.name, catalog.status) == ("Mesones 2026", "pending")
+    assert callbacks  # the ingestion task is enqueued once the catalog row is committed
+
+    again = SimpleUploadedFile("copia.pdf", catalog_pdf(), content_type="application/pdf")
+    page = admin_client.post(URL, {"action": "upload", "pdf": again})
+    assert page.status_code == 200 and Catalog.objects.count() == 1  # same file: a form error, nothing new
+    assert page.context["upload_form"].errors["pdf"]
+
+    png = SimpleUploadedFile("foto.pdf", png_bytes(), content_type="application/pdf")
+    page = admin_client.post(URL, {"action": "upload", "pdf": png})
+    assert page.status_code == 200 and "PNG" in str(page.context["upload_form"].errors["pdf"])
