@@ -8,6 +8,7 @@ before sending is cheaper than retrying after being refused.
 from __future__ import annotations
 
 import time
+import uuid
 from functools import lru_cache
 
 import redis
@@ -53,6 +54,24 @@ return math.ceil(math.max(0, slot - now) * 1000)
 """
 
 
+# KEYS[1] a sorted set of recent sends; ARGV: max sends per window, window (s), now (s), member.
+# Records the send and returns 0 when fewer than max happened in the last window; else the ms
+# until the oldest one leaves it. This is what the provider counts, so it absorbs scheduling jitter.
+_WINDOW_LUA = """
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  redis.call('ZADD', KEYS[1], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
+  return 0
+end
+local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
+return math.max(1, math.ceil((oldest + window - now) * 1000))
+"""
+
+
 @lru_cache(maxsize=8)
 def _script_for(url: str, source: str) -> redis.commands.core.Script:
     return redis_client().register_script(source)
@@ -76,6 +95,19 @@ def reserve(*, key: str, rate: float, burst: float) -> float:
         return 0.0
     wait_ms = _script(_RESERVE_LUA)(keys=[f"wia:rl:{key}"], args=[rate, max(burst, 1), f"{time.time():.6f}"])
     return int(wait_ms) / 1000.0
+
+
+def window_take(*, key: str, limit: int, window: float = 1.0) -> float:
+    """Record a send if fewer than `limit` happened in the last `window` seconds; else the seconds to wait."""
+    if limit <= 0:
+        return 0.0
+    now = f"{time.time():.6f}"
+    wait_ms = _script(_WINDOW_LUA)(keys=[f"wia:rl:{key}"], args=[limit, window, now, f"{now}:{uuid.uuid4().hex[:8]}"])
+    return int(wait_ms) / 1000.0
+
+
+def window_key(channel_id: int) -> str:
+    return f"win:{channel_id}"
 
 
 def number_key(channel_id: int) -> str:

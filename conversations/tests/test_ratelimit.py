@@ -59,3 +59,12 @@ def test_take_refuses_when_the_bucket_is_empty(redis_client: Any) -> None:
 def test_zero_rate_means_unlimited(redis_client: Any) -> None:
     assert ratelimit.reserve(key="t:off", rate=0, burst=1) == 0.0
     assert ratelimit.take(key="t:off", rate=0, burst=1) == 0.0
+
+
+def test_the_sliding_window_holds_at_most_the_limit_per_second(redis_client: Any) -> None:
+    taken = [ratelimit.window_take(key="t:win", limit=5, window=1.0) for _ in range(5)]
+    assert taken == [0.0] * 5
+    wait = ratelimit.window_take(key="t:win", limit=5, window=1.0)
+    assert 0.9 <= wait <= 1.0  # the 6th waits until the 1st leaves the window
+    time.sleep(wait)
+    assert ratelimit.window_take(key="t:win", limit=5, window=1.0) == 0.0
