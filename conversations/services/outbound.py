@@ -239,7 +239,9 @@ def _pace(conversation: Conversation, recipient: str) -> float:
         time.sleep(wait)
     # Booked slots are evenly spaced, but a thread can wake late and bunch up with the next one;
     # the provider counts sends per second, so the last check is a sliding one-second window.
-    limit = max(1, int(settings.OUTBOUND_RATE_PER_SECOND)) if settings.OUTBOUND_RATE_PER_SECOND > 0 else 0
+    # One below the booked rate: a send recorded here reaches the provider a little later (GIL, network),
+    # and the provider counts arrivals.
+    limit = max(1, int(settings.OUTBOUND_RATE_PER_SECOND) - 1) if settings.OUTBOUND_RATE_PER_SECOND > 0 else 0
     deadline = time.monotonic() + MAX_PACING_SLEEP
     while (wait := ratelimit.window_take(key=ratelimit.window_key(conversation.channel_id), limit=limit)) > 0:
         if time.monotonic() + wait > deadline:
