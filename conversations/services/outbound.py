@@ -34,8 +34,6 @@ logger = logging.getLogger(__name__)
 
 SERVICE_WINDOW = timedelta(hours=24)
 MAX_PACING_SLEEP = 10.0  # seconds a worker may sleep for its booked send slot
-# OutboundMessage.kind -> Message.kind shown in the console.
-KIND_MAP = {"buttons": "buttons", "list": "list", "template": "template"}
 
 
 def outbound_to_data(outbound: OutboundMessage) -> dict[str, Any]:
@@ -79,7 +77,7 @@ def message_queue_outbound(
     message = Message.objects.create(
         conversation=conversation,
         direction="out",
-        kind=KIND_MAP.get(outbound.kind, outbound.kind),
+        kind=outbound.kind,  # the OutboundMessage kinds are Message kinds too
         text=outbound.text,
         caption=outbound.caption,
         data={"outbound": outbound_to_data(outbound)},
