@@ -77,11 +77,11 @@ class _Renew:
 @contextlib.contextmanager
 def _index_lock(store_base: str) -> Iterator[_Renew]:
     import redis
-    from django.conf import settings
 
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        lock = client.lock(LOCK_KEY, timeout=LOCK_TIMEOUT, blocking_timeout=LOCK_TIMEOUT)
+        from conversations.services.locks import redis_client
+
+        lock = redis_client().lock(LOCK_KEY, timeout=LOCK_TIMEOUT, blocking_timeout=LOCK_TIMEOUT)
         acquired = lock.acquire()
     except redis.exceptions.ConnectionError:
         logger.warning("Redis unreachable: the index rebuild uses a file lock (this host only)")
@@ -183,7 +183,6 @@ def index_rebuild(*, path: str | None = None, embedder: Any = None) -> dict[str,
 def index_status(*, path: str | None = None) -> dict[str, Any]:
     """What is indexed, with which embedder, and whether it lags behind the database or the current embedder."""
     import redis
-    from django.conf import settings
     from django.db.models import Count, Q
 
     from catalog_ai.embedders import get_embedder
@@ -203,7 +202,9 @@ def index_status(*, path: str | None = None) -> dict[str, Any]:
         current = f"unavailable: {exc}"
     faiss_file = base.parent / meta["faiss"] if meta.get("faiss") else None
     try:
-        rebuilding = bool(redis.Redis.from_url(settings.REDIS_URL).exists(LOCK_KEY))
+        from conversations.services.locks import redis_client
+
+        rebuilding = bool(redis_client().exists(LOCK_KEY))
     except redis.exceptions.ConnectionError:
         rebuilding = None
     exists = bool(meta)

@@ -381,8 +381,9 @@ def _ingest_lock(catalog_id: int) -> Iterator[bool]:
 
     lock = None
     try:
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        lock = client.lock(f"wia:lock:catalog_ingest:{catalog_id}", timeout=900, blocking=False)
+        from conversations.services.locks import redis_client
+
+        lock = redis_client().lock(f"wia:lock:catalog_ingest:{catalog_id}", timeout=900, blocking=False)
         acquired = bool(lock.acquire(blocking=False))
     except (redis.exceptions.RedisError, OSError, AttributeError) as exc:
         logger.warning("Ingesting catalog %s without a lock: %s", catalog_id, exc)

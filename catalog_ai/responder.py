@@ -91,15 +91,20 @@ return '0'
 """
 
 
-@lru_cache(maxsize=1)
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+    from conversations.services.locks import redis_client
+
+    return redis_client()
 
 
-@lru_cache(maxsize=1)
-def _scripts() -> tuple[Any, Any]:
+@lru_cache(maxsize=4)
+def _scripts_for(url: str) -> tuple[Any, Any]:
     client = _redis()
     return client.register_script(_PUSH_LUA), client.register_script(_CHECK_LUA)
+
+
+def _scripts() -> tuple[Any, Any]:
+    return _scripts_for(settings.REDIS_URL)
 
 
 def _keys(conversation_id: int) -> list[str]:
