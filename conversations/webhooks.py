@@ -1,4 +1,4 @@
-"""Provider webhooks: verify → store raw → 200 after commit → parse and process in a task.
+"""Provider webhooks: verify → store raw → 200 once stored → parse and process in a task.
 
 Nothing but the signature check and one INSERT happens on this path, so a
 delivery is durable before its 200 and the provider retries anything we did
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from conversations.providers import PROVIDERS
 from conversations.providers.base import ChannelConfig
 from conversations.services.channels import verify_tokens, webhook_secrets
-from conversations.services.ingest import delivery_enqueue_on_commit, delivery_record
+from conversations.services.ingest import RawDelivery, deliveries_record
 
 logger = logging.getLogger(__name__)
 
@@ -44,30 +44,53 @@ class WebhookAnswer:
     body: dict[str, str]
 
 
-def webhook_receive(*, provider_name: str, body: bytes, headers: Mapping[str, str]) -> WebhookAnswer:
-    """Check the signature, store the raw delivery and enqueue its parsing after commit.
+@dataclass(frozen=True)
+class WebhookPost:
+    provider_name: str
+    body: bytes
+    headers: Mapping[str, str]
 
-    The one implementation of a webhook POST, used by the DRF view and by the lean
-    ASGI route (conversations/asgi.py) that serves it under Daphne.
+
+UNKNOWN_PROVIDER = WebhookAnswer(404, {"detail": "Unknown provider."})
+RECEIVED = WebhookAnswer(200, {"status": "received"})
+INVALID_SIGNATURE = WebhookAnswer(403, {"detail": "Invalid signature."})
+UNAVAILABLE = WebhookAnswer(503, {"detail": "Temporarily unavailable."})
+
+
+def webhook_receive(*, provider_name: str, body: bytes, headers: Mapping[str, str]) -> WebhookAnswer:
+    """One webhook POST: check the signature, store the raw delivery, kick its parsing after commit."""
+    return webhook_receive_many([WebhookPost(provider_name, body, headers)])[0]
+
+
+def webhook_receive_many(posts: Sequence[WebhookPost]) -> list[WebhookAnswer]:
+    """The one implementation of webhook POSTs, for a batch of them (the answers in the same order).
+
+    Used by the DRF view (a batch of one) and by the lean ASGI route (conversations/asgi.py),
+    which stores the POSTs that arrive together in one INSERT. Every delivery is durable
+    when this returns: a 200 is never given for a row that is not stored, and a database
+    error gives a 503 so the provider retries.
     """
-    if provider_name not in PROVIDERS:
-        return WebhookAnswer(404, {"detail": "Unknown provider."})
-    if settings.WEBHOOK_VERIFY_SIGNATURES:
-        ok: bool | None = signature_ok(provider_name=provider_name, body=body, headers=headers)
-    else:
-        ok = None  # not checked (development only; the admin warns)
-    try:
-        # One INSERT in autocommit: durable when it returns (an explicit transaction would add
-        # three round trips on MySQL). The drain kick runs at once, or after an outer commit.
-        delivery = delivery_record(provider=provider_name, body=body, headers=headers, signature_ok=ok)
-        if ok is not False:
-            delivery_enqueue_on_commit(delivery_id=delivery.pk)
-    except DatabaseError:
-        logger.exception("Could not store a %s delivery; answering 503 so the provider retries", provider_name)
-        return WebhookAnswer(503, {"detail": "Temporarily unavailable."})
-    if ok is False:
-        return WebhookAnswer(403, {"detail": "Invalid signature."})
-    return WebhookAnswer(200, {"status": "received"})
+    answers: list[WebhookAnswer] = []
+    raws: list[RawDelivery] = []
+    for post in posts:
+        if post.provider_name not in PROVIDERS:
+            answers.append(UNKNOWN_PROVIDER)
+            continue
+        if settings.WEBHOOK_VERIFY_SIGNATURES:
+            ok: bool | None = signature_ok(provider_name=post.provider_name, body=post.body, headers=post.headers)
+        else:
+            ok = None  # not checked (development only; the admin warns)
+        raws.append(RawDelivery(post.provider_name, post.body, post.headers, ok))
+        answers.append(INVALID_SIGNATURE if ok is False else RECEIVED)
+    if raws:
+        try:
+            # One multi-row INSERT in autocommit: durable when it returns (an explicit
+            # transaction would add three round trips on MySQL).
+            deliveries_record(raws)
+        except DatabaseError:
+            logger.exception("Could not store %d webhook deliveries; answering 503 so they are retried", len(raws))
+            return [UNAVAILABLE if answer is not UNKNOWN_PROVIDER else answer for answer in answers]
+    return answers
 
 
 class ProviderWebhookApi(APIView):

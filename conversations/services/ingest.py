@@ -1,14 +1,15 @@
 """Inbound: keep every raw delivery, then turn it into idempotently stored messages and status ticks.
 
-The webhook path only runs `delivery_record` (one INSERT) and enqueues
-`delivery_process` after commit; everything else happens in a task.
+The webhook path only runs `deliveries_record` (one INSERT for a batch of POSTs) and
+kicks the drain tasks after commit; everything else happens in a task.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -54,18 +55,55 @@ KEPT_HEADERS = (
 STATUS_RETRY_DELAYS = (5, 30, 120)  # a status can arrive before our send call has stored the id
 
 
+@dataclass(frozen=True)
+class RawDelivery:
+    """One webhook POST as received, before it is stored."""
+
+    provider: str
+    body: bytes
+    headers: Mapping[str, str]
+    signature_ok: bool | None  # None: not checked (development only)
+
+
+def _delivery_row(raw: RawDelivery) -> WebhookDelivery:
+    kept = {name: raw.headers[name] for name in KEPT_HEADERS if name in raw.headers}
+    rejected = raw.signature_ok is False
+    return WebhookDelivery(
+        provider=raw.provider,
+        body=raw.body,
+        headers=kept,
+        signature_ok=raw.signature_ok,
+        state=DeliveryState.REJECTED if rejected else DeliveryState.RECEIVED,
+        error="Missing or invalid signature" if rejected else "",
+    )
+
+
 def delivery_record(*, provider: str, body: bytes, headers: Any, signature_ok: bool | None) -> WebhookDelivery:
     """Store a raw delivery exactly as received (before anything can fail on it)."""
-    kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
-    state = DeliveryState.RECEIVED if signature_ok is not False else DeliveryState.REJECTED
-    return WebhookDelivery.objects.create(
-        provider=provider,
-        body=body,
-        headers=kept,
-        signature_ok=signature_ok,
-        state=state,
-        error="" if signature_ok is not False else "Missing or invalid signature",
-    )
+    delivery = _delivery_row(RawDelivery(provider, body, headers, signature_ok))
+    delivery.save(force_insert=True)
+    return delivery
+
+
+def deliveries_record(raws: Sequence[RawDelivery]) -> list[WebhookDelivery]:
+    """Store several raw deliveries in one INSERT and, after commit, kick the drains of their lanes.
+
+    One multi-row INSERT is one statement: in autocommit every row is durable when it
+    returns, or none is. This is the webhook path's group commit (conversations/asgi.py):
+    the requests that arrive while one batch is written go out together in the next.
+    """
+    if not raws:
+        return []
+    created = WebhookDelivery.objects.bulk_create([_delivery_row(raw) for raw in raws])
+    accepted = [d for d in created if d.state == DeliveryState.RECEIVED]
+    if accepted:
+        # Databases that cannot return ids from a multi-row INSERT (MySQL) leave pk None: kick every lane.
+        if all(d.pk is not None for d in accepted):
+            lanes = sorted({delivery_lane(d.pk) for d in accepted})
+        else:
+            lanes = list(range(settings.DELIVERY_LANES))
+        transaction.on_commit(lambda: deliveries_kick(lanes=lanes), robust=True)
+    return created
 
 
 def delivery_lane(delivery_id: int) -> int:
@@ -77,21 +115,30 @@ def _kick_key(lane: int) -> str:
 
 
 def delivery_enqueue_on_commit(*, delivery_id: int) -> None:
-    """After commit, make sure a drain task will pick the delivery up.
-
-    The webhook path pays one Redis SET NX here instead of a Celery publish per
-    delivery (about ten times cheaper): only the first delivery of a burst
-    enqueues a drain task for its lane; the others find the flag already set.
-    """
+    """After commit, make sure a drain task will pick the delivery up."""
     lane = delivery_lane(delivery_id)
     transaction.on_commit(lambda: delivery_kick(lane=lane), robust=True)
 
 
 def delivery_kick(*, lane: int) -> None:
+    deliveries_kick(lanes=[lane])
+
+
+def deliveries_kick(*, lanes: Sequence[int]) -> None:
+    """Make sure a drain task will run for each lane: one Redis round trip for all of them.
+
+    Only the first kick of a burst enqueues a drain task (a Celery publish costs about
+    ten times a SET NX); later ones find the flag already set. The drain clears the
+    flag before each read, so nothing committed meanwhile is missed.
+    """
     from conversations.tasks import deliveries_drain_task
 
-    if redis_client().set(_kick_key(lane), "1", nx=True, ex=60):
-        deliveries_drain_task.delay(lane)
+    pipe = redis_client().pipeline(transaction=False)
+    for lane in lanes:
+        pipe.set(_kick_key(lane), "1", nx=True, ex=60)
+    for lane, first in zip(lanes, pipe.execute(), strict=True):
+        if first:
+            deliveries_drain_task.delay(lane)
 
 
 def deliveries_drain(*, lane: int, batch: int = 200) -> bool:

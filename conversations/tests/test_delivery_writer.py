@@ -1,0 +1,171 @@
+"""Group commit on the webhook path: the POSTs that arrive together are stored in one INSERT."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import OperationalError, connection
+
+from conftest import load_fixture
+from conversations.asgi import DeliveryWriter, _resolve
+from conversations.models import DeliveryState, WebhookDelivery
+from conversations.services.ingest import RawDelivery, deliveries_record
+from conversations.tests.conftest import sign
+from conversations.webhooks import RECEIVED, WebhookAnswer, WebhookPost
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _post(n: int, *, signed: bool = True) -> WebhookPost:
+    payload = load_fixture("meta", "message__text")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = f"wamid.writer-{n}"
+    body = json.dumps(payload).encode()
+    headers = {"X-Hub-Signature-256": sign(body) if signed else "sha256=" + "0" * 64}
+    return WebhookPost("meta", body, headers)
+
+
+class GatedWriter(DeliveryWriter):
+    """Records each batch's size; holds the first batch until `gate` is set, so the rest queue up."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gate = threading.Event()
+        self.sizes: list[int] = []
+        self.fail_first = False
+
+    def _store(self, posts: list[WebhookPost]) -> list[WebhookAnswer]:
+        self.sizes.append(len(posts))
+        if len(self.sizes) == 1:
+            self.gate.wait(10)
+            if self.fail_first:
+                raise OperationalError("server has gone away")
+        return super()._store(posts)
+
+
+async def _until(predicate: Any, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
+@pytest.fixture
+def gated_writer() -> Any:
+    writer = GatedWriter(max_batch=50)
+    yield writer
+    writer.gate.set()
+    writer.close()
+
+
+async def test_posts_queued_during_a_write_go_out_together_in_order(meta_settings: Any, gated_writer: Any) -> None:
+    first = asyncio.ensure_future(gated_writer.receive(_post(0)))
+    await _until(lambda: gated_writer.sizes == [1])
+    posts = [_post(n, signed=n % 10 != 3) for n in range(1, 31)]
+    rest = [asyncio.ensure_future(gated_writer.receive(p)) for p in posts]
+    await asyncio.sleep(0.05)
+    gated_writer.gate.set()
+
+    answers = await asyncio.gather(first, *rest)
+
+    assert gated_writer.sizes == [1, 30]  # one INSERT for everything that queued behind the first
+    assert [a.status for a in answers[1:]] == [403 if n % 10 == 3 else 200 for n in range(1, 31)]
+    assert answers[0] == RECEIVED
+    stored = [d async for d in WebhookDelivery.objects.order_by("id")]
+    assert [bytes(d.body) for d in stored] == [_post(0).body] + [p.body for p in posts]
+    assert [d.state for d in stored].count(DeliveryState.REJECTED) == 3
+    assert all(d.signature_ok is (d.state == DeliveryState.RECEIVED) for d in stored)
+
+
+async def test_the_batch_size_is_capped_by_count_and_by_bytes(meta_settings: Any) -> None:
+    writer = GatedWriter(max_batch=4, max_bytes=3 * len(_post(0).body))
+    try:
+        first = asyncio.ensure_future(writer.receive(_post(0)))
+        await _until(lambda: writer.sizes == [1])
+        rest = [asyncio.ensure_future(writer.receive(_post(n))) for n in range(1, 8)]
+        await asyncio.sleep(0.05)
+        writer.gate.set()
+        answers = await asyncio.gather(first, *rest)
+    finally:
+        writer.gate.set()
+        writer.close()
+    assert {a.status for a in answers} == {200}
+    assert writer.sizes == [1, 3, 3, 1]  # bytes reached first (3 bodies), count cap 4 never
+    assert await WebhookDelivery.objects.acount() == 8
+
+
+async def test_a_database_error_answers_503_to_that_batch_and_the_writer_goes_on(
+    meta_settings: Any, gated_writer: Any
+) -> None:
+    gated_writer.fail_first = True
+    first = asyncio.ensure_future(gated_writer.receive(_post(0)))
+    await _until(lambda: gated_writer.sizes == [1])
+    gated_writer.gate.set()
+    assert (await first).status == 503
+    assert await WebhookDelivery.objects.acount() == 0  # nothing stored, so the provider's retry is the copy
+
+    again = await gated_writer.receive(_post(0))
+    assert again == RECEIVED
+    assert await WebhookDelivery.objects.acount() == 1
+
+
+async def test_close_writes_what_is_queued_then_stops(meta_settings: Any) -> None:
+    writer = GatedWriter()
+    first = asyncio.ensure_future(writer.receive(_post(0)))
+    await _until(lambda: writer.sizes == [1])
+    second = asyncio.ensure_future(writer.receive(_post(1)))
+    await asyncio.sleep(0.02)
+    closing = threading.Thread(target=writer.close)
+    closing.start()
+    writer.gate.set()
+    assert [a.status for a in await asyncio.gather(first, second)] == [200, 200]
+    await sync_to_async(closing.join)(10)
+    assert writer._thread is None
+    assert await WebhookDelivery.objects.acount() == 2
+
+
+async def test_an_answer_for_a_request_that_went_away_is_dropped() -> None:
+    loop = asyncio.get_running_loop()
+    gone: asyncio.Future[WebhookAnswer] = loop.create_future()
+    waiting: asyncio.Future[WebhookAnswer] = loop.create_future()
+    gone.cancel()
+    _resolve([(gone, RECEIVED), (waiting, RECEIVED)])
+    assert gone.cancelled()
+    assert waiting.result() == RECEIVED
+
+
+def test_deliveries_record_kicks_the_lanes_of_accepted_rows_only(redis_client: Any, settings: Any) -> None:
+    settings.DELIVERY_LANES = 4
+    redis_client.flushdb()
+    raws = [RawDelivery("meta", _post(n).body, {}, ok) for n, ok in enumerate((True, True, False, None))]
+    created = deliveries_record(raws)
+
+    assert [d.pk is not None for d in created] == [connection.features.can_return_rows_from_bulk_insert] * 4
+    stored = list(WebhookDelivery.objects.order_by("id"))
+    assert [d.state for d in stored] == ["received", "received", "rejected", "received"]
+    assert stored[2].error == "Missing or invalid signature"
+    lanes = {d.pk % 4 for d in stored if d.state == DeliveryState.RECEIVED}
+    if not connection.features.can_return_rows_from_bulk_insert:
+        lanes = {0, 1, 2, 3}
+    assert {int(k.decode().rsplit(":", 1)[1]) for k in redis_client.keys("wia:deliveries:kick:*")} == lanes
+    assert redis_client.llen("celery") == len(lanes)  # one drain task per lane for the whole batch
+    assert deliveries_record([]) == []
+    redis_client.flushdb()
+
+
+def test_without_returned_ids_every_lane_is_kicked(redis_client: Any, settings: Any, monkeypatch: Any) -> None:
+    # MySQL cannot return ids from a multi-row INSERT; the drains of every lane are kicked then.
+    name = "can_return_rows_from_bulk_insert"
+    monkeypatch.delitem(connection.features.__dict__, name, raising=False)  # a cached value (MySQL backend)
+    monkeypatch.setattr(type(connection.features), name, False)
+    settings.DELIVERY_LANES = 3
+    redis_client.flushdb()
+    created = deliveries_record([RawDelivery("meta", _post(0).body, {}, True)])
+    assert created[0].pk is None
+    assert WebhookDelivery.objects.count() == 1
+    assert redis_client.llen("celery") == 3
+    redis_client.flushdb()
