@@ -1,6 +1,6 @@
 """The benchmark's ASGI entry point: /bench/bare-asgi is answered without Django, the rest by the product.
 
-    DJANGO_SETTINGS_MODULE=bench.settings python -m daphne bench.asgi:application
+    DJANGO_SETTINGS_MODULE=bench.settings python -m whatsapp_ia.server bench.asgi:application
 
 All three benchmark targets (bare ASGI, bare Django view, the webhook) run in the
 same server process, so their figures differ only by what each layer adds.

@@ -17,7 +17,7 @@ bench_prepare wrk
 
 PORT=$(bench_free_port)
 say "Starting Daphne on 127.0.0.1:$PORT (core 0)"
-taskset -c 0 "$PY" -m daphne -b 127.0.0.1 -p "$PORT" -v 0 --access-log /dev/null bench.asgi:application \
+taskset -c 0 "$PY" -m whatsapp_ia.server -b 127.0.0.1 -p "$PORT" -v 0 --access-log /dev/null bench.asgi:application \
   >"$LOG/daphne.log" 2>&1 </dev/null &
 DAPHNE_PID=$!
 BENCH_PIDS+=("$DAPHNE_PID")

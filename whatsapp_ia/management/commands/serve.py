@@ -61,7 +61,7 @@ class Command(BaseCommand):
             python = sys.executable
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
             commands = {
-                "web": [python, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]),
+                "web": [python, "-m", "whatsapp_ia.server", "-b", options["host"], "-p", str(options["port"]),
                         "--proxy-headers", "whatsapp_ia.asgi:application"],
                 "worker": [python, "-m", "celery", "-A", "whatsapp_ia", "worker", "--loglevel=INFO",
                            f"--concurrency={options['concurrency']}", "--without-mingle", "--without-gossip"],

@@ -1,0 +1,25 @@
+"""A tiny ASGI app for test_server.py: reports what the server process keeps alive."""
+
+from __future__ import annotations
+
+import gc
+import json
+from typing import Any
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    assert scope["type"] == "http"
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    if scope["path"] == "/boom":
+        raise RuntimeError("boom from the test app")
+    if scope["path"] == "/stats":
+        gc.collect()
+        live = sum(1 for o in gc.get_objects() if type(o).__name__ == "WebRequest")
+        body = json.dumps({"live_requests": live, "frozen": gc.get_freeze_count()}).encode()
+    else:
+        body = b"ok"
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,83 @@
+"""`python -m whatsapp_ia.server`: Daphne that lets finished requests go at once and freezes its startup heap."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "whatsapp_ia.server", "-b", "127.0.0.1", "-p", str(port),
+         "whatsapp_ia.tests.server_app:application"],
+        cwd=ROOT,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield port, log
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _stats(port: int) -> dict[str, int]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", "/stats")
+    return json.loads(conn.getresponse().read())
+
+
+def test_finished_requests_are_released_at_once_and_the_startup_heap_is_frozen(
+    server: tuple[int, Path],
+) -> None:
+    port, _log = server
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)  # one keep-alive connection
+    for n in range(300):
+        conn.request("POST", "/", body=f"request {n}".encode())
+        response = conn.getresponse()
+        assert (response.status, response.read()) == (200, b"ok")
+    conn.close()
+    # Plain Daphne keeps every finished request until a once-a-second sweep: here about 300.
+    stats = _stats(port)
+    assert stats["live_requests"] <= 2, stats
+    assert stats["frozen"] > 1000
+
+
+def test_an_application_error_is_still_a_500_and_logged(server: tuple[int, Path]) -> None:
+    port, log = server
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", "/boom")
+    assert conn.getresponse().status == 500
+    assert _stats(port)["live_requests"] <= 2
+    deadline = time.monotonic() + 5
+    while "boom from the test app" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "Exception inside application" in log.read_text()
+    assert "boom from the test app" in log.read_text()
