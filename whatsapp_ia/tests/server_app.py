@@ -9,9 +9,11 @@ from typing import Any
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     assert scope["type"] == "http"
+    chunks = []
     more = True
     while more:
         message = await receive()
+        chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
     if scope["path"] == "/boom":
         raise RuntimeError("boom from the test app")
@@ -19,6 +21,8 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         gc.collect()
         live = sum(1 for o in gc.get_objects() if type(o).__name__ == "WebRequest")
         body = json.dumps({"live_requests": live, "frozen": gc.get_freeze_count()}).encode()
+    elif scope["path"] == "/echo":
+        body = b"".join(chunks)
     else:
         body = b"ok"
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})

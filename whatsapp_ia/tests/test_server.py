@@ -81,3 +81,21 @@ def test_an_application_error_is_still_a_500_and_logged(server: tuple[int, Path]
         time.sleep(0.1)
     assert "Exception inside application" in log.read_text()
     assert "boom from the test app" in log.read_text()
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["multipart/form-data; boundary=XyZ", "application/x-www-form-urlencoded", 'text/plain; charset="bogus'],
+)
+def test_form_posts_reach_the_application_byte_for_byte(server: tuple[int, Path], content_type: str) -> None:
+    port, _log = server
+    body = (
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n'
+        b"Content-Type: application/pdf\r\n\r\n%PDF-1.4 \x00\xff binary\r\n--XyZ--\r\n"
+        if content_type.startswith("multipart")
+        else b"a=1&b=%C3%B1&a=2"
+    )
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("POST", "/echo", body=body, headers={"Content-Type": content_type})
+    response = conn.getresponse()
+    assert (response.status, response.read()) == (200, body)
