@@ -189,7 +189,11 @@ def delivery_process(*, delivery_id: int, attempt: int = 0) -> WebhookDelivery:
                 if not status_apply(provider=delivery.provider, event=event):
                     unmatched.append(event)
             elif isinstance(event, ProviderNotice):
+                # Errors the provider reports about the account or a message (e.g. Meta's value.errors):
+                # kept on the delivery, which is then listed as "processed with unknown parts".
                 logger.warning("Provider notice %s: %s %s", event.code, event.title, event.detail)
+                notice = " — ".join(p for p in (event.title, event.detail) if p)
+                result.problems.append(f"{delivery.provider} notice {event.code}: {notice}")
             applied += 1
         except Exception as exc:  # one bad event must not lose the others
             logger.exception("Failed to apply event from delivery %s", delivery.pk)

@@ -232,3 +232,12 @@ def test_deliveries_are_drained_per_lane_and_a_burst_enqueues_one_task(
     assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {DeliveryState.PROCESSED}
     assert Message.objects.count() == 3
     redis_client.flushdb()
+
+
+def test_provider_notices_are_kept_on_the_delivery_for_the_admin(ingest: Any) -> None:
+    delivery, _ = ingest("errors__system_level")
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.PARTIAL
+    assert "meta notice 131000: Something went wrong — Message failed to send due to an unknown" in delivery.error
+    assert "meta notice 368: Temporarily blocked for policies violations" in delivery.error
+    assert Message.objects.count() == 0
