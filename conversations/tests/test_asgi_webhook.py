@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.testing import HttpCommunicator
 
 from conftest import load_fixture_bytes
-from conversations.models import DeliveryState, WebhookDelivery
+from conversations.models import DeliveryState, Message, WebhookDelivery
 from conversations.tests.conftest import VERIFY, sign
+from conversations.tests.test_end_to_end import wait_until
+from conversations.tests.test_processing import text_payload
 from whatsapp_ia.asgi import application
+from whatsapp_ia.demo import demo_flow_load
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,3 +68,24 @@ async def test_get_handshake_and_other_paths_still_go_through_django(meta_settin
         application, "GET", "/accounts/login/", headers=[(b"host", b"localhost")]
     ).get_response(timeout=10)
     assert login["status"] == 200
+
+
+async def test_the_same_delivery_posted_concurrently_through_the_route_gives_one_message_and_one_reply(
+    meta_settings: Any, fake_graph: Any, celery_live_worker: Any
+) -> None:
+    await sync_to_async(demo_flow_load)()
+    body = json.dumps(text_payload("hola", n=11)).encode()
+    # Twenty copies at once: the writer stores them in a batch or two, every one answered 200.
+    responses = await asyncio.gather(*(_post("/webhooks/meta/", body, sign(body)) for _ in range(20)))
+    assert [r["status"] for r in responses] == [200] * 20
+    assert await WebhookDelivery.objects.acount() == 20
+
+    def settled() -> bool:
+        return WebhookDelivery.objects.filter(state="processed").count() == 20
+
+    assert await sync_to_async(wait_until)(settled, timeout=30)
+    await sync_to_async(fake_graph.wait_for_sent)(1, timeout=15)
+    await asyncio.sleep(1.5)  # give any (wrong) second reply time to show up
+    assert await Message.objects.filter(direction="in").acount() == 1
+    assert await Message.objects.filter(direction="out").acount() == 1
+    assert len(fake_graph.sent) == 1
