@@ -84,8 +84,7 @@ def webhook_receive_many(posts: Sequence[WebhookPost]) -> list[WebhookAnswer]:
         answers.append(INVALID_SIGNATURE if ok is False else RECEIVED)
     if raws:
         try:
-            # One multi-row INSERT in autocommit: durable when it returns (an explicit
-            # transaction would add three round trips on MySQL).
+            # One INSERT for all of them: durable when it returns, or nothing was stored.
             deliveries_record(raws)
         except DatabaseError:
             logger.exception("Could not store %d webhook deliveries; answering 503 so they are retried", len(raws))

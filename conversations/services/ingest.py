@@ -88,13 +88,17 @@ def delivery_record(*, provider: str, body: bytes, headers: Any, signature_ok: b
 def deliveries_record(raws: Sequence[RawDelivery]) -> list[WebhookDelivery]:
     """Store several raw deliveries in one INSERT and, after commit, kick the drains of their lanes.
 
-    One multi-row INSERT is one statement: in autocommit every row is durable when it
-    returns, or none is. This is the webhook path's group commit (conversations/asgi.py):
+    One multi-row INSERT is one statement: every row is durable when it returns, or
+    none is. This is the webhook path's group commit (conversations/asgi.py):
     the requests that arrive while one batch is written go out together in the next.
     """
     if not raws:
         return []
-    created = WebhookDelivery.objects.bulk_create([_delivery_row(raw) for raw in raws])
+    if len(raws) == 1:  # a plain INSERT: bulk_create would add a transaction's round trips around it
+        created = [_delivery_row(raws[0])]
+        created[0].save(force_insert=True)
+    else:
+        created = WebhookDelivery.objects.bulk_create([_delivery_row(raw) for raw in raws])
     accepted = [d for d in created if d.state == DeliveryState.RECEIVED]
     if accepted:
         # Databases that cannot return ids from a multi-row INSERT (MySQL) leave pk None: kick every lane.

@@ -164,8 +164,8 @@ def test_without_returned_ids_every_lane_is_kicked(redis_client: Any, settings: 
     monkeypatch.setattr(type(connection.features), name, False)
     settings.DELIVERY_LANES = 3
     redis_client.flushdb()
-    created = deliveries_record([RawDelivery("meta", _post(0).body, {}, True)])
-    assert created[0].pk is None
-    assert WebhookDelivery.objects.count() == 1
+    created = deliveries_record([RawDelivery("meta", _post(n).body, {}, True) for n in range(2)])
+    assert [d.pk for d in created] == [None, None]
+    assert WebhookDelivery.objects.count() == 2
     assert redis_client.llen("celery") == 3
     redis_client.flushdb()
