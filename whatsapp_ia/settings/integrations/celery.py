@@ -21,3 +21,6 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 SWEEP_INTERVAL = env.int("SWEEP_INTERVAL", default=60)
 # Seconds a worker keeps a database connection open between tasks (the web tier uses DB_CONN_MAX_AGE).
 WORKER_DB_CONN_MAX_AGE = env.int("WORKER_DB_CONN_MAX_AGE", default=300)
+# Celery's Django fixup closes every database connection before and after each task unless this is
+# set; whatsapp_ia/celery.py governs reuse with WORKER_DB_CONN_MAX_AGE instead (see there).
+CELERY_DB_REUSE_MAX = 1_000_000_000
