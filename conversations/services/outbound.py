@@ -165,7 +165,8 @@ def _flush_locked(conversation_id: int) -> FlushResult:
     conversation = Conversation.objects.select_related("channel", "contact").get(pk=conversation_id)
     provider = provider_for(conversation.channel)
     groups = events.groups_for(conversation)
-    while batch := _queued(conversation_id, limit=100):
+    limit = 100
+    while batch := _queued(conversation_id, limit=limit):
         for message in batch:
             now = timezone.now()
             if message.next_attempt_at and message.next_attempt_at > now:
@@ -209,6 +210,8 @@ def _flush_locked(conversation_id: int) -> FlushResult:
                 continue
             _mark_sent(message, groups, provider_message_id=response.provider_message_id)
             sent += 1
+        if len(batch) < limit:
+            break  # that was all of it; anything queued meanwhile is seen after the lock is released
     return FlushResult(sent, failed, None)
 
 
