@@ -95,8 +95,10 @@ def deliveries_record(raws: Sequence[RawDelivery]) -> list[WebhookDelivery]:
     if not raws:
         return []
     if len(raws) == 1:  # a plain INSERT: bulk_create would add a transaction's round trips around it
-        created = [_delivery_row(raws[0])]
-        created[0].save(force_insert=True)
+        one = raws[0]
+        created = [
+            delivery_record(provider=one.provider, body=one.body, headers=one.headers, signature_ok=one.signature_ok)
+        ]
     else:
         created = WebhookDelivery.objects.bulk_create([_delivery_row(raw) for raw in raws])
     accepted = [d for d in created if d.state == DeliveryState.RECEIVED]
@@ -116,16 +118,6 @@ def delivery_lane(delivery_id: int) -> int:
 
 def _kick_key(lane: int) -> str:
     return f"wia:deliveries:kick:{lane}"
-
-
-def delivery_enqueue_on_commit(*, delivery_id: int) -> None:
-    """After commit, make sure a drain task will pick the delivery up."""
-    lane = delivery_lane(delivery_id)
-    transaction.on_commit(lambda: delivery_kick(lane=lane), robust=True)
-
-
-def delivery_kick(*, lane: int) -> None:
-    deliveries_kick(lanes=[lane])
 
 
 def deliveries_kick(*, lanes: Sequence[int]) -> None:

@@ -216,7 +216,7 @@ def test_recent_activity_keeps_the_step(ingest: Any) -> None:
 def test_deliveries_are_drained_per_lane_and_a_burst_enqueues_one_task(
     meta_settings: Any, redis_client: Any, settings: Any
 ) -> None:
-    from conversations.services.ingest import deliveries_drain, delivery_kick, delivery_lane
+    from conversations.services.ingest import deliveries_drain, deliveries_kick, delivery_lane
 
     settings.DELIVERY_LANES = 2
     redis_client.flushdb()
@@ -224,7 +224,7 @@ def test_deliveries_are_drained_per_lane_and_a_burst_enqueues_one_task(
     deliveries = [delivery_record(provider="meta", body=b, headers={}, signature_ok=True) for b in bodies]
     lanes = {delivery_lane(d.pk) for d in deliveries}
     for d in deliveries:
-        delivery_kick(lane=delivery_lane(d.pk))
+        deliveries_kick(lanes=[delivery_lane(d.pk)])
     # One drain task per lane was published, however many deliveries arrived.
     assert redis_client.llen("celery") == len(lanes)
     for lane in lanes:
