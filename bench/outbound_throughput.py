@@ -249,8 +249,8 @@ def rate_figures(times: list[float]) -> dict[str, Any]:
             j += 1
         busiest = max(busiest, i - j + 1)
     seconds = collections.Counter(int(t - times[0]) for t in times)
-    full_seconds = [seconds.get(s, 0) for s in range(1, int(span))]  # whole seconds, first and last left out
-    full_seconds.sort()
+    per_second = [seconds.get(s, 0) for s in range(1, int(span))]  # whole seconds, first and last left out
+    full_seconds = sorted(per_second)
     return {
         "sent": n,
         "first_to_last_s": round(span, 3),
@@ -261,6 +261,7 @@ def rate_figures(times: list[float]) -> dict[str, Any]:
         "per_second_min": full_seconds[0] if full_seconds else None,
         "per_second_median": full_seconds[len(full_seconds) // 2] if full_seconds else None,
         "per_second_max": full_seconds[-1] if full_seconds else None,
+        "per_second": per_second,
     }
 
 

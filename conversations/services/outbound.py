@@ -13,13 +13,12 @@ import logging
 import random
 import time
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, DateTimeField, F, Value, When
-from django.db.models.functions import Coalesce
+from django.db import connection, transaction
 from django.utils import timezone
 
 from conversations import events
@@ -34,6 +33,7 @@ logger = logging.getLogger(__name__)
 
 SERVICE_WINDOW = timedelta(hours=24)
 MAX_PACING_SLEEP = 10.0  # seconds a worker may sleep for its booked send slot
+LOCK_BUSY_RETRY = 0.5  # seconds before a flush that found its conversation busy tries again
 
 
 def outbound_to_data(outbound: OutboundMessage) -> dict[str, Any]:
@@ -137,36 +137,60 @@ def backoff_seconds(attempts: int, *, retry_after: float | None = None) -> float
 
 
 def conversation_flush_outbound(*, conversation_id: int) -> FlushResult:
-    """Send the conversation's queued messages in order. Runs in a worker; one worker per conversation."""
+    """Send the conversation's queued messages in order. Runs in a worker; one worker per conversation.
+
+    When another worker holds the conversation, this flush comes back shortly (LOCK_BUSY_RETRY)
+    instead of ending: the holder may have read its batch before a message this flush was
+    scheduled for committed. So every committed message is seen by a flush that holds the lock,
+    without querying again after each release.
+    """
     with conversation_lock("out", conversation_id) as held:
         if not held:
-            return FlushResult()  # another worker is sending this conversation right now
-        result = _flush_locked(conversation_id)
-    if result.retry_in is None and _next_queued(conversation_id) is not None:
-        return FlushResult(sent=result.sent, failed=result.failed, retry_in=0.0)  # queued while we released
-    return result
+            return FlushResult(retry_in=LOCK_BUSY_RETRY)
+        return _flush_locked(conversation_id)
 
 
-def _next_queued(conversation_id: int) -> Message | None:
-    queued = _queued(conversation_id, limit=1)
-    return queued[0] if queued else None
+# What a flush reads of a queued message: what it sends and what the console event shows.
+# Loading all of a message's columns made the query about twice as expensive (ORM compile and rows).
+_FLUSH_FIELDS = (
+    "id",
+    "conversation_id",
+    "direction",
+    "kind",
+    "text",
+    "caption",
+    "data",
+    "media_file",
+    "media_mime",
+    "transcription",
+    "status",
+    "error_code",
+    "error_message",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+FLUSH_BATCH = 10  # messages read at a time: a flush usually sends a few before pacing makes it wait
 
 
-def _queued(conversation_id: int, *, limit: int) -> list[Message]:
+def _queued(conversation_id: int, *, limit: int = FLUSH_BATCH) -> list[Message]:
+    """The conversation's queued outbound messages, oldest first."""
     return list(
         Message.objects.filter(conversation_id=conversation_id, direction="out", status=MessageStatus.QUEUED)
         .order_by("created_at", "id")
-        .defer("raw")[:limit]
+        .only(*_FLUSH_FIELDS)[:limit]
     )
 
 
 def _flush_locked(conversation_id: int) -> FlushResult:
     sent = failed = 0
-    conversation = Conversation.objects.select_related("channel", "contact").get(pk=conversation_id)
+    batch = _queued(conversation_id)
+    if not batch:
+        return FlushResult()
+    conversation = Conversation.objects.select_related("channel").get(pk=conversation_id)
     provider = provider_for(conversation.channel)
     groups = events.groups_for(conversation)
-    limit = 100
-    while batch := _queued(conversation_id, limit=limit):
+    while batch:
         for message in batch:
             now = timezone.now()
             if message.next_attempt_at and message.next_attempt_at > now:
@@ -185,9 +209,7 @@ def _flush_locked(conversation_id: int) -> FlushResult:
             if wait:
                 return FlushResult(sent, failed, wait)
             message.attempts += 1
-            Message.objects.filter(pk=message.pk).update(
-                attempts=message.attempts, status=MessageStatus.SENDING, updated_at=now
-            )
+            _record_sending(message.pk, attempts=message.attempts, now=timezone.now())
             try:
                 response = provider.send(outbound)
             except OutboundValidationError as exc:
@@ -210,8 +232,9 @@ def _flush_locked(conversation_id: int) -> FlushResult:
                 continue
             _mark_sent(message, groups, provider_message_id=response.provider_message_id)
             sent += 1
-        if len(batch) < limit:
+        if len(batch) < FLUSH_BATCH:
             break  # that was all of it; anything queued meanwhile is seen after the lock is released
+        batch = _queued(conversation_id)
     return FlushResult(sent, failed, None)
 
 
@@ -221,19 +244,17 @@ def _pace(conversation: Conversation, recipient: str) -> float:
     The per-customer bucket is only taken when free (a wait there reschedules the flush);
     the per-number rate books a slot, shared by all workers, and short waits are slept here.
     """
-    if settings.OUTBOUND_PAIR_INTERVAL_SECONDS > 0:
-        wait = ratelimit.take(
-            key=ratelimit.pair_key(conversation.channel_id, recipient),
-            rate=1.0 / settings.OUTBOUND_PAIR_INTERVAL_SECONDS,
-            burst=settings.OUTBOUND_PAIR_BURST,
-        )
-        if wait:
-            return wait
-    wait = ratelimit.reserve(
-        key=ratelimit.number_key(conversation.channel_id),
-        rate=settings.OUTBOUND_RATE_PER_SECOND,
-        burst=settings.OUTBOUND_RATE_BURST,
+    pair_interval = settings.OUTBOUND_PAIR_INTERVAL_SECONDS
+    pair_wait, wait = ratelimit.take_then_reserve(
+        bucket_key=ratelimit.pair_key(conversation.channel_id, recipient),
+        bucket_rate=1.0 / pair_interval if pair_interval > 0 else 0.0,
+        bucket_burst=settings.OUTBOUND_PAIR_BURST,
+        slot_key=ratelimit.number_key(conversation.channel_id),
+        slot_rate=settings.OUTBOUND_RATE_PER_SECOND,
+        slot_burst=settings.OUTBOUND_RATE_BURST,
     )
+    if pair_wait:
+        return pair_wait
     if wait > MAX_PACING_SLEEP:
         return wait  # a deep backlog: come back later (that slot goes unused)
     if wait:
@@ -252,23 +273,50 @@ def _pace(conversation: Conversation, recipient: str) -> float:
 
 
 def _mark_sent(message: Message, groups: list[str], *, provider_message_id: str) -> None:
-    """One UPDATE: store the provider id; "sent" unless a status webhook already moved the ticks further."""
+    """Store the provider id; "sent" unless a status webhook already moved the ticks further."""
     now = timezone.now()
-    Message.objects.filter(pk=message.pk).update(
-        provider_message_id=provider_message_id,
-        status=Case(
-            When(status__in=[MessageStatus.SENDING, MessageStatus.QUEUED], then=Value(MessageStatus.SENT)),
-            default=F("status"),
-        ),
-        sent_at=Coalesce(F("sent_at"), Value(now, output_field=DateTimeField())),
-        error_code="",
-        error_message="",
-        next_attempt_at=None,
-        updated_at=now,
-    )
+    _record_sent(message.pk, provider_message_id=provider_message_id, now=now)
     message.provider_message_id, message.status, message.sent_at = provider_message_id, MessageStatus.SENT, now
     message.error_code = message.error_message = ""
     events.broadcast_on_commit(groups=groups, name=events.MESSAGE_UPDATED, data=message_event_data(message))
+
+
+# The two writes of every send, as plain SQL built once: QuerySet.update() compiles its query on
+# each call, which measured 0.6-0.9 ms of CPU per write, about a tenth of the cost of a send.
+_SENDING_SQL = "UPDATE {table} SET {attempts} = %s, {status} = %s, {updated_at} = %s WHERE {id} = %s"
+_SENT_SQL = (
+    "UPDATE {table} SET {provider_message_id} = %s,"
+    " {status} = CASE WHEN {status} IN (%s, %s) THEN %s ELSE {status} END,"
+    " {sent_at} = COALESCE({sent_at}, %s), {error_code} = '', {error_message} = '', {next_attempt_at} = NULL,"
+    " {updated_at} = %s WHERE {id} = %s"
+)
+
+
+@lru_cache(maxsize=8)
+def _message_sql(template: str, vendor: str) -> str:
+    quote = connection.ops.quote_name
+    columns = {field.name: quote(field.column) for field in Message._meta.concrete_fields}
+    return template.format(table=quote(Message._meta.db_table), **columns)
+
+
+def _db_datetime(value: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _record_sending(message_id: int, *, attempts: int, now: datetime) -> None:
+    """Counted and marked "sending" before the call: a worker that dies mid-send leaves it to the sweeper."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _message_sql(_SENDING_SQL, connection.vendor),
+            [attempts, MessageStatus.SENDING, _db_datetime(now), message_id],
+        )
+
+
+def _record_sent(message_id: int, *, provider_message_id: str, now: datetime) -> None:
+    at = _db_datetime(now)
+    params = [provider_message_id, MessageStatus.SENDING, MessageStatus.QUEUED, MessageStatus.SENT, at, at, message_id]
+    with connection.cursor() as cursor:
+        cursor.execute(_message_sql(_SENT_SQL, connection.vendor), params)
 
 
 def _fail(message: Message, groups: list[str], *, code: str, reason: str) -> None:

@@ -16,43 +16,58 @@ from django.conf import settings
 
 from conversations.services.locks import redis_client
 
-# KEYS[1] bucket; ARGV: rate (tokens/s), burst, now (s), cost. Returns ms to wait (0 = take it now).
-_BUCKET_LUA = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local cost = tonumber(ARGV[4])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
-if tokens == nil then tokens = burst; ts = now end
-if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate); ts = now end
-local wait = 0
-if tokens >= cost then
-  tokens = tokens - cost
-else
-  wait = math.ceil((cost - tokens) / rate * 1000)
+# Lua functions shared by the scripts below; every script is one round trip to Redis.
+_FUNCTIONS = """
+-- Token bucket: takes `cost` tokens and returns 0, or takes nothing and returns the ms to wait.
+local function bucket_take(key, rate, burst, now, cost)
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(state[1])
+  local ts = tonumber(state[2])
+  if tokens == nil then tokens = burst; ts = now end
+  if now > ts then tokens = math.min(burst, tokens + (now - ts) * rate); ts = now end
+  local wait = 0
+  if tokens >= cost then
+    tokens = tokens - cost
+  else
+    wait = math.ceil((cost - tokens) / rate * 1000)
+  end
+  redis.call('HSET', key, 'tokens', tokens, 'ts', ts)
+  redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
+  return wait
 end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', ts)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return wait
+
+-- Books the earliest free slot (`rate` slots/s, `burst` at once) and returns the ms to wait for it.
+-- Every call gets a slot, so no capacity is lost to callers that wake up together (a take-or-retry
+-- bucket loses the slots nobody claims in time).
+local function slot_reserve(key, rate, burst, now)
+  local interval = 1 / rate
+  local free = tonumber(redis.call('GET', key) or '0')
+  local slot = math.max(now - (burst - 1) * interval, free)
+  local ttl = math.ceil((slot + interval - now) * 1000) + 1000
+  redis.call('SET', key, string.format('%.6f', slot + interval), 'PX', ttl)
+  return math.ceil(math.max(0, slot - now) * 1000)
+end
 """
 
+# KEYS[1] bucket; ARGV: rate (tokens/s), burst, now (s), cost.
+_BUCKET_LUA = _FUNCTIONS + (
+    "return bucket_take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))"
+)
 
-# KEYS[1] next free slot; ARGV: rate (slots/s), burst, now (s). Books the earliest free slot and
-# returns the ms to wait for it. Every call gets a slot, so no capacity is lost to callers that
-# wake up together (a take-or-retry bucket loses the slots nobody claims in time).
-_RESERVE_LUA = """
-local interval = 1 / tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local free = tonumber(redis.call('GET', KEYS[1]) or '0')
-local slot = math.max(now - (burst - 1) * interval, free)
-local ttl = math.ceil((slot + interval - now) * 1000) + 1000
-redis.call('SET', KEYS[1], string.format('%.6f', slot + interval), 'PX', ttl)
-return math.ceil(math.max(0, slot - now) * 1000)
+# KEYS[1] next free slot; ARGV: rate (slots/s), burst, now (s).
+_RESERVE_LUA = _FUNCTIONS + "return slot_reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))"
+
+# KEYS[1] bucket, KEYS[2] slots; ARGV: bucket rate, bucket burst, slot rate, slot burst, now (s).
+# Returns {bucket wait ms, slot wait ms}: a slot is booked only when the bucket gave its token.
+_TAKE_RESERVE_LUA = (
+    _FUNCTIONS
+    + """
+local now = tonumber(ARGV[5])
+local wait = bucket_take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), now, 1)
+if wait > 0 then return {wait, 0} end
+return {0, slot_reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), now)}
 """
-
+)
 
 # KEYS[1] a sorted set of recent sends; ARGV: max sends per window, window (s), now (s), member.
 # Records the send and returns 0 when fewer than max happened in the last window; else the ms
@@ -95,6 +110,25 @@ def reserve(*, key: str, rate: float, burst: float) -> float:
         return 0.0
     wait_ms = _script(_RESERVE_LUA)(keys=[f"wia:rl:{key}"], args=[rate, max(burst, 1), f"{time.time():.6f}"])
     return int(wait_ms) / 1000.0
+
+
+def take_then_reserve(
+    *, bucket_key: str, bucket_rate: float, bucket_burst: float, slot_key: str, slot_rate: float, slot_burst: float
+) -> tuple[float, float]:
+    """`take` on the bucket, then, only if it gave its token, `reserve` a slot: one round trip.
+
+    Returns (seconds to wait for the bucket, seconds to wait for the booked slot); the second is
+    0.0 whenever the first is not (nothing was booked). A rate of 0 turns its part off.
+    """
+    if bucket_rate <= 0:
+        return 0.0, reserve(key=slot_key, rate=slot_rate, burst=slot_burst)
+    if slot_rate <= 0:
+        return take(key=bucket_key, rate=bucket_rate, burst=bucket_burst), 0.0
+    bucket_ms, slot_ms = _script(_TAKE_RESERVE_LUA)(
+        keys=[f"wia:rl:{bucket_key}", f"wia:rl:{slot_key}"],
+        args=[bucket_rate, max(bucket_burst, 1), slot_rate, max(slot_burst, 1), f"{time.time():.6f}"],
+    )
+    return int(bucket_ms) / 1000.0, int(slot_ms) / 1000.0
 
 
 def window_take(*, key: str, limit: int, window: float = 1.0) -> float:
