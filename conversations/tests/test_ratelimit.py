@@ -68,3 +68,35 @@ def test_the_sliding_window_holds_at_most_the_limit_per_second(redis_client: Any
     assert 0.9 <= wait <= 1.0  # the 6th waits until the 1st leaves the window
     time.sleep(wait)
     assert ratelimit.window_take(key="t:win", limit=5, window=1.0) == 0.0
+
+
+def test_take_then_reserve_books_a_slot_only_when_the_bucket_gives_its_token(redis_client: Any) -> None:
+    def call() -> tuple[float, float]:
+        return ratelimit.take_then_reserve(
+            bucket_key="t:tr:pair", bucket_rate=1 / 6, bucket_burst=2, slot_key="t:tr:num", slot_rate=10, slot_burst=1
+        )
+
+    assert call() == (0.0, 0.0)
+    pair_wait, slot_wait = call()
+    assert pair_wait == 0.0 and slot_wait == pytest.approx(0.1, abs=0.01)  # second slot, 100 ms later
+    pair_wait, slot_wait = call()
+    assert 5 < pair_wait <= 6 and slot_wait == 0.0  # the bucket is empty: no slot booked ...
+    # ... so this reservation gets the third slot.
+    assert ratelimit.reserve(key="t:tr:num", rate=10, burst=1) == pytest.approx(0.2, abs=0.01)
+
+
+def test_take_then_reserve_with_a_part_turned_off(redis_client: Any) -> None:
+    both_off = ratelimit.take_then_reserve(
+        bucket_key="t:tr0:pair", bucket_rate=0, bucket_burst=1, slot_key="t:tr0:num", slot_rate=0, slot_burst=1
+    )
+    assert both_off == (0.0, 0.0)
+    for expected in (0.0, 0.1):
+        no_bucket = ratelimit.take_then_reserve(
+            bucket_key="t:tr1:pair", bucket_rate=0, bucket_burst=1, slot_key="t:tr1:num", slot_rate=10, slot_burst=1
+        )
+        assert no_bucket[0] == 0.0 and no_bucket[1] == pytest.approx(expected, abs=0.01)
+    for pair_expected in (0.0, 6.0):
+        no_slots = ratelimit.take_then_reserve(
+            bucket_key="t:tr2:pair", bucket_rate=1 / 6, bucket_burst=1, slot_key="t:tr2:num", slot_rate=0, slot_burst=1
+        )
+        assert no_slots[1] == 0.0 and no_slots[0] == pytest.approx(pair_expected, abs=0.01)

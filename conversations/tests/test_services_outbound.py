@@ -10,7 +10,13 @@ from django.utils import timezone
 
 from conversations.models import Channel, Contact, Conversation, Message
 from conversations.providers.base import OutboundMessage, OutboundValidationError
+from conversations.services.locks import conversation_lock
 from conversations.services.outbound import (
+    FLUSH_BATCH,
+    LOCK_BUSY_RETRY,
+    FlushResult,
+    _record_sending,
+    _record_sent,
     conversation_flush_outbound,
     conversation_window_open,
     message_mark_read,
@@ -203,3 +209,50 @@ def test_mark_read(conversation: Conversation, fake_graph: Any) -> None:
         "status": "read",
         "message_id": "wamid.IN1",
     }
+
+
+def test_a_flush_that_finds_its_conversation_busy_comes_back_instead_of_ending(
+    conversation: Conversation, fake_graph: Any
+) -> None:
+    # The worker holding the lock may have read its batch before this message committed.
+    message = queue(conversation, text="Hola")
+    with conversation_lock("out", conversation.pk) as held:
+        assert held
+        busy = conversation_flush_outbound(conversation_id=conversation.pk)
+    assert busy == FlushResult(retry_in=LOCK_BUSY_RETRY)
+    assert fake_graph.sent == []
+    assert conversation_flush_outbound(conversation_id=conversation.pk).sent == 1
+    message.refresh_from_db()
+    assert message.status == "sent"
+
+
+def test_a_batch_longer_than_one_read_goes_out_whole_and_in_order(
+    conversation: Conversation, fake_graph: Any, settings: Any
+) -> None:
+    settings.OUTBOUND_PAIR_INTERVAL_SECONDS = 0  # no per-customer limit here
+    texts = [f"Parte {n}" for n in range(FLUSH_BATCH * 2 + 3)]
+    for text in texts:
+        queue(conversation, text=text)
+    assert conversation_flush_outbound(conversation_id=conversation.pk).sent == len(texts)
+    assert [s["json"]["text"]["body"] for s in fake_graph.sent] == texts
+
+
+def test_sent_never_moves_the_ticks_back(conversation: Conversation) -> None:
+    # A status webhook (after a resend by the sweeper) may have moved the message on before this write.
+    message = queue(conversation, text="x")
+    delivered_at = timezone.now() - timedelta(seconds=3)
+    Message.objects.filter(pk=message.pk).update(status="delivered", sent_at=delivered_at, error_message="old")
+    _record_sent(message.pk, provider_message_id="wamid.LATE", now=timezone.now())
+    message.refresh_from_db()
+    assert (message.status, message.provider_message_id, message.error_message) == ("delivered", "wamid.LATE", "")
+    assert message.sent_at == delivered_at
+
+    other = queue(conversation, text="y")
+    _record_sending(other.pk, attempts=1, now=timezone.now())
+    other.refresh_from_db()
+    assert (other.status, other.attempts) == ("sending", 1)
+    now = timezone.now()
+    _record_sent(other.pk, provider_message_id="wamid.OK", now=now)
+    other.refresh_from_db()
+    assert (other.status, other.provider_message_id, other.sent_at) == ("sent", "wamid.OK", now)
+    assert other.updated_at == now

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from conversations.providers import meta as meta_module
 from conversations.providers.base import (
     ChannelConfig,
     MediaRef,
@@ -19,7 +20,13 @@ from conversations.providers.base import (
     OutboundValidationError,
     ProviderError,
 )
-from conversations.providers.meta import MetaProvider, build_message_payload, is_transient, parse_retry_after
+from conversations.providers.meta import (
+    MetaProvider,
+    build_message_payload,
+    environ_proxies,
+    is_transient,
+    parse_retry_after,
+)
 from conversations.tests.fakes.graph import FakeGraph
 
 PRIMARY = "106540352242922"
@@ -701,3 +708,44 @@ def test_fetch_media_with_a_bad_token_is_permanent(config: ChannelConfig, fake_g
     with pytest.raises(ProviderError) as caught:
         MetaProvider(replace(config, access_token="otro")).fetch_media(MediaRef(media_id="1"), max_bytes=10**6)
     assert (caught.value.code, caught.value.transient) == ("190", False)
+
+
+def test_the_proxy_environment_is_read_once_per_origin_and_no_proxy_is_honoured(monkeypatch: Any) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1,.corp.example")
+    meta_module._origin_proxies.cache_clear()
+    try:
+        assert environ_proxies("https://graph.facebook.com/v25.0/1/messages")["https"] == "http://proxy.internal:3128"
+        assert environ_proxies("https://graph.facebook.com/v25.0/2/messages") is environ_proxies(
+            "https://graph.facebook.com/"
+        )  # one lookup per origin
+        assert environ_proxies("http://127.0.0.1:8080/v25.0/1/messages") == {}
+        assert environ_proxies("https://api.corp.example/x") == {}
+    finally:
+        meta_module._origin_proxies.cache_clear()
+
+
+def test_a_proxy_for_other_hosts_does_not_stop_sends_to_a_no_proxy_host(
+    config: ChannelConfig, fake_graph: FakeGraph, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    meta_module._origin_proxies.cache_clear()
+    try:
+        assert MetaProvider(config).send(text("Hola")).provider_message_id
+    finally:
+        meta_module._origin_proxies.cache_clear()
+
+
+def test_a_netrc_entry_never_replaces_the_bearer_token(
+    config: ChannelConfig, fake_graph: FakeGraph, monkeypatch: Any, tmp_path: Any
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    # A new thread gets a new session, built while NETRC is set.
+    thread = threading.Thread(target=lambda: MetaProvider(config).send(text("Hola")))
+    thread.start()
+    thread.join()
+    assert fake_graph.sent[0]["headers"]["authorization"] == "Bearer TEST"
