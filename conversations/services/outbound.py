@@ -190,6 +190,7 @@ def _flush_locked(conversation_id: int) -> FlushResult:
     conversation = Conversation.objects.select_related("channel").get(pk=conversation_id)
     provider = provider_for(conversation.channel)
     groups = events.groups_for(conversation)
+    recipient_busy_until: dict[str, float] = {}  # time.monotonic() until the recipient's pair bucket is empty
     while batch:
         for message in batch:
             now = timezone.now()
@@ -205,9 +206,13 @@ def _flush_locked(conversation_id: int) -> FlushResult:
                 )
                 failed += 1
                 continue
-            wait = _pace(conversation, outbound.to)
+            if (wait := recipient_busy_until.get(outbound.to, 0.0) - time.monotonic()) > 0:
+                return FlushResult(sent, failed, wait)  # known from the last send: no need to ask Redis
+            wait, recipient_free_in = _pace(conversation, outbound.to)
             if wait:
                 return FlushResult(sent, failed, wait)
+            if recipient_free_in:
+                recipient_busy_until[outbound.to] = time.monotonic() + recipient_free_in
             message.attempts += 1
             _record_sending(message.pk, attempts=message.attempts, now=timezone.now())
             try:
@@ -238,14 +243,15 @@ def _flush_locked(conversation_id: int) -> FlushResult:
     return FlushResult(sent, failed, None)
 
 
-def _pace(conversation: Conversation, recipient: str) -> float:
-    """Seconds to wait before this send may go out (0 = go now, after sleeping for its booked slot).
+def _pace(conversation: Conversation, recipient: str) -> tuple[float, float]:
+    """(seconds to wait before this send may go out, seconds until the recipient may get another one).
 
-    The per-customer bucket is only taken when free (a wait there reschedules the flush);
-    the per-number rate books a slot, shared by all workers, and short waits are slept here.
+    0 for the first = go now, after sleeping for its booked slot. The per-customer bucket is only
+    taken when free (a wait there reschedules the flush); the per-number rate books a slot, shared
+    by all workers, and short waits are slept here.
     """
     pair_interval = settings.OUTBOUND_PAIR_INTERVAL_SECONDS
-    pair_wait, wait = ratelimit.take_then_reserve(
+    pacing = ratelimit.take_then_reserve(
         bucket_key=ratelimit.pair_key(conversation.channel_id, recipient),
         bucket_rate=1.0 / pair_interval if pair_interval > 0 else 0.0,
         bucket_burst=settings.OUTBOUND_PAIR_BURST,
@@ -253,10 +259,11 @@ def _pace(conversation: Conversation, recipient: str) -> float:
         slot_rate=settings.OUTBOUND_RATE_PER_SECOND,
         slot_burst=settings.OUTBOUND_RATE_BURST,
     )
-    if pair_wait:
-        return pair_wait
+    if pacing.bucket_wait:
+        return pacing.bucket_wait, pacing.bucket_wait
+    wait = pacing.slot_wait
     if wait > MAX_PACING_SLEEP:
-        return wait  # a deep backlog: come back later (that slot goes unused)
+        return wait, pacing.bucket_next  # a deep backlog: come back later (that slot goes unused)
     if wait:
         time.sleep(wait)
     # Booked slots are evenly spaced, but a thread can wake late and bunch up with the next one;
@@ -267,9 +274,9 @@ def _pace(conversation: Conversation, recipient: str) -> float:
     deadline = time.monotonic() + MAX_PACING_SLEEP
     while (wait := ratelimit.window_take(key=ratelimit.window_key(conversation.channel_id), limit=limit)) > 0:
         if time.monotonic() + wait > deadline:
-            return wait
+            return wait, pacing.bucket_next
         time.sleep(wait)
-    return 0.0
+    return 0.0, pacing.bucket_next
 
 
 def _mark_sent(message: Message, groups: list[str], *, provider_message_id: str) -> None:
@@ -282,7 +289,8 @@ def _mark_sent(message: Message, groups: list[str], *, provider_message_id: str)
 
 
 # The two writes of every send, as plain SQL built once: QuerySet.update() compiles its query on
-# each call, which measured 0.6-0.9 ms of CPU per write, about a tenth of the cost of a send.
+# each call. Measured (CPU per write, benchmark machine): 0.20 ms for the "sending" update and
+# 0.67 ms for the conditional "sent" one through the ORM, 0.07-0.10 ms each as prepared here.
 _SENDING_SQL = "UPDATE {table} SET {attempts} = %s, {status} = %s, {updated_at} = %s WHERE {id} = %s"
 _SENT_SQL = (
     "UPDATE {table} SET {provider_message_id} = %s,"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from functools import lru_cache
 
 import redis
@@ -58,14 +59,20 @@ _BUCKET_LUA = _FUNCTIONS + (
 _RESERVE_LUA = _FUNCTIONS + "return slot_reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))"
 
 # KEYS[1] bucket, KEYS[2] slots; ARGV: bucket rate, bucket burst, slot rate, slot burst, now (s).
-# Returns {bucket wait ms, slot wait ms}: a slot is booked only when the bucket gave its token.
+# Returns {bucket wait ms, slot wait ms, ms until the bucket has a token again}: a slot is booked
+# only when the bucket gave its token.
 _TAKE_RESERVE_LUA = (
     _FUNCTIONS
     + """
+local rate = tonumber(ARGV[1])
 local now = tonumber(ARGV[5])
-local wait = bucket_take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), now, 1)
-if wait > 0 then return {wait, 0} end
-return {0, slot_reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), now)}
+local wait = bucket_take(KEYS[1], rate, tonumber(ARGV[2]), now, 1)
+if wait > 0 then return {wait, 0, wait} end
+local slot = slot_reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), now)
+local left = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
+local next_token = 0
+if left < 1 then next_token = math.ceil((1 - left) / rate * 1000) end
+return {0, slot, next_token}
 """
 )
 
@@ -112,23 +119,31 @@ def reserve(*, key: str, rate: float, burst: float) -> float:
     return int(wait_ms) / 1000.0
 
 
+@dataclass(frozen=True)
+class TakeReserve:
+    bucket_wait: float  # seconds until the bucket can give a token; nothing was taken or booked
+    slot_wait: float  # seconds until the booked slot (0.0 when bucket_wait is not 0)
+    bucket_next: float  # seconds until the bucket has a token for the next call (0.0 = one is left)
+
+
 def take_then_reserve(
     *, bucket_key: str, bucket_rate: float, bucket_burst: float, slot_key: str, slot_rate: float, slot_burst: float
-) -> tuple[float, float]:
+) -> TakeReserve:
     """`take` on the bucket, then, only if it gave its token, `reserve` a slot: one round trip.
 
-    Returns (seconds to wait for the bucket, seconds to wait for the booked slot); the second is
-    0.0 whenever the first is not (nothing was booked). A rate of 0 turns its part off.
+    Also says when the bucket can give its next token, so a caller with more to send through
+    it knows it must wait without asking again. A rate of 0 turns its part off.
     """
     if bucket_rate <= 0:
-        return 0.0, reserve(key=slot_key, rate=slot_rate, burst=slot_burst)
+        return TakeReserve(0.0, reserve(key=slot_key, rate=slot_rate, burst=slot_burst), 0.0)
     if slot_rate <= 0:
-        return take(key=bucket_key, rate=bucket_rate, burst=bucket_burst), 0.0
-    bucket_ms, slot_ms = _script(_TAKE_RESERVE_LUA)(
+        wait = take(key=bucket_key, rate=bucket_rate, burst=bucket_burst)
+        return TakeReserve(wait, 0.0, wait)
+    bucket_ms, slot_ms, next_ms = _script(_TAKE_RESERVE_LUA)(
         keys=[f"wia:rl:{bucket_key}", f"wia:rl:{slot_key}"],
         args=[bucket_rate, max(bucket_burst, 1), slot_rate, max(slot_burst, 1), f"{time.time():.6f}"],
     )
-    return int(bucket_ms) / 1000.0, int(slot_ms) / 1000.0
+    return TakeReserve(int(bucket_ms) / 1000.0, int(slot_ms) / 1000.0, int(next_ms) / 1000.0)
 
 
 def window_take(*, key: str, limit: int, window: float = 1.0) -> float:

@@ -71,16 +71,17 @@ def test_the_sliding_window_holds_at_most_the_limit_per_second(redis_client: Any
 
 
 def test_take_then_reserve_books_a_slot_only_when_the_bucket_gives_its_token(redis_client: Any) -> None:
-    def call() -> tuple[float, float]:
+    def call() -> ratelimit.TakeReserve:
         return ratelimit.take_then_reserve(
             bucket_key="t:tr:pair", bucket_rate=1 / 6, bucket_burst=2, slot_key="t:tr:num", slot_rate=10, slot_burst=1
         )
 
-    assert call() == (0.0, 0.0)
-    pair_wait, slot_wait = call()
-    assert pair_wait == 0.0 and slot_wait == pytest.approx(0.1, abs=0.01)  # second slot, 100 ms later
-    pair_wait, slot_wait = call()
-    assert 5 < pair_wait <= 6 and slot_wait == 0.0  # the bucket is empty: no slot booked ...
+    assert call() == ratelimit.TakeReserve(0.0, 0.0, 0.0)  # one token is left
+    second = call()
+    assert second.bucket_wait == 0.0 and second.slot_wait == pytest.approx(0.1, abs=0.01)  # the next slot
+    assert 5 < second.bucket_next <= 6  # the bucket is empty now, and says so
+    third = call()
+    assert 5 < third.bucket_wait <= 6 and third.slot_wait == 0.0  # refused: no slot booked ...
     # ... so this reservation gets the third slot.
     assert ratelimit.reserve(key="t:tr:num", rate=10, burst=1) == pytest.approx(0.2, abs=0.01)
 
@@ -89,14 +90,14 @@ def test_take_then_reserve_with_a_part_turned_off(redis_client: Any) -> None:
     both_off = ratelimit.take_then_reserve(
         bucket_key="t:tr0:pair", bucket_rate=0, bucket_burst=1, slot_key="t:tr0:num", slot_rate=0, slot_burst=1
     )
-    assert both_off == (0.0, 0.0)
+    assert both_off == ratelimit.TakeReserve(0.0, 0.0, 0.0)
     for expected in (0.0, 0.1):
         no_bucket = ratelimit.take_then_reserve(
             bucket_key="t:tr1:pair", bucket_rate=0, bucket_burst=1, slot_key="t:tr1:num", slot_rate=10, slot_burst=1
         )
-        assert no_bucket[0] == 0.0 and no_bucket[1] == pytest.approx(expected, abs=0.01)
+        assert no_bucket.bucket_wait == 0.0 and no_bucket.slot_wait == pytest.approx(expected, abs=0.01)
     for pair_expected in (0.0, 6.0):
         no_slots = ratelimit.take_then_reserve(
             bucket_key="t:tr2:pair", bucket_rate=1 / 6, bucket_burst=1, slot_key="t:tr2:num", slot_rate=0, slot_burst=1
         )
-        assert no_slots[1] == 0.0 and no_slots[0] == pytest.approx(pair_expected, abs=0.01)
+        assert no_slots.slot_wait == 0.0 and no_slots.bucket_wait == pytest.approx(pair_expected, abs=0.01)

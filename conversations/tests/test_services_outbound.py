@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from conversations.models import Channel, Contact, Conversation, Message
 from conversations.providers.base import OutboundMessage, OutboundValidationError
+from conversations.services import ratelimit
 from conversations.services.locks import conversation_lock
 from conversations.services.outbound import (
     FLUSH_BATCH,
@@ -256,3 +257,18 @@ def test_sent_never_moves_the_ticks_back(conversation: Conversation) -> None:
     other.refresh_from_db()
     assert (other.status, other.provider_message_id, other.sent_at) == ("sent", "wamid.OK", now)
     assert other.updated_at == now
+
+
+def test_a_customer_at_the_pair_limit_waits_without_another_redis_round_trip(
+    conversation: Conversation, fake_graph: Any, settings: Any, monkeypatch: Any
+) -> None:
+    settings.OUTBOUND_PAIR_INTERVAL_SECONDS, settings.OUTBOUND_PAIR_BURST = 6.0, 2
+    calls: list[str] = []
+    real = ratelimit.take_then_reserve
+    monkeypatch.setattr(ratelimit, "take_then_reserve", lambda **kw: calls.append(kw["bucket_key"]) or real(**kw))
+    for n in range(4):
+        queue(conversation, text=f"Mensaje {n}")
+    result = conversation_flush_outbound(conversation_id=conversation.pk)
+    assert result.sent == 2 and 5 < result.retry_in <= 6  # the burst of two, then the pair interval
+    assert len(calls) == 2  # the second send said the bucket was empty: the third was not asked for
+    assert [s["json"]["text"]["body"] for s in fake_graph.sent] == ["Mensaje 0", "Mensaje 1"]
