@@ -173,13 +173,24 @@ _FLUSH_FIELDS = (
 FLUSH_BATCH = 10  # messages read at a time: a flush usually sends a few before pacing makes it wait
 
 
-def _queued(conversation_id: int, *, limit: int = FLUSH_BATCH) -> list[Message]:
-    """The conversation's queued outbound messages, oldest first."""
-    return list(
-        Message.objects.filter(conversation_id=conversation_id, direction="out", status=MessageStatus.QUEUED)
+def _queued(conversation_id: int) -> list[Message]:
+    """The conversation's next FLUSH_BATCH queued outbound messages, oldest first."""
+    sql, params = _queued_sql(connection.vendor)
+    return list(Message.objects.raw(sql, [conversation_id if p == _ANY_ID else p for p in params]))
+
+
+_ANY_ID = -7_301_955  # stands for the conversation id while the query is compiled
+
+
+@lru_cache(maxsize=8)
+def _queued_sql(vendor: str) -> tuple[str, tuple[Any, ...]]:
+    """The SQL of `_queued`, compiled by the ORM once (run as a raw query: about half the CPU per call)."""
+    queryset = (
+        Message.objects.filter(conversation_id=_ANY_ID, direction="out", status=MessageStatus.QUEUED)
         .order_by("created_at", "id")
-        .only(*_FLUSH_FIELDS)[:limit]
+        .only(*_FLUSH_FIELDS)[:FLUSH_BATCH]
     )
+    return queryset.query.sql_with_params()
 
 
 def _flush_locked(conversation_id: int) -> FlushResult:

@@ -16,6 +16,7 @@ from conversations.services.outbound import (
     FLUSH_BATCH,
     LOCK_BUSY_RETRY,
     FlushResult,
+    _queued,
     _record_sending,
     _record_sent,
     conversation_flush_outbound,
@@ -272,3 +273,30 @@ def test_a_customer_at_the_pair_limit_waits_without_another_redis_round_trip(
     assert result.sent == 2 and 5 < result.retry_in <= 6  # the burst of two, then the pair interval
     assert len(calls) == 2  # the second send said the bucket was empty: the third was not asked for
     assert [s["json"]["text"]["body"] for s in fake_graph.sent] == ["Mensaje 0", "Mensaje 1"]
+
+
+def test_the_prepared_read_of_queued_messages_matches_the_orm(conversation: Conversation) -> None:
+    first, second = (
+        queue(conversation, text="uno"),
+        queue(conversation, kind="image", media_link="https://x.test/a.jpg"),
+    )
+    other = Contact.objects.create(provider="meta", external_id="573009998877", profile_name="Otro")
+    queue(
+        Conversation.objects.create(contact=other, channel=conversation.channel, last_inbound_at=timezone.now()),
+        text="otra",
+    )
+    Message.objects.filter(pk=second.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=30))
+    rows = _queued(conversation.pk)
+    expected = list(
+        Message.objects.filter(conversation=conversation, direction="out", status="queued").order_by("created_at", "id")
+    )
+    assert [m.pk for m in rows] == [m.pk for m in expected] == [first.pk, second.pk]
+    for got, want in zip(rows, expected, strict=True):
+        assert (got.data, got.created_at, got.next_attempt_at, got.kind) == (
+            want.data,
+            want.created_at,
+            want.next_attempt_at,
+            want.kind,
+        )
+    assert rows[0].created_at.tzinfo is not None and isinstance(rows[0].data, dict)
+    assert rows[1].media_original_url == "https://x.test/a.jpg"  # a field not read up front loads on access
