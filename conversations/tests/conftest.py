@@ -31,6 +31,16 @@ def sign(body: bytes, secret: str = APP_SECRET) -> str:
 
 
 @pytest.fixture
+def conversation() -> Any:
+    """Laura's conversation on the "Ventas" number (modules with other needs define their own)."""
+    from conversations.models import Channel, Contact, Conversation
+
+    channel = Channel.objects.create(name="Ventas", provider="meta", external_id=PHONE_NUMBER_ID)
+    contact = Contact.objects.create(provider="meta", external_id="573001112233", profile_name="Laura")
+    return Conversation.objects.create(contact=contact, channel=channel, step="inicio")
+
+
+@pytest.fixture
 def meta_settings(settings: Any) -> Any:
     """The seed's single-number configuration from the environment, with fresh secret caches."""
     from conversations.services.channels import webhook_secrets_clear

@@ -6,16 +6,9 @@ import pytest
 
 from accounts.models import ChatRole, Role, User
 from conversations import events
-from conversations.models import Channel, Contact, Conversation
+from conversations.models import Contact, Conversation
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def conversation() -> Conversation:
-    channel = Channel.objects.create(name="Ventas", provider="meta", external_id="106540352242922")
-    contact = Contact.objects.create(provider="meta", external_id="573001112233", profile_name="Laura")
-    return Conversation.objects.create(contact=contact, channel=channel, step="inicio")
 
 
 def test_a_conversation_without_roles_or_agent_reaches_the_all_group_only(conversation: Conversation) -> None:

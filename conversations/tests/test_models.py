@@ -8,13 +8,6 @@ from conversations.models import Channel, Contact, Conversation, Message
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def conversation() -> Conversation:
-    channel = Channel.objects.create(name="Ventas", provider="meta", external_id="106540352242922")
-    contact = Contact.objects.create(provider="meta", external_id="573001112233", profile_name="Laura")
-    return Conversation.objects.create(contact=contact, channel=channel, step="inicio")
-
-
 def _message(conversation: Conversation, provider_message_id: str | None, provider: str = "meta") -> Message:
     return Message.objects.create(
         conversation=conversation,
