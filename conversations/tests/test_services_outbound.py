@@ -10,15 +10,15 @@ from django.utils import timezone
 
 from conversations.models import Channel, Contact, Conversation, Message
 from conversations.providers.base import OutboundMessage, OutboundValidationError
-from conversations.services import ratelimit
+from conversations.services import outbound, ratelimit
 from conversations.services.locks import conversation_lock
 from conversations.services.outbound import (
     FLUSH_BATCH,
     LOCK_BUSY_RETRY,
     FlushResult,
     _queued,
-    _record_sending,
     _record_sent,
+    _record_status,
     conversation_flush_outbound,
     conversation_window_open,
     message_mark_read,
@@ -250,7 +250,7 @@ def test_sent_never_moves_the_ticks_back(conversation: Conversation) -> None:
     assert message.sent_at == delivered_at
 
     other = queue(conversation, text="y")
-    _record_sending(other.pk, attempts=1, now=timezone.now())
+    _record_status(other.pk, status="sending", attempts=1, now=timezone.now())
     other.refresh_from_db()
     assert (other.status, other.attempts) == ("sending", 1)
     now = timezone.now()
@@ -300,3 +300,18 @@ def test_the_prepared_read_of_queued_messages_matches_the_orm(conversation: Conv
         )
     assert rows[0].created_at.tzinfo is not None and isinstance(rows[0].data, dict)
     assert rows[1].media_original_url == "https://x.test/a.jpg"  # a field not read up front loads on access
+
+
+def test_a_send_that_cannot_get_into_the_window_goes_back_to_the_queue_untouched(
+    conversation: Conversation, fake_graph: Any, settings: Any, monkeypatch: Any
+) -> None:
+    settings.OUTBOUND_RATE_PER_SECOND = 3  # a window of 2 sends per second
+    monkeypatch.setattr(outbound, "MAX_PACING_SLEEP", 0.05)
+    for _ in range(2):  # other workers filled the window just now
+        ratelimit.window_take(key=ratelimit.window_key(conversation.channel_id), limit=2)
+    message = queue(conversation, text="Hola")
+    result = conversation_flush_outbound(conversation_id=conversation.pk)
+    assert result.sent == 0 and 0.5 < result.retry_in <= 1.0
+    assert fake_graph.sent == []
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("queued", 0)
