@@ -5,7 +5,8 @@
 
 Writes {"graph_url", "control_url", "pid"} to --info-file once serving, then serves until SIGTERM
 (or --max-seconds). Control endpoint (GET, loopback):
-  /stats   counts: sent, requests, rate_limit_errors (130429), pair_limit_errors (131056), by status/code
+  /stats   counts: sent, requests, rate_limit_errors (130429), pair_limit_errors (131056), by status/code,
+           and the fake's own garbage-collection pauses (gc_pauses: count, longest_ms)
   /sent    every accepted send: at (epoch s), to, text
 """
 
@@ -13,15 +14,36 @@ from __future__ import annotations
 
 import argparse
 import collections
+import gc
 import json
 import os
 import signal
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from conversations.tests.fakes.graph import FakeGraph
+
+
+class GcPauses:
+    """Times the collector's pauses: while it runs, no request is handled, and the ones that queue
+    up meanwhile get timestamps within a millisecond of each other (a burst Meta would not see)."""
+
+    def __init__(self) -> None:
+        self.count, self.longest_ms, self._started = 0, 0.0, 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.count += 1
+            self.longest_ms = max(self.longest_ms, (time.perf_counter() - self._started) * 1000)
+
+
+GC_PAUSES: GcPauses | None = None
 
 
 def stats(graph: FakeGraph) -> dict[str, Any]:
@@ -37,6 +59,7 @@ def stats(graph: FakeGraph) -> dict[str, Any]:
         "pair_limit_errors": graph.pair_limit_errors,
         "connections_opened": graph.connections_opened,
         "answers": dict(by_answer),
+        "gc_pauses": {"count": GC_PAUSES.count, "longest_ms": round(GC_PAUSES.longest_ms, 1)} if GC_PAUSES else None,
     }
 
 
@@ -79,7 +102,17 @@ def main() -> None:
     parser.add_argument("--pair-interval", type=float, default=0.0, help="seconds between sends to one recipient")
     parser.add_argument("--info-file", required=True)
     parser.add_argument("--max-seconds", type=float, default=1800.0, help="stop by itself after this long")
+    parser.add_argument(
+        "--gc",
+        action="store_true",
+        help="keep Python's cyclic garbage collector on (off by default: the fake's records form no cycles, "
+        "and a full collection over them stalls every request for tens of milliseconds)",
+    )
     args = parser.parse_args()
+    global GC_PAUSES
+    GC_PAUSES = GcPauses()
+    if not args.gc:
+        gc.disable()
 
     graph = FakeGraph(
         token=args.token,

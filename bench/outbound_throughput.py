@@ -37,12 +37,14 @@ TARGET_RATE = 76.0
 # --------------------------------------------------------------------------- processes
 
 
-def start_fake(work: Path, name: str, *, rate_limit: int, pair_interval: float, max_seconds: float) -> tuple[Any, dict]:
+def start_fake(
+    work: Path, name: str, *, rate_limit: int, pair_interval: float, max_seconds: float, gc: bool = False
+) -> tuple[Any, dict]:
     """A FakeGraph process pinned to core 1; returns (process, info with graph_url / control_url)."""
     info_file = work / f"{name}.json"
     cmd = ["taskset", "-c", "1", sys.executable, "-m", "bench.fake_graph_server", "--token", TOKEN]
     cmd += ["--rate-limit", str(rate_limit), "--pair-interval", str(pair_interval)]
-    cmd += ["--info-file", str(info_file), "--max-seconds", str(max_seconds)]
+    cmd += ["--info-file", str(info_file), "--max-seconds", str(max_seconds)] + (["--gc"] if gc else [])
     log = (Path(os.environ.get("LOG", work)) / f"fake-graph-{name}.log").open("w")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
@@ -292,7 +294,12 @@ def run(args: argparse.Namespace) -> int:
     baseline = measure_baseline(work, seconds=args.baseline_seconds, threads=args.baseline_threads)
 
     fake, info = start_fake(
-        work, "limited", rate_limit=args.rate_limit, pair_interval=args.pair_interval, max_seconds=args.timeout + 600
+        work,
+        "limited",
+        rate_limit=args.rate_limit,
+        pair_interval=args.pair_interval,
+        max_seconds=args.timeout + 600,
+        gc=args.fake_gc,
     )
     workers = None
     try:
@@ -425,6 +432,13 @@ def run(args: argparse.Namespace) -> int:
                 f"{figures.get('per_second_median')} / {figures.get('per_second_max')}",
             ),
             ("busiest 1-s window at the fake (limit)", f"{figures.get('busiest_1s_window')} ({args.rate_limit})"),
+            (
+                "the fake's garbage-collection pauses",
+                "collector off (--fake-gc turns it on)"
+                if not args.fake_gc
+                else f"{(fake_stats.get('gc_pauses') or {}).get('count')}, longest "
+                f"{(fake_stats.get('gc_pauses') or {}).get('longest_ms')} ms",
+            ),
             ("accepted sends at the fake", str(fake_stats["sent"])),
             ("130429 rate-limit errors returned", str(rate_errors)),
             ("131056 pair-limit errors returned", str(pair_errors)),
@@ -511,6 +525,9 @@ def main() -> int:
     )
     parser.add_argument("--rate", type=float, default=78.0, help="OUTBOUND_RATE_PER_SECOND for the sender")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--fake-gc", action="store_true", help="keep the garbage collector on in the fake (pauses bunch its arrivals)"
+    )
     parser.add_argument("--timeout", type=float, default=400.0, help="seconds to wait for every reply to be sent")
     parser.add_argument("--baseline-seconds", type=float, default=5.0)
     parser.add_argument("--baseline-threads", type=int, default=8)
