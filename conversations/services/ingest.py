@@ -95,10 +95,8 @@ def deliveries_record(raws: Sequence[RawDelivery]) -> list[WebhookDelivery]:
     if not raws:
         return []
     if len(raws) == 1:  # a plain INSERT: bulk_create would add a transaction's round trips around it
-        one = raws[0]
-        created = [
-            delivery_record(provider=one.provider, body=one.body, headers=one.headers, signature_ok=one.signature_ok)
-        ]
+        created = [_delivery_row(raws[0])]
+        created[0].save(force_insert=True)
     else:
         created = WebhookDelivery.objects.bulk_create([_delivery_row(raw) for raw in raws])
     accepted = [d for d in created if d.state == DeliveryState.RECEIVED]

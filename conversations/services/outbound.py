@@ -28,6 +28,7 @@ from conversations.services import ratelimit
 from conversations.services.channels import provider_for
 from conversations.services.locks import conversation_lock, redis_client
 from conversations.services.serialize import conversation_event_data, message_event_data
+from conversations.services.sql import model_sql
 
 logger = logging.getLogger(__name__)
 
@@ -323,13 +324,6 @@ _SENT_SQL = (
 )
 
 
-@lru_cache(maxsize=8)
-def _message_sql(template: str, vendor: str) -> str:
-    quote = connection.ops.quote_name
-    columns = {field.name: quote(field.column) for field in Message._meta.concrete_fields}
-    return template.format(table=quote(Message._meta.db_table), **columns)
-
-
 def _db_datetime(value: datetime) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
@@ -338,14 +332,14 @@ def _record_status(message_id: int, *, status: str, attempts: int, now: datetime
     """Mark the message "sending" before the call (if the worker dies mid-send, the sweeper re-queues it)
     or "queued" again."""
     with connection.cursor() as cursor:
-        cursor.execute(_message_sql(_STATUS_SQL, connection.vendor), [attempts, status, _db_datetime(now), message_id])
+        cursor.execute(model_sql(Message, _STATUS_SQL), [attempts, status, _db_datetime(now), message_id])
 
 
 def _record_sent(message_id: int, *, provider_message_id: str, now: datetime) -> None:
     at = _db_datetime(now)
     params = [provider_message_id, MessageStatus.SENDING, MessageStatus.QUEUED, MessageStatus.SENT, at, at, message_id]
     with connection.cursor() as cursor:
-        cursor.execute(_message_sql(_SENT_SQL, connection.vendor), params)
+        cursor.execute(model_sql(Message, _SENT_SQL), params)
 
 
 def _fail(message: Message, groups: list[str], *, code: str, reason: str) -> None:
