@@ -227,7 +227,8 @@ def _flush_locked(conversation_id: int) -> FlushResult:
                 recipient_busy_until[outbound.to] = time.monotonic() + recipient_free_in
             message.attempts += 1
             _record_status(message.pk, status=MessageStatus.SENDING, attempts=message.attempts, now=timezone.now())
-            if wait := _window(conversation):  # only when other workers kept the window full for long
+            wait, counted = _window(conversation)
+            if wait:  # only when other workers kept the window full for long
                 message.attempts -= 1
                 _record_status(message.pk, status=MessageStatus.QUEUED, attempts=message.attempts, now=timezone.now())
                 return FlushResult(sent, failed, wait)
@@ -251,6 +252,8 @@ def _flush_locked(conversation_id: int) -> FlushResult:
                 _fail(message, groups, code=exc.code or "error", reason=exc.message)
                 failed += 1
                 continue
+            finally:
+                ratelimit.window_answered(counted)
             _mark_sent(message, groups, provider_message_id=response.provider_message_id)
             sent += 1
         if len(batch) < FLUSH_BATCH:
@@ -285,22 +288,29 @@ def _pace(conversation: Conversation, recipient: str) -> tuple[float, float]:
     return 0.0, pacing.bucket_next
 
 
-def _window(conversation: Conversation) -> float:
-    """The last check, right before the request: 0.0 once this send is counted, else seconds to come back.
+def _window(conversation: Conversation) -> tuple[float, ratelimit.WindowEntry | None]:
+    """The last check, right before the request: (0.0, the send's entry) once counted, else (seconds, None).
 
-    Booked slots are evenly spaced, but a thread can wake late and bunch up with the next one;
-    the provider counts sends per second, so this is a sliding one-second window, one below the
-    booked rate: a send counted here reaches the provider a little later (GIL, network), and the
-    provider counts arrivals. Nothing but the request itself comes between this and the provider
-    (the "sending" write used to, adding its varying delay to that of the request).
+    Booked slots are evenly spaced, but a thread can wake late and bunch up with the next one,
+    and a request can spend tens of milliseconds between this check and the provider (a busy
+    core, the GIL). The provider counts arrivals per second, so this window counts each send
+    from its start until a second after its answer (`ratelimit.window_enter`): then no second of
+    the provider's sees more than the window's limit, whatever those delays. The limit is one
+    under the provider's (OUTBOUND_NUMBER_LIMIT_PER_SECOND). The caller records the answer with
+    `ratelimit.window_answered`.
     """
-    limit = max(1, int(settings.OUTBOUND_RATE_PER_SECOND) - 1) if settings.OUTBOUND_RATE_PER_SECOND > 0 else 0
+    provider_limit = int(settings.OUTBOUND_NUMBER_LIMIT_PER_SECOND)
+    limit = max(1, provider_limit - 1) if provider_limit > 0 else 0
+    hold = settings.PROVIDER_HTTP_TIMEOUT * 2 + 1  # longer than a request may stay in flight (connect + read)
     deadline = time.monotonic() + MAX_PACING_SLEEP
-    while (wait := ratelimit.window_take(key=ratelimit.window_key(conversation.channel_id), limit=limit)) > 0:
+    key = ratelimit.window_key(conversation.channel_id)
+    while True:
+        wait, counted = ratelimit.window_enter(key=key, limit=limit, hold=hold)
+        if not wait:
+            return 0.0, counted
         if time.monotonic() + wait > deadline:
-            return wait
+            return wait, None
         time.sleep(wait)
-    return 0.0
 
 
 def _mark_sent(message: Message, groups: list[str], *, provider_message_id: str) -> None:

@@ -1,8 +1,11 @@
-"""Token buckets in Redis, shared by every worker process: the sender paces itself.
+"""Rate limits in Redis, shared by every worker process: the sender paces itself.
 
 Meta allows 80 messages/s per business number (more on higher tiers) and a small
 burst per customer ("pair" limit); going over returns 130429 / 131056. Pacing
-before sending is cheaper than retrying after being refused.
+before sending is cheaper than retrying after being refused: per-customer token
+buckets, evenly spaced send slots per number, and a last check per number
+(`window_enter`) that counts each send until its answer is back, so delays between
+our check and the provider cannot bunch sends into one of the provider's seconds.
 """
 
 from __future__ import annotations
@@ -76,21 +79,27 @@ return {0, slot, next_token}
 """
 )
 
-# KEYS[1] a sorted set of recent sends; ARGV: max sends per window, window (s), now (s), member.
-# Records the send and returns 0 when fewer than max happened in the last window; else the ms
-# until the oldest one leaves it. This is what the provider counts, so it absorbs scheduling jitter.
+# KEYS[1] a sorted set of sends, each scored with the last moment the provider may have counted it:
+# while in flight, its start + ARGV[5] (hold: longer than any request may take); once answered,
+# the answer's time. ARGV: limit, window (s), now (s), member, hold (s), poll (s).
+# A send is counted while its score is within the last window. Records the send and returns 0
+# when fewer than limit are counted; else the ms until one leaves the window (or `poll` when all
+# of them are still in flight: any answer frees a place).
 _WINDOW_LUA = """
 local limit = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
+local hold = tonumber(ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
+  redis.call('ZADD', KEYS[1], now + hold, ARGV[4])
+  redis.call('PEXPIRE', KEYS[1], math.ceil((hold + window) * 1000) + 1000)
   return 0
 end
 local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
-return math.max(1, math.ceil((oldest + window - now) * 1000))
+local wait = oldest + window - now
+if oldest > now then wait = tonumber(ARGV[6]) end
+return math.max(1, math.ceil(wait * 1000))
 """
 
 
@@ -146,13 +155,39 @@ def take_then_reserve(
     return TakeReserve(int(bucket_ms) / 1000.0, int(slot_ms) / 1000.0, int(next_ms) / 1000.0)
 
 
-def window_take(*, key: str, limit: int, window: float = 1.0) -> float:
-    """Record a send if fewer than `limit` happened in the last `window` seconds; else the seconds to wait."""
+@dataclass(frozen=True)
+class WindowEntry:
+    key: str  # the Redis key of the window
+    member: str  # this send in it
+
+
+def window_enter(
+    *, key: str, limit: int, hold: float, window: float = 1.0, poll: float = 0.02
+) -> tuple[float, WindowEntry | None]:
+    """Count a send that starts now if fewer than `limit` sends are counted; else (seconds to wait, None).
+
+    A send stays counted from its start until `window` seconds after its answer (`window_answered`),
+    or `hold` + `window` seconds after its start if no answer is recorded (a worker that died).
+    The provider counts a request when it arrives, at some point between our start and the
+    answer, so whatever delays a request on its way (a busy CPU, the GIL, the network), no
+    `window` seconds of the provider's can see more than `limit` of ours: for any such stretch,
+    the send among them that started last was checked here while every other one was in flight
+    or answered within `window` before it, so all were counted. A limit of 0 turns it off.
+    """
     if limit <= 0:
-        return 0.0
+        return 0.0, None
     now = f"{time.time():.6f}"
-    wait_ms = _script(_WINDOW_LUA)(keys=[f"wia:rl:{key}"], args=[limit, window, now, f"{now}:{uuid.uuid4().hex[:8]}"])
-    return int(wait_ms) / 1000.0
+    member = f"{now}:{uuid.uuid4().hex[:8]}"
+    wait_ms = _script(_WINDOW_LUA)(keys=[f"wia:rl:{key}"], args=[limit, window, now, member, hold, poll])
+    if int(wait_ms):
+        return int(wait_ms) / 1000.0, None
+    return 0.0, WindowEntry(f"wia:rl:{key}", member)
+
+
+def window_answered(entry: WindowEntry | None) -> None:
+    """The send's answer is here (or it failed): it stays counted for one more window from now."""
+    if entry is not None:
+        redis_client().zadd(entry.key, {entry.member: time.time()}, xx=True)
 
 
 def window_key(channel_id: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from typing import Any
@@ -61,13 +62,68 @@ def test_zero_rate_means_unlimited(redis_client: Any) -> None:
     assert ratelimit.take(key="t:off", rate=0, burst=1) == 0.0
 
 
-def test_the_sliding_window_holds_at_most_the_limit_per_second(redis_client: Any) -> None:
-    taken = [ratelimit.window_take(key="t:win", limit=5, window=1.0) for _ in range(5)]
-    assert taken == [0.0] * 5
-    wait = ratelimit.window_take(key="t:win", limit=5, window=1.0)
-    assert 0.9 <= wait <= 1.0  # the 6th waits until the 1st leaves the window
+def window(limit: int = 5, window: float = 1.0) -> tuple[float, ratelimit.WindowEntry | None]:
+    return ratelimit.window_enter(key="t:win", limit=limit, hold=30, window=window)
+
+
+def test_the_window_counts_a_send_until_a_window_after_its_answer(redis_client: Any) -> None:
+    entries = [window() for _ in range(5)]
+    assert [wait for wait, _ in entries] == [0.0] * 5 and all(entry for _, entry in entries)
+    assert window() == (0.02, None)  # all five in flight: poll, any answer frees a place
+    time.sleep(0.3)
+    for _, entry in entries:
+        ratelimit.window_answered(entry)
+    wait, entry = window()
+    assert 0.9 <= wait <= 1.0 and entry is None  # the 6th waits a window after the 1st answer
     time.sleep(wait)
-    assert ratelimit.window_take(key="t:win", limit=5, window=1.0) == 0.0
+    assert window()[0] == 0.0
+
+
+def test_a_send_never_answered_leaves_the_window_after_the_hold(redis_client: Any) -> None:
+    for _ in range(2):
+        assert ratelimit.window_enter(key="t:win", limit=2, hold=0.2, window=0.1)[0] == 0.0
+    wait, _ = ratelimit.window_enter(key="t:win", limit=2, hold=0.2, window=0.1)
+    assert wait == 0.02
+    time.sleep(0.31)  # hold + window: a worker that died mid-send does not keep its place
+    assert ratelimit.window_enter(key="t:win", limit=2, hold=0.2, window=0.1)[0] == 0.0
+
+
+def test_window_limit_zero_turns_it_off(redis_client: Any) -> None:
+    assert window(limit=0) == (0.0, None)
+    ratelimit.window_answered(None)  # nothing to record
+
+
+def test_whatever_the_delays_no_window_of_arrivals_holds_more_than_the_limit(redis_client: Any) -> None:
+    """Senders that stall at random between the check and the provider (up to 3x the window's length)
+    never put more than `limit` arrivals in any window-long stretch of the provider's."""
+    limit, length, sends = 4, 0.05, 200
+    arrivals: list[float] = []
+    lock = threading.Lock()
+    rng = random.Random(7)
+    delays = [(rng.uniform(0, 0.15) if rng.random() < 0.3 else 0.0, rng.uniform(0, 0.01)) for _ in range(sends)]
+
+    def sender(mine: list[tuple[float, float]]) -> None:
+        for to_provider, back in mine:
+            while True:
+                wait, entry = ratelimit.window_enter(key="t:prop", limit=limit, hold=30, window=length, poll=0.002)
+                if not wait:
+                    break
+                time.sleep(wait)
+            time.sleep(to_provider)
+            with lock:
+                arrivals.append(time.time())
+            time.sleep(back)
+            ratelimit.window_answered(entry)
+
+    threads = [threading.Thread(target=sender, args=(delays[n::8],)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    arrivals.sort()
+    assert len(arrivals) == sends
+    busiest = max(sum(1 for b in arrivals[i:] if b - a < length) for i, a in enumerate(arrivals))
+    assert busiest <= limit
 
 
 def test_take_then_reserve_books_a_slot_only_when_the_bucket_gives_its_token(redis_client: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -305,13 +306,32 @@ def test_the_prepared_read_of_queued_messages_matches_the_orm(conversation: Conv
 def test_a_send_that_cannot_get_into_the_window_goes_back_to_the_queue_untouched(
     conversation: Conversation, fake_graph: Any, settings: Any, monkeypatch: Any
 ) -> None:
-    settings.OUTBOUND_RATE_PER_SECOND = 3  # a window of 2 sends per second
+    settings.OUTBOUND_NUMBER_LIMIT_PER_SECOND = 3  # a window of 2 sends per second
     monkeypatch.setattr(outbound, "MAX_PACING_SLEEP", 0.05)
-    for _ in range(2):  # other workers filled the window just now
-        ratelimit.window_take(key=ratelimit.window_key(conversation.channel_id), limit=2)
+    for _ in range(2):  # other workers sent just now and have their answers
+        _, entry = ratelimit.window_enter(key=ratelimit.window_key(conversation.channel_id), limit=2, hold=30)
+        ratelimit.window_answered(entry)
     message = queue(conversation, text="Hola")
     result = conversation_flush_outbound(conversation_id=conversation.pk)
     assert result.sent == 0 and 0.5 < result.retry_in <= 1.0
     assert fake_graph.sent == []
     message.refresh_from_db()
     assert (message.status, message.attempts) == ("queued", 0)
+
+
+@pytest.mark.parametrize("answer", ["accepted", "refused"])
+def test_a_send_stays_in_the_window_a_second_after_its_answer(
+    answer: str, conversation: Conversation, fake_graph: Any, settings: Any, redis_client: Any
+) -> None:
+    if answer == "refused":
+        fake_graph.fail_next(http_status=400, code=131026, message="Message undeliverable")
+    message = queue(conversation, text="Hola")
+    before = time.time()
+    conversation_flush_outbound(conversation_id=conversation.pk)
+    after = time.time()
+    message.refresh_from_db()
+    assert message.status == ("sent" if answer == "accepted" else "failed")
+    key = f"wia:rl:{ratelimit.window_key(conversation.channel_id)}"
+    [(_, score)] = redis_client.zrange(key, 0, -1, withscores=True)
+    assert before <= score <= after  # the answer's time, not "in flight" (start + hold)
+    assert redis_client.pttl(key) > settings.PROVIDER_HTTP_TIMEOUT * 2 * 1000

@@ -18,9 +18,11 @@ WEBHOOK_VERIFY_SIGNATURES = env.bool("WEBHOOK_VERIFY_SIGNATURES", default=True)
 
 YCLOUD_API_URL = env.str("YCLOUD_API_URL", default="https://api.ycloud.com/v2").rstrip("/")
 
-# Outbound pacing, shared by all workers through Redis token buckets. Meta's default tier
-# allows 80 messages/s per business number: rate + burst must stay <= 80 in any second.
+# Outbound pacing, shared by all workers through Redis: sends are booked at OUTBOUND_RATE_PER_SECOND
+# per business number, and a last check never lets the provider see more than its limit - 1 in
+# any second (Meta's default tier allows 80 messages/s per number; higher tiers more).
 OUTBOUND_RATE_PER_SECOND = env.float("OUTBOUND_RATE_PER_SECOND", default=78.0)
+OUTBOUND_NUMBER_LIMIT_PER_SECOND = env.int("OUTBOUND_NUMBER_LIMIT_PER_SECOND", default=80)
 OUTBOUND_MAX_ATTEMPTS = env.int("OUTBOUND_MAX_ATTEMPTS", default=8)
 OUTBOUND_BACKOFF_BASE_SECONDS = env.float("OUTBOUND_BACKOFF_BASE_SECONDS", default=2.0)
 OUTBOUND_BACKOFF_MAX_SECONDS = env.float("OUTBOUND_BACKOFF_MAX_SECONDS", default=300.0)
