@@ -25,12 +25,21 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.utils.datastructures import CaseInsensitiveMapping
 
 from conversations.providers import PROVIDERS
-from conversations.webhooks import UNAVAILABLE, UNKNOWN_PROVIDER, WebhookAnswer, WebhookPost, webhook_receive_many
+from conversations.webhooks import (
+    TOO_LARGE_KEPT,
+    UNAVAILABLE,
+    UNKNOWN_PROVIDER,
+    WebhookAnswer,
+    WebhookPost,
+    webhook_receive_many,
+    webhook_too_large,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -167,34 +176,45 @@ class WebhookRoute:
             await self.app(scope, receive, send)
             return
         provider_name = match["provider"] or "meta"
-        body = await _read_body(receive, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
-        if body is None:
-            await _respond(send, 413, {"detail": "Request body too large."})
-            return
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body, size = await _read_body(receive, limit=limit)
         if provider_name not in PROVIDERS:
             await _respond(send, UNKNOWN_PROVIDER.status, UNKNOWN_PROVIDER.body)
             return
         headers = CaseInsensitiveMapping(
             {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         )
-        answer = await writer.receive(WebhookPost(provider_name, body, headers))
+        if limit is not None and size > limit:  # `body` is only its head
+            answer = await database_sync_to_async(webhook_too_large)(
+                provider_name=provider_name, head=body, size=size, headers=headers
+            )
+        else:
+            answer = await writer.receive(WebhookPost(provider_name, body, headers))
         await _respond(send, answer.status, answer.body)
 
 
-async def _read_body(receive: Receive, *, limit: int | None) -> bytes | None:
-    chunks: list[bytes] = []
+async def _read_body(receive: Receive, *, limit: int | None) -> tuple[bytes, int]:
+    """(the body, its size in bytes). Past `limit`, the rest is read and dropped: only the first
+    TOO_LARGE_KEPT bytes come back."""
+    body = bytearray()
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b"".join(chunks)
+            break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if limit is not None and size > limit:
-            return None
-        chunks.append(chunk)
+        if not body and not message.get("more_body", False) and (limit is None or size <= limit):
+            return chunk, size  # the usual case: the whole body in one message, no copy
+        if limit is None or size <= limit:
+            body += chunk
+        elif len(body) < TOO_LARGE_KEPT:
+            body += chunk[: TOO_LARGE_KEPT - len(body)]
         if not message.get("more_body", False):
-            return b"".join(chunks)
+            break
+    if limit is not None and size > limit:
+        del body[TOO_LARGE_KEPT:]
+    return bytes(body), size
 
 
 async def _respond(send: Send, status: int, payload: dict[str, str]) -> None:

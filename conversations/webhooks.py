@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import HttpResponse
 from rest_framework.request import Request
@@ -22,7 +23,7 @@ from rest_framework.views import APIView
 from conversations.providers import PROVIDERS
 from conversations.providers.base import ChannelConfig
 from conversations.services.channels import verify_tokens, webhook_secrets
-from conversations.services.ingest import RawDelivery, deliveries_record
+from conversations.services.ingest import RawDelivery, deliveries_record, delivery_record_rejected
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,30 @@ UNKNOWN_PROVIDER = WebhookAnswer(404, {"detail": "Unknown provider."})
 RECEIVED = WebhookAnswer(200, {"status": "received"})
 INVALID_SIGNATURE = WebhookAnswer(403, {"detail": "Invalid signature."})
 UNAVAILABLE = WebhookAnswer(503, {"detail": "Temporarily unavailable."})
+TOO_LARGE_KEPT = 64 * 1024  # bytes of an oversized body kept with its rejected delivery
+
+
+def webhook_too_large(*, provider_name: str, head: bytes, size: int, headers: Mapping[str, str]) -> WebhookAnswer:
+    """A POST over DATA_UPLOAD_MAX_MEMORY_SIZE: 413, and kept as a rejected delivery with its first bytes.
+
+    No provider sends bodies that large; keeping the head (not all of it) shows what came without
+    letting anyone fill the database.
+    """
+    if provider_name not in PROVIDERS:
+        return UNKNOWN_PROVIDER
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    head = head[:TOO_LARGE_KEPT]
+    error = (
+        f"Body too large: {size} bytes, the limit is {limit} (DATA_UPLOAD_MAX_MEMORY_SIZE);"
+        f" the first {len(head)} are kept"
+    )
+    try:
+        delivery_record_rejected(provider=provider_name, body=head, headers=headers, error=error)
+    except DatabaseError:
+        logger.exception("Could not keep an oversized %s webhook POST (%d bytes)", provider_name, size)
+    else:
+        logger.warning("Webhook POST refused: %s", error)
+    return WebhookAnswer(413, {"detail": f"Request body too large: {size} bytes; the limit is {limit}."})
 
 
 def webhook_receive(*, provider_name: str, body: bytes, headers: Mapping[str, str]) -> WebhookAnswer:
@@ -113,5 +138,12 @@ class ProviderWebhookApi(APIView):
         return HttpResponse("Verification token mismatch", status=403)
 
     def post(self, request: Request, provider_name: str = "meta") -> Response:
-        answer = webhook_receive(provider_name=provider_name, body=request.body, headers=request.headers)
+        try:
+            body = request.body
+        except RequestDataTooBig:
+            size = int(request.META.get("CONTENT_LENGTH") or 0)
+            head = request._request.read(TOO_LARGE_KEPT)
+            answer = webhook_too_large(provider_name=provider_name, head=head, size=size, headers=request.headers)
+            return Response(answer.body, status=answer.status)
+        answer = webhook_receive(provider_name=provider_name, body=body, headers=request.headers)
         return Response(answer.body, status=answer.status)

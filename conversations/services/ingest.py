@@ -78,6 +78,14 @@ def _delivery_row(raw: RawDelivery) -> WebhookDelivery:
     )
 
 
+def delivery_record_rejected(*, provider: str, body: bytes, headers: Any, error: str) -> WebhookDelivery:
+    """Keep a POST that is refused before its signature can be checked (too large), with the reason."""
+    delivery = _delivery_row(RawDelivery(provider, body, headers, None))
+    delivery.state, delivery.error = DeliveryState.REJECTED, error[:2000]
+    delivery.save(force_insert=True)
+    return delivery
+
+
 def delivery_record(*, provider: str, body: bytes, headers: Any, signature_ok: bool | None) -> WebhookDelivery:
     """Store a raw delivery exactly as received (before anything can fail on it)."""
     delivery = _delivery_row(RawDelivery(provider, body, headers, signature_ok))

@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import HttpCommunicator
 
 from conftest import load_fixture_bytes
+from conversations import asgi as asgi_route
 from conversations.models import DeliveryState, Message, WebhookDelivery
 from conversations.tests.conftest import VERIFY, sign
 from conversations.tests.test_end_to_end import wait_until
@@ -52,11 +53,41 @@ async def test_unknown_provider_is_404(meta_settings: Any) -> None:
     assert (await _post("/webhooks/nope/", b"{}", None))["status"] == 404
 
 
-async def test_too_large_body_is_413(meta_settings: Any, settings: Any) -> None:
+async def test_too_large_body_is_413_and_its_head_kept_as_rejected(meta_settings: Any, settings: Any) -> None:
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
     response = await _post("/webhook", b"x" * 1000, None)
     assert response["status"] == 413
-    assert await WebhookDelivery.objects.acount() == 0
+    assert json.loads(response["body"]) == {"detail": "Request body too large: 1000 bytes; the limit is 100."}
+    delivery = await WebhookDelivery.objects.aget()
+    assert (delivery.state, bytes(delivery.body)) == (DeliveryState.REJECTED, b"x" * 1000)
+    assert "1000 bytes" in delivery.error
+
+
+async def test_a_body_streamed_in_chunks_past_the_limit_keeps_only_its_head(
+    meta_settings: Any, settings: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(asgi_route, "TOO_LARGE_KEPT", 250)
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 200
+    chunks = [bytes([65 + n]) * 100 for n in range(5)]  # AAAA... BBBB... 500 bytes in five messages
+    communicator = HttpCommunicator(application, "POST", "/webhooks/meta/", headers=[(b"host", b"localhost")])
+    await communicator.send_input({"type": "http.request", "body": chunks[0], "more_body": True})
+    for n, chunk in enumerate(chunks[1:], start=1):
+        await communicator.send_input({"type": "http.request", "body": chunk, "more_body": n < 4})
+    start = await communicator.receive_output(timeout=10)
+    assert start["status"] == 413
+    delivery = await WebhookDelivery.objects.aget()
+    assert bytes(delivery.body) == b"".join(chunks)[:250]
+    assert "500 bytes" in delivery.error
+
+
+async def test_a_body_in_chunks_within_the_limit_is_stored_whole(meta_settings: Any) -> None:
+    body = load_fixture_bytes("meta", "message__text")
+    headers = [(b"host", b"localhost"), (b"x-hub-signature-256", sign(body).encode())]
+    communicator = HttpCommunicator(application, "POST", "/webhook", headers=headers)
+    await communicator.send_input({"type": "http.request", "body": body[:50], "more_body": True})
+    await communicator.send_input({"type": "http.request", "body": body[50:], "more_body": False})
+    assert (await communicator.receive_output(timeout=10))["status"] == 200
+    assert bytes((await WebhookDelivery.objects.aget()).body) == body
 
 
 async def test_get_handshake_and_other_paths_still_go_through_django(meta_settings: Any) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import load_fixture_bytes
+from conversations import webhooks
 from conversations.models import Channel, DeliveryState, WebhookDelivery
 from conversations.services.ingest import delivery_process
 from conversations.tests.conftest import VERIFY, sign
@@ -93,6 +94,23 @@ def test_malformed_bodies_are_kept_and_marked_never_a_500(post_webhook: Any, bod
     processed = delivery_process(delivery_id=delivery.pk)
     assert processed.state == DeliveryState.FAILED
     assert processed.error  # a reason a person can read
+
+
+@pytest.mark.parametrize("path", ["/webhook", "/webhooks/meta/"])
+def test_a_body_over_the_upload_limit_is_413_and_its_head_kept_as_rejected(
+    post_webhook: Any, settings: Any, monkeypatch: Any, path: str
+) -> None:
+    monkeypatch.setattr(webhooks, "TOO_LARGE_KEPT", 300)
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    body = b'{"object": "whatsapp_business_account", "entry": [' + b" " * 2000 + b"]}"
+    response = post_webhook(body, path=path)
+    assert response.status_code == 413
+    assert response.json() == {"detail": f"Request body too large: {len(body)} bytes; the limit is 1000."}
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.state, delivery.signature_ok, bytes(delivery.body)) == (DeliveryState.REJECTED, None, body[:300])
+    assert f"{len(body)} bytes" in delivery.error and "the first 300 are kept" in delivery.error
+    assert delivery.headers["X-Hub-Signature-256"] == sign(body)
+    assert delivery_process(delivery_id=delivery.pk).state == DeliveryState.REJECTED
 
 
 def test_unknown_provider_is_404(client: Any, meta_settings: Any) -> None:
