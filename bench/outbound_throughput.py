@@ -310,6 +310,7 @@ def run(args: argparse.Namespace) -> int:
                 "PHONE_NUMBER_ID": PHONE_NUMBER_ID,
                 "OUTBOUND_RATE_PER_SECOND": str(args.rate),
                 "OUTBOUND_RATE_BURST": "1",
+                "OUTBOUND_NUMBER_LIMIT_PER_SECOND": str(args.rate_limit),  # the fake's limit, as Meta's
                 "OUTBOUND_PAIR_INTERVAL_SECONDS": f"{args.pair_interval * 1.05:g}",
                 "OUTBOUND_PAIR_BURST": "1",
             }
@@ -336,6 +337,7 @@ def run(args: argparse.Namespace) -> int:
             f"· Celery workers (threads, concurrency {args.concurrency}) on core 0; fake Graph on core 1 "
             f"(limits: {args.rate_limit}/s per number, pair interval {args.pair_interval} s); "
             f"sender paced at {settings.OUTBOUND_RATE_PER_SECOND:g}/s, "
+            f"at most {settings.OUTBOUND_NUMBER_LIMIT_PER_SECOND - 1} counted per second until answered, "
             f"pair interval {settings.OUTBOUND_PAIR_INTERVAL_SECONDS:g} s"
         )
         broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
@@ -483,6 +485,7 @@ def run(args: argparse.Namespace) -> int:
                     "fake_pair_interval_s": args.pair_interval,
                     "OUTBOUND_RATE_PER_SECOND": args.rate,
                     "OUTBOUND_RATE_BURST": 1,
+                    "OUTBOUND_NUMBER_LIMIT_PER_SECOND": args.rate_limit,
                     "OUTBOUND_PAIR_INTERVAL_SECONDS": round(args.pair_interval * 1.05, 3),
                     "OUTBOUND_PAIR_BURST": 1,
                     "workers": f"celery threads pool, concurrency {args.concurrency}, core 0 (with MariaDB + Redis)",
