@@ -142,7 +142,7 @@ class ProviderWebhookApi(APIView):
             body = request.body
         except RequestDataTooBig:
             size = int(request.META.get("CONTENT_LENGTH") or 0)
-            head = request._request.read(TOO_LARGE_KEPT)
+            head = request.stream.read(TOO_LARGE_KEPT) if request.stream else b""
             answer = webhook_too_large(provider_name=provider_name, head=head, size=size, headers=request.headers)
             return Response(answer.body, status=answer.status)
         answer = webhook_receive(provider_name=provider_name, body=body, headers=request.headers)
