@@ -138,6 +138,11 @@ AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
 AXES_VERBOSE = False
 
+# Excel import/export in the admin (django-import-export): importing needs the change permission
+# (flows' rule import also add), exporting the view permission; by default any staff user could.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="es")
 # Spanish unless the user picks another language; true = follow the browser's Accept-Language.
 LANGUAGE_FOLLOWS_BROWSER = env.bool("LANGUAGE_FOLLOWS_BROWSER", default=False)
