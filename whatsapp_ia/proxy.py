@@ -3,12 +3,13 @@
 A request's X-Forwarded-For / X-Forwarded-Proto headers are honoured only when the
 connection comes from an address listed in TRUSTED_PROXIES (addresses or networks;
 empty by default, so nothing is honoured). Anyone else can write those headers, so
-for them the headers are dropped and the peer address stands.
+for them the peer address stands.
 
 Behind trusted proxies, X-Forwarded-For is read from the right: each proxy appends
 the address it saw, so the rightmost address that is not a trusted proxy is the
 client (the entries to its left were written by the client itself). The nearest
-proxy's X-Forwarded-Proto (its rightmost value) gives the scheme.
+proxy's X-Forwarded-Proto (its rightmost value) gives the scheme. From anyone else the
+headers are removed from the request before the application sees it.
 
 `TrustedProxyMiddleware` wraps the whole ASGI application (whatsapp_ia/asgi.py), so
 Django (REMOTE_ADDR, request.is_secure()), django-axes and the websockets all see
@@ -99,16 +100,18 @@ def forwarded_client(*, peer: str | None, forwarded_for: Sequence[str], trusted:
 
 
 def forwarded_scope(scope: Scope, *, trusted: Sequence[Network]) -> Scope:
-    """A copy of an HTTP or websocket scope with the client and scheme the trusted proxies vouch for,
-    and without the forwarding headers (nothing downstream may read what a client could forge)."""
+    """A copy of an HTTP or websocket scope with the client and scheme the trusted proxies vouch for.
+
+    From a peer that is not a trusted proxy the forwarding headers are dropped (nothing downstream
+    may read what any client can write); from a trusted proxy they stay, for the record."""
     client = scope.get("client")
     peer = client[0] if client else None
     headers = scope.get("headers") or []
+    if not _trusted(_address(peer) if peer else None, trusted):
+        return {**scope, "headers": [(k, v) for k, v in headers if k.lower() not in FORWARDED_HEADERS]}
     forwarded_for = [v.decode("latin-1") for k, v in headers if k.lower() == FORWARDED_FOR]
     protos = [v.decode("latin-1") for k, v in headers if k.lower() == FORWARDED_PROTO]
-    new = {**scope, "headers": [(k, v) for k, v in headers if k.lower() not in FORWARDED_HEADERS]}
-    if not _trusted(_address(peer) if peer else None, trusted):
-        return new
+    new = dict(scope)
     address = forwarded_client(peer=peer, forwarded_for=forwarded_for, trusted=trusted)
     if address != peer:
         new["client"] = (address, 0)

@@ -62,7 +62,7 @@ def test_a_trusted_proxy_sets_the_client_and_the_scheme() -> None:
     new = forwarded_scope(scope, trusted=PROXIES)
     assert new["client"] == ("198.51.100.1", 0)
     assert new["scheme"] == "https"
-    assert new["headers"] == []
+    assert new["headers"] == scope["headers"]  # kept for the record (e.g. a webhook delivery's headers)
     ws = forwarded_scope(_scope(("10.0.0.2", 1), (b"x-forwarded-proto", b"https"), kind="websocket"), trusted=PROXIES)
     assert ws["scheme"] == "wss"
     odd = forwarded_scope(_scope(("10.0.0.2", 1), (b"x-forwarded-proto", b"gopher")), trusted=PROXIES)
