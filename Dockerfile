@@ -69,4 +69,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, sys, urllib.request as u; hosts = [h.strip().lstrip('.') for h in os.environ.get('ALLOWED_HOSTS', '').split(',') if h.strip() and '*' not in h]; r = u.urlopen(u.Request('http://127.0.0.1:8000/healthz', headers={'Host': hosts[0] if hosts else 'localhost'}), timeout=4); sys.exit(0 if r.status == 200 else 1)"]
 
 ENTRYPOINT ["/app/docker/entrypoint.sh"]
-CMD ["python", "-m", "whatsapp_ia.server", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "whatsapp_ia.asgi:application"]
+CMD ["python", "-m", "whatsapp_ia.server", "-b", "0.0.0.0", "-p", "8000", "whatsapp_ia.asgi:application"]

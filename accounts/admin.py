@@ -1,3 +1,5 @@
+from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
@@ -41,3 +43,16 @@ class ChatRoleAdmin(admin.ModelAdmin):
     search_fields = ("conversation__contact__external_id", "conversation__contact__profile_name", "role__name")
     raw_id_fields = ("conversation",)
     list_select_related = ("conversation__contact", "conversation__channel", "role")
+
+
+class AccessAttemptAdmin(AxesAccessAttemptAdmin):
+    """django-axes' failed-login records; its clean-up action deletes rows, so it needs the delete permission."""
+
+    @admin.action(description=_("Clean up expired attempts"), permissions=["delete"])
+    def cleanup_expired_attempts(self, request, queryset):
+        return super().cleanup_expired_attempts(request, queryset)
+
+
+if admin.site.is_registered(AccessAttempt):  # axes registers its admin unless AXES_ENABLE_ADMIN is off
+    admin.site.unregister(AccessAttempt)
+    admin.site.register(AccessAttempt, AccessAttemptAdmin)

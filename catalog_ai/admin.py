@@ -194,7 +194,7 @@ class CatalogAdmin(admin.ModelAdmin):
 
     # actions -------------------------------------------------------------------------------------------
 
-    @admin.action(description=_("Re-ingest selected catalogs"))
+    @admin.action(description=_("Re-ingest selected catalogs"), permissions=["change"])
     def reingest(self, request, queryset):
         from catalog_ai.tasks import catalog_ingest_enqueue
 
@@ -214,11 +214,11 @@ class CatalogAdmin(admin.ModelAdmin):
                 level=messages.WARNING,
             )
 
-    @admin.action(description=_("Activate selected catalogs (the AI uses them)"))
+    @admin.action(description=_("Activate selected catalogs (the AI uses them)"), permissions=["change"])
     def activate(self, request, queryset):
         self.message_user(request, _("%d catalogs activated.") % catalog_set_active(catalogs=queryset, active=True))
 
-    @admin.action(description=_("Deactivate selected catalogs (the AI ignores them)"))
+    @admin.action(description=_("Deactivate selected catalogs (the AI ignores them)"), permissions=["change"])
     def deactivate(self, request, queryset):
         changed = catalog_set_active(catalogs=queryset, active=False)
         self.message_user(request, _("%d catalogs deactivated.") % changed)

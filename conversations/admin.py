@@ -10,10 +10,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from conversations.models import Channel, Contact, Conversation, Message, WebhookDelivery
+from whatsapp_ia.admin_secrets import WriteOnlySecretsAdmin
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(WriteOnlySecretsAdmin, admin.ModelAdmin):
     list_display = ("name", "provider", "external_id", "display_phone_number", "is_active", "has_credentials")
     list_filter = ("provider", "is_active")
     search_fields = ("name", "external_id", "display_phone_number")
@@ -25,12 +26,8 @@ class ChannelAdmin(admin.ModelAdmin):
             {"fields": ("access_token", "app_secret", "verify_token")},
         ),
     )
-
-    def formfield_for_dbfield(self, db_field, request, **kwargs):
-        field = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name in ("access_token", "app_secret", "verify_token"):
-            field.widget.attrs.update({"rows": 1, "autocomplete": "off", "spellcheck": "false"})
-        return field
+    # Write-only: the page says whether each is set and offers to replace or clear it, never shows it.
+    secret_fields = ("access_token", "app_secret", "verify_token")
 
     @admin.display(boolean=True, description=_("credentials"))
     def has_credentials(self, obj: Channel) -> bool:

@@ -47,6 +47,10 @@ class RuleAdmin(ImportExportModelAdmin):
                 self.message_user(request, warning, level=messages.WARNING)
         return super().changelist_view(request, extra_context)
 
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        # An import adds and updates rules (and their media): both permissions, never view alone.
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
     def get_urls(self) -> list[URLPattern]:
         extra = [
             path("diagram/", self.admin_site.admin_view(self.diagram), name="flows_rule_diagram"),
@@ -60,11 +64,11 @@ class RuleAdmin(ImportExportModelAdmin):
     def simulator(self, request: HttpRequest) -> HttpResponse:
         return simulator_view(request, context=self.admin_site.each_context(request), opts=self.model._meta)
 
-    @admin.action(description=_("Activate selected rules"))
+    @admin.action(description=_("Activate selected rules"), permissions=["change"])
     def activate(self, request, queryset):
         self.message_user(request, _("%d rules activated.") % queryset.update(active=True))
 
-    @admin.action(description=_("Deactivate selected rules"))
+    @admin.action(description=_("Deactivate selected rules"), permissions=["change"])
     def deactivate(self, request, queryset):
         self.message_user(request, _("%d rules deactivated.") % queryset.update(active=False))
 

@@ -13,11 +13,15 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from conversations.asgi import WebhookRoute  # noqa: E402
 from conversations.routing import websocket_urlpatterns  # noqa: E402
+from whatsapp_ia.proxy import TrustedProxyMiddleware  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        # Webhook POSTs take a lean route (see conversations/asgi.py); the rest is plain Django.
-        "http": WebhookRoute(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+# The client's address and scheme come from X-Forwarded-* only behind TRUSTED_PROXIES (whatsapp_ia/proxy.py).
+application = TrustedProxyMiddleware(
+    ProtocolTypeRouter(
+        {
+            # Webhook POSTs take a lean route (see conversations/asgi.py); the rest is plain Django.
+            "http": WebhookRoute(django_asgi_app),
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
 )

@@ -1,9 +1,12 @@
 """The web server: Daphne, with changes that keep its response times flat and its CPU low under load.
 
-    python -m whatsapp_ia.server -b 0.0.0.0 -p 8000 --proxy-headers whatsapp_ia.asgi:application
+    python -m whatsapp_ia.server -b 0.0.0.0 -p 8000 whatsapp_ia.asgi:application
 
-Takes every option of the `daphne` command. The changes, measured with
-bench/webhook_ingest.sh (64 connections to a bare ASGI app on one core: p99 149 ms
+Takes every option of the `daphne` command but --proxy-headers (and its -host/-port
+companions), refused because Daphne would then take X-Forwarded-For from any client:
+the application honours those headers from TRUSTED_PROXIES only (whatsapp_ia/proxy.py).
+
+The changes, measured with bench/webhook_ingest.sh (64 connections to a bare ASGI app on one core: p99 149 ms
 with plain Daphne, 19 ms with the first two; the last two took about a fifth of
 the server's CPU per webhook POST, 0.43 -> 0.34 ms):
 
@@ -93,6 +96,15 @@ class Server(daphne.server.Server):
 
 class ServerCommand(CommandLineInterface):
     server_class = Server
+
+    def run(self, args: list[str]) -> None:
+        options = self.parser.parse_args(args)
+        if options.proxy_headers or options.proxy_headers_host or options.proxy_headers_port:
+            self.parser.error(
+                "--proxy-headers trusts X-Forwarded-For from every client; leave it out and list the "
+                "reverse proxies' addresses in TRUSTED_PROXIES instead"
+            )
+        super().run(args)
 
 
 def main(argv: list[str] | None = None) -> None:

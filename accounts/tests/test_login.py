@@ -81,3 +81,60 @@ def test_admin_login_is_throttled_too(client: Client, settings) -> None:
         client.post("/admin/login/", {"username": "jefe", "password": "x"})
     response = client.post("/admin/login/", {"username": "jefe", "password": "clave-jefe-123"})
     assert response.status_code == 429
+
+
+def test_a_username_is_locked_on_its_own_after_failures_from_many_addresses(
+    client: Client, agent: User, settings
+) -> None:
+    settings.AXES_FAILURE_LIMIT = 3
+    settings.LOGIN_USERNAME_FAILURE_LIMIT = 6
+    # Fewer failures per address than the pair limit, from six addresses: the username's own limit.
+    for n in range(6):
+        response = client.post(
+            "/accounts/login/", {"username": "agente", "password": "mala"}, REMOTE_ADDR=f"198.51.100.{n}"
+        )
+        assert response.status_code in (200, 429)
+    response = client.post(
+        "/accounts/login/", {"username": "agente", "password": "clave-segura-123"}, REMOTE_ADDR="203.0.113.9"
+    )
+    assert response.status_code == 429
+    # Another username is not affected.
+    User.objects.create_user(username="otra", password="clave-de-otra-123")
+    response = client.post(
+        "/accounts/login/", {"username": "otra", "password": "clave-de-otra-123"}, REMOTE_ADDR="203.0.113.9"
+    )
+    assert response.status_code == 302
+
+
+def test_below_the_username_limit_other_addresses_still_log_in(client: Client, agent: User, settings) -> None:
+    settings.AXES_FAILURE_LIMIT = 3
+    settings.LOGIN_USERNAME_FAILURE_LIMIT = 6
+    for _ in range(3):  # this address is locked for this username...
+        client.post("/accounts/login/", {"username": "agente", "password": "mala"}, REMOTE_ADDR="198.51.100.1")
+    locked = client.post(
+        "/accounts/login/", {"username": "agente", "password": "clave-segura-123"}, REMOTE_ADDR="198.51.100.1"
+    )
+    assert locked.status_code == 429
+    # ...the user at another address is not (4 failures in all, under the username's limit of 6).
+    response = client.post(
+        "/accounts/login/", {"username": "agente", "password": "clave-segura-123"}, REMOTE_ADDR="203.0.113.9"
+    )
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("counts", "limits", "locked"),
+    [
+        ((2, 2), (3, 6), False),
+        ((3, 3), (3, 6), True),  # the pair reached its limit
+        ((1, 6), (3, 6), True),  # the username reached its own
+        ((2, 5), (3, 6), False),
+        ((0, 0), (3, 6), False),
+    ],
+)
+def test_scaled_failures_reach_the_base_limit_exactly_when_a_combination_reaches_its_own(
+    counts: tuple[int, int], limits: tuple[int, int], locked: bool
+) -> None:
+    from accounts.lockout import scaled_failures
+
+    assert (scaled_failures(counts=counts, limits=limits, base_limit=3) >= 3) is locked

@@ -11,6 +11,7 @@ import os
 from django.utils.translation import gettext_lazy as _
 
 from whatsapp_ia.env import BASE_DIR, VAR_DIR, env, fernet_key_from, persistent_secret
+from whatsapp_ia.proxy import parse_trusted_proxies
 from whatsapp_ia.settings.parsing import database_from_env, redis_from_env
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -116,14 +117,31 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# Failed-login throttling (django-axes): lock a username+IP pair after N failures.
+# Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or networks,
+# comma-separated); empty = none, the connection's own address is the client (whatsapp_ia/proxy.py).
+TRUSTED_PROXIES = [str(n) for n in parse_trusted_proxies(env.list("TRUSTED_PROXIES", default=[]))]
+
+# Failed-login throttling (django-axes; accounts/lockout.py): a username+IP pair is locked after
+# LOGIN_FAILURE_LIMIT failures, and a username on its own after LOGIN_USERNAME_FAILURE_LIMIT failures
+# from any addresses (so changing address does not help an attacker). The trade-off: anyone can lock
+# a known username out for LOGIN_COOLOFF_MINUTES by failing on purpose (failures while locked extend
+# it); an administrator unlocks it early with `manage.py axes_reset_username <name>` or in the admin.
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_USERNAME_FAILURE_LIMIT = env.int("LOGIN_USERNAME_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = env.float("LOGIN_COOLOFF_MINUTES", default=15) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+# The client's address is REMOTE_ADDR, which TrustedProxyMiddleware sets from TRUSTED_PROXIES
+# (never django-ipware's reading of X-Forwarded-For, should it be installed).
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
 AXES_VERBOSE = False
+
+# Excel import/export in the admin (django-import-export): importing needs the change permission
+# (flows' rule import also add), exporting the view permission; by default any staff user could.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="es")
 # Spanish unless the user picks another language; true = follow the browser's Accept-Language.

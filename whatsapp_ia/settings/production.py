@@ -18,7 +18,8 @@ SECRET_KEY = _mandatory("SECRET_KEY")
 FIELD_ENCRYPTION_KEY = _mandatory("FIELD_ENCRYPTION_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# No SECURE_PROXY_SSL_HEADER: the scheme comes from X-Forwarded-Proto only when a TRUSTED_PROXIES
+# address sent it (whatsapp_ia/proxy.py sets the ASGI scope's scheme, which Django reads).
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 # Meta and other providers must reach the webhook over plain HTTP health checks too.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

@@ -99,3 +99,19 @@ def test_form_posts_reach_the_application_byte_for_byte(server: tuple[int, Path]
     conn.request("POST", "/echo", body=body, headers={"Content-Type": content_type})
     response = conn.getresponse()
     assert (response.status, response.read()) == (200, body)
+
+
+@pytest.mark.parametrize(
+    "option", [["--proxy-headers"], ["--proxy-headers-host", "X-Real-IP"], ["--proxy-headers-p", "X-Port"]]
+)
+def test_daphnes_proxy_headers_option_is_refused(option: list[str]) -> None:
+    # Daphne would take X-Forwarded-For from every client; TRUSTED_PROXIES (in the application) replaces it.
+    result = subprocess.run(
+        [sys.executable, "-m", "whatsapp_ia.server", *option, "whatsapp_ia.tests.server_app:application"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "TRUSTED_PROXIES" in result.stderr

@@ -62,7 +62,7 @@ class Command(BaseCommand):
             env = {**os.environ, "PYTHONUNBUFFERED": "1"}
             commands = {
                 "web": [python, "-m", "whatsapp_ia.server", "-b", options["host"], "-p", str(options["port"]),
-                        "--proxy-headers", "whatsapp_ia.asgi:application"],
+                        "whatsapp_ia.asgi:application"],
                 "worker": [python, "-m", "celery", "-A", "whatsapp_ia", "worker", "--loglevel=INFO",
                            f"--concurrency={options['concurrency']}", "--without-mingle", "--without-gossip"],
                 "scheduler": [python, "-m", "celery", "-A", "whatsapp_ia", "beat", "--loglevel=INFO",

@@ -1,0 +1,20 @@
+"""The shipped command lines and compose file: no proxy header is believed from anyone, and the app
+port is not published on every interface."""
+
+from __future__ import annotations
+
+import re
+
+from whatsapp_ia.env import BASE_DIR
+
+
+def test_no_shipped_command_lets_daphne_believe_proxy_headers() -> None:
+    for name in ("Dockerfile", "docker-compose.yml", "whatsapp_ia/management/commands/serve.py", "bin/run"):
+        assert "--proxy-headers" not in (BASE_DIR / name).read_text(), name
+
+
+def test_compose_publishes_the_web_port_on_loopback_by_default() -> None:
+    compose = (BASE_DIR / "docker-compose.yml").read_text()
+    ports = re.findall(r'^\s*-\s*"([^"]*:8000)"\s*$', compose, re.MULTILINE)
+    assert ports == ["${WEB_PUBLISH:-127.0.0.1:8000}:8000"]
+    assert re.search(r"^\s*TRUSTED_PROXIES: \$\{TRUSTED_PROXIES:-[^}]+\}$", compose, re.MULTILINE)
