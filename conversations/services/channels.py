@@ -82,6 +82,17 @@ def webhook_secrets(*, provider: str) -> tuple[str, ...]:
     return result
 
 
+def webhook_secrets_cached(*, provider: str) -> tuple[str, ...] | None:
+    """The secrets while the cache is fresh, else None: then `webhook_secrets` (a query) refreshes it.
+
+    For the event loop, which must not query the database itself.
+    """
+    cached = _secrets_cache.get(provider)
+    if cached and time.monotonic() - cached[0] < _SECRETS_TTL:
+        return cached[1]
+    return None
+
+
 def webhook_secrets_clear() -> None:
     _secrets_cache.clear()
 

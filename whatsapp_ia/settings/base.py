@@ -182,3 +182,4 @@ from whatsapp_ia.settings.integrations.celery import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.channels import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.media import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.providers import *  # noqa: E402,F403
+from whatsapp_ia.settings.integrations.webhooks import *  # noqa: E402,F403
