@@ -182,3 +182,18 @@ def test_the_default_webhook_body_limit_fits_provider_payloads_not_ten_megabytes
     response = post_webhook(payload)
     assert response.status_code == 413
     assert bytes(WebhookDelivery.objects.get().body) == json.dumps(payload).encode()[:4096]
+
+
+def test_the_delivery_admin_shows_how_many_rejected_posts_were_dropped(
+    client: Any, meta_settings: Any, settings: Any
+) -> None:
+    from accounts.models import User
+
+    settings.WEBHOOK_REJECTED_PER_MINUTE = 1
+    for _ in range(4):
+        client.post("/webhooks/meta/", data=b"{}", content_type="application/json", REMOTE_ADDR="203.0.113.5")
+    client.force_login(User.objects.create_superuser(username="root", password="admin-pass-123"))
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    body = client.get("/admin/conversations/webhookdelivery/").content.decode()
+    assert "3 rejected webhook POSTs were refused by the rate limit in the last 7 days and not stored" in body
+    assert "203.0.113.5 (3)" in body

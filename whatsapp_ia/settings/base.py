@@ -71,6 +71,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "whatsapp_ia.context_processors.admin_warnings",
+                "conversations.context_processors.channel_warnings",
             ],
         },
     },
