@@ -129,7 +129,7 @@ class DeliveryWriter:
         """Write what is queued, then stop the thread and close its database connection."""
         with self._start_lock:
             thread, self._thread = self._thread, None
-        if thread is not None:
+        if thread is not None and thread.is_alive():  # a dead one would leave _STOP for its successor
             self._queue.put(_STOP)
             thread.join(timeout)
 
