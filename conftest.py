@@ -50,7 +50,11 @@ def _fresh_rate_limits_and_locks() -> None:
     from django.conf import settings
 
     client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = [*client.scan_iter("wia:rl:*", count=1000), *client.scan_iter("wia:lock:*", count=1000)]
+    keys = [
+        *client.scan_iter("wia:rl:*", count=1000),
+        *client.scan_iter("wia:lock:*", count=1000),
+        *client.scan_iter("wia:webhook:*", count=1000),  # rejected-POST counters per client address
+    ]
     if keys:
         client.delete(*keys)
 

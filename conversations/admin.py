@@ -3,23 +3,34 @@ from __future__ import annotations
 import contextlib
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from conversations.models import Channel, Contact, Conversation, Message, WebhookDelivery
+from conversations.services.channels import channel_is_configured
+from conversations.services.webhook_guard import rejected_posts_dropped
 from whatsapp_ia.admin_secrets import WriteOnlySecretsAdmin
 
 
 @admin.register(Channel)
 class ChannelAdmin(WriteOnlySecretsAdmin, admin.ModelAdmin):
-    list_display = ("name", "provider", "external_id", "display_phone_number", "is_active", "has_credentials")
-    list_filter = ("provider", "is_active")
+    list_display = (
+        "name",
+        "provider",
+        "external_id",
+        "display_phone_number",
+        "is_active",
+        "has_credentials",
+        "needs_setup",
+    )
+    list_filter = ("provider", "is_active", "needs_setup")
     search_fields = ("name", "external_id", "display_phone_number")
     fieldsets = (
-        (None, {"fields": ("name", "provider", "external_id", "display_phone_number", "is_active")}),
+        (None, {"fields": ("name", "provider", "external_id", "display_phone_number", "is_active", "needs_setup")}),
         (_("Provider details"), {"fields": ("business_account_id", "base_url", "account_id")}),
         (
             _("Credentials (encrypted at rest; empty = use the environment)"),
@@ -28,6 +39,20 @@ class ChannelAdmin(WriteOnlySecretsAdmin, admin.ModelAdmin):
     )
     # Write-only: the page says whether each is set and offers to replace or clear it, never shows it.
     secret_fields = ("access_token", "app_secret", "verify_token")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Channel | None = None) -> list:
+        fieldsets = [(name, dict(options)) for name, options in super().get_fieldsets(request, obj)]
+        if obj is not None and obj.needs_setup:
+            fieldsets[0][1]["description"] = _(
+                "This channel was created automatically when messages arrived for a number nobody configured."
+                " Its messages are stored, but replies fail: add its access token (and app secret) below and save."
+            )
+        return fieldsets
+
+    def save_model(self, request: HttpRequest, obj: Channel, form: object, change: bool) -> None:
+        if obj.needs_setup and channel_is_configured(obj):
+            obj.needs_setup = False  # an admin gave it credentials: the warning goes away
+        super().save_model(request, obj, form, change)
 
     @admin.display(boolean=True, description=_("credentials"))
     def has_credentials(self, obj: Channel) -> bool:
@@ -106,9 +131,19 @@ class MessageAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("id", "provider", "received_at", "state", "signature_ok", "events_count", "short_error")
+    list_display = (
+        "id",
+        "provider",
+        "received_at",
+        "state",
+        "signature_ok",
+        "events_count",
+        "body_size",
+        "client_address",
+        "short_error",
+    )
     list_filter = ("provider", "state", "signature_ok")
-    search_fields = ("error",)
+    search_fields = ("error", "client_address")
     date_hierarchy = "received_at"
     readonly_fields = (
         "provider",
@@ -117,6 +152,8 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "signature_ok",
         "events_count",
         "processed_at",
+        "body_size",
+        "client_address",
         "error",
         "pretty_headers",
         "pretty_body",
@@ -131,6 +168,24 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookDelivery]:
         return super().get_queryset(request).defer("body")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        dropped = rejected_posts_dropped(days=7)
+        if dropped:
+            total = sum(dropped.values())
+            top = ", ".join(f"{address} ({count})" for address, count in list(dropped.items())[:5])
+            messages.warning(
+                request,
+                ngettext(
+                    "%(count)d rejected webhook POST was refused by the rate limit in the last 7 days and not"
+                    " stored (by client address: %(top)s).",
+                    "%(count)d rejected webhook POSTs were refused by the rate limit in the last 7 days and not"
+                    " stored (by client address: %(top)s).",
+                    total,
+                )
+                % {"count": total, "top": top},
+            )
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description=_("error"))
     def short_error(self, obj: WebhookDelivery) -> str:

@@ -10,6 +10,7 @@ from celery import shared_task
 from conversations.services.ingest import deliveries_drain, delivery_process
 from conversations.services.outbound import conversation_flush_outbound, flush_schedule, flush_started
 from conversations.services.processing import conversation_process
+from conversations.services.retention import deliveries_purge
 from conversations.services.sweeper import sweep_stuck
 
 logger = logging.getLogger(__name__)
@@ -46,4 +47,12 @@ def sweep_stuck_task() -> dict:
     report = sweep_stuck()
     if any(asdict(report).values()):
         logger.info("Sweeper re-enqueued %s", report)
+    return asdict(report)
+
+
+@shared_task(name="conversations.tasks.deliveries_purge_task")
+def deliveries_purge_task() -> dict:
+    report = deliveries_purge()
+    if report.parsed or report.rejected:
+        logger.info("Deleted expired webhook deliveries: %s", report)
     return asdict(report)

@@ -27,12 +27,18 @@ the server's CPU per webhook POST, 0.43 -> 0.34 ms):
   package and every multipart upload into memory a second time.
 - Twisted does not write its own access log line for each request: Daphne has its
   own (`--access-log`, or stdout at the default verbosity).
+- A webhook POST must send its whole body within WEBHOOK_READ_TIMEOUT seconds of its
+  headers, or it is answered 408 and its connection closed. Daphne hands a request to
+  the application only once its body is complete, so without this a client that sends
+  a byte now and then (Twisted's idle timeout restarts on every byte) holds its
+  connection and its buffered body for as long as it likes.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import re
 import sys
 from typing import Any
 
@@ -43,11 +49,64 @@ from daphne.http_protocol import WebRequest as DaphneWebRequest
 
 logger = logging.getLogger("daphne.server")
 
+# The provider webhook paths (served by conversations/asgi.py's WebhookRoute), with any query string.
+WEBHOOK_PATH = re.compile(rb"^/(?:webhook|webhooks/[a-z0-9_-]+/)(?:\?|$)")
+READ_TIMEOUT_BODY = b'{"detail": "Request body not received in time."}'
+READ_TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+    b"Connection: close\r\n\r\n%s" % (len(READ_TIMEOUT_BODY), READ_TIMEOUT_BODY)
+)
+
+
+def read_timeout_for(path: bytes) -> float | None:
+    """Seconds a request to `path` has to send its body (WEBHOOK_READ_TIMEOUT for webhooks), or None."""
+    if not WEBHOOK_PATH.match(path):
+        return None
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        return float(settings.WEBHOOK_READ_TIMEOUT) or None
+    except (ImproperlyConfigured, AttributeError):  # an application without the project's settings
+        return None
+
 
 class WebRequest(DaphneWebRequest):
+    _read_deadline: Any = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._parsePOSTFormSubmission = False  # the body goes to the application untouched
+
+    def gotLength(self, length: int | None) -> None:
+        """The headers are in: from now on the body has its deadline."""
+        super().gotLength(length)
+        timeout = read_timeout_for(getattr(self.channel, "_path", b""))
+        if timeout:
+            self._read_deadline = self.channel.callLater(timeout, self._body_too_slow)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        self._read_deadline_cancel()
+        super().requestReceived(command, path, version)
+
+    def connectionLost(self, reason: Any) -> None:
+        self._read_deadline_cancel()
+        super().connectionLost(reason)
+
+    def _read_deadline_cancel(self) -> None:
+        deadline, self._read_deadline = self._read_deadline, None
+        if deadline is not None and deadline.active():
+            deadline.cancel()
+
+    def _body_too_slow(self) -> None:
+        """408 and close: the application never sees this request, nothing is queued or stored."""
+        self._read_deadline = None
+        client = self.getClientAddress()
+        logger.warning("Webhook POST from %s: body not complete within WEBHOOK_READ_TIMEOUT; 408", client)
+        transport = self.channel.transport
+        if transport is not None:
+            transport.write(READ_TIMEOUT_RESPONSE)
+            transport.loseConnection()
 
 
 class HTTPFactory(DaphneHTTPFactory):

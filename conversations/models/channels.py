@@ -35,6 +35,14 @@ class Channel(models.Model):
     app_secret = EncryptedTextField(_("app secret / webhook secret"), blank=True)
     verify_token = EncryptedTextField(_("verify token"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
+    needs_setup = models.BooleanField(
+        _("needs setup"),
+        default=False,
+        help_text=_(
+            "Created automatically when messages arrived for a number nobody configured: its messages are"
+            " stored, but replies fail until its credentials are added. Cleared when an access token is saved."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -24,6 +24,9 @@ class WebhookDelivery(models.Model):
     error = models.TextField(_("error"), blank=True)
     events_count = models.PositiveIntegerField(_("events"), default=0)
     processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    # A rejected POST keeps only the head of its body: these say what arrived, and from where.
+    body_size = models.PositiveIntegerField(_("body size (bytes)"), default=0)
+    client_address = models.CharField(_("client address"), max_length=64, blank=True)
 
     class Meta:
         ordering = ["-received_at"]

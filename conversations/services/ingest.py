@@ -63,6 +63,7 @@ class RawDelivery:
     body: bytes
     headers: Mapping[str, str]
     signature_ok: bool | None  # None: not checked (development only)
+    client: str = ""  # the address the server reports for the sender
 
 
 def _delivery_row(raw: RawDelivery) -> WebhookDelivery:
@@ -71,6 +72,8 @@ def _delivery_row(raw: RawDelivery) -> WebhookDelivery:
     return WebhookDelivery(
         provider=raw.provider,
         body=raw.body,
+        body_size=len(raw.body),
+        client_address=raw.client[:64],
         headers=kept,
         signature_ok=raw.signature_ok,
         state=DeliveryState.REJECTED if rejected else DeliveryState.RECEIVED,
@@ -78,10 +81,29 @@ def _delivery_row(raw: RawDelivery) -> WebhookDelivery:
     )
 
 
-def delivery_record_rejected(*, provider: str, body: bytes, headers: Any, error: str) -> WebhookDelivery:
-    """Keep a POST that is refused before its signature can be checked (too large), with the reason."""
-    delivery = _delivery_row(RawDelivery(provider, body, headers, None))
-    delivery.state, delivery.error = DeliveryState.REJECTED, error[:2000]
+def delivery_record_rejected(
+    *,
+    provider: str,
+    head: bytes,
+    size: int,
+    headers: Any,
+    client: str,
+    error: str,
+    signature_ok: bool | None = None,
+) -> WebhookDelivery:
+    """Keep a refused POST's metadata and the first WEBHOOK_REJECTED_KEEP_BYTES of its body, with the reason.
+
+    One plain INSERT of a small row, outside the webhook writer's batches: a flood of
+    rejected POSTs neither fills the database nor delays the real deliveries.
+    """
+    kept = head[: settings.WEBHOOK_REJECTED_KEEP_BYTES]
+    delivery = _delivery_row(RawDelivery(provider, kept, headers, signature_ok, client))
+    delivery.body_size = size
+    delivery.state = DeliveryState.REJECTED
+    note = f"{size} bytes from {client or 'an unknown address'}"
+    if len(kept) < size:
+        note += f", the first {len(kept)} kept"
+    delivery.error = f"{error} ({note})"[:2000]
     delivery.save(force_insert=True)
     return delivery
 

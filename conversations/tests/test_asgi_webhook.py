@@ -54,7 +54,7 @@ async def test_unknown_provider_is_404(meta_settings: Any) -> None:
 
 
 async def test_too_large_body_is_413_and_its_head_kept_as_rejected(meta_settings: Any, settings: Any) -> None:
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 100
+    settings.WEBHOOK_MAX_BODY_BYTES = 100
     response = await _post("/webhook", b"x" * 1000, None)
     assert response["status"] == 413
     assert json.loads(response["body"]) == {"detail": "Request body too large: 1000 bytes; the limit is 100."}
@@ -63,11 +63,9 @@ async def test_too_large_body_is_413_and_its_head_kept_as_rejected(meta_settings
     assert "1000 bytes" in delivery.error
 
 
-async def test_a_body_streamed_in_chunks_past_the_limit_keeps_only_its_head(
-    meta_settings: Any, settings: Any, monkeypatch: Any
-) -> None:
-    monkeypatch.setattr(asgi_route, "TOO_LARGE_KEPT", 250)
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 200
+async def test_a_body_streamed_in_chunks_past_the_limit_keeps_only_its_head(meta_settings: Any, settings: Any) -> None:
+    settings.WEBHOOK_REJECTED_KEEP_BYTES = 250
+    settings.WEBHOOK_MAX_BODY_BYTES = 200
     chunks = [bytes([65 + n]) * 100 for n in range(5)]  # AAAA... BBBB... 500 bytes in five messages
     communicator = HttpCommunicator(application, "POST", "/webhooks/meta/", headers=[(b"host", b"localhost")])
     await communicator.send_input({"type": "http.request", "body": chunks[0], "more_body": True})
@@ -120,3 +118,111 @@ async def test_the_same_delivery_posted_concurrently_through_the_route_gives_one
     assert await Message.objects.filter(direction="in").acount() == 1
     assert await Message.objects.filter(direction="out").acount() == 1
     assert len(fake_graph.sent) == 1
+
+
+class RecordingWriter(asgi_route.DeliveryWriter):
+    """The real writer, noting every POST that reaches its queue's INSERTs."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stored: list[bytes] = []
+
+    def _store(self, posts: list[Any]) -> list[Any]:
+        self.stored += [post.body for post in posts]
+        return super()._store(posts)
+
+
+@pytest.fixture
+def recording_route() -> Any:
+    from whatsapp_ia.asgi import django_asgi_app
+
+    writer = RecordingWriter()
+    yield asgi_route.WebhookRoute(django_asgi_app, writer=writer), writer
+    writer.close()
+
+
+def _communicator(app: Any, signature: str | None, *, client: str = "203.0.113.5") -> Any:
+    from asgiref.testing import ApplicationCommunicator
+
+    headers = [(b"host", b"localhost"), (b"content-type", b"application/json")]
+    if signature is not None:
+        headers.append((b"x-hub-signature-256", signature.encode()))
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "POST",
+        "path": "/webhooks/meta/",
+        "raw_path": b"/webhooks/meta/",
+        "query_string": b"",
+        "headers": headers,
+        "client": [client, 51000],
+    }
+    return ApplicationCommunicator(app, scope)
+
+
+async def _answer(communicator: Any, body: bytes) -> tuple[int, bytes]:
+    await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
+    start = await communicator.receive_output(timeout=10)
+    content = await communicator.receive_output(timeout=10)
+    return start["status"], content["body"]
+
+
+async def test_a_bad_signature_is_refused_before_the_writer_and_kept_small(
+    meta_settings: Any, settings: Any, recording_route: Any
+) -> None:
+    route, writer = recording_route
+    settings.WEBHOOK_REJECTED_KEEP_BYTES = 64
+    body = load_fixture_bytes("meta", "message__text")
+    status, _ = await _answer(_communicator(route, "sha256=" + "1" * 64), body)
+    assert status == 403
+    assert writer.stored == []  # never queued behind (or burdening) the real deliveries
+    delivery = await WebhookDelivery.objects.aget()
+    assert (delivery.state, delivery.signature_ok, bytes(delivery.body)) == (DeliveryState.REJECTED, False, body[:64])
+    assert (delivery.body_size, delivery.client_address) == (len(body), "203.0.113.5")
+
+    status, _ = await _answer(_communicator(route, sign(body)), body)
+    assert status == 200
+    assert writer.stored == [body]
+    assert (await WebhookDelivery.objects.filter(state="received").aget()).client_address == "203.0.113.5"
+
+
+async def test_rejected_posts_through_the_route_are_rate_limited_per_address(
+    meta_settings: Any, settings: Any, recording_route: Any
+) -> None:
+    route, writer = recording_route
+    settings.WEBHOOK_REJECTED_PER_MINUTE = 2
+    body = b'{"object": "whatsapp_business_account", "entry": []}'
+    statuses = [(await _answer(_communicator(route, None), body))[0] for _ in range(4)]
+    assert statuses == [403, 403, 429, 429]
+    assert (await _answer(_communicator(route, None, client="198.51.100.9"), body))[0] == 403
+    assert await WebhookDelivery.objects.acount() == 3
+    assert writer.stored == []
+
+
+async def test_a_body_that_stalls_gets_408_after_the_read_deadline_and_nothing_is_queued(
+    meta_settings: Any, settings: Any, recording_route: Any
+) -> None:
+    route, writer = recording_route
+    settings.WEBHOOK_READ_TIMEOUT = 0.2
+    body = load_fixture_bytes("meta", "message__text")
+    communicator = _communicator(route, sign(body))
+    await communicator.send_input({"type": "http.request", "body": body[:40], "more_body": True})
+    # ... and the rest never comes.
+    start = await communicator.receive_output(timeout=10)
+    assert start["status"] == 408
+    assert json.loads((await communicator.receive_output(timeout=10))["body"]) == {
+        "detail": "Request body not received in time."
+    }
+    assert writer.stored == []
+    assert await WebhookDelivery.objects.acount() == 0
+
+
+async def test_a_client_that_disconnects_mid_body_leaves_nothing(meta_settings: Any, recording_route: Any) -> None:
+    route, writer = recording_route
+    body = load_fixture_bytes("meta", "message__text")
+    communicator = _communicator(route, sign(body))
+    await communicator.send_input({"type": "http.request", "body": body[:40], "more_body": True})
+    await communicator.send_input({"type": "http.disconnect"})
+    await communicator.wait(timeout=10)
+    assert writer.stored == []
+    assert await WebhookDelivery.objects.acount() == 0

@@ -72,6 +72,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "whatsapp_ia.context_processors.admin_warnings",
+                "conversations.context_processors.channel_warnings",
             ],
         },
     },
@@ -200,3 +201,4 @@ from whatsapp_ia.settings.integrations.celery import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.channels import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.media import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.providers import *  # noqa: E402,F403
+from whatsapp_ia.settings.integrations.webhooks import *  # noqa: E402,F403

@@ -6,9 +6,12 @@ import gc
 import json
 from typing import Any
 
+SEEN: list[str] = []  # the paths of the requests this application was handed
+
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     assert scope["type"] == "http"
+    SEEN.append(scope["path"])
     chunks = []
     more = True
     while more:
@@ -21,6 +24,8 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         gc.collect()
         live = sum(1 for o in gc.get_objects() if type(o).__name__ == "WebRequest")
         body = json.dumps({"live_requests": live, "frozen": gc.get_freeze_count()}).encode()
+    elif scope["path"] == "/seen":
+        body = json.dumps(SEEN).encode()
     elif scope["path"] == "/echo":
         body = b"".join(chunks)
     else:

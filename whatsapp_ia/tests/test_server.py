@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -22,8 +23,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+def _start(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str] | None = None) -> Iterator[tuple[int, Path]]:
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     proc = subprocess.Popen(
@@ -32,6 +32,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
         cwd=ROOT,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 30
@@ -46,6 +47,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    yield from _start(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def webhook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """The server with the project's settings and a short webhook read deadline."""
+    env = {"DJANGO_SETTINGS_MODULE": "whatsapp_ia.settings.test", "WEBHOOK_READ_TIMEOUT": "0.5"}
+    yield from _start(tmp_path_factory, env)
 
 
 def _stats(port: int) -> dict[str, int]:
@@ -115,3 +128,34 @@ def test_daphnes_proxy_headers_option_is_refused(option: list[str]) -> None:
     )
     assert result.returncode == 2
     assert "TRUSTED_PROXIES" in result.stderr
+
+
+def test_a_webhook_body_that_trickles_in_gets_408_and_never_reaches_the_application(
+    webhook_server: tuple[int, Path],
+) -> None:
+    port, log = webhook_server
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+        slow.sendall(b"POST /webhooks/meta/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"{" * 10)
+        # The other 90 bytes never come; the server answers on its own once the deadline passes.
+        answer = b""
+        while chunk := slow.recv(4096):  # until the server closes the connection
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert answer.endswith(b'{"detail": "Request body not received in time."}')
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("POST", "/webhook", body=b"{}")  # sent at once: no deadline trouble
+    response = conn.getresponse()
+    assert (response.status, response.read()) == (200, b"ok")
+    conn.request("GET", "/seen")
+    assert json.loads(conn.getresponse().read()) == ["/webhook", "/seen"]
+    assert "body not complete within WEBHOOK_READ_TIMEOUT; 408" in log.read_text()
+
+
+def test_the_read_deadline_only_applies_to_webhook_paths(webhook_server: tuple[int, Path]) -> None:
+    from whatsapp_ia.server import read_timeout_for
+
+    assert read_timeout_for(b"/webhook") is not None
+    assert read_timeout_for(b"/webhooks/meta/?x=1") is not None
+    assert read_timeout_for(b"/admin/catalog_ai/catalog/add/") is None
+    assert read_timeout_for(b"/webhookz") is None
