@@ -67,3 +67,8 @@ def _schedule_periodic(sender: Celery, **_: object) -> None:
     sender.add_periodic_task(
         settings.SWEEP_INTERVAL, sender.signature("catalog_ai.tasks.ai_turns_sweep_task"), name="sweep lost AI turns"
     )
+    sender.add_periodic_task(
+        settings.SWEEP_INTERVAL,
+        sender.signature("catalog_ai.tasks.catalog_stall_sweep_task"),
+        name="mark stalled catalog ingestions",
+    )
