@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import XLSX
@@ -12,7 +13,7 @@ from flows.admin_simulator import simulator_view
 from flows.excel import RuleResource
 from flows.forms import RuleAdminForm, current_flow_warnings, rule_save_warnings
 from flows.imports import rule_import_needs_background, rule_import_start
-from flows.models import GlobalCommand, QuickReply, QuickReplyMedia, Rule, RuleMedia
+from flows.models import GlobalCommand, QuickReply, QuickReplyMedia, Rule, RuleImport, RuleMedia
 
 
 class RuleMediaInline(admin.TabularInline):
@@ -112,3 +113,24 @@ class GlobalCommandAdmin(admin.ModelAdmin):
     list_editable = ("priority", "active")
     list_filter = ("active", "handler")
     search_fields = ("keywords", "description")
+
+
+@admin.register(RuleImport)
+class RuleImportAdmin(admin.ModelAdmin):
+    """The background rules imports (read-only); each links to its progress/result page."""
+
+    list_display = ("file_name", "dry_run", "status", "created", "updated", "unchanged", "created_by", "created_at")
+    list_filter = ("status", "dry_run")
+    exclude = ("data",)
+    readonly_fields = ("result_link",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("result"))
+    def result_link(self, obj: RuleImport) -> str:
+        url = reverse("admin:flows_rule_import_job", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.file_name)

@@ -256,3 +256,11 @@ def test_the_command_shows_a_progress_bar(tmp_path: Path) -> None:
     assert "30 created, 0 updated, 0 unchanged." in out.getvalue()
     assert "30/30" in err.getvalue()
     assert Rule.objects.count() == 30
+
+
+def test_background_imports_are_listed_read_only_in_the_admin(admin_client_en: Any) -> None:
+    job = RuleImport.objects.create(file_name="reglas.xlsx", data=b"PK", status=RuleImportStatus.DONE)
+    html = admin_client_en.get(reverse("admin:flows_ruleimport_changelist")).content.decode()
+    assert "reglas.xlsx" in html
+    page = admin_client_en.get(reverse("admin:flows_ruleimport_change", args=[job.pk])).content.decode()
+    assert reverse("admin:flows_rule_import_job", args=[job.pk]) in page
