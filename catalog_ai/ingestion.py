@@ -19,8 +19,8 @@ page larger than that at the asked resolution is rendered scaled down to it, bef
 and the summary names it), AI_CATALOG_MAX_SECONDS (checked between pages; the failure names the limit), and
 AI_CATALOG_STALL_SECONDS (the heartbeat age after which a processing catalog is stalled; also the lock's TTL).
 
-While it runs, every finished page is appended to a checkpoint (a JSON-lines file beside the page images), so a
-resumed ingestion does not redo them; it is used only when the file and the render settings are the same.
+While it runs, every finished page is appended to a checkpoint (a JSON-lines file in AI_CATALOG_CHECKPOINT_DIR), so
+a resumed ingestion does not redo them; it is used only when the file and the render settings are the same.
 
 Settings read here beyond the AI_OCR_* / AI_PAGE_IMAGE_* ones (all optional, see getattr defaults):
 AI_SKU_PATTERN, AI_CHUNK_MAX_CHARS, AI_CHUNK_OVERLAP, AI_TEXT_MIN_CHARS, AI_CATALOG_MAX_BYTES and the limits above.
@@ -421,6 +421,8 @@ def catalog_delete(*, catalog: Catalog, rebuild_index: bool = True) -> None:
     def cleanup() -> None:
         if file_name:
             default_storage.delete(file_name)
+        if image_dir is not None:
+            _checkpoint_path(image_dir.name).unlink(missing_ok=True)
         _remove_images(images)
         if image_dir is not None and not Catalog.objects.filter(sha256=image_dir.name).exists():
             shutil.rmtree(image_dir, ignore_errors=True)
@@ -573,7 +575,8 @@ def catalog_reset(*, catalog: Catalog, now: datetime | None = None) -> bool:
 
 
 def _checkpoint_path(sha256: str) -> Path:
-    return page_image_dir(sha256) / ".ingest_checkpoint.jsonl"
+    """AI_CATALOG_CHECKPOINT_DIR/<hash>.jsonl: private (not under MEDIA_ROOT, whose page images are public)."""
+    return Path(settings.AI_CATALOG_CHECKPOINT_DIR) / f"{sha256}.jsonl"
 
 
 def _checkpoint_signature(catalog: Catalog, image_format: tuple[str, str]) -> dict[str, Any]:
@@ -769,6 +772,7 @@ class _Ingestion:
     def _start_checkpoint(self, image_format: tuple[str, str], total: int) -> Path:
         """Load the pages a previous run finished (resume) or start an empty checkpoint; returns its path."""
         path = _checkpoint_path(self.catalog.sha256)
+        path.parent.mkdir(parents=True, exist_ok=True)
         signature = _checkpoint_signature(self.catalog, image_format)
         if self.resume:
             self.pages = _checkpoint_load(path, signature, total)
@@ -880,6 +884,7 @@ class _Ingestion:
 
     def _write_rows(self) -> int:
         """Swap this catalog's pages and chunks for the new ones in one transaction; returns the chunk count."""
+        _renew_lock()  # _Superseded if the run was declared stalled and taken over meanwhile: write nothing
         options = _chunk_options()
         chunk_rows: list[tuple[int, int, str, list[str], str]] = []
         for page in self.pages:

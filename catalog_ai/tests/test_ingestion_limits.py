@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -24,7 +25,6 @@ from catalog_ai.ingestion import (
     catalog_is_stalled,
     catalog_reset,
     catalog_stall_sweep,
-    page_image_dir,
 )
 from catalog_ai.models import Catalog, CatalogPage, CatalogStatus
 from catalog_ai.tasks import catalog_ingest_task
@@ -198,7 +198,8 @@ def test_stalled_catalog_resumes_after_the_pages_done_despite_the_dead_workers_l
     catalog.refresh_from_db()
 
     # Pages 1-2 come from the checkpoint, not from the PDF: mark one to see it kept.
-    checkpoint = page_image_dir(catalog.sha256) / ".ingest_checkpoint.jsonl"
+    checkpoint = Path(settings.AI_CATALOG_CHECKPOINT_DIR) / f"{catalog.sha256}.jsonl"
+    assert Path(settings.MEDIA_ROOT) not in checkpoint.parents  # page images are public; the checkpoint is not
     lines = checkpoint.read_text().splitlines()
     page_one = json.loads(lines[1])
     page_one["text"] = "Texto guardado antes de la caída REF: KEEP-1"
@@ -308,7 +309,7 @@ def test_admin_resume_and_reset_actions(
     catalog.refresh_from_db()
     assert catalog.status == CatalogStatus.FAILED and catalog.pages_done == 0
     assert redis_client.get(f"wia:lock:catalog_ingest:{catalog.pk}") is None
-    assert not (page_image_dir(catalog.sha256) / ".ingest_checkpoint.jsonl").exists()
+    assert not (Path(settings.AI_CATALOG_CHECKPOINT_DIR) / f"{catalog.sha256}.jsonl").exists()
 
     ready, _created = upload(pdfs.catalog_pdf())
     catalog_ingest(catalog_id=ready.pk)

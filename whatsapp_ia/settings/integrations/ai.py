@@ -50,6 +50,8 @@ AI_CATALOG_MAX_PAGES = env.int("AI_CATALOG_MAX_PAGES", default=2000)
 AI_CATALOG_MAX_PAGE_PIXELS = env.int("AI_CATALOG_MAX_PAGE_PIXELS", default=40_000_000)
 AI_CATALOG_MAX_SECONDS = env.int("AI_CATALOG_MAX_SECONDS", default=7200)
 AI_CATALOG_STALL_SECONDS = env.int("AI_CATALOG_STALL_SECONDS", default=600)
+# Where an ingestion keeps the pages it finished, so a resumed one does not redo them (private: not under MEDIA).
+AI_CATALOG_CHECKPOINT_DIR = env.str("AI_CATALOG_CHECKPOINT_DIR", default=str(VAR_DIR / "catalog_checkpoints"))
 # AI hand-off buffer: wait for silence before answering a burst (seconds after a text/audio; after an
 # image, which a later text never shortens).
 AI_BUFFER_TEXT_SECONDS = env.float("AI_BUFFER_TEXT_SECONDS", default=10.0)
