@@ -8,7 +8,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from catalog_ai.forms import CatalogAddForm, CatalogChangeForm
-from catalog_ai.ingestion import catalog_delete, catalog_set_active, index_rebuild_on_commit, stage_label
+from catalog_ai.ingestion import (
+    catalog_delete,
+    catalog_is_stalled,
+    catalog_reset,
+    catalog_set_active,
+    index_rebuild_on_commit,
+    stage_label,
+)
 from catalog_ai.models import AILog, AISettings, Catalog, CatalogChunk, CatalogPage, CatalogStatus
 
 
@@ -20,7 +27,7 @@ class CatalogAdmin(admin.ModelAdmin):
     list_display = ("name", "status_badge", "progress", "summary_short", "active", "created_at")
     list_filter = ("status", "active")
     search_fields = ("name", "sha256")
-    actions = ["reingest", "activate", "deactivate"]
+    actions = ["reingest", "resume", "reset", "activate", "deactivate"]
     change_readonly_fields = (
         "status_badge",
         "progress",
@@ -80,12 +87,19 @@ class CatalogAdmin(admin.ModelAdmin):
         recent = timezone.now() - timedelta(minutes=10)
         busy = Catalog.objects.filter(
             Q(status=CatalogStatus.PROCESSING) | Q(status=CatalogStatus.PENDING, updated_at__gte=recent)
-        ).exists()
+        ).exists()  # a stalled "processing" one too: the list shows it stalled, then the sweep marks it
         extra_context = {**(extra_context or {}), "catalogs_busy": busy, "refresh_seconds": 3}
         return super().changelist_view(request, extra_context=extra_context)
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: Catalog) -> str:
+        if catalog_is_stalled(catalog=obj):  # also before the sweep marks it
+            return format_html(
+                '<span class="catalog-status catalog-status-stalled" title="{}" style="color:#fff;background:#b45309;'
+                'padding:2px 8px;border-radius:9px;white-space:nowrap">{}</span>',
+                obj.error or _("No sign of life from its worker: resume or reset it."),
+                CatalogStatus.STALLED.label,
+            )
         colour = {
             CatalogStatus.PENDING: "#6b7280",
             CatalogStatus.PROCESSING: "#2563eb",
@@ -122,8 +136,10 @@ class CatalogAdmin(admin.ModelAdmin):
     @admin.display(description=_("summary"))
     def summary_short(self, obj: Catalog) -> str:
         summary = obj.summary or {}
-        if obj.status == CatalogStatus.FAILED:
+        if obj.status in (CatalogStatus.FAILED, CatalogStatus.STALLED):
             return obj.error[:120]
+        if catalog_is_stalled(catalog=obj):
+            return _("Stalled: no sign of life from its worker. Resume or reset it.")
         if "chunks" not in summary:
             return "—"
         return _("%(chunks)d chunks · %(skus)d SKUs · %(ocr)d OCR pages · %(seconds)s s") % {
@@ -145,6 +161,8 @@ class CatalogAdmin(admin.ModelAdmin):
             ("ocr_pages", _("Pages read with OCR")),
             ("no_text_pages", _("Pages without text")),
             ("no_text_page_numbers", _("Which pages have no text")),
+            ("scaled_page_numbers", _("Pages read at a lower resolution")),
+            ("resumed_from_page", _("Resumed at page")),
             ("skus", _("SKUs")),
             ("sku_examples", _("SKU examples")),
             ("seconds", _("Time (s)")),
@@ -200,7 +218,7 @@ class CatalogAdmin(admin.ModelAdmin):
 
         queued = busy = 0
         for catalog in queryset:
-            if catalog.status == CatalogStatus.PROCESSING:
+            if catalog.status == CatalogStatus.PROCESSING and not catalog_is_stalled(catalog=catalog):
                 busy += 1
                 continue
             catalog_ingest_enqueue(catalog)
@@ -211,6 +229,38 @@ class CatalogAdmin(admin.ModelAdmin):
             self.message_user(
                 request,
                 _("%d catalogs are being processed right now; try again when they finish.") % busy,
+                level=messages.WARNING,
+            )
+
+    @admin.action(description=_("Resume the stalled or failed ingestion of selected catalogs"), permissions=["change"])
+    def resume(self, request, queryset):
+        from catalog_ai.tasks import catalog_ingest_enqueue
+
+        queued = skipped = 0
+        for catalog in queryset:
+            if catalog_is_stalled(catalog=catalog) or catalog.status == CatalogStatus.FAILED:
+                catalog_ingest_enqueue(catalog, resume=True)
+                queued += 1
+            else:
+                skipped += 1
+        if queued:
+            self.message_user(request, _("%d catalogs queued to resume after the pages already done.") % queued)
+        if skipped:
+            self.message_user(
+                request,
+                _("%d catalogs were not stalled or failed; nothing to resume.") % skipped,
+                level=messages.WARNING,
+            )
+
+    @admin.action(description=_("Reset the stalled or failed ingestion of selected catalogs"), permissions=["change"])
+    def reset(self, request, queryset):
+        done = sum(catalog_reset(catalog=catalog) for catalog in queryset)
+        if done:
+            self.message_user(request, _("%d catalogs reset: re-ingest them or upload a new file.") % done)
+        if done < len(queryset):
+            self.message_user(
+                request,
+                _("%d catalogs were not stalled or failed; they were left as they are.") % (len(queryset) - done),
                 level=messages.WARNING,
             )
 

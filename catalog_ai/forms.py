@@ -15,7 +15,12 @@ from django import forms
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from catalog_ai.ingestion import CatalogRejected, catalog_create_from_upload, catalog_replace_file
+from catalog_ai.ingestion import (
+    CatalogRejected,
+    catalog_create_from_upload,
+    catalog_is_stalled,
+    catalog_replace_file,
+)
 from catalog_ai.models import Catalog, CatalogStatus
 
 
@@ -104,7 +109,8 @@ class CatalogChangeForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         upload = cleaned.get("replace_pdf")
-        if upload is not None and self.instance.status == CatalogStatus.PROCESSING:
+        busy = self.instance.status == CatalogStatus.PROCESSING and not catalog_is_stalled(catalog=self.instance)
+        if upload is not None and busy:
             self.add_error("replace_pdf", gettext("The catalog is being processed; replace its file when it finishes."))
         elif upload is not None and not self.errors:
             try:

@@ -10,16 +10,29 @@ Services (keyword-only):
   ones in one transaction at the end, so readers never see a half-written catalog.
 - catalog_delete(catalog=), catalog_set_active(catalogs=, active=): change the set of indexed catalogs and
   rebuild the index (catalog_ai.index.index_rebuild) once the transaction commits.
+- catalog_is_stalled(catalog=, now=), catalog_stall_sweep(now=), catalog_reset(catalog=, now=),
+  catalog_release_lock(catalog_id=): a dead ingestion (its worker killed) is noticed by its heartbeat and can
+  be resumed (catalog_ingest(resume=True) continues after the pages it finished) or reset.
+
+Limits (hostile PDFs): AI_CATALOG_MAX_PAGES (refused at upload and at ingestion), AI_CATALOG_MAX_PAGE_PIXELS (a
+page larger than that at the asked resolution is rendered scaled down to it, before pdfium allocates anything,
+and the summary names it), AI_CATALOG_MAX_SECONDS (checked between pages; the failure names the limit), and
+AI_CATALOG_STALL_SECONDS (the heartbeat age after which a processing catalog is stalled; also the lock's TTL).
+
+While it runs, every finished page is appended to a checkpoint (a JSON-lines file in AI_CATALOG_CHECKPOINT_DIR), so
+a resumed ingestion does not redo them; it is used only when the file and the render settings are the same.
 
 Settings read here beyond the AI_OCR_* / AI_PAGE_IMAGE_* ones (all optional, see getattr defaults):
-AI_SKU_PATTERN, AI_CHUNK_MAX_CHARS, AI_CHUNK_OVERLAP, AI_TEXT_MIN_CHARS, AI_CATALOG_MAX_BYTES.
+AI_SKU_PATTERN, AI_CHUNK_MAX_CHARS, AI_CHUNK_OVERLAP, AI_TEXT_MIN_CHARS, AI_CATALOG_MAX_BYTES and the limits above.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -27,15 +40,17 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, models, transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, ngettext
@@ -95,6 +110,10 @@ class _CatalogGone(Exception):
     """The catalog was deleted while it was being ingested."""
 
 
+class _Superseded(Exception):
+    """Another run took this catalog over (this one was declared stalled and resumed or reset meanwhile)."""
+
+
 # --- settings -----------------------------------------------------------------------------------------
 
 
@@ -112,6 +131,54 @@ def _chunk_options() -> dict[str, Any]:
 
 def _max_bytes() -> int:
     return int(getattr(settings, "AI_CATALOG_MAX_BYTES", 200 * 1024 * 1024))
+
+
+def max_pages() -> int:
+    """AI_CATALOG_MAX_PAGES (0 = no limit)."""
+    return max(int(getattr(settings, "AI_CATALOG_MAX_PAGES", 2000) or 0), 0)
+
+
+def max_page_pixels() -> int:
+    """AI_CATALOG_MAX_PAGE_PIXELS (0 = no limit)."""
+    return max(int(getattr(settings, "AI_CATALOG_MAX_PAGE_PIXELS", 40_000_000) or 0), 0)
+
+
+def max_seconds() -> float:
+    """AI_CATALOG_MAX_SECONDS (0 = no limit)."""
+    return max(float(getattr(settings, "AI_CATALOG_MAX_SECONDS", 7200) or 0), 0.0)
+
+
+def stall_seconds() -> int:
+    """AI_CATALOG_STALL_SECONDS: heartbeat age after which a processing catalog has stalled (at least 30)."""
+    return max(int(getattr(settings, "AI_CATALOG_STALL_SECONDS", 600) or 0), 30)
+
+
+def _too_many_pages(pages: int) -> str:
+    """The refusal for a PDF over AI_CATALOG_MAX_PAGES, or "" when it is within the limit."""
+    limit = max_pages()
+    if not limit or pages <= limit:
+        return ""
+    return _(
+        "The PDF has %(pages)d pages; the limit is %(limit)d pages (AI_CATALOG_MAX_PAGES). "
+        "Split the catalog into smaller PDFs or raise the limit."
+    ) % {"pages": pages, "limit": limit}
+
+
+def capped_scale(*, width: float, height: float, scale: float, max_pixels: int) -> float:
+    """The render scale for a page of width x height points: `scale`, or less so that the bitmap has at most
+    `max_pixels` pixels (0 = no limit)."""
+    if max_pixels <= 0 or width <= 0 or height <= 0:
+        return scale
+
+    def pixels(factor: float) -> int:
+        return math.ceil(width * factor) * math.ceil(height * factor)
+
+    if pixels(scale) <= max_pixels:
+        return scale
+    factor = scale * math.sqrt(max_pixels / pixels(scale))
+    while factor > 0 and pixels(factor) > max_pixels:  # ceil() rounding: a few steps at most
+        factor *= 0.995
+    return factor
 
 
 def _image_format() -> tuple[str, str]:
@@ -220,6 +287,8 @@ def _validate_pdf(stream: IO[bytes], size: int) -> int:
         stream.seek(0)
     if pages == 0:
         raise CatalogRejected(_("The PDF has no pages."))
+    if reason := _too_many_pages(pages):
+        raise CatalogRejected(reason)
 
     # pdfium renders the pages later: it must be able to open the file too.
     try:
@@ -287,6 +356,10 @@ def catalog_replace_file(*, catalog: Catalog, file: Any, filename: str) -> bool:
         if other is not None:
             raise CatalogRejected(_("This file is already loaded as the catalog “%(name)s”.") % {"name": other.name})
         _validate_pdf(spool, size)
+        if catalog_is_stalled(catalog=catalog):  # its dead worker's lock must not turn the new run away
+            catalog_release_lock(catalog_id=catalog.pk)
+        if catalog.sha256:
+            _checkpoint_path(catalog.sha256).unlink(missing_ok=True)
         old_name = catalog.file.name
         stored = _stored_name(filename)
         catalog.file.save(stored, File(spool, name=stored), save=False)
@@ -348,6 +421,8 @@ def catalog_delete(*, catalog: Catalog, rebuild_index: bool = True) -> None:
     def cleanup() -> None:
         if file_name:
             default_storage.delete(file_name)
+        if image_dir is not None:
+            _checkpoint_path(image_dir.name).unlink(missing_ok=True)
         _remove_images(images)
         if image_dir is not None and not Catalog.objects.filter(sha256=image_dir.name).exists():
             shutil.rmtree(image_dir, ignore_errors=True)
@@ -383,7 +458,7 @@ def _ingest_lock(catalog_id: int) -> Iterator[bool]:
     try:
         from conversations.services.locks import redis_client
 
-        lock = redis_client().lock(f"wia:lock:catalog_ingest:{catalog_id}", timeout=900, blocking=False)
+        lock = redis_client().lock(_lock_name(catalog_id), timeout=stall_seconds(), blocking=False)
         acquired = bool(lock.acquire(blocking=False))
     except (redis.exceptions.RedisError, OSError, AttributeError) as exc:
         logger.warning("Ingesting catalog %s without a lock: %s", catalog_id, exc)
@@ -398,11 +473,155 @@ def _ingest_lock(catalog_id: int) -> Iterator[bool]:
                 lock.release()
 
 
+def _lock_name(catalog_id: int) -> str:
+    return f"wia:lock:catalog_ingest:{catalog_id}"
+
+
 def _renew_lock() -> None:
+    """Extend this run's lock; _Superseded when it was taken away (the run was declared stalled and reset)."""
+    import redis
+
     lock = getattr(_local, "lock", None)
-    if lock is not None:
-        with contextlib.suppress(Exception):
-            lock.reacquire()
+    if lock is None:
+        return
+    try:
+        lock.reacquire()
+    except redis.exceptions.LockNotOwnedError:
+        raise _Superseded from None
+    except Exception as exc:
+        logger.warning("Could not renew the catalog ingestion lock: %s", exc)
+
+
+def catalog_release_lock(*, catalog_id: int) -> None:
+    """Drop the ingestion lock a dead worker left behind (only for a catalog known to be stalled)."""
+    import redis
+
+    try:
+        from conversations.services.locks import redis_client
+
+        redis_client().delete(_lock_name(catalog_id))
+    except (redis.exceptions.RedisError, OSError) as exc:
+        logger.warning("Could not release the ingestion lock of catalog %s: %s", catalog_id, exc)
+
+
+# --- stalled ingestions -------------------------------------------------------------------------------
+
+
+def _stall_cutoff(now: datetime | None) -> datetime:
+    return (now or timezone.now()) - timedelta(seconds=stall_seconds())
+
+
+def catalog_is_stalled(*, catalog: Catalog, now: datetime | None = None) -> bool:
+    """True when the catalog's ingestion died: marked stalled, or processing without a heartbeat for longer than
+    AI_CATALOG_STALL_SECONDS."""
+    if catalog.status == CatalogStatus.STALLED:
+        return True
+    if catalog.status != CatalogStatus.PROCESSING:
+        return False
+    beat = catalog.heartbeat_at or catalog.updated_at
+    return beat is not None and beat < _stall_cutoff(now)
+
+
+def _stalled_error(catalog: Catalog) -> str:
+    return _(
+        "The ingestion stopped at page %(page)d of %(total)d (%(stage)s): no sign of life for over %(seconds)d "
+        "seconds (AI_CATALOG_STALL_SECONDS); its worker was probably stopped or ran out of memory. Resume it to "
+        "continue after the pages already done, or reset it."
+    ) % {
+        "page": min(catalog.pages_done + 1, max(catalog.pages_total, 1)),
+        "total": catalog.pages_total,
+        "stage": stage_label(catalog.stage) or "—",
+        "seconds": stall_seconds(),
+    }
+
+
+def catalog_stall_sweep(*, now: datetime | None = None) -> list[int]:
+    """Mark every processing catalog whose heartbeat is older than AI_CATALOG_STALL_SECONDS as stalled, with a
+    reason; returns their ids. A run that beats meanwhile is left alone (conditional update)."""
+    cutoff = _stall_cutoff(now)
+    marked = []
+    stale = Catalog.objects.filter(status=CatalogStatus.PROCESSING).filter(
+        models.Q(heartbeat_at__lt=cutoff) | models.Q(heartbeat_at__isnull=True, updated_at__lt=cutoff)
+    )
+    for catalog in stale:
+        changed = (
+            Catalog.objects.filter(pk=catalog.pk, status=CatalogStatus.PROCESSING)
+            .filter(models.Q(heartbeat_at=catalog.heartbeat_at) if catalog.heartbeat_at else models.Q())
+            .update(status=CatalogStatus.STALLED, error=_stalled_error(catalog))
+        )
+        if changed:
+            logger.warning("Catalog %s ingestion stalled at page %d", catalog.pk, catalog.pages_done)
+            marked.append(catalog.pk)
+    return marked
+
+
+def catalog_reset(*, catalog: Catalog, now: datetime | None = None) -> bool:
+    """Forget a dead ingestion: lock released, checkpoint deleted, status failed with a note, so the catalog can
+    be ingested again or get a new file. False (nothing changes) unless it is stalled or failed."""
+    if not (catalog_is_stalled(catalog=catalog, now=now) or catalog.status == CatalogStatus.FAILED):
+        return False
+    catalog_release_lock(catalog_id=catalog.pk)
+    if catalog.sha256:
+        _checkpoint_path(catalog.sha256).unlink(missing_ok=True)
+    catalog.status = CatalogStatus.FAILED
+    catalog.stage = ""
+    catalog.pages_done = 0
+    catalog.error = _("The interrupted ingestion was reset. Re-ingest the catalog or upload a new file.")
+    catalog.save(update_fields=["status", "stage", "pages_done", "error", "updated_at"])
+    return True
+
+
+# --- checkpoint -----------------------------------------------------------------------------------------
+
+
+def _checkpoint_path(sha256: str) -> Path:
+    """AI_CATALOG_CHECKPOINT_DIR/<hash>.jsonl: private (not under MEDIA_ROOT, whose page images are public)."""
+    return Path(settings.AI_CATALOG_CHECKPOINT_DIR) / f"{sha256}.jsonl"
+
+
+def _checkpoint_signature(catalog: Catalog, image_format: tuple[str, str]) -> dict[str, Any]:
+    """What the saved pages depend on: a checkpoint made with other values is not reused."""
+    return {
+        "sha256": catalog.sha256,
+        "ocr": bool(settings.AI_OCR_ENABLED),
+        "ocr_dpi": int(settings.AI_OCR_DPI or 220),
+        "image_scale": float(settings.AI_PAGE_IMAGE_SCALE or 1.0),
+        "image_format": image_format[0],
+        "max_page_pixels": max_page_pixels(),
+        "text_min_chars": int(getattr(settings, "AI_TEXT_MIN_CHARS", 20)),
+    }
+
+
+def _checkpoint_load(path: Path, signature: dict[str, Any], total: int) -> list[_Page]:
+    """The pages 1..n a previous run of the same file finished (stops at a line cut short by a kill)."""
+    pages: list[_Page] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return pages
+    try:
+        if not lines or json.loads(lines[0]).get("signature") != signature:
+            return pages
+    except (ValueError, AttributeError):
+        return pages
+    for line in lines[1:]:
+        try:
+            page = _Page(**json.loads(line))
+        except (ValueError, TypeError):
+            break
+        if page.number != len(pages) + 1 or page.number > total:
+            break
+        if page.image and not _media_absolute(page.image).exists():
+            break
+        pages.append(page)
+    return pages
+
+
+def _checkpoint_append(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _alnum(text: str) -> int:
@@ -425,23 +644,28 @@ class _Page:
     image: str = ""
     needs_ocr: bool = False
     no_text: bool = False
+    scaled: bool = False  # rendered below the asked resolution (AI_CATALOG_MAX_PAGE_PIXELS)
 
 
 @dataclass
 class _Ingestion:
     catalog: Catalog
     progress: Progress | None
+    clock: Callable[[], float] = time.monotonic
+    resume: bool = False
     pages: list[_Page] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
+    started: float = 0.0
     engines: list[str] | None = None
     chunk_skus: list[str] = field(default_factory=list)
+    resumed_pages: int = 0
 
     # progress ------------------------------------------------------------------------------------------
 
     def _save(self, *fields: str) -> None:
+        self.catalog.heartbeat_at = timezone.now()  # every save is a sign of life
         try:
             with transaction.atomic():  # a savepoint when called inside a transaction, which survives the error
-                self.catalog.save(update_fields=[*fields, "updated_at"])
+                self.catalog.save(update_fields=[*fields, "heartbeat_at", "updated_at"])
         except DatabaseError:
             if not Catalog.objects.filter(pk=self.catalog.pk).exists():
                 raise _CatalogGone from None
@@ -467,6 +691,7 @@ class _Ingestion:
 
     def run(self) -> dict[str, Any]:
         catalog = self.catalog
+        self.started = self.clock()
         catalog.status = CatalogStatus.PROCESSING
         catalog.stage = STAGE_TEXT
         catalog.pages_done = 0
@@ -475,6 +700,9 @@ class _Ingestion:
         self._save("status", "stage", "pages_done", "error", "summary")
         try:
             return self._run()
+        except _Superseded:
+            logger.warning("Catalog %s: this ingestion was declared stalled and taken over; stopping", catalog.pk)
+            return {"skipped": "superseded"}
         except _CatalogGone:
             logger.info("Catalog %s was deleted during its ingestion", catalog.pk)
             shutil.rmtree(page_image_dir(catalog.sha256), ignore_errors=True)
@@ -504,8 +732,10 @@ class _Ingestion:
             "failed_stage": catalog.stage,
             "pages": catalog.pages_total,
             "pages_done": catalog.pages_done,
-            "seconds": round(time.monotonic() - self.started, 1),
+            "seconds": round(self.clock() - self.started, 1),
         }
+        if self.resumed_pages:
+            summary["resumed_from_page"] = self.resumed_pages + 1
         catalog.status = CatalogStatus.FAILED
         catalog.error = error
         catalog.summary = summary
@@ -522,7 +752,38 @@ class _Ingestion:
             self._extract(path, image_format)
         self.stage(STAGE_CHUNKS)
         chunks = self._write_rows()
+        _checkpoint_path(self.catalog.sha256).unlink(missing_ok=True)
         return self._finish(chunks)
+
+    def _check_time(self, index: int, total: int) -> None:
+        """Between pages: stop with a clear reason once the run has taken longer than AI_CATALOG_MAX_SECONDS."""
+        limit = max_seconds()
+        elapsed = self.clock() - self.started
+        if limit and elapsed > limit:
+            raise _IngestError(
+                _(
+                    "The ingestion took longer than the limit of %(limit)d seconds (AI_CATALOG_MAX_SECONDS): it "
+                    "stopped after page %(done)d of %(total)d. Resume it to continue from there, split the catalog "
+                    "or raise the limit."
+                )
+                % {"limit": limit, "done": index, "total": total}
+            )
+
+    def _start_checkpoint(self, image_format: tuple[str, str], total: int) -> Path:
+        """Load the pages a previous run finished (resume) or start an empty checkpoint; returns its path."""
+        path = _checkpoint_path(self.catalog.sha256)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        signature = _checkpoint_signature(self.catalog, image_format)
+        if self.resume:
+            self.pages = _checkpoint_load(path, signature, total)
+            self.resumed_pages = len(self.pages)
+        path.unlink(missing_ok=True)
+        _checkpoint_append(path, {"signature": signature})
+        for page in self.pages:
+            _checkpoint_append(path, asdict(page))
+        if self.pages:
+            logger.info("Catalog %s: resuming after page %d", self.catalog.pk, len(self.pages))
+        return path
 
     def _extract(self, path: Path, image_format: tuple[str, str]) -> None:
         import pypdf
@@ -549,13 +810,20 @@ class _Ingestion:
                 except Exception as exc:
                     logger.info("pypdf cannot read catalog %s (%s); using pdfium's text", self.catalog.pk, exc)
                     reader = None
-                self.catalog.pages_total = total
-                self._save("pages_total")
-                self._report()
+                if reason := _too_many_pages(total):
+                    raise _IngestError(reason)
                 out_dir = page_image_dir(self.catalog.sha256)
                 out_dir.mkdir(parents=True, exist_ok=True)
-                for index in range(total):
-                    self.pages.append(self._page(index, reader, document, out_dir, image_format))
+                checkpoint = self._start_checkpoint(image_format, total)
+                self.catalog.pages_total = total
+                self.catalog.pages_done = len(self.pages)
+                self._save("pages_total", "pages_done")
+                self._report()
+                for index in range(len(self.pages), total):
+                    self._check_time(index, total)
+                    page = self._page(index, reader, document, out_dir, image_format)
+                    self.pages.append(page)
+                    _checkpoint_append(checkpoint, asdict(page))
                     self.page_done(index + 1)
         finally:
             with PDFIUM_LOCK:
@@ -590,8 +858,10 @@ class _Ingestion:
             if self.engines:
                 self.stage(STAGE_OCR)
                 scale = max(int(settings.AI_OCR_DPI or 220), 50) / 72
-                rendered = (scale, _render(document, index, scale))
-                text, backend = ocr_page_image(rendered[1])
+                image, scaled = _render(document, index, scale)
+                page.scaled = page.scaled or scaled
+                rendered = (scale, image)
+                text, backend = ocr_page_image(image)
                 text = normalize_text(text)
                 if text and _alnum(text) >= _alnum(best[0]):
                     best = (text, backend)
@@ -603,12 +873,18 @@ class _Ingestion:
 
         self.stage(STAGE_IMAGES)
         scale = float(settings.AI_PAGE_IMAGE_SCALE or 1.0)
-        image = rendered[1] if rendered and abs(rendered[0] - scale) < 1e-6 else _render(document, index, scale)
+        if rendered and abs(rendered[0] - scale) < 1e-6:
+            image = rendered[1]
+        else:
+            rendered = None  # the OCR render is not needed any more: free it before the next one
+            image, scaled = _render(document, index, scale)
+            page.scaled = page.scaled or scaled
         page.image = _media_relative(_save_image(image, out_dir, page.number, image_format))
         return page
 
     def _write_rows(self) -> int:
         """Swap this catalog's pages and chunks for the new ones in one transaction; returns the chunk count."""
+        _renew_lock()  # _Superseded if the run was declared stalled and taken over meanwhile: write nothing
         options = _chunk_options()
         chunk_rows: list[tuple[int, int, str, list[str], str]] = []
         for page in self.pages:
@@ -663,8 +939,20 @@ class _Ingestion:
         backends = Counter(p.backend or "none" for p in pages)
         no_text = [p.number for p in pages if p.no_text]
         ocr_pages = [p.number for p in pages if p.backend in ("tesseract", "easyocr")]
+        scaled = [p.number for p in pages if p.scaled]
         skus = list(dict.fromkeys(self.chunk_skus))
         notes: list[str] = []
+        if scaled:
+            notes.append(
+                ngettext(
+                    "%(count)d page is larger than %(limit)d pixels at the configured resolution and was read at "
+                    "a lower one (%(pages)s; AI_CATALOG_MAX_PAGE_PIXELS).",
+                    "%(count)d pages are larger than %(limit)d pixels at the configured resolution and were read "
+                    "at a lower one (%(pages)s; AI_CATALOG_MAX_PAGE_PIXELS).",
+                    len(scaled),
+                )
+                % {"count": len(scaled), "limit": max_page_pixels(), "pages": _page_list(scaled)}
+            )
         why = (ocr_unavailable_reason() if not self.engines else _("OCR found no text on them")) if no_text else ""
         if no_text:
             notes.append(
@@ -685,13 +973,16 @@ class _Ingestion:
             "backends": dict(sorted(backends.items())),
             "ocr_engines": self.engines if self.engines is not None else [],
             "no_text_page_numbers": no_text[:100],
+            "scaled_page_numbers": scaled[:100],
             "sku_examples": skus[:10],
             "images": _media_relative(page_image_dir(catalog.sha256)),
             "notes": notes,
         }
+        if self.resumed_pages:
+            summary["resumed_from_page"] = self.resumed_pages + 1
         if chunks == 0:
             error = _("There is no text in this PDF to search: %(why)s.") % {"why": why or _("the pages are empty")}
-            summary["seconds"] = round(time.monotonic() - self.started, 1)
+            summary["seconds"] = round(self.clock() - self.started, 1)
             summary["error"] = error
             catalog.status = CatalogStatus.FAILED
             catalog.error = error
@@ -706,7 +997,7 @@ class _Ingestion:
         self._save("status", "stage")
         self._report()
         _renew_lock()
-        index_started = time.monotonic()
+        index_started = self.clock()
         try:
             summary["index"], info = _index_rebuild()
         except Exception as exc:
@@ -715,12 +1006,12 @@ class _Ingestion:
                 _("Pages and chunks were saved, but the search index could not be rebuilt: %(error)s")
                 % {"error": f"{exc.__class__.__name__}: {exc}"[:300]}
             ) from exc
-        summary["index_seconds"] = round(time.monotonic() - index_started, 1)
+        summary["index_seconds"] = round(self.clock() - index_started, 1)
         if info:
             summary["index_info"] = info
         if summary["index"] == INDEX_NOT_AVAILABLE:
             notes.append(_("index: not available"))
-        summary["seconds"] = round(time.monotonic() - self.started, 1)
+        summary["seconds"] = round(self.clock() - self.started, 1)
         catalog.summary = summary
         catalog.stage = ""
         self._save("summary", "stage")
@@ -734,17 +1025,21 @@ def _page_list(numbers: list[int], limit: int = 20) -> str:
     return shown + ("…" if len(numbers) > limit else "")
 
 
-def _render(document: Any, index: int, scale: float) -> Image.Image:
+def _render(document: Any, index: int, scale: float) -> tuple[Image.Image, bool]:
+    """(the page rendered at `scale` or lower, True when lowered): never more than AI_CATALOG_MAX_PAGE_PIXELS
+    pixels, decided from the page size before pdfium allocates the bitmap."""
     with PDFIUM_LOCK:
         page = document[index]
         try:
-            bitmap = page.render(scale=scale)
+            width, height = page.get_size()
+            factor = capped_scale(width=width, height=height, scale=scale, max_pixels=max_page_pixels())
+            bitmap = page.render(scale=factor)
             image = bitmap.to_pil()
             image.load()
             bitmap.close()
         finally:
             page.close()
-    return image
+    return image, factor < scale
 
 
 def _save_image(image: Image.Image, out_dir: Path, number: int, image_format: tuple[str, str]) -> Path:
@@ -807,10 +1102,19 @@ def stage_label(stage: str) -> str:
     return labels.get(stage, stage)
 
 
-def catalog_ingest(*, catalog_id: int, progress: Progress | None = None) -> dict[str, Any]:
+def catalog_ingest(
+    *,
+    catalog_id: int,
+    progress: Progress | None = None,
+    resume: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, Any]:
     """Ingest one catalog end to end (see the module docstring); returns the summary saved on it.
 
-    `progress(pages_done, pages_total, stage)` is called whenever either changes."""
+    `progress(pages_done, pages_total, stage)` is called whenever either changes. `resume`: keep the pages a
+    previous run of the same file finished (its checkpoint) and go on from there; a catalog still marked
+    processing or stalled (its worker died and the task came back) is always resumed. `clock`: seconds, for
+    AI_CATALOG_MAX_SECONDS and the summary's times."""
     catalog = Catalog.objects.filter(pk=catalog_id).first()
     if catalog is None:
         logger.info("Catalog %s no longer exists; nothing to ingest", catalog_id)
@@ -819,4 +1123,6 @@ def catalog_ingest(*, catalog_id: int, progress: Progress | None = None) -> dict
         if not acquired:
             logger.info("Catalog %s is already being ingested elsewhere", catalog_id)
             return {"skipped": "already being ingested"}
-        return _Ingestion(catalog=catalog, progress=progress).run()
+        catalog.refresh_from_db()
+        resume = resume or catalog.status in (CatalogStatus.PROCESSING, CatalogStatus.STALLED)
+        return _Ingestion(catalog=catalog, progress=progress, clock=clock, resume=resume).run()

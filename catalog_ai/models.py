@@ -10,6 +10,7 @@ class CatalogStatus(models.TextChoices):
     PROCESSING = "processing", _("Processing")
     READY = "ready", _("Ready")
     FAILED = "failed", _("Failed")
+    STALLED = "stalled", _("Stalled")
 
 
 class Catalog(models.Model):
@@ -25,6 +26,12 @@ class Catalog(models.Model):
     summary = models.JSONField(_("summary"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
     active = models.BooleanField(_("active"), default=True)
+    heartbeat_at = models.DateTimeField(
+        _("last sign of life"),
+        null=True,
+        blank=True,
+        help_text=_("Touched on every page while processing; a processing catalog silent for long has stalled."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

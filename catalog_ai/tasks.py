@@ -7,24 +7,38 @@ from typing import Any
 from celery import shared_task
 from django.db import transaction
 
-from catalog_ai.ingestion import catalog_ingest
+from catalog_ai.ingestion import catalog_ingest, catalog_is_stalled, catalog_release_lock, catalog_stall_sweep
 from catalog_ai.models import Catalog, CatalogStatus
 
 
 @shared_task(name="catalog_ai.tasks.catalog_ingest_task", acks_late=True)
-def catalog_ingest_task(catalog_id: int) -> dict[str, Any]:
-    return catalog_ingest(catalog_id=catalog_id)
+def catalog_ingest_task(catalog_id: int, resume: bool = False) -> dict[str, Any]:
+    return catalog_ingest(catalog_id=catalog_id, resume=resume)
 
 
-def catalog_ingest_enqueue(catalog: Catalog) -> None:
-    """Mark the catalog pending and queue its ingestion once the current transaction commits."""
+def catalog_ingest_enqueue(catalog: Catalog, *, resume: bool = False) -> None:
+    """Mark the catalog pending and queue its ingestion once the current transaction commits.
+
+    `resume`: keep the pages its last run finished. A stalled catalog's lock (left by its dead worker) is
+    released first, so the new run is not turned away."""
+    if catalog_is_stalled(catalog=catalog):
+        catalog_release_lock(catalog_id=catalog.pk)
     catalog.status = CatalogStatus.PENDING
     catalog.stage = ""
     catalog.pages_done = 0
     catalog.error = ""
     catalog.save(update_fields=["status", "stage", "pages_done", "error", "updated_at"])
     catalog_id = catalog.pk
-    transaction.on_commit(lambda: catalog_ingest_task.delay(catalog_id), robust=True)
+    if resume:
+        transaction.on_commit(lambda: catalog_ingest_task.delay(catalog_id, resume=True), robust=True)
+    else:
+        transaction.on_commit(lambda: catalog_ingest_task.delay(catalog_id), robust=True)
+
+
+@shared_task(name="catalog_ai.tasks.catalog_stall_sweep_task")
+def catalog_stall_sweep_task() -> list[int]:
+    """Periodic: mark catalogs whose ingestion died (no heartbeat for AI_CATALOG_STALL_SECONDS) as stalled."""
+    return catalog_stall_sweep()
 
 
 # --- The AI's turn in conversations (catalog_ai.responder) ---------------------------------------

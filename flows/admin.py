@@ -1,16 +1,19 @@
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
-from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, path
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import XLSX
 
 from flows.admin_diagram import flow_diagram_view
+from flows.admin_import import RuleImportForm, rule_import_job_view
 from flows.admin_simulator import simulator_view
 from flows.excel import RuleResource
 from flows.forms import RuleAdminForm, current_flow_warnings, rule_save_warnings
-from flows.models import GlobalCommand, QuickReply, QuickReplyMedia, Rule, RuleMedia
+from flows.imports import rule_import_needs_background, rule_import_start
+from flows.models import GlobalCommand, QuickReply, QuickReplyMedia, Rule, RuleImport, RuleMedia
 
 
 class RuleMediaInline(admin.TabularInline):
@@ -24,6 +27,7 @@ class RuleAdmin(ImportExportModelAdmin):
     resource_classes = [RuleResource]
     formats = [XLSX]
     import_template_name = "admin/flows/rule/import.html"
+    import_form_class = RuleImportForm  # workbook_check before anything parses the file
     change_list_template = "admin/flows/rule/change_list.html"
     list_display = ("step", "input_text", "priority", "response_type", "next_step", "role_keyword", "active")
     list_display_links = ("input_text",)
@@ -55,8 +59,27 @@ class RuleAdmin(ImportExportModelAdmin):
         extra = [
             path("diagram/", self.admin_site.admin_view(self.diagram), name="flows_rule_diagram"),
             path("simulator/", self.admin_site.admin_view(self.simulator), name="flows_rule_simulator"),
+            path("import/job/<int:pk>/", self.admin_site.admin_view(self.import_job), name="flows_rule_import_job"),
         ]
         return extra + super().get_urls()
+
+    def import_action(self, request, **kwargs):
+        """A workbook with more rows than RULES_IMPORT_BACKGROUND_ROWS is checked in a task, not in the request."""
+        if request.method == "POST" and self.has_import_permission(request):
+            form = self.create_import_form(request)
+            if form.is_valid() and rule_import_needs_background(size=form.workbook_size):
+                job = rule_import_start(
+                    data=form.workbook_data,
+                    file_name=form.cleaned_data["import_file"].name,
+                    user=request.user,
+                    dry_run=True,
+                )
+                return HttpResponseRedirect(reverse("admin:flows_rule_import_job", args=[job.pk]))
+        return super().import_action(request, **kwargs)
+
+    def import_job(self, request: HttpRequest, pk: int) -> HttpResponse:
+        context = self.admin_site.each_context(request)
+        return rule_import_job_view(request, pk=pk, context=context, opts=self.model._meta, admin=self)
 
     def diagram(self, request: HttpRequest) -> HttpResponse:
         return flow_diagram_view(request, context=self.admin_site.each_context(request), opts=self.model._meta)
@@ -94,3 +117,24 @@ class GlobalCommandAdmin(admin.ModelAdmin):
     list_editable = ("priority", "active")
     list_filter = ("active", "handler")
     search_fields = ("keywords", "description")
+
+
+@admin.register(RuleImport)
+class RuleImportAdmin(admin.ModelAdmin):
+    """The background rules imports (read-only); each links to its progress/result page."""
+
+    list_display = ("file_name", "dry_run", "status", "created", "updated", "unchanged", "created_by", "created_at")
+    list_filter = ("status", "dry_run")
+    exclude = ("data",)
+    readonly_fields = ("result_link",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("result"))
+    def result_link(self, obj: RuleImport) -> str:
+        url = reverse("admin:flows_rule_import_job", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.file_name)

@@ -18,10 +18,20 @@ for repeats, as ``Rule.save`` does), so importing the same file twice updates
 the rules instead of duplicating them.
 
 :func:`rules_import` is atomic (any error: nothing is written) and has a dry
-run; errors name the row as Excel shows it (the header is row 1) and the column
+run and a progress callback; errors name the row as Excel shows it (the header is row 1) and the column
 as the file names it. :class:`RuleResource` is the same import for the admin's
 two-step import (preview, then "Confirm import"). :func:`rules_export` writes the
 rules as .xlsx with the English column names.
+
+Before anything parses a workbook, :func:`workbook_check` opens it as a zip and
+refuses it (:class:`WorkbookTooLarge`, naming the limit and its setting) when
+the file, its uncompressed size, a member's compression ratio (a zip bomb), or
+the rows or columns a sheet would yield are over RULES_IMPORT_MAX_FILE_BYTES,
+RULES_IMPORT_MAX_UNCOMPRESSED_BYTES, RULES_IMPORT_MAX_COMPRESSION_RATIO,
+RULES_IMPORT_MAX_ROWS or RULES_IMPORT_MAX_COLUMNS. Rows and columns are counted
+by streaming the sheet XML (regular expressions over bounded chunks), from the
+highest row number and cell reference as well as the declared <dimension>,
+since openpyxl's reader pads missing rows and cells up to those.
 """
 
 from __future__ import annotations
@@ -29,8 +39,10 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -63,8 +75,11 @@ __all__ = [
     "RowError",
     "RuleFileError",
     "RuleResource",
+    "WorkbookSize",
+    "WorkbookTooLarge",
     "canonical_column",
     "clean_row",
+    "import_limit",
     "media_type_for_url",
     "media_urls_of",
     "normalize_header",
@@ -78,6 +93,7 @@ __all__ = [
     "split_pipe",
     "sync_rule_media",
     "workbook_bytes",
+    "workbook_check",
 ]
 
 # --- columns -------------------------------------------------------------------------------
@@ -429,6 +445,10 @@ class InvalidWorkbook(Exception):
     """The file is not a readable .xlsx workbook."""
 
 
+class WorkbookTooLarge(InvalidWorkbook):
+    """The workbook is over one of the RULES_IMPORT_MAX_* limits; the message names it."""
+
+
 # --- one row -------------------------------------------------------------------------------
 
 
@@ -663,7 +683,11 @@ class RuleResource(resources.ModelResource):
         super().__init__(**kwargs)
         self._reset()
 
+    #: Called as progress(rows_done, rows_total) after every row (rules_import's progress).
+    progress: Callable[[int, int], None] | None = None
+
     def _reset(self) -> None:
+        self.rows_done = 0
         self.excel_rows: list[int] = []
         self.labels: dict[str, str] = {}
         self.row_errors: list[RowError] = []
@@ -849,6 +873,11 @@ class RuleResource(resources.ModelResource):
             setattr(instance, name, value)
         setattr(instance, _PENDING_MEDIA, cleaned.media_urls)
 
+    def after_import_row(self, row: Mapping[str, Any], row_result: Any, **kwargs: Any) -> None:
+        self.rows_done += 1
+        if self.progress is not None:
+            self.progress(self.rows_done, len(self.excel_rows))
+
     def after_save_instance(self, instance: Rule, row: Mapping[str, Any], **kwargs: Any) -> None:
         urls = getattr(instance, _PENDING_MEDIA, None)
         if urls is not None:
@@ -880,21 +909,164 @@ class RuleResource(resources.ModelResource):
 
 
 def _read_bytes(file: BinaryIO | bytes | str | os.PathLike[str]) -> bytes:
+    """The file's bytes; never more than RULES_IMPORT_MAX_FILE_BYTES + 1 (workbook_check refuses those)."""
     if isinstance(file, bytes | bytearray):
         return bytes(file)
+    limit = import_limit("RULES_IMPORT_MAX_FILE_BYTES", 10 * 1024 * 1024)
     if isinstance(file, str | os.PathLike):
-        return Path(file).read_bytes()
-    data = file.read()
+        with Path(file).open("rb") as fh:
+            return fh.read(limit + 1) if limit else fh.read()
+    data = file.read(limit + 1) if limit else file.read()
     return data.encode() if isinstance(data, str) else data
+
+
+@dataclass(frozen=True)
+class WorkbookSize:
+    """What workbook_check measured: the file, its uncompressed size, and the largest sheet's rows (header
+    included) and columns as the reader would yield them."""
+
+    file_bytes: int
+    uncompressed_bytes: int
+    rows: int
+    columns: int
+
+
+def import_limit(name: str, default: int) -> int:
+    """A RULES_IMPORT_* limit from the settings (0 = no limit)."""
+    return max(int(getattr(settings, name, default) or 0), 0)
+
+
+_SHEET_MEMBER = re.compile(r"^xl/worksheets/[^/]+\.xml$")
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row\b([^>]*)>")
+_ROW_NUMBER = re.compile(rb"\br\s*=\s*[\"'](\d{1,9})[\"']")
+_CELL_REF = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\b[^>]*?\br\s*=\s*[\"']\$?([A-Za-z]{1,7})\$?\d")
+_DIMENSION = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?dimension\b[^>]*?\bref\s*=\s*[\"']([^\"']{1,64})[\"']")
+_DIMENSION_END = re.compile(rb"[A-Za-z]{1,7}\$?(\d{1,9})$")
+_SCAN_CHUNK = 1024 * 1024
+_SCAN_TAIL = 8192
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters.upper():
+        number = number * 26 + (letter - 64)
+    return number
+
+
+def _sheet_extent(book: zipfile.ZipFile, info: zipfile.ZipInfo, *, max_rows: int, max_columns: int) -> tuple[int, int]:
+    """(rows, columns) the sheet would yield: the highest of the declared dimension, the row numbers and count,
+    and the cell references, read in bounded chunks; stops early once past a limit."""
+    rows = columns = counted = 0
+    tail = b""
+    with book.open(info) as stream:
+        while chunk := stream.read(_SCAN_CHUNK):
+            buffer = tail + chunk
+            end = 0
+            for match in _DIMENSION.finditer(buffer):
+                ref = match.group(1).split(b":")[-1]
+                if found := _DIMENSION_END.search(ref):
+                    rows = max(rows, int(found.group(1)))
+                columns = max(columns, _column_number(re.sub(rb"[^A-Za-z]", b"", ref)))
+                end = max(end, match.end())
+            for match in _ROW_TAG.finditer(buffer):
+                counted += 1
+                number = _ROW_NUMBER.search(match.group(1))
+                rows = max(rows, counted, int(number.group(1)) if number else 0)
+                end = max(end, match.end())
+            for match in _CELL_REF.finditer(buffer):
+                columns = max(columns, _column_number(match.group(1)))
+                end = max(end, match.end())
+            tail = buffer[max(end, len(buffer) - _SCAN_TAIL) :]
+            if (max_rows and rows > max_rows) or (max_columns and columns > max_columns):
+                break
+    return rows, columns
+
+
+def workbook_check(data: bytes) -> WorkbookSize:
+    """Measure an .xlsx before parsing it; InvalidWorkbook if it is not one, WorkbookTooLarge (naming the limit
+    and its setting) if it is over a RULES_IMPORT_MAX_* limit. Reads at most the limits' worth of XML."""
+    if not data.startswith(b"PK"):
+        raise InvalidWorkbook(_("The file is not an Excel workbook (.xlsx). Save it as .xlsx and try again."))
+    max_file = import_limit("RULES_IMPORT_MAX_FILE_BYTES", 10 * 1024 * 1024)
+    if max_file and len(data) > max_file:
+        raise WorkbookTooLarge(
+            _("The file is %(size)s; the limit is %(limit)s (RULES_IMPORT_MAX_FILE_BYTES).")
+            % {"size": _megabytes(len(data)), "limit": _megabytes(max_file)}
+        )
+    max_total = import_limit("RULES_IMPORT_MAX_UNCOMPRESSED_BYTES", 50 * 1024 * 1024)
+    max_ratio = import_limit("RULES_IMPORT_MAX_COMPRESSION_RATIO", 100)
+    max_rows = import_limit("RULES_IMPORT_MAX_ROWS", 10_000)
+    max_columns = import_limit("RULES_IMPORT_MAX_COLUMNS", 100)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as book:
+            members = book.infolist()
+            total = sum(info.file_size for info in members)
+            if max_total and total > max_total:
+                raise WorkbookTooLarge(
+                    _(
+                        "Unpacked, the workbook is %(size)s; the limit is %(limit)s "
+                        "(RULES_IMPORT_MAX_UNCOMPRESSED_BYTES). Remove other sheets, images or formatting."
+                    )
+                    % {"size": _megabytes(total), "limit": _megabytes(max_total)}
+                )
+            for info in members:
+                ratio = info.file_size / max(info.compress_size, 1)
+                if max_ratio and info.file_size > 1024 * 1024 and ratio > max_ratio:
+                    raise WorkbookTooLarge(
+                        _(
+                            "Part %(part)s of the workbook unpacks %(ratio)d times larger than it is stored; the "
+                            "limit is %(limit)d (RULES_IMPORT_MAX_COMPRESSION_RATIO). The file looks made to "
+                            "exhaust the server; save the rules in a new workbook."
+                        )
+                        % {"part": info.filename[:100], "ratio": int(ratio), "limit": max_ratio}
+                    )
+            rows = columns = 0
+            for info in members:
+                if _SHEET_MEMBER.match(info.filename):
+                    sheet_rows, sheet_columns = _sheet_extent(
+                        book, info, max_rows=max_rows + 1 if max_rows else 0, max_columns=max_columns
+                    )
+                    rows, columns = max(rows, sheet_rows), max(columns, sheet_columns)
+    except InvalidWorkbook:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        logger.info("unreadable rules workbook (zip): %r", exc)
+        raise InvalidWorkbook(
+            _("The file could not be read as an Excel workbook (.xlsx); it may be damaged. Save it again as .xlsx.")
+        ) from exc
+    if max_rows and rows - 1 > max_rows:
+        raise WorkbookTooLarge(
+            _(
+                "The sheet has more than %(limit)d rows below the header (row %(rows)d is used); the limit is "
+                "%(limit)d (RULES_IMPORT_MAX_ROWS). Split the file or delete the empty rows at the end."
+            )
+            % {"rows": rows, "limit": max_rows}
+        )
+    if max_columns and columns > max_columns:
+        raise WorkbookTooLarge(
+            _(
+                "The sheet uses %(columns)d columns; the limit is %(limit)d (RULES_IMPORT_MAX_COLUMNS). "
+                "Delete the columns that are not rule columns."
+            )
+            % {"columns": columns, "limit": max_columns}
+        )
+    return WorkbookSize(file_bytes=len(data), uncompressed_bytes=total, rows=rows, columns=columns)
+
+
+def _megabytes(size: int) -> str:
+    """A size for people: "12.5 MB", or "20 KB" below a megabyte."""
+    if size >= 1024 * 1024:
+        return _("%(size).1f MB") % {"size": size / (1024 * 1024)}
+    return _("%(size)d KB") % {"size": -(-size // 1024)}
 
 
 def read_workbook(data: bytes) -> tablib.Dataset:
     """The first sheet of an .xlsx as a dataset (header row -> headers), as the admin import reads it.
 
-    Raises InvalidWorkbook for anything that is not a readable .xlsx (CSV, .xls, a damaged file...).
+    Raises InvalidWorkbook for anything that is not a readable .xlsx (CSV, .xls, a damaged file...) and
+    WorkbookTooLarge for one over the limits (workbook_check), before parsing it.
     """
-    if not data.startswith(b"PK"):
-        raise InvalidWorkbook(_("The file is not an Excel workbook (.xlsx). Save it as .xlsx and try again."))
+    workbook_check(data)
     try:
         return XLSX().create_dataset(data)
     except StopIteration:  # a sheet without a single row
@@ -940,12 +1112,19 @@ def workbook_bytes(dataset: tablib.Dataset, *, title: str = "rules") -> bytes:
 # --- services ------------------------------------------------------------------------------
 
 
-def rules_import(*, file: BinaryIO | bytes | str | os.PathLike[str], dry_run: bool = False) -> ImportReport:
+def rules_import(
+    *,
+    file: BinaryIO | bytes | str | os.PathLike[str],
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
     """Import rules from an .xlsx (a path, bytes or a binary file), all or nothing.
 
     Rows are matched by key (see the module docstring). Any error -> nothing is
     written and ``errors`` says where; ``dry_run`` -> everything is checked and
-    counted, nothing is written.
+    counted, nothing is written. A workbook over the limits (workbook_check) is
+    an error before it is parsed. ``progress(rows_done, rows_total)`` is called
+    after every row.
     """
     report = ImportReport(dry_run=dry_run)
     try:
@@ -954,6 +1133,7 @@ def rules_import(*, file: BinaryIO | bytes | str | os.PathLike[str], dry_run: bo
         report.errors.append(RowError(None, "", str(exc)))
         return report
     resource = RuleResource()
+    resource.progress = progress
     result = resource.import_data(dataset, dry_run=dry_run, raise_errors=False)
     report.created = result.totals.get("new", 0)
     report.updated = result.totals.get("update", 0)

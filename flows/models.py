@@ -156,3 +156,48 @@ class GlobalCommand(models.Model):
 
     def __str__(self) -> str:
         return f"{self.keywords} → {self.handler}"
+
+
+class RuleImportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class RuleImport(models.Model):
+    """A rules workbook imported in the background (flows/imports.py): a check (dry run), then, confirmed, the
+    import itself. The file is kept here, private (never under MEDIA); live progress is in the cache."""
+
+    file_name = models.CharField(_("file"), max_length=255)
+    data = models.BinaryField(_("workbook"))
+    dry_run = models.BooleanField(_("check only"), default=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=RuleImportStatus.choices, default=RuleImportStatus.QUEUED
+    )
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    created = models.PositiveIntegerField(_("new"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    warnings = models.JSONField(_("warnings"), default=list, blank=True)
+    checked = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("The check it confirms."),
+    )
+    created_by = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("rules import")
+        verbose_name_plural = _("rules imports")
+
+    def __str__(self) -> str:
+        return self.file_name

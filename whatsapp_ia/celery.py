@@ -72,3 +72,8 @@ def _schedule_periodic(sender: Celery, **_: object) -> None:
         sender.signature("conversations.tasks.deliveries_purge_task"),
         name="delete expired webhook deliveries",
     )
+    sender.add_periodic_task(
+        settings.SWEEP_INTERVAL,
+        sender.signature("catalog_ai.tasks.catalog_stall_sweep_task"),
+        name="mark stalled catalog ingestions",
+    )

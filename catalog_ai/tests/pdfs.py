@@ -5,6 +5,8 @@
 - scanned_pdf(pages): raster-only A4 pages at 200 dpi (Pillow's PDF writer), text drawn with DejaVuSans:
   no text layer, only OCR reads them.
 - merge_pdfs(*pdfs), truncated_pdf(), png_bytes(), encrypted_pdf(user_password=...).
+- huge_page_pdf(): one blank 14,400 x 14,400 pt page in a few hundred bytes (the largest page PDF allows);
+  rendered as asked it needs gigabytes. many_pages_pdf(n): n blank A4 pages.
 """
 
 from __future__ import annotations
@@ -52,8 +54,10 @@ def _escape(line: str) -> bytes:
     return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)").encode("cp1252")
 
 
-def text_pdf(pages: list[list[str]], *, font_size: int = 11, leading: int = 16) -> bytes:
-    """A minimal valid PDF: one text object per page, lines top to bottom ("" = an empty line)."""
+def text_pdf(
+    pages: list[list[str]], *, font_size: int = 11, leading: int = 16, size: tuple[int, int] = A4_POINTS
+) -> bytes:
+    """A minimal valid PDF: one text object per page, lines top to bottom ("" = an empty line); `size` in points."""
     objects: list[bytes | None] = [None, None]  # 1: catalog, 2: page tree (filled in at the end)
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     font_id = len(objects)
@@ -70,7 +74,7 @@ def text_pdf(pages: list[list[str]], *, font_size: int = 11, leading: int = 16) 
         content_id = len(objects)
         objects.append(
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 %d %d] /Resources << /Font << /F1 %d 0 R >> >> "
-            b"/Contents %d 0 R >>" % (*A4_POINTS, font_id, content_id)
+            b"/Contents %d 0 R >>" % (*size, font_id, content_id)
         )
         kids.append(len(objects))
     objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
@@ -155,3 +159,13 @@ def catalog_pdf() -> bytes:
 def mixed_pdf() -> bytes:
     """The two text pages plus one scanned page (SCANNED_LINES)."""
     return merge_pdfs(catalog_pdf(), scanned_pdf([SCANNED_LINES]))
+
+
+def huge_page_pdf(points: int = 14_400) -> bytes:
+    """One blank page of points x points (14,400 pt = 200 in, PDF's maximum): tiny file, gigapixel render."""
+    return text_pdf([[]], size=(points, points))
+
+
+def many_pages_pdf(pages: int) -> bytes:
+    """`pages` blank A4 pages."""
+    return text_pdf([[] for _ in range(pages)])

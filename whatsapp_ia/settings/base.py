@@ -199,6 +199,7 @@ LOGGING = {
 from whatsapp_ia.settings.integrations.ai import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.celery import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.channels import *  # noqa: E402,F403
+from whatsapp_ia.settings.integrations.excel import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.media import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.providers import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.webhooks import *  # noqa: E402,F403

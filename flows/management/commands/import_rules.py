@@ -3,6 +3,8 @@
 All or nothing: with any error nothing is written, each error is printed as
 ``row N, column X: reason`` (on stderr) and the command exits with status 1.
 ``--dry-run`` checks the whole file and prints what would change without writing.
+A progress bar (rows) runs on stderr. The file must pass the same limits as the
+admin's (flows.excel.workbook_check: RULES_IMPORT_MAX_*), checked before parsing.
 Rows are matched to rules by key (derived from step and keywords when the file
 has none), so importing the same file again updates instead of duplicating.
 See flows/excel.py for the columns.
@@ -33,7 +35,18 @@ class Command(BaseCommand):
         path = Path(file)
         if not path.is_file():
             raise CommandError(_("File not found: %(path)s") % {"path": path})
-        report = rules_import(file=path, dry_run=dry_run)
+        from tqdm import tqdm
+
+        stream = getattr(self.stderr, "_out", self.stderr)
+        with tqdm(total=0, unit=_("row"), file=stream, dynamic_ncols=True, desc=_("Rules")) as bar:
+
+            def progress(done: int, total: int) -> None:
+                if bar.total != total:
+                    bar.total = total
+                bar.n = done
+                bar.refresh()
+
+            report = rules_import(file=path, dry_run=dry_run, progress=progress)
 
         for warning in report.warnings:
             self.stdout.write(self.style.WARNING(_("warning: %(warning)s") % {"warning": warning}))

@@ -43,6 +43,15 @@ AI_TEXT_MIN_CHARS = env.int("AI_TEXT_MIN_CHARS", default=20)
 AI_CATALOG_MAX_BYTES = env.int("AI_CATALOG_MAX_BYTES", default=200 * 1024 * 1024)
 AI_OCR_TIMEOUT = env.int("AI_OCR_TIMEOUT", default=120)
 AI_OCR_THREADS = env.int("AI_OCR_THREADS", default=1)
+# Catalog ingestion limits: pages per PDF, pixels of one rendered page (a larger page is rendered scaled down
+# to this), seconds for the whole ingestion (checked between pages; 0 = no limit), and seconds without a sign
+# of life after which a processing catalog counts as stalled (its worker died) and may be resumed or reset.
+AI_CATALOG_MAX_PAGES = env.int("AI_CATALOG_MAX_PAGES", default=2000)
+AI_CATALOG_MAX_PAGE_PIXELS = env.int("AI_CATALOG_MAX_PAGE_PIXELS", default=40_000_000)
+AI_CATALOG_MAX_SECONDS = env.int("AI_CATALOG_MAX_SECONDS", default=7200)
+AI_CATALOG_STALL_SECONDS = env.int("AI_CATALOG_STALL_SECONDS", default=600)
+# Where an ingestion keeps the pages it finished, so a resumed one does not redo them (private: not under MEDIA).
+AI_CATALOG_CHECKPOINT_DIR = env.str("AI_CATALOG_CHECKPOINT_DIR", default=str(VAR_DIR / "catalog_checkpoints"))
 # AI hand-off buffer: wait for silence before answering a burst (seconds after a text/audio; after an
 # image, which a later text never shortens).
 AI_BUFFER_TEXT_SECONDS = env.float("AI_BUFFER_TEXT_SECONDS", default=10.0)
