@@ -133,6 +133,7 @@ class MediaFile:
     sha256: str = ""
     original_url: str = ""
     filename: str = ""
+    checksum_error: str = ""  # the content differs from the provider's sha256 (kept: never drop customer media)
 
     @property
     def size(self) -> int:

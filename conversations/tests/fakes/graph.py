@@ -115,6 +115,8 @@ class _Media:
     sha256: str
     file_size: str
     expire_downloads: int = 0
+    corrupt_downloads: int = 0
+    failing_lookups: int = 0
 
 
 @dataclass
@@ -382,9 +384,13 @@ class FakeGraph:
         sha256: str | None = None,
         file_size: str | None = None,
         expire_downloads: int = 0,
+        corrupt_downloads: int = 0,
+        failing_lookups: int = 0,
     ) -> None:
         """Register a media file. `sha256`/`file_size` override what the lookup announces (to lie);
-        the first `expire_downloads` downloads answer 404 like an expired lookaside URL."""
+        the first `expire_downloads` downloads answer 404 like an expired lookaside URL, the first
+        `corrupt_downloads` ones send damaged bytes (a flipped last byte), and the first
+        `failing_lookups` lookups answer 503 with Meta's "service unavailable" (131016)."""
         media = _Media(
             media_id=media_id,
             content=content,
@@ -392,6 +398,8 @@ class FakeGraph:
             sha256=sha256 if sha256 is not None else hashlib.sha256(content).hexdigest(),
             file_size=file_size if file_size is not None else str(len(content)),
             expire_downloads=expire_downloads,
+            corrupt_downloads=corrupt_downloads,
+            failing_lookups=failing_lookups,
         )
         with self._lock:
             self._media[media_id] = media
@@ -523,6 +531,9 @@ class FakeGraph:
                     f"Unsupported get request. Object with ID '{media_id}' does not exist, cannot be loaded "
                     "due to missing permissions, or does not support this operation",
                 )
+            if media.failing_lookups > 0:
+                media.failing_lookups -= 1
+                return _error_reply(503, 131016)
             url = self._mint_download_url(media_id)
         info = {
             "messaging_product": "whatsapp",
@@ -546,7 +557,11 @@ class FakeGraph:
                 media.expire_downloads -= 1
                 del self._download_tokens[token]
                 return _Reply(status=404, body=b"URL signature expired", content_type="text/plain")
-        return _Reply(status=200, body=media.content, content_type=media.mime_type)
+            content = media.content
+            if media.corrupt_downloads > 0:
+                media.corrupt_downloads -= 1
+                content = content[:-1] + bytes([content[-1] ^ 0xFF]) if content else b"\0"
+        return _Reply(status=200, body=content, content_type=media.mime_type)
 
     def _count_connection(self) -> None:
         with self._lock:
