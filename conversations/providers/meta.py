@@ -81,6 +81,7 @@ REFERRAL_KEYS = (
     "ctwa_clid",
 )
 MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
+PENDING_UPLOAD = "pending-upload"  # stands for a media_path's id in a payload built before the upload
 
 # Meta error code -> "trying again later can help". Codes not listed fall back to the HTTP
 # status (429 and 5xx transient, everything else permanent); see `is_transient`.
@@ -726,12 +727,22 @@ _MEDIA_RULES: dict[str, _MediaRules] = {
 }
 
 
+def _check_media_path(path: str) -> None:
+    """A file under MEDIA_ROOT: relative, no '..', no backslashes."""
+    parts = path.split("/")
+    if path.startswith("/") or "\\" in path or any(part in ("", ".", "..") for part in parts):
+        raise OutboundValidationError(f"media_path {_preview(path)} must be a relative path under MEDIA_ROOT")
+
+
 def _media_source(kind: str, message: OutboundMessage) -> dict[str, str]:
-    has_id, has_link = bool(message.media_id.strip()), bool(message.media_link.strip())
-    if has_id == has_link:
-        got = "both" if has_id else "neither"
-        raise OutboundValidationError(f"{kind} needs exactly one of media_id or media_link; got {got}")
-    if has_id:
+    sources = [bool(message.media_id.strip()), bool(message.media_link.strip()), bool(message.media_path.strip())]
+    if sum(sources) != 1:
+        got = "none" if not any(sources) else "several"
+        raise OutboundValidationError(f"{kind} needs exactly one of media_id, media_link or media_path; got {got}")
+    if message.media_path.strip():
+        _check_media_path(message.media_path.strip())
+        return {"id": PENDING_UPLOAD}  # validation only: the delivery step uploads it first
+    if message.media_id.strip():
         return {"id": message.media_id.strip()}
     link = message.media_link.strip()
     parts = urlsplit(link)
@@ -963,6 +974,8 @@ class MetaProvider(Provider):
 
     def send(self, message: OutboundMessage) -> SendResult:
         """POST /{phone_number_id}/messages; returns the wamid or raises ProviderError/OutboundValidationError."""
+        if message.media_path:
+            raise OutboundValidationError("media_path must be uploaded (media_id) or linked before sending")
         payload = self.build_payload(message)
         body = self._post_messages(payload, "send")
         first = _as_dict(next(iter(_as_list(body.get("messages"))), None))
@@ -974,6 +987,25 @@ class MetaProvider(Provider):
     def mark_read(self, provider_message_id: str) -> None:
         """Blue ticks for an inbound message; raises ProviderError on failure."""
         self._post_messages(read_payload(provider_message_id), "mark read")
+
+    def upload_media(self, *, content: bytes, mime_type: str, filename: str) -> str:
+        """POST /{phone_number_id}/media (multipart: file, type, messaging_product); the media id.
+
+        Meta keeps uploaded media 30 days; callers cache the id for less than that.
+        """
+        if not self.config.external_id:
+            raise _failure("channel has no phone_number_id", "config")
+        body = self._call_json(
+            "POST",
+            self._graph_url(self.config.external_id, "media"),
+            "media upload",
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename or "file", content, mime_type)},
+        )
+        media_id = _text(body.get("id"))
+        if not media_id:
+            raise _failure("malformed media upload response: no id", "malformed_response", raw=body)
+        return media_id
 
     def fetch_media(self, media: MediaRef, *, max_bytes: int) -> MediaFile:
         """Download inbound media by id (Graph lookup, then the short-lived URL) or by its direct URL.

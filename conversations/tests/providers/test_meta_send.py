@@ -363,11 +363,11 @@ VALIDATION_CASES: list[tuple[str, OutboundMessage, str]] = [
         "section 2 row 1 id 'x' repeats section 1 row 1 id",
     ),
     ("list-body-missing", replace(menu(), text=""), "body text is empty"),
-    ("media-neither", media("image"), "image needs exactly one of media_id or media_link; got neither"),
+    ("media-neither", media("image"), "image needs exactly one of media_id, media_link or media_path; got none"),
     (
         "media-both",
         media("video", media_id="1", media_link="https://cdn.example.com/v.mp4"),
-        "video needs exactly one of media_id or media_link; got both",
+        "video needs exactly one of media_id, media_link or media_path; got several",
     ),
     ("media-ftp-link", media("document", media_link="ftp://cdn.example.com/a.pdf"), "must be an http(s) URL"),
     ("media-relative-link", media("image", media_link="/static/a.png"), "must be an http(s) URL"),
