@@ -139,10 +139,19 @@ def media_refetch_expire(*, now: datetime) -> int:
     )
 
 
-def message_media_refetch(*, message_id: int) -> str:
-    """One more download of a "retry" message's media (the sweeper's task); its media state after."""
+def message_media_refetch(*, message_id: int, now: datetime | None = None) -> str:
+    """One more download of a "retry" message's media (the sweeper's task); its media state after.
+
+    The message is claimed first (a conditional update of its `updated_at`), so two tasks for
+    the same message (a sweep that ran again meanwhile) never both download and store it.
+    """
     message = Message.objects.select_related("conversation__channel").filter(pk=message_id).first()
     if message is None:
         return "missing"
+    if message.media_state != MediaState.RETRY:
+        return message.media_state
+    claimed = Message.objects.filter(pk=message.pk, media_state=MediaState.RETRY, updated_at=message.updated_at)
+    if not claimed.update(updated_at=now or timezone.now()):
+        return "claimed"
     message_media_download(message=message, retry_delays=())
     return message.media_state
