@@ -87,8 +87,7 @@ def message_media_download(*, message: Message, retry_delays: Sequence[float] = 
     try:
         media = _fetch(provider, ref, retry_delays)
         if media.checksum_error:
-            logger.warning("Media of message %s: %s; downloading it again", message.pk, media.checksum_error)
-            media = _fetch(provider, ref, retry_delays)
+            media = _fetch_again(message, provider, ref, retry_delays, first=media)
         media_check(media)
     except ProviderError as exc:
         _mark_not_stored(message, str(exc), retry=exc.transient)
@@ -111,6 +110,18 @@ def message_media_download(*, message: Message, retry_delays: Sequence[float] = 
         update_fields=["media_file", "media_mime", "media_size", "media_original_url", "media_state",
                        "media_checksum_mismatch", "media_error", "data", "updated_at"]
     )  # fmt: skip
+
+
+def _fetch_again(
+    message: Message, provider: Provider, ref: MediaRef, retry_delays: Sequence[float], *, first: MediaFile
+) -> MediaFile:
+    """The second download after a checksum mismatch; the first copy if that one fails (never lose both)."""
+    logger.warning("Media of message %s: %s; downloading it again", message.pk, first.checksum_error)
+    try:
+        return _fetch(provider, ref, retry_delays)
+    except ProviderError as exc:
+        logger.warning("Media of message %s: the second download failed (%s); keeping the first", message.pk, exc)
+        return first
 
 
 def _mark_not_stored(message: Message, error: str, *, retry: bool) -> None:

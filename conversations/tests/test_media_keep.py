@@ -84,3 +84,14 @@ def test_the_sweeper_stops_once_the_provider_no_longer_keeps_the_file(meta_setti
     message.refresh_from_db()
     assert message.media_state == "failed"
     assert "limited time" in message.media_error
+
+
+def test_when_the_second_download_fails_the_first_copy_is_kept(meta_settings: Any, fake_graph: Any) -> None:
+    # given: the first download is damaged, then Graph no longer has the file (a permanent error)
+    graph_media = {"corrupt_downloads": 1, "gone_after_lookups": 1}
+    message = receive_media(fake_graph, JPEG, kind="image", mime_type="image/jpeg", graph_media=graph_media)
+
+    assert message.media_state == "stored", message.media_error
+    assert message.media_checksum_mismatch is True
+    assert len(_stored_bytes(message)) == len(JPEG)  # the damaged copy, kept rather than nothing
+    assert len(fake_graph.media_lookups) == 2 and len(fake_graph.downloads) == 1

@@ -121,6 +121,7 @@ class _Media:
     expire_downloads: int = 0
     corrupt_downloads: int = 0
     failing_lookups: int = 0
+    gone_after_lookups: int | None = None
 
 
 @dataclass
@@ -397,11 +398,13 @@ class FakeGraph:
         expire_downloads: int = 0,
         corrupt_downloads: int = 0,
         failing_lookups: int = 0,
+        gone_after_lookups: int | None = None,
     ) -> None:
         """Register a media file. `sha256`/`file_size` override what the lookup announces (to lie);
         the first `expire_downloads` downloads answer 404 like an expired lookaside URL, the first
         `corrupt_downloads` ones send damaged bytes (a flipped last byte), and the first
-        `failing_lookups` lookups answer 503 with Meta's "service unavailable" (131016)."""
+        `failing_lookups` lookups answer 503 with Meta's "service unavailable" (131016); after
+        `gone_after_lookups` lookups the id is unknown, as when Meta no longer keeps the file."""
         media = _Media(
             media_id=media_id,
             content=content,
@@ -411,6 +414,7 @@ class FakeGraph:
             expire_downloads=expire_downloads,
             corrupt_downloads=corrupt_downloads,
             failing_lookups=failing_lookups,
+            gone_after_lookups=gone_after_lookups,
         )
         with self._lock:
             self._media[media_id] = media
@@ -577,6 +581,11 @@ class FakeGraph:
         with self._lock:
             self._log.media_lookups.append(media_id)
             media = self._media.get(media_id)
+            if media is not None and media.gone_after_lookups is not None:
+                if media.gone_after_lookups <= 0:
+                    media = None
+                else:
+                    media.gone_after_lookups -= 1
             if media is None:
                 return _error_reply(
                     400,
