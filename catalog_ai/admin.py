@@ -197,7 +197,33 @@ class CatalogAdmin(admin.ModelAdmin):
     def pdf_link(self, obj: Catalog) -> str:
         if not obj.file:
             return "—"
-        return format_html('<a href="{}">{}</a>', obj.file.url, obj.file.name)
+        url = reverse("admin:catalog_ai_catalog_pdf", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.file.name)
+
+    def get_urls(self):
+        from django.urls import path
+
+        pdf = path("<int:catalog_id>/pdf/", self.admin_site.admin_view(self.pdf_view), name="catalog_ai_catalog_pdf")
+        return [pdf, *super().get_urls()]
+
+    def pdf_view(self, request, catalog_id: int):
+        """The catalog's PDF for staff who may view catalogs (MEDIA_ROOT is not public), as a download."""
+        from django.core.exceptions import PermissionDenied
+        from django.http import FileResponse, Http404
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        catalog = Catalog.objects.filter(pk=catalog_id).first()
+        if catalog is None or not catalog.file:
+            raise Http404
+        try:
+            handle = catalog.file.open("rb")
+        except OSError:
+            raise Http404 from None
+        response = FileResponse(handle, as_attachment=True, content_type="application/pdf")
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Content-Security-Policy"] = "sandbox"
+        return response
 
     @admin.display(description=_("pages"))
     def pages_link(self, obj: Catalog) -> str:

@@ -9,8 +9,8 @@ cache flag and references (page, SKU, score, page image).
 
 Viewing needs ``catalog_ai.view_aisettings``; saving and asking (which may spend tokens)
 need ``catalog_ai.change_aisettings``. Page thumbnails link to MEDIA_PUBLIC_BASE_URL when
-set, else to MEDIA_URL: Django serves MEDIA only with DEBUG on, so in production the
-reverse proxy must serve MEDIA_ROOT (it must anyway: providers fetch outbound media by link).
+set, else to MEDIA_URL: page images are published files (MEDIA_ROOT/public/catalogs/pages by
+default), served at /media/public/ by Django (SERVE_MEDIA) or by the proxy in production.
 """
 
 from __future__ import annotations

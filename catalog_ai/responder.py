@@ -21,7 +21,7 @@ is on), ``flows.services.decision_apply`` flags it ``awaiting_ai`` and calls
   transcriptions, image captions — with, as context, the 10 messages before the burst, the
   descriptions of the customer's images and the headline of the ad that brought them.
   ``catalog_ai.answerer.answer_question`` answers; the text and up to three catalog page
-  images (absolute links via ``flows.services.public_url``, caption "Página N") are queued
+  images (files under MEDIA_ROOT, uploaded to the provider when sent; caption "Página N") are queued
   and the flags cleared in one transaction. The slow part (retrieval, the model) runs
   outside any database transaction.
 - Safe to run twice: a second run finds no message awaiting and does nothing. AI switched
@@ -273,7 +273,6 @@ def _deliver(conversation_id: int, *, burst: list[Message], answer: Answer, lang
     from conversations.models import Conversation, Message
     from conversations.providers.base import OutboundMessage, OutboundValidationError
     from conversations.services.outbound import message_queue_outbound
-    from flows.services import public_url
 
     with transaction.atomic():
         conversation = (
@@ -291,12 +290,10 @@ def _deliver(conversation_id: int, *, burst: list[Message], answer: Answer, lang
         sent: list[Message] = []
         outbound = [OutboundMessage(kind="text", to="", text=answer.answer)]
         for ref in [] if answer.is_fallback else answer.images:
-            link = public_url(ref.image)
-            if "://" not in link:
-                logger.warning("No MEDIA_PUBLIC_BASE_URL: catalog page image %s not sent", ref.image)
-                continue
+            # A path under MEDIA_ROOT: uploaded to the provider (or linked when published, in link mode).
+            source = {"media_link": ref.image} if "://" in ref.image else {"media_path": ref.image}
             caption = f"Page {ref.page}" if language == "en" else f"Página {ref.page}"
-            outbound.append(OutboundMessage(kind="image", to="", media_link=link, caption=caption))
+            outbound.append(OutboundMessage(kind="image", to="", caption=caption, **source))
         for item in outbound:
             try:
                 sent.append(message_queue_outbound(conversation=conversation, outbound=item))

@@ -12,6 +12,7 @@ from django.utils.translation import ngettext
 
 from conversations.models import Channel, Contact, Conversation, Message, WebhookDelivery
 from conversations.services.channels import channel_is_configured
+from conversations.services.serialize import message_media_url
 from conversations.services.webhook_guard import rejected_posts_dropped
 from whatsapp_ia.admin_secrets import WriteOnlySecretsAdmin
 
@@ -110,13 +111,28 @@ class ConversationAdmin(admin.ModelAdmin):
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     list_display = ("created_at", "direction", "kind", "short_text", "conversation", "status", "processing_state")
-    list_filter = ("direction", "kind", "status", "processing_state", "provider", "media_state")
+    list_filter = (
+        "direction",
+        "kind",
+        "status",
+        "processing_state",
+        "provider",
+        "media_state",
+        "media_checksum_mismatch",
+    )
     search_fields = ("text", "caption", "transcription", "provider_message_id", "conversation__contact__external_id")
     list_select_related = ("conversation__contact", "conversation__channel")
     raw_id_fields = ("conversation", "rule", "sent_by")
-    readonly_fields = ("created_at", "updated_at", "pretty_raw")
+    readonly_fields = ("media_link", "created_at", "updated_at", "pretty_raw")
     date_hierarchy = "created_at"
-    exclude = ("raw",)
+    exclude = ("raw", "media_file")  # the file is reached through the access-checked media view only
+
+    @admin.display(description=_("media file"))
+    def media_link(self, obj: Message) -> str:
+        if not obj.media_file:
+            return "-"
+        label = _("Open the file") if not obj.media_checksum_mismatch else _("Open the file (checksum mismatch)")
+        return format_html('<a href="{}" rel="noopener noreferrer">{}</a>', message_media_url(obj), label)
 
     @admin.display(description=_("text"))
     def short_text(self, obj: Message) -> str:

@@ -8,10 +8,11 @@ from dataclasses import asdict
 from celery import shared_task
 
 from conversations.services.ingest import deliveries_drain, delivery_process
+from conversations.services.media import message_media_refetch
 from conversations.services.outbound import conversation_flush_outbound, flush_schedule, flush_started
 from conversations.services.processing import conversation_process
 from conversations.services.retention import deliveries_purge
-from conversations.services.sweeper import sweep_stuck
+from conversations.services.sweeper import media_refetch_due, sweep_stuck
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,15 @@ def sweep_stuck_task() -> dict:
     report = sweep_stuck()
     if any(asdict(report).values()):
         logger.info("Sweeper re-enqueued %s", report)
-    return asdict(report)
+    media = media_refetch_due()
+    if media:
+        logger.info("Sweeper re-enqueued %s media downloads", media)
+    return {**asdict(report), "media_refetches": media}
+
+
+@shared_task(name="conversations.tasks.message_media_refetch_task", acks_late=True)
+def message_media_refetch_task(message_id: int) -> str:
+    return message_media_refetch(message_id=message_id)
 
 
 @shared_task(name="conversations.tasks.deliveries_purge_task")

@@ -89,7 +89,8 @@ class RuleMedia(models.Model):
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="media")
     media_type = models.CharField(_("type"), max_length=10, choices=MediaType.choices, default=MediaType.IMAGE)
     url = models.URLField(_("URL"), max_length=1000, blank=True)
-    file = models.FileField(_("file"), upload_to="rules/%Y/%m", blank=True)
+    # Published by the business: under MEDIA_ROOT/public/, the only public media folder.
+    file = models.FileField(_("file"), upload_to="public/rules/%Y/%m", blank=True)
     caption = models.CharField(_("caption"), max_length=1024, blank=True)
     order = models.PositiveSmallIntegerField(_("order"), default=0)
 
@@ -126,7 +127,7 @@ class QuickReplyMedia(models.Model):
     quick_reply = models.ForeignKey(QuickReply, on_delete=models.CASCADE, related_name="media")
     media_type = models.CharField(_("type"), max_length=10, choices=MediaType.choices, default=MediaType.IMAGE)
     url = models.URLField(_("URL"), max_length=1000, blank=True)
-    file = models.FileField(_("file"), upload_to="quick_replies/%Y/%m", blank=True)
+    file = models.FileField(_("file"), upload_to="public/quick_replies/%Y/%m", blank=True)
     caption = models.CharField(_("caption"), max_length=1024, blank=True)
     order = models.PositiveSmallIntegerField(_("order"), default=0)
 

@@ -41,7 +41,9 @@ def rules_as_data(rules: Iterable[Rule]) -> list[RuleData]:
             handler=r.handler,
             calculation=r.calculation,
             media=tuple(
-                MediaData(media_type=m.media_type, url=public_url(m.url or m.file.name), caption=m.caption)
+                # An uploaded file stays a path under MEDIA_ROOT: the delivery step uploads it to the
+                # provider (or links it when published and OUTBOUND_MEDIA_MODE=link).
+                MediaData(media_type=m.media_type, url=m.url or m.file.name, caption=m.caption)
                 for m in r.media.all()
             ),
         )
@@ -195,4 +197,5 @@ def replies_to_outbound(reply: Reply) -> list[tuple[OutboundMessage, int | None]
 def _media_outbound(media: MediaData, *, kind: str) -> OutboundMessage:
     caption = media.caption if kind in ("image", "video", "document") else ""
     filename = media.url.rsplit("/", 1)[-1].split("?")[0] if kind == "document" else ""
-    return OutboundMessage(kind=kind, to="", media_link=media.url, caption=caption, filename=filename)
+    source = {"media_link": media.url} if "://" in media.url else {"media_path": media.url}
+    return OutboundMessage(kind=kind, to="", caption=caption, filename=filename, **source)

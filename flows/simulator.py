@@ -322,6 +322,8 @@ def reply_from_outbound(data: Mapping[str, Any]) -> SimReply:
         media.append(str(data["media_link"]))
     elif data.get("media_id"):
         media.append(f"media:{data['media_id']}")
+    elif data.get("media_path"):
+        media.append(str(data["media_path"]))
     return SimReply(
         type=kind,
         text=text,

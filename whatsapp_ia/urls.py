@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django.views.static import serve
 
 from accounts.views import HomeView
+from conversations.views_media import public_media
 from whatsapp_ia.views import healthz
 
 admin.site.site_header = "WhatsApp IA"
@@ -20,5 +20,7 @@ urlpatterns = [
 ]
 
 if settings.SERVE_MEDIA:
-    # Uploaded and downloaded media (file names are random UUIDs). Production puts a proxy in front.
-    urlpatterns += [path("media/<path:path>", serve, {"document_root": settings.MEDIA_ROOT})]
+    # Only the files the business publishes (MEDIA_ROOT/public/: rule media, catalog page images).
+    # Customer media is never public: conversations.views_media.message_media serves it after login.
+    # In production the proxy may serve MEDIA_ROOT/public/ at the same URL instead (SERVE_MEDIA=false).
+    urlpatterns += [path(f"media/{settings.MEDIA_PUBLIC_DIR}/<path:path>", public_media, name="public-media")]

@@ -2,7 +2,7 @@
 
 A rule moves the chat to the hand-off step "ia_chat"; with the AI on, the customer's
 question is buffered, answered once from the catalog, and Graph receives the text with
-the price and the catalog page image by link (MEDIA_PUBLIC_BASE_URL; Graph only records it).
+the price and the catalog page image, uploaded to Graph (/media) and sent by its media id.
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from catalog_ai.models import AILog, AISettings
@@ -31,6 +33,7 @@ fake_graph = conversations_fixtures.fake_graph
 meta_settings = conversations_fixtures.meta_settings
 
 MEDIA_BASE = "https://media.example.com/"
+PAGE_JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"page-one" * 64
 
 
 @pytest.fixture(autouse=True)
@@ -88,6 +91,9 @@ def test_the_ai_answers_a_customer_with_the_price_and_the_catalog_page(
     meta_settings: Any, fake_graph: Any, celery_live_worker: Any, mode: str
 ) -> None:
     store_setup()
+    page_file = Path(settings.MEDIA_ROOT) / page_image("Catálogo 2025", 1)
+    page_file.parent.mkdir(parents=True, exist_ok=True)
+    page_file.write_bytes(PAGE_JPEG)
     post(text_payload("hola", n=1))
     fake_graph.wait_for_sent(1, timeout=15)  # the menu
     post(text_payload("asistente", n=2))
@@ -104,7 +110,9 @@ def test_the_ai_answers_a_customer_with_the_price_and_the_catalog_page(
     assert "$1.250.000" in answer["text"]["body"] and "GR-NEG-200" in answer["text"]["body"]
     assert sent[2]["at"] >= asked + 0.5  # the buffer waited for silence
     assert image["type"] == "image"
-    assert image["image"] == {"link": MEDIA_BASE + page_image("Catálogo 2025", 1), "caption": "Página 1"}
+    [upload] = fake_graph.uploads
+    assert (upload["content"], upload["type"], upload["messaging_product"]) == (PAGE_JPEG, "image/jpeg", "whatsapp")
+    assert image["image"] == {"id": upload["media_id"], "caption": "Página 1"}
     assert image["to"] == answer["to"] == "573001112233"
 
     time.sleep(1.0)

@@ -138,7 +138,7 @@ def test_text_catalog(settings: Any, index_calls: list[str]) -> None:
     assert pages[0].text.split("\n") == pdfs.CATALOG_PAGES[0]  # accents and the em dash survive
 
     for page in pages:
-        assert page.image == f"catalogs/pages/{catalog.sha256}/page_{page.number:04d}.jpg"
+        assert page.image == f"public/catalogs/pages/{catalog.sha256}/page_{page.number:04d}.jpg"
         path = Path(settings.MEDIA_ROOT) / page.image
         with Image.open(path) as image:
             assert image.format == "JPEG"

@@ -138,7 +138,14 @@ def test_a_burst_gets_one_answer_with_its_page_images(meta_settings: Any) -> Non
     assert "GR-NEG-200" in text and "$1.250.000" in text
     images = outbound_images(conversation)
     assert images == [
-        {**images[0], "kind": "image", "media_link": MEDIA_BASE + page_image("Catálogo 2025", 1), "caption": "Página 1"}
+        # a file under MEDIA_ROOT: the delivery step uploads it (nothing needs to be public)
+        {
+            **images[0],
+            "kind": "image",
+            "media_link": "",
+            "media_path": page_image("Catálogo 2025", 1),
+            "caption": "Página 1",
+        }
     ]
     log = AILog.objects.get()
     assert log.conversation_id == conversation.pk

@@ -2,6 +2,7 @@ from conversations.models.channels import Channel, Provider
 from conversations.models.contacts import Contact
 from conversations.models.conversations import Conversation, ConversationStatus
 from conversations.models.deliveries import DeliveryState, WebhookDelivery
+from conversations.models.media import MediaUpload
 from conversations.models.messages import (
     Direction,
     MediaState,
@@ -19,6 +20,7 @@ __all__ = [
     "DeliveryState",
     "Direction",
     "MediaState",
+    "MediaUpload",
     "Message",
     "MessageKind",
     "MessageStatus",

@@ -58,6 +58,7 @@ class MediaState(models.TextChoices):
     NONE = "", _("No media")
     PENDING = "pending", _("Pending download")
     STORED = "stored", _("Stored")
+    RETRY = "retry", _("Download failed, will retry")
     FAILED = "failed", _("Download failed")
 
 
@@ -82,6 +83,11 @@ class Message(models.Model):
     media_original_url = models.URLField(_("original media URL"), max_length=2000, blank=True)
     media_state = models.CharField(_("media state"), max_length=10, choices=MediaState.choices, blank=True, default="")
     media_error = models.TextField(_("media error"), blank=True)
+    media_checksum_mismatch = models.BooleanField(
+        _("media checksum mismatch"),
+        default=False,
+        help_text=_("The file differs from the checksum the provider announced (downloaded twice); kept anyway."),
+    )
     transcription = models.TextField(_("transcription"), blank=True)
     image_description = models.TextField(_("image description"), blank=True)
     provider = models.CharField(_("provider"), max_length=20)

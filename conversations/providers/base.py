@@ -111,6 +111,9 @@ class OutboundMessage:
     sections: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = ()  # (title, ((id, title, desc), ...))
     media_link: str = ""
     media_id: str = ""
+    # A file under MEDIA_ROOT; the delivery step turns it into media_id (upload) or media_link
+    # (OUTBOUND_MEDIA_MODE=link, public files only) before the provider sees the message.
+    media_path: str = ""
     filename: str = ""
     voice: bool = False
     template_name: str = ""
@@ -133,6 +136,7 @@ class MediaFile:
     sha256: str = ""
     original_url: str = ""
     filename: str = ""
+    checksum_error: str = ""  # the content differs from the provider's sha256 (kept: never drop customer media)
 
     @property
     def size(self) -> int:
@@ -196,6 +200,10 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def fetch_media(self, media: MediaRef, *, max_bytes: int) -> MediaFile:
         """Download an inbound media file; raises ProviderError."""
+
+    @abc.abstractmethod
+    def upload_media(self, *, content: bytes, mime_type: str, filename: str) -> str:
+        """Upload a file for outbound messages; its provider media id. Raises ProviderError."""
 
     @abc.abstractmethod
     def mark_read(self, provider_message_id: str) -> None:

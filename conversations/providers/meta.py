@@ -51,6 +51,7 @@ __all__ = [
     "ERROR_TRANSIENCE",
     "MetaProvider",
     "build_message_payload",
+    "checksum_error",
     "compute_signature",
     "error_from_response",
     "find_header",
@@ -80,6 +81,7 @@ REFERRAL_KEYS = (
     "ctwa_clid",
 )
 MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
+PENDING_UPLOAD = "pending-upload"  # stands for a media_path's id in a payload built before the upload
 
 # Meta error code -> "trying again later can help". Codes not listed fall back to the HTTP
 # status (429 and 5xx transient, everything else permanent); see `is_transient`.
@@ -92,7 +94,6 @@ ERROR_TRANSIENCE: dict[str, bool] = {
     "80007": True,  # WABA rate limit
     "2": True,  # service temporarily unavailable
     "131016": True,  # service unavailable
-    "sha256_mismatch": True,  # a corrupted download; a new download may be fine
     "131047": False,  # 24 h window closed: only a template can go out
     "131026": False,  # undeliverable to this recipient
     "190": False,  # access token expired or invalid
@@ -726,12 +727,22 @@ _MEDIA_RULES: dict[str, _MediaRules] = {
 }
 
 
+def _check_media_path(path: str) -> None:
+    """A file under MEDIA_ROOT: relative, no '..', no backslashes."""
+    parts = path.split("/")
+    if path.startswith("/") or "\\" in path or any(part in ("", ".", "..") for part in parts):
+        raise OutboundValidationError(f"media_path {_preview(path)} must be a relative path under MEDIA_ROOT")
+
+
 def _media_source(kind: str, message: OutboundMessage) -> dict[str, str]:
-    has_id, has_link = bool(message.media_id.strip()), bool(message.media_link.strip())
-    if has_id == has_link:
-        got = "both" if has_id else "neither"
-        raise OutboundValidationError(f"{kind} needs exactly one of media_id or media_link; got {got}")
-    if has_id:
+    sources = [bool(message.media_id.strip()), bool(message.media_link.strip()), bool(message.media_path.strip())]
+    if sum(sources) != 1:
+        got = "none" if not any(sources) else "several"
+        raise OutboundValidationError(f"{kind} needs exactly one of media_id, media_link or media_path; got {got}")
+    if message.media_path.strip():
+        _check_media_path(message.media_path.strip())
+        return {"id": PENDING_UPLOAD}  # validation only: the delivery step uploads it first
+    if message.media_id.strip():
         return {"id": message.media_id.strip()}
     link = message.media_link.strip()
     parts = urlsplit(link)
@@ -909,14 +920,13 @@ def error_from_response(response: requests.Response, what: str) -> ProviderError
     )
 
 
-def _check_sha256(content: bytes, expected: Iterable[str]) -> None:
-    """Raise a transient ProviderError unless `content` matches every expected hex or base64 digest."""
+def checksum_error(content: bytes, expected: Iterable[str]) -> str:
+    """'' when `content` matches every expected hex or base64 sha256 digest, else what differs."""
     digest = hashlib.sha256(content).digest()
     for value in filter(None, expected):
         if not _digest_matches(digest, value.strip()):
-            raise _failure(
-                f"media sha256 mismatch: expected {value}, got {digest.hex()}", "sha256_mismatch", raw={"sha256": value}
-            )
+            return f"media sha256 mismatch: expected {value[:100]}, got {digest.hex()}"
+    return ""
 
 
 def _digest_matches(digest: bytes, value: str) -> bool:
@@ -964,6 +974,8 @@ class MetaProvider(Provider):
 
     def send(self, message: OutboundMessage) -> SendResult:
         """POST /{phone_number_id}/messages; returns the wamid or raises ProviderError/OutboundValidationError."""
+        if message.media_path:
+            raise OutboundValidationError("media_path must be uploaded (media_id) or linked before sending")
         payload = self.build_payload(message)
         body = self._post_messages(payload, "send")
         first = _as_dict(next(iter(_as_list(body.get("messages"))), None))
@@ -976,18 +988,38 @@ class MetaProvider(Provider):
         """Blue ticks for an inbound message; raises ProviderError on failure."""
         self._post_messages(read_payload(provider_message_id), "mark read")
 
+    def upload_media(self, *, content: bytes, mime_type: str, filename: str) -> str:
+        """POST /{phone_number_id}/media (multipart: file, type, messaging_product); the media id.
+
+        Meta keeps uploaded media 30 days; callers cache the id for less than that.
+        """
+        if not self.config.external_id:
+            raise _failure("channel has no phone_number_id", "config")
+        body = self._call_json(
+            "POST",
+            self._graph_url(self.config.external_id, "media"),
+            "media upload",
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename or "file", content, mime_type)},
+        )
+        media_id = _text(body.get("id"))
+        if not media_id:
+            raise _failure("malformed media upload response: no id", "malformed_response", raw=body)
+        return media_id
+
     def fetch_media(self, media: MediaRef, *, max_bytes: int) -> MediaFile:
         """Download inbound media by id (Graph lookup, then the short-lived URL) or by its direct URL.
 
-        Raises a permanent ProviderError when the file exceeds `max_bytes`, a transient one when
-        the sha256 does not match, and classified errors for everything Graph answers.
+        Raises a permanent ProviderError when the file exceeds `max_bytes` and classified errors
+        for everything Graph answers. A sha256 mismatch does not raise: the file comes back with
+        `checksum_error` set, so the caller can download again and keep it either way.
         """
         if media.media_id:
             return self._fetch_by_id(media, max_bytes)
         if media.url:
             content, content_type = self._download(media.url, max_bytes, allow_expired=False)
-            _check_sha256(content, [media.sha256])
-            return self._media_file(content, media.mime_type or content_type, media.url, media)
+            mismatch = checksum_error(content, [media.sha256])
+            return self._media_file(content, media.mime_type or content_type, media.url, media, mismatch)
         raise _failure("media reference has neither media_id nor url", "no_media")
 
     # -- internals
@@ -1043,9 +1075,9 @@ class MetaProvider(Provider):
             raise _too_large(f"{media.media_id} is {declared} bytes", max_bytes)
         url = _text(info.get("url"))
         content, content_type = self._download(url, max_bytes, allow_expired=allow_expired)
-        _check_sha256(content, [media.sha256, _text(info.get("sha256"))])
+        mismatch = checksum_error(content, [media.sha256, _text(info.get("sha256"))])
         mime_type = _text(info.get("mime_type")) or media.mime_type or content_type
-        return self._media_file(content, mime_type, url, media)
+        return self._media_file(content, mime_type, url, media, mismatch)
 
     def _download(self, url: str, max_bytes: int, *, allow_expired: bool) -> tuple[bytes, str]:
         """GET `url` with the bearer, streaming; stops as soon as more than `max_bytes` arrived."""
@@ -1061,13 +1093,14 @@ class MetaProvider(Provider):
             return content, response.headers.get("Content-Type", "").split(";")[0].strip()
 
     @staticmethod
-    def _media_file(content: bytes, mime_type: str, url: str, media: MediaRef) -> MediaFile:
+    def _media_file(content: bytes, mime_type: str, url: str, media: MediaRef, mismatch: str) -> MediaFile:
         return MediaFile(
             content=content,
             mime_type=mime_type,
             sha256=hashlib.sha256(content).hexdigest(),
             original_url=url,
             filename=media.filename,
+            checksum_error=mismatch,
         )
 
 

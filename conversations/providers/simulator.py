@@ -9,11 +9,12 @@ see ``flows.simulator``), whose channel has ``provider="simulator"``:
 - `send` validates the same way and returns a generated id (``sim.<uuid>``); no HTTP call.
 - There are no webhooks: `verify_signature` is always False and `parse` yields no events.
 - `fetch_media` fails permanently (simulated customers send text and option taps only);
-  `mark_read` does nothing.
+  `upload_media` returns an id made from the content; `mark_read` does nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -60,6 +61,10 @@ class SimulatorProvider(Provider):
 
     def fetch_media(self, media: MediaRef, *, max_bytes: int) -> MediaFile:
         raise ProviderError("the simulator has no media to download", code="no_media", transient=False)
+
+    def upload_media(self, *, content: bytes, mime_type: str, filename: str) -> str:
+        """No upload anywhere: an id made from the content, so the same file gets the same id."""
+        return f"{SIMULATOR_ID_PREFIX}media.{hashlib.sha256(content).hexdigest()[:24]}"
 
     def mark_read(self, provider_message_id: str) -> None:
         """Nothing to tell anyone."""

@@ -27,6 +27,7 @@ from conversations.providers.base import OutboundMessage, OutboundValidationErro
 from conversations.services import ratelimit
 from conversations.services.channels import provider_for
 from conversations.services.locks import conversation_lock, redis_client
+from conversations.services.outbound_media import outbound_media_prepare
 from conversations.services.serialize import conversation_event_data, message_event_data
 from conversations.services.sql import model_sql
 
@@ -233,6 +234,7 @@ def _flush_locked(conversation_id: int) -> FlushResult:
                 _record_status(message.pk, status=MessageStatus.QUEUED, attempts=message.attempts, now=timezone.now())
                 return FlushResult(sent, failed, wait)
             try:
+                outbound = outbound_media_prepare(channel=conversation.channel, provider=provider, outbound=outbound)
                 response = provider.send(outbound)
             except OutboundValidationError as exc:
                 _fail(message, groups, code="validation", reason=str(exc))

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
+
 from conversations.models import Conversation, Message
 
 
 def _iso(value: Any) -> str | None:
     return value.isoformat() if value else None
+
+
+def message_media_url(message: Message) -> str | None:
+    """Where a user who may see the chat opens the message's file (never a public path)."""
+    return reverse("message-media", args=[message.pk]) if message.media_file else None
 
 
 def message_event_data(message: Message) -> dict[str, Any]:
@@ -21,7 +28,9 @@ def message_event_data(message: Message) -> dict[str, Any]:
         "caption": message.caption,
         "status": message.status,
         "error": message.error_message,
-        "media_url": message.media_file.url if message.media_file else None,
+        "media_url": message_media_url(message),
+        # Read only when there is a file: outbound flushes load few columns (no extra query per send).
+        "media_checksum_mismatch": bool(message.media_file) and message.media_checksum_mismatch,
         "media_mime": message.media_mime,
         "transcription": message.transcription,
         "created_at": _iso(message.created_at),

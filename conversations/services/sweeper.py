@@ -61,3 +61,29 @@ def sweep_stuck(*, now: timezone.datetime | None = None) -> SweepReport:
     for conversation_id in outbound:
         conversation_flush_outbound_task.delay(conversation_id)
     return SweepReport(len(delivery_ids), len(inbound), len(outbound))
+
+
+def media_refetch_due(*, now: timezone.datetime | None = None) -> int:
+    """Fetch again the media whose download failed for a transient reason, while the provider keeps it.
+
+    Messages in media state "retry", last tried MEDIA_REFETCH_AFTER_SECONDS ago or more, get a
+    download task each; those older than MEDIA_REFETCH_MAX_AGE_HOURS are marked failed for good.
+    Returns how many downloads were enqueued.
+    """
+    from conversations.models import MediaState
+    from conversations.services.media import media_refetch_expire, media_refetch_window
+    from conversations.tasks import message_media_refetch_task
+
+    now = now or timezone.now()
+    media_refetch_expire(now=now)
+    received_after, tried_before = media_refetch_window(now=now)
+    message_ids = list(
+        Message.objects.filter(
+            media_state=MediaState.RETRY, created_at__gte=received_after, updated_at__lt=tried_before
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    for message_id in message_ids:
+        message_media_refetch_task.delay(message_id)
+    return len(message_ids)

@@ -158,9 +158,10 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "media/"
-# Django serves MEDIA_ROOT at /media/ (embedded default); in production the proxy does (SERVE_MEDIA=false).
+# Django serves MEDIA_ROOT/public/ (and only that folder) at /media/public/ (embedded default); in
+# production the proxy may (SERVE_MEDIA=false). Customer media is served by conversations.views_media only.
 SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
-# Public base URL for files under MEDIA_ROOT (providers fetch outbound media by link).
+# Public base URL of /media/ (providers fetch published files by link when OUTBOUND_MEDIA_MODE=link).
 MEDIA_PUBLIC_BASE_URL = env.str("MEDIA_PUBLIC_BASE_URL", default="")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -34,4 +34,4 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 STORAGES["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}  # noqa: F405
 WEBHOOK_VERIFY_SIGNATURES = True  # never off in production
-SERVE_MEDIA = env.bool("SERVE_MEDIA", default=False)  # the proxy serves MEDIA_ROOT
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=False)  # the proxy serves MEDIA_ROOT/public/ only

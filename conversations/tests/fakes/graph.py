@@ -6,6 +6,7 @@
         assert graph.sent[0]["json"]["type"] == "text"
 
 It speaks: POST /{version}/{phone_number_id}/messages (sends and mark-read),
+POST /{version}/{phone_number_id}/media (multipart upload -> {"id": ...}),
 GET /{version}/{media_id} (media lookup) and GET /lookaside/{token} (media download),
 with Meta's bearer check, response and error bodies. Tests script failures with
 `fail_next` / `fail_for`; benchmarks switch on `rate_limit_per_second` / `pair_interval`.
@@ -15,6 +16,8 @@ Everything is thread-safe; the server is HTTP/1.1 keep-alive and always sends Co
 from __future__ import annotations
 
 import contextlib
+import email.parser
+import email.policy
 import hashlib
 import json
 import re
@@ -34,6 +37,7 @@ __all__ = ["ERROR_TITLES", "FakeGraph", "graph_error_body"]
 
 _VERSION = r"v\d+(?:\.\d+)?"
 _MESSAGES_PATH = re.compile(rf"^/(?P<version>{_VERSION})/(?P<phone_number_id>[^/]+)/messages$")
+_UPLOAD_PATH = re.compile(rf"^/(?P<version>{_VERSION})/(?P<phone_number_id>[^/]+)/media$")
 _MEDIA_PATH = re.compile(rf"^/(?P<version>{_VERSION})/(?P<media_id>[^/]+)$")
 _LOOKASIDE_PATH = re.compile(r"^/lookaside/(?P<token>[A-Za-z0-9_\-]+)$")
 
@@ -115,6 +119,9 @@ class _Media:
     sha256: str
     file_size: str
     expire_downloads: int = 0
+    corrupt_downloads: int = 0
+    failing_lookups: int = 0
+    gone_after_lookups: int | None = None
 
 
 @dataclass
@@ -126,6 +133,7 @@ class _Log:
     read_marks: list[dict[str, Any]] = field(default_factory=list)
     media_lookups: list[str] = field(default_factory=list)
     downloads: list[str] = field(default_factory=list)
+    uploads: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Server(ThreadingHTTPServer):
@@ -304,6 +312,12 @@ class FakeGraph:
         with self._lock:
             return list(self._log.downloads)
 
+    @property
+    def uploads(self) -> list[dict[str, Any]]:
+        """Accepted uploads: phone_number_id, media_id, messaging_product, type, filename, mime_type, content."""
+        with self._lock:
+            return list(self._log.uploads)
+
     def wait_for_sent(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         """Block until at least `count` sends were accepted; TimeoutError otherwise."""
         with self._lock:
@@ -382,9 +396,15 @@ class FakeGraph:
         sha256: str | None = None,
         file_size: str | None = None,
         expire_downloads: int = 0,
+        corrupt_downloads: int = 0,
+        failing_lookups: int = 0,
+        gone_after_lookups: int | None = None,
     ) -> None:
         """Register a media file. `sha256`/`file_size` override what the lookup announces (to lie);
-        the first `expire_downloads` downloads answer 404 like an expired lookaside URL."""
+        the first `expire_downloads` downloads answer 404 like an expired lookaside URL, the first
+        `corrupt_downloads` ones send damaged bytes (a flipped last byte), and the first
+        `failing_lookups` lookups answer 503 with Meta's "service unavailable" (131016); after
+        `gone_after_lookups` lookups the id is unknown, as when Meta no longer keeps the file."""
         media = _Media(
             media_id=media_id,
             content=content,
@@ -392,6 +412,9 @@ class FakeGraph:
             sha256=sha256 if sha256 is not None else hashlib.sha256(content).hexdigest(),
             file_size=file_size if file_size is not None else str(len(content)),
             expire_downloads=expire_downloads,
+            corrupt_downloads=corrupt_downloads,
+            failing_lookups=failing_lookups,
+            gone_after_lookups=gone_after_lookups,
         )
         with self._lock:
             self._media[media_id] = media
@@ -416,6 +439,8 @@ class FakeGraph:
         try:
             if method == "POST" and (match := _MESSAGES_PATH.match(route)):
                 return self._messages(match["phone_number_id"], path, headers, body)
+            if method == "POST" and (match := _UPLOAD_PATH.match(route)):
+                return self._upload(match["phone_number_id"], headers, body)
             if method == "GET" and (match := _LOOKASIDE_PATH.match(route)):
                 return self._download(match["token"], headers)
             if method == "GET" and (match := _MEDIA_PATH.match(route)):
@@ -510,12 +535,57 @@ class FakeGraph:
             )
         return None
 
+    def _upload(self, phone_number_id: str, headers: dict[str, str], body: bytes) -> _Reply:
+        """Meta's media upload: multipart file + type + messaging_product=whatsapp -> {"id": media_id}."""
+        if not self._authorized(headers):
+            return _error_reply(401, 190)
+        fields = _multipart_fields(headers.get("content-type", ""), body)
+        if fields is None:
+            return _error_reply(400, 100, details="The request must be multipart/form-data")
+        checks = (
+            (_field_text(fields, "messaging_product") == "whatsapp", "Param messaging_product must be whatsapp"),
+            (bool(_field_text(fields, "type")), "Param type is required"),
+            ("file" in fields and bool(fields["file"][1]), "Param file is required"),
+        )
+        problem = next((message for ok, message in checks if not ok), "")
+        if problem:
+            return _error_reply(400, 100, details=problem)
+        filename, content, part_type = fields["file"]
+        with self._lock:
+            self._counter += 1
+            media_id = f"{9_000_000_000_000 + self._counter}"
+            mime_type = _field_text(fields, "type")
+            self._media[media_id] = _Media(
+                media_id=media_id,
+                content=content,
+                mime_type=mime_type,
+                sha256=hashlib.sha256(content).hexdigest(),
+                file_size=str(len(content)),
+            )
+            self._log.uploads.append(
+                {
+                    "phone_number_id": phone_number_id,
+                    "media_id": media_id,
+                    "messaging_product": _field_text(fields, "messaging_product"),
+                    "type": mime_type,
+                    "filename": filename,
+                    "mime_type": part_type,
+                    "content": content,
+                }
+            )
+        return _json_reply(200, {"id": media_id})
+
     def _media_lookup(self, media_id: str, headers: dict[str, str]) -> _Reply:
         if not self._authorized(headers):
             return _error_reply(401, 190)
         with self._lock:
             self._log.media_lookups.append(media_id)
             media = self._media.get(media_id)
+            if media is not None and media.gone_after_lookups is not None:
+                if media.gone_after_lookups <= 0:
+                    media = None
+                else:
+                    media.gone_after_lookups -= 1
             if media is None:
                 return _error_reply(
                     400,
@@ -523,6 +593,9 @@ class FakeGraph:
                     f"Unsupported get request. Object with ID '{media_id}' does not exist, cannot be loaded "
                     "due to missing permissions, or does not support this operation",
                 )
+            if media.failing_lookups > 0:
+                media.failing_lookups -= 1
+                return _error_reply(503, 131016)
             url = self._mint_download_url(media_id)
         info = {
             "messaging_product": "whatsapp",
@@ -546,11 +619,37 @@ class FakeGraph:
                 media.expire_downloads -= 1
                 del self._download_tokens[token]
                 return _Reply(status=404, body=b"URL signature expired", content_type="text/plain")
-        return _Reply(status=200, body=media.content, content_type=media.mime_type)
+            content = media.content
+            if media.corrupt_downloads > 0:
+                media.corrupt_downloads -= 1
+                content = content[:-1] + bytes([content[-1] ^ 0xFF]) if content else b"\0"
+        return _Reply(status=200, body=content, content_type=media.mime_type)
 
     def _count_connection(self) -> None:
         with self._lock:
             self.connections_opened += 1
+
+
+def _multipart_fields(content_type: str, body: bytes) -> dict[str, tuple[str, bytes, str]] | None:
+    """name -> (filename, bytes, part content type) of a multipart/form-data body; None if it is not one."""
+    if not content_type.lower().startswith("multipart/form-data"):
+        return None
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():
+        return None
+    fields: dict[str, tuple[str, bytes, str]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            payload = part.get_payload(decode=True) or b""
+            fields[str(name)] = (part.get_filename() or "", payload, part.get_content_type())
+    return fields
+
+
+def _field_text(fields: dict[str, tuple[str, bytes, str]], name: str) -> str:
+    return fields[name][1].decode("utf-8", "replace") if name in fields else ""
 
 
 def _decode_json(body: bytes) -> Any:

@@ -363,11 +363,11 @@ VALIDATION_CASES: list[tuple[str, OutboundMessage, str]] = [
         "section 2 row 1 id 'x' repeats section 1 row 1 id",
     ),
     ("list-body-missing", replace(menu(), text=""), "body text is empty"),
-    ("media-neither", media("image"), "image needs exactly one of media_id or media_link; got neither"),
+    ("media-neither", media("image"), "image needs exactly one of media_id, media_link or media_path; got none"),
     (
         "media-both",
         media("video", media_id="1", media_link="https://cdn.example.com/v.mp4"),
-        "video needs exactly one of media_id or media_link; got both",
+        "video needs exactly one of media_id, media_link or media_path; got several",
     ),
     ("media-ftp-link", media("document", media_link="ftp://cdn.example.com/a.pdf"), "must be an http(s) URL"),
     ("media-relative-link", media("image", media_link="/static/a.png"), "must be an http(s) URL"),
@@ -648,13 +648,13 @@ def test_fetch_media_too_large_while_downloading(meta: MetaProvider, fake_graph:
     [("0" * 64, ""), ("", "0" * 64), ("", base64.b64encode(b"\0" * 32).decode())],
     ids=["lookup-hex", "webhook-hex", "webhook-base64"],
 )
-def test_fetch_media_sha256_mismatch_is_transient(
+def test_fetch_media_sha256_mismatch_returns_the_file_marked(
     meta: MetaProvider, fake_graph: FakeGraph, announced: str, in_webhook: str
 ) -> None:
     fake_graph.add_media("1", AUDIO, "audio/ogg", sha256=announced)
-    with pytest.raises(ProviderError, match="sha256 mismatch") as caught:
-        meta.fetch_media(MediaRef(media_id="1", sha256=in_webhook), max_bytes=1_000_000)
-    assert (caught.value.code, caught.value.transient) == ("sha256_mismatch", True)
+    file = meta.fetch_media(MediaRef(media_id="1", sha256=in_webhook), max_bytes=1_000_000)
+    assert file.content == AUDIO  # kept: the caller decides (download again, then keep it marked)
+    assert "sha256 mismatch" in file.checksum_error
 
 
 def test_fetch_media_refetches_an_expired_url_once(meta: MetaProvider, fake_graph: FakeGraph) -> None:
