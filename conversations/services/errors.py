@@ -1,0 +1,73 @@
+"""Which failures are worth trying again: one pure function, used by every retrying step.
+
+Transient: the database was busy or its connection broke (SQLite "database is locked",
+MySQL "gone away", lost connection, deadlock, lock wait timeout), a network connection
+was reset, or a provider said so (ProviderError.transient: 429 and 5xx). Everything
+else (a bug, bad data) fails the same way every time: it is given up at once.
+"""
+
+from __future__ import annotations
+
+from django.db import InterfaceError, OperationalError
+
+from conversations.providers.base import ProviderError
+
+# MySQL/MariaDB error codes that go away by themselves.
+TRANSIENT_MYSQL_CODES = frozenset(
+    {
+        1205,  # lock wait timeout exceeded
+        1213,  # deadlock found when trying to get lock
+        2002,  # can't connect through socket
+        2003,  # can't connect to server
+        2006,  # server has gone away
+        2013,  # lost connection during query
+        4031,  # the client was disconnected by the server because of inactivity
+    }
+)
+TRANSIENT_DB_MESSAGES = (
+    "database is locked",
+    "database table is locked",
+    "gone away",
+    "lost connection",
+    "connection reset",
+    "connection refused",
+    "deadlock",
+    "lock wait timeout",
+    "connection already closed",
+)
+
+
+def _one_is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, ProviderError):
+        return exc.transient
+    # Django's wrappers, and the drivers' own (sqlite3, MySQLdb) when they come unwrapped.
+    name = type(exc).__name__
+    if isinstance(exc, InterfaceError) or name == "InterfaceError":
+        return True  # the connection is closed or broken: a new one will do
+    if isinstance(exc, OperationalError) or name == "OperationalError":
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        if code in TRANSIENT_MYSQL_CODES:
+            return True
+        text = str(exc).lower()
+        return any(fragment in text for fragment in TRANSIENT_DB_MESSAGES)
+    # ConnectionResetError, BrokenPipeError, ConnectionRefusedError ... and socket timeouts.
+    return isinstance(exc, ConnectionError | TimeoutError)
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """True when trying the same work again later may succeed (looks through `raise ... from` causes too)."""
+    current: BaseException | None = exc
+    for _depth in range(10):
+        if current is None:
+            return False
+        if _one_is_transient(current):
+            return True
+        current = current.__cause__
+    return False
+
+
+def error_reason(exc: BaseException, *, limit: int = 1000) -> str:
+    """A one-line reason for admins and agents: the exception's type and message."""
+    text = str(exc).strip().replace("\n", " ")
+    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return reason[:limit]
