@@ -10,6 +10,7 @@ class DeliveryState(models.TextChoices):
     REJECTED = "rejected", _("Rejected (signature)")
     FAILED = "failed", _("Failed to parse")
     PARTIAL = "partial", _("Processed with unknown parts")
+    RETRYING = "retrying", _("Waiting to be retried")
 
 
 class WebhookDelivery(models.Model):
@@ -24,6 +25,8 @@ class WebhookDelivery(models.Model):
     error = models.TextField(_("error"), blank=True)
     events_count = models.PositiveIntegerField(_("events"), default=0)
     processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]

@@ -8,6 +8,7 @@ else (a bug, bad data) fails the same way every time: it is given up at once.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from conversations.providers.base import ProviderError
@@ -71,3 +72,9 @@ def error_reason(exc: BaseException, *, limit: int = 1000) -> str:
     text = str(exc).strip().replace("\n", " ")
     reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return reason[:limit]
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before attempt `attempts + 1` of a delivery or an inbound message: exponential, capped."""
+    base = settings.PIPELINE_BACKOFF_BASE_SECONDS * (2 ** max(attempts - 1, 0))
+    return float(min(base, settings.PIPELINE_BACKOFF_MAX_SECONDS))

@@ -27,18 +27,23 @@ def sweep_stuck(*, now: timezone.datetime | None = None) -> SweepReport:
     inbound_before = now - timedelta(seconds=settings.SWEEP_INBOUND_AFTER)
     outbound_before = now - timedelta(seconds=settings.SWEEP_OUTBOUND_AFTER)
 
+    # Received and never parsed, or waiting for a retry whose countdown task was lost.
     delivery_ids = list(
-        WebhookDelivery.objects.filter(state=DeliveryState.RECEIVED, received_at__lt=inbound_before)
+        WebhookDelivery.objects.filter(
+            Q(state=DeliveryState.RECEIVED, received_at__lt=inbound_before)
+            | Q(state=DeliveryState.RETRYING, next_attempt_at__lt=inbound_before)
+        )
         .order_by("received_at")
         .values_list("pk", flat=True)[:1000]
     )
     for delivery_id in delivery_ids:
         delivery_process_task.delay(delivery_id)
 
+    # Pending and not waiting for a later retry (those have their own countdown task).
     inbound = set(
-        Message.objects.filter(
-            direction="in", processing_state=ProcessingState.PENDING, created_at__lt=inbound_before
-        ).values_list("conversation_id", flat=True)[:1000]
+        Message.objects.filter(direction="in", processing_state=ProcessingState.PENDING, created_at__lt=inbound_before)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=inbound_before))
+        .values_list("conversation_id", flat=True)[:1000]
     )
     for conversation_id in inbound:
         conversation_process_task.delay(conversation_id)

@@ -1,0 +1,187 @@
+"""Failures in the inbound pipeline: one bad delivery never stalls its lane; transient errors are retried.
+
+"database is locked" here is real: another SQLite connection takes the write lock
+right before the chosen BEGIN of ours (through Django's execute_wrapper hook), with
+our connection's busy timeout at 0, so SQLite itself refuses the transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from conftest import load_fixture
+from conversations.models import Conversation, DeliveryState, Message, WebhookDelivery
+from conversations.services.ingest import deliveries_drain, delivery_record, delivery_retry
+
+DEEP_BODY = b"[" * 100_000 + b"]" * 100_000  # json.loads raises RecursionError on it
+
+sqlite_only = pytest.mark.skipif(
+    "sqlite" not in __import__("django.conf").conf.settings.DATABASES["default"]["ENGINE"],
+    reason="SQLite's own write lock; MariaDB has row locks",
+)
+
+
+def _text_body(n: int, wa_id: str = "573001112233") -> bytes:
+    payload = load_fixture("meta", "message__text")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["id"] = f"wamid.FAIL{n:04d}"
+    message["from"] = wa_id
+    payload["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = wa_id
+    return json.dumps(payload).encode()
+
+
+def _two_message_body() -> bytes:
+    payload = json.loads(_text_body(1))
+    value = payload["entry"][0]["changes"][0]["value"]
+    second = json.loads(json.dumps(value["messages"][0]))
+    second["id"] = "wamid.FAIL0002"
+    second["text"]["body"] = "¿Y el precio?"
+    value["messages"].append(second)
+    return json.dumps(payload).encode()
+
+
+@contextmanager
+def sqlite_locked_on_begin(should_lock: Callable[[int], bool]) -> Iterator[list[str]]:
+    """Make our n-th BEGIN (when should_lock(n)) meet a write lock held by another connection."""
+    holder = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+    begins: list[str] = []
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not sql.startswith("BEGIN"):
+            return execute(sql, params, many, context)
+        begins.append(sql)
+        if not should_lock(len(begins)):
+            return execute(sql, params, many, context)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            holder.execute("ROLLBACK")
+
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout = 0")
+    try:
+        with connection.execute_wrapper(wrapper):
+            yield begins
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA busy_timeout = 30000")
+        holder.close()
+
+
+@pytest.fixture
+def one_lane(settings: Any, meta_settings: Any, redis_client: Any) -> Iterator[None]:
+    settings.DELIVERY_LANES = 1
+    settings.PIPELINE_MAX_ATTEMPTS = 3
+    redis_client.delete("wia:deliveries:kick:0")
+    yield
+    redis_client.delete("wia:deliveries:kick:0", "celery")
+
+
+def _record(body: bytes) -> WebhookDelivery:
+    return delivery_record(provider="meta", body=body, headers={}, signature_ok=True)
+
+
+# --------------------------------------------------------------------------- point 5: isolation
+
+
+@pytest.mark.django_db
+def test_a_delivery_that_raises_is_failed_with_its_reason_and_the_lane_goes_on(one_lane: None) -> None:
+    bad = _record(DEEP_BODY)
+    good = _record(_text_body(1))
+    assert deliveries_drain(lane=0) is False
+    bad.refresh_from_db()
+    good.refresh_from_db()
+    assert bad.state == DeliveryState.FAILED
+    assert bad.error.startswith("RecursionError: maximum recursion depth exceeded")
+    assert bad.attempts == 1
+    assert bytes(bad.body) == DEEP_BODY  # raw input kept
+    assert good.state == DeliveryState.PROCESSED
+    assert Message.objects.get().provider_message_id == "wamid.FAIL0001"
+
+
+@pytest.mark.django_db
+def test_the_admin_page_of_a_too_deeply_nested_delivery_shows_it_as_text(admin_client: Any, one_lane: None) -> None:
+    bad = _record(DEEP_BODY)
+    deliveries_drain(lane=0)
+    response = admin_client.get(reverse("admin:conversations_webhookdelivery_change", args=[bad.pk]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "[[[[[[[[" in page and "RecursionError" in page
+
+
+@pytest.mark.django_db
+def test_a_delivery_whose_attempts_never_finished_is_given_up_not_retried_forever(one_lane: None) -> None:
+    stuck = _record(_text_body(1))
+    WebhookDelivery.objects.filter(pk=stuck.pk).update(attempts=3)  # three runs that died mid-way
+    assert deliveries_drain(lane=0) is False
+    stuck.refresh_from_db()
+    assert stuck.state == DeliveryState.FAILED
+    assert "Gave up after 3 attempts" in stuck.error
+    assert Message.objects.count() == 0
+
+
+# --------------------------------------------------------------------------- point 6: transient errors
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_a_partly_stored_delivery_is_parsed_again_and_loses_nothing(one_lane: None) -> None:
+    delivery = _record(_two_message_body())
+    # Storing opens transactions per message (channel, contact, message): one of them meets the lock.
+    with sqlite_locked_on_begin(lambda n: n == 2):
+        deliveries_drain(lane=0)
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.RETRYING
+    assert "database is locked" in delivery.error
+    assert delivery.attempts == 1 and delivery.next_attempt_at is not None
+    assert Message.objects.count() == 1  # one of the two was stored before the lock
+
+    delivery_retry(delivery_id=delivery.pk)  # what the countdown task does
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.PROCESSED, delivery.error
+    assert delivery.attempts == 2 and delivery.next_attempt_at is None
+    assert sorted(Message.objects.values_list("provider_message_id", flat=True)) == [
+        "wamid.FAIL0001",
+        "wamid.FAIL0002",
+    ]
+    assert Conversation.objects.get().unread_count == 2  # the first message was not stored twice
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_still_locked_after_the_last_attempt_keeps_the_reason(one_lane: None) -> None:
+    delivery = _record(_text_body(1))
+    with sqlite_locked_on_begin(lambda n: True):
+        deliveries_drain(lane=0)
+        delivery_retry(delivery_id=delivery.pk)
+        delivery_retry(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.attempts == 3
+    assert delivery.state == DeliveryState.PARTIAL
+    assert "Gave up after 3 attempts" in delivery.error and "database is locked" in delivery.error
+
+
+@pytest.mark.django_db
+def test_the_sweeper_picks_up_a_retry_whose_task_was_lost(one_lane: None, redis_client: Any) -> None:
+    from conversations.services.sweeper import sweep_stuck
+
+    delivery = _record(_text_body(1))
+    later = timezone.now() + timedelta(hours=1)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        state=DeliveryState.RETRYING, attempts=1, next_attempt_at=timezone.now(), received_at=timezone.now()
+    )
+    redis_client.delete("celery")
+    assert sweep_stuck(now=timezone.now()).deliveries == 0  # not due yet
+    assert sweep_stuck(now=later).deliveries == 1
+    assert redis_client.llen("celery") == 1
