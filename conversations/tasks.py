@@ -56,10 +56,12 @@ def _retry_if_transient(task, exc: BaseException) -> None:
 
 
 @shared_task(name="conversations.tasks.conversation_flush_outbound_task", bind=True, acks_late=True)
-def conversation_flush_outbound_task(self, conversation_id: int) -> dict:
+def conversation_flush_outbound_task(self, conversation_id: int, busy: int = 0) -> dict:
     flush_started(conversation_id=conversation_id)
     result = conversation_flush_outbound(conversation_id=conversation_id)
-    if result.retry_in is not None:
+    if result.busy:  # another worker holds the conversation: back off, do not spin
+        flush_schedule(conversation_id=conversation_id, countdown=lock_busy_backoff(busy), busy=busy + 1)
+    elif result.retry_in is not None:
         flush_schedule(conversation_id=conversation_id, countdown=max(result.retry_in, 0.05))
     return asdict(result)
 

@@ -9,7 +9,7 @@ else (a bug, bad data) fails the same way every time: it is given up at once.
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 
 from conversations.providers.base import ProviderError
 
@@ -78,3 +78,13 @@ def retry_delay(attempts: int) -> float:
     """Seconds before attempt `attempts + 1` of a delivery or an inbound message: exponential, capped."""
     base = settings.PIPELINE_BACKOFF_BASE_SECONDS * (2 ** max(attempts - 1, 0))
     return float(min(base, settings.PIPELINE_BACKOFF_MAX_SECONDS))
+
+
+def db_connection_recover() -> None:
+    """After a failed query outside a transaction: replace the connection if it broke (MySQL "gone away")."""
+    if connection.in_atomic_block or connection.connection is None or not connection.errors_occurred:
+        return
+    if connection.is_usable():
+        connection.errors_occurred = False
+    else:
+        connection.close()

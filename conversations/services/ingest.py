@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Mod
 from django.utils import timezone
@@ -29,6 +29,7 @@ from conversations.models import (
     MediaState,
     Message,
     MessageKind,
+    MessageStatus,
     ProcessingState,
     WebhookDelivery,
 )
@@ -36,7 +37,7 @@ from conversations.models.messages import MEDIA_KINDS, STATUS_RANK
 from conversations.providers import get_provider_class
 from conversations.providers.base import InboundMessage, ProviderNotice, StatusUpdate
 from conversations.services.channels import channel_for_inbound
-from conversations.services.errors import error_reason, is_transient_error, retry_delay
+from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
 from conversations.services.locks import conversation_lock, redis_client
 from conversations.services.serialize import conversation_event_data, message_event_data
 
@@ -216,8 +217,7 @@ def delivery_attempt(*, delivery_id: int, attempt: int = 0, now: datetime | None
 
 def delivery_failed(*, delivery_id: int, exc: BaseException, now: datetime | None = None) -> WebhookDelivery:
     """Record why a delivery failed: retried later when transient and attempts remain, else failed."""
-    if not connection.in_atomic_block:
-        connection.close_if_unusable_or_obsolete()  # a connection that went away is replaced
+    db_connection_recover()
     delivery = WebhookDelivery.objects.defer("body").get(pk=delivery_id)
     attempts = max(delivery.attempts, 1)
     reason = error_reason(exc, limit=2000)
@@ -442,6 +442,8 @@ def status_apply(*, provider: str, event: StatusUpdate) -> bool:
             .first()
         )
         if message is None:
+            message = _unsent_message_for_status(provider=provider, event=event)
+        if message is None:
             return False
         new_rank = STATUS_RANK.get(event.status, -1)
         old_rank = STATUS_RANK.get(message.status, -1)
@@ -467,8 +469,38 @@ def status_apply(*, provider: str, event: StatusUpdate) -> bool:
                 message.error_code = event.error_code[:50]
                 message.error_message = " — ".join(p for p in (event.error_title, event.error_detail) if p)
                 fields += ["error_code", "error_message"]
+        if message.provider_message_id != event.provider_message_id:
+            # A send we thought had not gone out (the worker died, or the call timed out after the
+            # provider took it): it did. Recorded now, so no flush or sweep sends it again.
+            message.provider_message_id = event.provider_message_id
+            message.next_attempt_at = None
+            message.error_code = message.error_message = ""
+            fields += ["provider_message_id", "next_attempt_at", "error_code", "error_message"]
+            if event.status != "failed" and not message.sent_at:
+                message.sent_at = at
+                fields.append("sent_at")
         message.save(update_fields=fields)
     events.broadcast_on_commit(
         groups=events.groups_for(message.conversation), name=events.MESSAGE_UPDATED, data=message_event_data(message)
     )
     return True
+
+
+def _unsent_message_for_status(*, provider: str, event: StatusUpdate) -> Message | None:
+    """Our outbound message a status's callback data names, if we still have it as not sent (no provider id)."""
+    from conversations.services.outbound import callback_message_id
+
+    message_id = callback_message_id(event.callback_data) if event.callback_data else None
+    if message_id is None:
+        return None
+    return (
+        Message.objects.select_for_update()
+        .filter(
+            pk=message_id,
+            provider=provider,
+            direction="out",
+            provider_message_id__isnull=True,
+            status__in=(MessageStatus.QUEUED, MessageStatus.SENDING),
+        )
+        .first()
+    )

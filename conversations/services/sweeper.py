@@ -48,19 +48,22 @@ def sweep_stuck(*, now: timezone.datetime | None = None) -> SweepReport:
     for conversation_id in inbound:
         conversation_process_task.delay(conversation_id)
 
-    # Queued and due (or never tried), or stuck "sending" (a worker died mid-call: sent again,
-    # at-least-once, because Meta's API offers no idempotency key).
+    # Queued and due (or never tried), or stuck "sending" (a worker died mid-call). A "sending" one
+    # is queued again only after the longest a send can take plus a margin: if the provider took it,
+    # its status webhook (carrying our id) has marked it sent by then, so it is not sent twice.
+    sending_before = now - timedelta(seconds=settings.PROVIDER_HTTP_TIMEOUT * 2 + settings.SWEEP_SENDING_MARGIN)
+    stuck_sending = Q(status=MessageStatus.SENDING, updated_at__lt=sending_before)
     outbound = set(
-        Message.objects.filter(direction="out", updated_at__lt=outbound_before)
+        Message.objects.filter(direction="out")
         .filter(
-            Q(status=MessageStatus.QUEUED, next_attempt_at__isnull=True)
-            | Q(status=MessageStatus.QUEUED, next_attempt_at__lt=now)
-            | Q(status=MessageStatus.SENDING)
+            Q(status=MessageStatus.QUEUED, next_attempt_at__isnull=True, updated_at__lt=outbound_before)
+            | Q(status=MessageStatus.QUEUED, next_attempt_at__lt=now, updated_at__lt=outbound_before)
+            | stuck_sending
         )
         .values_list("conversation_id", flat=True)[:1000]
     )
     if outbound:
-        Message.objects.filter(conversation_id__in=outbound, direction="out", status=MessageStatus.SENDING).update(
+        Message.objects.filter(stuck_sending, conversation_id__in=outbound, direction="out").update(
             status=MessageStatus.QUEUED
         )
     for conversation_id in outbound:

@@ -185,3 +185,91 @@ def test_the_sweeper_picks_up_a_retry_whose_task_was_lost(one_lane: None, redis_
     assert sweep_stuck(now=timezone.now()).deliveries == 0  # not due yet
     assert sweep_stuck(now=later).deliveries == 1
     assert redis_client.llen("celery") == 1
+
+
+# ------------------------------------------------------------- processing: retries, give-up, no second reply
+
+
+@pytest.fixture
+def stored_text(meta_settings: Any, settings: Any) -> Callable[..., Message]:
+    """Store an inbound text as the drain would; the bot has one rule answering it."""
+    from flows.models import Rule
+
+    settings.PIPELINE_MAX_ATTEMPTS = 3
+    Rule.objects.get_or_create(
+        step="inicio", input_text="*", defaults={"response_text": "¡Hola!", "next_step": "inicio"}
+    )
+
+    def store(n: int) -> Message:
+        from conversations.services.ingest import delivery_process
+
+        delivery_process(delivery_id=_record(_text_body(n)).pk)
+        return Message.objects.get(provider_message_id=f"wamid.FAIL{n:04d}")
+
+    return store
+
+
+def _replies() -> int:
+    return Message.objects.filter(direction="out").count()
+
+
+@pytest.mark.django_db
+def test_a_message_another_worker_processed_meanwhile_gets_no_second_reply(stored_text: Any) -> None:
+    from conversations.services.processing import message_process
+
+    message = stored_text(1)
+    stale = Message.objects.get(pk=message.pk)  # what a second worker read before the first one committed
+    message_process(message=message)
+    assert _replies() == 1
+    message_process(message=stale)
+    assert _replies() == 1
+    assert Message.objects.get(pk=message.pk).processing_state == "done"
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_processing_that_meets_a_locked_database_is_retried_with_backoff_in_order(stored_text: Any) -> None:
+    from conversations.services.processing import conversation_process
+
+    first, second = stored_text(1), stored_text(2)
+    t0 = timezone.now()
+    with sqlite_locked_on_begin(lambda n: n == 1):  # the first message's processing transaction
+        result = conversation_process(conversation_id=first.conversation_id, now=t0)
+    first.refresh_from_db()
+    assert first.processing_state == "pending" and first.attempts == 1
+    assert first.next_attempt_at == t0 + timedelta(seconds=2)
+    assert "database is locked" in first.data["processing_error"]
+    assert result.retry_in == 2.0 and not result.busy
+    assert _replies() == 0
+    second.refresh_from_db()
+    assert second.processing_state == "pending"  # waits behind the first: order holds
+
+    early = conversation_process(conversation_id=first.conversation_id, now=t0 + timedelta(seconds=1))
+    assert early.retry_in == 1.0 and _replies() == 0
+    done = conversation_process(conversation_id=first.conversation_id, now=t0 + timedelta(seconds=3))
+    assert not done
+    assert list(Message.objects.filter(direction="in").values_list("processing_state", flat=True)) == ["done"] * 2
+    assert _replies() == 2
+    assert not Conversation.objects.get().needs_attention
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_after_the_last_attempt_the_message_is_given_up_and_the_chat_flagged_with_the_reason(
+    stored_text: Any,
+) -> None:
+    from conversations.services.processing import conversation_process
+
+    first, second = stored_text(1), stored_text(2)
+    t0 = timezone.now()
+    with sqlite_locked_on_begin(lambda n: n <= 3):  # every attempt at the first message
+        for minutes in range(3):
+            conversation_process(conversation_id=first.conversation_id, now=t0 + timedelta(minutes=minutes))
+    first.refresh_from_db()
+    assert first.processing_state == "failed" and first.attempts == 3
+    conversation = Conversation.objects.get()
+    assert conversation.needs_attention
+    assert "3" in conversation.attention_reason and "database is locked" in conversation.attention_reason
+    second.refresh_from_db()
+    assert second.processing_state == "done"  # the conversation goes on
+    assert _replies() == 1

@@ -311,6 +311,34 @@ class FakeGraph:
                 raise TimeoutError(f"{len(self._log.sent)} of {count} sends arrived within {timeout}s")
             return list(self._log.sent)
 
+    def status_webhook(
+        self, send: dict[str, Any], status: str = "sent", *, timestamp: int | None = None
+    ) -> dict[str, Any]:
+        """The status webhook Meta would POST for an accepted send (an entry of `sent`).
+
+        Like Meta, it echoes the send's biz_opaque_callback_data when the request carried one.
+        """
+        body = send["json"]
+        item: dict[str, Any] = {
+            "id": send["wamid"],
+            "status": status,
+            "timestamp": str(timestamp if timestamp is not None else int(send["at"])),
+            "recipient_id": str(body.get("to", "")),
+        }
+        if "biz_opaque_callback_data" in body:
+            item["biz_opaque_callback_data"] = body["biz_opaque_callback_data"]
+        if status != "read":
+            item["pricing"] = {"billable": False, "pricing_model": "PMP", "category": "service"}
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "", "phone_number_id": send["phone_number_id"]},
+            "statuses": [item],
+        }
+        return {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "0", "changes": [{"value": value, "field": "messages"}]}],
+        }
+
     def reset(self) -> None:
         """Forget recorded traffic, scripted failures, limit windows and counters (keeps media)."""
         with self._lock:
