@@ -80,3 +80,18 @@ def test_a_flush_that_finds_its_conversation_busy_backs_off_instead_of_spinning(
     assert args == [conversation.pk, 6]
     assert redis_client.pttl(f"wia:flush:pending:{conversation.pk}") > 16_000  # lock_busy_backoff(5) = 16 s ahead
     redis_client.delete("celery", f"wia:flush:pending:{conversation.pk}")
+
+
+def test_every_task_has_time_limits_and_the_short_ones_end_before_a_lock_expires(settings: Any) -> None:
+    from whatsapp_ia.celery import app
+
+    app.loader.import_default_modules()
+    conf = app.conf
+    assert 0 < conf.task_soft_time_limit < conf.task_time_limit < settings.CONVERSATION_LOCK_TTL
+    ours = {name: task for name, task in app.tasks.items() if not name.startswith("celery.")}
+    assert "conversations.tasks.conversation_flush_outbound_task" in ours
+    for name, task in ours.items():
+        soft = task.soft_time_limit or conf.task_soft_time_limit
+        hard = task.time_limit or conf.task_time_limit
+        assert 0 < soft < hard, name
+        assert hard < conf.broker_transport_options["visibility_timeout"], name  # never handed to a second worker
