@@ -273,3 +273,46 @@ def test_after_the_last_attempt_the_message_is_given_up_and_the_chat_flagged_wit
     second.refresh_from_db()
     assert second.processing_state == "done"  # the conversation goes on
     assert _replies() == 1
+
+
+mysql_only = pytest.mark.skipif(
+    "mysql" not in __import__("django.conf").conf.settings.DATABASES["default"]["ENGINE"],
+    reason="MariaDB's row lock wait timeout",
+)
+
+
+@mysql_only
+@pytest.mark.django_db(transaction=True)
+def test_processing_that_waits_too_long_for_the_conversation_row_on_mariadb_is_retried(stored_text: Any) -> None:
+    import MySQLdb
+
+    from conversations.services.processing import conversation_process
+
+    first = stored_text(1)
+    db = connection.settings_dict
+    other = MySQLdb.connect(
+        host=db["HOST"] or "127.0.0.1", port=int(db["PORT"] or 3306), user=db["USER"], passwd=db["PASSWORD"],
+        db=db["NAME"], charset="utf8mb4",
+    )  # fmt: skip
+    t0 = timezone.now()
+    try:
+        other.autocommit(False)
+        other.cursor().execute(
+            "SELECT id FROM conversations_conversation WHERE id = %s FOR UPDATE", [first.conversation_id]
+        )  # another worker holds the conversation's row
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        result = conversation_process(conversation_id=first.conversation_id, now=t0)
+    finally:
+        other.rollback()
+        other.close()
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 50")
+    first.refresh_from_db()
+    assert first.processing_state == "pending" and first.attempts == 1
+    assert "Lock wait timeout" in first.data["processing_error"]
+    assert result.retry_in == 2.0 and _replies() == 0
+
+    assert not conversation_process(conversation_id=first.conversation_id, now=t0 + timedelta(seconds=3))
+    first.refresh_from_db()
+    assert first.processing_state == "done" and _replies() == 1
