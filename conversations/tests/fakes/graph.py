@@ -9,6 +9,8 @@ It speaks: POST /{version}/{phone_number_id}/messages (sends and mark-read),
 GET /{version}/{media_id} (media lookup) and GET /lookaside/{token} (media download),
 with Meta's bearer check, response and error bodies. Tests script failures with
 `fail_next` / `fail_for`; benchmarks switch on `rate_limit_per_second` / `pair_interval`.
+`status_webhook(send, status)` builds the status webhook Meta would POST for a recorded send,
+echoing its biz_opaque_callback_data as Meta does.
 Everything is thread-safe; the server is HTTP/1.1 keep-alive and always sends Content-Length.
 """
 
