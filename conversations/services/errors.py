@@ -2,12 +2,13 @@
 
 Transient: the database was busy or its connection broke (SQLite "database is locked",
 MySQL "gone away", lost connection, deadlock, lock wait timeout), a network connection
-was reset, or a provider said so (ProviderError.transient: 429 and 5xx). Everything
+was reset or timed out, or a provider said so (ProviderError.transient: 429 and 5xx). Everything
 else (a bug, bad data) fails the same way every time: it is given up at once.
 """
 
 from __future__ import annotations
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
@@ -51,8 +52,9 @@ def _one_is_transient(exc: BaseException) -> bool:
             return True
         text = str(exc).lower()
         return any(fragment in text for fragment in TRANSIENT_DB_MESSAGES)
-    # ConnectionResetError, BrokenPipeError, ConnectionRefusedError ... and socket timeouts.
-    return isinstance(exc, ConnectionError | TimeoutError)
+    # ConnectionResetError, BrokenPipeError, ConnectionRefusedError ..., socket timeouts, and a task
+    # stopped by its soft time limit (a slow provider or model: bounded by the attempts like the rest).
+    return isinstance(exc, ConnectionError | TimeoutError | SoftTimeLimitExceeded)
 
 
 def is_transient_error(exc: BaseException) -> bool:

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 
 from conversations.providers.base import ProviderError
@@ -50,6 +51,7 @@ def test_a_real_sqlite_lock_error_is_transient_raw_and_as_django_wraps_it(tmp_pa
         InterfaceError("connection already closed"),
         ConnectionResetError(104, "Connection reset by peer"),
         TimeoutError("timed out"),
+        SoftTimeLimitExceeded(),
         ProviderError("send failed: HTTP 503", code="http_503", transient=True, http_status=503),
     ],
 )
