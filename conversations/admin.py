@@ -109,7 +109,7 @@ class MessageAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("id", "provider", "received_at", "state", "signature_ok", "events_count", "short_error")
+    list_display = ("id", "provider", "received_at", "state", "signature_ok", "events_count", "attempts", "short_error")
     list_filter = ("provider", "state", "signature_ok")
     search_fields = ("error",)
     date_hierarchy = "received_at"
