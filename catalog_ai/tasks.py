@@ -5,13 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 
 from catalog_ai.ingestion import catalog_ingest, catalog_is_stalled, catalog_release_lock, catalog_stall_sweep
 from catalog_ai.models import Catalog, CatalogStatus
 
 
-@shared_task(name="catalog_ai.tasks.catalog_ingest_task", acks_late=True)
+@shared_task(
+    name="catalog_ai.tasks.catalog_ingest_task",
+    acks_late=True,
+    # OCR takes ~1.5 s a page: longer than the default limits of every other task.
+    soft_time_limit=settings.LONG_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.LONG_TASK_TIME_LIMIT,
+)
 def catalog_ingest_task(catalog_id: int, resume: bool = False) -> dict[str, Any]:
     return catalog_ingest(catalog_id=catalog_id, resume=resume)
 

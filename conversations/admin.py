@@ -154,6 +154,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "state",
         "signature_ok",
         "events_count",
+        "attempts",
         "body_size",
         "client_address",
         "short_error",
@@ -214,6 +215,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     @admin.display(description=_("raw body"))
     def pretty_body(self, obj: WebhookDelivery) -> str:
         text = obj.body_text
-        with contextlib.suppress(ValueError):
+        # Shown as received when it is not JSON, or nested too deeply to decode (RecursionError).
+        with contextlib.suppress(ValueError, RecursionError):
             text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
         return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)

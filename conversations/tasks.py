@@ -6,8 +6,11 @@ import logging
 from dataclasses import asdict
 
 from celery import shared_task
+from django.conf import settings
 
-from conversations.services.ingest import deliveries_drain, delivery_process
+from conversations.services.errors import is_transient_error, retry_delay
+from conversations.services.ingest import deliveries_drain, delivery_retry
+from conversations.services.locks import lock_busy_backoff
 from conversations.services.media import message_media_refetch
 from conversations.services.outbound import conversation_flush_outbound, flush_schedule, flush_started
 from conversations.services.processing import conversation_process
@@ -19,26 +22,48 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="conversations.tasks.delivery_process_task", acks_late=True)
 def delivery_process_task(delivery_id: int, attempt: int = 0) -> str:
-    return delivery_process(delivery_id=delivery_id, attempt=attempt).state
+    delivery = delivery_retry(delivery_id=delivery_id, attempt=attempt)
+    return delivery.state if delivery is not None else "unrecorded"
 
 
 @shared_task(name="conversations.tasks.deliveries_drain_task", bind=True, acks_late=True)
 def deliveries_drain_task(self, lane: int) -> None:
-    if deliveries_drain(lane=lane):
+    try:
+        again = deliveries_drain(lane=lane)
+    except Exception as exc:  # the lane's own reads and counts: each delivery's failure is recorded on it
+        _retry_if_transient(self, exc)
+        raise
+    if again:
         self.apply_async((lane,), countdown=0.05)
 
 
 @shared_task(name="conversations.tasks.conversation_process_task", bind=True, acks_late=True)
-def conversation_process_task(self, conversation_id: int) -> None:
-    if conversation_process(conversation_id=conversation_id):
-        self.apply_async((conversation_id,), countdown=0.5)
+def conversation_process_task(self, conversation_id: int, busy: int = 0) -> None:
+    try:
+        result = conversation_process(conversation_id=conversation_id)
+    except Exception as exc:  # the loop's own reads: the messages' failures are recorded on them
+        _retry_if_transient(self, exc)
+        raise
+    if result.busy:  # another worker holds the conversation: back off, do not spin
+        self.apply_async((conversation_id, busy + 1), countdown=lock_busy_backoff(busy))
+    elif result.retry_in is not None:
+        self.apply_async((conversation_id,), countdown=max(result.retry_in, 0.05))
+
+
+def _retry_if_transient(task, exc: BaseException) -> None:
+    """Run the task again later (bounded, with backoff) when what failed was transient."""
+    if is_transient_error(exc):
+        retries = task.request.retries or 0
+        raise task.retry(exc=exc, countdown=retry_delay(retries + 1), max_retries=settings.PIPELINE_MAX_ATTEMPTS)
 
 
 @shared_task(name="conversations.tasks.conversation_flush_outbound_task", bind=True, acks_late=True)
-def conversation_flush_outbound_task(self, conversation_id: int) -> dict:
+def conversation_flush_outbound_task(self, conversation_id: int, busy: int = 0) -> dict:
     flush_started(conversation_id=conversation_id)
     result = conversation_flush_outbound(conversation_id=conversation_id)
-    if result.retry_in is not None:
+    if result.busy:  # another worker holds the conversation: back off, do not spin
+        flush_schedule(conversation_id=conversation_id, countdown=lock_busy_backoff(busy), busy=busy + 1)
+    elif result.retry_in is not None:
         flush_schedule(conversation_id=conversation_id, countdown=max(result.retry_in, 0.05))
     return asdict(result)
 

@@ -37,6 +37,11 @@ class Conversation(models.Model):
     needs_attention = models.BooleanField(
         _("needs attention"), default=False, help_text=_("The bot had no answer; an agent should look.")
     )
+    attention_reason = models.TextField(
+        _("attention reason"),
+        blank=True,
+        help_text=_("Why the chat needs an agent."),
+    )
     last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
     last_inbound_at = models.DateTimeField(
         _("last customer message"), null=True, blank=True, help_text=_("Opens Meta's 24-hour service window.")

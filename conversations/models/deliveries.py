@@ -10,6 +10,7 @@ class DeliveryState(models.TextChoices):
     REJECTED = "rejected", _("Rejected (signature)")
     FAILED = "failed", _("Failed to parse")
     PARTIAL = "partial", _("Processed with unknown parts")
+    RETRYING = "retrying", _("Waiting to be retried")
 
 
 class WebhookDelivery(models.Model):
@@ -27,6 +28,8 @@ class WebhookDelivery(models.Model):
     # A rejected POST keeps only the head of its body: these say what arrived, and from where.
     body_size = models.PositiveIntegerField(_("body size (bytes)"), default=0)
     client_address = models.CharField(_("client address"), max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
 
     class Meta:
         ordering = ["-received_at"]

@@ -99,7 +99,9 @@ class Message(models.Model):
     processing_state = models.CharField(
         _("processing"), max_length=10, choices=ProcessingState.choices, default=ProcessingState.PENDING
     )
-    attempts = models.PositiveSmallIntegerField(_("delivery attempts"), default=0)
+    attempts = models.PositiveSmallIntegerField(
+        _("attempts"), default=0, help_text=_("Outbound: delivery attempts. Inbound: processing attempts.")
+    )
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     rule = models.ForeignKey(
         "flows.Rule", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages", verbose_name=_("rule")

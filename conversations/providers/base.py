@@ -73,6 +73,7 @@ class StatusUpdate:
     error_code: str = ""
     error_title: str = ""
     error_detail: str = ""
+    callback_data: str = ""  # what our send carried (Meta: biz_opaque_callback_data): our message id
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -121,6 +122,7 @@ class OutboundMessage:
     template_components: tuple[dict[str, Any], ...] = ()
     reply_to: str = ""
     preview_url: bool = False
+    callback_data: str = ""  # echoed by the provider's status webhooks (Meta: biz_opaque_callback_data)
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ __all__ = [
 WEBHOOK_OBJECT = "whatsapp_business_account"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "failed", "played"})
+MAX_CALLBACK_DATA = 512  # biz_opaque_callback_data: sent with a message, echoed in its status webhooks
 REFERRAL_KEYS = (
     "source_url",
     "source_id",
@@ -561,6 +562,7 @@ def _parse_status(path: str, status: Any, *, context: _ValueContext) -> None:
             error_code=first.get("code", ""),
             error_title=first.get("title", ""),
             error_detail=first.get("details") or first.get("message", ""),
+            callback_data=_text(status.get("biz_opaque_callback_data"))[:MAX_CALLBACK_DATA],
             raw=status,
         )
     )
@@ -808,6 +810,9 @@ def build_message_payload(message: OutboundMessage) -> dict[str, Any]:
     payload.update(builder(message))
     if message.reply_to:
         payload["context"] = {"message_id": message.reply_to}
+    if message.callback_data:
+        _check_length("biz_opaque_callback_data", message.callback_data, maximum=MAX_CALLBACK_DATA)
+        payload["biz_opaque_callback_data"] = message.callback_data
     return payload
 
 

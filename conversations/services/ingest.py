@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +29,7 @@ from conversations.models import (
     MediaState,
     Message,
     MessageKind,
+    MessageStatus,
     ProcessingState,
     WebhookDelivery,
 )
@@ -35,6 +37,7 @@ from conversations.models.messages import MEDIA_KINDS, STATUS_RANK
 from conversations.providers import get_provider_class
 from conversations.providers.base import InboundMessage, ProviderNotice, StatusUpdate
 from conversations.services.channels import channel_for_inbound
+from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
 from conversations.services.locks import conversation_lock, redis_client
 from conversations.services.serialize import conversation_event_data, message_event_data
 
@@ -171,15 +174,19 @@ def deliveries_drain(*, lane: int, batch: int = 200) -> bool:
     One worker drains a lane at a time (a Redis lock); the kick flag is cleared
     before each read, so a delivery committed meanwhile either shows up in the
     next read or leaves the flag set, which sends this task round again.
+    Each delivery is isolated (`delivery_attempt`): whatever one raises is recorded
+    on it and the lane goes on; a cursor makes sure no delivery is read twice per run.
     """
     client = redis_client()
     with conversation_lock("drain", lane) as held:
         if not held:
             return False  # the holder keeps reading until its lane is empty
+        after = 0
+        deadline = time.monotonic() + work_budget_seconds()
         while True:
             client.delete(_kick_key(lane))
             ids = list(
-                WebhookDelivery.objects.filter(state=DeliveryState.RECEIVED)
+                WebhookDelivery.objects.filter(state=DeliveryState.RECEIVED, id__gt=after)
                 .annotate(lane=Mod("id", settings.DELIVERY_LANES))
                 .filter(lane=lane)
                 .order_by("id")
@@ -187,16 +194,89 @@ def deliveries_drain(*, lane: int, batch: int = 200) -> bool:
             )
             if not ids:
                 break
+            # Counted before the work (one UPDATE per batch): a delivery that keeps killing its
+            # worker is given up after PIPELINE_MAX_ATTEMPTS instead of stalling the lane forever.
+            WebhookDelivery.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1)
             for delivery_id in ids:
-                delivery_process(delivery_id=delivery_id)
+                delivery_attempt(delivery_id=delivery_id)
+                after = delivery_id
+                if time.monotonic() > deadline:
+                    return True  # leave room under the task's time limit; the next run goes on
     return bool(client.exists(_kick_key(lane)))
 
 
-def delivery_process(*, delivery_id: int, attempt: int = 0) -> WebhookDelivery:
-    """Parse a stored delivery and apply its events. Safe to run again (idempotent)."""
+def work_budget_seconds() -> float:
+    """How long one task may keep looping before it hands over to a fresh run (half its soft limit)."""
+    return max(settings.CELERY_TASK_SOFT_TIME_LIMIT / 2, 1.0)
+
+
+def delivery_retry(*, delivery_id: int, attempt: int = 0, now: datetime | None = None) -> WebhookDelivery | None:
+    """A delivery's next attempt (the retry task, the sweeper): counted, then run isolated."""
+    WebhookDelivery.objects.filter(pk=delivery_id, state__in=(DeliveryState.RECEIVED, DeliveryState.RETRYING)).update(
+        attempts=F("attempts") + 1
+    )
+    return delivery_attempt(delivery_id=delivery_id, attempt=attempt, now=now)
+
+
+def delivery_attempt(*, delivery_id: int, attempt: int = 0, now: datetime | None = None) -> WebhookDelivery | None:
+    """Process one delivery in isolation: never raises.
+
+    Anything it raises (a RecursionError from a body nested 100,000 levels deep, a bug,
+    a locked database) is recorded on the delivery with its reason: transient errors are
+    retried later with backoff, the rest mark it failed. None when even that could not be
+    written (the sweeper comes back to it).
+    """
+    try:
+        return delivery_process(delivery_id=delivery_id, attempt=attempt, now=now)
+    except Exception as exc:
+        logger.exception("Delivery %s failed", delivery_id)
+        try:
+            return delivery_failed(delivery_id=delivery_id, exc=exc, now=now)
+        except Exception:
+            logger.exception("Could not record the failure of delivery %s; the sweeper will retry it", delivery_id)
+            return None
+
+
+def delivery_failed(*, delivery_id: int, exc: BaseException, now: datetime | None = None) -> WebhookDelivery:
+    """Record why a delivery failed: retried later when transient and attempts remain, else failed."""
+    db_connection_recover()
+    delivery = WebhookDelivery.objects.defer("body").get(pk=delivery_id)
+    attempts = max(delivery.attempts, 1)
+    reason = error_reason(exc, limit=2000)
+    if is_transient_error(exc) and attempts < settings.PIPELINE_MAX_ATTEMPTS:
+        return _delivery_retry_later(delivery, error=reason, now=now)
+    if is_transient_error(exc):
+        reason = f"Gave up after {attempts} attempts: {reason}"
+    return _delivery_finish(delivery, state=DeliveryState.FAILED, error=reason, count=0)
+
+
+def _delivery_retry_later(delivery: WebhookDelivery, *, error: str, now: datetime | None) -> WebhookDelivery:
+    from conversations.tasks import delivery_process_task
+
+    attempts = max(delivery.attempts, 1)
+    delay = retry_delay(attempts)
+    delivery.next_attempt_at = (now or timezone.now()) + timedelta(seconds=delay)
+    error = f"Attempt {attempts} of {settings.PIPELINE_MAX_ATTEMPTS} failed; retrying: {error}"
+    finished = _delivery_finish(delivery, state=DeliveryState.RETRYING, error=error, count=delivery.events_count)
+    delivery_id = delivery.pk
+    transaction.on_commit(lambda: delivery_process_task.apply_async((delivery_id,), countdown=delay), robust=True)
+    return finished
+
+
+def delivery_process(*, delivery_id: int, attempt: int = 0, now: datetime | None = None) -> WebhookDelivery:
+    """Parse a stored delivery and apply its events. Safe to run again (idempotent).
+
+    `attempt` counts the re-runs for statuses whose message was not stored yet; the
+    delivery's own `attempts` count its runs after transient failures.
+    """
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
     if delivery.state == DeliveryState.REJECTED:
         return delivery
+    pending = delivery.state in (DeliveryState.RECEIVED, DeliveryState.RETRYING)
+    if pending and delivery.attempts > settings.PIPELINE_MAX_ATTEMPTS:
+        # Every earlier attempt started and never finished (its worker died or was killed).
+        error = f"Gave up after {delivery.attempts - 1} attempts that did not finish. {delivery.error}".strip()
+        return _delivery_finish(delivery, state=DeliveryState.FAILED, error=error, count=0)
     try:
         payload = json.loads(bytes(delivery.body).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -204,6 +284,7 @@ def delivery_process(*, delivery_id: int, attempt: int = 0) -> WebhookDelivery:
 
     result = get_provider_class(delivery.provider).parse(payload)
     unmatched: list[StatusUpdate] = []
+    transient: list[str] = []
     applied = 0
     for event in result.events:
         try:
@@ -221,7 +302,18 @@ def delivery_process(*, delivery_id: int, attempt: int = 0) -> WebhookDelivery:
             applied += 1
         except Exception as exc:  # one bad event must not lose the others
             logger.exception("Failed to apply event from delivery %s", delivery.pk)
-            result.problems.append(f"{type(event).__name__} {getattr(event, 'provider_message_id', '')}: {exc}")
+            problem = f"{type(event).__name__} {getattr(event, 'provider_message_id', '')}: {error_reason(exc)}"
+            if is_transient_error(exc):
+                transient.append(problem)
+            else:
+                result.problems.append(problem)
+
+    attempts = max(delivery.attempts, 1)
+    if transient and attempts < settings.PIPELINE_MAX_ATTEMPTS:
+        # Parsed again later: stored messages and applied statuses are no-ops the second time.
+        return _delivery_retry_later(delivery, error="\n".join([*transient, *result.problems]), now=now)
+    if transient:
+        result.problems.extend(f"Gave up after {attempts} attempts: {problem}" for problem in transient)
 
     if unmatched and attempt < len(STATUS_RETRY_DELAYS):
         from conversations.tasks import delivery_process_task
@@ -245,7 +337,9 @@ def _delivery_finish(delivery: WebhookDelivery, *, state: str, error: str, count
     delivery.error = error[:5000]
     delivery.events_count = count
     delivery.processed_at = timezone.now()
-    delivery.save(update_fields=["state", "error", "events_count", "processed_at"])
+    if state != DeliveryState.RETRYING:
+        delivery.next_attempt_at = None
+    delivery.save(update_fields=["state", "error", "events_count", "processed_at", "next_attempt_at"])
     return delivery
 
 
@@ -370,6 +464,8 @@ def status_apply(*, provider: str, event: StatusUpdate) -> bool:
             .first()
         )
         if message is None:
+            message = _unsent_message_for_status(provider=provider, event=event)
+        if message is None:
             return False
         new_rank = STATUS_RANK.get(event.status, -1)
         old_rank = STATUS_RANK.get(message.status, -1)
@@ -395,8 +491,38 @@ def status_apply(*, provider: str, event: StatusUpdate) -> bool:
                 message.error_code = event.error_code[:50]
                 message.error_message = " — ".join(p for p in (event.error_title, event.error_detail) if p)
                 fields += ["error_code", "error_message"]
+        if message.provider_message_id != event.provider_message_id:
+            # A send we thought had not gone out (the worker died, or the call timed out after the
+            # provider took it): it did. Recorded now, so no flush or sweep sends it again.
+            message.provider_message_id = event.provider_message_id
+            message.next_attempt_at = None
+            message.error_code = message.error_message = ""
+            fields += ["provider_message_id", "next_attempt_at", "error_code", "error_message"]
+            if event.status != "failed" and not message.sent_at:
+                message.sent_at = at
+                fields.append("sent_at")
         message.save(update_fields=fields)
     events.broadcast_on_commit(
         groups=events.groups_for(message.conversation), name=events.MESSAGE_UPDATED, data=message_event_data(message)
     )
     return True
+
+
+def _unsent_message_for_status(*, provider: str, event: StatusUpdate) -> Message | None:
+    """Our outbound message a status's callback data names, if we still have it as not sent (no provider id)."""
+    from conversations.services.outbound import callback_message_id
+
+    message_id = callback_message_id(event.callback_data) if event.callback_data else None
+    if message_id is None:
+        return None
+    return (
+        Message.objects.select_for_update()
+        .filter(
+            pk=message_id,
+            provider=provider,
+            direction="out",
+            provider_message_id__isnull=True,
+            status__in=(MessageStatus.QUEUED, MessageStatus.SENDING),
+        )
+        .first()
+    )

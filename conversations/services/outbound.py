@@ -26,7 +26,7 @@ from conversations.models import Conversation, Message, MessageStatus
 from conversations.providers.base import OutboundMessage, OutboundValidationError, ProviderError
 from conversations.services import ratelimit
 from conversations.services.channels import provider_for
-from conversations.services.locks import conversation_lock, redis_client
+from conversations.services.locks import LOCK_BUSY_RETRY, conversation_lock, redis_client
 from conversations.services.outbound_media import outbound_media_prepare
 from conversations.services.serialize import conversation_event_data, message_event_data
 from conversations.services.sql import model_sql
@@ -35,15 +35,15 @@ logger = logging.getLogger(__name__)
 
 SERVICE_WINDOW = timedelta(hours=24)
 MAX_PACING_SLEEP = 10.0  # seconds a worker may sleep for its booked send slot
-LOCK_BUSY_RETRY = 0.5  # seconds before a flush that found its conversation busy tries again
+CALLBACK_PREFIX = "wia:"  # our message id as sent in each request and echoed by the provider's statuses
 
 
 def outbound_to_data(outbound: OutboundMessage) -> dict[str, Any]:
     return asdict(outbound)
 
 
-def outbound_from_data(data: dict[str, Any]) -> OutboundMessage:
-    """Rebuild the dataclass from its JSON form (lists back into tuples)."""
+def outbound_from_data(data: dict[str, Any], *, callback_data: str = "") -> OutboundMessage:
+    """Rebuild the dataclass from its JSON form (lists back into tuples), tagged with `callback_data` if given."""
 
     def tup(value: Any) -> Any:
         if isinstance(value, list):
@@ -52,7 +52,22 @@ def outbound_from_data(data: dict[str, Any]) -> OutboundMessage:
 
     names = {f.name for f in fields(OutboundMessage)}
     kwargs = {k: tup(v) for k, v in data.items() if k in names}
+    if callback_data:
+        kwargs["callback_data"] = callback_data
     return OutboundMessage(**kwargs)
+
+
+def callback_tag(message_id: int) -> str:
+    """What each send carries back in its status webhooks (Meta's biz_opaque_callback_data): our id."""
+    return f"{CALLBACK_PREFIX}{message_id}"
+
+
+def callback_message_id(tag: str) -> int | None:
+    """Our message id from a status's callback data; None when it is not one of our tags."""
+    if not tag.startswith(CALLBACK_PREFIX):
+        return None
+    number = tag[len(CALLBACK_PREFIX) :]
+    return int(number) if number.isascii() and number.isdigit() and len(number) < 19 else None
 
 
 def conversation_window_open(conversation: Conversation, *, now: Any = None) -> bool:
@@ -109,14 +124,18 @@ def flush_enqueue_on_commit(*, conversation_id: int) -> None:
     transaction.on_commit(lambda: flush_schedule(conversation_id=conversation_id), robust=True)
 
 
-def flush_schedule(*, conversation_id: int, countdown: float = 0.0) -> bool:
-    """Enqueue a flush unless one is already pending; True when this call enqueued it."""
+def flush_schedule(*, conversation_id: int, countdown: float = 0.0, busy: int = 0) -> bool:
+    """Enqueue a flush unless one is already pending; True when this call enqueued it.
+
+    `busy` counts the runs in a row that found the conversation's lock held (they back off).
+    """
     from conversations.tasks import conversation_flush_outbound_task
 
     ttl_ms = int((countdown + 60) * 1000)
     if not redis_client().set(_flush_flag(conversation_id), "1", nx=True, px=ttl_ms):
         return False
-    conversation_flush_outbound_task.apply_async((conversation_id,), countdown=countdown or None)
+    args = (conversation_id, busy) if busy else (conversation_id,)
+    conversation_flush_outbound_task.apply_async(args, countdown=countdown or None)
     return True
 
 
@@ -130,6 +149,7 @@ class FlushResult:
     sent: int = 0
     failed: int = 0
     retry_in: float | None = None  # seconds until the flush must run again; None = nothing left
+    busy: bool = False  # another worker holds the conversation: the caller backs off
 
 
 def backoff_seconds(attempts: int, *, retry_after: float | None = None) -> float:
@@ -141,14 +161,14 @@ def backoff_seconds(attempts: int, *, retry_after: float | None = None) -> float
 def conversation_flush_outbound(*, conversation_id: int) -> FlushResult:
     """Send the conversation's queued messages in order. Runs in a worker; one worker per conversation.
 
-    When another worker holds the conversation, this flush comes back shortly (LOCK_BUSY_RETRY)
-    instead of ending: the holder may have read its batch before a message this flush was
-    scheduled for committed. So every committed message is seen by a flush that holds the lock,
-    without querying again after each release.
+    When another worker holds the conversation, this flush comes back (after LOCK_BUSY_RETRY,
+    doubling while it stays busy: `busy=True`) instead of ending: the holder may have read its
+    batch before a message this flush was scheduled for committed. So every committed message
+    is seen by a flush that holds the lock, without querying again after each release.
     """
     with conversation_lock("out", conversation_id) as held:
         if not held:
-            return FlushResult(retry_in=LOCK_BUSY_RETRY)
+            return FlushResult(retry_in=LOCK_BUSY_RETRY, busy=True)
         return _flush_locked(conversation_id)
 
 
@@ -209,7 +229,7 @@ def _flush_locked(conversation_id: int) -> FlushResult:
             now = timezone.now()
             if message.next_attempt_at and message.next_attempt_at > now:
                 return FlushResult(sent, failed, (message.next_attempt_at - now).total_seconds())
-            outbound = outbound_from_data(message.data.get("outbound", {}))
+            outbound = outbound_from_data(message.data.get("outbound", {}), callback_data=callback_tag(message.pk))
             if outbound.kind != "template" and not conversation_window_open(conversation, now=now):
                 _fail(
                     message,
@@ -227,7 +247,10 @@ def _flush_locked(conversation_id: int) -> FlushResult:
             if recipient_free_in:
                 recipient_busy_until[outbound.to] = time.monotonic() + recipient_free_in
             message.attempts += 1
-            _record_status(message.pk, status=MessageStatus.SENDING, attempts=message.attempts, now=timezone.now())
+            if not _record_status(
+                message.pk, status=MessageStatus.SENDING, attempts=message.attempts, now=timezone.now()
+            ):
+                continue  # no longer queued: another worker took it, or a status webhook showed it went out
             wait, counted = _window(conversation)
             if wait:  # only when other workers kept the window full for long
                 message.attempts -= 1
@@ -327,7 +350,8 @@ def _mark_sent(message: Message, groups: list[str], *, provider_message_id: str)
 # The writes of every send, as plain SQL built once: QuerySet.update() compiles its query on
 # each call. Measured (CPU per write, benchmark machine): 0.20 ms for the "sending" update and
 # 0.67 ms for the conditional "sent" one through the ORM, 0.07-0.10 ms each as prepared here.
-_STATUS_SQL = "UPDATE {table} SET {attempts} = %s, {status} = %s, {updated_at} = %s WHERE {id} = %s"
+# Guarded by the status it leaves (queued -> sending -> queued): two workers can never both send one message.
+_STATUS_SQL = "UPDATE {table} SET {attempts} = %s, {status} = %s, {updated_at} = %s WHERE {id} = %s AND {status} = %s"
 _SENT_SQL = (
     "UPDATE {table} SET {provider_message_id} = %s,"
     " {status} = CASE WHEN {status} IN (%s, %s) THEN %s ELSE {status} END,"
@@ -340,11 +364,13 @@ def _db_datetime(value: datetime) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
-def _record_status(message_id: int, *, status: str, attempts: int, now: datetime) -> None:
-    """Mark the message "sending" before the call (if the worker dies mid-send, the sweeper re-queues it)
-    or "queued" again."""
+def _record_status(message_id: int, *, status: str, attempts: int, now: datetime) -> bool:
+    """Mark a queued message "sending" before the call (if the worker dies mid-send, the sweeper re-queues
+    it) or a sending one "queued" again. False when it was not in the expected state (nothing written)."""
+    expected = MessageStatus.QUEUED if status == MessageStatus.SENDING else MessageStatus.SENDING
     with connection.cursor() as cursor:
-        cursor.execute(model_sql(Message, _STATUS_SQL), [attempts, status, _db_datetime(now), message_id])
+        cursor.execute(model_sql(Message, _STATUS_SQL), [attempts, status, _db_datetime(now), message_id, expected])
+        return cursor.rowcount == 1
 
 
 def _record_sent(message_id: int, *, provider_message_id: str, now: datetime) -> None:

@@ -3,20 +3,46 @@
 For every pending message: download its media, then let the bot answer —
 global commands first, silence while a human has the chat, the AI hand-off
 step left to the AI responder, otherwise the rule engine.
+
+A transient failure (database locked or gone, connection reset, provider 5xx) leaves
+the message pending with a later `next_attempt_at` (its `attempts` counted): the
+conversation waits for it, so order holds. After PIPELINE_MAX_ATTEMPTS, or at once for
+any other error, the message is marked failed and the chat flagged for agents with the reason.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
+from conversations import events
 from conversations.models import Conversation, Message, ProcessingState
-from conversations.services.locks import conversation_lock
+from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
+from conversations.services.locks import LOCK_BUSY_RETRY, conversation_lock
 from conversations.services.media import message_media_download
+from conversations.services.serialize import conversation_event_data
 
 logger = logging.getLogger(__name__)
+
+AGAIN_SOON = 0.05  # seconds: a message arrived as we finished, or the run used up its time budget
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """What `conversation_process` left: truthy when the conversation must be processed again."""
+
+    retry_in: float | None = None  # seconds until the next run; None: nothing pending
+    busy: bool = False  # another worker holds the conversation
+
+    def __bool__(self) -> bool:
+        return self.retry_in is not None
 
 
 def _pending(conversation_id: int) -> Message | None:
@@ -29,35 +55,90 @@ def _pending(conversation_id: int) -> Message | None:
     )
 
 
-def conversation_process(*, conversation_id: int) -> bool:
+def conversation_process(*, conversation_id: int, now: datetime | None = None) -> ProcessResult:
     """Process the conversation's pending inbound messages oldest first.
 
-    Returns True when work may remain (another worker held the lock, or a
-    message arrived as we finished): the caller runs it again.
+    Truthy when work may remain (another worker held the lock, a message waits for its
+    retry, or a message arrived as we finished): the caller runs it again after `retry_in`.
     """
+    from conversations.services.ingest import work_budget_seconds
+
     with conversation_lock("in", conversation_id) as held:
         if not held:
-            return True
+            return ProcessResult(retry_in=LOCK_BUSY_RETRY, busy=True)
+        deadline = time.monotonic() + work_budget_seconds()
         while (message := _pending(conversation_id)) is not None:
-            message_process(message=message)
-    return _pending(conversation_id) is not None
+            at = now or timezone.now()
+            if message.next_attempt_at and message.next_attempt_at > at:
+                return ProcessResult(retry_in=(message.next_attempt_at - at).total_seconds())
+            if not held.owned():
+                return ProcessResult(retry_in=LOCK_BUSY_RETRY, busy=True)  # lost it: the new holder goes on
+            message_process(message=message, now=now)
+            if time.monotonic() > deadline:
+                return ProcessResult(retry_in=AGAIN_SOON)
+    return ProcessResult(retry_in=AGAIN_SOON) if _pending(conversation_id) is not None else ProcessResult()
 
 
-def message_process(*, message: Message) -> None:
-    """One message through the pipeline; a failure marks the message, never loses it."""
+def message_process(*, message: Message, now: datetime | None = None) -> None:
+    """One message through the pipeline; a failure is retried or marks the message, never loses it."""
     try:
         if message.media_state == "pending":
             message_media_download(message=message)
         with transaction.atomic():
             conversation = Conversation.objects.select_for_update().get(pk=message.conversation_id)
+            # Under the row lock: a worker whose conversation lock expired, or a redelivered task,
+            # may have processed this message meanwhile. Only a still pending one gets an answer.
+            state = Message.objects.filter(pk=message.pk).values_list("processing_state", flat=True).first()
+            if state != ProcessingState.PENDING:
+                return
             bot_respond(conversation=conversation, message=message)
             message.processing_state = ProcessingState.DONE
-            message.save(update_fields=["processing_state", "updated_at"])
+            message.next_attempt_at = None
+            message.save(update_fields=["processing_state", "next_attempt_at", "updated_at"])
     except Exception as exc:
         logger.exception("Processing message %s failed", message.pk)
-        message.processing_state = ProcessingState.FAILED
-        message.data = {**message.data, "processing_error": str(exc)[:1000], "failed_at": timezone.now().isoformat()}
-        message.save(update_fields=["processing_state", "data", "updated_at"])
+        message_process_failed(message=message, exc=exc, now=now)
+
+
+def message_process_failed(*, message: Message, exc: BaseException, now: datetime | None = None) -> None:
+    """Retry a transient failure later (backoff); give up at once on others or after the last attempt."""
+    db_connection_recover()
+    at = now or timezone.now()
+    reason = error_reason(exc)
+    message.refresh_from_db(fields=["data", "attempts"])  # what the rolled-back turn may have changed in memory
+    message.attempts += 1
+    message.data = {**message.data, "processing_error": reason, "failed_at": at.isoformat()}
+    fields = ["attempts", "next_attempt_at", "data", "updated_at"]
+    transient = is_transient_error(exc)
+    if transient and message.attempts < settings.PIPELINE_MAX_ATTEMPTS:
+        message.next_attempt_at = at + timedelta(seconds=retry_delay(message.attempts))
+        message.save(update_fields=fields)
+        return
+    message.processing_state = ProcessingState.FAILED
+    message.next_attempt_at = None
+    message.save(update_fields=[*fields, "processing_state"])
+    if transient:
+        reason = gettext("gave up after %(attempts)d attempts: %(reason)s") % {
+            "attempts": message.attempts,
+            "reason": reason,
+        }
+    conversation_flag_attention(
+        conversation_id=message.conversation_id,
+        reason=gettext("The bot could not answer a customer message (%(reason)s).") % {"reason": reason},
+    )
+
+
+def conversation_flag_attention(*, conversation_id: int, reason: str) -> None:
+    """Flag the chat for agents with the reason, and tell the consoles."""
+    Conversation.objects.filter(pk=conversation_id).update(
+        needs_attention=True, attention_reason=reason[:2000], updated_at=timezone.now()
+    )
+    conversation = Conversation.objects.select_related("contact", "channel").get(pk=conversation_id)
+    events.broadcast_on_commit(
+        groups=events.groups_for(conversation),
+        name=events.CONVERSATION_UPDATED,
+        data=conversation_event_data(conversation),
+    )
 
 
 def bot_respond(*, conversation: Conversation, message: Message) -> None:

@@ -27,35 +27,43 @@ def sweep_stuck(*, now: timezone.datetime | None = None) -> SweepReport:
     inbound_before = now - timedelta(seconds=settings.SWEEP_INBOUND_AFTER)
     outbound_before = now - timedelta(seconds=settings.SWEEP_OUTBOUND_AFTER)
 
+    # Received and never parsed, or waiting for a retry whose countdown task was lost.
     delivery_ids = list(
-        WebhookDelivery.objects.filter(state=DeliveryState.RECEIVED, received_at__lt=inbound_before)
+        WebhookDelivery.objects.filter(
+            Q(state=DeliveryState.RECEIVED, received_at__lt=inbound_before)
+            | Q(state=DeliveryState.RETRYING, next_attempt_at__lt=inbound_before)
+        )
         .order_by("received_at")
         .values_list("pk", flat=True)[:1000]
     )
     for delivery_id in delivery_ids:
         delivery_process_task.delay(delivery_id)
 
+    # Pending and not waiting for a later retry (those have their own countdown task).
     inbound = set(
-        Message.objects.filter(
-            direction="in", processing_state=ProcessingState.PENDING, created_at__lt=inbound_before
-        ).values_list("conversation_id", flat=True)[:1000]
+        Message.objects.filter(direction="in", processing_state=ProcessingState.PENDING, created_at__lt=inbound_before)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=inbound_before))
+        .values_list("conversation_id", flat=True)[:1000]
     )
     for conversation_id in inbound:
         conversation_process_task.delay(conversation_id)
 
-    # Queued and due (or never tried), or stuck "sending" (a worker died mid-call: sent again,
-    # at-least-once, because Meta's API offers no idempotency key).
+    # Queued and due (or never tried), or stuck "sending" (a worker died mid-call). A "sending" one
+    # is queued again only after the longest a send can take plus a margin: if the provider took it,
+    # its status webhook (carrying our id) has marked it sent by then, so it is not sent twice.
+    sending_before = now - timedelta(seconds=settings.PROVIDER_HTTP_TIMEOUT * 2 + settings.SWEEP_SENDING_MARGIN)
+    stuck_sending = Q(status=MessageStatus.SENDING, updated_at__lt=sending_before)
     outbound = set(
-        Message.objects.filter(direction="out", updated_at__lt=outbound_before)
+        Message.objects.filter(direction="out")
         .filter(
-            Q(status=MessageStatus.QUEUED, next_attempt_at__isnull=True)
-            | Q(status=MessageStatus.QUEUED, next_attempt_at__lt=now)
-            | Q(status=MessageStatus.SENDING)
+            Q(status=MessageStatus.QUEUED, next_attempt_at__isnull=True, updated_at__lt=outbound_before)
+            | Q(status=MessageStatus.QUEUED, next_attempt_at__lt=now, updated_at__lt=outbound_before)
+            | stuck_sending
         )
         .values_list("conversation_id", flat=True)[:1000]
     )
     if outbound:
-        Message.objects.filter(conversation_id__in=outbound, direction="out", status=MessageStatus.SENDING).update(
+        Message.objects.filter(stuck_sending, conversation_id__in=outbound, direction="out").update(
             status=MessageStatus.QUEUED
         )
     for conversation_id in outbound:

@@ -157,3 +157,20 @@ def test_a_delivery_left_unparsed_is_picked_up(meta_settings: Any, fake_graph: A
     assert sweep_stuck().deliveries == 1
     fake_graph.wait_for_sent(1, timeout=15)
     assert wait_until(lambda: WebhookDelivery.objects.get(pk=delivery.pk).state == "processed")
+
+
+def test_a_delivery_that_raises_does_not_hold_up_the_next_one_in_its_lane(
+    meta_settings: Any, fake_graph: Any, celery_live_worker: Any, settings: Any
+) -> None:
+    from conversations.models import DeliveryState
+
+    settings.DELIVERY_LANES = 1  # both deliveries in one lane
+    demo_flow_load()
+    deep = b"[" * 100_000 + b"]" * 100_000  # signed, but json.loads raises RecursionError
+    client = Client()
+    bad = client.post("/webhook", data=deep, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=sign(deep))
+    assert bad.status_code == 200  # durable first; parsing happens in the worker
+    assert post_signed(client, text_payload("hola", n=11)).status_code == 200
+    fake_graph.wait_for_sent(1, timeout=15)  # the customer behind it is answered without waiting for a sweep
+    failed = WebhookDelivery.objects.get(state=DeliveryState.FAILED)
+    assert failed.error.startswith("RecursionError") and failed.attempts == 1

@@ -222,7 +222,7 @@ def test_a_flush_that_finds_its_conversation_busy_comes_back_instead_of_ending(
     with conversation_lock("out", conversation.pk) as held:
         assert held
         busy = conversation_flush_outbound(conversation_id=conversation.pk)
-    assert busy == FlushResult(retry_in=LOCK_BUSY_RETRY)
+    assert busy == FlushResult(retry_in=LOCK_BUSY_RETRY, busy=True)
     assert fake_graph.sent == []
     assert conversation_flush_outbound(conversation_id=conversation.pk).sent == 1
     message.refresh_from_db()

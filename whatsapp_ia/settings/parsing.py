@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import environ
+
+# Web and worker processes write together: WAL, a busy timeout and
+# IMMEDIATE transactions avoid "database is locked" under load.
+SQLITE_OPTIONS = {
+    "timeout": 30,
+    "transaction_mode": "IMMEDIATE",
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 
 
 def database_from_env(environ_map: Mapping[str, str], *, sqlite_path: Path) -> dict:
@@ -28,16 +37,16 @@ def database_from_env(environ_map: Mapping[str, str], *, sqlite_path: Path) -> d
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(sqlite_path),
-            # Web and worker processes write together: WAL, a busy timeout and
-            # IMMEDIATE transactions avoid "database is locked" under load.
-            "OPTIONS": {
-                "timeout": 30,
-                "transaction_mode": "IMMEDIATE",
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
+            "OPTIONS": dict(SQLITE_OPTIONS),
             "TEST": {"NAME": str(sqlite_path.with_name("test_db.sqlite3"))},
         }
     config = environ.Env.db_url_config(url)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # Any SQLite file (the embedded default or DATABASE_URL=sqlite:///...) is written by web and
+        # worker processes together; what the URL sets itself wins.
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
+        with contextlib.suppress(TypeError, ValueError):
+            config["OPTIONS"]["timeout"] = float(config["OPTIONS"]["timeout"])
     if config["ENGINE"] in ("django.db.backends.mysql",):
         config.setdefault("OPTIONS", {})
         config["OPTIONS"].setdefault("charset", "utf8mb4")

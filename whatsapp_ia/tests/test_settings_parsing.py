@@ -54,6 +54,22 @@ def test_sqlite_default_uses_wal_busy_timeout_and_immediate_transactions() -> No
     assert "journal_mode=WAL" in config["OPTIONS"]["init_command"]
 
 
+@pytest.mark.parametrize("url", ["sqlite:////srv/wia/var/other.sqlite3", "sqlite:///relative.db"])
+def test_every_sqlite_database_url_gets_wal_busy_timeout_and_immediate_transactions(url: str) -> None:
+    config = database_from_env({"DATABASE_URL": url}, sqlite_path=SQLITE)
+    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["NAME"] != str(SQLITE)
+    assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert config["OPTIONS"]["timeout"] >= 5
+    assert "journal_mode=WAL" in config["OPTIONS"]["init_command"]
+
+
+def test_sqlite_url_options_keep_what_the_url_says() -> None:
+    config = database_from_env({"DATABASE_URL": "sqlite:////tmp/x.db?timeout=90"}, sqlite_path=SQLITE)
+    assert config["OPTIONS"]["timeout"] == 90
+    assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
 def test_redis_url_from_env_and_embedded_socket() -> None:
     explicit = redis_from_env({"REDIS_URL": "redis://cache:6379/2"}, socket_path=Path("/x/redis.sock"))
     assert (explicit.client, explicit.celery, explicit.socket_path) == (

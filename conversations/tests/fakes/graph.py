@@ -10,6 +10,8 @@ POST /{version}/{phone_number_id}/media (multipart upload -> {"id": ...}),
 GET /{version}/{media_id} (media lookup) and GET /lookaside/{token} (media download),
 with Meta's bearer check, response and error bodies. Tests script failures with
 `fail_next` / `fail_for`; benchmarks switch on `rate_limit_per_second` / `pair_interval`.
+`status_webhook(send, status)` builds the status webhook Meta would POST for a recorded send,
+echoing its biz_opaque_callback_data as Meta does.
 Everything is thread-safe; the server is HTTP/1.1 keep-alive and always sends Content-Length.
 """
 
@@ -324,6 +326,34 @@ class FakeGraph:
             if not self._lock.wait_for(lambda: len(self._log.sent) >= count, timeout=timeout):
                 raise TimeoutError(f"{len(self._log.sent)} of {count} sends arrived within {timeout}s")
             return list(self._log.sent)
+
+    def status_webhook(
+        self, send: dict[str, Any], status: str = "sent", *, timestamp: int | None = None
+    ) -> dict[str, Any]:
+        """The status webhook Meta would POST for an accepted send (an entry of `sent`).
+
+        Like Meta, it echoes the send's biz_opaque_callback_data when the request carried one.
+        """
+        body = send["json"]
+        item: dict[str, Any] = {
+            "id": send["wamid"],
+            "status": status,
+            "timestamp": str(timestamp if timestamp is not None else int(send["at"])),
+            "recipient_id": str(body.get("to", "")),
+        }
+        if "biz_opaque_callback_data" in body:
+            item["biz_opaque_callback_data"] = body["biz_opaque_callback_data"]
+        if status != "read":
+            item["pricing"] = {"billable": False, "pricing_model": "PMP", "category": "service"}
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "", "phone_number_id": send["phone_number_id"]},
+            "statuses": [item],
+        }
+        return {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "0", "changes": [{"value": value, "field": "messages"}]}],
+        }
 
     def reset(self) -> None:
         """Forget recorded traffic, scripted failures, limit windows and counters (keeps media)."""

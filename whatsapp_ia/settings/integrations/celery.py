@@ -17,6 +17,17 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Locks that keep one worker per conversation (and per delivery lane) live this long in Redis and
+# are renewed while their holder works; a killed worker's lock frees itself after at most this.
+CONVERSATION_LOCK_TTL = env.int("CONVERSATION_LOCK_TTL", default=300)
+# Every task is stopped after these many seconds (soft: an exception the task can clean up after;
+# hard: the worker process is replaced). Below the lock's TTL, so a task never outlives its lock
+# even if renewing it failed. Long tasks (catalog ingestion) have their own, larger limits.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=270)
+# Below the broker's visibility timeout (3600 s), or Redis would hand the task to a second worker.
+LONG_TASK_SOFT_TIME_LIMIT = env.int("LONG_TASK_SOFT_TIME_LIMIT", default=3000)
+LONG_TASK_TIME_LIMIT = env.int("LONG_TASK_TIME_LIMIT", default=3300)
 # How often the scheduler sweeps for stuck work (seconds).
 SWEEP_INTERVAL = env.int("SWEEP_INTERVAL", default=60)
 # Seconds a worker keeps a database connection open between tasks (the web tier uses DB_CONN_MAX_AGE).

@@ -32,6 +32,15 @@ DELIVERY_LANES = env.int("DELIVERY_LANES", default=4)
 # Sweeper thresholds (seconds): inbound unprocessed / outbound still queued.
 SWEEP_INBOUND_AFTER = env.int("SWEEP_INBOUND_AFTER", default=120)
 SWEEP_OUTBOUND_AFTER = env.int("SWEEP_OUTBOUND_AFTER", default=120)
+# A message left "sending" (its worker died mid-call) is queued again only after this margin on top
+# of the longest a send can take (PROVIDER_HTTP_TIMEOUT * 2): by then the provider's status webhook
+# has told us if the send went through.
+SWEEP_SENDING_MARGIN = env.int("SWEEP_SENDING_MARGIN", default=60)
+# Transient failures (database locked or gone, connection reset, provider 5xx) of a webhook delivery
+# or of an inbound message's processing are retried with exponential backoff up to this many attempts.
+PIPELINE_MAX_ATTEMPTS = env.int("PIPELINE_MAX_ATTEMPTS", default=5)
+PIPELINE_BACKOFF_BASE_SECONDS = env.float("PIPELINE_BACKOFF_BASE_SECONDS", default=2.0)
+PIPELINE_BACKOFF_MAX_SECONDS = env.float("PIPELINE_BACKOFF_MAX_SECONDS", default=120.0)
 OUTBOUND_RATE_BURST = env.float("OUTBOUND_RATE_BURST", default=1.0)
 # Per-customer ("pair") pacing: a burst, then one message every N seconds (0 disables).
 OUTBOUND_PAIR_INTERVAL_SECONDS = env.float("OUTBOUND_PAIR_INTERVAL_SECONDS", default=6.0)

@@ -1,0 +1,318 @@
+"""Failures in the inbound pipeline: one bad delivery never stalls its lane; transient errors are retried.
+
+"database is locked" here is real: another SQLite connection takes the write lock
+right before the chosen BEGIN of ours (through Django's execute_wrapper hook), with
+our connection's busy timeout at 0, so SQLite itself refuses the transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from conftest import load_fixture
+from conversations.models import Conversation, DeliveryState, Message, WebhookDelivery
+from conversations.services.ingest import deliveries_drain, delivery_record, delivery_retry
+
+DEEP_BODY = b"[" * 100_000 + b"]" * 100_000  # json.loads raises RecursionError on it
+
+sqlite_only = pytest.mark.skipif(
+    "sqlite" not in __import__("django.conf").conf.settings.DATABASES["default"]["ENGINE"],
+    reason="SQLite's own write lock; MariaDB has row locks",
+)
+
+
+def _text_body(n: int, wa_id: str = "573001112233") -> bytes:
+    payload = load_fixture("meta", "message__text")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["id"] = f"wamid.FAIL{n:04d}"
+    message["from"] = wa_id
+    payload["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = wa_id
+    return json.dumps(payload).encode()
+
+
+def _two_message_body() -> bytes:
+    payload = json.loads(_text_body(1))
+    value = payload["entry"][0]["changes"][0]["value"]
+    second = json.loads(json.dumps(value["messages"][0]))
+    second["id"] = "wamid.FAIL0002"
+    second["text"]["body"] = "¿Y el precio?"
+    value["messages"].append(second)
+    return json.dumps(payload).encode()
+
+
+@contextmanager
+def sqlite_locked_on_begin(should_lock: Callable[[int], bool]) -> Iterator[list[str]]:
+    """Make our n-th BEGIN (when should_lock(n)) meet a write lock held by another connection."""
+    holder = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+    begins: list[str] = []
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not sql.startswith("BEGIN"):
+            return execute(sql, params, many, context)
+        begins.append(sql)
+        if not should_lock(len(begins)):
+            return execute(sql, params, many, context)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            holder.execute("ROLLBACK")
+
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout = 0")
+    try:
+        with connection.execute_wrapper(wrapper):
+            yield begins
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA busy_timeout = 30000")
+        holder.close()
+
+
+@pytest.fixture
+def one_lane(settings: Any, meta_settings: Any, redis_client: Any) -> Iterator[None]:
+    settings.DELIVERY_LANES = 1
+    settings.PIPELINE_MAX_ATTEMPTS = 3
+    redis_client.delete("wia:deliveries:kick:0")
+    yield
+    redis_client.delete("wia:deliveries:kick:0", "celery")
+
+
+def _record(body: bytes) -> WebhookDelivery:
+    return delivery_record(provider="meta", body=body, headers={}, signature_ok=True)
+
+
+# --------------------------------------------------------------------------- point 5: isolation
+
+
+@pytest.mark.django_db
+def test_a_delivery_that_raises_is_failed_with_its_reason_and_the_lane_goes_on(one_lane: None) -> None:
+    bad = _record(DEEP_BODY)
+    good = _record(_text_body(1))
+    assert deliveries_drain(lane=0) is False
+    bad.refresh_from_db()
+    good.refresh_from_db()
+    assert bad.state == DeliveryState.FAILED
+    assert bad.error.startswith("RecursionError: maximum recursion depth exceeded")
+    assert bad.attempts == 1
+    assert bytes(bad.body) == DEEP_BODY  # raw input kept
+    assert good.state == DeliveryState.PROCESSED
+    assert Message.objects.get().provider_message_id == "wamid.FAIL0001"
+
+
+@pytest.mark.django_db
+def test_the_admin_page_of_a_too_deeply_nested_delivery_shows_it_as_text(admin_client: Any, one_lane: None) -> None:
+    bad = _record(DEEP_BODY)
+    deliveries_drain(lane=0)
+    response = admin_client.get(reverse("admin:conversations_webhookdelivery_change", args=[bad.pk]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "[[[[[[[[" in page and "RecursionError" in page
+
+
+@pytest.mark.django_db
+def test_a_delivery_whose_attempts_never_finished_is_given_up_not_retried_forever(one_lane: None) -> None:
+    stuck = _record(_text_body(1))
+    WebhookDelivery.objects.filter(pk=stuck.pk).update(attempts=3)  # three runs that died mid-way
+    assert deliveries_drain(lane=0) is False
+    stuck.refresh_from_db()
+    assert stuck.state == DeliveryState.FAILED
+    assert "Gave up after 3 attempts" in stuck.error
+    assert Message.objects.count() == 0
+
+
+# --------------------------------------------------------------------------- point 6: transient errors
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_a_partly_stored_delivery_is_parsed_again_and_loses_nothing(one_lane: None) -> None:
+    delivery = _record(_two_message_body())
+    # Storing opens transactions per message (channel, contact, message): one of them meets the lock.
+    with sqlite_locked_on_begin(lambda n: n == 2):
+        deliveries_drain(lane=0)
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.RETRYING
+    assert "database is locked" in delivery.error
+    assert delivery.attempts == 1 and delivery.next_attempt_at is not None
+    assert Message.objects.count() == 1  # one of the two was stored before the lock
+
+    delivery_retry(delivery_id=delivery.pk)  # what the countdown task does
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.PROCESSED, delivery.error
+    assert delivery.attempts == 2 and delivery.next_attempt_at is None
+    assert sorted(Message.objects.values_list("provider_message_id", flat=True)) == [
+        "wamid.FAIL0001",
+        "wamid.FAIL0002",
+    ]
+    assert Conversation.objects.get().unread_count == 2  # the first message was not stored twice
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_still_locked_after_the_last_attempt_keeps_the_reason(one_lane: None) -> None:
+    delivery = _record(_text_body(1))
+    with sqlite_locked_on_begin(lambda n: True):
+        deliveries_drain(lane=0)
+        delivery_retry(delivery_id=delivery.pk)
+        delivery_retry(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.attempts == 3
+    assert delivery.state == DeliveryState.PARTIAL
+    assert "Gave up after 3 attempts" in delivery.error and "database is locked" in delivery.error
+
+
+@pytest.mark.django_db
+def test_the_sweeper_picks_up_a_retry_whose_task_was_lost(one_lane: None, redis_client: Any) -> None:
+    from conversations.services.sweeper import sweep_stuck
+
+    delivery = _record(_text_body(1))
+    later = timezone.now() + timedelta(hours=1)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        state=DeliveryState.RETRYING, attempts=1, next_attempt_at=timezone.now(), received_at=timezone.now()
+    )
+    redis_client.delete("celery")
+    assert sweep_stuck(now=timezone.now()).deliveries == 0  # not due yet
+    assert sweep_stuck(now=later).deliveries == 1
+    assert redis_client.llen("celery") == 1
+
+
+# ------------------------------------------------------------- processing: retries, give-up, no second reply
+
+
+@pytest.fixture
+def stored_text(meta_settings: Any, settings: Any) -> Callable[..., Message]:
+    """Store an inbound text as the drain would; the bot has one rule answering it."""
+    from flows.models import Rule
+
+    settings.PIPELINE_MAX_ATTEMPTS = 3
+    Rule.objects.get_or_create(
+        step="inicio", input_text="*", defaults={"response_text": "¡Hola!", "next_step": "inicio"}
+    )
+
+    def store(n: int) -> Message:
+        from conversations.services.ingest import delivery_process
+
+        delivery_process(delivery_id=_record(_text_body(n)).pk)
+        return Message.objects.get(provider_message_id=f"wamid.FAIL{n:04d}")
+
+    return store
+
+
+def _replies() -> int:
+    return Message.objects.filter(direction="out").count()
+
+
+@pytest.mark.django_db
+def test_a_message_another_worker_processed_meanwhile_gets_no_second_reply(stored_text: Any) -> None:
+    from conversations.services.processing import message_process
+
+    message = stored_text(1)
+    stale = Message.objects.get(pk=message.pk)  # what a second worker read before the first one committed
+    message_process(message=message)
+    assert _replies() == 1
+    message_process(message=stale)
+    assert _replies() == 1
+    assert Message.objects.get(pk=message.pk).processing_state == "done"
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_processing_that_meets_a_locked_database_is_retried_with_backoff_in_order(stored_text: Any) -> None:
+    from conversations.services.processing import conversation_process
+
+    first, second = stored_text(1), stored_text(2)
+    t0 = timezone.now()
+    with sqlite_locked_on_begin(lambda n: n == 1):  # the first message's processing transaction
+        result = conversation_process(conversation_id=first.conversation_id, now=t0)
+    first.refresh_from_db()
+    assert first.processing_state == "pending" and first.attempts == 1
+    assert first.next_attempt_at == t0 + timedelta(seconds=2)
+    assert "database is locked" in first.data["processing_error"]
+    assert result.retry_in == 2.0 and not result.busy
+    assert _replies() == 0
+    second.refresh_from_db()
+    assert second.processing_state == "pending"  # waits behind the first: order holds
+
+    early = conversation_process(conversation_id=first.conversation_id, now=t0 + timedelta(seconds=1))
+    assert early.retry_in == 1.0 and _replies() == 0
+    done = conversation_process(conversation_id=first.conversation_id, now=t0 + timedelta(seconds=3))
+    assert not done
+    assert list(Message.objects.filter(direction="in").values_list("processing_state", flat=True)) == ["done"] * 2
+    assert _replies() == 2
+    assert not Conversation.objects.get().needs_attention
+
+
+@sqlite_only
+@pytest.mark.django_db(transaction=True)
+def test_after_the_last_attempt_the_message_is_given_up_and_the_chat_flagged_with_the_reason(
+    stored_text: Any,
+) -> None:
+    from conversations.services.processing import conversation_process
+
+    first, second = stored_text(1), stored_text(2)
+    t0 = timezone.now()
+    with sqlite_locked_on_begin(lambda n: n <= 3):  # every attempt at the first message
+        for minutes in range(3):
+            conversation_process(conversation_id=first.conversation_id, now=t0 + timedelta(minutes=minutes))
+    first.refresh_from_db()
+    assert first.processing_state == "failed" and first.attempts == 3
+    conversation = Conversation.objects.get()
+    assert conversation.needs_attention
+    assert "3" in conversation.attention_reason and "database is locked" in conversation.attention_reason
+    second.refresh_from_db()
+    assert second.processing_state == "done"  # the conversation goes on
+    assert _replies() == 1
+
+
+mysql_only = pytest.mark.skipif(
+    "mysql" not in __import__("django.conf").conf.settings.DATABASES["default"]["ENGINE"],
+    reason="MariaDB's row lock wait timeout",
+)
+
+
+@mysql_only
+@pytest.mark.django_db(transaction=True)
+def test_processing_that_waits_too_long_for_the_conversation_row_on_mariadb_is_retried(stored_text: Any) -> None:
+    import MySQLdb
+
+    from conversations.services.processing import conversation_process
+
+    first = stored_text(1)
+    db = connection.settings_dict
+    other = MySQLdb.connect(
+        host=db["HOST"] or "127.0.0.1", port=int(db["PORT"] or 3306), user=db["USER"], passwd=db["PASSWORD"],
+        db=db["NAME"], charset="utf8mb4",
+    )  # fmt: skip
+    t0 = timezone.now()
+    try:
+        other.autocommit(False)
+        other.cursor().execute(
+            "SELECT id FROM conversations_conversation WHERE id = %s FOR UPDATE", [first.conversation_id]
+        )  # another worker holds the conversation's row
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        result = conversation_process(conversation_id=first.conversation_id, now=t0)
+    finally:
+        other.rollback()
+        other.close()
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 50")
+    first.refresh_from_db()
+    assert first.processing_state == "pending" and first.attempts == 1
+    assert "Lock wait timeout" in first.data["processing_error"]
+    assert result.retry_in == 2.0 and _replies() == 0
+
+    assert not conversation_process(conversation_id=first.conversation_id, now=t0 + timedelta(seconds=3))
+    first.refresh_from_db()
+    assert first.processing_state == "done" and _replies() == 1
