@@ -10,6 +10,7 @@ from django.conf import settings
 from accounts.models import ChatRole, Role
 from conversations.models import Conversation, ConversationStatus, Message
 from conversations.providers.base import OutboundMessage, OutboundValidationError
+from conversations.services import attention
 from conversations.services.outbound import message_queue_outbound
 from flows.engine import CommandData, Decision, Incoming, MediaData, Reply, RuleData, State, decide
 from flows.models import GlobalCommand, Rule
@@ -143,7 +144,10 @@ def decision_apply(*, conversation: Conversation, message: Message, decision: De
         fields.append("status")
     if decision.unmatched or notes.get("send_errors"):
         conversation.needs_attention = True
-        fields.append("needs_attention")
+        # A reply the rules could not send weighs more than a message the bot did not understand.
+        reason = attention.REASON_SEND_INVALID if notes.get("send_errors") else attention.REASON_UNMATCHED
+        conversation.attention_reason = reason
+        fields += ["needs_attention", "attention_reason"]
         notes["unmatched"] = decision.unmatched
     conversation.save(update_fields=fields)
     if decision.matched_rule_ids:

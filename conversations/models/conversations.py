@@ -37,6 +37,12 @@ class Conversation(models.Model):
     needs_attention = models.BooleanField(
         _("needs attention"), default=False, help_text=_("The bot had no answer; an agent should look.")
     )
+    attention_reason = models.CharField(
+        _("attention reason"),
+        max_length=500,
+        blank=True,
+        help_text=_("Why the chat needs attention (shown translated when it is one of the known reasons)."),
+    )
     last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
     last_inbound_at = models.DateTimeField(
         _("last customer message"), null=True, blank=True, help_text=_("Opens Meta's 24-hour service window.")
@@ -58,3 +64,8 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact} @ {self.channel.name}"
+
+    @property
+    def is_test_chat(self) -> bool:
+        """A chat of the bot simulator ("Try the bot"), not of a customer."""
+        return self.channel.provider == "simulator"

@@ -34,6 +34,7 @@ from conversations.models import (
 from conversations.models.messages import MEDIA_KINDS, STATUS_RANK
 from conversations.providers import get_provider_class
 from conversations.providers.base import InboundMessage, ProviderNotice, StatusUpdate
+from conversations.services import attention
 from conversations.services.channels import channel_for_inbound
 from conversations.services.locks import conversation_lock, redis_client
 from conversations.services.serialize import conversation_event_data, message_event_data
@@ -373,6 +374,11 @@ def status_apply(*, provider: str, event: StatusUpdate) -> bool:
                 message.error_code = event.error_code[:50]
                 message.error_message = " — ".join(p for p in (event.error_title, event.error_detail) if p)
                 fields += ["error_code", "error_message"]
+                if message.direction == "out":
+                    attention.conversation_flag_attention(
+                        conversation_id=message.conversation_id,
+                        reason=attention.send_failure_reason(code=message.error_code, attempts=0),
+                    )
         message.save(update_fields=fields)
     events.broadcast_on_commit(
         groups=events.groups_for(message.conversation), name=events.MESSAGE_UPDATED, data=message_event_data(message)
