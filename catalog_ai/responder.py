@@ -55,6 +55,7 @@ __all__ = [
     "TurnResult",
     "ai_deadline_push",
     "ai_turn_run",
+    "ai_turn_run_now",
     "ai_turn_schedule",
     "ai_turns_sweep",
     "buffer_seconds",
@@ -157,6 +158,16 @@ def ai_turn_schedule(*, conversation: Conversation, message: Message) -> None:
             _enqueue(conversation_id, remaining)
 
     transaction.on_commit(push, robust=True)
+
+
+def ai_turn_run_now(*, conversation_id: int) -> TurnResult:
+    """Answer the messages waiting for the AI at once, without the buffer window (the bot simulator's way)."""
+    from conversations.services.locks import conversation_lock
+
+    with conversation_lock("ai", conversation_id, timeout=600) as held:
+        if not held:
+            return TurnResult("busy", retry_in=_BUSY_RETRY)
+        return _burst_answer(conversation_id)
 
 
 def ai_turn_run(*, conversation_id: int) -> TurnResult:

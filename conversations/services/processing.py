@@ -8,6 +8,7 @@ step left to the AI responder, otherwise the rule engine.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.db import transaction
 from django.utils import timezone
@@ -65,3 +66,20 @@ def bot_respond(*, conversation: Conversation, message: Message) -> None:
     from flows.services import flow_respond
 
     flow_respond(conversation=conversation, message=message)
+
+
+# Responders that answer later than the message (the AI waits for the customer's burst to end)
+# register here how to answer right away. The bot simulator, which has no worker and no reason
+# to wait, runs them after processing a turn; production never calls them.
+_IMMEDIATE_TURNS: dict[str, Callable[[int], object]] = {}
+
+
+def immediate_turn_register(*, name: str, run: Callable[[int], object]) -> None:
+    """Register ``run(conversation_id)``: answer whatever that responder still owes the chat, now."""
+    _IMMEDIATE_TURNS[name] = run
+
+
+def conversation_immediate_turns_run(*, conversation_id: int) -> None:
+    """Let every deferred responder answer the conversation now (see immediate_turn_register)."""
+    for run in list(_IMMEDIATE_TURNS.values()):
+        run(conversation_id)
