@@ -157,6 +157,12 @@ class MessageAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     exclude = ("raw",)
 
+    def get_fields(self, request: HttpRequest, obj: Message | None = None) -> list[str]:
+        # Why it failed right under its status, where "Failed" is read.
+        fields = [f for f in super().get_fields(request, obj) if f != "failure"]
+        index = fields.index("status") + 1 if "status" in fields else 0
+        return [*fields[:index], "failure", *fields[index:]]
+
     @admin.display(description=_("why it failed"))
     def failure(self, obj: Message) -> str:
         return _failure_html(obj)
