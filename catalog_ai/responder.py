@@ -268,7 +268,11 @@ def _burst_answer(conversation_id: int) -> TurnResult:
         with transaction.atomic():
             _clear(burst, ai_skipped="no_content")
             if any(m.is_media for m in burst):
-                Conversation.objects.filter(pk=conversation_id).update(needs_attention=True)
+                from conversations.services.attention import REASON_AI_UNREADABLE
+
+                Conversation.objects.filter(pk=conversation_id).update(
+                    needs_attention=True, attention_reason=REASON_AI_UNREADABLE
+                )
         return TurnResult("skipped")
     context = ConversationContext(
         history=_history(conversation_id, before=burst[0]),
@@ -318,8 +322,11 @@ def _deliver(conversation_id: int, *, burst: list[Message], answer: Answer, lang
             message.save(update_fields=["data", "updated_at"])
         _clear(fresh, ai_answered=True, ai_log=answer.log_id)
         if answer.is_fallback and not conversation.needs_attention:
+            from conversations.services.attention import REASON_AI_NO_ANSWER
+
             conversation.needs_attention = True
-            conversation.save(update_fields=["needs_attention", "updated_at"])
+            conversation.attention_reason = REASON_AI_NO_ANSWER
+            conversation.save(update_fields=["needs_attention", "attention_reason", "updated_at"])
     return TurnResult("answered", answer=answer)
 
 

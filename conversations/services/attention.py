@@ -18,6 +18,8 @@ from conversations.models import Conversation, Message
 from conversations.services.serialize import conversation_event_data
 
 __all__ = [
+    "REASON_AI_NO_ANSWER",
+    "REASON_AI_UNREADABLE",
     "REASON_SEND_BAD_TOKEN",
     "REASON_SEND_INVALID",
     "REASON_SEND_NO_TOKEN",
@@ -33,6 +35,10 @@ __all__ = [
 ]
 
 REASON_UNMATCHED = gettext_noop("The bot did not understand the customer's last message.")
+REASON_AI_NO_ANSWER = gettext_noop("The AI found no answer in the catalog for the customer's question.")
+REASON_AI_UNREADABLE = gettext_noop(
+    "The customer sent something the AI cannot read (a photo not described, a sticker)."
+)
 REASON_SEND_NO_TOKEN = gettext_noop(
     "A reply could not be sent: the channel has no access token, or its configuration is unusable."
 )

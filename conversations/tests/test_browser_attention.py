@@ -66,11 +66,11 @@ def _log_in(page: Any, base_url: str, language: str) -> None:  # noqa: F811
 )  # fmt: skip
 def test_home_and_conversation_pages_explain_a_failed_reply(
     live_server: Any,
-    page: Any,
+    page: Any,  # noqa: F811
     language: str,
     reason: str,
     toggle: str,
-    test_pill: str,  # noqa: F811
+    test_pill: str,
 ) -> None:
     failed = _data()
     User.objects.create_superuser(username="jefe", password="clave-jefe-123")
