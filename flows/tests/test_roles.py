@@ -162,3 +162,29 @@ def test_roles_ensure_names_a_new_role_after_its_keyword_even_when_that_name_is_
     assert [r.name for r in ensured.created] == ["Ventas (2)"]
     assert set(ensured.roles) == {"ventas", "sales"}
     assert ensured.invalid == ("no valid",)
+
+
+def test_the_admin_import_preview_says_which_roles_it_creates(admin_client: Client) -> None:
+    from django.contrib import admin
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+    from import_export.formats.base_formats import XLSX
+
+    formats = [f.__name__ for f in admin.site._registry[Rule].get_import_formats()]
+    preview = admin_client.post(
+        reverse("admin:flows_rule_import"),
+        {
+            "resource": "0",
+            "format": str(formats.index(XLSX.__name__)),
+            "import_file": SimpleUploadedFile("rules.xlsx", workbook([["menu", "cotizar", "Medidas", "ventas"]])),
+        },
+    )
+
+    assert preview.status_code == 200
+    assert "No role had the keyword &#x27;ventas&#x27;, so the role &#x27;Ventas&#x27; was created" in (
+        preview.content.decode()
+    )
+    assert not Role.objects.exists()  # the preview is a dry run
+
+    admin_client.post(reverse("admin:flows_rule_process_import"), preview.context["confirm_form"].initial)
+    assert Role.objects.get(keyword="ventas").name == "Ventas"
