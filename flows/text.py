@@ -23,8 +23,8 @@ def _char_class(char: str) -> str:
     if char.isspace():
         return "s"
     category = unicodedata.category(char)
-    if category == "Mn" or category in ("Cf", "Cc", "Co", "Cn", "Cs"):
-        # Combining marks (accents, emoji variation selectors) and invisible
+    if category in ("Mn", "Me") or category in ("Cf", "Cc", "Co", "Cn", "Cs"):
+        # Combining marks (accents, emoji variation selectors, the keycap of "2️⃣") and invisible
         # format/control characters carry no meaning for matching.
         return ""
     if category.startswith("P"):

@@ -178,6 +178,7 @@ NUMBER_RULES = [
         pytest.param("opción 2", 2, id="the number after a word"),
         pytest.param("Opción 2.", 2, id="the number before a full stop"),
         pytest.param("la 2 por favor", 2, id="the number inside a sentence"),
+        pytest.param("2\ufe0f\u20e3", 2, id="the keycap emoji of the number"),
         pytest.param("quiero 2 metros", 3, id="a multi-word keyword with a number is still a phrase"),
         pytest.param("2,4 x 0,6", 4, id="a decimal comma measurement is not option 2"),
         pytest.param("2.4x0.6", 4, id="a decimal point measurement is not option 2"),

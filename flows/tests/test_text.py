@@ -44,6 +44,7 @@ from flows.text import match_text, normalize_text, slugify_option
         ("😀hola", "😀 hola"),
         ("👍👍", "👍👍"),
         ("❤️", "❤"),  # the variation selector is a combining mark
+        ("2\ufe0f\u20e3", "2"),  # the keycap emoji: an enclosing mark
         ("$100", "$ 100"),
         # empty-ish input
         ("", ""),
