@@ -81,6 +81,7 @@ def test_the_conversation_admin_lists_customers_only_by_default(
 
     body = client.get("/admin/conversations/conversation/").content.decode()
     assert "Laura" in body and "Probador" not in body
+    assert "Customers only" in body and "Only test chats" in body  # the filter, its default selected
 
     body = client.get("/admin/conversations/conversation/?test_chats=only").content.decode()
     assert "Probador" in body and "Laura" not in body
