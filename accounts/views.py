@@ -11,5 +11,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs: object) -> dict:
         context = super().get_context_data(**kwargs)
-        context["summary"] = console_summary(user=self.request.user)
+        # The simulator's test chats stay out of the list and counts unless asked for (?test_chats=1).
+        include_test_chats = self.request.GET.get("test_chats") == "1"
+        context["summary"] = console_summary(user=self.request.user, include_test_chats=include_test_chats)
         return context

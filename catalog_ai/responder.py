@@ -55,6 +55,7 @@ __all__ = [
     "TurnResult",
     "ai_deadline_push",
     "ai_turn_run",
+    "ai_turn_run_now",
     "ai_turn_schedule",
     "ai_turns_sweep",
     "buffer_seconds",
@@ -159,6 +160,16 @@ def ai_turn_schedule(*, conversation: Conversation, message: Message) -> None:
     transaction.on_commit(push, robust=True)
 
 
+def ai_turn_run_now(*, conversation_id: int) -> TurnResult:
+    """Answer the messages waiting for the AI at once, without the buffer window (the bot simulator's way)."""
+    from conversations.services.locks import conversation_lock
+
+    with conversation_lock("ai", conversation_id, timeout=600) as held:
+        if not held:
+            return TurnResult("busy", retry_in=_BUSY_RETRY)
+        return _burst_answer(conversation_id)
+
+
 def ai_turn_run(*, conversation_id: int) -> TurnResult:
     """The task's body: wait out the window, then answer the burst once (see the module docstring)."""
     from conversations.services.locks import conversation_lock
@@ -257,7 +268,11 @@ def _burst_answer(conversation_id: int) -> TurnResult:
         with transaction.atomic():
             _clear(burst, ai_skipped="no_content")
             if any(m.is_media for m in burst):
-                Conversation.objects.filter(pk=conversation_id).update(needs_attention=True)
+                from conversations.services.attention import REASON_AI_UNREADABLE
+
+                Conversation.objects.filter(pk=conversation_id).update(
+                    needs_attention=True, attention_reason=REASON_AI_UNREADABLE
+                )
         return TurnResult("skipped")
     context = ConversationContext(
         history=_history(conversation_id, before=burst[0]),
@@ -304,8 +319,11 @@ def _deliver(conversation_id: int, *, burst: list[Message], answer: Answer, lang
             message.save(update_fields=["data", "updated_at"])
         _clear(fresh, ai_answered=True, ai_log=answer.log_id)
         if answer.is_fallback and not conversation.needs_attention:
+            from conversations.services.attention import REASON_AI_NO_ANSWER
+
             conversation.needs_attention = True
-            conversation.save(update_fields=["needs_attention", "updated_at"])
+            conversation.attention_reason = REASON_AI_NO_ANSWER
+            conversation.save(update_fields=["needs_attention", "attention_reason", "updated_at"])
     return TurnResult("answered", answer=answer)
 
 

@@ -11,10 +11,48 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from conversations.models import Channel, Contact, Conversation, Message, WebhookDelivery
+from conversations.selectors import conversation_test_q
+from conversations.services.attention import attention_reason_text, message_failure_text
 from conversations.services.channels import channel_is_configured
 from conversations.services.serialize import message_media_url
 from conversations.services.webhook_guard import rejected_posts_dropped
 from whatsapp_ia.admin_secrets import WriteOnlySecretsAdmin
+
+
+def _failure_html(obj: Message) -> str:
+    """A failed message: why, in the reader's language, with the provider's raw error as detail below."""
+    sentence = message_failure_text(obj)
+    if not sentence:
+        return ""
+    detail = " ".join(part for part in (f"[{obj.error_code}]" if obj.error_code else "", obj.error_message) if part)
+    return format_html(
+        '<strong class="failure">{}</strong>{}',
+        sentence,
+        format_html('<br><small class="failure-detail">{}: {}</small>', _("Provider detail"), detail) if detail else "",
+    )
+
+
+class TestChatFilter(admin.SimpleListFilter):
+    """Customers' chats by default; the bot simulator's test chats on request."""
+
+    title = _("test chats")
+    parameter_name = "test_chats"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("only", _("Only test chats")), ("include", _("Customers and test chats"))]
+
+    def choices(self, changelist):  # "All" would read as "everything"; here the default hides test chats
+        for choice in super().choices(changelist):
+            if choice["query_string"] == changelist.get_query_string(remove=[self.parameter_name]):
+                choice["display"] = _("Customers only")
+            yield choice
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Conversation]) -> QuerySet[Conversation]:
+        if self.value() == "only":
+            return queryset.filter(conversation_test_q())
+        if self.value() == "include":
+            return queryset
+        return queryset.exclude(conversation_test_q())
 
 
 @admin.register(Channel)
@@ -74,7 +112,7 @@ class ContactAdmin(admin.ModelAdmin):
 
 class MessageInline(admin.TabularInline):
     model = Message
-    fields = ("created_at", "direction", "kind", "short_text", "status", "processing_state")
+    fields = ("created_at", "direction", "kind", "short_text", "status", "failure", "processing_state")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -85,6 +123,10 @@ class MessageInline(admin.TabularInline):
     @admin.display(description=_("text"))
     def short_text(self, obj: Message) -> str:
         return (obj.text or obj.caption or obj.transcription)[:120]
+
+    @admin.display(description=_("why it failed"))
+    def failure(self, obj: Message) -> str:
+        return _failure_html(obj)
 
 
 @admin.register(Conversation)
@@ -97,15 +139,34 @@ class ConversationAdmin(admin.ModelAdmin):
         "bot_paused",
         "unread_count",
         "needs_attention",
+        "attention",
         "last_activity_at",
     )
-    list_filter = ("status", "bot_paused", "needs_attention", "channel", "roles")
+    list_filter = (TestChatFilter, "status", "bot_paused", "needs_attention", "channel", "roles")
     search_fields = ("contact__external_id", "contact__profile_name", "contact__alias", "step")
     list_select_related = ("contact", "channel")
     raw_id_fields = ("contact",)
-    readonly_fields = ("created_at", "updated_at", "last_inbound_at", "last_message_preview")
+    readonly_fields = ("attention", "created_at", "updated_at", "last_inbound_at", "last_message_preview")
+    exclude = ("attention_reason",)
     inlines = [MessageInline]
     date_hierarchy = "last_activity_at"
+
+    def get_fields(self, request: HttpRequest, obj: Conversation | None = None) -> list[str]:
+        fields = [f for f in super().get_fields(request, obj) if f != "attention"]
+        index = fields.index("needs_attention") + 1 if "needs_attention" in fields else 0
+        return [*fields[:index], "attention", *fields[index:]]
+
+    @admin.display(description=_("why it needs attention"))
+    def attention(self, obj: Conversation) -> str:
+        if not obj.needs_attention:
+            return ""
+        reason = attention_reason_text(obj.attention_reason) or _("An agent should look at this chat.")
+        return format_html('<strong class="attention-reason">{}</strong>', reason)
+
+    def save_model(self, request: HttpRequest, obj: Conversation, form, change: bool) -> None:
+        if not obj.needs_attention:
+            obj.attention_reason = ""  # dealt with: the reason goes with the flag
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(Message)
@@ -123,7 +184,7 @@ class MessageAdmin(admin.ModelAdmin):
     search_fields = ("text", "caption", "transcription", "provider_message_id", "conversation__contact__external_id")
     list_select_related = ("conversation__contact", "conversation__channel")
     raw_id_fields = ("conversation", "rule", "sent_by")
-    readonly_fields = ("media_link", "created_at", "updated_at", "pretty_raw")
+    readonly_fields = ("failure", "media_link", "created_at", "updated_at", "pretty_raw")
     date_hierarchy = "created_at"
     exclude = ("raw", "media_file")  # the file is reached through the access-checked media view only
 
@@ -133,6 +194,16 @@ class MessageAdmin(admin.ModelAdmin):
             return "-"
         label = _("Open the file") if not obj.media_checksum_mismatch else _("Open the file (checksum mismatch)")
         return format_html('<a href="{}" rel="noopener noreferrer">{}</a>', message_media_url(obj), label)
+
+    def get_fields(self, request: HttpRequest, obj: Message | None = None) -> list[str]:
+        # Why it failed right under its status, where "Failed" is read.
+        fields = [f for f in super().get_fields(request, obj) if f != "failure"]
+        index = fields.index("status") + 1 if "status" in fields else 0
+        return [*fields[:index], "failure", *fields[index:]]
+
+    @admin.display(description=_("why it failed"))
+    def failure(self, obj: Message) -> str:
+        return _failure_html(obj)
 
     @admin.display(description=_("text"))
     def short_text(self, obj: Message) -> str:

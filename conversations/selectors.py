@@ -20,13 +20,21 @@ def conversation_visibility_q(*, user: Any) -> Q:
     return Q(roles__in=role_ids) | Q(assigned_to=user) | Q(roles__isnull=True)
 
 
-def conversation_list_for_user(*, user: Any) -> QuerySet[Conversation]:
-    return (
-        Conversation.objects.filter(conversation_visibility_q(user=user))
-        .select_related("contact", "channel", "assigned_to")
-        .distinct()
-        .order_by("-last_activity_at")
-    )
+# Channels whose chats are tests, not customers: the bot simulator ("Try the bot", simulate_chat).
+TEST_CHANNEL_PROVIDERS = ("simulator",)
+
+
+def conversation_test_q() -> Q:
+    """The simulator's test chats."""
+    return Q(channel__provider__in=TEST_CHANNEL_PROVIDERS)
+
+
+def conversation_list_for_user(*, user: Any, include_test_chats: bool = True) -> QuerySet[Conversation]:
+    """The chats ``user`` may see, most recent first; ``include_test_chats=False`` leaves the simulator's out."""
+    conversations = Conversation.objects.filter(conversation_visibility_q(user=user))
+    if not include_test_chats:
+        conversations = conversations.exclude(conversation_test_q())
+    return conversations.select_related("contact", "channel", "assigned_to").distinct().order_by("-last_activity_at")
 
 
 def access_conversation_by_id(*, user: Any, conversation_id: int) -> Conversation:
@@ -34,15 +42,24 @@ def access_conversation_by_id(*, user: Any, conversation_id: int) -> Conversatio
     return conversation_list_for_user(user=user).get(pk=conversation_id)
 
 
-def console_summary(*, user: Any) -> dict[str, Any]:
-    """Counts for the console's home page."""
-    visible = Conversation.objects.filter(pk__in=conversation_list_for_user(user=user).order_by().values("pk"))
+def console_summary(*, user: Any, include_test_chats: bool = False) -> dict[str, Any]:
+    """Counts and lists for the console's home page.
+
+    The simulator's test chats are left out of every count and list unless ``include_test_chats``;
+    ``test_chats`` says how many there are either way, for the toggle that shows them.
+    """
+    listed = conversation_list_for_user(user=user, include_test_chats=include_test_chats)
+    visible = Conversation.objects.filter(pk__in=listed.order_by().values("pk"))
+    all_visible = Conversation.objects.filter(pk__in=conversation_list_for_user(user=user).order_by().values("pk"))
     by_status = dict(visible.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     return {
         "total": sum(by_status.values()),
         "by_status": [(label, by_status.get(value, 0)) for value, label in ConversationStatus.choices],
         "unread": visible.filter(unread_count__gt=0).count(),
         "needs_attention": visible.filter(needs_attention=True).count(),
-        "recent": list(conversation_list_for_user(user=user).exclude(last_activity_at__isnull=True)[:10]),
+        "attention": list(listed.filter(needs_attention=True)[:10]),
+        "recent": list(listed.exclude(last_activity_at__isnull=True)[:10]),
+        "include_test_chats": include_test_chats,
+        "test_chats": all_visible.filter(conversation_test_q()).count(),
         "rejected_deliveries": WebhookDelivery.objects.filter(state="rejected").count() if user.is_staff else None,
     }

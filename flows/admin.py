@@ -14,6 +14,7 @@ from flows.excel import RuleResource
 from flows.forms import RuleAdminForm, current_flow_warnings, rule_save_warnings
 from flows.imports import rule_import_needs_background, rule_import_start
 from flows.models import GlobalCommand, QuickReply, QuickReplyMedia, Rule, RuleImport, RuleMedia
+from flows.roles import role_created_message, rule_roles_ensure
 
 
 class RuleMediaInline(admin.TabularInline):
@@ -41,6 +42,8 @@ class RuleAdmin(ImportExportModelAdmin):
     def save_related(self, request, form, formsets, change):
         # After the inline media are saved, so media checks see them.
         super().save_related(request, form, formsets, change)
+        for role in rule_roles_ensure(role_keyword=form.instance.role_keyword):
+            self.message_user(request, role_created_message(role), level=messages.WARNING)
         for warning in rule_save_warnings(form.instance):
             self.message_user(request, warning, level=messages.WARNING)
 

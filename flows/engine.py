@@ -54,7 +54,7 @@ from flows.handlers import (
     Handler,
     HandlerResult,
 )
-from flows.text import normalize_text, slugify_option
+from flows.text import match_text, slugify_option
 
 __all__ = [
     "DEFAULT_AI_HANDOFF_STEP",
@@ -197,7 +197,7 @@ def _is_default(rule: RuleData) -> bool:
 
 
 def _rule_keywords(rule: RuleData) -> set[str]:
-    keywords = {normalize_text(k) for k in _split_keywords(rule.input_text) if k != WILDCARD}
+    keywords = {match_text(k) for k in _split_keywords(rule.input_text) if k != WILDCARD}
     keywords.discard("")
     return keywords
 
@@ -216,10 +216,11 @@ def match_rule(rules: Sequence[RuleData], step: str, incoming: Incoming) -> Rule
 
     Exact matches (text, interactive id or interactive title equal to a keyword)
     beat keywords merely contained, as whole words, in the text; then lower
-    priority, then lower id.
+    priority, then lower id. Text and keywords are folded by ``match_text``: a
+    number is a whole word, so "2" matches "opción 2" but never "2,4", "12" or "2x3".
     """
-    text = normalize_text(incoming.text)
-    exact_inputs = {text, normalize_text(incoming.interactive_id), normalize_text(incoming.interactive_title)}
+    text = match_text(incoming.text)
+    exact_inputs = {text, match_text(incoming.interactive_id), match_text(incoming.interactive_title)}
     exact_inputs.discard("")
     best: tuple[int, int, int] | None = None
     best_rule: RuleData | None = None
@@ -439,12 +440,12 @@ def _find_command(
     incoming: Incoming,
     command_handlers: Mapping[str, CommandHandler],
 ) -> tuple[CommandData, CommandHandler] | None:
-    inputs = {normalize_text(incoming.text), normalize_text(incoming.interactive_id)}
+    inputs = {match_text(incoming.text), match_text(incoming.interactive_id)}
     inputs.discard("")
     if not inputs:
         return None
     for command in sorted(commands, key=lambda c: (c.priority, c.id)):
-        keywords = {normalize_text(k) for k in _split_keywords(command.keywords)}
+        keywords = {match_text(k) for k in _split_keywords(command.keywords)}
         if not keywords & inputs:
             continue
         handler = command_handlers.get(command.handler)

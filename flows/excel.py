@@ -61,6 +61,7 @@ from import_export.results import Result
 
 from flows.engine import DEFAULT_AI_HANDOFF_STEP, MEDIA_RESPONSE_TYPES, RESPONSE_TYPES
 from flows.models import MediaType, Rule, RuleMedia, rule_key
+from flows.roles import role_created_message, role_keyword_errors, rule_roles_ensure
 from flows.services import public_url
 from flows.validation import rule_problems
 
@@ -850,6 +851,11 @@ class RuleResource(resources.ModelResource):
         number = self._excel_row(kwargs.get("row_number"))
         cleaned = clean_row(row, number=number, labels=self.labels, existing=instance if instance.pk else None)
         errors = list(cleaned.errors)
+        role_keyword = cleaned.values.get("role_keyword", "")
+        errors.extend(
+            RowError(number, self.labels.get("role_keyword", "role_keyword"), message)
+            for message in role_keyword_errors(role_keyword)
+        )
         key = cleaned.values.get("key", "")
         if key in self._keys_seen:
             errors.append(
@@ -871,6 +877,12 @@ class RuleResource(resources.ModelResource):
         self.row_warnings.extend(cleaned.warnings)
         for name, value in cleaned.values.items():
             setattr(instance, name, value)
+        # Roles are resolved here, inside the import's transaction (rolled back with a dry run or an error):
+        # a keyword no role has creates the role, and the report says so.
+        self.row_warnings.extend(
+            RowError(number, self.labels.get("role_keyword", "role_keyword"), role_created_message(role))
+            for role in rule_roles_ensure(role_keyword=role_keyword)
+        )
         setattr(instance, _PENDING_MEDIA, cleaned.media_urls)
 
     def after_import_row(self, row: Mapping[str, Any], row_result: Any, **kwargs: Any) -> None:

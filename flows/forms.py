@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 from flows.engine import DEFAULT_AI_HANDOFF_STEP
 from flows.handlers import HANDLERS
 from flows.models import Rule, rule_key
+from flows.roles import role_keyword_errors
 from flows.validation import analyze_flow, rule_problems, warnings_of
 
 __all__ = [
@@ -146,7 +147,8 @@ class RuleAdminForm(forms.ModelForm):
                 "customer) this many times; at most 20."
             ),
             "role_keyword": gettext_lazy(
-                "Keywords of roles assigned to the chat when this rule answers (comma-separated)."
+                "Keywords of roles assigned to the chat when this rule answers (comma-separated). "
+                "A keyword no role has yet creates that role when the rule is saved."
             ),
             "calculation": gettext_lazy("Input for the handler, e.g. the price per m² for countertop_quote."),
             "active": gettext_lazy("Inactive rules are ignored by the bot and drawn nowhere."),
@@ -198,6 +200,7 @@ class RuleAdminForm(forms.ModelForm):
         self._check_rule()
         self._check_duplicate()
         self._check_next_step()
+        self._check_roles()
         return cleaned
 
     def _check_rule(self) -> None:
@@ -237,6 +240,11 @@ class RuleAdminForm(forms.ModelForm):
                     message += " " + _("(That rule is inactive.)")
                 self.add_error("input_text", message)
                 return
+
+    def _check_roles(self) -> None:
+        # Missing roles are created when the rule is saved (RuleAdmin says so); unusable keywords are errors.
+        for message in role_keyword_errors(self._value("role_keyword") or ""):
+            self.add_error("role_keyword", message)
 
     def _check_next_step(self) -> None:
         next_step, step = self._value("next_step"), self._value("step")

@@ -7,9 +7,11 @@ from collections.abc import Iterable
 
 from django.conf import settings
 
-from accounts.models import ChatRole, Role
+from accounts.models import ChatRole
+from accounts.services import roles_ensure
 from conversations.models import Conversation, ConversationStatus, Message
 from conversations.providers.base import OutboundMessage, OutboundValidationError
+from conversations.services import attention
 from conversations.services.outbound import message_queue_outbound
 from flows.engine import CommandData, Decision, Incoming, MediaData, Reply, RuleData, State, decide
 from flows.models import GlobalCommand, Rule
@@ -119,12 +121,18 @@ def decision_apply(*, conversation: Conversation, message: Message, decision: De
                 notes.setdefault("send_errors", []).append(f"rule {rule_id}: {exc}")
     fields = ["step", "updated_at"]
     conversation.step = decision.next_step
-    for keyword in decision.assign_roles:
-        role = Role.objects.filter(keyword=keyword).first()
-        if role is None:
-            notes.setdefault("unknown_roles", []).append(keyword)
-            continue
-        ChatRole.objects.get_or_create(conversation=conversation, role=role, defaults={"assigned_by": "rule"})
+    if decision.assign_roles:
+        # Saving or importing a rule creates its roles; one written another way gets them here, never dropped.
+        ensured = roles_ensure(keywords=decision.assign_roles)
+        for role in ensured.created:
+            logger.warning("Rule role keyword %r had no role: created role %r", role.keyword, role.name)
+        if ensured.created:
+            notes["created_roles"] = [role.keyword for role in ensured.created]
+        if ensured.invalid:
+            notes["unknown_roles"] = list(ensured.invalid)
+            logger.warning("Rule role keywords %r cannot be role keywords; not assigned", ensured.invalid)
+        for role in ensured.roles.values():
+            ChatRole.objects.get_or_create(conversation=conversation, role=role, defaults={"assigned_by": "rule"})
     if decision.hand_off_to_human:
         conversation.bot_paused = True
         conversation.status = ConversationStatus.HUMAN
@@ -145,7 +153,10 @@ def decision_apply(*, conversation: Conversation, message: Message, decision: De
         fields.append("status")
     if decision.unmatched or notes.get("send_errors"):
         conversation.needs_attention = True
-        fields.append("needs_attention")
+        # A reply the rules could not send weighs more than a message the bot did not understand.
+        reason = attention.REASON_SEND_INVALID if notes.get("send_errors") else attention.REASON_UNMATCHED
+        conversation.attention_reason = reason
+        fields += ["needs_attention", "attention_reason"]
         notes["unmatched"] = decision.unmatched
     conversation.save(update_fields=fields)
     if decision.matched_rule_ids:

@@ -24,6 +24,10 @@ Running it synchronously, without Celery:
   published to a broker and no global state is touched (no ``task_always_eager``, no
   settings override), so a simulation in the admin never changes how concurrent requests
   behave. A turn is all-or-nothing: if it crashes, its inbound message is rolled back too.
+- A responder that answers later in production (the AI, after its buffer window) answers
+  at once: after processing, the simulator runs the responders registered with
+  ``conversations.services.processing.immediate_turn_register`` (catalog_ai registers the
+  AI's), so the AI hand-off shows its answer in the same turn.
 - Pacing (Meta's per-number and per-customer limits, Redis token buckets) would hold the
   simulator's replies back for seconds; before each flush the simulator channel's own
   buckets are emptied. Real channels' buckets are never touched.
@@ -70,7 +74,7 @@ from conversations.providers.simulator import SimulatorProvider
 from conversations.services import ratelimit
 from conversations.services.ingest import message_store_inbound
 from conversations.services.outbound import conversation_flush_outbound
-from conversations.services.processing import conversation_process
+from conversations.services.processing import conversation_immediate_turns_run, conversation_process
 from flows.text import normalize_text
 
 __all__ = [
@@ -366,6 +370,8 @@ def _turn(number: str, text: str) -> SimTurn:
         if inbound is None:  # cannot happen: every simulated message has a fresh id
             raise SimulatorError(_("The message was not stored; try again."))
         _process(inbound.conversation_id)
+        # A responder that answers later in production (the AI after its buffer window) answers now.
+        conversation_immediate_turns_run(conversation_id=inbound.conversation_id)
         _flush(inbound.conversation_id, channel_id=channel.pk, number=number)
         conversation = Conversation.objects.get(pk=inbound.conversation_id)
         replies = [

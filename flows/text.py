@@ -5,9 +5,10 @@ Pure: no Django imports, no I/O.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
-__all__ = ["normalize_text", "slugify_option"]
+__all__ = ["match_text", "normalize_text", "slugify_option"]
 
 # Characters that vanish without leaving a word break: zero-width joiners and
 # spaces, soft hyphens, bidi marks (category Cf), plus apostrophes so that
@@ -22,8 +23,8 @@ def _char_class(char: str) -> str:
     if char.isspace():
         return "s"
     category = unicodedata.category(char)
-    if category == "Mn" or category in ("Cf", "Cc", "Co", "Cn", "Cs"):
-        # Combining marks (accents, emoji variation selectors) and invisible
+    if category in ("Mn", "Me") or category in ("Cf", "Cc", "Co", "Cn", "Cs"):
+        # Combining marks (accents, emoji variation selectors, the keycap of "2️⃣") and invisible
         # format/control characters carry no meaning for matching.
         return ""
     if category.startswith("P"):
@@ -47,12 +48,24 @@ def normalize_text(text: str) -> str:
     """
     if not text:
         return ""
+    return _fold(_decompose(text), {})
+
+
+def _decompose(text: str) -> str:
     # Decompose before and after case folding: each can produce what the other changes
     # (mathematical capitals fold only once decomposed; "İ" folds to "i" + a combining dot).
-    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    return unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+
+
+def _fold(decomposed: str, joiners: dict[int, str]) -> str:
+    """The folding loop; ``joiners`` maps positions of ``decomposed`` to a character kept inside the word."""
     out: list[str] = []
     previous = "s"
-    for char in decomposed:
+    for position, char in enumerate(decomposed):
+        if position in joiners:
+            out.append(joiners[position])
+            previous = "w"
+            continue
         kind = _char_class(char)
         if not kind:
             continue
@@ -67,6 +80,34 @@ def normalize_text(text: str) -> str:
         out.append(char)
         previous = kind
     return "".join(out).strip()
+
+
+# Inside a number, "," and "." are decimal or thousands separators ("2,4", "1.250"), and
+# "x", the multiplication sign or "*" between two numbers make a measurement ("2 x 3", "2,4 X 0,6"): for keyword
+# matching neither is a word break, so the menu keyword "2" never answers "2,4 x 0,6".
+_NUMBER_JOINERS = re.compile(r"(?<=\d)(?:(?P<sep>[.,])|\s*(?P<times>[x\u00d7*])\s*)(?=\d)")
+
+
+def match_text(text: str) -> str:
+    """normalize_text() for keyword matching, keeping numbers and measurements whole.
+
+    "2,4 x 0,6 m" -> "2.4x0.6 m"; "1.250" -> "1.250"; "opción 2." -> "opcion 2".
+    So a number keyword matches a whole number only, never part of a decimal or a measurement.
+    Equal to normalize_text() for text without such numbers; idempotent.
+    """
+    if not text:
+        return ""
+    decomposed = _decompose(text)
+    joiners: dict[int, str] = {}
+    for found in _NUMBER_JOINERS.finditer(decomposed):
+        if found.group("sep"):
+            joiners[found.start("sep")] = "."
+        else:
+            # The spaces around the "x" vanish (they are not in ``joiners`` but are skipped below).
+            joiners[found.start("times")] = "x"
+            for position in range(found.start(), found.end()):
+                joiners.setdefault(position, "")
+    return _fold(decomposed, joiners)
 
 
 def slugify_option(title: str) -> str:

@@ -1,8 +1,16 @@
-"""Demo data: a small countertop-store flow, two roles and a few conversations. Idempotent."""
+"""Demo data: a small countertop-store flow, two roles, a few conversations and a sample catalog. Idempotent.
+
+Every option the flow offers leads somewhere: the menu's buttons, the catalog list's rows (each
+material has its own product step and quote), typed numbers after any list or buttons (the
+rows' numbers), the quote calculator, the hand-off to a human and the hand-off to the AI, which
+answers from the sample catalog (demo_data/catalogo-demo.pdf, ingested offline by demo_load).
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -12,21 +20,133 @@ from accounts.models import ChatRole, Role
 from conversations.models import Channel, Contact, Conversation, Message
 from flows.models import Rule
 
+WELCOME = "¡Hola! 👋 Bienvenido a Mesones del Valle. ¿En qué te ayudamos?"
+MENU_OPTIONS = "Cotizar mesón|Ver catálogo|Hablar con asesor"
+MEASURES = "Escríbeme las medidas del mesón (largo x ancho), por ejemplo 2.4x0.6 o 240 x 60 cm."
+HANDOFF = "Te comunico con un asesor. Un momento, por favor."
+CATALOG_TEXT = "Estos son nuestros materiales. Elige uno para ver su precio, o pregúntale al asistente:"
+PRODUCT_OPTIONS = "Cotizar este|Ver otro material|Hablar con asesor"
+AI_HANDOFF_STEP = "ia_chat"
+AI_INTRO = (
+    "¡Claro! Soy el asistente virtual: pregúntame por cualquier producto del catálogo "
+    "(precios, medidas, referencias). Escribe *menu* para volver al menú."
+)
+
+# The catalog list's materials: (step suffix, list row title, colour, price per m², words that pick it).
+# The prices are the sample catalog's (demo_data/catalogo-demo.pdf), so the list, the quote and the AI agree.
+DEMO_MATERIALS = [
+    ("granito", "Granito", "Negro San Gabriel", 420000, "granito negro san gabriel, negro san gabriel"),
+    ("cuarzo", "Cuarzo", "Blanco Polar", 610000, "cuarzo blanco polar, blanco polar"),
+    ("marmol", "Mármol", "Crema Marfil", 560000, "marmol crema marfil, crema marfil"),
+]
+
+
+def _cop(value: int) -> str:
+    return "$" + f"{value:,}".replace(",", ".")
+
+
+CATALOG_ROWS = "|".join(
+    [f"{title}: {colour} · {_cop(price)}/m²" for _slug, title, colour, price, _words in DEMO_MATERIALS]
+    + ["Preguntar al asistente: Dudas de productos, precios y medidas", "Menú principal: Volver a las opciones"]
+)
+
+
+def _material_rules() -> list[tuple]:
+    """Per material: the catalog row, its product step (quote it, see another, talk to an adviser), its quote."""
+    rows: list[tuple] = []
+    for number, (slug, title, colour, price, words) in enumerate(DEMO_MATERIALS, start=1):
+        name = f"{title} {colour}"
+        rows += [
+            (
+                "catalogo",
+                f"{slug}, {words}, {number}",
+                10 * number,
+                "button",
+                f"{name}: {_cop(price)} por m², instalación incluida. ¿Qué quieres hacer?",
+                PRODUCT_OPTIONS,
+                f"producto_{slug}",
+                "ventas",
+                "",
+                "",
+            ),
+            (
+                f"producto_{slug}",
+                "cotizar este, cotizar, 1",
+                10,
+                "text",
+                f"{name} a {_cop(price)} por m². {MEASURES}",
+                "",
+                f"medidas_{slug}",
+                "ventas",
+                "",
+                "",
+            ),
+            (
+                f"producto_{slug}",
+                "ver otro material, catalogo, otro, 2",
+                20,
+                "list",
+                CATALOG_TEXT,
+                CATALOG_ROWS,
+                "catalogo",
+                "",
+                "",
+                "",
+            ),
+            (
+                f"producto_{slug}",
+                "hablar con asesor, 3",
+                30,
+                "text",
+                HANDOFF,
+                "",
+                "asesor",
+                "soporte",
+                "human_handoff",
+                "",
+            ),
+            (
+                f"producto_{slug}",
+                "*",
+                100,
+                "text",
+                "Responde 1 para cotizar este material, 2 para ver otro o 3 para hablar con un asesor.",
+                "",
+                f"producto_{slug}",
+                "",
+                "",
+                "",
+            ),
+            (
+                f"medidas_{slug}",
+                "*",
+                10,
+                "text",
+                f"{name}. {{result}}\n¿Deseas agendar una visita de medición? Responde *si* o *no*.",
+                "",
+                "visita",
+                "ventas",
+                "countertop_quote",
+                str(price),
+            ),
+        ]
+    return rows
+
+
 DEMO_RULES = [
     # step, input_text, priority, type, text, options, next_step, role_keyword, handler, calculation
-    ("inicio", "*", 100, "button",
-     "¡Hola! 👋 Bienvenido a Mesones del Valle. ¿En qué te ayudamos?",
-     "Cotizar mesón|Ver catálogo|Hablar con asesor", "menu", "", "", ""),
-    ("menu", "cotizar meson, cotizar, 1", 10, "text",
-     "Escríbeme las medidas del mesón (largo x ancho), por ejemplo 2.4x0.6 o 240 x 60 cm.",
-     "", "medidas", "ventas", "", ""),
-    ("menu", "ver catalogo, catalogo, 2", 20, "list",
-     "Estos son nuestros materiales:", "Granito: Negro San Gabriel|Cuarzo: Blanco Polar|Mármol: Crema Marfil",
-     "menu", "", "", ""),
-    ("menu", "hablar con asesor, asesor, 3", 30, "text",
-     "Te comunico con un asesor. Un momento, por favor.", "", "asesor", "soporte", "human_handoff", ""),
+    ("inicio", "*", 100, "button", WELCOME, MENU_OPTIONS, "menu", "", "", ""),
+    ("menu", "cotizar meson, cotizar, 1", 10, "text", MEASURES, "", "medidas", "ventas", "", ""),
+    ("menu", "ver catalogo, catalogo, 2", 20, "list", CATALOG_TEXT, CATALOG_ROWS, "catalogo", "", "", ""),
+    ("menu", "hablar con asesor, asesor, 3", 30, "text", HANDOFF, "", "asesor", "soporte", "human_handoff", ""),
     ("menu", "*", 100, "text",
-     "No entendí tu opción. Elige una de las opciones del menú o escribe *menu*.", "", "menu", "", "", ""),
+     "No entendí tu opción. Responde 1, 2 o 3 (o toca un botón), o escribe *menu*.", "", "menu", "", "", ""),
+    *_material_rules(),
+    ("catalogo", "preguntar al asistente, asistente, preguntar, 4", 40, "text", AI_INTRO, "", AI_HANDOFF_STEP,
+     "", "", ""),
+    ("catalogo", "menu principal, volver, 5", 50, "button", WELCOME, MENU_OPTIONS, "menu", "", "", ""),
+    ("catalogo", "*", 100, "text",
+     "Elige una opción de la lista (1 a 5) o escribe *menu* para volver.", "", "catalogo", "", "", ""),
     ("medidas", "*", 10, "text",
      "{result}\n¿Deseas agendar una visita de medición? Responde *si* o *no*.", "", "visita", "ventas",
      "countertop_quote", "420000"),
@@ -74,9 +194,46 @@ def demo_flow_load() -> dict[str, Role]:
     return roles
 
 
+DEMO_CATALOG_PDF = Path(__file__).resolve().parent / "demo_data" / "catalogo-demo.pdf"
+DEMO_CATALOG_NAME = "Catálogo demo Mesones del Valle"
+
+
+def demo_ai_load() -> dict[str, Any]:
+    """The AI part of the demo: the sample catalog ingested (offline) and the AI on, with the demo's hand-off step.
+
+    Idempotent: the same PDF is recognised by its hash and ingested again only if it is not ready.
+    Runs outside a transaction (ingestion saves its progress as it goes). Returns the catalog's summary.
+    """
+    from catalog_ai.ingestion import catalog_create_from_upload, catalog_ingest
+    from catalog_ai.models import CatalogStatus
+    from catalog_ai.services import ai_settings_update
+
+    with DEMO_CATALOG_PDF.open("rb") as pdf:
+        catalog, _created = catalog_create_from_upload(name=DEMO_CATALOG_NAME, file=pdf, filename=DEMO_CATALOG_PDF.name)
+    summary = dict(catalog.summary or {})
+    if catalog.status != CatalogStatus.READY:
+        summary = catalog_ingest(catalog_id=catalog.pk)
+    ai_settings_update(enabled=True, handoff_step=AI_HANDOFF_STEP)
+    return summary
+
+
+def demo_load(*, with_ai: bool = True) -> dict[str, int]:
+    """Create (or refresh) the demo; returns how many rows of each kind exist afterwards.
+
+    ``with_ai``: also ingest the sample catalog and switch the AI on (offline: local embedder,
+    extractive answers without an OpenAI key).
+    """
+    counts = _demo_rows_load()
+    if with_ai:
+        from catalog_ai.models import CatalogChunk
+
+        demo_ai_load()
+        counts["catalog chunks"] = CatalogChunk.objects.count()
+    return counts
+
+
 @transaction.atomic
-def demo_load() -> dict[str, int]:
-    """Create (or refresh) the demo; returns how many rows of each kind exist afterwards."""
+def _demo_rows_load() -> dict[str, int]:
     roles = demo_flow_load()
     channel, _ = Channel.objects.get_or_create(
         provider="meta",

@@ -15,6 +15,7 @@ from catalog_ai.models import AILog, AISettings
 from catalog_ai.responder import ai_deadline_push, ai_turn_run, buffer_seconds
 from catalog_ai.tests.test_answerer import QUESTION, catalog_make, page_image
 from conversations.models import Channel, Contact, Conversation, Message
+from conversations.services.attention import REASON_AI_NO_ANSWER, REASON_AI_UNREADABLE
 from conversations.tests import conftest as conversations_fixtures
 from conversations.tests.conftest import PHONE_NUMBER_ID, sign
 from conversations.tests.test_processing import JPEG, image_payload, text_payload
@@ -236,6 +237,7 @@ def test_a_burst_with_nothing_to_read_is_left_to_an_agent(meta_settings: Any) ->
     assert ai_turn_run(conversation_id=conversation.pk).state == "skipped"
     conversation.refresh_from_db()
     assert conversation.needs_attention
+    assert conversation.attention_reason == REASON_AI_UNREADABLE  # said on the home page, translated
     assert not Message.objects.filter(direction="out").exists()
 
 
@@ -252,6 +254,7 @@ def test_a_question_the_catalog_cannot_answer_gets_the_fallback_and_flags_the_ch
     assert outbound_images(conversation) == []
     conversation.refresh_from_db()
     assert conversation.needs_attention
+    assert conversation.attention_reason == REASON_AI_NO_ANSWER
 
 
 # --- through the pipeline, with a real worker ------------------------------------------------------

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='conversation',
             name='attention_reason',
-            field=models.TextField(blank=True, help_text='Why the chat needs an agent.', verbose_name='attention reason'),
+            field=models.TextField(blank=True, help_text='Why the chat needs attention (shown translated when it is one of the known reasons).', verbose_name='attention reason'),
         ),
         migrations.AddField(
             model_name='webhookdelivery',

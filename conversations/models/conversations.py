@@ -40,7 +40,7 @@ class Conversation(models.Model):
     attention_reason = models.TextField(
         _("attention reason"),
         blank=True,
-        help_text=_("Why the chat needs an agent."),
+        help_text=_("Why the chat needs attention (shown translated when it is one of the known reasons)."),
     )
     last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
     last_inbound_at = models.DateTimeField(
@@ -63,3 +63,8 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact} @ {self.channel.name}"
+
+    @property
+    def is_test_chat(self) -> bool:
+        """A chat of the bot simulator ("Try the bot"), not of a customer."""
+        return self.channel.provider == "simulator"

@@ -36,6 +36,7 @@ from conversations.models import (
 from conversations.models.messages import MEDIA_KINDS, STATUS_RANK
 from conversations.providers import get_provider_class
 from conversations.providers.base import InboundMessage, ProviderNotice, StatusUpdate
+from conversations.services import attention
 from conversations.services.channels import channel_for_inbound
 from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
 from conversations.services.locks import conversation_lock, redis_client
@@ -491,16 +492,23 @@ def status_apply(*, provider: str, event: StatusUpdate) -> bool:
                 message.error_code = event.error_code[:50]
                 message.error_message = " — ".join(p for p in (event.error_title, event.error_detail) if p)
                 fields += ["error_code", "error_message"]
+                if message.direction == "out":
+                    attention.conversation_flag_attention(
+                        conversation_id=message.conversation_id,
+                        reason=attention.send_failure_reason(code=message.error_code, attempts=0),
+                    )
         if message.provider_message_id != event.provider_message_id:
             # A send we thought had not gone out (the worker died, or the call timed out after the
             # provider took it): it did. Recorded now, so no flush or sweep sends it again.
             message.provider_message_id = event.provider_message_id
             message.next_attempt_at = None
-            message.error_code = message.error_message = ""
-            fields += ["provider_message_id", "next_attempt_at", "error_code", "error_message"]
-            if event.status != "failed" and not message.sent_at:
-                message.sent_at = at
-                fields.append("sent_at")
+            fields += ["provider_message_id", "next_attempt_at"]
+            if event.status != "failed":
+                message.error_code = message.error_message = ""  # a "Retrying: ..." note no longer applies
+                fields += ["error_code", "error_message"]
+                if not message.sent_at:
+                    message.sent_at = at
+                    fields.append("sent_at")
         message.save(update_fields=fields)
     events.broadcast_on_commit(
         groups=events.groups_for(message.conversation), name=events.MESSAGE_UPDATED, data=message_event_data(message)

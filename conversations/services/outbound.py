@@ -24,7 +24,7 @@ from django.utils import timezone
 from conversations import events
 from conversations.models import Conversation, Message, MessageStatus
 from conversations.providers.base import OutboundMessage, OutboundValidationError, ProviderError
-from conversations.services import ratelimit
+from conversations.services import attention, ratelimit
 from conversations.services.channels import provider_for
 from conversations.services.locks import LOCK_BUSY_RETRY, conversation_lock, redis_client
 from conversations.services.outbound_media import outbound_media_prepare
@@ -388,6 +388,11 @@ def _fail(message: Message, groups: list[str], *, code: str, reason: str) -> Non
     message.save(update_fields=["status", "error_code", "error_message", "next_attempt_at", "updated_at"])
     logger.warning("Message %s failed: [%s] %s", message.pk, code, reason)
     events.broadcast_on_commit(groups=groups, name=events.MESSAGE_UPDATED, data=message_event_data(message))
+    # A reply given up is an agent's job now: flag the chat, saying why in words people read.
+    attention.conversation_flag_attention(
+        conversation_id=message.conversation_id,
+        reason=attention.send_failure_reason(code=message.error_code, attempts=message.attempts),
+    )
 
 
 def message_mark_read(*, message: Message) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,12 +23,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from conversations import events
 from conversations.models import Conversation, Message, ProcessingState
+from conversations.services.attention import conversation_flag_attention
 from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
 from conversations.services.locks import LOCK_BUSY_RETRY, conversation_lock
 from conversations.services.media import message_media_download
-from conversations.services.serialize import conversation_event_data
 
 logger = logging.getLogger(__name__)
 
@@ -128,21 +128,25 @@ def message_process_failed(*, message: Message, exc: BaseException, now: datetim
     )
 
 
-def conversation_flag_attention(*, conversation_id: int, reason: str) -> None:
-    """Flag the chat for agents with the reason, and tell the consoles."""
-    Conversation.objects.filter(pk=conversation_id).update(
-        needs_attention=True, attention_reason=reason[:2000], updated_at=timezone.now()
-    )
-    conversation = Conversation.objects.select_related("contact", "channel").get(pk=conversation_id)
-    events.broadcast_on_commit(
-        groups=events.groups_for(conversation),
-        name=events.CONVERSATION_UPDATED,
-        data=conversation_event_data(conversation),
-    )
-
-
 def bot_respond(*, conversation: Conversation, message: Message) -> None:
     """The bot's turn: the rule flows decide (and hand over to a human or the AI when they say so)."""
     from flows.services import flow_respond
 
     flow_respond(conversation=conversation, message=message)
+
+
+# Responders that answer later than the message (the AI waits for the customer's burst to end)
+# register here how to answer right away. The bot simulator, which has no worker and no reason
+# to wait, runs them after processing a turn; production never calls them.
+_IMMEDIATE_TURNS: dict[str, Callable[[int], object]] = {}
+
+
+def immediate_turn_register(*, name: str, run: Callable[[int], object]) -> None:
+    """Register ``run(conversation_id)``: answer whatever that responder still owes the chat, now."""
+    _IMMEDIATE_TURNS[name] = run
+
+
+def conversation_immediate_turns_run(*, conversation_id: int) -> None:
+    """Let every deferred responder answer the conversation now (see immediate_turn_register)."""
+    for run in list(_IMMEDIATE_TURNS.values()):
+        run(conversation_id)

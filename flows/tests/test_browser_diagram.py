@@ -9,12 +9,13 @@ import pytest
 
 from accounts.models import User
 from flows.models import Rule
-from whatsapp_ia.demo import demo_flow_load
+from whatsapp_ia.demo import DEMO_RULES, demo_flow_load
 from whatsapp_ia.tests.browser import page  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
-DEMO_STEPS = {"inicio", "menu", "medidas", "visita", "asesor"}
+# Every step of the demo: the ones its rules answer in and the ones they lead to (the AI hand-off step too).
+DEMO_STEPS = {rule[0] for rule in DEMO_RULES} | {rule[6] for rule in DEMO_RULES if rule[6]}
 
 
 def _log_in(page: Any, base_url: str) -> None:  # noqa: F811
@@ -53,11 +54,16 @@ def test_diagram_draws_the_demo_flow_and_marks_the_dangling_step(live_server: An
             dangling: window.flowDiagram.nodes("dangling"),
             initial: window.flowDiagram.nodes("initial"),
             steps: window.flowDiagram.nodes(),
-            laidOut: window.flowDiagram.cy.nodes().every((n) => n.visible() && n.renderedBoundingBox().w > 20),
+            // Steps readable; rule labels ("*" is a small one) drawn, whatever the zoom the demo's size needs.
+            laidOut: window.flowDiagram.cy.nodes(".step-node").every(
+                (n) => n.visible() && n.renderedBoundingBox().w > 20
+            ) && window.flowDiagram.cy.nodes(".rule-label").every(
+                (n) => n.visible() && n.renderedBoundingBox().w > 0
+            ),
         })"""
     )
     assert set(drawn["steps"]) == DEMO_STEPS | {"agenda_horarios"}
-    assert drawn["nodes"] == 6
+    assert drawn["nodes"] == len(DEMO_STEPS) + 1
     assert drawn["rules"] == Rule.objects.filter(active=True).count()
     assert drawn["layout"] == "dagre"
     assert "agenda_horarios" in drawn["dangling"]

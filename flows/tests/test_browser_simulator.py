@@ -79,13 +79,20 @@ def test_admin_chats_with_the_bot_taps_a_button_and_restarts(live_server: Any, p
     with page.expect_navigation():
         page.locator("form.sim-choices button.sim-choice").filter(has_text="Ver catálogo").click()
     rows = page.locator("form.sim-list-choices button.sim-choice")
-    assert rows.locator(".sim-choice-title").all_inner_texts() == ["Granito", "Cuarzo", "Mármol"]
+    assert rows.locator(".sim-choice-title").all_inner_texts() == [
+        "Granito",
+        "Cuarzo",
+        "Mármol",
+        "Preguntar al asistente",
+        "Menú principal",
+    ]
     assert "Blanco Polar" in rows.nth(1).inner_text()
     page.screenshot(path=str(SHOTS / "admin-simulator-list.png"))
     with page.expect_navigation():
         rows.nth(1).click()
     assert "Cuarzo" in page.locator(".sim-row.sim-in").last.inner_text()
-    assert "No entendí tu opción" in page.locator(".sim-row.sim-out").last.inner_text()
+    assert "Cuarzo Blanco Polar: $610.000 por m²" in page.locator(".sim-row.sim-out").last.inner_text()
+    assert page.locator("#sim-step").inner_text().strip() == "producto_cuarzo"
 
     with page.expect_navigation():
         page.locator(".sim-reset-btn").click()

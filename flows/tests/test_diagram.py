@@ -16,7 +16,7 @@ from django.utils import translation
 from accounts.models import User
 from flows.diagram import EDGE_KINDS, LABEL_MAX, NODE_KINDS, flow_graph, shorten
 from flows.models import Rule
-from whatsapp_ia.demo import DEMO_RULES, demo_flow_load
+from whatsapp_ia.demo import demo_flow_load
 
 INITIAL, AI = "inicio", "ia_chat"
 DIAGRAM_URL = "/admin/flows/rule/diagram/"
@@ -52,6 +52,34 @@ def kinds(graph: dict[str, Any]) -> dict[str, str]:
 def edges_by_id(graph: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {edge["id"]: edge for edge in graph["edges"]}
 
+
+# The first version of the demo flow (a menu, a quote, a visit, a human hand-off), kept here as the
+# diagram's fixture: the shipped demo (whatsapp_ia.demo) grows, these expectations stay put.
+DEMO_RULES = [
+    # step, input_text, priority, type, text, options, next_step, role_keyword, handler, calculation
+    ("inicio", "*", 100, "button",
+     "¡Hola! 👋 Bienvenido a Mesones del Valle. ¿En qué te ayudamos?",
+     "Cotizar mesón|Ver catálogo|Hablar con asesor", "menu", "", "", ""),
+    ("menu", "cotizar meson, cotizar, 1", 10, "text",
+     "Escríbeme las medidas del mesón (largo x ancho), por ejemplo 2.4x0.6 o 240 x 60 cm.",
+     "", "medidas", "ventas", "", ""),
+    ("menu", "ver catalogo, catalogo, 2", 20, "list",
+     "Estos son nuestros materiales:", "Granito: Negro San Gabriel|Cuarzo: Blanco Polar|Mármol: Crema Marfil",
+     "menu", "", "", ""),
+    ("menu", "hablar con asesor, asesor, 3", 30, "text",
+     "Te comunico con un asesor. Un momento, por favor.", "", "asesor", "soporte", "human_handoff", ""),
+    ("menu", "*", 100, "text",
+     "No entendí tu opción. Elige una de las opciones del menú o escribe *menu*.", "", "menu", "", "", ""),
+    ("medidas", "*", 10, "text",
+     "{result}\n¿Deseas agendar una visita de medición? Responde *si* o *no*.", "", "visita", "ventas",
+     "countertop_quote", "420000"),
+    ("visita", "si, sí, claro", 10, "text",
+     "¡Perfecto! Un asesor te escribirá para coordinar la visita.", "", "asesor", "ventas", "human_handoff", ""),
+    ("visita", "no, *", 100, "text",
+     "Listo. Si necesitas algo más escribe *menu*.", "", "menu", "", "", ""),
+    ("asesor", "*", 100, "text",
+     "Gracias por escribirnos. Si quieres volver al menú escribe *menu*.", "", "menu", "", "", ""),
+]  # fmt: skip
 
 DEMO = [
     R(i, step, input_text, next_step, handler=handler, priority=priority, response_text=text)

@@ -163,6 +163,40 @@ def test_matching(incoming: Incoming, expected_id: int) -> None:
     assert decision.unmatched is False
 
 
+NUMBER_RULES = [
+    rule(1, "menu", "cotizar, 1", priority=10),
+    rule(2, "menu", "catalogo, 2", priority=20),
+    rule(3, "menu", "2 metros", priority=15),
+    rule(4, "menu", "*", priority=100),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_id"),
+    [
+        pytest.param("2", 2, id="the number alone"),
+        pytest.param("opción 2", 2, id="the number after a word"),
+        pytest.param("Opción 2.", 2, id="the number before a full stop"),
+        pytest.param("la 2 por favor", 2, id="the number inside a sentence"),
+        pytest.param("2\ufe0f\u20e3", 2, id="the keycap emoji of the number"),
+        pytest.param("quiero 2 metros", 3, id="a multi-word keyword with a number is still a phrase"),
+        pytest.param("2,4 x 0,6", 4, id="a decimal comma measurement is not option 2"),
+        pytest.param("2.4x0.6", 4, id="a decimal point measurement is not option 2"),
+        pytest.param("mide 2,4", 4, id="a decimal is not option 2"),
+        pytest.param("12", 4, id="a longer number is not option 2"),
+        pytest.param("2x3", 4, id="a measurement is not option 2"),
+        pytest.param("2 x 3", 4, id="a spaced measurement is not option 2"),
+        pytest.param("2\u00d73", 4, id="a measurement with a times sign is not option 2"),
+        pytest.param("1.250", 4, id="thousands are one number"),
+        pytest.param("1 o 2", 1, id="two whole numbers: lower priority wins"),
+    ],
+)
+def test_number_keywords_match_whole_numbers_only(text: str, expected_id: int) -> None:
+    decision = decide(rules=NUMBER_RULES, commands=[], incoming=Incoming(text=text), state=make_state("menu"))
+
+    assert decision.matched_rule_ids == (expected_id,)
+
+
 def test_match_rule_ignores_the_default_and_default_rule_finds_it() -> None:
     assert match_rule(MATCHING_RULES, "menu", Incoming(text="nada que ver")) is None
     assert default_rule(MATCHING_RULES, "menu") == MATCHING_RULES[3]

@@ -123,7 +123,13 @@ def test_a_list_reply_and_its_rows(flow: None) -> None:
 
     catalog = turns[1]["replies"][0]
     assert catalog["type"] == "list"
-    assert catalog["options"] == ["Granito — Negro San Gabriel", "Cuarzo — Blanco Polar", "Mármol — Crema Marfil"]
+    assert catalog["options"] == [
+        "Granito — Negro San Gabriel · $420.000/m²",
+        "Cuarzo — Blanco Polar · $610.000/m²",
+        "Mármol — Crema Marfil · $560.000/m²",
+        "Preguntar al asistente — Dudas de productos, precios y medidas",
+        "Menú principal — Volver a las opciones",
+    ]
     row = Message.objects.filter(direction="in").order_by("id").last()
     assert (row.kind, row.text, row.data["interactive_id"], row.data["interactive_type"]) == (
         "interactive",
@@ -131,6 +137,7 @@ def test_a_list_reply_and_its_rows(flow: None) -> None:
         "marmol",
         "list_reply",
     )
+    assert turns[2]["step"] == "producto_marmol"  # the tapped row leads to its product, not to "No entendí"
 
 
 def test_a_backslash_sends_a_digit_as_typed_text(flow: None) -> None:

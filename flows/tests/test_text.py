@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.text import normalize_text, slugify_option
+from flows.text import match_text, normalize_text, slugify_option
 
 
 @pytest.mark.parametrize(
@@ -44,6 +44,7 @@ from flows.text import normalize_text, slugify_option
         ("😀hola", "😀 hola"),
         ("👍👍", "👍👍"),
         ("❤️", "❤"),  # the variation selector is a combining mark
+        ("2\ufe0f\u20e3", "2"),  # the keycap emoji: an enclosing mark
         ("$100", "$ 100"),
         # empty-ish input
         ("", ""),
@@ -66,6 +67,39 @@ def test_normalize_text_is_idempotent_and_tidy(raw: str) -> None:
     assert once == once.strip()
     assert "  " not in once
     assert once == once.casefold()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2,4 x 0,6 m", "2.4x0.6 m"),
+        ("2.4x0.6", "2.4x0.6"),
+        ("2\u00d73", "2x3"),
+        ("2 * 3", "2x3"),
+        ("1.250.000", "1.250.000"),
+        ("Opción 2.", "opcion 2"),
+        ("¿la 2, o la 3?", "la 2 o la 3"),
+        ("x 2", "x 2"),
+        ("²,4", "2.4"),
+        ("Ver catálogo", "ver catalogo"),
+        ("", ""),
+    ],
+)
+def test_match_text_keeps_numbers_and_measurements_whole(raw: str, expected: str) -> None:
+    assert match_text(raw) == expected
+
+
+@given(st.text())
+def test_match_text_is_idempotent_and_tidy(raw: str) -> None:
+    once = match_text(raw)
+    assert match_text(once) == once
+    assert once == once.strip()
+    assert "  " not in once
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Nd", "No"))))
+def test_match_text_equals_normalize_text_without_digits(raw: str) -> None:
+    assert match_text(raw) == normalize_text(raw)
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ MODELS = sorted(admin.site._registry, key=lambda m: m._meta.label)
 
 @pytest.fixture
 def admin_client_with_data(client: Client) -> Client:
-    demo_load()
+    demo_load(with_ai=False)  # the catalog ingestion has tests of its own (whatsapp_ia/tests/test_demo_flow.py)
     user = User.objects.create_superuser(username="root", password="admin-pass-123")
     client.force_login(user)
     return client

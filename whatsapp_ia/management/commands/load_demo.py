@@ -6,7 +6,10 @@ from whatsapp_ia.demo import demo_load
 
 
 class Command(BaseCommand):
-    help = "Load the demo flow (a countertop store), roles and a few conversations. Safe to run again."
+    help = (
+        "Load the demo flow (a countertop store), roles, a few conversations and a sample catalog for the AI "
+        "(ingested offline, AI switched on). Safe to run again."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         counts = demo_load()

@@ -30,7 +30,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--demo", action="store_true", help="Load the demo flow and conversations.")
+        parser.add_argument("--demo", action="store_true", help="Load the demo flow, chats and AI catalog.")
         parser.add_argument("--concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "2")))
         parser.add_argument("--no-migrate", action="store_true")
 
