@@ -194,6 +194,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # faiss logs each CPU-feature library it tries at INFO: noise at every start.
+        "faiss.loader": {"level": "WARNING"},
     },
 }
 
