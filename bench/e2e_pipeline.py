@@ -65,8 +65,29 @@ CUSTOMER_TEXTS = ("hola", "catalogo", "cotizar", "¿tienen granito negro?")
 # --------------------------------------------------------------------------- processes and CPU
 
 
-def cpu_of_tree(root_pids: list[int]) -> float:
-    """utime + stime (seconds) of the given processes and all their descendants, threads included."""
+ROLES = (
+    ("whatsapp_ia.server", "web server"),
+    ("uvicorn", "web server"),
+    ("stateless_bot", "web server"),
+    (" worker", "worker"),
+    (" beat", "scheduler"),
+    ("redis-server", "redis"),
+    ("mariadbd", "mariadb"),
+    ("manage.py serve", "supervisor"),
+)
+
+
+def _role(pid: int) -> str:
+    try:
+        cmdline = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "other"
+    return next((role for needle, role in ROLES if needle in cmdline), "other")
+
+
+def cpu_of_tree(root_pids: list[int]) -> dict[str, float]:
+    """utime + stime (seconds) of the given processes and all their descendants, threads included,
+    by role (web server, worker, scheduler, redis, mariadb, ...)."""
     parents: dict[int, int] = {}
     times: dict[int, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
@@ -88,7 +109,14 @@ def cpu_of_tree(root_pids: list[int]) -> float:
             if ppid in wanted and pid not in wanted:
                 wanted.add(pid)
                 grew = True
-    return sum(times.get(pid, 0.0) for pid in wanted)
+    by_role: dict[str, float] = defaultdict(float)
+    for pid in wanted:
+        by_role[_role(pid)] += times.get(pid, 0.0)
+    return dict(by_role)
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {role: after.get(role, 0.0) - before.get(role, 0.0) for role in sorted(set(before) | set(after))}
 
 
 def wait_http(url: str, *, seconds: float, proc: subprocess.Popen | None = None) -> None:
@@ -243,6 +271,7 @@ class RunFigures:
     cpu_seconds: float
     wall_seconds: float
     matched: dict[str, list[tuple[float, float]]] = field(repr=False, default_factory=dict)
+    cpu_by_role: dict[str, float] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
         lat = self.latencies_ms
@@ -261,6 +290,11 @@ class RunFigures:
             "cpu_seconds": round(self.cpu_seconds, 2),
             "cpu_ms_per_reply": round(1000 * self.cpu_seconds / answered, 2) if answered else None,
             "wall_seconds": round(self.wall_seconds, 1),
+            "cpu_ms_per_reply_by_role": {
+                role: round(1000 * seconds / answered, 2) for role, seconds in self.cpu_by_role.items()
+            }
+            if answered
+            else {},
         }
 
 
@@ -414,9 +448,11 @@ def measure(
     print(f"  {name}: {len(posts)} messages at {rate:g}/s …", flush=True)
     run_load(host, int(port), posts, rate=rate)
     wait_replies(control_url, expected=before + len(posts), drain=drain)
-    cpu, wall = cpu_of_tree(pids) - cpu0, time.monotonic() - wall0
+    cpu_by_role, wall = cpu_delta(cpu0, cpu_of_tree(pids)), time.monotonic() - wall0
     sent = get_json(control_url + "/sent")
-    return match_replies(name, posts, sent, cpu=cpu, wall=wall)
+    figures = match_replies(name, posts, sent, cpu=sum(cpu_by_role.values()), wall=wall)
+    figures.cpu_by_role = cpu_by_role
+    return figures
 
 
 def baseline_venv() -> Path:
@@ -543,6 +579,11 @@ def run(args: argparse.Namespace) -> int:
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    for f in figures:
+        by_role = f.row()["cpu_ms_per_reply_by_role"]
+        if by_role:
+            shares = ", ".join(f"{role} {ms:.1f}" for role, ms in sorted(by_role.items(), key=lambda kv: -kv[1]))
+            print(f"  CPU ms per reply, {f.name}: {shares}")
     if hops:
         print("\nWhere the product's time goes (per message):")
         for name, h in hops:
