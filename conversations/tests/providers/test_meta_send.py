@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from conversations.fakes.graph import FakeGraph
 from conversations.providers import http as provider_http
 from conversations.providers.base import (
     ChannelConfig,
@@ -27,7 +28,6 @@ from conversations.providers.meta import (
     is_transient,
     parse_retry_after,
 )
-from conversations.tests.fakes.graph import FakeGraph
 
 PRIMARY = "106540352242922"
 LAURA = "573001112233"
