@@ -20,11 +20,11 @@ import os
 import signal
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from conversations.tests.fakes.graph import FakeGraph
+from conversations.fakes.graph import FakeGraph
+from conversations.fakes.server import FakeServer, Reply, json_reply
 
 
 class GcPauses:
@@ -74,25 +74,21 @@ def sent(graph: FakeGraph) -> list[dict[str, Any]]:
     ]
 
 
-def control_server(graph: FakeGraph) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            routes = {"/stats": stats, "/sent": sent}
-            handler = routes.get(self.path)
-            body = json.dumps(handler(graph) if handler else {"error": "not found"}).encode()
-            self.send_response(200 if handler else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+class ControlServer(FakeServer):
+    """GET /stats and /sent of the fake Graph beside it (the same server base as the fakes)."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet."""
+    thread_name = "control"
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="control", daemon=True).start()
-    return server
+    def __init__(self, graph: FakeGraph) -> None:
+        super().__init__()
+        self.graph = graph
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        routes = {"/stats": stats, "/sent": sent}
+        handler = routes.get(path) if method == "GET" else None
+        if handler is None:
+            return json_reply(404, {"error": "not found"})
+        return json_reply(200, handler(self.graph))
 
 
 def main() -> None:
@@ -119,17 +115,16 @@ def main() -> None:
         rate_limit_per_second=args.rate_limit or None,
         pair_interval=args.pair_interval or None,
     ).start()
-    control = control_server(graph)
+    control = ControlServer(graph).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    host, port = control.server_address[:2]
-    info = {"graph_url": graph.base_url, "control_url": f"http://{host}:{port}", "pid": os.getpid()}
+    info = {"graph_url": graph.base_url, "control_url": control.base_url, "pid": os.getpid()}
     tmp = Path(args.info_file + ".tmp")
     tmp.write_text(json.dumps(info))
     tmp.replace(args.info_file)
     stop.wait(args.max_seconds)
-    control.shutdown()
+    control.stop()
     graph.stop()
 
 

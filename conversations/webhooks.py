@@ -9,7 +9,6 @@ address (conversations/services/webhook_guard.py).
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -188,19 +187,15 @@ class ProviderWebhookApi(APIView):
     throttle_classes = ()
 
     def get(self, request: Request, provider_name: str = "meta") -> HttpResponse:
-        """Meta's subscription handshake: echo hub.challenge when hub.verify_token is ours."""
-        if provider_name not in PROVIDERS:
+        """The provider's subscription handshake (Meta: echo hub.challenge when hub.verify_token is ours)."""
+        provider_cls = PROVIDERS.get(provider_name)
+        if provider_cls is None:
             return HttpResponse(status=404)
-        mode = request.query_params.get("hub.mode")
-        token = request.query_params.get("hub.verify_token")
-        challenge = request.query_params.get("hub.challenge")
-        if not mode or token is None or challenge is None:
-            return HttpResponse("Missing hub.mode, hub.verify_token or hub.challenge", status=400)
-        known = verify_tokens(provider=provider_name)
-        if mode == "subscribe" and any(hmac.compare_digest(token.encode(), t.encode()) for t in known):
-            return HttpResponse(challenge, content_type="text/plain")
-        logger.warning("Webhook verification refused for %s (mode=%s)", provider_name, mode)
-        return HttpResponse("Verification token mismatch", status=403)
+        tokens = verify_tokens(provider=provider_name)
+        answer = provider_cls.webhook_handshake(params=request.query_params, verify_tokens=tokens)
+        if answer.status == 403:
+            logger.warning("Webhook verification refused for %s: %s", provider_name, answer.body)
+        return HttpResponse(answer.body, status=answer.status, content_type=answer.content_type)
 
     def post(self, request: Request, provider_name: str = "meta") -> Response:
         client = request.META.get("REMOTE_ADDR") or ""

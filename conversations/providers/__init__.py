@@ -1,5 +1,9 @@
 """The provider registry: `Channel.provider` value -> Provider class.
 
+The generic code asks the class for everything provider-specific: parsing, signatures, the
+webhook handshake, the service window, rate limits and the environment's channel defaults
+(see base.Provider). HTTP helpers shared by the providers: http.py.
+
 YCloud and Chatwoot register here next to Meta once they exist; there is no default
 provider, so an unknown name fails loudly.
 """

@@ -9,9 +9,9 @@ from settings so tests point them at local fake servers.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -28,6 +28,49 @@ class ChannelConfig:
     api_version: str = ""
     account_id: str = ""
     display_phone_number: str = ""
+
+
+@dataclass(frozen=True)
+class ChannelDefaults:
+    """What the environment supplies for a channel's empty fields (the seed's single-number setup).
+
+    `external_id` is the one number the environment configures ('' = any number).
+    """
+
+    external_id: str = ""
+    access_token: str = ""
+    app_secret: str = ""
+    verify_token: str = ""
+    base_url: str = ""
+    api_version: str = ""
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """How fast one business number may send, as the provider enforces it (0 = no limit).
+
+    Sends are booked at `number_rate` per second (bursts of `number_burst`), and at most
+    `number_limit` are counted per second until answered (the provider's hard cap); one customer
+    gets a message every `pair_interval` seconds, bursts of `pair_burst`.
+    """
+
+    number_rate: float = 0.0
+    number_burst: float = 1.0
+    number_limit: int = 0
+    pair_interval: float = 0.0
+    pair_burst: float = 1.0
+
+
+@dataclass(frozen=True)
+class HandshakeAnswer:
+    """The answer to a provider's GET on the webhook URL (its subscription check)."""
+
+    status: int
+    body: str
+    content_type: str = "text/plain"
+
+
+NO_HANDSHAKE = HandshakeAnswer(405, "This provider has no webhook handshake.")
 
 
 @dataclass(frozen=True)
@@ -175,12 +218,50 @@ class ProviderError(Exception):
 
 
 class Provider(abc.ABC):
-    """One channel's connection to a messaging provider."""
+    """One channel's connection to a messaging provider.
+
+    Besides the instance methods (one channel's calls), the class answers for what is the same
+    for all its channels: the environment's defaults for a channel's credentials, the webhook
+    handshake, the customer-service window and the rate limits. The defaults below are those
+    of a provider that has none of them.
+    """
 
     name: str
+    # The ChannelConfig fields a channel needs before replies can go out (its own or the environment's).
+    required_credentials: tuple[str, ...] = ("access_token",)
 
     def __init__(self, config: ChannelConfig) -> None:
         self.config = config
+
+    @classmethod
+    def channel_defaults(cls) -> ChannelDefaults:
+        """What the environment supplies for a channel's empty fields (read at call time: settings may change)."""
+        return ChannelDefaults()
+
+    @classmethod
+    def webhook_handshake(cls, *, params: Mapping[str, str], verify_tokens: Sequence[str]) -> HandshakeAnswer:
+        """Answer a GET on the webhook URL: the provider's subscription check, given the accepted tokens."""
+        return NO_HANDSHAKE
+
+    @classmethod
+    def service_window(cls) -> timedelta | None:
+        """How long after the customer's last message free-form messages may go out; None: any time."""
+        return None
+
+    @classmethod
+    def window_refusal(
+        cls, *, message: OutboundMessage, last_inbound_at: datetime | None, now: datetime
+    ) -> ProviderError | None:
+        """The permanent error for `message` when the service window forbids it now; None when it may go."""
+        window = cls.service_window()
+        if window is None or (last_inbound_at is not None and now - last_inbound_at < window):
+            return None
+        return ProviderError("Outside the customer-service window.", code="window_closed", transient=False)
+
+    @classmethod
+    def rate_limits(cls) -> RateLimits:
+        """The pacing one business number needs (read at call time: settings may change)."""
+        return RateLimits()
 
     @abc.abstractmethod
     def verify_signature(self, *, body: bytes, headers: Mapping[str, str]) -> bool:

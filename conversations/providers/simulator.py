@@ -7,7 +7,10 @@ see ``flows.simulator``), whose channel has ``provider="simulator"``:
   20-character titles, 10 list rows, ...) are exactly the ones a real channel enforces and a
   rule that would be refused by WhatsApp is refused in the simulator too.
 - `send` validates the same way and returns a generated id (``sim.<uuid>``); no HTTP call.
-- There are no webhooks: `verify_signature` is always False and `parse` yields no events.
+- The customer-service window is Meta's too (24 h, then templates only); there is no pacing,
+  since nothing leaves the server.
+- There are no webhooks: `verify_signature` is always False, `parse` yields no events and there
+  is no handshake.
 - `fetch_media` fails permanently (simulated customers send text and option taps only);
   `upload_media` returns an id made from the content; `mark_read` does nothing.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from conversations.providers.base import (
@@ -28,7 +32,7 @@ from conversations.providers.base import (
     ProviderError,
     SendResult,
 )
-from conversations.providers.meta import build_message_payload
+from conversations.providers.meta import MetaProvider, build_message_payload
 
 __all__ = ["SIMULATOR_ID_PREFIX", "SimulatorProvider"]
 
@@ -40,6 +44,17 @@ class SimulatorProvider(Provider):
     """A channel whose replies are captured in the database only (the bot simulator's channel)."""
 
     name = "simulator"
+
+    @classmethod
+    def window_refusal(
+        cls, *, message: OutboundMessage, last_inbound_at: datetime | None, now: datetime
+    ) -> ProviderError | None:
+        """Meta's window: a reply the real channel would refuse is refused in the simulator too."""
+        return MetaProvider.window_refusal(message=message, last_inbound_at=last_inbound_at, now=now)
+
+    @classmethod
+    def service_window(cls) -> timedelta | None:
+        return MetaProvider.service_window()
 
     def verify_signature(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
         """Always False: nothing may post webhooks for the simulator."""

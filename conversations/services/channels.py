@@ -1,15 +1,17 @@
-"""Channels: their provider configuration (database first, the seed's environment as fallback)."""
+"""Channels: their provider configuration (database first, the provider's environment defaults as fallback).
+
+Nothing here knows a provider by name: each provider class says what the environment supplies
+(`Provider.channel_defaults`) and which credentials a channel needs (`required_credentials`).
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 
-from django.conf import settings
-
-from conversations.models import Channel, Provider
-from conversations.providers import get_provider_class
-from conversations.providers.base import ChannelConfig
+from conversations.models import Channel
+from conversations.providers import PROVIDERS, get_provider_class
+from conversations.providers.base import ChannelConfig, ChannelDefaults
 from conversations.providers.base import Provider as ProviderImpl
 
 logger = logging.getLogger(__name__)
@@ -18,26 +20,23 @@ _SECRETS_TTL = 30.0
 _secrets_cache: dict[str, tuple[float, tuple[str, ...]]] = {}
 
 
+def provider_defaults(provider: str) -> ChannelDefaults:
+    """What the environment supplies for `provider`'s channels; nothing for a provider not registered (yet)."""
+    provider_cls = PROVIDERS.get(provider)
+    return provider_cls.channel_defaults() if provider_cls is not None else ChannelDefaults()
+
+
 def channel_config(channel: Channel) -> ChannelConfig:
-    """Plain, decrypted settings for a channel; empty Meta credentials fall back to META_* variables."""
-    if channel.provider == Provider.META:
-        return ChannelConfig(
-            provider=channel.provider,
-            external_id=channel.external_id,
-            access_token=channel.access_token or settings.META_TOKEN,
-            app_secret=channel.app_secret or settings.META_APP_SECRET,
-            verify_token=channel.verify_token or settings.VERIFY_TOKEN,
-            base_url=channel.base_url or settings.META_GRAPH_URL,
-            api_version=settings.META_API_VERSION,
-            display_phone_number=channel.display_phone_number,
-        )
+    """Plain, decrypted settings for a channel; its empty fields fall back to the provider's environment defaults."""
+    defaults = provider_defaults(channel.provider)
     return ChannelConfig(
         provider=channel.provider,
         external_id=channel.external_id,
-        access_token=channel.access_token,
-        app_secret=channel.app_secret,
-        verify_token=channel.verify_token,
-        base_url=channel.base_url or (settings.YCLOUD_API_URL if channel.provider == Provider.YCLOUD else ""),
+        access_token=channel.access_token or defaults.access_token,
+        app_secret=channel.app_secret or defaults.app_secret,
+        verify_token=channel.verify_token or defaults.verify_token,
+        base_url=channel.base_url or defaults.base_url,
+        api_version=defaults.api_version,
         account_id=channel.account_id,
         display_phone_number=channel.display_phone_number,
     )
@@ -77,15 +76,19 @@ def channel_for_inbound(*, provider: str, external_id: str, display_phone_number
 
 
 def environment_covers(*, provider: str, external_id: str) -> bool:
-    """True when the seed's environment configures this number (META_TOKEN, and PHONE_NUMBER_ID if set)."""
-    if provider != Provider.META or not settings.META_TOKEN:
+    """True when the environment configures this number (Meta: META_TOKEN, and PHONE_NUMBER_ID if set)."""
+    defaults = provider_defaults(provider)
+    if not defaults.access_token:
         return False
-    return not settings.PHONE_NUMBER_ID or external_id == settings.PHONE_NUMBER_ID
+    return not defaults.external_id or external_id == defaults.external_id
 
 
 def channel_is_configured(channel: Channel) -> bool:
-    """True when replies from the channel have credentials: its own token, or the environment's for its number."""
-    return bool(channel.access_token) or environment_covers(provider=channel.provider, external_id=channel.external_id)
+    """True when replies from the channel have credentials: its own, or the environment's for its number."""
+    provider_cls = PROVIDERS.get(channel.provider)
+    required = provider_cls.required_credentials if provider_cls is not None else ("access_token",)
+    own = all(getattr(channel, name, "") for name in required)
+    return own or environment_covers(provider=channel.provider, external_id=channel.external_id)
 
 
 def channels_needing_setup(*, limit: int = 10) -> list[Channel]:
@@ -103,8 +106,8 @@ def webhook_secrets(*, provider: str) -> tuple[str, ...]:
     if cached and now - cached[0] < _SECRETS_TTL:
         return cached[1]
     secrets: list[str] = []
-    if provider == Provider.META and settings.META_APP_SECRET:
-        secrets.append(settings.META_APP_SECRET)
+    if env_secret := provider_defaults(provider).app_secret:
+        secrets.append(env_secret)
     for channel in Channel.objects.filter(provider=provider, is_active=True).only("app_secret"):
         if channel.app_secret and channel.app_secret not in secrets:
             secrets.append(channel.app_secret)
@@ -129,7 +132,8 @@ def webhook_secrets_clear() -> None:
 
 
 def verify_tokens(*, provider: str) -> tuple[str, ...]:
-    tokens = [settings.VERIFY_TOKEN] if provider == Provider.META and settings.VERIFY_TOKEN else []
+    env_token = provider_defaults(provider).verify_token
+    tokens = [env_token] if env_token else []
     for channel in Channel.objects.filter(provider=provider, is_active=True).only("verify_token"):
         if channel.verify_token:
             tokens.append(channel.verify_token)

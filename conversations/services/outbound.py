@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from conversations import events
 from conversations.models import Conversation, Message, MessageStatus
+from conversations.providers import get_provider_class
 from conversations.providers.base import OutboundMessage, OutboundValidationError, ProviderError
 from conversations.services import attention, ratelimit
 from conversations.services.channels import provider_for
@@ -33,7 +34,6 @@ from conversations.services.sql import model_sql
 
 logger = logging.getLogger(__name__)
 
-SERVICE_WINDOW = timedelta(hours=24)
 MAX_PACING_SLEEP = 10.0  # seconds a worker may sleep for its booked send slot
 CALLBACK_PREFIX = "wia:"  # our message id as sent in each request and echoed by the provider's statuses
 
@@ -70,10 +70,16 @@ def callback_message_id(tag: str) -> int | None:
     return int(number) if number.isascii() and number.isdigit() and len(number) < 19 else None
 
 
+def window_refusal(conversation: Conversation, outbound: OutboundMessage, *, now: datetime) -> ProviderError | None:
+    """The provider's refusal of `outbound` by its customer-service window (Meta: 24 h, 131047); None: it may go."""
+    provider_cls = get_provider_class(conversation.channel.provider)
+    return provider_cls.window_refusal(message=outbound, last_inbound_at=conversation.last_inbound_at, now=now)
+
+
 def conversation_window_open(conversation: Conversation, *, now: Any = None) -> bool:
-    """Meta's customer-service window: free-form messages only within 24 h of the customer's last message."""
-    now = now or timezone.now()
-    return bool(conversation.last_inbound_at and now - conversation.last_inbound_at < SERVICE_WINDOW)
+    """True while the provider's customer-service window lets free-form messages out (no window: always)."""
+    free_form = OutboundMessage(kind="text", to="")
+    return window_refusal(conversation, free_form, now=now or timezone.now()) is None
 
 
 def message_queue_outbound(
@@ -230,13 +236,8 @@ def _flush_locked(conversation_id: int) -> FlushResult:
             if message.next_attempt_at and message.next_attempt_at > now:
                 return FlushResult(sent, failed, (message.next_attempt_at - now).total_seconds())
             outbound = outbound_from_data(message.data.get("outbound", {}), callback_data=callback_tag(message.pk))
-            if outbound.kind != "template" and not conversation_window_open(conversation, now=now):
-                _fail(
-                    message,
-                    groups,
-                    code="131047",
-                    reason="Outside the 24-hour customer-service window: only templates.",
-                )
+            if refusal := window_refusal(conversation, outbound, now=now):
+                _fail(message, groups, code=refusal.code, reason=refusal.message)
                 failed += 1
                 continue
             if (wait := recipient_busy_until.get(outbound.to, 0.0) - time.monotonic()) > 0:
@@ -294,14 +295,15 @@ def _pace(conversation: Conversation, recipient: str) -> tuple[float, float]:
     taken when free (a wait there reschedules the flush); the per-number rate books a slot, shared
     by all workers, and short waits are slept here.
     """
-    pair_interval = settings.OUTBOUND_PAIR_INTERVAL_SECONDS
+    limits = get_provider_class(conversation.channel.provider).rate_limits()
+    pair_interval = limits.pair_interval
     pacing = ratelimit.take_then_reserve(
         bucket_key=ratelimit.pair_key(conversation.channel_id, recipient),
         bucket_rate=1.0 / pair_interval if pair_interval > 0 else 0.0,
-        bucket_burst=settings.OUTBOUND_PAIR_BURST,
+        bucket_burst=limits.pair_burst,
         slot_key=ratelimit.number_key(conversation.channel_id),
-        slot_rate=settings.OUTBOUND_RATE_PER_SECOND,
-        slot_burst=settings.OUTBOUND_RATE_BURST,
+        slot_rate=limits.number_rate,
+        slot_burst=limits.number_burst,
     )
     if pacing.bucket_wait:
         return pacing.bucket_wait, pacing.bucket_wait
@@ -321,10 +323,10 @@ def _window(conversation: Conversation) -> tuple[float, ratelimit.WindowEntry | 
     core, the GIL). The provider counts arrivals per second, so this window counts each send
     from its start until a second after its answer (`ratelimit.window_enter`): then no second of
     the provider's sees more than the window's limit, whatever those delays. The limit is one
-    under the provider's (OUTBOUND_NUMBER_LIMIT_PER_SECOND). The caller records the answer with
-    `ratelimit.window_answered`.
+    under the provider's (`RateLimits.number_limit`; Meta: OUTBOUND_NUMBER_LIMIT_PER_SECOND). The caller
+    records the answer with `ratelimit.window_answered`.
     """
-    provider_limit = int(settings.OUTBOUND_NUMBER_LIMIT_PER_SECOND)
+    provider_limit = get_provider_class(conversation.channel.provider).rate_limits().number_limit
     limit = max(1, provider_limit - 1) if provider_limit > 0 else 0
     hold = settings.PROVIDER_HTTP_TIMEOUT * 2 + 1  # longer than a request may stay in flight (connect + read)
     deadline = time.monotonic() + MAX_PACING_SLEEP

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conversations.tests.fakes.graph import FakeGraph
+from conversations.fakes.graph import FakeGraph
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from conversations.tests.fakes.graph import FakeGraph
+from conversations.fakes.graph import FakeGraph
 
 PHONE = "106540352242922"
 AUTH = {"Authorization": "Bearer TEST"}

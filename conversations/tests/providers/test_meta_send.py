@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from conversations.providers import meta as meta_module
+from conversations.fakes.graph import FakeGraph
+from conversations.providers import http as provider_http
 from conversations.providers.base import (
     ChannelConfig,
     MediaRef,
@@ -27,7 +28,6 @@ from conversations.providers.meta import (
     is_transient,
     parse_retry_after,
 )
-from conversations.tests.fakes.graph import FakeGraph
 
 PRIMARY = "106540352242922"
 LAURA = "573001112233"
@@ -713,7 +713,7 @@ def test_fetch_media_with_a_bad_token_is_permanent(config: ChannelConfig, fake_g
 def test_the_proxy_environment_is_read_once_per_origin_and_no_proxy_is_honoured(monkeypatch: Any) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1,.corp.example")
-    meta_module._origin_proxies.cache_clear()
+    provider_http._origin_proxies.cache_clear()
     try:
         assert environ_proxies("https://graph.facebook.com/v25.0/1/messages")["https"] == "http://proxy.internal:3128"
         assert environ_proxies("https://graph.facebook.com/v25.0/2/messages") is environ_proxies(
@@ -722,7 +722,7 @@ def test_the_proxy_environment_is_read_once_per_origin_and_no_proxy_is_honoured(
         assert environ_proxies("http://127.0.0.1:8080/v25.0/1/messages") == {}
         assert environ_proxies("https://api.corp.example/x") == {}
     finally:
-        meta_module._origin_proxies.cache_clear()
+        provider_http._origin_proxies.cache_clear()
 
 
 def test_a_proxy_for_other_hosts_does_not_stop_sends_to_a_no_proxy_host(
@@ -730,11 +730,11 @@ def test_a_proxy_for_other_hosts_does_not_stop_sends_to_a_no_proxy_host(
 ) -> None:
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    meta_module._origin_proxies.cache_clear()
+    provider_http._origin_proxies.cache_clear()
     try:
         assert MetaProvider(config).send(text("Hola")).provider_message_id
     finally:
-        meta_module._origin_proxies.cache_clear()
+        provider_http._origin_proxies.cache_clear()
 
 
 def test_a_netrc_entry_never_replaces_the_bearer_token(

@@ -18,7 +18,8 @@ WEBHOOK_VERIFY_SIGNATURES = env.bool("WEBHOOK_VERIFY_SIGNATURES", default=True)
 
 YCLOUD_API_URL = env.str("YCLOUD_API_URL", default="https://api.ycloud.com/v2").rstrip("/")
 
-# Outbound pacing, shared by all workers through Redis: sends are booked at OUTBOUND_RATE_PER_SECOND
+# Meta's outbound pacing (read by MetaProvider.rate_limits; each provider answers for its own),
+# shared by all workers through Redis: sends are booked at OUTBOUND_RATE_PER_SECOND
 # per business number, and a last check never lets the provider see more than its limit - 1 in
 # any second (Meta's default tier allows 80 messages/s per number; higher tiers more).
 OUTBOUND_RATE_PER_SECOND = env.float("OUTBOUND_RATE_PER_SECOND", default=78.0)

@@ -17,23 +17,19 @@ Everything is thread-safe; the server is HTTP/1.1 keep-alive and always sends Co
 
 from __future__ import annotations
 
-import contextlib
 import email.parser
 import email.policy
 import hashlib
 import json
 import re
 import secrets
-import socket
-import sys
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
+
+from conversations.fakes.server import FakeServer, Reply, json_reply
 
 __all__ = ["ERROR_TITLES", "FakeGraph", "graph_error_body"]
 
@@ -80,20 +76,8 @@ def graph_error_body(code: int, message: str | None = None, *, details: str = ""
     }
 
 
-@dataclass(frozen=True)
-class _Reply:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-def _json_reply(status: int, body: Any, headers: tuple[tuple[str, str], ...] = ()) -> _Reply:
-    return _Reply(status=status, body=json.dumps(body).encode(), headers=headers)
-
-
-def _error_reply(status: int, code: int, message: str | None = None, *, details: str = "") -> _Reply:
-    return _json_reply(status, graph_error_body(code, message, details=details))
+def _error_reply(status: int, code: int, message: str | None = None, *, details: str = "") -> Reply:
+    return json_reply(status, graph_error_body(code, message, details=details))
 
 
 @dataclass
@@ -106,11 +90,11 @@ class _Failure:
     remaining: int | None = 1  # None: forever
     retry_after: float | None = None
 
-    def reply(self) -> _Reply:
+    def reply(self) -> Reply:
         headers = (("Retry-After", f"{self.retry_after:g}"),) if self.retry_after is not None else ()
         if isinstance(self.body, bytes):
-            return _Reply(status=self.http_status, body=self.body, content_type="text/html", headers=headers)
-        return _json_reply(self.http_status, self.body, headers)
+            return Reply(status=self.http_status, body=self.body, content_type="text/html", headers=headers)
+        return json_reply(self.http_status, self.body, headers)
 
 
 @dataclass
@@ -138,76 +122,8 @@ class _Log:
     uploads: list[dict[str, Any]] = field(default_factory=list)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # idle keep-alive connections must not block stop()
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], graph: FakeGraph) -> None:
-        self.graph = graph
-        self.connections: set[socket.socket] = set()
-        self.connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self.connections_lock:
-            self.connections.add(request)
-        self.graph._count_connection()
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self.connections_lock:
-            self.connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Stay quiet when a client hangs up (timeouts, stop()); report real handler bugs."""
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)
-
-    def close_connections(self) -> None:
-        with self.connections_lock:
-            open_sockets = list(self.connections)
-        for sock in open_sockets:
-            with contextlib.suppress(OSError):  # already closed by the client
-                sock.shutdown(socket.SHUT_RDWR)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-    timeout = 60  # an idle keep-alive connection's thread ends after this
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out in separate writes; without this, Nagle + delayed ACK adds ~40 ms each.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def do_GET(self) -> None:
-        self._dispatch("GET")
-
-    def do_POST(self) -> None:
-        self._dispatch("POST")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read `graph.requests` instead."""
-
-    def _dispatch(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {key.lower(): value for key, value in self.headers.items()}
-        reply = self.server.graph.handle(method, self.path, headers, body)
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-
-class FakeGraph:
-    """The fake server. Start with `with FakeGraph(...) as graph` or `start()` / `stop()`.
+class FakeGraph(FakeServer):
+    """The fake Graph server. Start with `with FakeGraph(...) as graph` or `start()` / `stop()`.
 
     Recorded (lists of dicts, copies, oldest first):
       requests    every POST to /messages: method, path, phone_number_id, headers (lower-case
@@ -217,6 +133,8 @@ class FakeGraph:
     Counters: rate_limit_errors (130429), pair_limit_errors (131056), connections_opened,
     media_lookups / downloads (lists of media ids).
     """
+
+    thread_name = "fake-graph"
 
     def __init__(
         self,
@@ -234,9 +152,7 @@ class FakeGraph:
         self.latency = latency  # seconds slept before answering any request
         self.rate_limit_errors = 0
         self.pair_limit_errors = 0
-        self.connections_opened = 0
-        self._host, self._port = host, port
-        self._lock = threading.Condition()
+        super().__init__(host=host, port=port)
         self._log = _Log()
         self._failures: list[_Failure] = []
         self._media: dict[str, _Media] = {}
@@ -244,48 +160,6 @@ class FakeGraph:
         self._windows: dict[str, deque[float]] = {}
         self._pair_last: dict[tuple[str, str], float] = {}
         self._counter = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> FakeGraph:
-        """Bind a free port on 127.0.0.1 and serve in a background thread (idempotent)."""
-        if self._server is None:
-            self._server = _Server((self._host, self._port), self)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-graph", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and drop every open connection (idempotent)."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FakeGraph:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """'http://127.0.0.1:PORT' (what META_GRAPH_URL or ChannelConfig.base_url should be)."""
-        if self._server is None:
-            raise RuntimeError("FakeGraph is not running; call start() or use it as a context manager")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     # ------------------------------------------------------------------ what was recorded
 
@@ -461,7 +335,7 @@ class FakeGraph:
 
     # ------------------------------------------------------------------ request handling
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> _Reply:
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         """Answer one request (called from the server's handler threads)."""
         if self.latency:
             time.sleep(self.latency)
@@ -482,7 +356,7 @@ class FakeGraph:
     def _authorized(self, headers: dict[str, str]) -> bool:
         return secrets.compare_digest(headers.get("authorization", ""), f"Bearer {self.token}")
 
-    def _messages(self, phone_number_id: str, path: str, headers: dict[str, str], body: bytes) -> _Reply:
+    def _messages(self, phone_number_id: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
         data = _decode_json(body)
         reply = self._messages_reply(phone_number_id, path, headers, data)
         record = {
@@ -499,7 +373,7 @@ class FakeGraph:
             self._lock.notify_all()
         return reply
 
-    def _messages_reply(self, phone_number_id: str, path: str, headers: dict[str, str], data: Any) -> _Reply:
+    def _messages_reply(self, phone_number_id: str, path: str, headers: dict[str, str], data: Any) -> Reply:
         if not self._authorized(headers):
             return _error_reply(401, 190)
         problem = _payload_problem(data)
@@ -509,10 +383,10 @@ class FakeGraph:
         if data.get("status") == "read":
             with self._lock:
                 self._log.read_marks.append({**entry, "at": time.time()})
-            return _json_reply(200, {"success": True})
+            return json_reply(200, {"success": True})
         return self._accept_send(phone_number_id, str(data["to"]), entry)
 
-    def _accept_send(self, phone_number_id: str, to: str, entry: dict[str, Any]) -> _Reply:
+    def _accept_send(self, phone_number_id: str, to: str, entry: dict[str, Any]) -> Reply:
         with self._lock:
             failure = self._take_failure(to)
             if failure is not None:
@@ -532,7 +406,7 @@ class FakeGraph:
             "contacts": [{"input": to, "wa_id": to}],
             "messages": [{"id": wamid, "message_status": "accepted"}],
         }
-        return _json_reply(200, response)
+        return json_reply(200, response)
 
     def _take_failure(self, to: str) -> _Failure | None:
         """The first scripted failure matching `to`, used up once (caller holds the lock)."""
@@ -545,7 +419,7 @@ class FakeGraph:
                 return failure
         return None
 
-    def _limit_reply(self, phone_number_id: str, to: str, now: float) -> _Reply | None:
+    def _limit_reply(self, phone_number_id: str, to: str, now: float) -> Reply | None:
         """130429 over the per-number rate, 131056 inside the pair interval (caller holds the lock)."""
         if self.rate_limit_per_second:
             window = self._windows.setdefault(phone_number_id, deque())
@@ -565,7 +439,7 @@ class FakeGraph:
             )
         return None
 
-    def _upload(self, phone_number_id: str, headers: dict[str, str], body: bytes) -> _Reply:
+    def _upload(self, phone_number_id: str, headers: dict[str, str], body: bytes) -> Reply:
         """Meta's media upload: multipart file + type + messaging_product=whatsapp -> {"id": media_id}."""
         if not self._authorized(headers):
             return _error_reply(401, 190)
@@ -603,9 +477,9 @@ class FakeGraph:
                     "content": content,
                 }
             )
-        return _json_reply(200, {"id": media_id})
+        return json_reply(200, {"id": media_id})
 
-    def _media_lookup(self, media_id: str, headers: dict[str, str]) -> _Reply:
+    def _media_lookup(self, media_id: str, headers: dict[str, str]) -> Reply:
         if not self._authorized(headers):
             return _error_reply(401, 190)
         with self._lock:
@@ -635,29 +509,25 @@ class FakeGraph:
             "file_size": media.file_size,
             "id": media_id,
         }
-        return _json_reply(200, info)
+        return json_reply(200, info)
 
-    def _download(self, token: str, headers: dict[str, str]) -> _Reply:
+    def _download(self, token: str, headers: dict[str, str]) -> Reply:
         if not self._authorized(headers):
             return _error_reply(401, 190)
         with self._lock:
             media = self._media.get(self._download_tokens.get(token, ""))
             if media is None:
-                return _Reply(status=404, body=b"Not Found", content_type="text/plain")
+                return Reply(status=404, body=b"Not Found", content_type="text/plain")
             self._log.downloads.append(media.media_id)
             if media.expire_downloads > 0:
                 media.expire_downloads -= 1
                 del self._download_tokens[token]
-                return _Reply(status=404, body=b"URL signature expired", content_type="text/plain")
+                return Reply(status=404, body=b"URL signature expired", content_type="text/plain")
             content = media.content
             if media.corrupt_downloads > 0:
                 media.corrupt_downloads -= 1
                 content = content[:-1] + bytes([content[-1] ^ 0xFF]) if content else b"\0"
-        return _Reply(status=200, body=content, content_type=media.mime_type)
-
-    def _count_connection(self) -> None:
-        with self._lock:
-            self.connections_opened += 1
+        return Reply(status=200, body=content, content_type=media.mime_type)
 
 
 def _multipart_fields(content_type: str, body: bytes) -> dict[str, tuple[str, bytes, str]] | None:
