@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+T = TypeVar("T")
 
 
 def load_fixture(provider: str, name: str) -> Any:
@@ -57,6 +59,48 @@ def _fresh_rate_limits_and_locks() -> None:
     ]
     if keys:
         client.delete(*keys)
+
+
+class FakeClock:
+    """A clock a test moves by hand: pass `clock.now` as the `now=` of the code under test."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A FakeClock at an arbitrary epoch second, so no assertion depends on how fast the machine is."""
+    return FakeClock()
+
+
+def wait_for(
+    predicate: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.05, message: str | Callable[[], str] = ""
+) -> T:
+    """Poll `predicate` until it returns something truthy, and return that; fail clearly after `timeout`.
+
+    The timeout bounds how long a test waits for work done elsewhere (a worker, a server); it is
+    not an assertion on speed, so keep it generous.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            detail = message() if callable(message) else message
+            pytest.fail(
+                f"gave up after waiting {timeout} s for {getattr(predicate, '__name__', 'a condition')}"
+                + (f": {detail}" if detail else "")
+            )
+        time.sleep(interval)
 
 
 @pytest.fixture
