@@ -128,6 +128,27 @@ def celery_live_worker(redis_client: Any) -> Iterator[Any]:
     redis_client.flushdb()
 
 
+def celery_settled(redis_client: Any, *, timeout: float = 30.0) -> None:
+    """Wait until the live worker has nothing left: no task queued, none held (acks are late, so a task
+    running or waiting for its countdown stays in the broker's `unacked` until it ends, after it has
+    queued its follow-ups). Then "no second reply" is checked on finished work, not after a nap.
+    Seen quiet twice in a row, as a message moves from the queue to `unacked` in two steps."""
+
+    def quiet() -> bool:
+        queued = sum(
+            redis_client.llen(key) for key in redis_client.scan_iter("celery*") if redis_client.type(key) == b"list"
+        )
+        return queued == 0 and redis_client.hlen("unacked") == 0
+
+    def quiet_twice() -> bool:
+        if not quiet():
+            return False
+        time.sleep(0.1)
+        return quiet()
+
+    wait_for(quiet_twice, timeout=timeout, message="the Celery worker still has tasks queued or running")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Remove this process's SQLite test database side files (WAL/SHM) left after Django drops it."""
     import os
