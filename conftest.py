@@ -128,6 +128,17 @@ def celery_live_worker(redis_client: Any) -> Iterator[Any]:
     redis_client.flushdb()
 
 
+def port_listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on host:port (a server started by a test is up)."""
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
 def celery_settled(redis_client: Any, *, timeout: float = 30.0) -> None:
     """Wait until the live worker has nothing left: no task queued, none held (acks are late, so a task
     running or waiting for its countdown stays in the broker's `unacked` until it ends, after it has
