@@ -95,12 +95,14 @@ def wait_for(
         if result:
             return result
         if time.monotonic() >= deadline:
-            detail = message() if callable(message) else message
-            pytest.fail(
-                f"gave up after waiting {timeout} s for {getattr(predicate, '__name__', 'a condition')}"
-                + (f": {detail}" if detail else "")
-            )
+            _gave_up(predicate, timeout, message)
         time.sleep(interval)
+
+
+def _gave_up(predicate: Callable[[], object], timeout: float, message: str | Callable[[], str]) -> None:
+    detail = message() if callable(message) else message
+    what = getattr(predicate, "__name__", "a condition")
+    pytest.fail(f"gave up after waiting {timeout} s for {what}" + (f": {detail}" if detail else ""))
 
 
 @pytest.fixture
@@ -126,6 +128,22 @@ def celery_live_worker(redis_client: Any) -> Iterator[Any]:
     with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=20) as worker:
         yield worker
     redis_client.flushdb()
+
+
+async def wait_for_async(
+    predicate: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.005, message: str | Callable[[], str] = ""
+) -> T:
+    """`wait_for` for async tests: polls without blocking the event loop (the awaited work runs on it)."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            _gave_up(predicate, timeout, message)
+        await asyncio.sleep(interval)
 
 
 def port_listening(port: int, host: str = "127.0.0.1") -> bool:
