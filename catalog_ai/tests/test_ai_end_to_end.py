@@ -25,7 +25,7 @@ from conversations.models import Conversation, Message
 from conversations.tests import conftest as conversations_fixtures
 from conversations.tests.conftest import sign
 from conversations.tests.test_processing import text_payload
-from flows.models import Rule
+from flows.tests import factories
 from whatsapp_ia.demo import demo_flow_load
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,7 +61,7 @@ def post(payload: dict) -> None:
 def store_setup() -> None:
     """The demo flow plus a menu option that hands the chat to the AI, the AI on, one catalog indexed."""
     demo_flow_load()
-    Rule.objects.create(
+    factories.rule(
         step="menu", input_text="asistente, preguntar", priority=5, response_type="text",
         response_text="Pregúntame lo que quieras de nuestro catálogo.", next_step="ia_chat",
     )  # fmt: skip
