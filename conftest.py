@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+T = TypeVar("T")
 
 
 def load_fixture(provider: str, name: str) -> Any:
@@ -59,6 +61,50 @@ def _fresh_rate_limits_and_locks() -> None:
         client.delete(*keys)
 
 
+class FakeClock:
+    """A clock a test moves by hand: pass `clock.now` as the `now=` of the code under test."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A FakeClock at an arbitrary epoch second, so no assertion depends on how fast the machine is."""
+    return FakeClock()
+
+
+def wait_for(
+    predicate: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.05, message: str | Callable[[], str] = ""
+) -> T:
+    """Poll `predicate` until it returns something truthy, and return that; fail clearly after `timeout`.
+
+    The timeout bounds how long a test waits for work done elsewhere (a worker, a server); it is
+    not an assertion on speed, so keep it generous.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            _gave_up(predicate, timeout, message)
+        time.sleep(interval)
+
+
+def _gave_up(predicate: Callable[[], object], timeout: float, message: str | Callable[[], str]) -> None:
+    detail = message() if callable(message) else message
+    what = getattr(predicate, "__name__", "a condition")
+    pytest.fail(f"gave up after waiting {timeout} s for {what}" + (f": {detail}" if detail else ""))
+
+
 @pytest.fixture
 def redis_client() -> Any:
     import redis
@@ -82,6 +128,54 @@ def celery_live_worker(redis_client: Any) -> Iterator[Any]:
     with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=20) as worker:
         yield worker
     redis_client.flushdb()
+
+
+async def wait_for_async(
+    predicate: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.005, message: str | Callable[[], str] = ""
+) -> T:
+    """`wait_for` for async tests: polls without blocking the event loop (the awaited work runs on it)."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            _gave_up(predicate, timeout, message)
+        await asyncio.sleep(interval)
+
+
+def port_listening(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on host:port (a server started by a test is up)."""
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+def celery_settled(redis_client: Any, *, timeout: float = 30.0) -> None:
+    """Wait until the live worker has nothing left: no task queued, none held (acks are late, so a task
+    running or waiting for its countdown stays in the broker's `unacked` until it ends, after it has
+    queued its follow-ups). Then "no second reply" is checked on finished work, not after a nap.
+    Seen quiet twice in a row, as a message moves from the queue to `unacked` in two steps."""
+
+    def quiet() -> bool:
+        queued = sum(
+            redis_client.llen(key) for key in redis_client.scan_iter("celery*") if redis_client.type(key) == b"list"
+        )
+        return queued == 0 and redis_client.hlen("unacked") == 0
+
+    def quiet_twice() -> bool:
+        if not quiet():
+            return False
+        time.sleep(0.1)
+        return quiet()
+
+    wait_for(quiet_twice, timeout=timeout, message="the Celery worker still has tasks queued or running")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

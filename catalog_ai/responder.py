@@ -67,10 +67,20 @@ HISTORY_MESSAGES = 10
 _PENDING_GRACE = 300  # seconds the pending flag outlives the deadline (a lost task stops blocking new ones)
 _BUSY_RETRY = 2.0
 
-# KEYS: deadline, pending. ARGV: window seconds, key ttl. -> {1 if a task must be enqueued, seconds to wait}
-_PUSH_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+# Both scripts act at Redis's clock (TIME, one clock for every worker) unless a caller gives `now`
+# (a test's fake clock), as epoch seconds in their last argument ("" = Redis's clock).
+_NOW_LUA = """
+local function moment(given)
+  if given ~= nil and given ~= '' then return tonumber(given) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+"""
+# KEYS: deadline, pending. ARGV: window seconds, key ttl, now. -> {1 if a task must be enqueued, seconds to wait}
+_PUSH_LUA = (
+    _NOW_LUA
+    + """
+local now = moment(ARGV[3])
 local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 local deadline = math.max(current, now + tonumber(ARGV[1]))
 local ttl = math.ceil(deadline - now) + tonumber(ARGV[2])
@@ -78,10 +88,12 @@ redis.call('SET', KEYS[1], string.format('%.6f', deadline), 'EX', ttl)
 local fresh = redis.call('SET', KEYS[2], '1', 'NX', 'EX', ttl)
 return {fresh and 1 or 0, string.format('%.6f', deadline - now)}
 """
-# KEYS: deadline, pending. ARGV: key ttl. -> seconds still to wait ("0": go, and the chain ends here)
-_CHECK_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+)
+# KEYS: deadline, pending. ARGV: key ttl, now. -> seconds still to wait ("0": go, and the chain ends here)
+_CHECK_LUA = (
+    _NOW_LUA
+    + """
+local now = moment(ARGV[2])
 local deadline = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 if deadline - now > 0.02 then
   redis.call('SET', KEYS[2], '1', 'EX', math.ceil(deadline - now) + tonumber(ARGV[1]))
@@ -90,6 +102,7 @@ end
 redis.call('DEL', KEYS[2])
 return '0'
 """
+)
 
 
 def _redis() -> redis.Redis:
@@ -126,19 +139,24 @@ def buffer_seconds(message: Message) -> float:
     return float(getattr(settings, "AI_BUFFER_TEXT_SECONDS", 10))
 
 
-def ai_deadline_push(*, conversation_id: int, seconds: float) -> tuple[bool, float]:
+def _moment(now: float | None) -> str:
+    return "" if now is None else f"{now:.6f}"
+
+
+def ai_deadline_push(*, conversation_id: int, seconds: float, now: float | None = None) -> tuple[bool, float]:
     """Move the conversation's deadline to max(deadline, now + seconds).
 
     Returns (whether the caller must enqueue the task, seconds from now to the deadline).
+    `now` (epoch seconds) is for tests; by default Redis's clock decides.
     """
     push, _check = _scripts()
-    fresh, remaining = push(keys=_keys(conversation_id), args=[seconds, _PENDING_GRACE])
+    fresh, remaining = push(keys=_keys(conversation_id), args=[seconds, _PENDING_GRACE, _moment(now)])
     return bool(int(fresh)), float(remaining)
 
 
-def _deadline_check(conversation_id: int) -> float:
+def _deadline_check(conversation_id: int, now: float | None = None) -> float:
     _push, check = _scripts()
-    return float(check(keys=_keys(conversation_id), args=[_PENDING_GRACE]))
+    return float(check(keys=_keys(conversation_id), args=[_PENDING_GRACE, _moment(now)]))
 
 
 def _enqueue(conversation_id: int, countdown: float) -> None:
@@ -170,11 +188,14 @@ def ai_turn_run_now(*, conversation_id: int) -> TurnResult:
         return _burst_answer(conversation_id)
 
 
-def ai_turn_run(*, conversation_id: int) -> TurnResult:
-    """The task's body: wait out the window, then answer the burst once (see the module docstring)."""
+def ai_turn_run(*, conversation_id: int, now: float | None = None) -> TurnResult:
+    """The task's body: wait out the window, then answer the burst once (see the module docstring).
+
+    `now` (epoch seconds) is for tests; by default Redis's clock decides.
+    """
     from conversations.services.locks import conversation_lock
 
-    remaining = _deadline_check(conversation_id)
+    remaining = _deadline_check(conversation_id, now)
     if remaining > 0:
         return TurnResult("waiting", retry_in=remaining)
     with conversation_lock("ai", conversation_id, timeout=600) as held:

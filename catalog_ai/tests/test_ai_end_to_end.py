@@ -20,11 +20,12 @@ from django.test import Client
 from catalog_ai.models import AILog, AISettings
 from catalog_ai.tests.fakes_openai import FakeOpenAI, ScriptedModel
 from catalog_ai.tests.test_answerer import GROUNDED, QUESTION, catalog_make, page_image
+from conftest import celery_settled
 from conversations.models import Conversation, Message
 from conversations.tests import conftest as conversations_fixtures
 from conversations.tests.conftest import sign
 from conversations.tests.test_processing import text_payload
-from flows.models import Rule
+from flows.tests import factories
 from whatsapp_ia.demo import demo_flow_load
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -60,7 +61,7 @@ def post(payload: dict) -> None:
 def store_setup() -> None:
     """The demo flow plus a menu option that hands the chat to the AI, the AI on, one catalog indexed."""
     demo_flow_load()
-    Rule.objects.create(
+    factories.rule(
         step="menu", input_text="asistente, preguntar", priority=5, response_type="text",
         response_text="Pregúntame lo que quieras de nuestro catálogo.", next_step="ia_chat",
     )  # fmt: skip
@@ -88,7 +89,7 @@ def mode(request: Any, settings: Any) -> Iterator[str]:
 
 
 def test_the_ai_answers_a_customer_with_the_price_and_the_catalog_page(
-    meta_settings: Any, fake_graph: Any, celery_live_worker: Any, mode: str
+    meta_settings: Any, fake_graph: Any, celery_live_worker: Any, mode: str, redis_client: Any
 ) -> None:
     store_setup()
     page_file = Path(settings.MEDIA_ROOT) / page_image("Catálogo 2025", 1)
@@ -115,7 +116,7 @@ def test_the_ai_answers_a_customer_with_the_price_and_the_catalog_page(
     assert image["image"] == {"id": upload["media_id"], "caption": "Página 1"}
     assert image["to"] == answer["to"] == "573001112233"
 
-    time.sleep(1.0)
+    celery_settled(redis_client)  # every task has run
     assert len(fake_graph.sent) == 4  # one answer for the question, nothing more
     conversation.refresh_from_db()
     assert (conversation.step, conversation.status) == ("ia_chat", "ai")

@@ -93,26 +93,23 @@ def test_the_local_model_loads_from_installed_files_without_network() -> None:
     """A fresh process with every socket connection refused still loads and embeds (no model download)."""
     result = _run(
         """
-        import socket, time
+        import socket
         def refuse(*args, **kwargs):
             raise OSError("network disabled in this test")
         socket.socket.connect = refuse
         socket.socket.connect_ex = refuse
         socket.create_connection = refuse
-        started = time.perf_counter()
         from catalog_ai.embedders import LocalEmbedder
         e = LocalEmbedder()
         v = e.embed(["hola mundo"])
         import json, os
         offline = os.environ.get("HF_HUB_OFFLINE")
-        seconds = time.perf_counter() - started
-        print(json.dumps({"shape": list(v.shape), "norm": float((v * v).sum()), "offline": offline, "s": seconds}))
+        print(json.dumps({"shape": list(v.shape), "norm": float((v * v).sum()), "offline": offline}))
         """
     )
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout.strip().splitlines()[-1])
     assert info["shape"] == [1, 384] and abs(info["norm"] - 1) < 1e-3 and info["offline"] == "1"
-    assert info["s"] < 30
 
 
 def test_a_cpu_without_avx2_gets_a_clear_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -577,20 +577,19 @@ def test_upload_form_for_other_pages() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_ingests_the_queued_catalog(celery_live_worker: Any) -> None:
-    import time
-
     from catalog_ai.tasks import catalog_ingest_enqueue
+    from conftest import wait_for
 
     catalog, _ = upload(pdfs.catalog_pdf())
     catalog_ingest_enqueue(catalog)  # autocommit: queued right away
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def finished() -> bool:
         catalog.refresh_from_db()
         # Ready is saved before the index rebuild (so the index includes the catalog); the run is
         # over once its stage is cleared with the summary.
-        if catalog.status == CatalogStatus.FAILED or (catalog.status == CatalogStatus.READY and not catalog.stage):
-            break
-        time.sleep(0.1)
+        return catalog.status == CatalogStatus.FAILED or (catalog.status == CatalogStatus.READY and not catalog.stage)
+
+    wait_for(finished, timeout=30, interval=0.1)
     assert catalog.status == CatalogStatus.READY, catalog.error
     assert catalog.summary["chunks"] == 2 and catalog.pages_done == 2
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 from catalog_ai.models import AILog, AISettings
 from catalog_ai.responder import ai_deadline_push, ai_turn_run, buffer_seconds
 from catalog_ai.tests.test_answerer import QUESTION, catalog_make, page_image
+from conftest import FakeClock, celery_settled, wait_for
 from conversations.models import Channel, Contact, Conversation, Message
 from conversations.services.attention import REASON_AI_NO_ANSWER, REASON_AI_UNREADABLE
 from conversations.tests import conftest as conversations_fixtures
@@ -95,17 +96,23 @@ def outbound_images(conversation: Conversation) -> list[dict]:
 # --- the window -----------------------------------------------------------------------------------
 
 
-def test_the_window_slides_and_a_later_text_never_shortens_an_image_window() -> None:
-    enqueue, remaining = ai_deadline_push(conversation_id=901, seconds=10)
-    assert enqueue and 9.5 < remaining <= 10
-    time.sleep(0.3)
-    enqueue, remaining = ai_deadline_push(conversation_id=901, seconds=10)
-    assert not enqueue and 9.5 < remaining <= 10  # slid: 10 s from this message, one task chain
-    enqueue, remaining = ai_deadline_push(conversation_id=901, seconds=20)
-    assert not enqueue and 19.5 < remaining <= 20  # an image: 20 s
-    time.sleep(0.3)
-    enqueue, remaining = ai_deadline_push(conversation_id=901, seconds=10)
-    assert not enqueue and 19 < remaining < 19.8  # a text after it keeps the image's deadline
+def test_the_window_slides_and_a_later_text_never_shortens_an_image_window(clock: FakeClock) -> None:
+    def push(seconds: float) -> tuple[bool, float]:
+        enqueue, remaining = ai_deadline_push(conversation_id=901, seconds=seconds, now=clock.now)
+        return enqueue, pytest.approx(remaining, abs=1e-5)
+
+    assert push(10) == (True, 10)
+    clock.advance(0.3)
+    assert push(10) == (False, 10)  # slid: 10 s from this message, one task chain
+    assert push(20) == (False, 20)  # an image: 20 s
+    clock.advance(0.3)
+    assert push(10) == (False, 19.7)  # a text after it keeps the image's deadline
+
+
+def test_without_a_clock_redis_time_decides() -> None:
+    """Production passes no `now`: the deadline is counted from Redis's own clock."""
+    enqueue, remaining = ai_deadline_push(conversation_id=902, seconds=10)
+    assert enqueue and 0 < remaining <= 10
 
 
 @pytest.mark.django_db
@@ -121,18 +128,19 @@ def test_the_windows_come_from_settings(settings: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_a_burst_gets_one_answer_with_its_page_images(meta_settings: Any) -> None:
+def test_a_burst_gets_one_answer_with_its_page_images(meta_settings: Any, clock: FakeClock) -> None:
     catalog_make()
     ai_on()
     conversation = ai_conversation()
     burst = [inbound(conversation, "hola"), inbound(conversation, "una pregunta"), inbound(conversation, QUESTION)]
-    ai_deadline_push(conversation_id=conversation.pk, seconds=0.4)
+    ai_deadline_push(conversation_id=conversation.pk, seconds=0.4, now=clock.now)
 
-    waiting = ai_turn_run(conversation_id=conversation.pk)
-    assert waiting.state == "waiting" and 0 < waiting.retry_in <= 0.4
+    clock.advance(0.1)
+    waiting = ai_turn_run(conversation_id=conversation.pk, now=clock.now)
+    assert waiting.state == "waiting" and waiting.retry_in == pytest.approx(0.3, abs=1e-5)
     assert not Message.objects.filter(direction="out").exists()
-    time.sleep(0.45)
-    done = ai_turn_run(conversation_id=conversation.pk)
+    clock.advance(0.3)
+    done = ai_turn_run(conversation_id=conversation.pk, now=clock.now)
     assert done.state == "answered"
 
     [text] = outbound_texts(conversation)
@@ -172,9 +180,8 @@ def test_the_task_run_eagerly_waits_out_the_window_instead_of_recursing(meta_set
     conversation = ai_conversation()
     inbound(conversation, QUESTION)
     ai_deadline_push(conversation_id=conversation.pk, seconds=0.3)
-    started = time.monotonic()
+    # "answered", not "waiting": the eager run slept until the window's end and then answered.
     assert ai_respond_task.apply((conversation.pk,)).get() == "answered"
-    assert time.monotonic() - started >= 0.25
     assert len(outbound_texts(conversation)) == 1
 
 
@@ -272,18 +279,9 @@ def sent_texts(graph: Any) -> list[dict]:
     return [s for s in graph.sent if s["json"].get("type") == "text"]
 
 
-def wait_for(predicate: Any, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_burst_through_the_worker_is_answered_once_after_the_silence(
-    meta_settings: Any, fake_graph: Any, celery_live_worker: Any, settings: Any
+    meta_settings: Any, fake_graph: Any, celery_live_worker: Any, settings: Any, redis_client: Any
 ) -> None:
     settings.AI_BUFFER_TEXT_SECONDS, settings.AI_BUFFER_IMAGE_SECONDS = 1.0, 2.5
     catalog_make()
@@ -295,8 +293,8 @@ def test_a_burst_through_the_worker_is_answered_once_after_the_silence(
         last = time.time()
         post(text_payload(text, n=n))
         time.sleep(0.3)
-    assert wait_for(lambda: len(sent_texts(fake_graph)) >= 1)
-    time.sleep(1.5)  # any (wrong) second answer would show up by now
+    wait_for(lambda: len(sent_texts(fake_graph)) >= 1, timeout=20)
+    celery_settled(redis_client)  # every task has run: a (wrong) second answer would be out by now
     [answer] = sent_texts(fake_graph)
     assert answer["at"] >= last + 1.0
     assert "$1.250.000" in answer["json"]["text"]["body"]
@@ -310,8 +308,8 @@ def test_a_burst_through_the_worker_is_answered_once_after_the_silence(
     post(image_payload(JPEG))
     time.sleep(0.3)
     post(text_payload("¿y el lavaplatos de acero inoxidable?", n=10))
-    assert wait_for(lambda: len(sent_texts(fake_graph)) >= 1)
-    time.sleep(1.0)
+    wait_for(lambda: len(sent_texts(fake_graph)) >= 1, timeout=20)
+    celery_settled(redis_client)
     [answer] = sent_texts(fake_graph)
     assert answer["at"] >= image_at + 2.5
     assert AILog.objects.count() == 2
@@ -331,5 +329,5 @@ def test_a_lost_task_is_recovered_by_the_sweep(
     message = inbound(conversation, QUESTION)  # flagged, but its task never ran
     Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - timedelta(minutes=5))
     assert ai_turns_sweep() == 1
-    assert wait_for(lambda: len(sent_texts(fake_graph)) == 1)
+    wait_for(lambda: len(sent_texts(fake_graph)) == 1, timeout=20)
     assert "$1.250.000" in sent_texts(fake_graph)[0]["json"]["text"]["body"]

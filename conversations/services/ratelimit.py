@@ -112,19 +112,24 @@ def _script(source: str = _BUCKET_LUA) -> redis.commands.core.Script:
     return _script_for(settings.REDIS_URL, source)
 
 
-def take(*, key: str, rate: float, burst: float) -> float:
+def _now(now: float | None) -> str:
+    """The moment a call acts at, in epoch seconds: the wall clock unless a caller (a test) gives one."""
+    return f"{time.time() if now is None else now:.6f}"
+
+
+def take(*, key: str, rate: float, burst: float, now: float | None = None) -> float:
     """Take one token from `key`'s bucket; returns 0.0 when taken, else the seconds to wait first."""
     if rate <= 0:
         return 0.0
-    wait_ms = _script()(keys=[f"wia:rl:{key}"], args=[rate, max(burst, 1), time.time(), 1])
+    wait_ms = _script()(keys=[f"wia:rl:{key}"], args=[rate, max(burst, 1), _now(now), 1])
     return int(wait_ms) / 1000.0
 
 
-def reserve(*, key: str, rate: float, burst: float) -> float:
+def reserve(*, key: str, rate: float, burst: float, now: float | None = None) -> float:
     """Book the next send slot on `key`; returns the seconds to wait until it (0.0 = now)."""
     if rate <= 0:
         return 0.0
-    wait_ms = _script(_RESERVE_LUA)(keys=[f"wia:rl:{key}"], args=[rate, max(burst, 1), f"{time.time():.6f}"])
+    wait_ms = _script(_RESERVE_LUA)(keys=[f"wia:rl:{key}"], args=[rate, max(burst, 1), _now(now)])
     return int(wait_ms) / 1000.0
 
 
@@ -136,7 +141,14 @@ class TakeReserve:
 
 
 def take_then_reserve(
-    *, bucket_key: str, bucket_rate: float, bucket_burst: float, slot_key: str, slot_rate: float, slot_burst: float
+    *,
+    bucket_key: str,
+    bucket_rate: float,
+    bucket_burst: float,
+    slot_key: str,
+    slot_rate: float,
+    slot_burst: float,
+    now: float | None = None,
 ) -> TakeReserve:
     """`take` on the bucket, then, only if it gave its token, `reserve` a slot: one round trip.
 
@@ -144,13 +156,13 @@ def take_then_reserve(
     it knows it must wait without asking again. A rate of 0 turns its part off.
     """
     if bucket_rate <= 0:
-        return TakeReserve(0.0, reserve(key=slot_key, rate=slot_rate, burst=slot_burst), 0.0)
+        return TakeReserve(0.0, reserve(key=slot_key, rate=slot_rate, burst=slot_burst, now=now), 0.0)
     if slot_rate <= 0:
-        wait = take(key=bucket_key, rate=bucket_rate, burst=bucket_burst)
+        wait = take(key=bucket_key, rate=bucket_rate, burst=bucket_burst, now=now)
         return TakeReserve(wait, 0.0, wait)
     bucket_ms, slot_ms, next_ms = _script(_TAKE_RESERVE_LUA)(
         keys=[f"wia:rl:{bucket_key}", f"wia:rl:{slot_key}"],
-        args=[bucket_rate, max(bucket_burst, 1), slot_rate, max(slot_burst, 1), f"{time.time():.6f}"],
+        args=[bucket_rate, max(bucket_burst, 1), slot_rate, max(slot_burst, 1), _now(now)],
     )
     return TakeReserve(int(bucket_ms) / 1000.0, int(slot_ms) / 1000.0, int(next_ms) / 1000.0)
 
@@ -162,7 +174,7 @@ class WindowEntry:
 
 
 def window_enter(
-    *, key: str, limit: int, hold: float, window: float = 1.0, poll: float = 0.02
+    *, key: str, limit: int, hold: float, window: float = 1.0, poll: float = 0.02, now: float | None = None
 ) -> tuple[float, WindowEntry | None]:
     """Count a send that starts now if fewer than `limit` sends are counted; else (seconds to wait, None).
 
@@ -176,18 +188,18 @@ def window_enter(
     """
     if limit <= 0:
         return 0.0, None
-    now = f"{time.time():.6f}"
-    member = f"{now}:{uuid.uuid4().hex[:8]}"
-    wait_ms = _script(_WINDOW_LUA)(keys=[f"wia:rl:{key}"], args=[limit, window, now, member, hold, poll])
+    at = _now(now)
+    member = f"{at}:{uuid.uuid4().hex[:8]}"
+    wait_ms = _script(_WINDOW_LUA)(keys=[f"wia:rl:{key}"], args=[limit, window, at, member, hold, poll])
     if int(wait_ms):
         return int(wait_ms) / 1000.0, None
     return 0.0, WindowEntry(f"wia:rl:{key}", member)
 
 
-def window_answered(entry: WindowEntry | None) -> None:
+def window_answered(entry: WindowEntry | None, *, now: float | None = None) -> None:
     """The send's answer is here (or it failed): it stays counted for one more window from now."""
     if entry is not None:
-        redis_client().zadd(entry.key, {entry.member: time.time()}, xx=True)
+        redis_client().zadd(entry.key, {entry.member: float(_now(now))}, xx=True)
 
 
 def window_key(channel_id: int) -> str:

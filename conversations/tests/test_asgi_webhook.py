@@ -10,11 +10,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import HttpCommunicator
 
-from conftest import load_fixture_bytes
+from conftest import celery_settled, load_fixture_bytes, wait_for
 from conversations import asgi as asgi_route
 from conversations.models import DeliveryState, Message, WebhookDelivery
 from conversations.tests.conftest import VERIFY, sign
-from conversations.tests.test_end_to_end import wait_until
 from conversations.tests.test_processing import text_payload
 from whatsapp_ia.asgi import application
 from whatsapp_ia.demo import demo_flow_load
@@ -100,7 +99,7 @@ async def test_get_handshake_and_other_paths_still_go_through_django(meta_settin
 
 
 async def test_the_same_delivery_posted_concurrently_through_the_route_gives_one_message_and_one_reply(
-    meta_settings: Any, fake_graph: Any, celery_live_worker: Any
+    meta_settings: Any, fake_graph: Any, celery_live_worker: Any, redis_client: Any
 ) -> None:
     await sync_to_async(demo_flow_load)()
     body = json.dumps(text_payload("hola", n=11)).encode()
@@ -112,9 +111,9 @@ async def test_the_same_delivery_posted_concurrently_through_the_route_gives_one
     def settled() -> bool:
         return WebhookDelivery.objects.filter(state="processed").count() == 20
 
-    assert await sync_to_async(wait_until)(settled, timeout=30)
+    await sync_to_async(wait_for)(settled, timeout=30)
     await sync_to_async(fake_graph.wait_for_sent)(1, timeout=15)
-    await asyncio.sleep(1.5)  # give any (wrong) second reply time to show up
+    await sync_to_async(celery_settled)(redis_client)  # a (wrong) second reply would be out by now
     assert await Message.objects.filter(direction="in").acount() == 1
     assert await Message.objects.filter(direction="out").acount() == 1
     assert len(fake_graph.sent) == 1

@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import OperationalError, connection
 
-from conftest import load_fixture
+from conftest import load_fixture, wait_for_async
 from conversations.asgi import DeliveryWriter, _resolve
 from conversations.models import DeliveryState, WebhookDelivery
 from conversations.services.ingest import RawDelivery, deliveries_record
@@ -47,13 +47,6 @@ class GatedWriter(DeliveryWriter):
         return super()._store(posts)
 
 
-async def _until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.005)
-
-
 @pytest.fixture
 def gated_writer() -> Any:
     writer = GatedWriter(max_batch=50)
@@ -64,10 +57,10 @@ def gated_writer() -> Any:
 
 async def test_posts_queued_during_a_write_go_out_together_in_order(meta_settings: Any, gated_writer: Any) -> None:
     first = asyncio.ensure_future(gated_writer.receive(_post(0)))
-    await _until(lambda: gated_writer.sizes == [1])
+    await wait_for_async(lambda: gated_writer.sizes == [1])
     posts = [_post(n) for n in range(1, 31)]
     rest = [asyncio.ensure_future(gated_writer.receive(p)) for p in posts]
-    await asyncio.sleep(0.05)
+    await wait_for_async(lambda: gated_writer._queue.qsize() == 30)  # all queued behind the first
     gated_writer.gate.set()
 
     answers = await asyncio.gather(first, *rest)
@@ -85,9 +78,9 @@ async def test_the_batch_size_is_capped_by_count_and_by_bytes(meta_settings: Any
     writer = GatedWriter(max_batch=4, max_bytes=3 * len(_post(0).body))
     try:
         first = asyncio.ensure_future(writer.receive(_post(0)))
-        await _until(lambda: writer.sizes == [1])
+        await wait_for_async(lambda: writer.sizes == [1])
         rest = [asyncio.ensure_future(writer.receive(_post(n))) for n in range(1, 8)]
-        await asyncio.sleep(0.05)
+        await wait_for_async(lambda: writer._queue.qsize() == 7)
         writer.gate.set()
         answers = await asyncio.gather(first, *rest)
     finally:
@@ -103,7 +96,7 @@ async def test_a_database_error_answers_503_to_that_batch_and_the_writer_goes_on
 ) -> None:
     gated_writer.fail_first = True
     first = asyncio.ensure_future(gated_writer.receive(_post(0)))
-    await _until(lambda: gated_writer.sizes == [1])
+    await wait_for_async(lambda: gated_writer.sizes == [1])
     gated_writer.gate.set()
     assert (await first).status == 503
     assert await WebhookDelivery.objects.acount() == 0  # nothing stored, so the provider's retry is the copy
@@ -116,9 +109,9 @@ async def test_a_database_error_answers_503_to_that_batch_and_the_writer_goes_on
 async def test_close_writes_what_is_queued_then_stops(meta_settings: Any) -> None:
     writer = GatedWriter()
     first = asyncio.ensure_future(writer.receive(_post(0)))
-    await _until(lambda: writer.sizes == [1])
+    await wait_for_async(lambda: writer.sizes == [1])
     second = asyncio.ensure_future(writer.receive(_post(1)))
-    await asyncio.sleep(0.02)
+    await wait_for_async(lambda: writer._queue.qsize() == 1)
     closing = threading.Thread(target=writer.close)
     closing.start()
     writer.gate.set()
@@ -198,7 +191,7 @@ async def test_a_dead_writer_thread_is_reported_then_restarted_by_the_next_post(
         # The POST in flight when the thread died is answered 503 (not left hanging).
         first = await asyncio.wait_for(writer.receive(_post(0)), 15)
         assert first.status == 503
-        await _until(lambda: not writer._thread.is_alive())
+        await wait_for_async(lambda: not writer._thread.is_alive())
         assert "dead" in (writer.problem() or "")
         status, payload = await sync_to_async(_healthz)()
         assert status == 503
@@ -217,7 +210,7 @@ async def test_a_dead_writer_thread_is_reported_then_restarted_by_the_next_post(
 async def test_a_post_waits_at_most_writer_wait_then_gets_503(meta_settings: Any, gated_writer: Any) -> None:
     gated_writer.wait = 0.2  # the writer is stuck on its first batch until the gate opens
     first = asyncio.ensure_future(gated_writer.receive(_post(0)))
-    await _until(lambda: gated_writer.sizes == [1])
+    await wait_for_async(lambda: gated_writer.sizes == [1])
     second = asyncio.ensure_future(gated_writer.receive(_post(1)))
     assert [a.status for a in await asyncio.gather(first, second)] == [503, 503]
     assert "stuck on one batch" in (gated_writer.problem(now=gated_writer._busy_since + 5) or "")

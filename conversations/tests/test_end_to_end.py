@@ -17,6 +17,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from conftest import celery_settled, wait_for
 from conversations.models import Conversation, Message, WebhookDelivery
 from conversations.services.sweeper import sweep_stuck
 from conversations.tests.conftest import sign
@@ -24,15 +25,6 @@ from conversations.tests.test_processing import text_payload
 from whatsapp_ia.demo import demo_flow_load
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_until(predicate: Any, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def post_signed(client: Client, payload: dict) -> Any:
@@ -44,14 +36,11 @@ def test_a_customer_message_is_answered_through_the_worker(
     meta_settings: Any, fake_graph: Any, celery_live_worker: Any
 ) -> None:
     demo_flow_load()
-    started = time.monotonic()
     assert post_signed(Client(), text_payload("hola", n=1)).status_code == 200
     sent = fake_graph.wait_for_sent(1, timeout=15)
-    elapsed = time.monotonic() - started
     assert sent[0]["json"]["to"] == "573001112233"
     assert sent[0]["json"]["interactive"]["type"] == "button"
-    assert elapsed < 10
-    assert wait_until(lambda: Message.objects.filter(direction="out", status="sent").count() == 1)
+    wait_for(lambda: Message.objects.filter(direction="out", status="sent").count() == 1)
     reply = Message.objects.get(direction="out")
     assert reply.provider_message_id == sent[0]["wamid"]
 
@@ -66,11 +55,11 @@ def test_a_customer_message_is_answered_through_the_worker(
         }}]}],
     }  # fmt: skip
     assert post_signed(Client(), status).status_code == 200
-    assert wait_until(lambda: Message.objects.get(pk=reply.pk).status == "read")
+    wait_for(lambda: Message.objects.get(pk=reply.pk).status == "read")
 
 
 def test_the_same_delivery_from_many_threads_at_once_gives_one_message_and_one_reply(
-    meta_settings: Any, fake_graph: Any, celery_live_worker: Any
+    meta_settings: Any, fake_graph: Any, celery_live_worker: Any, redis_client: Any
 ) -> None:
     demo_flow_load()
     payload = text_payload("hola", n=7)
@@ -96,9 +85,9 @@ def test_the_same_delivery_from_many_threads_at_once_gives_one_message_and_one_r
         t.join(30)
     assert statuses == [200] * threads
     assert WebhookDelivery.objects.count() == threads  # every raw delivery is kept
-    assert wait_until(lambda: WebhookDelivery.objects.filter(state="processed").count() == threads, timeout=30)
+    wait_for(lambda: WebhookDelivery.objects.filter(state="processed").count() == threads, timeout=30)
     fake_graph.wait_for_sent(1, timeout=15)
-    time.sleep(1.5)  # give any (wrong) second reply time to show up
+    celery_settled(redis_client)  # every task has run: a (wrong) second reply would be out by now
     assert Message.objects.filter(direction="in").count() == 1
     assert Message.objects.filter(direction="out").count() == 1
     assert len(fake_graph.sent) == 1
@@ -130,8 +119,8 @@ def test_the_sweeper_recovers_work_whose_task_was_lost(
 
     report = sweep_stuck()
     assert (report.inbound_conversations, report.outbound_conversations) == (1, 1)
-    assert wait_until(lambda: Message.objects.get(pk=inbound.pk).processing_state == "done")
-    assert wait_until(lambda: Message.objects.get(pk=outbound.pk).status == "sent")
+    wait_for(lambda: Message.objects.get(pk=inbound.pk).processing_state == "done")
+    wait_for(lambda: Message.objects.get(pk=outbound.pk).status == "sent")
     bodies = [s["json"].get("text", {}).get("body") for s in fake_graph.wait_for_sent(2)]
     assert "Te escribimos por tu pedido" in bodies
 
@@ -156,7 +145,7 @@ def test_a_delivery_left_unparsed_is_picked_up(meta_settings: Any, fake_graph: A
     WebhookDelivery.objects.filter(pk=delivery.pk).update(received_at=timezone.now() - timedelta(minutes=10))
     assert sweep_stuck().deliveries == 1
     fake_graph.wait_for_sent(1, timeout=15)
-    assert wait_until(lambda: WebhookDelivery.objects.get(pk=delivery.pk).state == "processed")
+    wait_for(lambda: WebhookDelivery.objects.get(pk=delivery.pk).state == "processed")
 
 
 def test_a_delivery_that_raises_does_not_hold_up_the_next_one_in_its_lane(

@@ -106,9 +106,9 @@ def test_global_command_talk_to_a_human_pauses_the_bot(receive: Any, fake_graph:
 
 
 def test_no_matching_rule_sends_the_fallback_and_flags_the_chat(receive: Any, fake_graph: Any, settings: Any) -> None:
-    from flows.models import Rule
+    from flows.tests import factories  # conversations imports flows nowhere at module level
 
-    Rule.objects.create(step="inicio", input_text="hola", response_text="¡Hola!", next_step="inicio")
+    factories.rule(step="inicio", input_text="hola", response_text="¡Hola!", next_step="inicio")
     conversation = receive(text_payload("quiero un unicornio", n=1))
     assert fake_graph.sent[0]["json"]["text"]["body"] == settings.FLOW_FALLBACK_MESSAGE
     assert conversation.needs_attention

@@ -9,6 +9,7 @@ import pytest
 
 from accounts.models import User
 from flows.models import Rule
+from flows.tests import factories
 from whatsapp_ia.demo import DEMO_RULES, demo_flow_load
 from whatsapp_ia.tests.browser import page  # noqa: F401  (fixture)
 
@@ -29,7 +30,7 @@ def _log_in(page: Any, base_url: str) -> None:  # noqa: F811
 
 def test_diagram_draws_the_demo_flow_and_marks_the_dangling_step(live_server: Any, page: Any) -> None:  # noqa: F811
     demo_flow_load()
-    dangling = Rule.objects.create(
+    dangling = factories.rule(
         step="menu",
         input_text="horarios, horario",
         priority=40,

@@ -10,9 +10,8 @@ import redis
 from django.conf import settings
 
 from accounts.models import User
-from flows.handlers import DEFAULT_COMMANDS
-from flows.models import GlobalCommand
 from flows.simulator import simulator_conversation
+from flows.tests import factories
 from whatsapp_ia.demo import demo_flow_load
 from whatsapp_ia.tests.browser import page  # noqa: F401  (fixture)
 
@@ -38,9 +37,7 @@ def _say(page: Any, text: str) -> None:  # noqa: F811
 
 def test_admin_chats_with_the_bot_taps_a_button_and_restarts(live_server: Any, page: Any) -> None:  # noqa: F811
     demo_flow_load()
-    if not GlobalCommand.objects.exists():  # flushed by an earlier transactional test
-        for priority, row in enumerate(DEFAULT_COMMANDS, start=1):
-            GlobalCommand.objects.create(**row, priority=priority * 10, active=True)
+    factories.default_commands()
     SHOTS.mkdir(parents=True, exist_ok=True)
     broker = redis.Redis.from_url(settings.REDIS_URL)
     queued_before = broker.llen("celery")  # Celery's default queue on the Redis broker

@@ -16,6 +16,7 @@ from django.utils import translation
 from accounts.models import User
 from flows.diagram import EDGE_KINDS, LABEL_MAX, NODE_KINDS, flow_graph, shorten
 from flows.models import Rule
+from flows.tests import factories
 from whatsapp_ia.demo import demo_flow_load
 
 INITIAL, AI = "inicio", "ia_chat"
@@ -263,7 +264,7 @@ def superuser_client(client: Client) -> Client:
 @pytest.mark.django_db
 def test_diagram_page_embeds_the_graph(superuser_client: Client) -> None:
     demo_flow_load()
-    dangling = Rule.objects.create(step="menu", input_text="horarios", response_text="8 a 6", next_step="agenda")
+    dangling = factories.rule(step="menu", input_text="horarios", response_text="8 a 6", next_step="agenda")
     response = superuser_client.get(DIAGRAM_URL)
     assert response.status_code == 200
     html = response.content.decode()
@@ -290,7 +291,7 @@ def test_diagram_page_embeds_the_graph(superuser_client: Client) -> None:
 
 @pytest.mark.django_db
 def test_diagram_escapes_rule_text(superuser_client: Client) -> None:
-    Rule.objects.create(step="inicio", input_text=f"hola, {XSS}", response_text=f"Hola {XSS}", next_step=XSS)
+    factories.rule(step="inicio", input_text=f"hola, {XSS}", response_text=f"Hola {XSS}", next_step=XSS)
     response = superuser_client.get(DIAGRAM_URL)
     assert response.status_code == 200
     html = response.content.decode()
@@ -305,7 +306,7 @@ def test_diagram_escapes_rule_text(superuser_client: Client) -> None:
 
 @pytest.mark.django_db
 def test_diagram_empty_state(superuser_client: Client) -> None:
-    Rule.objects.create(step="inicio", input_text="*", response_text="x", active=False)
+    factories.rule(step="inicio", input_text="*", response_text="x", active=False)
     response = superuser_client.get(DIAGRAM_URL)
     assert response.status_code == 200
     html = response.content.decode()

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from flows.engine import (
-    DEFAULT_COMMANDS,
     DEFAULT_LIST_BUTTON,
     MAX_ADVANCE_STEPS,
     CommandData,
@@ -37,32 +36,24 @@ from flows.handlers import (
     RESTART_TEXT,
     HandlerResult,
 )
+from flows.tests import factories
 
 FALLBACK = "No te entendí."
 QUOTE_1_44 = "Área: 1,44 m² · Precio: $604.800"
 
 
 def rule(rule_id: int, step: str, input_text: str, **fields: Any) -> RuleData:
-    values: dict[str, Any] = {
-        "priority": 100,
-        "response_type": "text",
-        "response_text": f"r{rule_id}",
-        "options": "",
-        "next_step": "",
-        "advance_steps": 0,
-        "role_keyword": "",
-        "handler": "",
-        "calculation": "",
-        **fields,
-    }
-    return RuleData(id=rule_id, step=step, input_text=input_text, **values)
+    """The tables below in short: id, step, keywords, then only what the case is about (answer "r<id>")."""
+    return factories.rule_data(
+        id=rule_id, step=step, input_text=input_text, **{"response_text": f"r{rule_id}", **fields}
+    )
 
 
 def make_state(step: str, **fields: Any) -> State:
     return State(step=step, initial_step="inicio", fallback_text=FALLBACK, **fields)
 
 
-COMMANDS = [CommandData(id=i, **row) for i, row in enumerate(DEFAULT_COMMANDS, start=1)]
+COMMANDS = factories.default_command_data()
 
 # A small shop flow: greeting menu -> menu -> countertop quote -> closing.
 FLOW = [
@@ -570,7 +561,7 @@ def test_restart_answers_like_a_new_conversation(text: str) -> None:
 
 
 def test_restart_with_a_response_text_sends_it_first() -> None:
-    commands = [CommandData(id=1, keywords="reiniciar", handler="restart", response_text="Empecemos")]
+    commands = [factories.command_data(id=1, keywords="reiniciar", handler="restart", response_text="Empecemos")]
 
     decision = run("reiniciar", step="medidas", commands=commands)
 
@@ -612,7 +603,7 @@ def test_help_lists_the_commands_and_keeps_the_step() -> None:
 
 
 def test_help_with_a_response_text() -> None:
-    commands = [CommandData(id=1, keywords="ayuda", handler="help", response_text="Escribe menú")]
+    commands = [factories.command_data(id=1, keywords="ayuda", handler="help", response_text="Escribe menú")]
 
     assert texts(run("ayuda", step="menu", commands=commands)) == ["Escribe menú"]
 
@@ -657,8 +648,8 @@ def test_a_command_keyword_inside_a_sentence_is_not_a_command() -> None:
 
 def test_commands_are_tried_by_priority_then_id() -> None:
     commands = [
-        CommandData(id=1, keywords="salir", handler="help", response_text="ayuda", priority=50),
-        CommandData(id=2, keywords="salir", handler="human", priority=10),
+        factories.command_data(id=1, keywords="salir", handler="help", response_text="ayuda", priority=50),
+        factories.command_data(id=2, keywords="salir", handler="human", priority=10),
     ]
 
     decision = run("salir", step="s", rules=[], commands=commands)
@@ -667,7 +658,7 @@ def test_commands_are_tried_by_priority_then_id() -> None:
 
 
 def test_unknown_command_handler_is_skipped_and_reported() -> None:
-    commands = [CommandData(id=5, keywords="hola", handler="nope"), *COMMANDS]
+    commands = [factories.command_data(id=5, keywords="hola", handler="nope"), *COMMANDS]
     rules = [rule(1, "s", "hola", response_text="Hola desde la regla")]
 
     decision = run("hola", step="s", rules=rules, commands=commands)
@@ -681,7 +672,7 @@ def test_a_broken_command_handler_falls_through_to_the_rules() -> None:
     def broken(**kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    commands = [CommandData(id=5, keywords="hola", handler="broken")]
+    commands = [factories.command_data(id=5, keywords="hola", handler="broken")]
     rules = [rule(1, "s", "hola", response_text="Hola desde la regla")]
 
     decision = run("hola", step="s", rules=rules, commands=commands, command_handlers={"broken": broken})

@@ -39,6 +39,7 @@ from flows.excel import (
     split_pipe,
 )
 from flows.models import Rule, RuleMedia, rule_key
+from flows.tests import factories
 
 ENGLISH = list(COLUMNS[:-1])  # the columns, without key
 SEED = [
@@ -380,7 +381,7 @@ def test_export_then_import_is_unchanged(settings: Any) -> None:
     catalog.media.create(
         media_type="image", file=SimpleUploadedFile("foto.jpg", b"\xff\xd8jpeg"), caption="Foto", order=5
     )
-    Rule.objects.create(step="inicio", input_text="hola", response_text="=== Menú ===\nlínea 2", key="saludo")
+    factories.rule(step="inicio", input_text="hola", response_text="=== Menú ===\nlínea 2", key="saludo")
     before, media_before = rule_values(), media_values()
 
     data = rules_export()
@@ -548,7 +549,7 @@ def test_a_repeated_key_is_an_error() -> None:
 
 @pytest.mark.django_db
 def test_one_bad_row_writes_nothing() -> None:
-    existing = Rule.objects.create(step="inicio", input_text="*", response_text="Original", priority=1)
+    existing = factories.rule(step="inicio", input_text="*", response_text="Original", priority=1)
     existing.media.create(url="https://cdn.example.com/keep.jpg", media_type="image")
     rows = good_rows()
     rows[0][ENGLISH.index("media_urls")] = "https://cdn.example.com/other.jpg"
@@ -565,7 +566,7 @@ def test_one_bad_row_writes_nothing() -> None:
 
 @pytest.mark.django_db
 def test_dry_run_reports_what_would_change_and_writes_nothing() -> None:
-    Rule.objects.create(step="inicio", input_text="*", response_text="Viejo", priority=10)
+    factories.rule(step="inicio", input_text="*", response_text="Viejo", priority=10)
     before = rule_values()
 
     report = rules_import(file=xlsx(ENGLISH, good_rows()), dry_run=True)
@@ -594,7 +595,7 @@ def test_empty_rows_are_skipped_and_rows_keep_their_excel_numbers() -> None:
 
 @pytest.mark.django_db
 def test_next_steps_that_no_rule_handles_are_warnings() -> None:
-    Rule.objects.create(step="guardado", input_text="*", response_text="ok")
+    factories.rule(step="guardado", input_text="*", response_text="ok")
     rows = [
         english_row(next_step="menu"),  # defined in the file
         english_row(step="menu", next_step="guardado"),  # defined in the database
@@ -613,7 +614,7 @@ def test_next_steps_that_no_rule_handles_are_warnings() -> None:
 
 @pytest.mark.django_db
 def test_rule_warnings_do_not_block_the_import() -> None:
-    Rule.objects.create(step="menu", input_text="hola", response_text="Hola", key="saludo-a-mano")
+    factories.rule(step="menu", input_text="hola", response_text="Hola", key="saludo-a-mano")
     rows = [
         english_row(step="menu", response_type="imagen", response_text="Sin foto"),
         english_row(step="menu", input_text="Hola", response_text="Otra vez"),
@@ -651,7 +652,7 @@ def test_unknown_columns_are_ignored_with_a_warning() -> None:
 
 @pytest.mark.django_db
 def test_media_urls_replace_the_url_media_and_keep_uploaded_files() -> None:
-    rule = Rule.objects.create(step="inicio", input_text="*", response_text="Mira", response_type="image")
+    rule = factories.rule(step="inicio", input_text="*", response_text="Mira", response_type="image")
     rule.media.create(url="https://x.co/old.jpg", media_type="image", order=0)
     kept = rule.media.create(url="https://x.co/kept.jpg", media_type="image", caption="Pie", order=1)
     uploaded = rule.media.create(file=SimpleUploadedFile("f.png", b"png"), media_type="image", order=2)
@@ -672,7 +673,7 @@ def test_media_urls_replace_the_url_media_and_keep_uploaded_files() -> None:
 
 @pytest.mark.django_db
 def test_columns_missing_from_the_file_keep_their_values() -> None:
-    rule = Rule.objects.create(step="inicio", input_text="*", response_text="Hola", priority=7, active=False)
+    rule = factories.rule(step="inicio", input_text="*", response_text="Hola", priority=7, active=False)
     report = rules_import(file=xlsx(["step", "input_text", "respuesta"], [["inicio", "*", "Hola de nuevo"]]))
     assert report.updated == 1
     rule.refresh_from_db()

@@ -24,30 +24,14 @@ from flows.handlers import (
     register_command,
     register_handler,
 )
+from flows.tests import factories
 from flows.text import normalize_text
 
 QUOTE_1_44 = "Área: 1,44 m² · Precio: $604.800"
 
 
-def make_rule(*, handler: str = "", calculation: str = "", response_text: str = "") -> RuleData:
-    return RuleData(
-        id=7,
-        step="medidas",
-        input_text="*",
-        priority=100,
-        response_type="text",
-        response_text=response_text,
-        options="",
-        next_step="",
-        advance_steps=0,
-        role_keyword="",
-        handler=handler,
-        calculation=calculation,
-    )
-
-
 def countertop(text: str, calculation: str = "420000") -> HandlerResult:
-    rule = make_rule(handler="countertop_quote", calculation=calculation)
+    rule = factories.rule_data(id=7, step="medidas", handler="countertop_quote", calculation=calculation)
     return HANDLERS["countertop_quote"](text=text, calculation=calculation, rule=rule)
 
 
@@ -198,7 +182,9 @@ def test_format_area_m2(area: Decimal, expected: str) -> None:
     ],
 )
 def test_human_handoff(calculation: str, response_text: str, roles: tuple[str, ...], text: str | None) -> None:
-    rule = make_rule(handler="human_handoff", calculation=calculation, response_text=response_text)
+    rule = factories.rule_data(
+        id=7, step="medidas", handler="human_handoff", calculation=calculation, response_text=response_text
+    )
 
     result = HANDLERS["human_handoff"](text="quiero un asesor", calculation=calculation, rule=rule)
 
@@ -246,7 +232,7 @@ def test_register_handler_adds_to_the_registry() -> None:
 
     try:
         assert HANDLERS["test_echo"] is echo
-        assert HANDLERS["test_echo"](text="hi", calculation="", rule=make_rule()).text == "hi"
+        assert HANDLERS["test_echo"](text="hi", calculation="", rule=factories.rule_data()).text == "hi"
     finally:
         del HANDLERS["test_echo"]
 
@@ -264,12 +250,12 @@ def test_register_command_adds_to_the_registry() -> None:
 
 # --- command handlers ------------------------------------------------------------------------
 
-DEFAULT_COMMAND_DATA = [CommandData(id=i, **row) for i, row in enumerate(DEFAULT_COMMANDS, start=1)]
+DEFAULT_COMMAND_DATA = factories.default_command_data()
 STATE = State(step="medidas", initial_step="inicio")
 
 
 def run_command(handler: str, response_text: str = "") -> CommandResult:
-    command = CommandData(id=99, keywords="x", handler=handler, response_text=response_text)
+    command = factories.command_data(id=99, keywords="x", handler=handler, response_text=response_text)
     return COMMAND_HANDLERS[handler](command=command, state=STATE, commands=DEFAULT_COMMAND_DATA)
 
 

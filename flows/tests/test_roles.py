@@ -19,6 +19,7 @@ from flows.engine import Decision
 from flows.excel import rules_import
 from flows.models import Rule
 from flows.services import decision_apply
+from flows.tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -38,30 +39,6 @@ def admin_client(client: Client) -> Client:
     return client
 
 
-def rule_post(**overrides: Any) -> dict[str, Any]:
-    data = {
-        "key": "",
-        "step": "menu",
-        "input_text": "cotizar",
-        "priority": "100",
-        "response_type": "text",
-        "response_text": "Escribe las medidas.",
-        "options": "",
-        "next_step": "",
-        "advance_steps": "0",
-        "role_keyword": "",
-        "handler": "",
-        "calculation": "",
-        "active": "on",
-        "media-TOTAL_FORMS": "0",
-        "media-INITIAL_FORMS": "0",
-        "media-MIN_NUM_FORMS": "0",
-        "media-MAX_NUM_FORMS": "1000",
-    }
-    data.update(overrides)
-    return data
-
-
 def workbook(rows: list[list[Any]]) -> bytes:
     book = openpyxl.Workbook()
     sheet = book.active
@@ -76,7 +53,10 @@ def workbook(rows: list[list[Any]]) -> bytes:
 def test_saving_a_rule_with_an_unknown_role_creates_it_and_says_so(admin_client: Client) -> None:
     Role.objects.create(keyword="soporte", name="Soporte")
 
-    response = admin_client.post(ADD_URL, rule_post(role_keyword="ventas, soporte"))
+    response = admin_client.post(
+        ADD_URL,
+        factories.rule_form(role_keyword="ventas, soporte"),
+    )
 
     assert response.status_code == 302
     role = Role.objects.get(keyword="ventas")
@@ -87,7 +67,12 @@ def test_saving_a_rule_with_an_unknown_role_creates_it_and_says_so(admin_client:
 
 
 def test_a_role_keyword_that_cannot_be_a_role_is_a_form_error(admin_client: Client) -> None:
-    response = admin_client.post(ADD_URL, rule_post(role_keyword="ventas mayoristas"))
+    response = admin_client.post(
+        ADD_URL,
+        factories.rule_form(
+            input_text="cotizar", response_text="Escribe las medidas.", role_keyword="ventas mayoristas"
+        ),
+    )
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["role_keyword"] == [
@@ -100,7 +85,7 @@ def test_a_role_keyword_that_cannot_be_a_role_is_a_form_error(admin_client: Clie
 def test_an_existing_role_is_matched_ignoring_case(admin_client: Client) -> None:
     Role.objects.create(keyword="ventas", name="Equipo de ventas")
 
-    response = admin_client.post(ADD_URL, rule_post(role_keyword="Ventas"))
+    response = admin_client.post(ADD_URL, factories.rule_form(role_keyword="Ventas"))
 
     assert response.status_code == 302
     assert list(Role.objects.values_list("keyword", flat=True)) == ["ventas"]

@@ -14,7 +14,8 @@ from conversations.services.outbound import conversation_flush_outbound
 from conversations.services.processing import conversation_process
 from conversations.tests import conftest as conversations_fixtures
 from conversations.tests.test_processing import text_payload
-from flows.models import Rule, RuleMedia
+from flows.models import RuleMedia
+from flows.tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,9 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"carta" * 40
 
 def test_a_rule_image_file_is_uploaded_and_sent_by_media_id(meta_settings: Any, fake_graph: Any) -> None:
     # given: a rule whose answer is an image uploaded in the admin
-    rule = Rule.objects.create(step="inicio", input_text="carta", response_type="image", next_step="inicio")
+    rule = factories.rule(
+        step="inicio", input_text="carta", response_type="image", response_text="", next_step="inicio"
+    )
     media = RuleMedia(rule=rule, media_type="image", caption="Nuestra carta")
     media.file.save("carta.png", ContentFile(PNG), save=True)
     assert media.file.name.startswith("public/rules/")

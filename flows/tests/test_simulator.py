@@ -28,8 +28,7 @@ from conversations.providers.base import (
     ProviderError,
 )
 from conversations.providers.simulator import SimulatorProvider
-from flows.handlers import DEFAULT_COMMANDS
-from flows.models import GlobalCommand, Rule
+from flows.models import Rule
 from flows.simulator import (
     DEFAULT_NUMBER,
     SimulatorError,
@@ -39,6 +38,7 @@ from flows.simulator import (
     simulator_conversation,
     simulator_state,
 )
+from flows.tests import factories
 from whatsapp_ia.demo import demo_flow_load
 
 pytestmark = pytest.mark.django_db
@@ -52,9 +52,7 @@ MENU = ["Cotizar mesón", "Ver catálogo", "Hablar con asesor"]
 @pytest.fixture
 def flow() -> None:
     demo_flow_load()
-    if not GlobalCommand.objects.exists():  # a transactional test may have flushed the data migration's rows
-        for priority, row in enumerate(DEFAULT_COMMANDS, start=1):
-            GlobalCommand.objects.create(**row, priority=priority * 10, active=True)
+    factories.default_commands()
 
 
 def run(*args: str) -> str:

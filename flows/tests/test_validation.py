@@ -14,6 +14,7 @@ from accounts.models import User
 from flows.engine import MAX_ADVANCE_STEPS, parse_options
 from flows.forms import RuleAdminForm, current_flow_warnings, rule_save_warnings
 from flows.models import Rule, RuleMedia
+from flows.tests import factories
 from flows.validation import (
     BODY_MAX,
     BUTTON_TITLE_MAX,
@@ -375,22 +376,8 @@ def test_an_advance_that_advances_nowhere_is_warned_about() -> None:
 
 
 def test_engine_rule_data_fits_the_checks() -> None:
-    from flows.engine import RuleData
 
-    data = RuleData(
-        id=1,
-        step="inicio",
-        input_text="*",
-        priority=100,
-        response_type="text",
-        response_text="Hola",
-        options="",
-        next_step="menu",
-        advance_steps=0,
-        role_keyword="",
-        handler="",
-        calculation="",
-    )
+    data = factories.rule_data(response_text="Hola", next_step="menu")
     assert analysis_of([data]).dangling == ["menu"]  # type: ignore[list-item]
 
 
@@ -405,31 +392,6 @@ def admin_client(client: Client) -> Client:
     return client
 
 
-def rule_post(**overrides: Any) -> dict[str, Any]:
-    data = {
-        "key": "",
-        "step": "menu",
-        "input_text": "horarios",
-        "priority": "100",
-        "response_type": "text",
-        "response_text": "Atendemos de 8 a 6.",
-        "options": "",
-        "next_step": "",
-        "advance_steps": "0",
-        "role_keyword": "",
-        "handler": "",
-        "calculation": "",
-        "active": "on",
-        # the media inline's management form
-        "media-TOTAL_FORMS": "0",
-        "media-INITIAL_FORMS": "0",
-        "media-MIN_NUM_FORMS": "0",
-        "media-MAX_NUM_FORMS": "1000",
-    }
-    data.update(overrides)
-    return data
-
-
 def escaped(text: str) -> str:
     from django.utils.html import escape
 
@@ -440,7 +402,9 @@ def escaped(text: str) -> str:
 def test_too_many_buttons_is_an_error_on_the_admin_page(admin_client: Client) -> None:
     response = admin_client.post(
         ADD_URL,
-        rule_post(response_type="button", response_text=BODY, options="Cotizar | Catálogo | Asesor | Horarios"),
+        factories.rule_form(
+            response_type="button", response_text=BODY, options="Cotizar | Catálogo | Asesor | Horarios"
+        ),
     )
     assert response.status_code == 200
     content = response.content.decode()
@@ -452,7 +416,8 @@ def test_too_many_buttons_is_an_error_on_the_admin_page(admin_client: Client) ->
 @pytest.mark.django_db
 def test_a_long_button_title_is_named_with_its_length(admin_client: Client) -> None:
     response = admin_client.post(
-        ADD_URL, rule_post(response_type="button", response_text=BODY, options="Cotizar | Cambiar horario largo")
+        ADD_URL,
+        factories.rule_form(response_type="button", response_text=BODY, options="Cotizar | Cambiar horario largo"),
     )
     assert response.status_code == 200
     assert escaped("Button 2 title 'Cambiar horario largo' has 21 characters; WhatsApp allows 20.") in (
@@ -462,7 +427,7 @@ def test_a_long_button_title_is_named_with_its_length(admin_client: Client) -> N
 
 @pytest.mark.django_db
 def test_an_unknown_handler_is_an_error(admin_client: Client) -> None:
-    response = admin_client.post(ADD_URL, rule_post(handler="calcular"))
+    response = admin_client.post(ADD_URL, factories.rule_form(handler="calcular"))
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["handler"] == [
         "Unknown handler 'calcular'. Available handlers: countertop_quote, human_handoff."
@@ -472,8 +437,8 @@ def test_an_unknown_handler_is_an_error(admin_client: Client) -> None:
 @pytest.mark.django_db
 @pytest.mark.parametrize("keywords", ["cotizar, menú", "Menu , COTIZAR"])
 def test_same_step_and_keywords_is_a_form_error_not_a_500(admin_client: Client, keywords: str) -> None:
-    existing = Rule.objects.create(step="menu", input_text="menu, cotizar", response_text="x")
-    response = admin_client.post(ADD_URL, rule_post(input_text=keywords))
+    existing = factories.rule(step="menu", input_text="menu, cotizar", response_text="x")
+    response = admin_client.post(ADD_URL, factories.rule_form(input_text=keywords))
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["input_text"] == [
         f"Rule #{existing.pk} already answers the keywords 'menu, cotizar' in step 'menu'. "
@@ -484,8 +449,10 @@ def test_same_step_and_keywords_is_a_form_error_not_a_500(admin_client: Client, 
 
 @pytest.mark.django_db
 def test_editing_a_rule_does_not_clash_with_itself(admin_client: Client) -> None:
-    rule = Rule.objects.create(step="menu", input_text="horarios", response_text="x")
-    response = admin_client.post(f"/admin/flows/rule/{rule.pk}/change/", rule_post(key=rule.key, priority="5"))
+    rule = factories.rule(step="menu", input_text="horarios", response_text="x")
+    response = admin_client.post(
+        f"/admin/flows/rule/{rule.pk}/change/", factories.rule_form(key=rule.key, priority="5")
+    )
     assert response.status_code == 302
     rule.refresh_from_db()
     assert rule.priority == 5
@@ -493,8 +460,8 @@ def test_editing_a_rule_does_not_clash_with_itself(admin_client: Client) -> None
 
 @pytest.mark.django_db
 def test_a_dangling_next_step_is_saved_with_a_warning(admin_client: Client) -> None:
-    Rule.objects.create(step="menu", input_text="*", response_text="Menú")
-    response = admin_client.post(ADD_URL, rule_post(next_step="agenda"))
+    factories.rule(step="menu", input_text="*", response_text="Menú")
+    response = admin_client.post(ADD_URL, factories.rule_form(next_step="agenda"))
     assert response.status_code == 302
     rule = Rule.objects.get(input_text="horarios")
     assert rule.next_step == "agenda"
@@ -508,9 +475,9 @@ def test_a_dangling_next_step_is_saved_with_a_warning(admin_client: Client) -> N
 
 @pytest.mark.django_db
 def test_form_keeps_warnings_and_suggests_a_close_step() -> None:
-    Rule.objects.create(step="inicio", input_text="*", response_text="Hola", next_step="menu")
-    Rule.objects.create(step="menu", input_text="*", response_text="Menú")
-    form = RuleAdminForm(data=rule_post(next_step="menuu", response_type="text", options="A | B"))
+    factories.rule(step="inicio", input_text="*", response_text="Hola", next_step="menu")
+    factories.rule(step="menu", input_text="*", response_text="Menú")
+    form = RuleAdminForm(data=factories.rule_form(next_step="menuu", response_type="text", options="A | B"))
     assert form.is_valid(), form.errors
     assert form.warnings == [
         "Options are only sent with buttons or a list; a text response ignores them.",
@@ -518,14 +485,14 @@ def test_form_keeps_warnings_and_suggests_a_close_step() -> None:
         "add a rule for that step. Did you mean 'menu'?",
     ]
     for next_step in ("", "menu", AI):
-        form = RuleAdminForm(data=rule_post(next_step=next_step))
+        form = RuleAdminForm(data=factories.rule_form(next_step=next_step))
         assert form.is_valid(), form.errors
         assert form.warnings == []
 
 
 @pytest.mark.django_db
 def test_the_form_suggests_known_steps_and_explains_fields() -> None:
-    Rule.objects.create(step="inicio", input_text="*", response_text="Hola", next_step="menu")
+    factories.rule(step="inicio", input_text="*", response_text="Hola", next_step="menu")
     html = RuleAdminForm().as_p()
     assert 'list="id_next_step_steps"' in html
     assert '<option value="menu"></option>' in html
@@ -535,8 +502,8 @@ def test_the_form_suggests_known_steps_and_explains_fields() -> None:
 
 @pytest.mark.django_db
 def test_save_warnings_check_the_stored_media() -> None:
-    Rule.objects.create(step="inicio", input_text="*", response_text="Hola", next_step="")
-    rule = Rule.objects.create(step="inicio", input_text="foto", response_type="image", response_text="Mira")
+    factories.rule(step="inicio", input_text="*", response_text="Hola", next_step="")
+    rule = factories.rule(step="inicio", input_text="foto", response_type="image", response_text="Mira")
     assert rule_save_warnings(rule) == [
         "A response of type image needs a media item below; without one the text is sent instead."
     ]
@@ -546,9 +513,9 @@ def test_save_warnings_check_the_stored_media() -> None:
 
 @pytest.mark.django_db
 def test_current_flow_warnings_are_capped() -> None:
-    Rule.objects.create(step="inicio", input_text="*", response_text="Hola", next_step="menu")
+    factories.rule(step="inicio", input_text="*", response_text="Hola", next_step="menu")
     for n in range(5):
-        Rule.objects.create(step="inicio", input_text=f"k{n}", response_text="x", next_step=f"nada{n}")
+        factories.rule(step="inicio", input_text=f"k{n}", response_text="x", next_step=f"nada{n}")
     assert len(current_flow_warnings()) == 6  # menu + nada0..4
     capped = current_flow_warnings(limit=2)
     assert len(capped) == 3

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from accounts.models import User
-from flows.models import Rule
+from flows.tests import factories
 
 REGISTRY = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
 
@@ -33,7 +33,7 @@ def _view_only(client: Client) -> Client:
 
 @pytest.mark.django_db
 def test_a_view_only_user_cannot_deactivate_a_rule(client: Client) -> None:
-    rule = Rule.objects.create(step="inicio", input_text="hola", response_text="¡Hola!", active=True)
+    rule = factories.rule(step="inicio", input_text="hola", response_text="¡Hola!", active=True)
     _view_only(client)
     changelist = client.get("/admin/flows/rule/")
     assert changelist.status_code == 200

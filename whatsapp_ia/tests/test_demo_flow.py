@@ -17,9 +17,9 @@ import pytest
 
 from catalog_ai.models import AISettings, Catalog, CatalogStatus
 from flows.engine import DEFAULT_FALLBACK_TEXT
-from flows.handlers import DEFAULT_COMMANDS
-from flows.models import GlobalCommand, Rule
+from flows.models import Rule
 from flows.simulator import SimTurn, simulate
+from flows.tests import factories
 from whatsapp_ia.demo import AI_HANDOFF_STEP, demo_ai_load, demo_flow_load
 
 pytestmark = pytest.mark.django_db
@@ -42,9 +42,7 @@ def demo(settings: Any, tmp_path: Any, redis_client: Any) -> None:
     settings.OPENAI_BASE_URL = ""
     reset_embedder_cache()
     demo_flow_load()
-    if not GlobalCommand.objects.exists():
-        for priority, row in enumerate(DEFAULT_COMMANDS, start=1):
-            GlobalCommand.objects.create(**row, priority=priority * 10, active=True)
+    factories.default_commands()
     demo_ai_load()
 
 

@@ -10,7 +10,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -20,6 +19,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import User
+from conftest import port_listening, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "clave-correcta-123"
@@ -63,16 +63,17 @@ def _start(tmp_path: Path, *, trusted_proxies: str) -> tuple[subprocess.Popen, i
     if command[0] == "python":
         command[0] = sys.executable
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def up() -> bool:
         assert proc.poll() is None, log.read_text()
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc, port, log
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the server did not start: " + log.read_text())
+        return port_listening(port)
+
+    try:
+        wait_for(up, timeout=60, interval=0.1, message=lambda: "the server did not start: " + log.read_text())
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, port, log
 
 
 @pytest.fixture

@@ -8,11 +8,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from conftest import port_listening, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,14 +36,12 @@ def _start(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str] | None 
         env={**os.environ, **(env or {})},
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+
+        def up() -> bool:
             assert proc.poll() is None, log.read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+            return port_listening(port)
+
+        wait_for(up, timeout=30, interval=0.1, message=log.read_text)
         yield port, log
     finally:
         proc.terminate()
@@ -89,9 +88,7 @@ def test_an_application_error_is_still_a_500_and_logged(server: tuple[int, Path]
     conn.request("GET", "/boom")
     assert conn.getresponse().status == 500
     assert _stats(port)["live_requests"] <= 2
-    deadline = time.monotonic() + 5
-    while "boom from the test app" not in log.read_text() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: "boom from the test app" in log.read_text(), timeout=10, interval=0.1, message=log.read_text)
     assert "Exception inside application" in log.read_text()
     assert "boom from the test app" in log.read_text()
 
