@@ -25,6 +25,7 @@ import re
 import secrets
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -145,8 +146,10 @@ class FakeGraph(FakeServer):
         latency: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
+        self.clock = clock  # what the rate and pair limits measure time with (tests pass a fake clock)
         self.rate_limit_per_second = rate_limit_per_second  # per phone_number_id, sliding 1 s window
         self.pair_interval = pair_interval  # minimum seconds between sends to one recipient
         self.latency = latency  # seconds slept before answering any request
@@ -391,7 +394,7 @@ class FakeGraph(FakeServer):
             failure = self._take_failure(to)
             if failure is not None:
                 return failure.reply()
-            now = time.monotonic()
+            now = self.clock()
             limited = self._limit_reply(phone_number_id, to, now)
             if limited is not None:
                 return limited
