@@ -93,7 +93,7 @@ return '0'
 
 
 def _redis() -> redis.Redis:
-    from conversations.services.locks import redis_client
+    from whatsapp_ia.redis_client import redis_client
 
     return redis_client()
 
@@ -162,7 +162,7 @@ def ai_turn_schedule(*, conversation: Conversation, message: Message) -> None:
 
 def ai_turn_run_now(*, conversation_id: int) -> TurnResult:
     """Answer the messages waiting for the AI at once, without the buffer window (the bot simulator's way)."""
-    from conversations.services.locks import conversation_lock
+    from whatsapp_ia.locks import conversation_lock
 
     with conversation_lock("ai", conversation_id, timeout=600) as held:
         if not held:
@@ -172,7 +172,7 @@ def ai_turn_run_now(*, conversation_id: int) -> TurnResult:
 
 def ai_turn_run(*, conversation_id: int) -> TurnResult:
     """The task's body: wait out the window, then answer the burst once (see the module docstring)."""
-    from conversations.services.locks import conversation_lock
+    from whatsapp_ia.locks import conversation_lock
 
     remaining = _deadline_check(conversation_id)
     if remaining > 0:

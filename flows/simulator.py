@@ -75,7 +75,7 @@ from conversations.services import ratelimit
 from conversations.services.ingest import message_store_inbound
 from conversations.services.outbound import conversation_flush_outbound
 from conversations.services.processing import conversation_immediate_turns_run, conversation_process
-from flows.text import normalize_text
+from whatsapp_ia.text import normalize_text
 
 __all__ = [
     "CHANNEL_EXTERNAL_ID",

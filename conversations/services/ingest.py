@@ -39,8 +39,9 @@ from conversations.providers.base import InboundMessage, ProviderNotice, StatusU
 from conversations.services import attention
 from conversations.services.channels import channel_for_inbound
 from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
-from conversations.services.locks import conversation_lock, redis_client
 from conversations.services.serialize import conversation_event_data, message_event_data
+from whatsapp_ia.locks import conversation_lock
+from whatsapp_ia.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from django.utils.translation import gettext
 from conversations.models import Conversation, Message, ProcessingState
 from conversations.services.attention import conversation_flag_attention
 from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
-from conversations.services.locks import LOCK_BUSY_RETRY, conversation_lock
 from conversations.services.media import message_media_download
+from whatsapp_ia.locks import LOCK_BUSY_RETRY, conversation_lock
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from flows.handlers import (
     register_command,
     register_handler,
 )
-from flows.text import normalize_text
+from whatsapp_ia.text import normalize_text
 
 QUOTE_1_44 = "Área: 1,44 m² · Precio: $604.800"
 
