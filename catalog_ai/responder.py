@@ -293,11 +293,9 @@ def _burst_answer(conversation_id: int) -> TurnResult:
         with transaction.atomic():
             _clear(burst, ai_skipped="no_content")
             if any(m.is_media for m in burst):
-                from conversations.services.attention import REASON_AI_UNREADABLE
+                from conversations.services.attention import REASON_AI_UNREADABLE, conversation_flag_attention
 
-                Conversation.objects.filter(pk=conversation_id).update(
-                    needs_attention=True, attention_reason=REASON_AI_UNREADABLE
-                )
+                conversation_flag_attention(conversation_id=conversation_id, reason=REASON_AI_UNREADABLE)
         return TurnResult("skipped")
     context = ConversationContext(
         history=_history(conversation_id, before=burst[0]),
@@ -344,11 +342,9 @@ def _deliver(conversation_id: int, *, burst: list[Message], answer: Answer, lang
             message.save(update_fields=["data", "updated_at"])
         _clear(fresh, ai_answered=True, ai_log=answer.log_id)
         if answer.is_fallback and not conversation.needs_attention:
-            from conversations.services.attention import REASON_AI_NO_ANSWER
+            from conversations.services.attention import REASON_AI_NO_ANSWER, conversation_flag_attention
 
-            conversation.needs_attention = True
-            conversation.attention_reason = REASON_AI_NO_ANSWER
-            conversation.save(update_fields=["needs_attention", "attention_reason", "updated_at"])
+            conversation_flag_attention(conversation_id=conversation_id, reason=REASON_AI_NO_ANSWER)
     return TurnResult("answered", answer=answer)
 
 

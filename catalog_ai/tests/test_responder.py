@@ -242,6 +242,18 @@ def test_a_burst_with_nothing_to_read_is_left_to_an_agent(meta_settings: Any) ->
 
 
 @pytest.mark.django_db
+def test_the_flag_for_an_agent_reaches_the_consoles(
+    meta_settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    ai_on()
+    conversation = ai_conversation()
+    inbound(conversation, kind="image")
+    with django_capture_on_commit_callbacks() as callbacks:
+        ai_turn_run(conversation_id=conversation.pk)
+    assert len(callbacks) == 1  # the conversation.updated event, through conversation_flag_attention
+
+
+@pytest.mark.django_db
 def test_a_question_the_catalog_cannot_answer_gets_the_fallback_and_flags_the_chat(meta_settings: Any) -> None:
     catalog_make()
     ai = ai_on()
