@@ -94,7 +94,7 @@ def media_link(path: str) -> str:
         return ""
     if "://" in path:
         return path
-    from flows.services import public_url
+    from conversations.services.outbound_media import public_url
 
     if settings.MEDIA_PUBLIC_BASE_URL:
         return public_url(path)
@@ -102,10 +102,9 @@ def media_link(path: str) -> str:
 
 
 def _steps() -> list[str]:
-    from flows.models import Rule
+    from conversations.services.bots import known_steps
 
-    steps = set(Rule.objects.values_list("step", flat=True)) | set(Rule.objects.values_list("next_step", flat=True))
-    return sorted(s for s in steps if s)
+    return known_steps()  # the rules' steps, from the responder flows registers
 
 
 def _summary(catalog: Catalog) -> list[tuple[str, str]]:

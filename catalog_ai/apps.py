@@ -1,13 +1,21 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+AI_RESPONDER_ORDER = 200  # after the rules (flows, 100): the AI answers the messages they handed to it
+
 
 class CatalogAiConfig(AppConfig):
     name = "catalog_ai"
     verbose_name = _("AI catalog")
 
     def ready(self) -> None:
-        from catalog_ai.responder import ai_turn_run_now
-        from conversations.services.processing import immediate_turn_register
+        from catalog_ai.responder import ai_handoff, ai_respond, ai_turn_run_now
+        from conversations.services.bots import AI_RESPONDER, responder_register
 
-        immediate_turn_register(name="ai", run=lambda conversation_id: ai_turn_run_now(conversation_id=conversation_id))
+        responder_register(
+            AI_RESPONDER,
+            ai_respond,
+            AI_RESPONDER_ORDER,
+            run_now=lambda conversation_id: ai_turn_run_now(conversation_id=conversation_id),
+            handoff=ai_handoff,
+        )

@@ -79,7 +79,7 @@ def _index_lock(store_base: str) -> Iterator[_Renew]:
     import redis
 
     try:
-        from conversations.services.locks import redis_client
+        from whatsapp_ia.redis_client import redis_client
 
         lock = redis_client().lock(LOCK_KEY, timeout=LOCK_TIMEOUT, blocking_timeout=LOCK_TIMEOUT)
         acquired = lock.acquire()
@@ -202,7 +202,7 @@ def index_status(*, path: str | None = None) -> dict[str, Any]:
         current = f"unavailable: {exc}"
     faiss_file = base.parent / meta["faiss"] if meta.get("faiss") else None
     try:
-        from conversations.services.locks import redis_client
+        from whatsapp_ia.redis_client import redis_client
 
         rebuilding = bool(redis_client().exists(LOCK_KEY))
     except redis.exceptions.ConnectionError:

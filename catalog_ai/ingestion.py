@@ -454,7 +454,7 @@ def _ingest_lock(catalog_id: int) -> Iterator[bool]:
 
     lock = None
     try:
-        from conversations.services.locks import redis_client
+        from whatsapp_ia.redis_client import redis_client
 
         lock = redis_client().lock(_lock_name(catalog_id), timeout=stall_seconds(), blocking=False)
         acquired = bool(lock.acquire(blocking=False))
@@ -495,7 +495,7 @@ def catalog_release_lock(*, catalog_id: int) -> None:
     import redis
 
     try:
-        from conversations.services.locks import redis_client
+        from whatsapp_ia.redis_client import redis_client
 
         redis_client().delete(_lock_name(catalog_id))
     except (redis.exceptions.RedisError, OSError) as exc:

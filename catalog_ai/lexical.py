@@ -1,8 +1,8 @@
 """Lexical (BM25) ranking over catalog chunks: accent/case-insensitive and SKU-aware.
 
-Pure: numpy and flows.text only; no Django, no I/O.
+Pure: numpy and whatsapp_ia.text only; no Django, no I/O.
 
-Tokens come from :func:`flows.text.normalize_text` (casefold, accents dropped,
+Tokens come from :func:`whatsapp_ia.text.normalize_text` (casefold, accents dropped,
 punctuation as word breaks), so "Mesón", "MESON" and "meson" are one token.
 On top of that:
 
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flows.text import normalize_text
+from whatsapp_ia.text import normalize_text
 
 __all__ = ["STOPWORDS", "LexicalIndex", "QueryTokens", "document_tokens", "query_tokens"]
 

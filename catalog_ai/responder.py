@@ -1,7 +1,8 @@
 """The AI's turn in the conversation pipeline: a sliding-window buffer, then one answer per burst.
 
 When the rule engine hands a message to the AI (the chat is in the hand-off step and the AI
-is on), ``flows.services.decision_apply`` flags it ``awaiting_ai`` and calls
+is on), the rules' responder flags it ``Message.awaiting_ai``; the AI's responder
+(``ai_respond``, registered after the rules' in ``conversations.services.bots``) then calls
 ``ai_turn_schedule``. Customers often write in bursts ("hola" / "una pregunta" / a photo /
 "¿cuánto vale este?"), so the AI waits for silence and answers the burst once:
 
@@ -45,6 +46,9 @@ from django.utils import timezone
 
 from catalog_ai.answerer import Answer, answer_question
 from catalog_ai.prompting import ContextMessage, ConversationContext, guess_language
+from conversations.services.bots import Handoff
+from whatsapp_ia.locks import conversation_lock
+from whatsapp_ia.redis_client import redis_client
 
 if TYPE_CHECKING:
     from catalog_ai.models import AISettings
@@ -54,6 +58,8 @@ __all__ = [
     "HISTORY_MESSAGES",
     "TurnResult",
     "ai_deadline_push",
+    "ai_handoff",
+    "ai_respond",
     "ai_turn_run",
     "ai_turn_run_now",
     "ai_turn_schedule",
@@ -106,8 +112,6 @@ return '0'
 
 
 def _redis() -> redis.Redis:
-    from conversations.services.locks import redis_client
-
     return redis_client()
 
 
@@ -178,10 +182,32 @@ def ai_turn_schedule(*, conversation: Conversation, message: Message) -> None:
     transaction.on_commit(push, robust=True)
 
 
+def ai_respond(*, conversation: Conversation, message: Message) -> bool:
+    """The AI's responder: buffer a message the rules handed to it (``awaiting_ai``); the turn ends there."""
+    if not message.awaiting_ai:
+        return False
+    ai_turn_schedule(conversation=conversation, message=message)
+    return True
+
+
+def ai_handoff(*, create: bool = True) -> Handoff:
+    """Whether the AI answers now, and the step whose chats it answers (for the rules' engine and editor).
+
+    ``create=False`` reads the settings row without creating it (settings.AI_HANDOFF_STEP when missing).
+    """
+    from catalog_ai.models import AISettings
+
+    if create:
+        ai = AISettings.load()
+        return Handoff(enabled=ai.enabled, step=ai.handoff_step)
+    stored = AISettings.objects.filter(pk=1).values_list("enabled", "handoff_step").first()
+    if stored is None:
+        return Handoff(enabled=bool(settings.AI_MODE_ENABLED), step=settings.AI_HANDOFF_STEP)
+    return Handoff(enabled=stored[0], step=stored[1] or settings.AI_HANDOFF_STEP)
+
+
 def ai_turn_run_now(*, conversation_id: int) -> TurnResult:
     """Answer the messages waiting for the AI at once, without the buffer window (the bot simulator's way)."""
-    from conversations.services.locks import conversation_lock
-
     with conversation_lock("ai", conversation_id, timeout=600) as held:
         if not held:
             return TurnResult("busy", retry_in=_BUSY_RETRY)
@@ -193,8 +219,6 @@ def ai_turn_run(*, conversation_id: int, now: float | None = None) -> TurnResult
 
     `now` (epoch seconds) is for tests; by default Redis's clock decides.
     """
-    from conversations.services.locks import conversation_lock
-
     remaining = _deadline_check(conversation_id, now)
     if remaining > 0:
         return TurnResult("waiting", retry_in=remaining)
@@ -210,7 +234,7 @@ def _awaiting(conversation_id: int) -> list[Message]:
     since = timezone.now() - timedelta(seconds=max(int(getattr(settings, "SESSION_TIMEOUT", 0) or 0), 3600))
     return list(
         Message.objects.filter(
-            conversation_id=conversation_id, direction="in", data__awaiting_ai=True, created_at__gte=since
+            conversation_id=conversation_id, direction="in", awaiting_ai=True, created_at__gte=since
         ).order_by("created_at", "id")
     )
 
@@ -228,8 +252,9 @@ def _in_ai(conversation: Conversation, ai: AISettings) -> bool:
 
 def _clear(messages: list[Message], **notes: Any) -> None:
     for message in messages:
-        message.data = {**message.data, "awaiting_ai": False, **notes}
-        message.save(update_fields=["data", "updated_at"])
+        message.awaiting_ai = False
+        message.data = {**message.data, **notes}
+        message.save(update_fields=["awaiting_ai", "data", "updated_at"])
 
 
 def _said(message: Message) -> str:
@@ -289,11 +314,9 @@ def _burst_answer(conversation_id: int) -> TurnResult:
         with transaction.atomic():
             _clear(burst, ai_skipped="no_content")
             if any(m.is_media for m in burst):
-                from conversations.services.attention import REASON_AI_UNREADABLE
+                from conversations.services.attention import REASON_AI_UNREADABLE, conversation_flag_attention
 
-                Conversation.objects.filter(pk=conversation_id).update(
-                    needs_attention=True, attention_reason=REASON_AI_UNREADABLE
-                )
+                conversation_flag_attention(conversation_id=conversation_id, reason=REASON_AI_UNREADABLE)
         return TurnResult("skipped")
     context = ConversationContext(
         history=_history(conversation_id, before=burst[0]),
@@ -316,7 +339,7 @@ def _deliver(conversation_id: int, *, burst: list[Message], answer: Answer, lang
         )
         fresh = [
             m for m in Message.objects.filter(pk__in=[m.pk for m in burst]).order_by("created_at", "id")
-            if m.data.get("awaiting_ai")
+            if m.awaiting_ai
         ]  # fmt: skip
         if not fresh:
             return TurnResult("nothing", answer=answer)  # another run answered them meanwhile
@@ -340,11 +363,9 @@ def _deliver(conversation_id: int, *, burst: list[Message], answer: Answer, lang
             message.save(update_fields=["data", "updated_at"])
         _clear(fresh, ai_answered=True, ai_log=answer.log_id)
         if answer.is_fallback and not conversation.needs_attention:
-            from conversations.services.attention import REASON_AI_NO_ANSWER
+            from conversations.services.attention import REASON_AI_NO_ANSWER, conversation_flag_attention
 
-            conversation.needs_attention = True
-            conversation.attention_reason = REASON_AI_NO_ANSWER
-            conversation.save(update_fields=["needs_attention", "attention_reason", "updated_at"])
+            conversation_flag_attention(conversation_id=conversation_id, reason=REASON_AI_NO_ANSWER)
     return TurnResult("answered", answer=answer)
 
 
@@ -365,7 +386,7 @@ def ai_turns_sweep(*, older_than: float | None = None) -> int:
     ids = set(
         Message.objects.filter(
             direction="in",
-            data__awaiting_ai=True,
+            awaiting_ai=True,
             created_at__lt=now - timedelta(seconds=older_than),
             created_at__gte=now - timedelta(seconds=max(int(getattr(settings, "SESSION_TIMEOUT", 0) or 0), 3600)),
             conversation__status=ConversationStatus.AI,

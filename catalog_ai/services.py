@@ -40,8 +40,8 @@ _ANSWER_FIELDS = frozenset(AI_SETTINGS_FIELDS) - {"enabled", "handoff_step", "ca
 
 def ai_conversations_reset(*, step: str) -> int:
     """Move the conversations in ``step`` to settings.INITIAL_STEP; returns how many moved."""
-    from conversations.models import Conversation, ConversationStatus, Message
-    from conversations.services.outbound import conversation_touch_event
+    from conversations.models import Conversation, Message
+    from conversations.services.state import conversation_leave_ai, conversation_state_broadcast
 
     if not step:
         return 0
@@ -50,20 +50,19 @@ def ai_conversations_reset(*, step: str) -> int:
         conversations = list(Conversation.objects.select_for_update().filter(step=step))
         for conversation in conversations:
             conversation.step = settings.INITIAL_STEP
-            fields = ["step", "updated_at"]
-            if conversation.status == ConversationStatus.AI:
-                conversation.status = ConversationStatus.BOT
-                fields.append("status")
+            # The AI's chats go back to the rules (a human keeps theirs): one write, one event.
+            fields = ["step", "updated_at", *conversation_leave_ai(conversation, save=False)]
             conversation.save(update_fields=fields)
-            conversation_touch_event(conversation)
+            conversation_state_broadcast(conversation)
             moved += 1
         # Messages still waiting for the AI will not get its answer now.
         waiting = Message.objects.filter(
-            conversation__in=[c.pk for c in conversations], direction="in", data__awaiting_ai=True
+            conversation__in=[c.pk for c in conversations], direction="in", awaiting_ai=True
         )
         for message in waiting:
-            message.data = {**message.data, "awaiting_ai": False, "ai_skipped": "ai_disabled"}
-            message.save(update_fields=["data", "updated_at"])
+            message.awaiting_ai = False
+            message.data = {**message.data, "ai_skipped": "ai_disabled"}
+            message.save(update_fields=["awaiting_ai", "data", "updated_at"])
     if moved:
         logger.info("AI mode off: %s conversation(s) in step %r returned to %r", moved, step, settings.INITIAL_STEP)
     return moved

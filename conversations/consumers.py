@@ -7,14 +7,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from conversations.events import GROUP_ALL, role_group, user_group
+from conversations.visibility import user_groups
 
-
-@database_sync_to_async
-def _groups_for(user: Any) -> list[str]:
-    if user.is_superuser:
-        return [GROUP_ALL]
-    return [user_group(user.pk), *(role_group(r) for r in user.roles.values_list("id", flat=True))]
+_groups_for = database_sync_to_async(user_groups)  # the same rule the selectors and the broadcaster use
 
 
 class ConsoleConsumer(AsyncJsonWebsocketConsumer):

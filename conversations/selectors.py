@@ -1,4 +1,4 @@
-"""Reads of conversations, always through the user's visibility (roles)."""
+"""Reads of conversations, always through the user's visibility (conversations.visibility)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 
 from conversations.models import Conversation, ConversationStatus, WebhookDelivery
-
-
-def conversation_visibility_q(*, user: Any) -> Q:
-    """Which chats an agent may see: their roles' chats, chats assigned to them, and unrouted chats.
-
-    Superusers see every chat.
-    """
-    if user.is_superuser:
-        return Q()
-    role_ids = list(user.roles.values_list("id", flat=True))
-    return Q(roles__in=role_ids) | Q(assigned_to=user) | Q(roles__isnull=True)
-
+from conversations.visibility import conversation_visibility_q  # the one rule: selectors, broadcaster, consumer
 
 # Channels whose chats are tests, not customers: the bot simulator ("Try the bot", simulate_chat).
 TEST_CHANNEL_PROVIDERS = ("simulator",)

@@ -10,12 +10,12 @@ from django.conf import settings
 
 from conversations.services.errors import is_transient_error, retry_delay
 from conversations.services.ingest import deliveries_drain, delivery_retry
-from conversations.services.locks import lock_busy_backoff
 from conversations.services.media import message_media_refetch
 from conversations.services.outbound import conversation_flush_outbound, flush_schedule, flush_started
 from conversations.services.processing import conversation_process
 from conversations.services.retention import deliveries_purge
 from conversations.services.sweeper import media_refetch_due, sweep_stuck
+from whatsapp_ia.locks import lock_busy_backoff
 
 logger = logging.getLogger(__name__)
 

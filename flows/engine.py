@@ -54,7 +54,7 @@ from flows.handlers import (
     Handler,
     HandlerResult,
 )
-from flows.text import match_text, slugify_option
+from whatsapp_ia.text import match_text, slugify_option
 
 __all__ = [
     "DEFAULT_AI_HANDOFF_STEP",

@@ -59,10 +59,11 @@ from import_export import fields, resources, widgets
 from import_export.formats.base_formats import XLSX
 from import_export.results import Result
 
+from conversations.services.bots import AI_RESPONDER, responder_handoff
+from conversations.services.outbound_media import public_url
 from flows.engine import DEFAULT_AI_HANDOFF_STEP, MEDIA_RESPONSE_TYPES, RESPONSE_TYPES
 from flows.models import MediaType, Rule, RuleMedia, rule_key
 from flows.roles import role_created_message, role_keyword_errors, rule_roles_ensure
-from flows.services import public_url
 from flows.validation import rule_problems
 
 logger = logging.getLogger(__name__)
@@ -349,7 +350,7 @@ def _media_public_url(media: RuleMedia) -> str:
 
 
 def media_urls_of(rule: Rule) -> list[str]:
-    """The URLs of a rule's media in order; uploaded files as their public URL (flows.services.public_url)."""
+    """The URLs of a rule's media in order; uploaded files as their public URL (outbound_media.public_url)."""
     if rule.pk is None:
         return []
     return [url for url in (_media_public_url(m) for m in rule.media.all()) if url]
@@ -631,12 +632,8 @@ def _text_field(name: str) -> fields.Field:
 
 
 def _ai_handoff_step() -> str:
-    try:
-        from catalog_ai.models import AISettings
-
-        stored = AISettings.objects.filter(pk=1).values_list("handoff_step", flat=True).first()
-    except LookupError:  # pragma: no cover - catalog_ai not installed
-        stored = None
+    ai = responder_handoff(AI_RESPONDER, create=False)  # the AI says its step when installed
+    stored = ai.step if ai else None
     return stored or getattr(settings, "AI_HANDOFF_STEP", DEFAULT_AI_HANDOFF_STEP)
 
 

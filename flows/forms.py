@@ -20,6 +20,7 @@ from django.utils.html import escape, format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from conversations.services.bots import AI_RESPONDER, responder_handoff
 from flows.engine import DEFAULT_AI_HANDOFF_STEP
 from flows.handlers import HANDLERS
 from flows.models import Rule, rule_key
@@ -47,12 +48,8 @@ def flow_steps() -> tuple[str, str]:
     """
     initial = settings.INITIAL_STEP
     ai_step = getattr(settings, "AI_HANDOFF_STEP", DEFAULT_AI_HANDOFF_STEP)
-    try:
-        from catalog_ai.models import AISettings
-
-        stored = AISettings.objects.filter(pk=1).values_list("handoff_step", flat=True).first()
-    except LookupError:  # pragma: no cover - catalog_ai not installed
-        stored = None
+    ai = responder_handoff(AI_RESPONDER, create=False)  # the AI says its step when installed
+    stored = ai.step if ai else None
     return initial, (stored or ai_step)
 
 

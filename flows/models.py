@@ -16,7 +16,7 @@ class ResponseType(models.TextChoices):
 
 def rule_key(step: str, input_text: str) -> str:
     """The stable key of a rule without an explicit one: its step and normalized keywords."""
-    from flows.text import normalize_text
+    from whatsapp_ia.text import normalize_text
 
     keywords = ",".join(sorted(normalize_text(k) or k.strip() for k in input_text.split(",") if k.strip()))
     return f"{step.strip()}:{keywords}"[:191]

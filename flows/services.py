@@ -12,19 +12,19 @@ from accounts.services import roles_ensure
 from conversations.models import Conversation, ConversationStatus, Message
 from conversations.providers.base import OutboundMessage, OutboundValidationError
 from conversations.services import attention
+from conversations.services.bots import AI_RESPONDER, responder_handoff
 from conversations.services.outbound import message_queue_outbound
+from conversations.services.state import (
+    conversation_hand_to_ai,
+    conversation_leave_ai,
+    conversation_release_to_bot,
+    conversation_state_broadcast,
+    conversation_take_over,
+)
 from flows.engine import CommandData, Decision, Incoming, MediaData, Reply, RuleData, State, decide
 from flows.models import GlobalCommand, Rule
 
 logger = logging.getLogger(__name__)
-
-
-def public_url(path_or_url: str) -> str:
-    """An absolute URL a provider can fetch for a file under MEDIA_ROOT."""
-    if "://" in path_or_url:
-        return path_or_url
-    base = settings.MEDIA_PUBLIC_BASE_URL or ""
-    return base.rstrip("/") + "/" + path_or_url.lstrip("/") if base else path_or_url
 
 
 def rules_as_data(rules: Iterable[Rule]) -> list[RuleData]:
@@ -53,6 +53,11 @@ def rules_as_data(rules: Iterable[Rule]) -> list[RuleData]:
     ]
 
 
+def rule_steps() -> set[str]:
+    """Every step a rule answers in or moves a chat to."""
+    return set(Rule.objects.values_list("step", flat=True)) | set(Rule.objects.values_list("next_step", flat=True))
+
+
 def active_rules() -> list[RuleData]:
     return rules_as_data(Rule.objects.filter(active=True).prefetch_related("media").order_by("step", "priority", "id"))
 
@@ -78,14 +83,12 @@ def incoming_from(message: Message) -> Incoming:
 
 
 def flow_state(conversation: Conversation) -> State:
-    from catalog_ai.models import AISettings
-
-    ai = AISettings.load()
+    ai = responder_handoff(AI_RESPONDER)  # the AI, when installed, says which step hands chats to it
     return State(
         step=conversation.step,
         initial_step=settings.INITIAL_STEP,
-        ai_enabled=ai.enabled,
-        ai_handoff_step=ai.handoff_step,
+        ai_enabled=bool(ai and ai.enabled),
+        ai_handoff_step=ai.step if ai else "",
         fallback_text=settings.FLOW_FALLBACK_MESSAGE,
     )
 
@@ -94,6 +97,7 @@ def flow_respond(*, conversation: Conversation, message: Message) -> Decision:
     """Decide and apply the bot's answer to `message` (called inside the processing transaction).
 
     While a human has the chat only global commands are honoured; otherwise the bot stays silent.
+    A message handed to the AI is left ``awaiting_ai`` for the AI's responder, which runs next.
     """
     paused = conversation.bot_paused or conversation.status == ConversationStatus.HUMAN
     decision = decide(
@@ -106,6 +110,13 @@ def flow_respond(*, conversation: Conversation, message: Message) -> Decision:
         return Decision(next_step=conversation.step)
     decision_apply(conversation=conversation, message=message, decision=decision)
     return decision
+
+
+def flow_turn(*, conversation: Conversation, message: Message) -> bool:
+    """The rule engine's responder (registered in FlowsConfig.ready): never ends the turn, so the
+    AI's responder, next, answers what the rules handed to it."""
+    flow_respond(conversation=conversation, message=message)
+    return False
 
 
 def decision_apply(*, conversation: Conversation, message: Message, decision: Decision) -> None:
@@ -133,24 +144,18 @@ def decision_apply(*, conversation: Conversation, message: Message, decision: De
             logger.warning("Rule role keywords %r cannot be role keywords; not assigned", ensured.invalid)
         for role in ensured.roles.values():
             ChatRole.objects.get_or_create(conversation=conversation, role=role, defaults={"assigned_by": "rule"})
+    # Who answers the chat next: conversations.services.state owns the transition; saved with the step below.
+    moved: list[str] = []
     if decision.hand_off_to_human:
-        conversation.bot_paused = True
-        conversation.status = ConversationStatus.HUMAN
-        fields += ["bot_paused", "status"]
+        moved = conversation_take_over(conversation, save=False)
     elif decision.command in ("restart", "menu"):
-        conversation.bot_paused = False
-        conversation.status = ConversationStatus.BOT
-        fields += ["bot_paused", "status"]
+        moved = conversation_release_to_bot(conversation, save=False)
     elif decision.to_ai:
-        from catalog_ai.responder import ai_turn_schedule
-
-        conversation.status = ConversationStatus.AI
-        fields.append("status")
-        notes["awaiting_ai"] = True
-        ai_turn_schedule(conversation=conversation, message=message)  # the AI answers the burst after commit
-    elif conversation.status == ConversationStatus.AI:
-        conversation.status = ConversationStatus.BOT
-        fields.append("status")
+        moved = conversation_hand_to_ai(conversation, save=False)
+        message.awaiting_ai = True  # the AI's responder buffers it and answers the burst after commit
+    else:
+        moved = conversation_leave_ai(conversation, save=False)
+    fields += moved
     if decision.unmatched or notes.get("send_errors"):
         conversation.needs_attention = True
         # A reply the rules could not send weighs more than a message the bot did not understand.
@@ -159,13 +164,18 @@ def decision_apply(*, conversation: Conversation, message: Message, decision: De
         fields += ["needs_attention", "attention_reason"]
         notes["unmatched"] = decision.unmatched
     conversation.save(update_fields=fields)
+    if moved:
+        conversation_state_broadcast(conversation)
     if decision.matched_rule_ids:
         notes["rules"] = list(decision.matched_rule_ids)
     if decision.command:
         notes["command"] = decision.command
+    message_fields = ["awaiting_ai"] if message.awaiting_ai else []
     if notes:
         message.data = {**message.data, **notes}
-        message.save(update_fields=["data", "updated_at"])
+        message_fields.append("data")
+    if message_fields:
+        message.save(update_fields=[*message_fields, "updated_at"])
 
 
 def replies_to_outbound(reply: Reply) -> list[tuple[OutboundMessage, int | None]]:

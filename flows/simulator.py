@@ -26,7 +26,7 @@ Running it synchronously, without Celery:
   behave. A turn is all-or-nothing: if it crashes, its inbound message is rolled back too.
 - A responder that answers later in production (the AI, after its buffer window) answers
   at once: after processing, the simulator runs the responders registered with
-  ``conversations.services.processing.immediate_turn_register`` (catalog_ai registers the
+  a ``run_now`` in ``conversations.services.bots`` (catalog_ai registers the
   AI's), so the AI hand-off shows its answer in the same turn.
 - Pacing (Meta's per-number and per-customer limits, Redis token buckets) would hold the
   simulator's replies back for seconds; before each flush the simulator channel's own
@@ -72,10 +72,11 @@ from conversations.models import Channel, Conversation, ConversationStatus, Mess
 from conversations.providers.base import InboundMessage
 from conversations.providers.simulator import SimulatorProvider
 from conversations.services import ratelimit
+from conversations.services.bots import conversation_immediate_turns_run
 from conversations.services.ingest import message_store_inbound
 from conversations.services.outbound import conversation_flush_outbound
-from conversations.services.processing import conversation_immediate_turns_run, conversation_process
-from flows.text import normalize_text
+from conversations.services.processing import conversation_process
+from whatsapp_ia.text import normalize_text
 
 __all__ = [
     "CHANNEL_EXTERNAL_ID",

@@ -6,3 +6,7 @@ class WhatsappIaConfig(AppConfig):
 
     name = "whatsapp_ia"
     verbose_name = "WhatsApp IA"
+
+    def ready(self) -> None:
+        # The Celery app becomes the current one before any task is sent (whatsapp_ia/__init__ does not load it).
+        from whatsapp_ia import celery  # noqa: F401

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.views import HomeView
+from conversations.views import HomeView
 from conversations.views_media import public_media
 from whatsapp_ia.views import healthz
 

@@ -55,7 +55,7 @@ from typing import Any
 
 import numpy as np
 
-from flows.text import normalize_text
+from whatsapp_ia.text import normalize_text
 
 __all__ = [
     "FakeOpenAI",

@@ -102,7 +102,7 @@ def test_switching_off_returns_the_hand_off_chats_to_the_initial_step(admin_clie
     elsewhere = chat("5733", step="menu", status="bot")
     waiting = Message.objects.create(
         conversation=in_ai, direction="in", kind="text", text="hola", provider="meta", provider_message_id="w1",
-        data={"awaiting_ai": True},
+        awaiting_ai=True,
     )  # fmt: skip
 
     response = admin_client.post(URL, form_data(enabled=None), follow=True)
@@ -115,7 +115,7 @@ def test_switching_off_returns_the_hand_off_chats_to_the_initial_step(admin_clie
     assert (with_agent.step, with_agent.status) == ("inicio", "human")  # the agent keeps the chat
     assert (elsewhere.step, elsewhere.status) == ("menu", "bot")
     waiting.refresh_from_db()
-    assert waiting.data["awaiting_ai"] is False
+    assert waiting.awaiting_ai is False
     assert "2" in " ".join(str(m) for m in response.context["messages"])
 
 

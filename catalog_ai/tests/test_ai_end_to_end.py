@@ -124,5 +124,5 @@ def test_the_ai_answers_a_customer_with_the_price_and_the_catalog_page(
     assert log.conversation_id == conversation.pk and log.question == QUESTION and log.backend == mode
     assert log.references[0] == {**log.references[0], "page": 1, "sku": "GR-NEG-200"}
     question = Message.objects.get(direction="in", text=QUESTION)
-    assert question.data["awaiting_ai"] is False and question.data["ai_log"] == log.pk
+    assert question.awaiting_ai is False and question.data["ai_log"] == log.pk
     assert Message.objects.filter(direction="out", status="sent").count() == 4

@@ -114,7 +114,7 @@ def sent_by_the_ai(text: str) -> tuple[list[str], list[str]]:
     conversation = ai_conversation()
     Message.objects.create(
         conversation=conversation, direction="in", kind="text", text=text, provider="meta",
-        provider_message_id="wamid.INJ1", processing_state="done", data={"awaiting_ai": True},
+        provider_message_id="wamid.INJ1", processing_state="done", awaiting_ai=True,
     )  # fmt: skip
     assert ai_turn_run(conversation_id=conversation.pk).state == "answered"
     out = list(Message.objects.filter(direction="out").order_by("id"))

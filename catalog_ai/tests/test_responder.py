@@ -65,7 +65,6 @@ def ai_conversation(*, step: str = "ia_chat", status: str = "ai", referral: dict
 
 
 def inbound(conversation: Conversation, text: str = "", *, awaiting: bool = True, **fields: Any) -> Message:
-    data = {"awaiting_ai": True} if awaiting else {}
     n = Message.objects.count() + 1
     return Message.objects.create(
         conversation=conversation,
@@ -75,7 +74,8 @@ def inbound(conversation: Conversation, text: str = "", *, awaiting: bool = True
         provider="meta",
         provider_message_id=f"wamid.R{n:05d}",
         processing_state="done",
-        data={**data, **fields.pop("data", {})},
+        awaiting_ai=awaiting,
+        data=fields.pop("data", {}),
         **fields,
     )
 
@@ -162,7 +162,7 @@ def test_a_burst_gets_one_answer_with_its_page_images(meta_settings: Any, clock:
     assert log.references[0]["page"] == 1 and log.references[0]["sku"] == "GR-NEG-200"
     for message in burst:
         message.refresh_from_db()
-        assert message.data["awaiting_ai"] is False and message.data["ai_log"] == log.pk
+        assert message.awaiting_ai is False and message.data["ai_log"] == log.pk
     reply = Message.objects.get(direction="out", kind="text")
     assert reply.status == "queued" and reply.data["ai_log"] == log.pk and reply.data["ai_backend"] == "extractive"
 
@@ -225,13 +225,13 @@ def test_nothing_is_sent_when_the_ai_is_off_or_a_human_took_the_chat(meta_settin
     message = inbound(conversation, QUESTION)
     assert ai_turn_run(conversation_id=conversation.pk).state == "disabled"  # AI off: the engine routes them back
     message.refresh_from_db()
-    assert message.data["awaiting_ai"] is True
+    assert message.awaiting_ai is True
 
     ai_on()
     Conversation.objects.filter(pk=conversation.pk).update(status="human", bot_paused=True)
     assert ai_turn_run(conversation_id=conversation.pk).state == "skipped"
     message.refresh_from_db()
-    assert message.data["awaiting_ai"] is False and message.data["ai_skipped"] == "left_ai"
+    assert message.awaiting_ai is False and message.data["ai_skipped"] == "left_ai"
     assert not Message.objects.filter(direction="out").exists()
     assert not AILog.objects.exists()
 
@@ -246,6 +246,18 @@ def test_a_burst_with_nothing_to_read_is_left_to_an_agent(meta_settings: Any) ->
     assert conversation.needs_attention
     assert conversation.attention_reason == REASON_AI_UNREADABLE  # said on the home page, translated
     assert not Message.objects.filter(direction="out").exists()
+
+
+@pytest.mark.django_db
+def test_the_flag_for_an_agent_reaches_the_consoles(
+    meta_settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    ai_on()
+    conversation = ai_conversation()
+    inbound(conversation, kind="image")
+    with django_capture_on_commit_callbacks() as callbacks:
+        ai_turn_run(conversation_id=conversation.pk)
+    assert len(callbacks) == 1  # the conversation.updated event, through conversation_flag_attention
 
 
 @pytest.mark.django_db
@@ -314,7 +326,7 @@ def test_a_burst_through_the_worker_is_answered_once_after_the_silence(
     assert answer["at"] >= image_at + 2.5
     assert AILog.objects.count() == 2
     assert AILog.objects.order_by("-id").first().question.endswith("¿y el lavaplatos de acero inoxidable?")
-    assert not Message.objects.filter(direction="in", data__awaiting_ai=True).exists()
+    assert not Message.objects.filter(direction="in", awaiting_ai=True).exists()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -103,6 +103,9 @@ class Message(models.Model):
         _("attempts"), default=0, help_text=_("Outbound: delivery attempts. Inbound: processing attempts.")
     )
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    awaiting_ai = models.BooleanField(
+        _("awaiting the AI"), default=False, help_text=_("Inbound: buffered for the AI's next answer.")
+    )
     rule = models.ForeignKey(
         "flows.Rule", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages", verbose_name=_("rule")
     )
@@ -135,6 +138,7 @@ class Message(models.Model):
             models.Index(fields=["direction", "processing_state", "created_at"], name="msg_processing"),
             models.Index(fields=["status", "created_at"], name="msg_status_created"),
             models.Index(fields=["kind", "created_at"], name="msg_kind_created"),
+            models.Index(fields=["awaiting_ai", "created_at"], name="msg_awaiting_ai"),
         ]
 
     def __str__(self) -> str:

@@ -24,7 +24,6 @@ from conversations import events
 from conversations.models import (
     Contact,
     Conversation,
-    ConversationStatus,
     DeliveryState,
     MediaState,
     Message,
@@ -39,8 +38,10 @@ from conversations.providers.base import InboundMessage, ProviderNotice, StatusU
 from conversations.services import attention
 from conversations.services.channels import channel_for_inbound
 from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
-from conversations.services.locks import conversation_lock, redis_client
 from conversations.services.serialize import conversation_event_data, message_event_data
+from conversations.services.state import conversation_reopen
+from whatsapp_ia.locks import conversation_lock
+from whatsapp_ia.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -443,10 +444,7 @@ def _conversation_touch_inbound(conversation: Conversation, *, message: Message,
     if session_reset and not conversation.bot_paused:
         conversation.step = settings.INITIAL_STEP
         fields.append("step")
-    if conversation.status == ConversationStatus.CLOSED:
-        conversation.status = ConversationStatus.BOT
-        conversation.bot_paused = False
-        fields += ["status", "bot_paused"]
+    fields += conversation_reopen(conversation, save=False)  # saved and broadcast with the rest below
     conversation.save(update_fields=fields)
     conversation.refresh_from_db(fields=["unread_count"])
     events.broadcast_on_commit(

@@ -27,10 +27,11 @@ from conversations.providers import get_provider_class
 from conversations.providers.base import OutboundMessage, OutboundValidationError, ProviderError
 from conversations.services import attention, ratelimit
 from conversations.services.channels import provider_for
-from conversations.services.locks import LOCK_BUSY_RETRY, conversation_lock, redis_client
 from conversations.services.outbound_media import outbound_media_prepare
 from conversations.services.serialize import conversation_event_data, message_event_data
 from conversations.services.sql import model_sql
+from whatsapp_ia.locks import LOCK_BUSY_RETRY, conversation_lock
+from whatsapp_ia.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 

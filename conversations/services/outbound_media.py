@@ -24,6 +24,14 @@ from conversations.providers.base import OutboundMessage, Provider, ProviderErro
 from conversations.services.media_types import UNKNOWN_TYPE, media_sniff, served_type
 
 
+def public_url(path_or_url: str) -> str:
+    """An absolute URL a provider can fetch for a file under MEDIA_ROOT (a URL is returned as it is)."""
+    if "://" in path_or_url:
+        return path_or_url
+    base = settings.MEDIA_PUBLIC_BASE_URL or ""
+    return base.rstrip("/") + "/" + path_or_url.lstrip("/") if base else path_or_url
+
+
 def media_public_url(path: str) -> str:
     """MEDIA_PUBLIC_BASE_URL + path for a published file (under MEDIA_ROOT/public/); '' otherwise."""
     base = settings.MEDIA_PUBLIC_BASE_URL

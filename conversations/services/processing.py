@@ -1,8 +1,8 @@
 """Process each new inbound message, in order per conversation.
 
-For every pending message: download its media, then let the bot answer —
-global commands first, silence while a human has the chat, the AI hand-off
-step left to the AI responder, otherwise the rule engine.
+For every pending message: download its media, run the enrichment steps, then let the
+responders answer (conversations.services.bots: the apps register them; the rule engine
+first, then the AI for what the rules handed to it).
 
 A transient failure (database locked or gone, connection reset, provider 5xx) leaves
 the message pending with a later `next_attempt_at` (its `attempts` counted): the
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,9 +24,10 @@ from django.utils.translation import gettext
 
 from conversations.models import Conversation, Message, ProcessingState
 from conversations.services.attention import conversation_flag_attention
+from conversations.services.bots import bot_respond, enrichments_run
 from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
-from conversations.services.locks import LOCK_BUSY_RETRY, conversation_lock
 from conversations.services.media import message_media_download
+from whatsapp_ia.locks import LOCK_BUSY_RETRY, conversation_lock
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ def message_process(*, message: Message, now: datetime | None = None) -> None:
     try:
         if message.media_state == "pending":
             message_media_download(message=message)
+        enrichments_run(message=message)  # audio → transcription, image → description... (none registered yet)
         with transaction.atomic():
             conversation = Conversation.objects.select_for_update().get(pk=message.conversation_id)
             # Under the row lock: a worker whose conversation lock expired, or a redelivered task,
@@ -126,27 +127,3 @@ def message_process_failed(*, message: Message, exc: BaseException, now: datetim
         conversation_id=message.conversation_id,
         reason=gettext("The bot could not answer a customer message (%(reason)s).") % {"reason": reason},
     )
-
-
-def bot_respond(*, conversation: Conversation, message: Message) -> None:
-    """The bot's turn: the rule flows decide (and hand over to a human or the AI when they say so)."""
-    from flows.services import flow_respond
-
-    flow_respond(conversation=conversation, message=message)
-
-
-# Responders that answer later than the message (the AI waits for the customer's burst to end)
-# register here how to answer right away. The bot simulator, which has no worker and no reason
-# to wait, runs them after processing a turn; production never calls them.
-_IMMEDIATE_TURNS: dict[str, Callable[[int], object]] = {}
-
-
-def immediate_turn_register(*, name: str, run: Callable[[int], object]) -> None:
-    """Register ``run(conversation_id)``: answer whatever that responder still owes the chat, now."""
-    _IMMEDIATE_TURNS[name] = run
-
-
-def conversation_immediate_turns_run(*, conversation_id: int) -> None:
-    """Let every deferred responder answer the conversation now (see immediate_turn_register)."""
-    for run in list(_IMMEDIATE_TURNS.values()):
-        run(conversation_id)

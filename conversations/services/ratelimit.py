@@ -18,7 +18,7 @@ from functools import lru_cache
 import redis
 from django.conf import settings
 
-from conversations.services.locks import redis_client
+from whatsapp_ia.redis_client import redis_client
 
 # Lua functions shared by the scripts below; every script is one round trip to Redis.
 _FUNCTIONS = """

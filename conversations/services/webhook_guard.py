@@ -14,7 +14,7 @@ import time
 import redis
 from django.conf import settings
 
-from conversations.services.locks import redis_client
+from whatsapp_ia.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Which console groups see a conversation: everyone's group, its roles' groups and its assignee's."""
+"""Which console groups see a conversation: the superusers', its roles' (or every agent's) and its assignee's."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from conversations.models import Contact, Conversation
 pytestmark = pytest.mark.django_db
 
 
-def test_a_conversation_without_roles_or_agent_reaches_the_all_group_only(conversation: Conversation) -> None:
-    assert events.groups_for(conversation) == [events.GROUP_ALL]
+def test_a_conversation_without_roles_or_agent_reaches_every_agent(conversation: Conversation) -> None:
+    # Unrouted: superusers and every agent (the list shows it to every agent too: test_visibility.py).
+    assert events.groups_for(conversation) == [events.GROUP_ALL, events.GROUP_UNROUTED]
 
 
 def test_roles_and_the_assigned_agent_add_their_groups(conversation: Conversation) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conversations.services.locks import conversation_lock, lock_busy_backoff, locks_renew_due
+from whatsapp_ia.locks import conversation_lock, lock_busy_backoff, locks_renew_due
 
 
 def test_a_held_lock_is_renewed_to_its_full_ttl(redis_client: Any) -> None:

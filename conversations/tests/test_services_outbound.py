@@ -12,7 +12,6 @@ from django.utils import timezone
 from conversations.models import Channel, Contact, Conversation, Message
 from conversations.providers.base import OutboundMessage, OutboundValidationError
 from conversations.services import outbound, ratelimit
-from conversations.services.locks import conversation_lock
 from conversations.services.outbound import (
     FLUSH_BATCH,
     LOCK_BUSY_RETRY,
@@ -26,6 +25,7 @@ from conversations.services.outbound import (
     message_queue_outbound,
 )
 from conversations.tests.conftest import PHONE_NUMBER_ID
+from whatsapp_ia.locks import conversation_lock
 
 pytestmark = pytest.mark.django_db
 

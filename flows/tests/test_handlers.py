@@ -25,7 +25,7 @@ from flows.handlers import (
     register_handler,
 )
 from flows.tests import factories
-from flows.text import normalize_text
+from whatsapp_ia.text import normalize_text
 
 QUOTE_1_44 = "Área: 1,44 m² · Precio: $604.800"
 

@@ -1,4 +1,4 @@
-"""Per-conversation locks in Redis: one worker at a time handles a conversation, so order holds.
+"""Per-conversation locks in Redis, project infrastructure any app may use: one worker at a time per conversation.
 
 A lock lives CONVERSATION_LOCK_TTL seconds and is renewed while its holder works (one
 renewer thread per process extends every held lock at a third of its TTL), so a slow
@@ -16,26 +16,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 
 import redis
 from django.conf import settings
 from redis.lock import Lock
 
+from whatsapp_ia.redis_client import redis_client
+
 logger = logging.getLogger(__name__)
 
 LOCK_BUSY_RETRY = 0.5  # seconds before work that found its conversation busy first tries again
 LOCK_BUSY_MAX_WAIT = 30.0  # ... doubling each time up to this
-
-
-@lru_cache(maxsize=4)
-def _client_for(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
-
-
-def redis_client() -> redis.Redis:
-    """The process's Redis client (a thread-safe connection pool) for the current REDIS_URL."""
-    return _client_for(settings.REDIS_URL)
 
 
 def lock_busy_backoff(busy: int) -> float:

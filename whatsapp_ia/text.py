@@ -1,4 +1,4 @@
-"""Text normalization shared by the rule engine, global commands and handlers.
+"""Text folding for matching, shared by the rule engine, global commands, handlers and the AI's lexical search.
 
 Pure: no Django imports, no I/O.
 """

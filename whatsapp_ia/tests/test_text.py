@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.text import match_text, normalize_text, slugify_option
+from whatsapp_ia.text import match_text, normalize_text, slugify_option
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,18 @@
+"""The process's Redis client: project infrastructure shared by every app (locks, rate limits, caches)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import redis
+from django.conf import settings
+
+
+@lru_cache(maxsize=4)
+def _client_for(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def redis_client() -> redis.Redis:
+    """The process's Redis client (a thread-safe connection pool) for the current REDIS_URL."""
+    return _client_for(settings.REDIS_URL)
