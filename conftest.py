@@ -46,6 +46,14 @@ def _media_root(settings: Any, tmp_path: Path) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rules_cache() -> None:
+    """Each process keeps the active rules (flows/rules_cache.py); each test's rules are rolled back."""
+    from flows.rules_cache import rules_cache_clear
+
+    rules_cache_clear()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_rate_limits_and_locks() -> None:
     """Rate-limit buckets and conversation locks live in Redis; ids repeat across tests, so clear them."""
     import redis

@@ -15,6 +15,7 @@ from flows.forms import RuleAdminForm, current_flow_warnings, rule_save_warnings
 from flows.imports import rule_import_needs_background, rule_import_start
 from flows.models import GlobalCommand, QuickReply, QuickReplyMedia, Rule, RuleImport, RuleMedia
 from flows.roles import role_created_message, rule_roles_ensure
+from flows.rules_cache import rules_version_bump
 
 
 class RuleMediaInline(admin.TabularInline):
@@ -92,11 +93,15 @@ class RuleAdmin(ImportExportModelAdmin):
 
     @admin.action(description=_("Activate selected rules"), permissions=["change"])
     def activate(self, request, queryset):
-        self.message_user(request, _("%d rules activated.") % queryset.update(active=True))
+        count = queryset.update(active=True)  # a bulk update sends no signal
+        rules_version_bump()
+        self.message_user(request, _("%d rules activated.") % count)
 
     @admin.action(description=_("Deactivate selected rules"), permissions=["change"])
     def deactivate(self, request, queryset):
-        self.message_user(request, _("%d rules deactivated.") % queryset.update(active=False))
+        count = queryset.update(active=False)
+        rules_version_bump()
+        self.message_user(request, _("%d rules deactivated.") % count)
 
 
 class QuickReplyMediaInline(admin.TabularInline):

@@ -13,3 +13,13 @@ class FlowsConfig(AppConfig):
         from flows.services import flow_turn, rule_steps
 
         responder_register("flows", flow_turn, FLOWS_RESPONDER_ORDER, steps=rule_steps)
+
+        from django.db.models.signals import post_delete, post_save
+
+        from flows.models import GlobalCommand, Rule, RuleMedia
+        from flows.rules_cache import rules_changed
+
+        # Each process keeps the active rules and commands (flows/rules_cache.py): any change reloads them.
+        for model in (Rule, RuleMedia, GlobalCommand):
+            post_save.connect(rules_changed, sender=model, dispatch_uid=f"flows-rules-changed-save-{model.__name__}")
+            post_delete.connect(rules_changed, sender=model, dispatch_uid=f"flows-rules-changed-del-{model.__name__}")

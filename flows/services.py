@@ -23,6 +23,7 @@ from conversations.services.state import (
 )
 from flows.engine import CommandData, Decision, Incoming, MediaData, Reply, RuleData, State, decide
 from flows.models import GlobalCommand, Rule
+from flows.rules_cache import rules_and_commands
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +101,10 @@ def flow_respond(*, conversation: Conversation, message: Message) -> Decision:
     A message handed to the AI is left ``awaiting_ai`` for the AI's responder, which runs next.
     """
     paused = conversation.bot_paused or conversation.status == ConversationStatus.HUMAN
+    rules, commands = rules_and_commands()  # this process's copy, reloaded when a rule changes
     decision = decide(
-        rules=active_rules(),
-        commands=active_commands(),
+        rules=rules,
+        commands=commands,
         incoming=incoming_from(message),
         state=flow_state(conversation),
     )
