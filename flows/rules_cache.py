@@ -3,26 +3,27 @@
 Every inbound message runs the rule engine over all active rules and commands. Loading them
 from the database and turning them into the engine's frozen dataclasses took about 3.5 ms of
 CPU per message with the demo's 30 rules (three queries and the objects), the same work each
-time. Now each process keeps one copy, keyed by a version number in Redis that every change to
-a rule, a rule's media or a global command increments (signals, registered in FlowsConfig.ready,
-and the admin's bulk actions, which bypass signals). A turn asks Redis for the version (one GET)
-and reloads only when it moved.
+time. Now each process keeps one copy, keyed by a version token in Redis. Every change to a
+rule, a rule's media or a global command replaces the token: signals registered in
+FlowsConfig.ready, and the admin's bulk actions, which send no signal. The token is random, not
+a counter, so a Redis restarted without its data cannot count back up to a version a process
+already holds. A turn asks Redis for the token (one GET) and reloads only when it moved.
 
-The version is incremented when the change is made and again after its transaction commits:
-the first makes the changing process itself (the admin's "Try the bot") see the change at once;
-the second makes sure a process that reloaded between the two (seeing the old rows, since the
-change was not committed yet) reloads once more. (A process that changes rules and runs the
-engine in one transaction that then rolls back would keep the rolled-back rules until the next
-change: nothing in the product does that, but each test does, so the tests clear the copy.)
-RULES_CACHE_MAX_AGE bounds how long a copy is
-trusted even when the version did not move (a change made by hand in the database), and without
-Redis every turn reads the database as before.
+The token is replaced when the change is made and again after its transaction commits: the
+first makes the changing process itself (the admin's "Try the bot") see the change at once; the
+second makes sure a process that reloaded between the two (seeing the old rows, since the change
+was not committed yet) reloads once more. (A process that changes rules and runs the engine in
+one transaction that then rolls back would keep the rolled-back rules until the next change:
+nothing in the product does that, but each test does, so the tests clear the copy.)
+RULES_CACHE_MAX_AGE bounds how long a copy is trusted when the token did not move (a change
+made by hand in the database), and without Redis every turn reads the database as before.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,7 @@ RULES_CACHE_MAX_AGE = 60.0  # seconds a process trusts its copy without a versio
 
 @dataclass(frozen=True)
 class _Copy:
-    version: int
+    version: str
     loaded_at: float  # time.monotonic()
     rules: list[RuleData]
     commands: list[CommandData]
@@ -59,7 +60,7 @@ def _bump() -> None:
     global _copy
     _copy = None  # this process reloads whatever Redis says
     try:
-        redis_client().incr(RULES_VERSION_KEY)
+        redis_client().set(RULES_VERSION_KEY, uuid.uuid4().hex)
     except redis.RedisError:
         logger.warning("Could not announce a rules change in Redis; other processes see it within %.0f s",
                        RULES_CACHE_MAX_AGE)  # fmt: skip
@@ -83,7 +84,7 @@ def rules_and_commands(*, now: float | None = None) -> tuple[list[RuleData], lis
     global _copy
     at = time.monotonic() if now is None else now
     try:
-        version = int(redis_client().get(RULES_VERSION_KEY) or 0)
+        version = (redis_client().get(RULES_VERSION_KEY) or b"").decode()
     except redis.RedisError:
         return active_rules(), active_commands()
     copy = _copy

@@ -55,7 +55,7 @@ def test_another_process_change_is_seen_through_the_version(redis_client: Any) -
     assert _inputs() == {"hola"}
     Rule.objects.filter(input_text="hola").update(input_text="otra")  # no signal: as another process's write
     assert _inputs() == {"hola"}  # this process's copy, until told
-    redis_client.incr(RULES_VERSION_KEY)  # what that process's change announces
+    redis_client.set(RULES_VERSION_KEY, "another-process-token")  # what that process's change announces
     assert _inputs() == {"otra"}
 
 
