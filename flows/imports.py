@@ -4,6 +4,7 @@ and a Celery task (flows.tasks.rule_import_task) runs flows.excel.rules_import o
 - rule_import_needs_background(size=): more rows than RULES_IMPORT_BACKGROUND_ROWS.
 - rule_import_start(data=, file_name=, user=, dry_run=, checked=): store the file, enqueue the task on commit.
 - rule_import_confirm(check=, user=): the real import of a check (dry run) that found no errors.
+- rule_imports_sweep(now=): what the beat schedule runs: imports whose task was lost are queued again.
 - rule_import_run(import_id=): what the task does; the result (counts, errors by row and column, warnings)
   is saved on the row. Progress goes to the cache while it runs (the import is one transaction, so a row
   updated from inside it would not be seen): rule_import_progress(job=) -> (rows_done, rows_total).
@@ -12,6 +13,7 @@ and a Celery task (flows.tasks.rule_import_task) runs flows.excel.rules_import o
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -65,12 +67,14 @@ def rule_import_confirm(*, check: RuleImport, user: Any = None) -> RuleImport | 
 
 def rule_import_run(*, import_id: int) -> RuleImport | None:
     """Run one background import; its result is saved on the row. A finished one is not run again."""
+    started = timezone.now()
+    # Claimed in one conditional UPDATE: a task delivered twice (the sweeper's and the broker's) runs once.
+    claimed = RuleImport.objects.filter(pk=import_id, status=RuleImportStatus.QUEUED).update(
+        status=RuleImportStatus.RUNNING, started_at=started
+    )
     job = RuleImport.objects.filter(pk=import_id).first()
-    if job is None or job.status in (RuleImportStatus.DONE, RuleImportStatus.FAILED):
-        return job
-    job.status = RuleImportStatus.RUNNING
-    job.started_at = timezone.now()
-    job.save(update_fields=["status", "started_at"])
+    if job is None or not claimed:
+        return job  # finished, or another worker runs it (if that worker died, the sweeper queues it again)
     key = _progress_key(job.pk)
     step = [1]
 
@@ -100,6 +104,34 @@ def rule_import_run(*, import_id: int) -> RuleImport | None:
     )
     logger.info("Rules import %s: %s, %d errors", job.pk, job.status, len(job.errors))
     return job
+
+
+def rule_imports_sweep(*, now: datetime | None = None) -> list[int]:
+    """Queue again the imports whose task was lost; returns their ids.
+
+    Queued for longer than SWEEP_INBOUND_AFTER (the broker lost the message), or running for longer
+    than the task's hard time limit plus a minute (its worker died: the import is one transaction,
+    so nothing of it was saved). The conditional claim in rule_import_run keeps a late original
+    task and the sweeper's from both running it.
+    """
+    from flows.tasks import rule_import_task
+
+    now = now or timezone.now()
+    dead_after = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    RuleImport.objects.filter(status=RuleImportStatus.RUNNING, started_at__lt=now - dead_after).update(
+        status=RuleImportStatus.QUEUED
+    )
+    lost_after = timedelta(seconds=settings.SWEEP_INBOUND_AFTER)
+    ids = list(
+        RuleImport.objects.filter(status=RuleImportStatus.QUEUED, created_at__lt=now - lost_after)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:100]
+    )
+    for import_id in ids:
+        rule_import_task.delay(import_id)
+    if ids:
+        logger.info("Rules imports queued again (task lost or worker died): %s", ids)
+    return ids
 
 
 def rule_import_progress(*, job: RuleImport) -> tuple[int, int]:

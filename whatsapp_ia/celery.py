@@ -77,3 +77,8 @@ def _schedule_periodic(sender: Celery, **_: object) -> None:
         sender.signature("catalog_ai.tasks.catalog_stall_sweep_task"),
         name="mark stalled catalog ingestions",
     )
+    sender.add_periodic_task(
+        settings.SWEEP_INTERVAL,
+        sender.signature("flows.tasks.rule_imports_sweep_task"),
+        name="queue again lost rules imports",
+    )

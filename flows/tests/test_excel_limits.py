@@ -7,6 +7,7 @@ import io
 import re
 import zipfile
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -17,10 +18,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models.signals import post_save
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
 from flows.excel import WorkbookTooLarge, rules_import, workbook_check
-from flows.imports import rule_import_progress
+from flows.imports import rule_import_progress, rule_imports_sweep
 from flows.models import Rule, RuleImport, RuleImportStatus
 from flows.tasks import rule_import_task
 from flows.tests.test_excel import ENGLISH, _english, _upload, english_row, xlsx  # noqa: F401
@@ -264,3 +266,40 @@ def test_background_imports_are_listed_read_only_in_the_admin(admin_client_en: A
     assert "reglas.xlsx" in html
     page = admin_client_en.get(reverse("admin:flows_ruleimport_change", args=[job.pk])).content.decode()
     assert reverse("admin:flows_rule_import_job", args=[job.pk]) in page
+
+
+# --- lost tasks ---------------------------------------------------------------------------------------
+
+
+def _queued_import(rows_count: int = 3) -> RuleImport:
+    return RuleImport.objects.create(file_name="reglas.xlsx", data=xlsx(ENGLISH, rows(rows_count)), dry_run=False)
+
+
+def test_an_import_whose_task_was_lost_is_queued_again_and_runs(settings: Any) -> None:
+    job = _queued_import()
+    now = timezone.now()
+    assert rule_imports_sweep(now=now) == []  # just queued: its task may still come
+    assert rule_imports_sweep(now=now + timedelta(seconds=settings.SWEEP_INBOUND_AFTER + 1)) == [job.pk]
+    assert rule_import_task(job.pk) == RuleImportStatus.DONE
+    assert Rule.objects.count() == 3
+
+
+def test_an_import_whose_worker_died_is_queued_again_once_past_the_time_limit(settings: Any) -> None:
+    job = _queued_import()
+    started = timezone.now() - timedelta(seconds=settings.SWEEP_INBOUND_AFTER + 10)
+    RuleImport.objects.filter(pk=job.pk).update(status=RuleImportStatus.RUNNING, started_at=started)
+    limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+
+    assert rule_imports_sweep(now=started + limit - timedelta(seconds=1)) == []  # may still be running
+    job.refresh_from_db()
+    assert job.status == RuleImportStatus.RUNNING
+    assert rule_imports_sweep(now=started + limit + timedelta(seconds=1)) == [job.pk]
+    assert rule_import_task(job.pk) == RuleImportStatus.DONE
+    assert Rule.objects.count() == 3
+
+
+def test_a_task_delivered_twice_runs_the_import_once() -> None:
+    job = _queued_import()
+    RuleImport.objects.filter(pk=job.pk).update(status=RuleImportStatus.RUNNING)  # another worker has it
+    assert rule_import_task(job.pk) == RuleImportStatus.RUNNING
+    assert Rule.objects.count() == 0
