@@ -6,17 +6,21 @@ login and `access_conversation_by_id` (404 alike for missing and forbidden), wit
 keep a hostile file from running on our origin: its type comes from the stored extension's
 allowlist (never the customer's claim), `X-Content-Type-Options: nosniff`,
 `Content-Security-Policy: sandbox`, and a download unless the type is on the inline allowlist.
+A single byte range (`Range: bytes=...`) is answered 206, so audio and video players can seek.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_safe
 from django.views.static import serve
@@ -31,6 +35,47 @@ PROTECTIVE_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Referrer-Policy": "no-referrer",
 }
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CHUNK = 64 * 1024
+
+
+def byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """(first, last) byte of a single `Range: bytes=a-b` (or `a-`, or `-n`) within `size` bytes.
+
+    None: no usable single range (absent, malformed, several ranges): the whole file is sent.
+    ValueError: a well-formed range that starts past the end (416).
+    """
+    match = _RANGE.match(header.strip()) if header else None
+    if match is None or size <= 0:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last n bytes
+        n = int(last)
+        if n == 0:
+            raise ValueError("empty suffix range")
+        return max(size - n, 0), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size:
+        raise ValueError("range starts past the end")
+    if end < start:
+        return None
+    return start, end
+
+
+def _file_slice(handle: IO[bytes], start: int, end: int) -> Iterator[bytes]:
+    try:
+        handle.seek(start)
+        left = end - start + 1
+        while left > 0 and (chunk := handle.read(min(_CHUNK, left))):
+            left -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
 
 
 def _protect(response: HttpResponse, *, inline: bool, filename: str) -> HttpResponse:
@@ -58,7 +103,23 @@ def message_media(request: HttpRequest, message_id: int) -> HttpResponse:
         raise Http404 from None
     content_type, inline = served_type(name)
     extension = PurePosixPath(name).suffix.lower() if content_type != UNKNOWN_TYPE else ".bin"
-    response = FileResponse(handle, content_type=content_type)
+    size = default_storage.size(name)
+    response: HttpResponse | StreamingHttpResponse
+    try:
+        wanted = byte_range(request.headers.get("Range", ""), size)
+    except ValueError:
+        handle.close()
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return _protect(response, inline=False, filename=f"message-{message.pk}{extension}")
+    if wanted is None:
+        response = FileResponse(handle, content_type=content_type)
+    else:
+        first, last = wanted
+        response = StreamingHttpResponse(_file_slice(handle, first, last), status=206, content_type=content_type)
+        response["Content-Range"] = f"bytes {first}-{last}/{size}"
+        response["Content-Length"] = str(last - first + 1)
+    response["Accept-Ranges"] = "bytes"
     response["Cache-Control"] = "private, no-cache"
     return _protect(response, inline=inline, filename=f"message-{message.pk}{extension}")
 

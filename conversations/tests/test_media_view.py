@@ -166,3 +166,59 @@ def test_published_files_stay_public_under_their_own_prefix(client: Client) -> N
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
     assert response["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("header", "size", "expected"),
+    [
+        ("bytes=0-3", 10, (0, 3)),
+        ("bytes=4-", 10, (4, 9)),
+        ("bytes=-3", 10, (7, 9)),
+        ("bytes=-30", 10, (0, 9)),
+        ("bytes=2-100", 10, (2, 9)),
+        ("", 10, None),
+        ("bytes=0-1,4-5", 10, None),  # several ranges: the whole file
+        ("items=0-3", 10, None),
+        ("bytes=5-2", 10, None),
+        ("bytes=-", 10, None),
+    ],
+)
+def test_byte_range_parsing(header: str, size: int, expected: tuple[int, int] | None) -> None:
+    from conversations.views_media import byte_range
+
+    assert byte_range(header, size) == expected
+
+
+@pytest.mark.parametrize("header", ["bytes=10-", "bytes=99-120", "bytes=-0"])
+def test_byte_range_past_the_end_is_unsatisfiable(header: str) -> None:
+    from conversations.views_media import byte_range
+
+    with pytest.raises(ValueError):
+        byte_range(header, 10)
+
+
+def test_a_range_request_gets_206_with_the_slice_so_players_can_seek(
+    fake_graph: Any, agent_client: Client, sales_chat_role: Role
+) -> None:
+    message = _in_sales_chat(receive_media(fake_graph, JPEG, kind="image", mime_type="image/jpeg"), sales_chat_role)
+    whole = agent_client.get(_url(message))
+    assert whole.status_code == 200 and whole["Accept-Ranges"] == "bytes"
+
+    part = agent_client.get(_url(message), HTTP_RANGE="bytes=2-5")
+    assert part.status_code == 206
+    assert _body(part) == JPEG[2:6]
+    assert part["Content-Range"] == f"bytes 2-5/{len(JPEG)}" and part["Content-Length"] == "4"
+    assert part["X-Content-Type-Options"] == "nosniff" and part["Content-Security-Policy"] == "sandbox"
+
+    tail = agent_client.get(_url(message), HTTP_RANGE="bytes=-3")
+    assert _body(tail) == JPEG[-3:]
+
+    past = agent_client.get(_url(message), HTTP_RANGE=f"bytes={len(JPEG)}-")
+    assert past.status_code == 416 and past["Content-Range"] == f"bytes */{len(JPEG)}"
+
+
+def test_a_range_request_from_someone_who_may_not_see_the_chat_gets_404(
+    fake_graph: Any, outsider_client: Client, sales_chat_role: Role
+) -> None:
+    message = _in_sales_chat(receive_media(fake_graph, JPEG, kind="image", mime_type="image/jpeg"), sales_chat_role)
+    assert outsider_client.get(_url(message), HTTP_RANGE="bytes=0-3").status_code == 404
