@@ -145,7 +145,7 @@ def max_page_pixels() -> int:
 
 def max_seconds() -> float:
     """AI_CATALOG_MAX_SECONDS (0 = no limit)."""
-    return max(float(getattr(settings, "AI_CATALOG_MAX_SECONDS", 7200) or 0), 0.0)
+    return max(float(getattr(settings, "AI_CATALOG_MAX_SECONDS", 2700) or 0), 0.0)
 
 
 def stall_seconds() -> int:

@@ -48,7 +48,8 @@ AI_OCR_THREADS = env.int("AI_OCR_THREADS", default=1)
 # of life after which a processing catalog counts as stalled (its worker died) and may be resumed or reset.
 AI_CATALOG_MAX_PAGES = env.int("AI_CATALOG_MAX_PAGES", default=2000)
 AI_CATALOG_MAX_PAGE_PIXELS = env.int("AI_CATALOG_MAX_PAGE_PIXELS", default=40_000_000)
-AI_CATALOG_MAX_SECONDS = env.int("AI_CATALOG_MAX_SECONDS", default=7200)
+# Under LONG_TASK_SOFT_TIME_LIMIT (3000 s), so the ingestion stops with its own clear reason (and can be resumed).
+AI_CATALOG_MAX_SECONDS = env.int("AI_CATALOG_MAX_SECONDS", default=2700)
 AI_CATALOG_STALL_SECONDS = env.int("AI_CATALOG_STALL_SECONDS", default=600)
 # Where an ingestion keeps the pages it finished, so a resumed one does not redo them (private: not under MEDIA).
 AI_CATALOG_CHECKPOINT_DIR = env.str("AI_CATALOG_CHECKPOINT_DIR", default=str(VAR_DIR / "catalog_checkpoints"))
