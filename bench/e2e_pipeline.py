@@ -33,7 +33,6 @@ import hmac
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,6 +42,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench.outbound_throughput import get_json, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "BENCH"  # noqa: S105 (the fake's token, loopback only)
@@ -132,28 +133,12 @@ def wait_http(url: str, *, seconds: float, proc: subprocess.Popen | None = None)
     raise SystemExit(f"nothing answered on {url} within {seconds:.0f} s")
 
 
-def stop(proc: subprocess.Popen | None, *, grace: float = 30.0) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 def free_port() -> int:
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=60) as response:
-        return json.loads(response.read())
 
 
 # --------------------------------------------------------------------------- load
@@ -528,7 +513,7 @@ def run(args: argparse.Namespace) -> int:
                     pids=[bot.pid],
                 )
             )
-            stop(bot)
+            stop_process(bot)
 
         env = product_env(work, graph["graph_url"], args)
         manage = [sys.executable, str(ROOT / "manage.py")]
@@ -564,7 +549,7 @@ def run(args: argparse.Namespace) -> int:
         hops = hop_breakdown(product_posts, product, json.loads(out.stdout))
     finally:
         for proc in reversed(procs):
-            stop(proc)
+            stop_process(proc)
         shutil.rmtree(work, ignore_errors=True)
 
     print()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -30,14 +31,27 @@ def sign(body: bytes, secret: str = APP_SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-@pytest.fixture
-def conversation() -> Any:
-    """Laura's conversation on the "Ventas" number (modules with other needs define their own)."""
+def laura_conversation(**fields: Any) -> Any:
+    """Laura's conversation on the "Ventas" number, with any other fields given."""
     from conversations.models import Channel, Contact, Conversation
 
     channel = Channel.objects.create(name="Ventas", provider="meta", external_id=PHONE_NUMBER_ID)
     contact = Contact.objects.create(provider="meta", external_id="573001112233", profile_name="Laura")
-    return Conversation.objects.create(contact=contact, channel=channel, step="inicio")
+    return Conversation.objects.create(contact=contact, channel=channel, step="inicio", **fields)
+
+
+@pytest.fixture
+def conversation() -> Any:
+    """Laura's conversation on the "Ventas" number (modules with other needs define their own)."""
+    return laura_conversation()
+
+
+@pytest.fixture
+def open_conversation(meta_settings: Any, fake_graph: Any) -> Any:
+    """Laura's conversation ready for replies: Meta configured, the fake Graph up, the 24-hour window open."""
+    from django.utils import timezone
+
+    return laura_conversation(last_inbound_at=timezone.now() - timedelta(minutes=5))
 
 
 @pytest.fixture

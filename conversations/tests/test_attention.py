@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone, translation
 
 from accounts.models import User
-from conversations.models import Channel, Contact, Conversation, Message
+from conversations.models import Conversation, Message
 from conversations.providers.base import OutboundMessage, StatusUpdate
 from conversations.selectors import console_summary
 from conversations.services import attention
@@ -22,18 +22,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def conversation(meta_settings: Any, fake_graph: Any, settings: Any) -> Conversation:
+def conversation(open_conversation: Conversation, settings: Any) -> Conversation:
     settings.OUTBOUND_BACKOFF_BASE_SECONDS = 1.0
     settings.OUTBOUND_MAX_ATTEMPTS = 3
-    channel = Channel.objects.create(name="Ventas", provider="meta", external_id=PHONE_NUMBER_ID)
-    contact = Contact.objects.create(provider="meta", external_id="573001112233", profile_name="Laura")
-    return Conversation.objects.create(
-        contact=contact,
-        channel=channel,
-        step="inicio",
-        last_inbound_at=timezone.now() - timedelta(minutes=5),
-        last_activity_at=timezone.now(),
-    )
+    open_conversation.last_activity_at = timezone.now()
+    open_conversation.save(update_fields=["last_activity_at"])
+    return open_conversation
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from conversations.models import Channel, Contact, Conversation, MediaUpload, Message
+from conversations.models import Conversation, MediaUpload, Message
 from conversations.providers.base import OutboundMessage, OutboundValidationError
 from conversations.services.channels import provider_for
 from conversations.services.outbound import conversation_flush_outbound, message_queue_outbound
@@ -23,12 +23,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"menu-image" * 40
 
 
 @pytest.fixture
-def conversation(meta_settings: Any, fake_graph: Any) -> Conversation:
-    channel = Channel.objects.create(name="Ventas", provider="meta", external_id=PHONE_NUMBER_ID)
-    contact = Contact.objects.create(provider="meta", external_id="573001112233", profile_name="Laura")
-    return Conversation.objects.create(
-        contact=contact, channel=channel, step="inicio", last_inbound_at=timezone.now() - timedelta(minutes=5)
-    )
+def conversation(open_conversation: Conversation) -> Conversation:
+    return open_conversation
 
 
 def media_file(name: str, content: bytes = PNG) -> str:

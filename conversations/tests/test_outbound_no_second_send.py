@@ -15,25 +15,20 @@ import pytest
 from django.utils import timezone
 
 from conftest import load_fixture
-from conversations.models import Channel, Contact, Conversation, Message
+from conversations.models import Conversation, Message
 from conversations.providers.base import OutboundMessage
 from conversations.providers.meta import MetaProvider
 from conversations.services.ingest import delivery_process, delivery_record
 from conversations.services.outbound import callback_message_id, conversation_flush_outbound, message_queue_outbound
 from conversations.services.sweeper import sweep_stuck
-from conversations.tests.conftest import PHONE_NUMBER_ID
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def conversation(meta_settings: Any, fake_graph: Any, settings: Any) -> Conversation:
+def conversation(open_conversation: Conversation, settings: Any) -> Conversation:
     settings.OUTBOUND_PAIR_INTERVAL_SECONDS = 0
-    channel = Channel.objects.create(name="Ventas", provider="meta", external_id=PHONE_NUMBER_ID)
-    contact = Contact.objects.create(provider="meta", external_id="573001112233", profile_name="Laura")
-    return Conversation.objects.create(
-        contact=contact, channel=channel, step="inicio", last_inbound_at=timezone.now() - timedelta(minutes=5)
-    )
+    return open_conversation
 
 
 def queue(conversation: Conversation, text: str = "Hola Laura") -> Message:

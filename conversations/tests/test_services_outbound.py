@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from conversations.models import Channel, Contact, Conversation, Message
+from conversations.models import Contact, Conversation, Message
 from conversations.providers.base import OutboundMessage, OutboundValidationError
 from conversations.services import outbound, ratelimit
 from conversations.services.outbound import (
@@ -24,21 +24,16 @@ from conversations.services.outbound import (
     message_mark_read,
     message_queue_outbound,
 )
-from conversations.tests.conftest import PHONE_NUMBER_ID
 from whatsapp_ia.locks import conversation_lock
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def conversation(meta_settings: Any, fake_graph: Any, settings: Any) -> Conversation:
+def conversation(open_conversation: Conversation, settings: Any) -> Conversation:
     settings.OUTBOUND_BACKOFF_BASE_SECONDS = 1.0
     settings.OUTBOUND_MAX_ATTEMPTS = 3
-    channel = Channel.objects.create(name="Ventas", provider="meta", external_id=PHONE_NUMBER_ID)
-    contact = Contact.objects.create(provider="meta", external_id="573001112233", profile_name="Laura")
-    return Conversation.objects.create(
-        contact=contact, channel=channel, step="inicio", last_inbound_at=timezone.now() - timedelta(minutes=5)
-    )
+    return open_conversation
 
 
 def queue(conversation: Conversation, **fields: Any) -> Message:

@@ -77,17 +77,7 @@ def xlsx(headers: Sequence[Any], rows: Sequence[Sequence[Any]]) -> bytes:
 
 def english_row(**values: Any) -> list[Any]:
     defaults = {
-        "step": "inicio",
-        "input_text": "*",
-        "priority": 100,
-        "response_type": "text",
-        "response_text": "Hola",
-        "options": "",
-        "next_step": "",
-        "advance_steps": 0,
-        "role_keyword": "",
-        "handler": "",
-        "calculation": "",
+        **factories.RULE_DEFAULTS,
         "media_urls": "",
         "active": True,
     }
