@@ -30,6 +30,7 @@ __all__ = [
     "Responder",
     "bot_respond",
     "conversation_immediate_turns_run",
+    "enrichment_needed",
     "enrichment_register",
     "enrichment_unregister",
     "enrichments",
@@ -68,6 +69,10 @@ class Enrichment:
     name: str
     enrich: Callable[..., object]  # enrich(message=)
     order: int
+    kinds: frozenset[str] | None = None  # the message kinds it reads (None: every kind)
+
+    def applies_to(self, kind: str) -> bool:
+        return self.kinds is None or kind in self.kinds
 
 
 _RESPONDERS: dict[str, Responder] = {}
@@ -104,9 +109,18 @@ def responder_unregister(name: str) -> None:
     _resort()
 
 
-def enrichment_register(name: str, enrich: Callable[..., object], order: int) -> None:
-    """Register (or replace) the enrichment step ``name``; lower ``order`` runs first."""
-    _ENRICHMENTS[name] = Enrichment(name=name, enrich=enrich, order=order)
+def enrichment_register(
+    name: str, enrich: Callable[..., object], order: int, *, kinds: Iterable[str] | None = None
+) -> None:
+    """Register (or replace) the enrichment step ``name``; lower ``order`` runs first.
+
+    ``kinds``: the message kinds the step reads (audio, image...). A message no step reads and
+    without media to download is answered in the same transaction that stores it
+    (``enrichment_needed``); the others wait for a worker, since enriching may take long.
+    """
+    _ENRICHMENTS[name] = Enrichment(
+        name=name, enrich=enrich, order=order, kinds=frozenset(kinds) if kinds is not None else None
+    )
     _resort()
 
 
@@ -124,9 +138,15 @@ def enrichments() -> tuple[Enrichment, ...]:
 
 
 def enrichments_run(*, message: Message) -> None:
-    """Every enrichment step on ``message``, in order (before the processing transaction)."""
+    """Every enrichment step that reads ``message``'s kind, in order (before the processing transaction)."""
     for step in _enrichments_sorted:
-        step.enrich(message=message)
+        if step.applies_to(message.kind):
+            step.enrich(message=message)
+
+
+def enrichment_needed(kind: str) -> bool:
+    """Does some enrichment step read messages of this kind?"""
+    return any(step.applies_to(kind) for step in _enrichments_sorted)
 
 
 def bot_respond(*, conversation: Conversation, message: Message) -> None:

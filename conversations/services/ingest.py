@@ -38,6 +38,8 @@ from conversations.providers.base import InboundMessage, ProviderNotice, StatusU
 from conversations.services import attention
 from conversations.services.channels import channel_for_inbound
 from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
+from conversations.services.outbound import conversation_send_now, flush_schedule, sends_here
+from conversations.services.processing import message_answerable_inline, message_turn_inline
 from conversations.services.serialize import conversation_event_data, message_event_data
 from conversations.services.state import conversation_reopen
 from whatsapp_ia.locks import conversation_lock
@@ -200,11 +202,31 @@ def deliveries_drain(*, lane: int, batch: int = 200) -> bool:
             # worker is given up after PIPELINE_MAX_ATTEMPTS instead of stalling the lane forever.
             WebhookDelivery.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1)
             for delivery_id in ids:
-                delivery_attempt(delivery_id=delivery_id)
+                with sends_here() as replied:  # the replies queued while storing and answering: sent below
+                    delivery_attempt(delivery_id=delivery_id)
+                replies_send(replied)
                 after = delivery_id
                 if time.monotonic() > deadline:
                     return True  # leave room under the task's time limit; the next run goes on
     return bool(client.exists(_kick_key(lane)))
+
+
+def replies_send(conversation_ids: set[int]) -> None:
+    """Send the replies just committed for these conversations from this worker (never raises).
+
+    Whatever cannot be sent now is left to a flush task (``conversation_send_now``); if even
+    that fails (Redis down), the sweeper finds the queued replies.
+    """
+    for conversation_id in sorted(conversation_ids):
+        try:
+            conversation_send_now(conversation_id=conversation_id)
+        except Exception:
+            logger.exception("Sending the replies of conversation %s failed; a flush task will", conversation_id)
+            db_connection_recover()
+            try:
+                flush_schedule(conversation_id=conversation_id, countdown=1.0)
+            except Exception:
+                logger.exception("Could not schedule a flush of conversation %s; the sweeper will", conversation_id)
 
 
 def work_budget_seconds() -> float:
@@ -346,10 +368,18 @@ def _delivery_finish(delivery: WebhookDelivery, *, state: str, error: str, count
 
 
 def message_store_inbound(*, provider: str, event: InboundMessage) -> Message | None:
-    """Store one inbound message; None when it was already stored (a retry or a concurrent duplicate)."""
+    """Store one inbound message; None when it was already stored (a retry or a concurrent duplicate).
+
+    A message the bots can answer at once (no media to fetch, nothing to enrich: text, buttons,
+    locations...) whose conversation has no older message still waiting is answered in the same
+    transaction (``processing.message_turn_inline``): stored, answered and its replies queued in
+    one commit. The others are stored pending and a worker processes them in order.
+    """
     if Message.objects.filter(provider=provider, provider_message_id=event.provider_message_id).exists():
         return None
     channel = channel_for_inbound(provider=provider, external_id=event.channel_external_id)
+    kind = event.kind if event.kind in MessageKind.values else MessageKind.UNSUPPORTED
+    media_state = MediaState.PENDING if event.kind in MEDIA_KINDS and event.media else MediaState.NONE
     with transaction.atomic():
         contact = _contact_upsert(provider=provider, event=event)
         conversation, _ = Conversation.objects.get_or_create(
@@ -358,37 +388,49 @@ def message_store_inbound(*, provider: str, event: InboundMessage) -> Message | 
         conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
         now = timezone.now()
         session_reset = _session_expired(conversation, now)
+        inline = message_answerable_inline(kind=kind, media_state=media_state) and not _older_pending(conversation.pk)
         try:
             with transaction.atomic():
                 message = Message.objects.create(
                     conversation=conversation,
                     direction="in",
-                    kind=event.kind if event.kind in MessageKind.values else MessageKind.UNSUPPORTED,
+                    kind=kind,
                     text=event.text,
                     caption=event.caption,
                     data=_message_data(event, session_reset=session_reset),
                     media_provider_id=event.media.media_id if event.media else "",
                     media_mime=event.media.mime_type if event.media else "",
                     media_original_url=(event.media.url if event.media else "")[:2000],
-                    media_state=MediaState.PENDING if event.kind in MEDIA_KINDS and event.media else MediaState.NONE,
+                    media_state=media_state,
                     provider=provider,
                     provider_message_id=event.provider_message_id,
                     reply_to_provider_id=event.reply_to,
                     status="received",
-                    processing_state=ProcessingState.PENDING,
+                    processing_state=ProcessingState.DONE if inline else ProcessingState.PENDING,
                     raw=event.raw,
                     provider_timestamp=event.sent_at,
                 )
         except IntegrityError:
             return None  # a concurrent duplicate won the race: nothing new, no second reply
         _conversation_touch_inbound(conversation, message=message, now=now, session_reset=session_reset)
-    events.broadcast_on_commit(
-        groups=events.groups_for(conversation), name=events.MESSAGE_CREATED, data=message_event_data(message)
-    )
-    from conversations.tasks import conversation_process_task
+        events.broadcast_on_commit(
+            groups=events.groups_for(conversation), name=events.MESSAGE_CREATED, data=message_event_data(message)
+        )
+        if inline:
+            message_turn_inline(conversation=conversation, message=message)
+        else:
+            from conversations.tasks import conversation_process_task
 
-    transaction.on_commit(lambda: conversation_process_task.delay(conversation.pk), robust=True)
+            conversation_id = conversation.pk
+            transaction.on_commit(lambda: conversation_process_task.delay(conversation_id), robust=True)
     return message
+
+
+def _older_pending(conversation_id: int) -> bool:
+    """Is an inbound message of the conversation still waiting for its turn? Then a new one waits behind it."""
+    return Message.objects.filter(
+        conversation_id=conversation_id, direction="in", processing_state=ProcessingState.PENDING
+    ).exists()
 
 
 def _contact_upsert(*, provider: str, event: InboundMessage) -> Contact:
@@ -439,14 +481,13 @@ def _conversation_touch_inbound(conversation: Conversation, *, message: Message,
     fields = ["last_activity_at", "last_inbound_at", "unread_count", "last_message_preview", "updated_at"]
     conversation.last_activity_at = now
     conversation.last_inbound_at = now
-    conversation.unread_count = F("unread_count") + 1
+    conversation.unread_count += 1  # read under the row lock (select_for_update) in this transaction
     conversation.last_message_preview = (message.text or message.caption or f"[{message.kind}]")[:200]
     if session_reset and not conversation.bot_paused:
         conversation.step = settings.INITIAL_STEP
         fields.append("step")
     fields += conversation_reopen(conversation, save=False)  # saved and broadcast with the rest below
     conversation.save(update_fields=fields)
-    conversation.refresh_from_db(fields=["unread_count"])
     events.broadcast_on_commit(
         groups=events.groups_for(conversation),
         name=events.CONVERSATION_UPDATED,

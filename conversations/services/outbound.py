@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -126,9 +129,51 @@ def _flush_flag(conversation_id: int) -> str:
     return f"wia:flush:pending:{conversation_id}"
 
 
+_sends_here: ContextVar[set[int] | None] = ContextVar("outbound_sends_here", default=None)
+
+
 def flush_enqueue_on_commit(*, conversation_id: int) -> None:
-    """After commit, make sure one flush of the conversation is pending (not one per queued message)."""
+    """After commit, make sure one flush of the conversation is pending (not one per queued message).
+
+    Inside ``sends_here()`` the conversation is only noted: that caller sends after its commit.
+    """
+    here = _sends_here.get()
+    if here is not None:
+        here.add(conversation_id)
+        return
     transaction.on_commit(lambda: flush_schedule(conversation_id=conversation_id), robust=True)
+
+
+@contextmanager
+def sends_here() -> Iterator[set[int]]:
+    """Collect the conversations whose replies are queued inside the block; the caller sends them itself.
+
+    The message pipeline answers a message in the transaction that stores it and then sends the
+    replies from the same worker (``conversation_send_now``), without a flush task in between.
+    """
+    collected: set[int] = set()
+    token = _sends_here.set(collected)
+    try:
+        yield collected
+    finally:
+        _sends_here.reset(token)
+
+
+INLINE_MAX_PACING_SLEEP = 0.25  # seconds the pipeline waits for a send slot before leaving it to a flush task
+
+
+def conversation_send_now(*, conversation_id: int) -> FlushResult:
+    """Send a conversation's queued replies from this worker now, as far as pacing allows at once.
+
+    What cannot go now (the customer's or the number's pacing, a retry later, another worker
+    sending for the conversation) is left to a flush task, scheduled here.
+    """
+    result = conversation_flush_outbound(conversation_id=conversation_id, max_sleep=INLINE_MAX_PACING_SLEEP)
+    if result.busy:
+        flush_schedule(conversation_id=conversation_id, countdown=LOCK_BUSY_RETRY)
+    elif result.retry_in is not None:
+        flush_schedule(conversation_id=conversation_id, countdown=max(result.retry_in, 0.05))
+    return result
 
 
 def flush_schedule(*, conversation_id: int, countdown: float = 0.0, busy: int = 0) -> bool:
@@ -165,7 +210,7 @@ def backoff_seconds(attempts: int, *, retry_after: float | None = None) -> float
     return max(delay, retry_after or 0.0)
 
 
-def conversation_flush_outbound(*, conversation_id: int) -> FlushResult:
+def conversation_flush_outbound(*, conversation_id: int, max_sleep: float = MAX_PACING_SLEEP) -> FlushResult:
     """Send the conversation's queued messages in order. Runs in a worker; one worker per conversation.
 
     When another worker holds the conversation, this flush comes back (after LOCK_BUSY_RETRY,
@@ -176,7 +221,7 @@ def conversation_flush_outbound(*, conversation_id: int) -> FlushResult:
     with conversation_lock("out", conversation_id) as held:
         if not held:
             return FlushResult(retry_in=LOCK_BUSY_RETRY, busy=True)
-        return _flush_locked(conversation_id)
+        return _flush_locked(conversation_id, max_sleep=max_sleep)
 
 
 # What a flush reads of a queued message: what it sends and what the console event shows.
@@ -222,7 +267,7 @@ def _queued_sql(vendor: str) -> tuple[str, tuple[Any, ...]]:
     return queryset.query.sql_with_params()
 
 
-def _flush_locked(conversation_id: int) -> FlushResult:
+def _flush_locked(conversation_id: int, *, max_sleep: float = MAX_PACING_SLEEP) -> FlushResult:
     sent = failed = 0
     batch = _queued(conversation_id)
     if not batch:
@@ -243,7 +288,7 @@ def _flush_locked(conversation_id: int) -> FlushResult:
                 continue
             if (wait := recipient_busy_until.get(outbound.to, 0.0) - time.monotonic()) > 0:
                 return FlushResult(sent, failed, wait)  # known from the last send: no need to ask Redis
-            wait, recipient_free_in = _pace(conversation, outbound.to)
+            wait, recipient_free_in = _pace(conversation, outbound.to, max_sleep=max_sleep)
             if wait:
                 return FlushResult(sent, failed, wait)
             if recipient_free_in:
@@ -289,7 +334,7 @@ def _flush_locked(conversation_id: int) -> FlushResult:
     return FlushResult(sent, failed, None)
 
 
-def _pace(conversation: Conversation, recipient: str) -> tuple[float, float]:
+def _pace(conversation: Conversation, recipient: str, *, max_sleep: float = MAX_PACING_SLEEP) -> tuple[float, float]:
     """(seconds to wait before this send may go out, seconds until the recipient may get another one).
 
     0 for the first = go now, after sleeping for its booked slot. The per-customer bucket is only
@@ -309,7 +354,7 @@ def _pace(conversation: Conversation, recipient: str) -> tuple[float, float]:
     if pacing.bucket_wait:
         return pacing.bucket_wait, pacing.bucket_wait
     wait = pacing.slot_wait
-    if wait > MAX_PACING_SLEEP:
+    if wait > max_sleep:
         return wait, pacing.bucket_next  # a deep backlog: come back later (that slot goes unused)
     if wait:
         time.sleep(wait)

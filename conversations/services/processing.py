@@ -18,15 +18,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from conversations.models import Conversation, Message, ProcessingState
+from conversations.models import Conversation, MediaState, Message, ProcessingState
 from conversations.services.attention import conversation_flag_attention
-from conversations.services.bots import bot_respond, enrichments_run
+from conversations.services.bots import bot_respond, enrichment_needed, enrichments_run
 from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
 from conversations.services.media import message_media_download
+from conversations.services.outbound import sends_here
 from whatsapp_ia.locks import LOCK_BUSY_RETRY, conversation_lock
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def conversation_process(*, conversation_id: int, now: datetime | None = None) -
     Truthy when work may remain (another worker held the lock, a message waits for its
     retry, or a message arrived as we finished): the caller runs it again after `retry_in`.
     """
-    from conversations.services.ingest import work_budget_seconds
+    from conversations.services.ingest import replies_send, work_budget_seconds
 
     with conversation_lock("in", conversation_id) as held:
         if not held:
@@ -73,7 +74,9 @@ def conversation_process(*, conversation_id: int, now: datetime | None = None) -
                 return ProcessResult(retry_in=(message.next_attempt_at - at).total_seconds())
             if not held.owned():
                 return ProcessResult(retry_in=LOCK_BUSY_RETRY, busy=True)  # lost it: the new holder goes on
-            message_process(message=message, now=now)
+            with sends_here() as replied:
+                message_process(message=message, now=now)
+            replies_send(replied)
             if time.monotonic() > deadline:
                 return ProcessResult(retry_in=AGAIN_SOON)
     return ProcessResult(retry_in=AGAIN_SOON) if _pending(conversation_id) is not None else ProcessResult()
@@ -101,23 +104,28 @@ def message_process(*, message: Message, now: datetime | None = None) -> None:
         message_process_failed(message=message, exc=exc, now=now)
 
 
-def message_process_failed(*, message: Message, exc: BaseException, now: datetime | None = None) -> None:
-    """Retry a transient failure later (backoff); give up at once on others or after the last attempt."""
+def message_process_failed(*, message: Message, exc: BaseException, now: datetime | None = None) -> float | None:
+    """Retry a transient failure later (backoff); give up at once on others or after the last attempt.
+
+    Returns the seconds until the retry, None when the message was given up.
+    """
     db_connection_recover()
     at = now or timezone.now()
     reason = error_reason(exc)
     message.refresh_from_db(fields=["data", "attempts"])  # what the rolled-back turn may have changed in memory
     message.attempts += 1
     message.data = {**message.data, "processing_error": reason, "failed_at": at.isoformat()}
-    fields = ["attempts", "next_attempt_at", "data", "updated_at"]
+    fields = ["attempts", "next_attempt_at", "data", "processing_state", "updated_at"]
     transient = is_transient_error(exc)
     if transient and message.attempts < settings.PIPELINE_MAX_ATTEMPTS:
-        message.next_attempt_at = at + timedelta(seconds=retry_delay(message.attempts))
+        delay = retry_delay(message.attempts)
+        message.processing_state = ProcessingState.PENDING  # a turn answered inline was stored as done
+        message.next_attempt_at = at + timedelta(seconds=delay)
         message.save(update_fields=fields)
-        return
+        return delay
     message.processing_state = ProcessingState.FAILED
     message.next_attempt_at = None
-    message.save(update_fields=[*fields, "processing_state"])
+    message.save(update_fields=fields)
     if transient:
         reason = gettext("gave up after %(attempts)d attempts: %(reason)s") % {
             "attempts": message.attempts,
@@ -127,3 +135,39 @@ def message_process_failed(*, message: Message, exc: BaseException, now: datetim
         conversation_id=message.conversation_id,
         reason=gettext("The bot could not answer a customer message (%(reason)s).") % {"reason": reason},
     )
+    return None
+
+
+def message_answerable_inline(*, kind: str, media_state: str) -> bool:
+    """May the bots answer a message of this kind in the transaction that stores it?
+
+    Yes when nothing slow must come first: no media to download, no enrichment step that reads
+    its kind (transcribing or describing takes seconds). The others wait for a worker.
+    """
+    return media_state != MediaState.PENDING and not enrichment_needed(kind)
+
+
+def message_turn_inline(*, conversation: Conversation, message: Message, now: datetime | None = None) -> None:
+    """The bots' turn on a message just stored, inside the storing transaction (one transaction per turn).
+
+    The caller locked the conversation row, stored ``message`` as done and checked that no older
+    inbound message of the conversation is still pending (order holds). A failure of the bots
+    rolls back their turn only (a savepoint): the message stays stored, retried later or failed
+    and flagged, as in ``message_process``. A database error is raised: the caller's whole
+    transaction is retried (the delivery is parsed again; the message is stored once).
+    """
+    try:
+        with transaction.atomic():
+            bot_respond(conversation=conversation, message=message)
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        logger.exception("Processing message %s failed", message.pk)
+        delay = message_process_failed(message=message, exc=exc, now=now)
+        if delay is not None:
+            from conversations.tasks import conversation_process_task
+
+            conversation_id = conversation.pk
+            transaction.on_commit(
+                lambda: conversation_process_task.apply_async((conversation_id,), countdown=delay), robust=True
+            )

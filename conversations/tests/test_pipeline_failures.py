@@ -107,7 +107,7 @@ def test_a_delivery_that_raises_is_failed_with_its_reason_and_the_lane_goes_on(o
     assert bad.attempts == 1
     assert bytes(bad.body) == DEEP_BODY  # raw input kept
     assert good.state == DeliveryState.PROCESSED
-    assert Message.objects.get().provider_message_id == "wamid.FAIL0001"
+    assert Message.objects.get(direction="in").provider_message_id == "wamid.FAIL0001"
 
 
 @pytest.mark.django_db
@@ -145,13 +145,13 @@ def test_a_partly_stored_delivery_is_parsed_again_and_loses_nothing(one_lane: No
     assert delivery.state == DeliveryState.RETRYING
     assert "database is locked" in delivery.error
     assert delivery.attempts == 1 and delivery.next_attempt_at is not None
-    assert Message.objects.count() == 1  # one of the two was stored before the lock
+    assert Message.objects.filter(direction="in").count() == 1  # one of the two was stored before the lock
 
     delivery_retry(delivery_id=delivery.pk)  # what the countdown task does
     delivery.refresh_from_db()
     assert delivery.state == DeliveryState.PROCESSED, delivery.error
     assert delivery.attempts == 2 and delivery.next_attempt_at is None
-    assert sorted(Message.objects.values_list("provider_message_id", flat=True)) == [
+    assert sorted(Message.objects.filter(direction="in").values_list("provider_message_id", flat=True)) == [
         "wamid.FAIL0001",
         "wamid.FAIL0002",
     ]
@@ -191,14 +191,20 @@ def test_the_sweeper_picks_up_a_retry_whose_task_was_lost(one_lane: None, redis_
 
 
 @pytest.fixture
-def stored_text(meta_settings: Any, settings: Any) -> Callable[..., Message]:
-    """Store an inbound text as the drain would; the bot has one rule answering it."""
+def stored_text(meta_settings: Any, settings: Any) -> Iterator[Callable[..., Message]]:
+    """Store an inbound text as the drain would, left pending for a worker; the bot has one rule answering it.
+
+    An enrichment step that reads texts is registered meanwhile, so each message waits for
+    ``conversation_process`` (as audio and images do) instead of being answered as it is stored.
+    """
+    from conversations.services import bots
     from flows.models import Rule
 
     settings.PIPELINE_MAX_ATTEMPTS = 3
     Rule.objects.get_or_create(
         step="inicio", input_text="*", defaults={"response_text": "¡Hola!", "next_step": "inicio"}
     )
+    bots.enrichment_register("test_reads_texts", lambda *, message: None, 1, kinds=["text"])
 
     def store(n: int) -> Message:
         from conversations.services.ingest import delivery_process
@@ -206,7 +212,8 @@ def stored_text(meta_settings: Any, settings: Any) -> Callable[..., Message]:
         delivery_process(delivery_id=_record(_text_body(n)).pk)
         return Message.objects.get(provider_message_id=f"wamid.FAIL{n:04d}")
 
-    return store
+    yield store
+    bots.enrichment_unregister("test_reads_texts")
 
 
 def _replies() -> int:
@@ -316,3 +323,91 @@ def test_processing_that_waits_too_long_for_the_conversation_row_on_mariadb_is_r
     assert not conversation_process(conversation_id=first.conversation_id, now=t0 + timedelta(seconds=3))
     first.refresh_from_db()
     assert first.processing_state == "done" and _replies() == 1
+
+
+# --------------------------------------------------------------------------- the turn in the storing transaction
+
+
+@pytest.fixture
+def answering_rule(one_lane: None) -> None:
+    from flows.models import Rule
+
+    Rule.objects.create(step="inicio", input_text="*", response_text="¡Hola!", next_step="inicio")
+
+
+@contextmanager
+def responder_raising(exc: BaseException) -> Iterator[None]:
+    """A bot (registered before the rules) that raises ``exc`` on its turn."""
+    from conversations.services import bots
+
+    def respond(*, conversation: Any, message: Any) -> bool:
+        raise exc
+
+    bots.responder_register("test_raises", respond, -1)
+    try:
+        yield
+    finally:
+        bots.responder_unregister("test_raises")
+
+
+@pytest.mark.django_db
+def test_a_text_is_stored_answered_and_its_reply_sent_by_the_drain_without_other_tasks(
+    answering_rule: None, fake_graph: Any, redis_client: Any
+) -> None:
+    redis_client.delete("celery")
+    _record(_text_body(1))
+    assert deliveries_drain(lane=0) is False
+    inbound = Message.objects.get(direction="in")
+    reply = Message.objects.get(direction="out")
+    assert inbound.processing_state == "done"
+    assert reply.text == "¡Hola!" and reply.status == "sent" and reply.provider_message_id
+    assert [m["json"]["text"]["body"] for m in fake_graph.sent] == ["¡Hola!"]
+    assert redis_client.llen("celery") == 0  # no process task, no flush task
+
+
+@pytest.mark.django_db
+def test_a_bot_that_breaks_on_the_turn_keeps_the_message_failed_and_flags_the_chat(answering_rule: None) -> None:
+    delivery = _record(_text_body(1))
+    with responder_raising(ValueError("a bug in a bot")):
+        deliveries_drain(lane=0)
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.PROCESSED  # the message was stored: nothing of the delivery lost
+    message = Message.objects.get(direction="in")
+    assert message.processing_state == "failed"
+    assert "a bug in a bot" in message.data["processing_error"]
+    assert _replies() == 0  # the turn was rolled back as a whole: no half answer
+    conversation = Conversation.objects.get()
+    assert conversation.needs_attention and "a bug in a bot" in conversation.attention_reason
+    assert conversation.unread_count == 1
+
+
+@pytest.mark.django_db
+def test_a_bot_that_meets_a_broken_database_on_the_turn_leaves_the_delivery_for_a_retry(answering_rule: None) -> None:
+    from django.db import OperationalError
+
+    delivery = _record(_text_body(1))
+    with responder_raising(OperationalError("database is locked")):
+        deliveries_drain(lane=0)
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.RETRYING and "database is locked" in delivery.error
+    assert Message.objects.count() == 0  # stored and answered together, or neither
+
+    delivery_retry(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.PROCESSED
+    assert Message.objects.get(direction="in").processing_state == "done"
+    assert _replies() == 1
+
+
+@pytest.mark.django_db
+def test_a_text_behind_a_message_still_waiting_for_its_media_waits_its_turn(answering_rule: None) -> None:
+    from conversations.services.ingest import delivery_process
+
+    audio = load_fixture("meta", "message__audio_voice_note")
+    audio["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = "573001112233"
+    audio["entry"][0]["changes"][0]["value"]["messages"][0]["from"] = "573001112233"
+    delivery_process(delivery_id=_record(json.dumps(audio).encode()).pk)
+    delivery_process(delivery_id=_record(_text_body(1)).pk)
+    states = dict(Message.objects.filter(direction="in").values_list("kind", "processing_state"))
+    assert states == {"audio": "pending", "text": "pending"}  # the text is not answered before the audio
+    assert _replies() == 0

@@ -29,3 +29,9 @@ if REDIS.socket_path:  # noqa: F405
     CACHES["default"]["LOCATION"] = REDIS.client  # noqa: F405
     CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [REDIS.client]  # noqa: F405
     CELERY_BROKER_URL = REDIS.celery
+
+# The pipeline sends replies from the worker that stored the message: a test that stores one
+# without a fake Graph server must not reach the internet. Nothing listens on port 9 (discard):
+# the send fails at once as a network error and stays queued for a retry. Tests that check
+# sending run a local fake Graph server and point META_GRAPH_URL at it.
+META_GRAPH_URL = "http://127.0.0.1:9"
