@@ -48,9 +48,13 @@ def _media_root(settings: Any, tmp_path: Path) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_rules_cache() -> None:
     """Each process keeps the active rules (flows/rules_cache.py); each test's rules are rolled back."""
+    from catalog_ai.responder import ai_handoff_cache_clear
+    from conversations.services.channels import channels_cache_clear
     from flows.rules_cache import rules_cache_clear
 
     rules_cache_clear()
+    channels_cache_clear()  # ids repeat across tests (rolled back): a kept channel would be another test's
+    ai_handoff_cache_clear()
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,14 @@ class CatalogAiConfig(AppConfig):
     verbose_name = _("AI catalog")
 
     def ready(self) -> None:
-        from catalog_ai.responder import ai_handoff, ai_respond, ai_turn_run_now
+        from django.db.models.signals import post_delete, post_save
+
+        from catalog_ai.models import AISettings
+        from catalog_ai.responder import ai_handoff, ai_handoff_cache_clear, ai_respond, ai_turn_run_now
         from conversations.services.bots import AI_RESPONDER, responder_register
+
+        for signal in (post_save, post_delete):
+            signal.connect(ai_handoff_cache_clear, sender=AISettings, dispatch_uid=f"ai-handoff-{signal}")
 
         responder_register(
             AI_RESPONDER,

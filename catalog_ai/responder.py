@@ -34,6 +34,7 @@ is on), the rules' responder flags it ``Message.awaiting_ai``; the AI's responde
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -190,6 +191,18 @@ def ai_respond(*, conversation: Conversation, message: Message) -> bool:
     return True
 
 
+# The rule engine asks for the hand-off on every turn: kept per process for a few seconds (dropped
+# when the AI settings are saved in this process); another process's change shows within _HANDOFF_TTL.
+_HANDOFF_TTL = 5.0
+_handoff_kept: tuple[float, Handoff] | None = None
+
+
+def ai_handoff_cache_clear(**_: Any) -> None:
+    """Forget the kept hand-off (the AI settings changed; tests)."""
+    global _handoff_kept
+    _handoff_kept = None
+
+
 def ai_handoff(*, create: bool = True) -> Handoff:
     """Whether the AI answers now, and the step whose chats it answers (for the rules' engine and editor).
 
@@ -198,8 +211,14 @@ def ai_handoff(*, create: bool = True) -> Handoff:
     from catalog_ai.models import AISettings
 
     if create:
+        global _handoff_kept
+        kept = _handoff_kept
+        if kept is not None and kept[0] > time.monotonic():
+            return kept[1]
         ai = AISettings.load()
-        return Handoff(enabled=ai.enabled, step=ai.handoff_step)
+        handoff = Handoff(enabled=ai.enabled, step=ai.handoff_step)
+        _handoff_kept = (time.monotonic() + _HANDOFF_TTL, handoff)
+        return handoff
     stored = AISettings.objects.filter(pk=1).values_list("enabled", "handoff_step").first()
     if stored is None:
         return Handoff(enabled=bool(settings.AI_MODE_ENABLED), step=settings.AI_HANDOFF_STEP)

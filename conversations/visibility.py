@@ -26,6 +26,7 @@ __all__ = [
     "conversation_visibility_q",
     "conversation_visible",
     "groups_for",
+    "groups_forget",
     "role_group",
     "user_group",
     "user_groups",
@@ -72,8 +73,22 @@ def user_groups(user: Any) -> list[str]:
 
 
 def groups_for(conversation: Any) -> list[str]:
-    """The console groups a conversation's events go to, from its roles and assignee."""
-    return conversation_groups(role_ids=_role_ids(conversation.pk), assigned_to_id=conversation.assigned_to_id)
+    """The console groups a conversation's events go to, from its roles and assignee.
+
+    Kept on the instance: one turn of the pipeline sends several events for the same chat. Whoever
+    changes the chat's roles through this instance calls ``groups_forget``; a new assignee is seen.
+    """
+    kept = conversation.__dict__.get("_console_groups")
+    if kept is not None and kept[0] == conversation.assigned_to_id:
+        return list(kept[1])
+    groups = conversation_groups(role_ids=_role_ids(conversation.pk), assigned_to_id=conversation.assigned_to_id)
+    conversation.__dict__["_console_groups"] = (conversation.assigned_to_id, tuple(groups))
+    return groups
+
+
+def groups_forget(conversation: Any) -> None:
+    """The chat's roles changed: its console groups are read again."""
+    conversation.__dict__.pop("_console_groups", None)
 
 
 def conversation_visible(*, user: Any, conversation: Any) -> bool:

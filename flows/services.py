@@ -21,6 +21,7 @@ from conversations.services.state import (
     conversation_state_broadcast,
     conversation_take_over,
 )
+from conversations.visibility import groups_forget
 from flows.engine import CommandData, Decision, Incoming, MediaData, Reply, RuleData, State, decide
 from flows.models import GlobalCommand, Rule
 from flows.rules_cache import rules_and_commands
@@ -146,6 +147,7 @@ def decision_apply(*, conversation: Conversation, message: Message, decision: De
             logger.warning("Rule role keywords %r cannot be role keywords; not assigned", ensured.invalid)
         for role in ensured.roles.values():
             ChatRole.objects.get_or_create(conversation=conversation, role=role, defaults={"assigned_by": "rule"})
+        groups_forget(conversation)  # its events go to the new roles' consoles from now on
     # Who answers the chat next: conversations.services.state owns the transition; saved with the step below.
     moved: list[str] = []
     if decision.hand_off_to_human:

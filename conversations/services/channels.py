@@ -18,6 +18,16 @@ logger = logging.getLogger(__name__)
 
 _SECRETS_TTL = 30.0
 _secrets_cache: dict[str, tuple[float, tuple[str, ...]]] = {}
+# Every inbound message names its channel: kept per process for a few seconds (and dropped when
+# a channel is saved in this process) instead of one query per message. Another process's change
+# of a channel's credentials reaches the pipeline within _CHANNEL_TTL.
+_CHANNEL_TTL = 10.0
+_inbound_cache: dict[tuple[str, str], tuple[float, Channel]] = {}
+
+
+def channels_cache_clear() -> None:
+    """Forget the channels this process keeps (a channel changed; tests)."""
+    _inbound_cache.clear()
 
 
 def provider_defaults(provider: str) -> ChannelDefaults:
@@ -54,8 +64,13 @@ def channel_for_inbound(*, provider: str, external_id: str, display_phone_number
     messages are kept), marked `needs_setup` so the admin warns until someone adds its
     credentials: replies from it would fail meanwhile.
     """
+    key = (provider, external_id)
+    cached = _inbound_cache.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
     channel = Channel.objects.filter(provider=provider, external_id=external_id).first()
     if channel is not None:
+        _inbound_cache[key] = (time.monotonic() + _CHANNEL_TTL, channel)
         return channel
     name = f"WhatsApp {display_phone_number}".strip() if display_phone_number else f"{provider} {external_id}"
     needs_setup = not environment_covers(provider=provider, external_id=external_id)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Mod
 from django.utils import timezone
@@ -41,6 +41,7 @@ from conversations.services.errors import db_connection_recover, error_reason, i
 from conversations.services.outbound import conversation_send_now, flush_schedule, sends_here
 from conversations.services.processing import message_answerable_inline, message_turn_inline
 from conversations.services.serialize import conversation_event_data, message_event_data
+from conversations.services.sql import model_sql
 from conversations.services.state import conversation_reopen
 from whatsapp_ia.locks import conversation_lock
 from whatsapp_ia.redis_client import redis_client
@@ -211,15 +212,15 @@ def deliveries_drain(*, lane: int, batch: int = 200) -> bool:
     return bool(client.exists(_kick_key(lane)))
 
 
-def replies_send(conversation_ids: set[int]) -> None:
+def replies_send(conversations: dict[int, Conversation]) -> None:
     """Send the replies just committed for these conversations from this worker (never raises).
 
     Whatever cannot be sent now is left to a flush task (``conversation_send_now``); if even
     that fails (Redis down), the sweeper finds the queued replies.
     """
-    for conversation_id in sorted(conversation_ids):
+    for conversation_id, conversation in sorted(conversations.items()):
         try:
-            conversation_send_now(conversation_id=conversation_id)
+            conversation_send_now(conversation=conversation)
         except Exception:
             logger.exception("Sending the replies of conversation %s failed; a flush task will", conversation_id)
             db_connection_recover()
@@ -375,43 +376,38 @@ def message_store_inbound(*, provider: str, event: InboundMessage) -> Message | 
     transaction (``processing.message_turn_inline``): stored, answered and its replies queued in
     one commit. The others are stored pending and a worker processes them in order.
     """
-    if Message.objects.filter(provider=provider, provider_message_id=event.provider_message_id).exists():
-        return None
     channel = channel_for_inbound(provider=provider, external_id=event.channel_external_id)
     kind = event.kind if event.kind in MessageKind.values else MessageKind.UNSUPPORTED
     media_state = MediaState.PENDING if event.kind in MEDIA_KINDS and event.media else MediaState.NONE
     with transaction.atomic():
-        contact = _contact_upsert(provider=provider, event=event)
-        conversation, _ = Conversation.objects.get_or_create(
-            contact=contact, channel=channel, defaults={"step": settings.INITIAL_STEP}
-        )
-        conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        conversation = _conversation_locked(provider=provider, channel=channel, event=event)
+        # Under the conversation's row lock: a duplicate stored by another worker has committed by now.
+        if _message_exists(provider, event.provider_message_id):
+            return None
         now = timezone.now()
         session_reset = _session_expired(conversation, now)
-        inline = message_answerable_inline(kind=kind, media_state=media_state) and not _older_pending(conversation.pk)
-        try:
-            with transaction.atomic():
-                message = Message.objects.create(
-                    conversation=conversation,
-                    direction="in",
-                    kind=kind,
-                    text=event.text,
-                    caption=event.caption,
-                    data=_message_data(event, session_reset=session_reset),
-                    media_provider_id=event.media.media_id if event.media else "",
-                    media_mime=event.media.mime_type if event.media else "",
-                    media_original_url=(event.media.url if event.media else "")[:2000],
-                    media_state=media_state,
-                    provider=provider,
-                    provider_message_id=event.provider_message_id,
-                    reply_to_provider_id=event.reply_to,
-                    status="received",
-                    processing_state=ProcessingState.DONE if inline else ProcessingState.PENDING,
-                    raw=event.raw,
-                    provider_timestamp=event.sent_at,
-                )
-        except IntegrityError:
-            return None  # a concurrent duplicate won the race: nothing new, no second reply
+        inline = message_answerable_inline(kind=kind, media_state=media_state) and not _inbound_waiting(
+            conversation.pk
+        )
+        message = Message.objects.create(
+            conversation=conversation,
+            direction="in",
+            kind=kind,
+            text=event.text,
+            caption=event.caption,
+            data=_message_data(event, session_reset=session_reset),
+            media_provider_id=event.media.media_id if event.media else "",
+            media_mime=event.media.mime_type if event.media else "",
+            media_original_url=(event.media.url if event.media else "")[:2000],
+            media_state=media_state,
+            provider=provider,
+            provider_message_id=event.provider_message_id,
+            reply_to_provider_id=event.reply_to,
+            status="received",
+            processing_state=ProcessingState.DONE if inline else ProcessingState.PENDING,
+            raw=event.raw,
+            provider_timestamp=event.sent_at,
+        )
         _conversation_touch_inbound(conversation, message=message, now=now, session_reset=session_reset)
         events.broadcast_on_commit(
             groups=events.groups_for(conversation), name=events.MESSAGE_CREATED, data=message_event_data(message)
@@ -426,11 +422,44 @@ def message_store_inbound(*, provider: str, event: InboundMessage) -> Message | 
     return message
 
 
-def _older_pending(conversation_id: int) -> bool:
+def _conversation_locked(*, provider: str, channel: Any, event: InboundMessage) -> Conversation:
+    """The sender's conversation on this channel, row-locked for the transaction (created with its contact if new).
+
+    A returning customer costs one query (conversation and contact joined); a new one is created.
+    """
+    locked = Conversation.objects.select_for_update().select_related("contact")
+    conversation = locked.filter(
+        channel=channel, contact__provider=provider, contact__external_id=event.contact_external_id
+    ).first()
+    if conversation is None:
+        contact = _contact_upsert(provider=provider, event=event)
+        created, _ = Conversation.objects.get_or_create(
+            contact=contact, channel=channel, defaults={"step": settings.INITIAL_STEP}
+        )
+        conversation = locked.get(pk=created.pk)
+    else:
+        _contact_update(conversation.contact, event=event)
+    conversation.channel = channel  # the one kept for this process: no query when a reply is queued
+    return conversation
+
+
+_EXISTS_SQL = "SELECT 1 FROM {table} WHERE {provider} = %s AND {provider_message_id} = %s"
+_WAITING_SQL = (
+    "SELECT 1 FROM {table} WHERE {conversation} = %s AND {direction} = 'in' AND {processing_state} = %s LIMIT 1"
+)
+
+
+def _message_exists(provider: str, provider_message_id: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(model_sql(Message, _EXISTS_SQL), [provider, provider_message_id])
+        return cursor.fetchone() is not None
+
+
+def _inbound_waiting(conversation_id: int) -> bool:
     """Is an inbound message of the conversation still waiting for its turn? Then a new one waits behind it."""
-    return Message.objects.filter(
-        conversation_id=conversation_id, direction="in", processing_state=ProcessingState.PENDING
-    ).exists()
+    with connection.cursor() as cursor:
+        cursor.execute(model_sql(Message, _WAITING_SQL), [conversation_id, ProcessingState.PENDING])
+        return cursor.fetchone() is not None
 
 
 def _contact_upsert(*, provider: str, event: InboundMessage) -> Contact:
@@ -443,16 +472,22 @@ def _contact_upsert(*, provider: str, event: InboundMessage) -> Contact:
             "referral": event.referral,
         },
     )
+    if not created:
+        _contact_update(contact, event=event)
+    return contact
+
+
+def _contact_update(contact: Contact, *, event: InboundMessage) -> None:
+    """What the customer's profile says now (name, the ad they came from), saved only when it changed."""
     changed = []
-    if not created and event.contact_name and event.contact_name != contact.profile_name:
+    if event.contact_name and event.contact_name[:200] != contact.profile_name:
         contact.profile_name = event.contact_name[:200]
         changed.append("profile_name")
-    if not created and event.referral and event.referral != contact.referral:
+    if event.referral and event.referral != contact.referral:
         contact.referral = event.referral
         changed.append("referral")
     if changed:
         contact.save(update_fields=[*changed, "updated_at"])
-    return contact
 
 
 def _session_expired(conversation: Conversation, now: Any) -> bool:

@@ -121,7 +121,7 @@ def message_queue_outbound(
     )
     groups = events.groups_for(conversation)
     events.broadcast_on_commit(groups=groups, name=events.MESSAGE_CREATED, data=message_event_data(message))
-    flush_enqueue_on_commit(conversation_id=conversation.pk)
+    flush_enqueue_on_commit(conversation_id=conversation.pk, conversation=conversation)
     return message
 
 
@@ -129,29 +129,29 @@ def _flush_flag(conversation_id: int) -> str:
     return f"wia:flush:pending:{conversation_id}"
 
 
-_sends_here: ContextVar[set[int] | None] = ContextVar("outbound_sends_here", default=None)
+_sends_here: ContextVar[dict[int, Conversation] | None] = ContextVar("outbound_sends_here", default=None)
 
 
-def flush_enqueue_on_commit(*, conversation_id: int) -> None:
+def flush_enqueue_on_commit(*, conversation_id: int, conversation: Conversation | None = None) -> None:
     """After commit, make sure one flush of the conversation is pending (not one per queued message).
 
     Inside ``sends_here()`` the conversation is only noted: that caller sends after its commit.
     """
     here = _sends_here.get()
-    if here is not None:
-        here.add(conversation_id)
+    if here is not None and conversation is not None:
+        here[conversation_id] = conversation
         return
     transaction.on_commit(lambda: flush_schedule(conversation_id=conversation_id), robust=True)
 
 
 @contextmanager
-def sends_here() -> Iterator[set[int]]:
+def sends_here() -> Iterator[dict[int, Conversation]]:
     """Collect the conversations whose replies are queued inside the block; the caller sends them itself.
 
     The message pipeline answers a message in the transaction that stores it and then sends the
     replies from the same worker (``conversation_send_now``), without a flush task in between.
     """
-    collected: set[int] = set()
+    collected: dict[int, Conversation] = {}
     token = _sends_here.set(collected)
     try:
         yield collected
@@ -162,13 +162,17 @@ def sends_here() -> Iterator[set[int]]:
 INLINE_MAX_PACING_SLEEP = 0.25  # seconds the pipeline waits for a send slot before leaving it to a flush task
 
 
-def conversation_send_now(*, conversation_id: int) -> FlushResult:
+def conversation_send_now(*, conversation: Conversation) -> FlushResult:
     """Send a conversation's queued replies from this worker now, as far as pacing allows at once.
 
+    ``conversation`` is the instance the turn used (with its channel and contact: no query).
     What cannot go now (the customer's or the number's pacing, a retry later, another worker
     sending for the conversation) is left to a flush task, scheduled here.
     """
-    result = conversation_flush_outbound(conversation_id=conversation_id, max_sleep=INLINE_MAX_PACING_SLEEP)
+    conversation_id = conversation.pk
+    result = conversation_flush_outbound(
+        conversation_id=conversation_id, max_sleep=INLINE_MAX_PACING_SLEEP, conversation=conversation
+    )
     if result.busy:
         flush_schedule(conversation_id=conversation_id, countdown=LOCK_BUSY_RETRY)
     elif result.retry_in is not None:
@@ -210,7 +214,9 @@ def backoff_seconds(attempts: int, *, retry_after: float | None = None) -> float
     return max(delay, retry_after or 0.0)
 
 
-def conversation_flush_outbound(*, conversation_id: int, max_sleep: float = MAX_PACING_SLEEP) -> FlushResult:
+def conversation_flush_outbound(
+    *, conversation_id: int, max_sleep: float = MAX_PACING_SLEEP, conversation: Conversation | None = None
+) -> FlushResult:
     """Send the conversation's queued messages in order. Runs in a worker; one worker per conversation.
 
     When another worker holds the conversation, this flush comes back (after LOCK_BUSY_RETRY,
@@ -221,7 +227,7 @@ def conversation_flush_outbound(*, conversation_id: int, max_sleep: float = MAX_
     with conversation_lock("out", conversation_id) as held:
         if not held:
             return FlushResult(retry_in=LOCK_BUSY_RETRY, busy=True)
-        return _flush_locked(conversation_id, max_sleep=max_sleep)
+        return _flush_locked(conversation_id, max_sleep=max_sleep, conversation=conversation)
 
 
 # What a flush reads of a queued message: what it sends and what the console event shows.
@@ -267,12 +273,15 @@ def _queued_sql(vendor: str) -> tuple[str, tuple[Any, ...]]:
     return queryset.query.sql_with_params()
 
 
-def _flush_locked(conversation_id: int, *, max_sleep: float = MAX_PACING_SLEEP) -> FlushResult:
+def _flush_locked(
+    conversation_id: int, *, max_sleep: float = MAX_PACING_SLEEP, conversation: Conversation | None = None
+) -> FlushResult:
     sent = failed = 0
     batch = _queued(conversation_id)
     if not batch:
         return FlushResult()
-    conversation = Conversation.objects.select_related("channel").get(pk=conversation_id)
+    if conversation is None:
+        conversation = Conversation.objects.select_related("channel").get(pk=conversation_id)
     provider = provider_for(conversation.channel)
     groups = events.groups_for(conversation)
     recipient_busy_until: dict[str, float] = {}  # time.monotonic() until the recipient's pair bucket is empty
