@@ -6,7 +6,7 @@
 
 Signed Meta text messages from distinct customers are POSTed at a steady rate (open loop: a slow
 answer does not slow the load down) to the product started as `bin/run` starts it
-(`manage.py serve`: the product's web server, a Celery worker and the scheduler), with a few rules
+(`manage.py serve`: the product's web server, the pipeline runner, a Celery worker and the scheduler), with a few rules
 answering through the rule engine. A local fake Graph API (bench/fake_graph_server.py) records
 when each reply arrives. Latency = arrival of the reply at the fake - start of the POST; the
 k-th reply to a customer answers the customer's k-th message (replies are in order per
@@ -70,6 +70,7 @@ ROLES = (
     ("whatsapp_ia.server", "web server"),
     ("uvicorn", "web server"),
     ("stateless_bot", "web server"),
+    ("manage.py pipeline", "pipeline runner"),
     (" worker", "worker"),
     (" beat", "scheduler"),
     ("redis-server", "redis"),

@@ -157,18 +157,25 @@ def _kick_key(lane: int) -> str:
 
 
 def deliveries_kick(*, lanes: Sequence[int]) -> None:
-    """Make sure a drain task will run for each lane: one Redis round trip for all of them.
+    """Make sure the new deliveries of these lanes get drained: one Redis round trip for all of them.
 
-    Only the first kick of a burst enqueues a drain task (a Celery publish costs about
-    ten times a SET NX); later ones find the flag already set. The drain clears the
-    flag before each read, so nothing committed meanwhile is missed.
+    When the pipeline runner is alive (``conversations.services.runner``), ringing its doorbell is
+    all it takes: it drains every lane as soon as it wakes. Without it, a Celery drain task per
+    lane: only the first kick of a burst enqueues one (a Celery publish costs about ten times a
+    SET NX); later ones find the lane's flag already set. The drain clears the flag before each
+    read, so nothing committed meanwhile is missed.
     """
+    from conversations.services.runner import doorbell_ring
     from conversations.tasks import deliveries_drain_task
 
     pipe = redis_client().pipeline(transaction=False)
+    runner_alive_at = doorbell_ring(pipe)
     for lane in lanes:
         pipe.set(_kick_key(lane), "1", nx=True, ex=60)
-    for lane, first in zip(lanes, pipe.execute(), strict=True):
+    replies = pipe.execute()
+    if replies[runner_alive_at]:
+        return
+    for lane, first in zip(lanes, replies[runner_alive_at + 1 :], strict=True):
         if first:
             deliveries_drain_task.delay(lane)
 
@@ -179,37 +186,49 @@ def deliveries_drain(*, lane: int, batch: int = 200) -> bool:
     One worker drains a lane at a time (a Redis lock); the kick flag is cleared
     before each read, so a delivery committed meanwhile either shows up in the
     next read or leaves the flag set, which sends this task round again.
-    Each delivery is isolated (`delivery_attempt`): whatever one raises is recorded
-    on it and the lane goes on; a cursor makes sure no delivery is read twice per run.
     """
-    client = redis_client()
     with conversation_lock("drain", lane) as held:
         if not held:
             return False  # the holder keeps reading until its lane is empty
-        after = 0
-        deadline = time.monotonic() + work_budget_seconds()
-        while True:
-            client.delete(_kick_key(lane))
-            ids = list(
-                WebhookDelivery.objects.filter(state=DeliveryState.RECEIVED, id__gt=after)
-                .annotate(lane=Mod("id", settings.DELIVERY_LANES))
-                .filter(lane=lane)
-                .order_by("id")
-                .values_list("id", flat=True)[:batch]
-            )
-            if not ids:
-                break
-            # Counted before the work (one UPDATE per batch): a delivery that keeps killing its
-            # worker is given up after PIPELINE_MAX_ATTEMPTS instead of stalling the lane forever.
-            WebhookDelivery.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1)
-            for delivery_id in ids:
-                with sends_here() as replied:  # the replies queued while storing and answering: sent below
-                    delivery_attempt(delivery_id=delivery_id)
-                replies_send(replied)
-                after = delivery_id
-                if time.monotonic() > deadline:
-                    return True  # leave room under the task's time limit; the next run goes on
-    return bool(client.exists(_kick_key(lane)))
+        return deliveries_drain_locked(lanes=[lane], batch=batch)
+
+
+# What the drain reads of each delivery (the rest, such as the headers, only matters to audits).
+_DRAIN_FIELDS = ("id", "provider", "body", "state", "attempts", "error", "events_count", "next_attempt_at")
+
+
+def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200) -> bool:
+    """The drain of lanes whose locks the caller holds (a drain task, or the pipeline runner for its life).
+
+    Each delivery is isolated (`delivery_attempt`): whatever one raises is recorded
+    on it and the lane goes on; a cursor makes sure no delivery is read twice per run.
+    The replies each delivery's messages got are sent right after its commit (``replies_send``).
+    True when deliveries were committed meanwhile (or the time budget ran out): drain again.
+    """
+    client = redis_client()
+    kick_keys = [_kick_key(lane) for lane in lanes]
+    after = 0
+    deadline = time.monotonic() + work_budget_seconds()
+    while True:
+        client.delete(*kick_keys)
+        rows = WebhookDelivery.objects.filter(state=DeliveryState.RECEIVED, id__gt=after)
+        if len(lanes) < settings.DELIVERY_LANES:
+            rows = rows.annotate(lane=Mod("id", settings.DELIVERY_LANES)).filter(lane__in=list(lanes))
+        deliveries = list(rows.order_by("id").only(*_DRAIN_FIELDS)[:batch])
+        if not deliveries:
+            break
+        # Counted before the work (one UPDATE per batch): a delivery that keeps killing its
+        # worker is given up after PIPELINE_MAX_ATTEMPTS instead of stalling the lane forever.
+        WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(attempts=F("attempts") + 1)
+        for delivery in deliveries:
+            delivery.attempts += 1
+            with sends_here() as replied:  # the replies queued while storing and answering: sent below
+                delivery_attempt(delivery_id=delivery.pk, delivery=delivery)
+            replies_send(replied)
+            after = delivery.pk
+            if time.monotonic() > deadline:
+                return True  # leave room under the task's time limit; the next run goes on
+    return bool(client.exists(*kick_keys))
 
 
 def replies_send(conversations: dict[int, Conversation]) -> None:
@@ -243,7 +262,9 @@ def delivery_retry(*, delivery_id: int, attempt: int = 0, now: datetime | None =
     return delivery_attempt(delivery_id=delivery_id, attempt=attempt, now=now)
 
 
-def delivery_attempt(*, delivery_id: int, attempt: int = 0, now: datetime | None = None) -> WebhookDelivery | None:
+def delivery_attempt(
+    *, delivery_id: int, attempt: int = 0, now: datetime | None = None, delivery: WebhookDelivery | None = None
+) -> WebhookDelivery | None:
     """Process one delivery in isolation: never raises.
 
     Anything it raises (a RecursionError from a body nested 100,000 levels deep, a bug,
@@ -252,7 +273,7 @@ def delivery_attempt(*, delivery_id: int, attempt: int = 0, now: datetime | None
     written (the sweeper comes back to it).
     """
     try:
-        return delivery_process(delivery_id=delivery_id, attempt=attempt, now=now)
+        return delivery_process(delivery_id=delivery_id, attempt=attempt, now=now, delivery=delivery)
     except Exception as exc:
         logger.exception("Delivery %s failed", delivery_id)
         try:
@@ -288,13 +309,16 @@ def _delivery_retry_later(delivery: WebhookDelivery, *, error: str, now: datetim
     return finished
 
 
-def delivery_process(*, delivery_id: int, attempt: int = 0, now: datetime | None = None) -> WebhookDelivery:
+def delivery_process(
+    *, delivery_id: int, attempt: int = 0, now: datetime | None = None, delivery: WebhookDelivery | None = None
+) -> WebhookDelivery:
     """Parse a stored delivery and apply its events. Safe to run again (idempotent).
 
     `attempt` counts the re-runs for statuses whose message was not stored yet; the
     delivery's own `attempts` count its runs after transient failures.
     """
-    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    if delivery is None:  # the drain passes the row it read with its batch
+        delivery = WebhookDelivery.objects.get(pk=delivery_id)
     if delivery.state == DeliveryState.REJECTED:
         return delivery
     pending = delivery.state in (DeliveryState.RECEIVED, DeliveryState.RETRYING)
@@ -386,9 +410,7 @@ def message_store_inbound(*, provider: str, event: InboundMessage) -> Message | 
             return None
         now = timezone.now()
         session_reset = _session_expired(conversation, now)
-        inline = message_answerable_inline(kind=kind, media_state=media_state) and not _inbound_waiting(
-            conversation.pk
-        )
+        inline = message_answerable_inline(kind=kind, media_state=media_state) and not _inbound_waiting(conversation.pk)
         message = Message.objects.create(
             conversation=conversation,
             direction="in",

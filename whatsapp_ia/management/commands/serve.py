@@ -1,4 +1,4 @@
-"""Run the whole product in the foreground: Redis (embedded), Daphne, a Celery worker and the scheduler.
+"""Run the whole product in the foreground: Redis (embedded), Daphne, the pipeline runner, Celery worker and beat.
 
 Ctrl-C (or SIGTERM) stops every process cleanly; if one of them dies, the
 others are stopped too and the command exits non-zero.
@@ -25,7 +25,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Command(BaseCommand):
-    help = "Run web (Daphne), worker (Celery) and scheduler (Celery beat) together; Ctrl-C stops all."
+    help = "Run web (Daphne), the pipeline runner, Celery worker and beat together; Ctrl-C stops all."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -63,6 +63,7 @@ class Command(BaseCommand):
             commands = {
                 "web": [python, "-m", "whatsapp_ia.server", "-b", options["host"], "-p", str(options["port"]),
                         "whatsapp_ia.asgi:application"],
+                "pipeline": [python, str(Path(__file__).resolve().parents[3] / "manage.py"), "pipeline"],
                 "worker": [python, "-m", "celery", "-A", "whatsapp_ia", "worker", "--loglevel=INFO",
                            f"--concurrency={options['concurrency']}", "--without-mingle", "--without-gossip"],
                 "scheduler": [python, "-m", "celery", "-A", "whatsapp_ia", "beat", "--loglevel=INFO",

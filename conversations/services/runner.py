@@ -1,0 +1,127 @@
+"""The pipeline runner: one long-lived process that turns stored webhook deliveries into answers.
+
+The webhook stores each delivery (durable before its 200) and rings the runner's doorbell, a
+Redis list kept at one entry (LPUSH + LTRIM, in the same round trip as the lanes' kick flags).
+The runner waits on it with BLPOP, then drains every lane it holds: each delivery is parsed,
+its messages stored and answered in one transaction, and the replies sent right after the
+commit (``ingest.deliveries_drain_locked``). No Celery task is published or consumed per
+message: at 80 messages/s a task's publish, pickup and bookkeeping cost more CPU than the
+turn itself. Celery keeps what must wait (media downloads, enrichment, AI turns, retries,
+pacing waits) and is the fallback: while no runner announces itself (``RUNNER_KEY``, renewed
+every second, lives RUNNER_TTL seconds), the webhook enqueues drain tasks as before.
+
+Lanes: the runner holds each lane's drain lock for its whole life (renewed by the lock
+renewer), so drain tasks and a second runner leave them alone. A second runner is a hot
+standby: it takes the lanes whose lock frees (the first one stopped or died) within seconds.
+A ring can only follow a commit, and the runner reads after it pops the ring, so no delivery
+waits for a later message; the wake-up every WAKE_EVERY seconds drains anything else (a ring
+lost with a Redis restart).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from contextlib import ExitStack, suppress
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import close_old_connections
+
+from whatsapp_ia.locks import HeldLock, conversation_lock
+from whatsapp_ia.redis_client import redis_client
+
+logger = logging.getLogger(__name__)
+
+DOORBELL_KEY = "wia:pipeline:doorbell"
+RUNNER_KEY = "wia:pipeline:runner"
+RUNNER_TTL = 5.0  # seconds the runner's announcement lives without renewal
+HEARTBEAT_EVERY = 1.0
+WAKE_EVERY = 1.0  # seconds the runner sleeps at most without a ring
+TAKE_LANES_EVERY = 3.0  # seconds between tries at the lanes another runner holds
+
+
+def doorbell_ring(pipe: Any) -> int:
+    """Add the ring to a Redis pipeline; returns the index of the reply that says whether a runner is alive."""
+    pipe.lpush(DOORBELL_KEY, "1")
+    pipe.ltrim(DOORBELL_KEY, 0, 0)
+    pipe.exists(RUNNER_KEY)
+    return 2
+
+
+def runner_alive() -> bool:
+    return bool(redis_client().exists(RUNNER_KEY))
+
+
+class PipelineRunner:
+    """Drain the held lanes whenever the doorbell rings; see the module docstring."""
+
+    def __init__(self, *, stop: threading.Event | None = None, wake_every: float = WAKE_EVERY) -> None:
+        self.stop = stop or threading.Event()
+        self.wake_every = wake_every
+        self.held: dict[int, HeldLock] = {}
+        self._stack = ExitStack()
+        self._announced_at = 0.0
+        self._lanes_tried_at = 0.0
+
+    def run(self) -> None:
+        from conversations.services.ingest import deliveries_drain_locked
+
+        client = redis_client()
+        with self._stack:
+            while not self.stop.is_set():
+                self._announce()
+                self._take_lanes()
+                lanes = sorted(self.held)
+                try:
+                    while lanes and deliveries_drain_locked(lanes=lanes) and not self.stop.is_set():
+                        pass
+                except Exception:  # reading the lanes failed (each delivery's own failure is kept on it)
+                    logger.exception("Pipeline runner could not drain lanes %s; trying again", lanes)
+                    close_old_connections()
+                    self.stop.wait(self.wake_every)
+                try:
+                    rang = client.blpop([DOORBELL_KEY], timeout=self.wake_every)
+                except redis.RedisError:
+                    logger.warning("Pipeline runner cannot reach Redis; retrying", exc_info=True)
+                    self.stop.wait(self.wake_every)
+                    rang = None
+                if rang is None:
+                    close_old_connections()  # quiet: drop a database connection that broke or aged
+        self._withdraw()
+
+    def _announce(self) -> None:
+        now = time.monotonic()
+        if now - self._announced_at < HEARTBEAT_EVERY:
+            return
+        try:
+            redis_client().set(RUNNER_KEY, str(os.getpid()), px=int(RUNNER_TTL * 1000))
+            self._announced_at = now
+        except redis.RedisError:
+            logger.warning("Pipeline runner could not announce itself", exc_info=True)
+
+    def _withdraw(self) -> None:
+        with suppress(redis.RedisError):
+            redis_client().delete(RUNNER_KEY)
+
+    def _take_lanes(self) -> None:
+        """Every few seconds: drop the lanes whose lock was lost (fencing), take the free ones."""
+        now = time.monotonic()
+        if now - self._lanes_tried_at < TAKE_LANES_EVERY:
+            return
+        self._lanes_tried_at = now
+        for lane, held in list(self.held.items()):
+            if not held.owned():
+                logger.warning("Pipeline runner lost lane %s; trying to take it again", lane)
+                del self.held[lane]
+        for lane in range(settings.DELIVERY_LANES):
+            if lane in self.held:
+                continue
+            held = self._stack.enter_context(conversation_lock("drain", lane))
+            if held:
+                self.held[lane] = held
+        if len(self.held) < settings.DELIVERY_LANES:
+            logger.info("Pipeline runner holds lanes %s; another holds the rest", sorted(self.held))
