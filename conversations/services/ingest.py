@@ -38,7 +38,7 @@ from conversations.providers.base import InboundMessage, ProviderNotice, StatusU
 from conversations.services import attention
 from conversations.services.channels import channel_for_inbound
 from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
-from conversations.services.outbound import conversation_send_now, flush_schedule, sends_here
+from conversations.services.outbound import TurnSends, flush_schedule, sends_here, turn_sends_deliver
 from conversations.services.processing import message_answerable_inline, message_turn_inline
 from conversations.services.serialize import conversation_event_data, message_event_data
 from conversations.services.sql import model_sql
@@ -231,15 +231,16 @@ def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200) -> bool:
     return bool(client.exists(*kick_keys))
 
 
-def replies_send(conversations: dict[int, Conversation]) -> None:
-    """Send the replies just committed for these conversations from this worker (never raises).
+def replies_send(turns: dict[int, TurnSends]) -> None:
+    """Send the replies just committed by these turns from this worker (never raises).
 
-    Whatever cannot be sent now is left to a flush task (``conversation_send_now``); if even
-    that fails (Redis down), the sweeper finds the queued replies.
+    Whatever cannot be sent now is left to a flush task (``turn_sends_deliver``). If even that
+    fails (Redis down), the flush task or the sweeper finds them: a claimed reply left "sending"
+    is put back by the sweeper once its status webhook could have shown it went out.
     """
-    for conversation_id, conversation in sorted(conversations.items()):
+    for conversation_id, turn in sorted(turns.items()):
         try:
-            conversation_send_now(conversation=conversation)
+            turn_sends_deliver(turn)
         except Exception:
             logger.exception("Sending the replies of conversation %s failed; a flush task will", conversation_id)
             db_connection_recover()

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -38,6 +38,7 @@ from whatsapp_ia.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
+IN_FLIGHT_RETRY = 1.0  # seconds a flush waits behind an older reply another worker is sending
 MAX_PACING_SLEEP = 10.0  # seconds a worker may sleep for its booked send slot
 CALLBACK_PREFIX = "wia:"  # our message id as sent in each request and echoed by the provider's statuses
 
@@ -101,6 +102,8 @@ def message_queue_outbound(
         outbound = replace(outbound, to=conversation.contact.external_id)
     provider = provider_for(conversation.channel)
     provider.build_payload(outbound)  # raises OutboundValidationError with a clear reason
+    turn = _turn_sends(conversation)
+    claimed = turn is not None and turn.may_claim()
     message = Message.objects.create(
         conversation=conversation,
         direction="out",
@@ -110,7 +113,9 @@ def message_queue_outbound(
         data={"outbound": outbound_to_data(outbound)},
         media_original_url=outbound.media_link[:2000],
         provider=conversation.channel.provider,
-        status=MessageStatus.QUEUED,
+        # Claimed: this worker sends it right after the commit (nothing older of the chat is waiting).
+        status=MessageStatus.SENDING if claimed else MessageStatus.QUEUED,
+        attempts=1 if claimed else 0,
         processing_state="done",
         rule_id=rule_id,
         sent_by_id=sent_by_id,
@@ -121,7 +126,10 @@ def message_queue_outbound(
     )
     groups = events.groups_for(conversation)
     events.broadcast_on_commit(groups=groups, name=events.MESSAGE_CREATED, data=message_event_data(message))
-    flush_enqueue_on_commit(conversation_id=conversation.pk, conversation=conversation)
+    if turn is not None:
+        turn.add(message, claimed=claimed)
+    else:
+        flush_enqueue_on_commit(conversation_id=conversation.pk)
     return message
 
 
@@ -129,29 +137,69 @@ def _flush_flag(conversation_id: int) -> str:
     return f"wia:flush:pending:{conversation_id}"
 
 
-_sends_here: ContextVar[dict[int, Conversation] | None] = ContextVar("outbound_sends_here", default=None)
+@dataclass
+class TurnSends:
+    """The replies one turn queued for a conversation: the claimed ones are sent by the turn's worker."""
+
+    conversation: Conversation
+    claimed: list[Message] = field(default_factory=list)
+    queued: bool = False  # some could not be claimed: a flush task sends them
+    free: bool | None = None  # nothing older of the conversation waiting to be sent (asked once per turn)
+
+    def may_claim(self) -> bool:
+        if self.queued:
+            return False  # behind one left queued: order holds
+        if self.free is None:
+            self.free = not _outbound_waiting(self.conversation.pk)
+        return self.free
+
+    def add(self, message: Message, *, claimed: bool) -> None:
+        if claimed:
+            self.claimed.append(message)
+        else:
+            self.queued = True
 
 
-def flush_enqueue_on_commit(*, conversation_id: int, conversation: Conversation | None = None) -> None:
-    """After commit, make sure one flush of the conversation is pending (not one per queued message).
+_sends_here: ContextVar[dict[int, TurnSends] | None] = ContextVar("outbound_sends_here", default=None)
 
-    Inside ``sends_here()`` the conversation is only noted: that caller sends after its commit.
-    """
+
+def _turn_sends(conversation: Conversation) -> TurnSends | None:
     here = _sends_here.get()
-    if here is not None and conversation is not None:
-        here[conversation_id] = conversation
-        return
+    if here is None:
+        return None
+    turn = here.get(conversation.pk)
+    if turn is None:
+        turn = here[conversation.pk] = TurnSends(conversation)
+    return turn
+
+
+_OUT_WAITING_SQL = (
+    "SELECT 1 FROM {table} WHERE {conversation} = %s AND {direction} = 'out' AND {status} IN (%s, %s) LIMIT 1"
+)
+
+
+def _outbound_waiting(conversation_id: int) -> bool:
+    """Is an outbound message of the conversation queued or being sent? Then a new one goes behind it."""
+    params = [conversation_id, MessageStatus.QUEUED, MessageStatus.SENDING]
+    with connection.cursor() as cursor:
+        cursor.execute(model_sql(Message, _OUT_WAITING_SQL), params)
+        return cursor.fetchone() is not None
+
+
+def flush_enqueue_on_commit(*, conversation_id: int) -> None:
+    """After commit, make sure one flush of the conversation is pending (not one per queued message)."""
     transaction.on_commit(lambda: flush_schedule(conversation_id=conversation_id), robust=True)
 
 
 @contextmanager
-def sends_here() -> Iterator[dict[int, Conversation]]:
-    """Collect the conversations whose replies are queued inside the block; the caller sends them itself.
+def sends_here() -> Iterator[dict[int, TurnSends]]:
+    """Collect the replies queued inside the block; the caller sends them itself after its commit.
 
-    The message pipeline answers a message in the transaction that stores it and then sends the
-    replies from the same worker (``conversation_send_now``), without a flush task in between.
+    The message pipeline answers a message in the transaction that stores it. A reply with nothing
+    older of its chat waiting is stored already claimed ("sending") and sent by the same worker
+    right after the commit (``turn_sends_deliver``): no flush task, no lock, no second read.
     """
-    collected: dict[int, Conversation] = {}
+    collected: dict[int, TurnSends] = {}
     token = _sends_here.set(collected)
     try:
         yield collected
@@ -162,22 +210,37 @@ def sends_here() -> Iterator[dict[int, Conversation]]:
 INLINE_MAX_PACING_SLEEP = 0.25  # seconds the pipeline waits for a send slot before leaving it to a flush task
 
 
-def conversation_send_now(*, conversation: Conversation) -> FlushResult:
-    """Send a conversation's queued replies from this worker now, as far as pacing allows at once.
+def turn_sends_deliver(turn: TurnSends) -> None:
+    """Send the replies a committed turn claimed, in order; what cannot go now goes back to the queue.
 
-    ``conversation`` is the instance the turn used (with its channel and contact: no query).
-    What cannot go now (the customer's or the number's pacing, a retry later, another worker
-    sending for the conversation) is left to a flush task, scheduled here.
+    A wait for pacing (the customer's or the number's) or a transient failure puts the rest back
+    ("queued") for a flush task after that wait; replies the turn could not claim get a flush task.
     """
-    conversation_id = conversation.pk
-    result = conversation_flush_outbound(
-        conversation_id=conversation_id, max_sleep=INLINE_MAX_PACING_SLEEP, conversation=conversation
-    )
-    if result.busy:
-        flush_schedule(conversation_id=conversation_id, countdown=LOCK_BUSY_RETRY)
-    elif result.retry_in is not None:
-        flush_schedule(conversation_id=conversation_id, countdown=max(result.retry_in, 0.05))
-    return result
+    conversation = turn.conversation
+    pending = list(turn.claimed)
+    if pending:
+        provider = provider_for(conversation.channel)
+        groups = events.groups_for(conversation)
+        while pending:
+            message = pending.pop(0)
+            outbound = outbound_from_data(message.data.get("outbound", {}), callback_data=callback_tag(message.pk))
+            if refusal := window_refusal(conversation, outbound, now=timezone.now()):
+                _fail(message, groups, code=refusal.code, reason=refusal.message)
+                continue
+            wait, _ = _pace(conversation, outbound.to, max_sleep=INLINE_MAX_PACING_SLEEP)
+            if not wait:
+                _, wait = _send_claimed(conversation, provider, groups, message, outbound)
+            else:
+                pending.insert(0, message)
+            if wait:
+                for later in pending:
+                    _record_status(
+                        later.pk, status=MessageStatus.QUEUED, attempts=later.attempts - 1, now=timezone.now()
+                    )
+                flush_schedule(conversation_id=conversation.pk, countdown=max(wait, 0.05))
+                return
+    if turn.queued:
+        flush_schedule(conversation_id=conversation.pk)
 
 
 def flush_schedule(*, conversation_id: int, countdown: float = 0.0, busy: int = 0) -> bool:
@@ -266,7 +329,9 @@ _ANY_ID = -7_301_955  # stands for the conversation id while the query is compil
 def _queued_sql(vendor: str) -> tuple[str, tuple[Any, ...]]:
     """The SQL of `_queued`, compiled by the ORM once (run as a raw query: about half the CPU per call)."""
     queryset = (
-        Message.objects.filter(conversation_id=_ANY_ID, direction="out", status=MessageStatus.QUEUED)
+        Message.objects.filter(
+            conversation_id=_ANY_ID, direction="out", status__in=(MessageStatus.QUEUED, MessageStatus.SENDING)
+        )
         .order_by("created_at", "id")
         .only(*_FLUSH_FIELDS)[:FLUSH_BATCH]
     )
@@ -288,6 +353,10 @@ def _flush_locked(
     while batch:
         for message in batch:
             now = timezone.now()
+            if message.status == MessageStatus.SENDING:
+                # An older reply is in another worker's hands (a turn sending its claimed replies, or one
+                # that died mid-send, which the sweeper puts back): this one goes after it.
+                return FlushResult(sent, failed, IN_FLIGHT_RETRY)
             if message.next_attempt_at and message.next_attempt_at > now:
                 return FlushResult(sent, failed, (message.next_attempt_at - now).total_seconds())
             outbound = outbound_from_data(message.data.get("outbound", {}), callback_data=callback_tag(message.pk))
@@ -307,40 +376,53 @@ def _flush_locked(
                 message.pk, status=MessageStatus.SENDING, attempts=message.attempts, now=timezone.now()
             ):
                 continue  # no longer queued: another worker took it, or a status webhook showed it went out
-            wait, counted = _window(conversation)
-            if wait:  # only when other workers kept the window full for long
-                message.attempts -= 1
-                _record_status(message.pk, status=MessageStatus.QUEUED, attempts=message.attempts, now=timezone.now())
+            outcome, wait = _send_claimed(conversation, provider, groups, message, outbound)
+            if wait:
                 return FlushResult(sent, failed, wait)
-            try:
-                outbound = outbound_media_prepare(channel=conversation.channel, provider=provider, outbound=outbound)
-                response = provider.send(outbound)
-            except OutboundValidationError as exc:
-                _fail(message, groups, code="validation", reason=str(exc))
+            if outcome == "sent":
+                sent += 1
+            else:
                 failed += 1
-                continue
-            except ProviderError as exc:
-                if exc.transient and message.attempts < settings.OUTBOUND_MAX_ATTEMPTS:
-                    delay = backoff_seconds(message.attempts, retry_after=exc.retry_after)
-                    message.status = MessageStatus.QUEUED
-                    message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-                    message.error_code, message.error_message = exc.code[:50], f"Retrying: {exc.message}"[:2000]
-                    message.save(
-                        update_fields=["status", "next_attempt_at", "error_code", "error_message", "updated_at"]
-                    )
-                    logger.info("Send of message %s failed (%s); retry in %.1f s", message.pk, exc, delay)
-                    return FlushResult(sent, failed, delay)
-                _fail(message, groups, code=exc.code or "error", reason=exc.message)
-                failed += 1
-                continue
-            finally:
-                ratelimit.window_answered(counted)
-            _mark_sent(message, groups, provider_message_id=response.provider_message_id)
-            sent += 1
         if len(batch) < FLUSH_BATCH:
             break  # that was all of it; anything queued meanwhile is seen after the lock is released
         batch = _queued(conversation_id)
     return FlushResult(sent, failed, None)
+
+
+def _send_claimed(
+    conversation: Conversation, provider: Any, groups: list[str], message: Message, outbound: OutboundMessage
+) -> tuple[str, float]:
+    """Send a message this worker holds as "sending": ("sent" | "failed", 0.0), or ("queued", seconds to wait).
+
+    "queued": put back in the queue, after the provider's window stayed full or a transient failure
+    (its next attempt noted on it); the caller comes back after that many seconds.
+    """
+    wait, counted = _window(conversation)
+    if wait:  # only when other workers kept the window full for long
+        message.attempts -= 1
+        _record_status(message.pk, status=MessageStatus.QUEUED, attempts=message.attempts, now=timezone.now())
+        return "queued", wait
+    try:
+        outbound = outbound_media_prepare(channel=conversation.channel, provider=provider, outbound=outbound)
+        response = provider.send(outbound)
+    except OutboundValidationError as exc:
+        _fail(message, groups, code="validation", reason=str(exc))
+        return "failed", 0.0
+    except ProviderError as exc:
+        if exc.transient and message.attempts < settings.OUTBOUND_MAX_ATTEMPTS:
+            delay = backoff_seconds(message.attempts, retry_after=exc.retry_after)
+            message.status = MessageStatus.QUEUED
+            message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+            message.error_code, message.error_message = exc.code[:50], f"Retrying: {exc.message}"[:2000]
+            message.save(update_fields=["status", "next_attempt_at", "error_code", "error_message", "updated_at"])
+            logger.info("Send of message %s failed (%s); retry in %.1f s", message.pk, exc, delay)
+            return "queued", delay
+        _fail(message, groups, code=exc.code or "error", reason=exc.message)
+        return "failed", 0.0
+    finally:
+        ratelimit.window_answered(counted)
+    _mark_sent(message, groups, provider_message_id=response.provider_message_id)
+    return "sent", 0.0
 
 
 def _pace(conversation: Conversation, recipient: str, *, max_sleep: float = MAX_PACING_SLEEP) -> tuple[float, float]:

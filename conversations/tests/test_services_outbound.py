@@ -330,3 +330,62 @@ def test_a_send_stays_in_the_window_a_second_after_its_answer(
     [(_, score)] = redis_client.zrange(key, 0, -1, withscores=True)
     assert before <= score <= after  # the answer's time, not "in flight" (start + hold)
     assert redis_client.pttl(key) > settings.PROVIDER_HTTP_TIMEOUT * 2 * 1000
+
+
+# --------------------------------------------------------------------------- replies sent by the turn's worker
+
+
+def test_a_turns_replies_are_claimed_and_sent_in_order_after_the_commit(
+    conversation: Conversation, fake_graph: Any, redis_client: Any
+) -> None:
+    redis_client.delete("celery")
+    with outbound.sends_here() as turns:
+        first, second = queue(conversation, text="uno"), queue(conversation, text="dos")
+    assert (first.status, second.status) == ("sending", "sending")  # claimed by this worker at once
+    outbound.turn_sends_deliver(turns[conversation.pk])
+    assert [s["json"]["text"]["body"] for s in fake_graph.sent] == ["uno", "dos"]
+    assert set(Message.objects.values_list("status", flat=True)) == {"sent"}
+    assert redis_client.llen("celery") == 0  # no flush task
+
+
+def test_a_turn_behind_a_queued_reply_leaves_its_own_to_the_flush_in_order(
+    conversation: Conversation, fake_graph: Any
+) -> None:
+    older = queue(conversation, text="antes")  # queued by someone else, not sent yet
+    with outbound.sends_here() as turns:
+        reply = queue(conversation, text="después")
+    assert reply.status == "queued"  # not claimed: it would overtake "antes"
+    outbound.turn_sends_deliver(turns[conversation.pk])
+    assert fake_graph.sent == []
+    conversation_flush_outbound(conversation_id=conversation.pk)
+    assert [s["json"]["text"]["body"] for s in fake_graph.sent] == ["antes", "después"]
+    assert older.pk < reply.pk
+
+
+def test_a_flush_waits_behind_an_older_reply_another_worker_is_sending(
+    conversation: Conversation, fake_graph: Any
+) -> None:
+    with outbound.sends_here() as turns:
+        queue(conversation, text="del bot")  # claimed by the pipeline's worker, not sent yet
+    queue(conversation, text="del asesor")  # an agent writes meanwhile
+    result = conversation_flush_outbound(conversation_id=conversation.pk)
+    assert result.retry_in == outbound.IN_FLIGHT_RETRY and fake_graph.sent == []
+    outbound.turn_sends_deliver(turns[conversation.pk])
+    conversation_flush_outbound(conversation_id=conversation.pk)
+    assert [s["json"]["text"]["body"] for s in fake_graph.sent] == ["del bot", "del asesor"]
+
+
+def test_a_claimed_reply_that_meets_a_provider_error_goes_back_to_the_queue_with_the_rest(
+    conversation: Conversation, fake_graph: Any
+) -> None:
+    fake_graph.fail_next(1, http_status=500, code=131000)
+    with outbound.sends_here() as turns:
+        first, second = queue(conversation, text="uno"), queue(conversation, text="dos")
+    outbound.turn_sends_deliver(turns[conversation.pk])
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.attempts) == ("queued", 1) and first.next_attempt_at is not None
+    assert (second.status, second.attempts) == ("queued", 0)
+    Message.objects.filter(pk=first.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    conversation_flush_outbound(conversation_id=conversation.pk)
+    assert [s["json"]["text"]["body"] for s in fake_graph.sent] == ["uno", "dos"]
