@@ -21,6 +21,7 @@ from conversations.services.state import (
     conversation_state_broadcast,
     conversation_take_over,
 )
+from conversations.services.writes import conversation_save
 from conversations.visibility import groups_forget
 from flows.engine import CommandData, Decision, Incoming, MediaData, Reply, RuleData, State, decide
 from flows.models import GlobalCommand, Rule
@@ -167,7 +168,7 @@ def decision_apply(*, conversation: Conversation, message: Message, decision: De
         conversation.attention_reason = reason
         fields += ["needs_attention", "attention_reason"]
         notes["unmatched"] = decision.unmatched
-    conversation.save(update_fields=fields)
+    conversation_save(conversation, fields)  # with the turn's other writes of the row, when in a turn
     if moved:
         conversation_state_broadcast(conversation)
     if decision.matched_rule_ids:

@@ -43,6 +43,7 @@ from conversations.services.processing import message_answerable_inline, message
 from conversations.services.serialize import conversation_event_data, message_event_data
 from conversations.services.sql import model_sql
 from conversations.services.state import conversation_reopen
+from conversations.services.writes import conversation_defer, conversation_turn_end
 from whatsapp_ia.locks import conversation_lock
 from whatsapp_ia.redis_client import redis_client
 
@@ -431,13 +432,25 @@ def message_store_inbound(*, provider: str, event: InboundMessage) -> Message | 
             raw=event.raw,
             provider_timestamp=event.sent_at,
         )
-        _conversation_touch_inbound(conversation, message=message, now=now, session_reset=session_reset)
+        # The conversation's writes of this turn (the touch, the reply's preview, the bot's step and
+        # status) go out in one UPDATE at its end (conversations.services.writes).
+        touch = _inbound_touch(conversation, message=message, now=now, session_reset=session_reset)
+        conversation_defer(conversation, touch)
         events.broadcast_on_commit(
             groups=events.groups_for(conversation), name=events.MESSAGE_CREATED, data=message_event_data(message)
         )
-        if inline:
-            message_turn_inline(conversation=conversation, message=message)
-        else:
+        if inline and not message_turn_inline(conversation=conversation, message=message):
+            # The bots' writes were rolled back (their savepoint); the touch is written all the same.
+            for name, value in touch.items():
+                setattr(conversation, name, value)
+            conversation_defer(conversation, touch)
+        conversation_turn_end(conversation)
+        events.broadcast_on_commit(
+            groups=events.groups_for(conversation),
+            name=events.CONVERSATION_UPDATED,
+            data=conversation_event_data(conversation),
+        )
+        if not inline:
             from conversations.tasks import conversation_process_task
 
             conversation_id = conversation.pk
@@ -535,22 +548,21 @@ def _message_data(event: InboundMessage, *, session_reset: bool) -> dict[str, An
     return data
 
 
-def _conversation_touch_inbound(conversation: Conversation, *, message: Message, now: Any, session_reset: bool) -> None:
-    fields = ["last_activity_at", "last_inbound_at", "unread_count", "last_message_preview", "updated_at"]
-    conversation.last_activity_at = now
-    conversation.last_inbound_at = now
-    conversation.unread_count += 1  # read under the row lock (select_for_update) in this transaction
-    conversation.last_message_preview = (message.text or message.caption or f"[{message.kind}]")[:200]
+def _inbound_touch(conversation: Conversation, *, message: Message, now: Any, session_reset: bool) -> dict[str, Any]:
+    """Set what a new inbound message changes on its conversation; returns those fields and values."""
+    values: dict[str, Any] = {
+        "last_activity_at": now,
+        "last_inbound_at": now,
+        "unread_count": conversation.unread_count + 1,  # read under the row lock in this transaction
+        "last_message_preview": (message.text or message.caption or f"[{message.kind}]")[:200],
+    }
     if session_reset and not conversation.bot_paused:
-        conversation.step = settings.INITIAL_STEP
-        fields.append("step")
-    fields += conversation_reopen(conversation, save=False)  # saved and broadcast with the rest below
-    conversation.save(update_fields=fields)
-    events.broadcast_on_commit(
-        groups=events.groups_for(conversation),
-        name=events.CONVERSATION_UPDATED,
-        data=conversation_event_data(conversation),
-    )
+        values["step"] = settings.INITIAL_STEP
+    for name, value in values.items():
+        setattr(conversation, name, value)
+    for name in conversation_reopen(conversation, save=False):  # written and broadcast with the rest
+        values[name] = getattr(conversation, name)
+    return values
 
 
 def status_apply(*, provider: str, event: StatusUpdate) -> bool:

@@ -33,6 +33,7 @@ from conversations.services.channels import provider_for
 from conversations.services.outbound_media import outbound_media_prepare
 from conversations.services.serialize import conversation_event_data, message_event_data
 from conversations.services.sql import model_sql
+from conversations.services.writes import conversation_defer, conversation_deferring
 from whatsapp_ia.locks import LOCK_BUSY_RETRY, conversation_lock
 from whatsapp_ia.redis_client import redis_client
 
@@ -121,9 +122,12 @@ def message_queue_outbound(
         sent_by_id=sent_by_id,
     )
     now = timezone.now()
-    Conversation.objects.filter(pk=conversation.pk).update(
-        last_activity_at=now, last_message_preview=(outbound.text or outbound.caption or f"[{message.kind}]")[:200]
-    )
+    preview = (outbound.text or outbound.caption or f"[{message.kind}]")[:200]
+    if conversation_deferring(conversation):  # in a pipeline turn: written with the turn's other changes
+        conversation.last_activity_at, conversation.last_message_preview = now, preview
+        conversation_defer(conversation, ("last_activity_at", "last_message_preview"))
+    else:
+        Conversation.objects.filter(pk=conversation.pk).update(last_activity_at=now, last_message_preview=preview)
     groups = events.groups_for(conversation)
     events.broadcast_on_commit(groups=groups, name=events.MESSAGE_CREATED, data=message_event_data(message))
     if turn is not None:

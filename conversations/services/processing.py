@@ -147,18 +147,19 @@ def message_answerable_inline(*, kind: str, media_state: str) -> bool:
     return media_state != MediaState.PENDING and not enrichment_needed(kind)
 
 
-def message_turn_inline(*, conversation: Conversation, message: Message, now: datetime | None = None) -> None:
+def message_turn_inline(*, conversation: Conversation, message: Message, now: datetime | None = None) -> bool:
     """The bots' turn on a message just stored, inside the storing transaction (one transaction per turn).
 
     The caller locked the conversation row, stored ``message`` as done and checked that no older
     inbound message of the conversation is still pending (order holds). A failure of the bots
     rolls back their turn only (a savepoint): the message stays stored, retried later or failed
-    and flagged, as in ``message_process``. A database error is raised: the caller's whole
-    transaction is retried (the delivery is parsed again; the message is stored once).
+    and flagged, as in ``message_process``; False then. A database error is raised: the caller's
+    whole transaction is retried (the delivery is parsed again; the message is stored once).
     """
     try:
         with transaction.atomic():
             bot_respond(conversation=conversation, message=message)
+        return True
     except DatabaseError:
         raise
     except Exception as exc:
@@ -171,3 +172,4 @@ def message_turn_inline(*, conversation: Conversation, message: Message, now: da
             transaction.on_commit(
                 lambda: conversation_process_task.apply_async((conversation_id,), countdown=delay), robust=True
             )
+        return False

@@ -411,3 +411,25 @@ def test_a_text_behind_a_message_still_waiting_for_its_media_waits_its_turn(answ
     states = dict(Message.objects.filter(direction="in").values_list("kind", "processing_state"))
     assert states == {"audio": "pending", "text": "pending"}  # the text is not answered before the audio
     assert _replies() == 0
+
+
+@pytest.mark.django_db
+def test_a_turn_writes_its_conversation_once_and_keeps_every_change(answering_rule: None, fake_graph: Any) -> None:
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    from flows.models import Rule
+
+    Rule.objects.filter(step="inicio").update(next_step="menu")
+    _record(_text_body(1))
+    with CaptureQueriesContext(db) as queries:
+        deliveries_drain(lane=0)
+    updates = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("UPDATE") and q["sql"].split()[1].strip('"`') == "conversations_conversation"
+    ]
+    assert len(updates) == 1, updates  # the touch, the reply's preview and the bot's step together
+    conversation = Conversation.objects.get()
+    assert (conversation.step, conversation.unread_count) == ("menu", 1)
+    assert conversation.last_message_preview == "¡Hola!" and conversation.last_inbound_at is not None
