@@ -233,22 +233,39 @@ def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200) -> bool:
 
 
 def replies_send(turns: dict[int, TurnSends]) -> None:
-    """Send the replies just committed by these turns from this worker (never raises).
+    """Send the replies just committed by these turns (never raises).
 
-    Whatever cannot be sent now is left to a flush task (``turn_sends_deliver``). If even that
-    fails (Redis down), the flush task or the sweeper finds them: a claimed reply left "sending"
-    is put back by the sweeper once its status webhook could have shown it went out.
+    In the pipeline runner they go to its sender threads (``runner.send_pool``): each turn's
+    replies in order by one thread, while the runner stores and answers the next messages. A
+    provider's round trip (a few hundred milliseconds for Meta) then costs no throughput. Elsewhere
+    (a drain or process task) they are sent here, one turn after the other.
     """
-    for conversation_id, turn in sorted(turns.items()):
+    from conversations.services.runner import send_pool
+
+    pool = send_pool()
+    for _, turn in sorted(turns.items()):
+        if pool is not None:
+            pool.submit(turn_send_safely, turn)
+        else:
+            turn_send_safely(turn)
+
+
+def turn_send_safely(turn: TurnSends) -> None:
+    """Send one turn's replies; whatever cannot go now is left to a flush task (``turn_sends_deliver``).
+
+    If even that fails (Redis down), the flush task or the sweeper finds them: a claimed reply left
+    "sending" is put back by the sweeper once its status webhook could have shown it went out.
+    """
+    conversation_id = turn.conversation.pk
+    try:
+        turn_sends_deliver(turn)
+    except Exception:
+        logger.exception("Sending the replies of conversation %s failed; a flush task will", conversation_id)
+        db_connection_recover()
         try:
-            turn_sends_deliver(turn)
+            flush_schedule(conversation_id=conversation_id, countdown=1.0)
         except Exception:
-            logger.exception("Sending the replies of conversation %s failed; a flush task will", conversation_id)
-            db_connection_recover()
-            try:
-                flush_schedule(conversation_id=conversation_id, countdown=1.0)
-            except Exception:
-                logger.exception("Could not schedule a flush of conversation %s; the sweeper will", conversation_id)
+            logger.exception("Could not schedule a flush of conversation %s; the sweeper will", conversation_id)
 
 
 def work_budget_seconds() -> float:

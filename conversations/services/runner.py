@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from typing import Any
 
@@ -56,6 +57,14 @@ def runner_alive() -> bool:
     return bool(redis_client().exists(RUNNER_KEY))
 
 
+_pool: ThreadPoolExecutor | None = None
+
+
+def send_pool() -> ThreadPoolExecutor | None:
+    """The runner's sender threads (None outside the runner: replies are sent by the caller)."""
+    return _pool
+
+
 class PipelineRunner:
     """Drain the held lanes whenever the doorbell rings; see the module docstring."""
 
@@ -70,7 +79,10 @@ class PipelineRunner:
     def run(self) -> None:
         from conversations.services.ingest import deliveries_drain_locked
 
+        global _pool
         client = redis_client()
+        _pool = ThreadPoolExecutor(max_workers=settings.PIPELINE_SEND_THREADS, thread_name_prefix="pipeline-send")
+        self._stack.callback(self._pool_stop)
         with self._stack:
             while not self.stop.is_set():
                 self._announce()
@@ -92,6 +104,14 @@ class PipelineRunner:
                 if rang is None:
                     close_old_connections()  # quiet: drop a database connection that broke or aged
         self._withdraw()
+
+    @staticmethod
+    def _pool_stop() -> None:
+        """Let the sender threads finish the replies they hold (their turns are committed), then stop them."""
+        global _pool
+        pool, _pool = _pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def _announce(self) -> None:
         now = time.monotonic()

@@ -40,6 +40,9 @@ SWEEP_SENDING_MARGIN = env.int("SWEEP_SENDING_MARGIN", default=60)
 # Transient failures (database locked or gone, connection reset, provider 5xx) of a webhook delivery
 # or of an inbound message's processing are retried with exponential backoff up to this many attempts.
 PIPELINE_MAX_ATTEMPTS = env.int("PIPELINE_MAX_ATTEMPTS", default=5)
+# Threads of the pipeline runner that send replies while it answers the next messages: a
+# provider's round trip (Meta: 100-500 ms) must not hold up the messages behind it.
+PIPELINE_SEND_THREADS = env.int("PIPELINE_SEND_THREADS", default=8)
 PIPELINE_BACKOFF_BASE_SECONDS = env.float("PIPELINE_BACKOFF_BASE_SECONDS", default=2.0)
 PIPELINE_BACKOFF_MAX_SECONDS = env.float("PIPELINE_BACKOFF_MAX_SECONDS", default=120.0)
 OUTBOUND_RATE_BURST = env.float("OUTBOUND_RATE_BURST", default=1.0)
