@@ -81,7 +81,8 @@ class PipelineRunner:
 
         global _pool
         client = redis_client()
-        _pool = ThreadPoolExecutor(max_workers=settings.PIPELINE_SEND_THREADS, thread_name_prefix="pipeline-send")
+        if settings.PIPELINE_SEND_THREADS > 0:  # 0: the runner sends each turn's replies itself
+            _pool = ThreadPoolExecutor(max_workers=settings.PIPELINE_SEND_THREADS, thread_name_prefix="pipeline-send")
         self._stack.callback(self._pool_stop)
         with self._stack:
             while not self.stop.is_set():
