@@ -1,5 +1,5 @@
 #!/bin/sh
-# Container entry point for every WhatsApp IA service (web, worker, scheduler).
+# Container entry point for every WhatsApp IA service (web, pipeline, worker, scheduler).
 #
 #   RUN_MIGRATIONS=1  wait for the database, then `migrate --noinput` and `ensure_admin`
 #                     (set it on the web service only, so one process migrates).

@@ -6,9 +6,9 @@ import signal
 import threading
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from conversations.services.runner import PipelineRunner
+from conversations.services.runner import PipelineRunner, runner_alive
 
 
 class Command(BaseCommand):
@@ -17,7 +17,15 @@ class Command(BaseCommand):
         "Run one (a second one is a standby); without it, Celery drain tasks do the same work, slower."
     )
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--check", action="store_true", help="Exit 0 when a runner is alive (health checks).")
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["check"]:
+            if not runner_alive():
+                raise CommandError("No pipeline runner has announced itself in the last few seconds.")
+            self.stdout.write("A pipeline runner is alive.")
+            return
         stop = threading.Event()
 
         def on_signal(signum: int, _frame: object) -> None:
