@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 __all__ = ["match_text", "normalize_text", "slugify_option"]
 
@@ -88,8 +89,11 @@ def _fold(decomposed: str, joiners: dict[int, str]) -> str:
 _NUMBER_JOINERS = re.compile(r"(?<=\d)(?:(?P<sep>[.,])|\s*(?P<times>[x\u00d7*])\s*)(?=\d)")
 
 
+@lru_cache(maxsize=4096)
 def match_text(text: str) -> str:
     """normalize_text() for keyword matching, keeping numbers and measurements whole.
+
+    Memoized (pure): the rule engine folds every rule's keywords on every turn.
 
     "2,4 x 0,6 m" -> "2.4x0.6 m"; "1.250" -> "1.250"; "opción 2." -> "opcion 2".
     So a number keyword matches a whole number only, never part of a decimal or a measurement.
