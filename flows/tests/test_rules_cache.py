@@ -9,7 +9,12 @@ from django.test import Client
 
 from flows import rules_cache
 from flows.models import GlobalCommand, Rule, RuleMedia
-from flows.rules_cache import RULES_CACHE_MAX_AGE, RULES_VERSION_KEY, rules_and_commands
+from flows.rules_cache import (
+    RULES_CACHE_MAX_AGE,
+    RULES_VERSION_CHECK_EVERY,
+    RULES_VERSION_KEY,
+    rules_and_commands,
+)
 from flows.tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -52,11 +57,12 @@ def test_a_global_command_change_is_seen_at_the_next_turn() -> None:
 
 def test_another_process_change_is_seen_through_the_version(redis_client: Any) -> None:
     factories.rule(step="inicio", input_text="hola")
-    assert _inputs() == {"hola"}
+    assert _inputs(now=100.0) == {"hola"}
     Rule.objects.filter(input_text="hola").update(input_text="otra")  # no signal: as another process's write
-    assert _inputs() == {"hola"}  # this process's copy, until told
+    assert _inputs(now=101.0) == {"hola"}  # this process's copy, until told
     redis_client.set(RULES_VERSION_KEY, "another-process-token")  # what that process's change announces
-    assert _inputs() == {"otra"}
+    assert _inputs(now=101.0 + RULES_VERSION_CHECK_EVERY / 2) == {"hola"}  # the version was read just now
+    assert _inputs(now=101.0 + RULES_VERSION_CHECK_EVERY) == {"otra"}
 
 
 def test_a_change_nobody_announced_is_seen_after_the_max_age() -> None:
