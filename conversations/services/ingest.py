@@ -229,6 +229,10 @@ def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200) -> bool:
             after = delivery.pk
             if time.monotonic() > deadline:
                 return True  # leave room under the task's time limit; the next run goes on
+        if len(deliveries) < batch and not client.exists(*kick_keys):
+            # The read saw everything committed before it, and nothing was kicked since the flags
+            # were cleared (a kick follows its commit): no second, empty read.
+            return False
     return bool(client.exists(*kick_keys))
 
 
