@@ -1,11 +1,14 @@
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
+from django.core.exceptions import FieldDoesNotExist
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import XLSX
+from import_export.forms import SelectableFieldsExportForm
 
 from flows.admin_diagram import flow_diagram_view
 from flows.admin_import import RuleImportForm, rule_import_job_view
@@ -16,6 +19,19 @@ from flows.imports import rule_import_needs_background, rule_import_start
 from flows.models import GlobalCommand, QuickReply, QuickReplyMedia, Rule, RuleImport, RuleMedia
 from flows.roles import role_created_message, rule_roles_ensure
 from flows.rules_cache import rules_version_bump
+
+
+class RuleExportForm(SelectableFieldsExportForm):
+    """The export page names each column in the reader's language, with its Excel header: "Paso (step)"."""
+
+    def _get_field_label(self, resource, field_name: str) -> str:
+        field = resource.fields.get(field_name)
+        column = field.column_name if field else field_name
+        try:
+            label = Rule._meta.get_field(field.attribute if field and field.attribute else field_name).verbose_name
+        except FieldDoesNotExist:
+            label = _("media URLs") if field_name == "media_urls" else field_name
+        return f"{capfirst(label)} ({column})"
 
 
 class RuleMediaInline(admin.TabularInline):
@@ -30,6 +46,7 @@ class RuleAdmin(ImportExportModelAdmin):
     formats = [XLSX]
     import_template_name = "admin/flows/rule/import.html"
     import_form_class = RuleImportForm  # workbook_check before anything parses the file
+    export_form_class = RuleExportForm
     change_list_template = "admin/flows/rule/change_list.html"
     list_display = ("step", "input_text", "priority", "response_type", "next_step", "role_keyword", "active")
     list_display_links = ("input_text",)
