@@ -114,6 +114,7 @@ class WhatsAppAdminSite(admin.AdminSite):
     site_header = _("WhatsApp IA")
     site_title = _("WhatsApp IA")
     index_title = _("Administration")
+    site_url = None  # the header links to the console instead (templates/admin/base_site.html)
     enable_nav_sidebar = True
 
     def get_urls(self) -> list[URLPattern]:
@@ -169,6 +170,7 @@ class WhatsAppAdminSite(admin.AdminSite):
             "admin_url": url,
             "add_url": None,
             "view_only": True,
+            "is_page": True,
             "perms": {"view": True},
         }
 
