@@ -151,7 +151,7 @@ LANGUAGES = [("es", _("Spanish")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 # The business's time zone: every date in the console, the admin and exports is shown in it (stored in UTC).
 # TIME_ZONE is the older name, still read when BUSINESS_TIME_ZONE is not set.
-TIME_ZONE = env.str("BUSINESS_TIME_ZONE", default="") or env.str("TIME_ZONE", default="America/Mexico_City")
+TIME_ZONE = env.str("BUSINESS_TIME_ZONE", default="") or env.str("TIME_ZONE", default="") or "America/Mexico_City"
 BUSINESS_TIME_ZONE = TIME_ZONE
 USE_I18N = True
 USE_TZ = True
@@ -159,6 +159,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Files served at the site's root: /favicon.ico, which browsers ask for on pages without an icon link
+# (JSON responses, the API's pages).
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "media/"
 # Django serves MEDIA_ROOT/public/ (and only that folder) at /media/public/ (embedded default); in

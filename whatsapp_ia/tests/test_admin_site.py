@@ -236,3 +236,38 @@ def test_delivery_errors_are_shown_in_the_readers_language(stored: str, spanish:
         assert delivery_error_text(stored) == spanish
     with translation.override("en"):
         assert delivery_error_text(stored) == stored
+
+
+def test_the_favicon_is_served_at_the_site_root(client: Client) -> None:
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] in ("image/x-icon", "image/vnd.microsoft.icon")
+    assert b"".join(response.streaming_content)[:4] == b"\x00\x00\x01\x00"  # an ICO file
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, "America/Mexico_City"),
+        ({"BUSINESS_TIME_ZONE": "Europe/Madrid"}, "Europe/Madrid"),
+        ({"TIME_ZONE": "America/Lima"}, "America/Lima"),  # the older name still works
+        ({"BUSINESS_TIME_ZONE": "America/Bogota", "TIME_ZONE": "America/Lima"}, "America/Bogota"),
+    ],
+)
+def test_the_business_time_zone_setting(environ: dict[str, str], expected: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    # Both set (empty = unset), so a developer's .env file cannot fill them in.
+    env = {**os.environ, "BUSINESS_TIME_ZONE": "", "TIME_ZONE": ""}
+    code = "import django; django.setup(); from django.conf import settings; print(settings.TIME_ZONE)"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "DJANGO_SETTINGS_MODULE": "whatsapp_ia.settings.base", **environ},
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.strip() == expected
