@@ -271,3 +271,12 @@ def test_the_business_time_zone_setting(environ: dict[str, str], expected: str) 
         check=True,
     )
     assert result.stdout.strip() == expected
+
+
+def test_the_rules_import_and_export_pages_name_the_columns_in_spanish(root: User) -> None:
+    client = client_in("es", root)
+    for url in (reverse("admin:flows_rule_import"), reverse("admin:flows_rule_export")):
+        html = client.get(url).content.decode()
+        assert "Paso (step)" in html and "Siguiente paso (next_step)" in html, url
+        assert "URL de los archivos (media_urls)" in html, url
+    assert "Next Step" not in client.get(reverse("admin:flows_rule_export")).content.decode()
