@@ -92,3 +92,22 @@ def test_the_ai_settings_page_folds_the_technical_fields(live_server: Any, page:
     with page.expect_navigation():
         page.get_by_role("button", name="Guardar").click()
     assert page.locator("details.wia-advanced[open] .errorlist").is_visible()
+
+
+def test_no_time_zone_notes_for_an_agent_in_another_time_zone(live_server: Any, page: Any) -> None:  # noqa: F811
+    from conversations.models import Conversation
+
+    demo_load(with_ai=False)
+    _log_in(page, live_server.url)
+    # An agent whose computer is 15 hours away from the business (Tokyo vs Mexico City).
+    context = page.context.browser.new_context(timezone_id="Asia/Tokyo", locale="es-CO")
+    context.add_cookies(page.context.cookies())
+    tokyo = context.new_page()
+    chat = Conversation.objects.order_by("pk").first()
+    tokyo.goto(live_server.url + f"/admin/conversations/conversation/{chat.pk}/change/")
+    assert tokyo.locator("input.vDateField").count() >= 1  # the form has date and time inputs
+    assert tokyo.locator(".datetimeshortcuts").count() >= 1  # Django's calendar/clock shortcuts are there
+    assert tokyo.locator(".timezonewarning").count() == 0  # but no "you are N hours ahead of the server"
+    assert "zona horaria del negocio (America/Mexico_City)" in tokyo.locator("#footer").inner_text()
+    tokyo.screenshot(path=str(SHOTS / "admin-change-form-tokyo-es.png"), full_page=True)
+    context.close()
