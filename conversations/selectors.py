@@ -23,7 +23,7 @@ def conversation_list_for_user(*, user: Any, include_test_chats: bool = True) ->
     conversations = Conversation.objects.filter(conversation_visibility_q(user=user))
     if not include_test_chats:
         conversations = conversations.exclude(conversation_test_q())
-    return conversations.select_related("contact", "channel", "assigned_to").distinct().order_by("-last_activity_at")
+    return conversations.select_related("contact", "channel", "assigned_to").order_by("-last_activity_at")
 
 
 def access_conversation_by_id(*, user: Any, conversation_id: int) -> Conversation:
