@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (one text per line, as long as the text is)
 """Every text the console's JavaScript shows, translated on the server and rendered into the page as JSON.
 
 static/console/js/i18n.js looks each text up by its English original (`t("Send")`); a test checks that
@@ -14,6 +15,7 @@ CONSOLE_STRINGS: tuple[str, ...] = (
     gettext_noop("%(n)s min left"),
     gettext_noop("%(n)s unread"),
     gettext_noop("%(name)s is too large (%(size)s); the limit for this type is %(limit)s."),
+    gettext_noop("%(part)s variable {{%(name)s}}"),
     gettext_noop("24-hour window closed: templates only"),
     gettext_noop("24-hour window open"),
     gettext_noop("Ad referral"),
@@ -23,7 +25,7 @@ CONSOLE_STRINGS: tuple[str, ...] = (
     gettext_noop("Agent"),
     gettext_noop(
         "Agents holding one of these roles see this chat. A chat without roles goes to everyone who may take unrouted chats."
-    ),  # noqa: E501
+    ),
     gettext_noop("AI"),
     gettext_noop("AI answer"),
     gettext_noop("Alias"),
@@ -59,7 +61,7 @@ CONSOLE_STRINGS: tuple[str, ...] = (
     gettext_noop("File"),
     gettext_noop("Free text is disabled outside the 24-hour window"),
     gettext_noop("From an ad"),
-    gettext_noop("Hello %(name)s"),
+    gettext_noop("Header %(kind)s (link)"),
     gettext_noop("Interactive reply"),
     gettext_noop("List"),
     gettext_noop("List (up to 10 options)"),
@@ -73,7 +75,7 @@ CONSOLE_STRINGS: tuple[str, ...] = (
     gettext_noop("Needs attention"),
     gettext_noop("No approved templates"),
     gettext_noop("No chats match these filters."),
-    gettext_noop("No conversations yet. When customers write to your WhatsApp number, their chats appear here."),
+    gettext_noop("No conversations yet"),
     gettext_noop("No messages yet"),
     gettext_noop("No quick reply matches. Admins create them under Bot > Quick replies."),
     gettext_noop("No roles exist yet. Create them under Team > Roles."),
@@ -150,6 +152,7 @@ CONSOLE_STRINGS: tuple[str, ...] = (
     gettext_noop("Video"),
     gettext_noop("Voice note"),
     gettext_noop("WhatsApp only allows approved templates until the customer writes again."),
+    gettext_noop("When customers write to your WhatsApp number, their chats appear here."),
     gettext_noop("Window open · %(left)s"),
     gettext_noop("with %(name)s"),
     gettext_noop("Yesterday"),

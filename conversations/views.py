@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.middleware.csrf import get_token
 from django.shortcuts import resolve_url
+from django.templatetags.static import static
 from django.utils.translation import get_language
 from django.views.generic import TemplateView
 
@@ -39,6 +40,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
             "csrfToken": get_token(self.request),
             "loginUrl": resolve_url(settings.LOGIN_URL),
             "roles": roles,
+            "icons": static("console/icons.svg"),
             "uploadLimits": {kind: min(limit, settings.MEDIA_MAX_BYTES) for kind, limit in UPLOAD_LIMITS.items()},
             "urls": {
                 "conversations": "/api/conversations/",

@@ -1,7 +1,7 @@
 // The open conversation: header with actions and presence, message history (older on scroll up), live updates.
 
 import { api, rows } from "./api.js";
-import { clear, h } from "./dom.js";
+import { clear, h, icon } from "./dom.js";
 import { field, formDialog } from "./dialogs.js";
 import { dayKey, dayLabel, parse, statusLabel } from "./format.js";
 import { t } from "./i18n.js";
@@ -210,7 +210,8 @@ export class ChatView {
   renderPresence() {
     const el = this.header.querySelector("[data-presence]");
     if (!el) return;
-    el.textContent = this.viewers.length ? t("Also viewing: %(names)s", { names: this.viewers.map((v) => v.name).join(", ") }) : "";
+    clear(el);
+    if (this.viewers.length) el.append(icon("eye"), t("Also viewing: %(names)s", { names: this.viewers.map((v) => v.name).join(", ") }));
     el.hidden = !this.viewers.length;
   }
 
@@ -229,7 +230,7 @@ export class ChatView {
         : h("button", { type: "button", class: "btn primary", "data-action": "takeover", onclick: () => this.act("takeover") }, t("Take over"));
     const menu = this.buildMenu(c);
     clear(this.header).append(
-      h("button", { type: "button", class: "icon-btn back", "aria-label": t("Back to chats"), onclick: () => this.onBack() }, "←"),
+      h("button", { type: "button", class: "icon-btn back", "aria-label": t("Back to chats"), onclick: () => this.onBack() }, icon("arrow-left")),
       h("span", { class: "avatar", style: `--hue:${avatarHue(contact.id || c.id)}`, "aria-hidden": "true" }, initials(name)),
       h("div", { class: "who" },
         h("h2", { class: "chat-name", "data-chat-name": "" }, name, contact.alias && contact.profile_name && contact.alias !== contact.profile_name ? h("span", { class: "profile-name" }, ` ~ ${contact.profile_name}`) : null),
@@ -255,7 +256,7 @@ export class ChatView {
       [t("Export CSV"), null, "export-csv", api.exportUrl(c.id, "csv")],
     ];
     const list = h("div", { class: "menu", role: "menu", hidden: true });
-    const toggle = h("button", { type: "button", class: "icon-btn", "aria-haspopup": "menu", "aria-expanded": "false", "aria-label": t("Chat actions"), title: t("Chat actions") }, "⋮");
+    const toggle = h("button", { type: "button", class: "icon-btn", "aria-haspopup": "menu", "aria-expanded": "false", "aria-label": t("Chat actions"), title: t("Chat actions") }, icon("ellipsis-vertical"));
     const hide = () => {
       list.hidden = true;
       toggle.setAttribute("aria-expanded", "false");

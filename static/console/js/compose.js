@@ -2,7 +2,7 @@
 // buttons/list messages, and the template picker when the 24-hour window is closed.
 
 import { api, ApiError, rows } from "./api.js";
-import { clear, debounce, h } from "./dom.js";
+import { clear, debounce, h, icon } from "./dom.js";
 import { field, formDialog } from "./dialogs.js";
 import { fileSize, untilLabel } from "./format.js";
 import { t } from "./i18n.js";
@@ -26,26 +26,35 @@ function quickReplyLabel(qr) {
 }
 
 function quickReplyHasMedia(qr) {
-  return Boolean(qr.media_url || qr.media || qr.media_kind || (qr.media_count && qr.media_count > 0));
+  if (Array.isArray(qr.media)) return qr.media.length > 0;
+  return Boolean(qr.media_url || qr.media || qr.media_kind);
 }
 
-/** A template's variables: its declared list, else the {{1}}/{{name}} placeholders in its body. */
+/** A template's variables ({key, component, name, type, example}); else the {{n}} placeholders of its body. */
 export function templateVariables(template) {
   const declared = template.variables;
   if (Array.isArray(declared) && declared.length) {
     return declared.map((v) => (typeof v === "object" && v !== null
-      ? { name: String(v.name ?? v.key ?? v.index), example: v.example || "", component: v.component || "" }
-      : { name: String(v), example: "", component: "" }));
+      ? { key: String(v.key ?? v.name), name: String(v.name ?? v.key), component: v.component || "body", type: v.type || "text", example: v.example || "" }
+      : { key: `body.${v}`, name: String(v), component: "body", type: "text", example: "" }));
   }
   const names = [];
-  for (const match of String(template.body || template.text || "").matchAll(/\{\{\s*([\w.]+)\s*\}\}/g)) {
+  for (const match of templateBody(template).matchAll(/\{\{\s*([\w.]+)\s*\}\}/g)) {
     if (!names.includes(match[1])) names.push(match[1]);
   }
-  return names.map((name) => ({ name, example: "", component: "" }));
+  return names.map((name) => ({ key: `body.${name}`, name, component: "body", type: "text", example: "" }));
 }
 
+/** The template's body text: its own field, else the BODY component of Meta's definition. */
+export function templateBody(template) {
+  if (template.body || template.text) return String(template.body || template.text);
+  const body = (template.components || []).find((c) => c && String(c.type).toUpperCase() === "BODY");
+  return body ? String(body.text || "") : "";
+}
+
+/** The body with the body variables filled in (the rest left as {{n}}). */
 export function fillTemplate(body, values) {
-  return String(body || "").replace(/\{\{\s*([\w.]+)\s*\}\}/g, (all, name) => (values[name] ? values[name] : all));
+  return String(body || "").replace(/\{\{\s*([\w.]+)\s*\}\}/g, (all, name) => values[`body.${name}`] || all);
 }
 
 export class Composer {
@@ -73,10 +82,10 @@ export class Composer {
     });
     this.textarea.addEventListener("keydown", (event) => this.onKey(event));
     this.textarea.addEventListener("input", () => this.onInput());
-    this.attachButton = h("button", { type: "button", class: "icon-btn", title: t("Attach a file"), "aria-label": t("Attach a file"), onclick: () => this.fileInput.click() }, "📎");
-    this.quickButton = h("button", { type: "button", class: "icon-btn", title: t("Quick replies (type /)"), "aria-label": t("Quick replies"), "aria-expanded": "false", onclick: () => this.toggleQuickReplies() }, "⚡");
-    this.interactiveButton = h("button", { type: "button", class: "icon-btn", title: t("Send buttons or a list"), "aria-label": t("Send buttons or a list"), onclick: () => this.interactiveDialog() }, "☰");
-    this.sendButton = h("button", { type: "button", class: "send-btn", title: t("Send (Enter)"), "aria-label": t("Send"), onclick: () => this.send() }, "➤");
+    this.attachButton = h("button", { type: "button", class: "icon-btn", title: t("Attach a file"), "aria-label": t("Attach a file"), onclick: () => this.fileInput.click() }, icon("paperclip"));
+    this.quickButton = h("button", { type: "button", class: "icon-btn", title: t("Quick replies (type /)"), "aria-label": t("Quick replies"), "aria-expanded": "false", onclick: () => this.toggleQuickReplies() }, icon("zap"));
+    this.interactiveButton = h("button", { type: "button", class: "icon-btn", title: t("Send buttons or a list"), "aria-label": t("Send buttons or a list"), onclick: () => this.interactiveDialog() }, icon("list"));
+    this.sendButton = h("button", { type: "button", class: "send-btn", title: t("Send (Enter)"), "aria-label": t("Send"), onclick: () => this.send() }, icon("send-horizontal"));
     this.attachment = h("div", { class: "attachment", hidden: true });
     this.qrPanel = h("div", { class: "qr-panel", hidden: true, role: "listbox", "aria-label": t("Quick replies") });
     this.closedNotice = h("div", { class: "window-closed", hidden: true, role: "status" },
@@ -162,11 +171,11 @@ export class Composer {
     }
     this.file = file;
     clear(this.attachment).append(
-      h("span", { class: "attachment-icon", "aria-hidden": "true" }, file.type.startsWith("image/") ? "🖼" : file.type.startsWith("audio/") ? "🎵" : file.type.startsWith("video/") ? "🎬" : "📄"),
+      h("span", { class: "attachment-icon" }, icon(file.type.startsWith("image/") ? "image" : file.type.startsWith("audio/") ? "music" : file.type.startsWith("video/") ? "video" : "file-text")),
       h("span", { class: "attachment-name" }, file.name),
       h("span", { class: "attachment-size" }, fileSize(file.size)),
       h("span", { class: "attachment-hint" }, t("The text you type is sent as its caption.")),
-      h("button", { type: "button", class: "icon-btn", "aria-label": t("Remove the attachment"), title: t("Remove the attachment"), onclick: () => this.clearFile() }, "✕"));
+      h("button", { type: "button", class: "icon-btn", "aria-label": t("Remove the attachment"), title: t("Remove the attachment"), onclick: () => this.clearFile() }, icon("x")));
     this.attachment.hidden = false;
     this.textarea.placeholder = t("Add a caption (optional)");
     this.focus();
@@ -271,7 +280,7 @@ export class Composer {
         onmousedown: (event) => event.preventDefault(),
         onclick: () => this.sendQuickReply(qr),
       },
-        h("span", { class: "qr-title" }, quickReplyLabel(qr), quickReplyHasMedia(qr) ? h("span", { class: "qr-media", title: t("Sends media too") }, " 📎") : null),
+        h("span", { class: "qr-title" }, quickReplyLabel(qr), quickReplyHasMedia(qr) ? h("span", { class: "qr-media", title: t("Sends media too") }, icon("paperclip", t("Sends media too"))) : null),
         preview && preview !== quickReplyLabel(qr) ? h("span", { class: "qr-text" }, preview) : null));
     });
   }
@@ -315,7 +324,7 @@ export class Composer {
       options.append(h("div", { class: "option-row" },
         h("input", { name: "title", maxlength: type.value === "buttons" ? "20" : "24", required: true, placeholder: t("Option %(n)s", { n }), "aria-label": t("Option %(n)s", { n }) }),
         h("input", { name: "description", class: "list-only-input", maxlength: "72", placeholder: t("Description (optional)"), hidden: type.value !== "list", "aria-label": t("Description (optional)") }),
-        h("button", { type: "button", class: "icon-btn", "aria-label": t("Remove option"), onclick: (event) => event.currentTarget.parentElement.remove() }, "✕")));
+        h("button", { type: "button", class: "icon-btn", "aria-label": t("Remove option"), onclick: (event) => event.currentTarget.parentElement.remove() }, icon("x"))));
     };
     const addButton = h("button", { type: "button", class: "btn", onclick: addOption }, t("Add option"));
     type.addEventListener("change", () => {
@@ -378,11 +387,15 @@ export class Composer {
         return;
       }
       for (const key of Object.keys(values)) delete values[key];
-      const update = () => { preview.textContent = fillTemplate(template.body || template.text, values); };
+      const update = () => { preview.textContent = fillTemplate(templateBody(template), values); };
       templateVariables(template).forEach((v) => {
-        const input = h("input", { name: `var-${v.name}`, required: true, placeholder: v.example || "", "data-variable": v.name });
-        input.addEventListener("input", () => { values[v.name] = input.value; update(); });
-        variables.append(field(t("Variable {{%(name)s}}", { name: v.name }), input));
+        const media = ["image", "video", "document"].includes(v.type);
+        const input = h("input", { name: `var-${v.key}`, required: true, type: media ? "url" : "text", placeholder: v.example || (media ? "https://…" : ""), "data-variable": v.key });
+        input.addEventListener("input", () => { values[v.key] = input.value; update(); });
+        const label = media
+          ? t("Header %(kind)s (link)", { kind: v.type })
+          : v.component === "body" ? t("Variable {{%(name)s}}", { name: v.name }) : t("%(part)s variable {{%(name)s}}", { part: v.component, name: v.name });
+        variables.append(field(label, input));
       });
       update();
     };

@@ -46,3 +46,25 @@ export function debounce(fn, ms) {
     timer = setTimeout(() => fn(...args), ms);
   };
 }
+
+const SVG = "http://www.w3.org/2000/svg";
+let spriteUrl = null;
+
+/** A Lucide icon from the sprite (static/console/icons.svg), decorative unless given a label. */
+export function icon(name, label = null) {
+  if (spriteUrl === null) spriteUrl = JSON.parse(document.getElementById("console-config").textContent).icons;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", `icon icon-${name}`);
+  svg.setAttribute("width", "20");
+  svg.setAttribute("height", "20");
+  if (label) {
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", label);
+  } else {
+    svg.setAttribute("aria-hidden", "true");
+  }
+  const use = document.createElementNS(SVG, "use");
+  use.setAttribute("href", `${spriteUrl}#${name}`);
+  svg.append(use);
+  return svg;
+}

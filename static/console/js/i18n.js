@@ -2,7 +2,7 @@
 
 const catalog = JSON.parse(document.getElementById("console-strings").textContent);
 
-/** t("Hello %(name)s", {name}) -> the translation with the values put in (as text, never HTML). */
+/** t('Hello %(name)s', {name}) -> the translation with the values put in (as text, never HTML). */
 export function t(msgid, values = null) {
   let text = Object.prototype.hasOwnProperty.call(catalog, msgid) ? catalog[msgid] : msgid;
   if (values) text = text.replace(/%\((\w+)\)s/g, (_, key) => (key in values ? String(values[key]) : ""));

@@ -198,7 +198,9 @@ export class ChatList {
     const empty = this.rows.size === 0 && !this.loading;
     this.emptyEl.hidden = !empty;
     const filtered = Object.values(this.filters).some(Boolean);
-    this.emptyEl.textContent = filtered ? t("No chats match these filters.") : t("No conversations yet. When customers write to your WhatsApp number, their chats appear here.");
+    clear(this.emptyEl);
+    if (filtered) this.emptyEl.append(t("No chats match these filters."));
+    else this.emptyEl.append(h("strong", {}, t("No conversations yet")), h("br"), t("When customers write to your WhatsApp number, their chats appear here."));
   }
 
   renderRow(c) {

@@ -1,7 +1,7 @@
 // The console page: wires the chat list, the open chat, the composer and the websocket together.
 
 import { api } from "./api.js";
-import { debounce, h } from "./dom.js";
+import { debounce, h, icon } from "./dom.js";
 import { ChatView } from "./chat.js";
 import { Composer } from "./compose.js";
 import { t } from "./i18n.js";
@@ -14,7 +14,7 @@ const connection = document.querySelector("[data-connection]");
 
 function toast(text, kind = "info") {
   const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, text,
-    h("button", { type: "button", class: "icon-btn", "aria-label": t("Dismiss"), onclick: () => el.remove() }, "✕"));
+    h("button", { type: "button", class: "icon-btn", "aria-label": t("Dismiss"), onclick: () => el.remove() }, icon("x")));
   toasts.append(el);
   setTimeout(() => el.remove(), kind === "error" ? 9000 : 4000);
 }

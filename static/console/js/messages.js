@@ -1,16 +1,16 @@
 // One message bubble: every kind of WhatsApp message, delivery ticks, origin, reply quote, reactions.
 
-import { h, safeUrl } from "./dom.js";
+import { h, icon, safeUrl } from "./dom.js";
 import { clock, full } from "./format.js";
 import { t } from "./i18n.js";
 
 const TICKS = {
-  queued: ["🕓", () => t("Queued")],
-  sending: ["🕓", () => t("Sending")],
-  sent: ["✓", () => t("Sent")],
-  delivered: ["✓✓", () => t("Delivered")],
-  read: ["✓✓", () => t("Read")],
-  failed: ["!", () => t("Failed")],
+  queued: ["clock", () => t("Queued")],
+  sending: ["clock", () => t("Sending")],
+  sent: ["check", () => t("Sent")],
+  delivered: ["check-check", () => t("Delivered")],
+  read: ["check-check", () => t("Read")],
+  failed: ["circle-alert", () => t("Failed")],
 };
 
 export function kindLabel(kind) {
@@ -40,7 +40,7 @@ export function ticks(message) {
   const [symbol, label] = TICKS[message.status] || [null, null];
   if (!symbol) return null;
   const title = message.status === "failed" ? failureText(message) : label();
-  return h("span", { class: `ticks ticks-${message.status}`, title, "aria-label": title, "data-status": message.status }, symbol);
+  return h("span", { class: `ticks ticks-${message.status}`, title, "aria-label": title, "data-status": message.status }, icon(symbol));
 }
 
 export function failureText(message) {
@@ -93,7 +93,7 @@ function media(message) {
   }
   const name = message.media_name || kindLabel(kind) || t("File");
   return h("a", { class: "media media-document", href: url, target: "_blank", rel: "noopener", download: message.media_name || true },
-    h("span", { class: "doc-icon", "aria-hidden": "true" }, "📄"),
+    h("span", { class: "doc-icon" }, icon("file-text")),
     h("span", { class: "doc-name" }, name),
     message.media_mime ? h("span", { class: "doc-type" }, message.media_mime) : null);
 }
@@ -105,7 +105,7 @@ function location(loc) {
   const valid = Number.isFinite(lat) && Number.isFinite(lon);
   const href = valid ? `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=17/${lat}/${lon}` : null;
   return h("div", { class: "card card-location" },
-    h("span", { class: "card-icon", "aria-hidden": "true" }, "📍"),
+    h("span", { class: "card-icon" }, icon("map-pin")),
     h("div", {},
       h("div", { class: "card-title" }, loc.name || t("Location")),
       loc.address ? h("div", { class: "card-sub" }, loc.address) : null,
@@ -119,7 +119,7 @@ function contacts(list) {
     const phones = (c.phones || []).map((p) => p.phone || p.wa_id).filter(Boolean);
     const emails = (c.emails || []).map((e) => e.email).filter(Boolean);
     return h("div", { class: "card card-contact" },
-      h("span", { class: "card-icon", "aria-hidden": "true" }, "👤"),
+      h("span", { class: "card-icon" }, icon("user")),
       h("div", {},
         h("div", { class: "card-title" }, name),
         phones.map((p) => h("div", { class: "card-sub" }, p)),
@@ -133,7 +133,7 @@ function referral(ref) {
   const url = safeUrl(ref.source_url);
   const image = safeUrl(ref.thumbnail_url || ref.image_url);
   return h("div", { class: "card card-referral" },
-    h("div", { class: "card-kicker" }, t("From an ad")),
+    h("div", { class: "card-kicker" }, icon("megaphone"), " ", t("From an ad")),
     image ? h("img", { src: image, alt: "", loading: "lazy", referrerpolicy: "no-referrer" }) : null,
     ref.headline ? h("div", { class: "card-title" }, ref.headline) : null,
     ref.body ? h("div", { class: "card-sub", dir: "auto" }, ref.body) : null,
