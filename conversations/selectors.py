@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
-from conversations.models import Conversation, ConversationStatus, WebhookDelivery
+from conversations.models import Conversation, ConversationStatus, Message, WebhookDelivery
 from conversations.visibility import conversation_visibility_q  # the one rule: selectors, broadcaster, consumer
+
+# Characters with a meaning in MySQL's boolean full-text syntax: searched words are plain words.
+_FULLTEXT_UNSAFE = re.compile(r"[+\-<>()~*\"@]")
 
 # Channels whose chats are tests, not customers: the bot simulator ("Try the bot", simulate_chat).
 TEST_CHANNEL_PROVIDERS = ("simulator",)
@@ -24,6 +29,73 @@ def conversation_list_for_user(*, user: Any, include_test_chats: bool = True) ->
     if not include_test_chats:
         conversations = conversations.exclude(conversation_test_q())
     return conversations.select_related("contact", "channel", "assigned_to").order_by("-last_activity_at")
+
+
+STATUS_FILTERS = ("bot", "ai", "human", "closed")
+
+
+def _search_words(query: str) -> list[str]:
+    return [word for word in query.split() if word][:8]
+
+
+def message_text_match(query: str) -> QuerySet[Message]:
+    """The conversation ids with a message whose text contains ``query``.
+
+    MySQL/MariaDB use the message text's FULLTEXT index (every word, as a prefix: "pedi" finds
+    "pedido"); other databases a substring match.
+    """
+    messages = Message.objects.all()
+    if connection.vendor == "mysql":
+        words = [w for w in (_FULLTEXT_UNSAFE.sub(" ", w).strip() for w in _search_words(query)) if w]
+        if not words:
+            return messages.none().values("conversation_id")
+        against = " ".join(f"+{w}*" for w in " ".join(words).split())
+        quote = connection.ops.quote_name
+        column = f"{quote(Message._meta.db_table)}.{quote(Message._meta.get_field('text').column)}"
+        return messages.extra(  # noqa: S610 - the only way to MATCH ... AGAINST through the ORM; parameters bound
+            where=[f"MATCH({column}) AGAINST (%s IN BOOLEAN MODE)"],
+            params=[against],
+        ).values("conversation_id")
+    return messages.filter(text__icontains=query).values("conversation_id")
+
+
+def conversation_search_q(query: str) -> Q:
+    """Chats whose contact's alias, profile name or number, or one of whose messages, contains ``query``."""
+    query = query.strip()[:100]
+    contact = Q(contact__alias__icontains=query) | Q(contact__profile_name__icontains=query)
+    digits = "".join(ch for ch in query if ch.isdigit())
+    if digits and len(digits) >= len(query.replace("+", "").replace(" ", "").replace("-", "")):
+        contact |= Q(contact__phone__contains=digits) | Q(contact__external_id__contains=digits)
+    return contact | Q(pk__in=message_text_match(query))
+
+
+def conversation_list_filtered(
+    *,
+    user: Any,
+    status: str = "",
+    role_id: int | None = None,
+    unrouted: bool = False,
+    unread: bool = False,
+    attention: bool = False,
+    query: str = "",
+) -> QuerySet[Conversation]:
+    """The console's chat list: what ``user`` may see, narrowed by the filters, newest activity first."""
+    from accounts.models import ChatRole
+
+    conversations = conversation_list_for_user(user=user)
+    if status:
+        conversations = conversations.filter(status=status)
+    if role_id is not None:
+        conversations = conversations.filter(pk__in=ChatRole.objects.filter(role_id=role_id).values("conversation_id"))
+    if unrouted:
+        conversations = conversations.filter(~Exists(ChatRole.objects.filter(conversation_id=OuterRef("pk"))))
+    if unread:
+        conversations = conversations.filter(unread_count__gt=0)
+    if attention:
+        conversations = conversations.filter(needs_attention=True)
+    if query.strip():
+        conversations = conversations.filter(conversation_search_q(query))
+    return conversations.order_by("-last_activity_at", "-id")
 
 
 def access_conversation_by_id(*, user: Any, conversation_id: int) -> Conversation:
