@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Permission
+from django.db import transaction
 
 from accounts.models import ChatRole, Role, User
 from conversations import events
@@ -75,6 +75,7 @@ async def _connect(user: User) -> WebsocketCommunicator:
     communicator.scope["user"] = user
     connected, _ = await communicator.connect()
     assert connected
+    assert (await communicator.receive_json_from(timeout=10))["type"] == "hello"
     return communicator
 
 
@@ -90,20 +91,19 @@ async def test_every_user_gets_live_events_for_exactly_the_chats_their_list_show
     users, conversations = await database_sync_to_async(_world)()
     listed = await database_sync_to_async(_listed)(users)
     consoles = {name: await _connect(user) for name, user in users.items()}
-    layer = get_channel_layer()
 
-    # The broadcaster's groups for each chat, sent in order on one connection...
-    for conversation in conversations.values():
-        for group in await database_sync_to_async(events.groups_for)(conversation):
-            payload = {"id": conversation.pk}
-            await layer.group_send(
-                group, {"type": "console.event", "name": events.CONVERSATION_UPDATED, "data": payload}
-            )
-    # ... then a marker every console gets: what arrived before it is all that will.
-    for user in users.values():
-        group = events.GROUP_ALL if user.is_superuser else events.user_group(user.pk)
-        await layer.group_send(group, {"type": "console.event", "name": DONE, "data": {}})
+    def broadcast() -> None:
+        # The broadcaster's groups for each chat, in one transaction...
+        with transaction.atomic():
+            for conversation in conversations.values():
+                groups = events.groups_for(conversation)
+                data = {"id": conversation.pk}
+                events.broadcast_on_commit(groups=groups, name=events.CONVERSATION_UPDATED, data=data)
+        # ... then a marker every console gets: what arrived before it is all that will.
+        groups = [events.GROUP_ALL, *(events.user_group(u.pk) for u in users.values())]
+        events.broadcast_on_commit(groups=groups, name=DONE, data={})
 
+    await database_sync_to_async(broadcast)()
     received = {name: await _received(console) for name, console in consoles.items()}
     for console in consoles.values():
         await console.disconnect()
