@@ -30,6 +30,7 @@ CONSOLE_STRINGS: tuple[str, ...] = (
     gettext_noop("AI answer"),
     gettext_noop("Alias"),
     gettext_noop("Also viewing: %(names)s"),
+    gettext_noop("Ask an administrator to sync the templates from WhatsApp."),
     gettext_noop("Attach a file"),
     gettext_noop("Back to chats"),
     gettext_noop("Bot"),

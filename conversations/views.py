@@ -14,10 +14,6 @@ from accounts.models import Role
 from conversations.console_strings import console_catalog
 from conversations.models.conversations import ConversationStatus
 
-# WhatsApp Cloud API's size limits per media kind; the API checks the file's content and size again.
-MB = 1024 * 1024
-UPLOAD_LIMITS = {"image": 5 * MB, "audio": 16 * MB, "video": 16 * MB, "document": 100 * MB}
-
 
 class HomeView(LoginRequiredMixin, TemplateView):
     """The live agent console: a single page over the REST API (/api/) and the websocket (/ws/console/)."""
@@ -34,14 +30,15 @@ class HomeView(LoginRequiredMixin, TemplateView):
         context["statuses"] = ConversationStatus.choices
         context["console_strings"] = console_catalog()
         context["console_config"] = {
-            "user": {"id": user.id, "name": user.get_full_name() or user.get_username()},
+            "user": {"id": user.id, "name": user.get_full_name() or user.get_username(), "isStaff": user.is_staff},
             "language": get_language() or settings.LANGUAGE_CODE,
             "timeZone": settings.TIME_ZONE,
             "csrfToken": get_token(self.request),
             "loginUrl": resolve_url(settings.LOGIN_URL),
             "roles": roles,
             "icons": static("console/icons.svg"),
-            "uploadLimits": {kind: min(limit, settings.MEDIA_MAX_BYTES) for kind, limit in UPLOAD_LIMITS.items()},
+            # Checked again by the API (and the file's content by type): this only spares a useless upload.
+            "uploadLimits": {kind: int(mb * 1024 * 1024) for kind, mb in settings.CONSOLE_UPLOAD_MAX_MB.items()},
             "urls": {
                 "conversations": "/api/conversations/",
                 "quickReplies": "/api/quick-replies/",

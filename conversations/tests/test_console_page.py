@@ -89,7 +89,7 @@ def test_the_page_carries_its_config_and_catalog_in_the_users_language(
     assert f'<html lang="{language}">' in body
     assert search in body
     config = _data(body, "console-config")
-    assert config["user"] == {"id": agent.pk, "name": "Beto"}
+    assert config["user"] == {"id": agent.pk, "name": "Beto", "isStaff": False}
     assert config["language"] == language
     assert config["timeZone"] == settings.TIME_ZONE
     assert config["urls"]["conversations"] == "/api/conversations/"

@@ -403,11 +403,13 @@ export class Composer {
       templates = rows(await api.templates(channelId)).filter((tp) => !tp.status || String(tp.status).toUpperCase() === "APPROVED");
       clear(select).append(h("option", { value: "" }, templates.length ? t("Choose a template…") : t("No approved templates")));
       for (const tp of templates) select.append(h("option", { value: String(tp.id) }, `${tp.name} · ${tp.language}${tp.category ? ` · ${tp.category}` : ""}`));
-      status.textContent = templates.length ? "" : t("Sync them from WhatsApp if you created templates in Meta's WhatsApp Manager.");
+      status.textContent = templates.length ? "" : api.config.user.isStaff
+        ? t("Sync them from WhatsApp if you created templates in Meta's WhatsApp Manager.")
+        : t("Ask an administrator to sync the templates from WhatsApp.");
       renderChoice();
     };
     select.addEventListener("change", renderChoice);
-    const sync = h("button", { type: "button", class: "btn", onclick: async () => {
+    const sync = h("button", { type: "button", class: "btn", hidden: !api.config.user.isStaff, onclick: async () => {
       sync.disabled = true;
       status.textContent = t("Syncing templates from WhatsApp…");
       try {

@@ -28,7 +28,8 @@ const list = new ChatList(document.querySelector("[data-chat-list]"), {
 
 const composer = new Composer(document.querySelector("[data-composer]"), {
   onSent: (conversationId, message) => {
-    if (message && message.id) chat.upsert(message);
+    // A quick reply may be several messages (its text, then each file): {...first, messages: [...]}.
+    for (const one of (message && message.messages) || [message]) if (one && one.id) chat.upsert(one);
   },
   onError: showError,
   onWindowClosed: (conversationId, reason) => {
@@ -60,10 +61,8 @@ const socket = new ConsoleSocket(socketUrl, {
   onPresence: (conversationId, viewers) => {
     if (chat.id === Number(conversationId)) chat.setViewers(viewers);
   },
-  onResync: () => {
-    list.reload();
-    if (chat.id !== null) chat.open(chat.id, chat.conversation);
-  },
+  onResync: () => loadState(),
+  onReady: () => loadState(),
   onState: (state) => {
     app.dataset.connection = state;
     connection.hidden = state === "live" || state === "connecting";
@@ -134,7 +133,22 @@ document.addEventListener("visibilitychange", () => {
 window.addEventListener("hashchange", route);
 setInterval(() => list.tick(), 60000);
 
-list.reload();
-route();
+let loaded = false;
+function loadState() {
+  loaded = true;
+  list.reload();
+  if (chat.id !== null) chat.open(chat.id, chat.conversation);
+  else route();
+}
+
 socket.start();
+// Without live updates (the websocket refused or slow) the page still loads its state.
+setTimeout(() => {
+  if (!loaded) loadState();
+}, 3000);
+// Outside the 24-hour window a chat's composer switches to templates, even with nobody writing.
+setInterval(() => {
+  const c = chat.conversation;
+  if (c && c.window_open && c.window_closes_at && Date.parse(c.window_closes_at) <= Date.now()) chat.update({ id: c.id, window_open: false });
+}, 30000);
 app.dataset.ready = "true";

@@ -3,9 +3,10 @@
 const RECENT_IDS = 2000; // event ids remembered to drop a duplicate delivered twice around a reconnect
 
 export class ConsoleSocket {
-  constructor(url, { onEvent, onPresence, onResync, onState }) {
+  constructor(url, { onEvent, onPresence, onResync, onState, onReady }) {
     this.url = url;
-    this.handlers = { onEvent, onPresence, onResync, onState };
+    this.handlers = { onEvent, onPresence, onResync, onState, onReady };
+    this.heartbeat = null;
     this.lastId = null;
     this.seen = new Set();
     this.seenOrder = [];
@@ -67,7 +68,11 @@ export class ConsoleSocket {
   dispatch(payload) {
     const type = payload.type || (payload.event ? "event" : null);
     if (type === "hello") {
-      if (!this.lastId && payload.last_id) this.lastId = String(payload.last_id);
+      const fresh = !this.lastId;
+      if (fresh && payload.last_id) this.lastId = String(payload.last_id);
+      this.startHeartbeat(Number(payload.heartbeat) || 20);
+      // A fresh console loads its state over REST once subscribed: every later event then arrives live.
+      if (fresh) this.handlers.onReady();
     } else if (type === "event") {
       if (payload.id !== undefined && payload.id !== null) {
         const id = String(payload.id);
@@ -79,7 +84,10 @@ export class ConsoleSocket {
     } else if (type === "presence") {
       this.handlers.onPresence(payload.conversation_id, payload.viewers || []);
     } else if (type === "resync") {
+      if (payload.last_id) this.lastId = String(payload.last_id);
       this.handlers.onResync();
+    } else if (type === "error") {
+      console.warn("console websocket:", payload.code, payload.detail);
     }
   }
 
@@ -87,6 +95,12 @@ export class ConsoleSocket {
     this.seen.add(id);
     this.seenOrder.push(id);
     if (this.seenOrder.length > RECENT_IDS) this.seen.delete(this.seenOrder.shift());
+  }
+
+  /** "viewing" again every few seconds keeps this agent in the chat's presence (and re-checks access). */
+  startHeartbeat(seconds) {
+    clearInterval(this.heartbeat);
+    this.heartbeat = setInterval(() => this.sendJson({ type: "viewing", conversation_id: this.viewing }), Math.max(5, seconds) * 1000);
   }
 
   setViewing(conversationId) {
