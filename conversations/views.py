@@ -28,6 +28,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
         own_role_ids = set(user.roles.values_list("id", flat=True))
         context["filter_roles"] = roles if sees_every_role else [r for r in roles if r["id"] in own_role_ids]
         context["statuses"] = ConversationStatus.choices
+        context["may_take_unrouted"] = sees_every_role or user.has_perm("conversations.take_unrouted_conversations")
         context["console_strings"] = console_catalog()
         context["console_config"] = {
             "user": {"id": user.id, "name": user.get_full_name() or user.get_username(), "isStaff": user.is_staff},

@@ -68,6 +68,7 @@ export class ChatList {
       if (generation === this.generation) {
         this.loading = false;
         this.root.classList.remove("is-loading");
+        this.updateEmpty();
         this.fillViewport();
       }
     }
@@ -96,7 +97,7 @@ export class ChatList {
   fillViewport() {
     if (!this.next) return;
     const box = this.listEl.parentElement.getBoundingClientRect();
-    if (this.sentinel.getBoundingClientRect().top < box.bottom + 600) this.loadMore();
+    if (this.sentinel.getBoundingClientRect().top < box.bottom + 600) this.loadMore(); // hidden test chats shorten a page too
   }
 
   matches(c) {
@@ -195,7 +196,9 @@ export class ChatList {
   }
 
   updateEmpty() {
-    const empty = this.rows.size === 0 && !this.loading;
+    const showTest = this.root.closest(".show-test-chats") !== null;
+    const shown = showTest ? this.rows.size : [...this.items.values()].filter((c) => !c.is_test).length;
+    const empty = shown === 0 && !this.loading;
     this.emptyEl.hidden = !empty;
     const filtered = Object.values(this.filters).some(Boolean);
     clear(this.emptyEl);
@@ -240,6 +243,7 @@ export class ChatList {
     );
     const classes = ["chat"];
     if (c.unread_count > 0) classes.push("has-unread");
+    if (c.is_test) classes.push("is-test");
     if (Number(c.id) === this.activeId) classes.push("active");
     return h("li", { class: classes.join(" "), dataset: { id: String(c.id) } }, button);
   }

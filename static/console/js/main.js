@@ -48,6 +48,7 @@ const chat = new ChatView(document.querySelector("[data-chat]"), {
   onNotice: (text) => toast(text),
 });
 
+let loaded = false;
 const socketUrl = `${window.location.protocol === "https:" ? "wss" : "ws"}://${window.location.host}${api.config.urls.websocket}`;
 const socket = new ConsoleSocket(socketUrl, {
   onEvent: (name, data) => {
@@ -65,6 +66,7 @@ const socket = new ConsoleSocket(socketUrl, {
   onReady: () => loadState(),
   onState: (state) => {
     app.dataset.connection = state;
+    if (!loaded && (state === "reconnecting" || state === "refused")) loadState(); // no live updates: load anyway
     connection.hidden = state === "live" || state === "connecting";
     connection.textContent = state === "refused"
       ? t("Live updates were refused: reload the page or log in again.")
@@ -117,6 +119,16 @@ for (const toggle of filters.querySelectorAll("[data-filter-toggle]")) {
   });
 }
 
+// The bot simulator's test chats stay hidden unless asked for (marked "test chat" when shown).
+const testToggle = filters.querySelector("[data-test-toggle]");
+testToggle.addEventListener("click", () => {
+  const shown = testToggle.getAttribute("aria-pressed") !== "true";
+  testToggle.setAttribute("aria-pressed", String(shown));
+  app.classList.toggle("show-test-chats", shown);
+  list.updateEmpty();
+  list.fillViewport();
+});
+
 // Keyboard: "/" or Ctrl+K focuses the search (outside text fields), Escape leaves a chat on a phone.
 document.addEventListener("keydown", (event) => {
   const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
@@ -133,7 +145,6 @@ document.addEventListener("visibilitychange", () => {
 window.addEventListener("hashchange", route);
 setInterval(() => list.tick(), 60000);
 
-let loaded = false;
 function loadState() {
   loaded = true;
   list.reload();
