@@ -11,6 +11,9 @@ import { renderMessage } from "./messages.js";
 const NEAR_BOTTOM = 120;
 const LOAD_OLDER_AT = 300;
 
+/** Reactions show on the message they react to, not as messages of their own. */
+const shown = (message) => message.kind !== "reaction";
+
 function byTime(a, b) {
   const ta = Date.parse(a.created_at) || 0;
   const tb = Date.parse(b.created_at) || 0;
@@ -48,6 +51,7 @@ export class ChatView {
 
   async open(id, summary = null) {
     const generation = ++this.generation;
+    const refresh = this.conversation !== null && this.conversation.id === id; // a reload keeps the draft
     this.conversation = summary;
     this.messages.clear();
     this.older = null;
@@ -61,7 +65,7 @@ export class ChatView {
       if (generation !== this.generation) return;
       this.conversation = conversation;
       this.renderHeader();
-      this.composer.setConversation(conversation);
+      this.composer.setConversation(conversation, { keepDraft: refresh });
       this.older = page && page.previous;
       for (const message of rows(page)) this.messages.set(message.id, message);
       this.renderAll();
@@ -109,7 +113,7 @@ export class ChatView {
   renderAll() {
     clear(this.list);
     let day = null;
-    const sorted = [...this.messages.values()].sort(byTime);
+    const sorted = [...this.messages.values()].filter(shown).sort(byTime);
     for (const message of sorted) {
       const date = parse(message.created_at);
       const key = date ? dayKey(date) : null;
@@ -129,6 +133,11 @@ export class ChatView {
   /** A message created or changed: live event or our own send. */
   upsert(message) {
     if (!this.conversation || Number(message.conversation_id) !== this.conversation.id) return;
+    if (message.kind === "reaction") {
+      // Shown on the message it reacts to: the newest page carries the reactions, merged in place.
+      this.refreshLatest();
+      return;
+    }
     const known = this.messages.get(message.id);
     const merged = known ? { ...known, ...message } : message;
     this.messages.set(message.id, merged);
@@ -138,7 +147,7 @@ export class ChatView {
       return;
     }
     const nearBottom = this.isNearBottom();
-    const last = [...this.messages.values()].sort(byTime).at(-1);
+    const last = [...this.messages.values()].filter(shown).sort(byTime).at(-1);
     if (last && last.id === merged.id) {
       const date = parse(merged.created_at);
       const lastDay = [...this.list.querySelectorAll("li.day")].at(-1);
@@ -155,6 +164,23 @@ export class ChatView {
     if (merged.direction === "in" && !known) {
       clearTimeout(this.readSoon);
       this.readSoon = setTimeout(() => this.markRead(), 400);
+    }
+  }
+
+  async refreshLatest() {
+    const conversation = this.conversation;
+    try {
+      const page = await api.messages(conversation.id);
+      if (this.conversation !== conversation) return;
+      for (const message of rows(page)) {
+        if (message.kind === "reaction" || !this.messages.has(message.id)) continue;
+        const merged = { ...this.messages.get(message.id), ...message };
+        this.messages.set(message.id, merged);
+        const el = document.getElementById(`m-${message.id}`);
+        if (el) el.replaceWith(this.renderOne(merged));
+      }
+    } catch (error) {
+      this.onError(error);
     }
   }
 

@@ -97,6 +97,7 @@ export class Composer {
     this.windowHint = h("span", { class: "window-hint" });
     this.row = h("div", { class: "compose-row" }, this.attachButton, this.quickButton, this.interactiveButton, this.textarea, this.sendButton);
     clear(this.root).append(this.fileInput, this.qrPanel, this.attachment, this.closedNotice, this.row, this.windowHint);
+    this.setEnabled(false); // until a chat is loaded
     this.searchQuickReplies = debounce((q) => this.loadQuickReplies(q), 150);
   }
 
@@ -113,11 +114,15 @@ export class Composer {
     const closedChat = conversation.status === "closed";
     this.closedNotice.hidden = open;
     this.row.classList.toggle("disabled", !open);
-    for (const el of [this.textarea, this.attachButton, this.quickButton, this.interactiveButton, this.sendButton]) el.disabled = !open;
+    this.setEnabled(open);
     this.textarea.placeholder = open ? t("Type a message") : t("Free text is disabled outside the 24-hour window");
     this.windowHint.textContent = open && conversation.window_closes_at
       ? t("Window open · %(left)s", { left: untilLabel(conversation.window_closes_at) }) + (closedChat ? ` · ${t("Chat closed: sending reopens it")}` : "")
       : "";
+  }
+
+  setEnabled(enabled) {
+    for (const el of [this.textarea, this.attachButton, this.quickButton, this.interactiveButton, this.sendButton]) el.disabled = !enabled;
   }
 
   focus() {
