@@ -1,10 +1,45 @@
 from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
 from axes.models import AccessAttempt
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group, Permission
+from django.utils.text import capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ChatRole, Role, User
+
+# Django stores its default permissions' names in English ("Can add rule"); these say them in the reader's language.
+DEFAULT_PERMISSION_NAMES = {
+    "add": _("Can add %(model)s"),
+    "change": _("Can change %(model)s"),
+    "delete": _("Can delete %(model)s"),
+    "view": _("Can view %(model)s"),
+}
+
+
+def permission_label(permission: Permission) -> str:
+    """ "Section | model | what it allows", translated (the permission widgets of users and groups)."""
+    model = permission.content_type.model_class()
+    if model is None:  # a model removed from the code: its stored name is all there is
+        return str(permission)
+    action = permission.codename.split("_", 1)[0]
+    if permission.codename == f"{action}_{model._meta.model_name}" and action in DEFAULT_PERMISSION_NAMES:
+        name = str(DEFAULT_PERMISSION_NAMES[action]) % {"model": model._meta.verbose_name}
+    else:
+        name = gettext(permission.name)  # custom permissions: their name is a msgid in our catalog
+    return f"{capfirst(model._meta.app_config.verbose_name)} | {capfirst(model._meta.verbose_name)} | {name}"
+
+
+class TranslatedPermissionsMixin:
+    """Permission choices labelled by ``permission_label`` wherever the admin offers them."""
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if formfield is not None and db_field.related_model is Permission:
+            formfield.label_from_instance = permission_label
+        return formfield
 
 
 @admin.register(Role)
@@ -19,7 +54,7 @@ class RoleAdmin(admin.ModelAdmin):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(TranslatedPermissionsMixin, DjangoUserAdmin):
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "is_active", "role_list")
     list_filter = ("is_staff", "is_superuser", "is_active", "roles")
     filter_horizontal = ("roles", "groups", "user_permissions")
@@ -56,3 +91,12 @@ class AccessAttemptAdmin(AxesAccessAttemptAdmin):
 if admin.site.is_registered(AccessAttempt):  # axes registers its admin unless AXES_ENABLE_ADMIN is off
     admin.site.unregister(AccessAttempt)
     admin.site.register(AccessAttempt, AccessAttemptAdmin)
+
+
+if admin.site.is_registered(Group):
+    admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(TranslatedPermissionsMixin, DjangoGroupAdmin):
+    pass

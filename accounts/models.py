@@ -13,7 +13,7 @@ class Role(models.Model):
         _("keyword"), max_length=50, unique=True, help_text=_("Used by rules' role_keyword to assign a chat.")
     )
     description = models.TextField(_("description"), blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
@@ -36,9 +36,14 @@ class User(AbstractUser):
 class ChatRole(models.Model):
     """A chat (conversation) visible to a role: the seed's chat_roles."""
 
-    conversation = models.ForeignKey("conversations.Conversation", on_delete=models.CASCADE, related_name="chat_roles")
-    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="chat_roles")
-    assigned_at = models.DateTimeField(auto_now_add=True)
+    conversation = models.ForeignKey(
+        "conversations.Conversation",
+        on_delete=models.CASCADE,
+        related_name="chat_roles",
+        verbose_name=_("conversation"),
+    )
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="chat_roles", verbose_name=_("role"))
+    assigned_at = models.DateTimeField(_("assigned at"), auto_now_add=True)
     assigned_by = models.CharField(_("assigned by"), max_length=100, blank=True, help_text=_("rule, agent or handler"))
 
     class Meta:

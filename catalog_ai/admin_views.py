@@ -43,6 +43,19 @@ MAX_QUESTION = 1000
 
 
 class AISettingsForm(forms.ModelForm):
+    """The AI settings in a business owner's words; the technical ones are shown folded under "Advanced"."""
+
+    ADVANCED = (
+        "gen_model",
+        "embed_model",
+        "max_output_tokens",
+        "response_max_sentences",
+        "response_max_chars",
+        "top_k",
+        "min_score",
+        "cache_ttl",
+    )
+
     class Meta:
         model = AISettings
         fields = list(AI_SETTINGS_FIELDS)
@@ -50,15 +63,45 @@ class AISettingsForm(forms.ModelForm):
             "fallback_message": forms.Textarea(attrs={"rows": 2, "cols": 60}),
             "handoff_step": forms.TextInput(attrs={"list": "ai-steps"}),
         }
+        labels = {
+            "enabled": gettext_lazy("Let the AI answer customers"),
+            "handoff_step": gettext_lazy("Conversation step where the AI takes over"),
+            "fallback_message": gettext_lazy("What to say when the catalog has no answer"),
+            "gen_model": gettext_lazy("AI model that writes the answers"),
+            "embed_model": gettext_lazy("AI model that indexes the catalog"),
+            "max_output_tokens": gettext_lazy("Longest answer the model may write (tokens)"),
+            "response_max_sentences": gettext_lazy("Most sentences in an answer"),
+            "response_max_chars": gettext_lazy("Most characters in an answer"),
+            "top_k": gettext_lazy("Catalog excerpts read for each question"),
+            "min_score": gettext_lazy("How closely the catalog must match (0 to 1)"),
+            "cache_ttl": gettext_lazy("Reuse the answer to a repeated question for (seconds)"),
+        }
         help_texts = {
+            "enabled": gettext_lazy(
+                "When on, customers who reach the step below get answers written from your PDF catalogs."
+            ),
             "handoff_step": gettext_lazy("Rules that move a chat to this step hand it over to the AI."),
+            "fallback_message": gettext_lazy(
+                "Sent when the catalog has nothing that answers the question. Empty: the default message "
+                "(AI_FALLBACK_MESSAGE)."
+            ),
+            "gen_model": gettext_lazy("An OpenAI model name; used only when an OpenAI key is configured."),
+            "embed_model": gettext_lazy("Used with an OpenAI key; changing it needs the index rebuilt."),
+            "max_output_tokens": gettext_lazy("A token is about three quarters of a word."),
             "min_score": gettext_lazy(
                 "Below this relevance (0 to 1) of the best catalog match, the fallback message is sent."
             ),
-            "fallback_message": gettext_lazy("Sent when the catalog has no answer. Empty: AI_FALLBACK_MESSAGE."),
             "cache_ttl": gettext_lazy("Repeated questions are answered from the cache for this many seconds."),
-            "embed_model": gettext_lazy("Used with an OpenAI key; changing it needs the index rebuilt."),
         }
+
+    def basic_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name not in self.ADVANCED]
+
+    def advanced_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name in self.ADVANCED]
+
+    def advanced_has_errors(self) -> bool:
+        return any(self[name].errors for name in self.ADVANCED if name in self.fields)
 
     def clean_min_score(self) -> float:
         value = self.cleaned_data["min_score"]

@@ -32,8 +32,8 @@ class Catalog(models.Model):
         blank=True,
         help_text=_("Touched on every page while processing; a processing catalog silent for long has stalled."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -45,7 +45,7 @@ class Catalog(models.Model):
 
 
 class CatalogPage(models.Model):
-    catalog = models.ForeignKey(Catalog, on_delete=models.CASCADE, related_name="pages")
+    catalog = models.ForeignKey(Catalog, on_delete=models.CASCADE, related_name="pages", verbose_name=_("catalog"))
     number = models.PositiveIntegerField(_("page"), help_text=_("Counted from 1, as a person reads the PDF."))
     text = models.TextField(_("text"), blank=True)
     backend = models.CharField(_("extraction"), max_length=20, blank=True, help_text=_("pypdf, pdfium, tesseract..."))
@@ -64,8 +64,8 @@ class CatalogPage(models.Model):
 
 
 class CatalogChunk(models.Model):
-    catalog = models.ForeignKey(Catalog, on_delete=models.CASCADE, related_name="chunks")
-    page = models.ForeignKey(CatalogPage, on_delete=models.CASCADE, related_name="chunks")
+    catalog = models.ForeignKey(Catalog, on_delete=models.CASCADE, related_name="chunks", verbose_name=_("catalog"))
+    page = models.ForeignKey(CatalogPage, on_delete=models.CASCADE, related_name="chunks", verbose_name=_("page"))
     position = models.PositiveIntegerField(_("position"), default=0)
     text = models.TextField(_("text"))
     skus = models.JSONField(_("SKUs"), default=list, blank=True)
@@ -94,7 +94,7 @@ class AISettings(models.Model):
     top_k = models.PositiveSmallIntegerField(_("chunks retrieved"), default=5)
     min_score = models.FloatField(_("relevance threshold"), default=0.25)
     cache_ttl = models.PositiveIntegerField(_("answer cache TTL (s)"), default=3600)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("AI settings")
@@ -130,7 +130,12 @@ class AILog(models.Model):
     """One AI answer: what was asked, what was said, from which pages, how fast."""
 
     conversation = models.ForeignKey(
-        "conversations.Conversation", on_delete=models.SET_NULL, null=True, blank=True, related_name="ai_logs"
+        "conversations.Conversation",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="ai_logs",
+        verbose_name=_("conversation"),
     )
     question = models.TextField(_("question"))
     answer = models.TextField(_("answer"), blank=True)
@@ -140,7 +145,7 @@ class AILog(models.Model):
     latency_ms = models.PositiveIntegerField(_("latency (ms)"), default=0)
     tokens_in = models.PositiveIntegerField(_("input tokens"), default=0)
     tokens_out = models.PositiveIntegerField(_("output tokens"), default=0)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]

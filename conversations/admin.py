@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -30,6 +31,26 @@ def _failure_html(obj: Message) -> str:
         sentence,
         format_html('<br><small class="failure-detail">{}: {}</small>', _("Provider detail"), detail) if detail else "",
     )
+
+
+# The webhook's fixed rejection reasons are stored in English (a log's language); shown in the reader's.
+DELIVERY_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"Missing or invalid signature"), _("Missing or invalid signature")),
+    (
+        re.compile(r"Body too large: (?P<size>\d+) bytes, the limit is (?P<limit>\d+) \(WEBHOOK_MAX_BODY_BYTES\)"),
+        _("Body too large: %(size)s bytes, the limit is %(limit)s (WEBHOOK_MAX_BODY_BYTES)"),
+    ),
+    (re.compile(r"Body is not valid JSON: (?P<detail>.*)", re.DOTALL), _("Body is not valid JSON: %(detail)s")),
+)
+
+
+def delivery_error_text(error: str) -> str:
+    """A delivery's error in the reader's language when it is one of the fixed reasons, else as stored."""
+    for pattern, sentence in DELIVERY_ERRORS:
+        match = pattern.fullmatch(error)
+        if match:
+            return str(sentence) % match.groupdict() if match.groupdict() else str(sentence)
+    return error
 
 
 class TestChatFilter(admin.SimpleListFilter):
@@ -242,11 +263,11 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "processed_at",
         "body_size",
         "client_address",
-        "error",
+        "error_text",
         "pretty_headers",
         "pretty_body",
     )
-    exclude = ("body", "headers")
+    exclude = ("body", "headers", "error")  # shown translated by error_text
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -277,7 +298,11 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("error"))
     def short_error(self, obj: WebhookDelivery) -> str:
-        return obj.error[:80]
+        return delivery_error_text(obj.error)[:80]
+
+    @admin.display(description=_("error"))
+    def error_text(self, obj: WebhookDelivery) -> str:
+        return delivery_error_text(obj.error)
 
     @admin.display(description=_("headers"))
     def pretty_headers(self, obj: WebhookDelivery) -> str:

@@ -1,11 +1,14 @@
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
+from django.core.exceptions import FieldDoesNotExist
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportModelAdmin
 from import_export.formats.base_formats import XLSX
+from import_export.forms import SelectableFieldsExportForm
 
 from flows.admin_diagram import flow_diagram_view
 from flows.admin_import import RuleImportForm, rule_import_job_view
@@ -16,6 +19,24 @@ from flows.imports import rule_import_needs_background, rule_import_start
 from flows.models import GlobalCommand, QuickReply, QuickReplyMedia, Rule, RuleImport, RuleMedia
 from flows.roles import role_created_message, rule_roles_ensure
 from flows.rules_cache import rules_version_bump
+
+
+def rule_column_label(resource: type[RuleResource], field_name: str) -> str:
+    """A spreadsheet column in the reader's language with its Excel header, as the import/export pages list it."""
+    field = resource.fields.get(field_name)
+    column = field.column_name if field else field_name
+    try:
+        label = Rule._meta.get_field(field.attribute if field and field.attribute else field_name).verbose_name
+    except FieldDoesNotExist:
+        label = _("media URLs") if field_name == "media_urls" else field_name
+    return f"{capfirst(label)} ({column})"
+
+
+class RuleExportForm(SelectableFieldsExportForm):
+    """The export page names each column in the reader's language, with its Excel header: "Paso (step)"."""
+
+    def _get_field_label(self, resource, field_name: str) -> str:
+        return rule_column_label(resource, field_name)
 
 
 class RuleMediaInline(admin.TabularInline):
@@ -30,6 +51,7 @@ class RuleAdmin(ImportExportModelAdmin):
     formats = [XLSX]
     import_template_name = "admin/flows/rule/import.html"
     import_form_class = RuleImportForm  # workbook_check before anything parses the file
+    export_form_class = RuleExportForm
     change_list_template = "admin/flows/rule/change_list.html"
     list_display = ("step", "input_text", "priority", "response_type", "next_step", "role_keyword", "active")
     list_display_links = ("input_text",)
@@ -79,7 +101,15 @@ class RuleAdmin(ImportExportModelAdmin):
                     dry_run=True,
                 )
                 return HttpResponseRedirect(reverse("admin:flows_rule_import_job", args=[job.pk]))
-        return super().import_action(request, **kwargs)
+        response = super().import_action(request, **kwargs)
+        context = getattr(response, "context_data", None)
+        if context and "fields_list" in context:  # the columns in the reader's language (rendered lazily)
+            by_column = {field.column_name: name for name, field in RuleResource.fields.items()}
+            context["fields_list"] = [
+                (label, [rule_column_label(RuleResource, by_column.get(column, column)) for column in columns])
+                for label, columns in context["fields_list"]
+            ]
+        return response
 
     def import_job(self, request: HttpRequest, pk: int) -> HttpResponse:
         context = self.admin_site.each_context(request)

@@ -54,8 +54,8 @@ class Rule(models.Model):
     handler = models.CharField(_("handler"), max_length=100, blank=True)
     calculation = models.CharField(_("calculation"), max_length=200, blank=True)
     active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["step", "priority", "id"]
@@ -86,7 +86,7 @@ class MediaType(models.TextChoices):
 class RuleMedia(models.Model):
     """Extra media sent with a rule's response (the seed's regla_medias)."""
 
-    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="media")
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="media", verbose_name=_("rule"))
     media_type = models.CharField(_("type"), max_length=10, choices=MediaType.choices, default=MediaType.IMAGE)
     url = models.URLField(_("URL"), max_length=1000, blank=True)
     # Published by the business: under MEDIA_ROOT/public/, the only public media folder.
@@ -109,7 +109,11 @@ class QuickReply(models.Model):
     title = models.CharField(_("title"), max_length=100)
     text = models.TextField(_("text"), blank=True)
     roles = models.ManyToManyField(
-        "accounts.Role", blank=True, related_name="quick_replies", help_text=_("Empty: every agent sees it.")
+        "accounts.Role",
+        blank=True,
+        related_name="quick_replies",
+        help_text=_("Empty: every agent sees it."),
+        verbose_name=_("roles"),
     )
     order = models.PositiveSmallIntegerField(_("order"), default=0)
     active = models.BooleanField(_("active"), default=True)
@@ -124,7 +128,9 @@ class QuickReply(models.Model):
 
 
 class QuickReplyMedia(models.Model):
-    quick_reply = models.ForeignKey(QuickReply, on_delete=models.CASCADE, related_name="media")
+    quick_reply = models.ForeignKey(
+        QuickReply, on_delete=models.CASCADE, related_name="media", verbose_name=_("quick reply")
+    )
     media_type = models.CharField(_("type"), max_length=10, choices=MediaType.choices, default=MediaType.IMAGE)
     url = models.URLField(_("URL"), max_length=1000, blank=True)
     file = models.FileField(_("file"), upload_to="public/quick_replies/%Y/%m", blank=True)
@@ -189,11 +195,19 @@ class RuleImport(models.Model):
         blank=True,
         related_name="+",
         help_text=_("The check it confirms."),
+        verbose_name=_("checked"),
     )
-    created_by = models.ForeignKey("accounts.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

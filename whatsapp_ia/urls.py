@@ -6,10 +6,7 @@ from conversations.views import HomeView
 from conversations.views_media import public_media
 from whatsapp_ia.views import healthz
 
-admin.site.site_header = "WhatsApp IA"
-admin.site.site_title = "WhatsApp IA"
-admin.site.index_title = "Administración"
-
+# The admin's titles and its sections are set in whatsapp_ia/admin_site.py (translated).
 urlpatterns = [
     path("", HomeView.as_view(), name="home"),
     path("healthz", healthz, name="healthz"),

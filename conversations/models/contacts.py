@@ -13,8 +13,8 @@ class Contact(models.Model):
     alias = models.CharField(_("alias"), max_length=200, blank=True, help_text=_("A friendly name set by agents."))
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     referral = models.JSONField(_("ad referral"), default=dict, blank=True, help_text=_("Click-to-WhatsApp ad data."))
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["-updated_at"]

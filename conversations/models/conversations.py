@@ -15,8 +15,12 @@ class ConversationStatus(models.TextChoices):
 class Conversation(models.Model):
     """The chat state of one contact on one channel (the seed's chat_state)."""
 
-    contact = models.ForeignKey("conversations.Contact", on_delete=models.CASCADE, related_name="conversations")
-    channel = models.ForeignKey("conversations.Channel", on_delete=models.PROTECT, related_name="conversations")
+    contact = models.ForeignKey(
+        "conversations.Contact", on_delete=models.CASCADE, related_name="conversations", verbose_name=_("contact")
+    )
+    channel = models.ForeignKey(
+        "conversations.Channel", on_delete=models.PROTECT, related_name="conversations", verbose_name=_("channel")
+    )
     step = models.CharField(_("step"), max_length=100, blank=True)
     status = models.CharField(
         _("status"), max_length=10, choices=ConversationStatus.choices, default=ConversationStatus.BOT
@@ -47,8 +51,8 @@ class Conversation(models.Model):
         _("last customer message"), null=True, blank=True, help_text=_("Opens Meta's 24-hour service window.")
     )
     last_message_preview = models.CharField(_("last message"), max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["-last_activity_at"]

@@ -11,7 +11,9 @@ class MediaUpload(models.Model):
     the provider keeps uploads (Meta: 30 days), so nothing needs to be public to be sent.
     """
 
-    channel = models.ForeignKey("conversations.Channel", on_delete=models.CASCADE, related_name="media_uploads")
+    channel = models.ForeignKey(
+        "conversations.Channel", on_delete=models.CASCADE, related_name="media_uploads", verbose_name=_("channel")
+    )
     sha256 = models.CharField(_("sha256"), max_length=64)
     media_id = models.CharField(_("provider media id"), max_length=200)
     mime_type = models.CharField(_("media type"), max_length=100, blank=True)

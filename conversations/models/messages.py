@@ -65,7 +65,9 @@ class MediaState(models.TextChoices):
 class Message(models.Model):
     """One message in or out. (provider, provider_message_id) is unique: retries are no-ops."""
 
-    conversation = models.ForeignKey("conversations.Conversation", on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(
+        "conversations.Conversation", on_delete=models.CASCADE, related_name="messages", verbose_name=_("conversation")
+    )
     direction = models.CharField(_("direction"), max_length=3, choices=Direction.choices)
     kind = models.CharField(_("type"), max_length=20, choices=MessageKind.choices, default=MessageKind.TEXT)
     text = models.TextField(_("text"), blank=True)
@@ -120,7 +122,7 @@ class Message(models.Model):
     raw = models.JSONField(_("raw payload"), default=dict, blank=True)
     provider_timestamp = models.DateTimeField(_("provider timestamp"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)

@@ -23,7 +23,7 @@ FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="") or fernet_key
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "whatsapp_ia.admin_site.WhatsAppAdminConfig",  # django.contrib.admin, organised by business section
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -36,7 +36,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "import_export",
-    "axes",
+    "whatsapp_ia.admin_site.LoginSecurityConfig",  # django-axes (failed-login throttling), named for the admin
     "accounts",
     "conversations",
     "flows",
@@ -152,13 +152,19 @@ LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="es")
 LANGUAGE_FOLLOWS_BROWSER = env.bool("LANGUAGE_FOLLOWS_BROWSER", default=False)
 LANGUAGES = [("es", _("Spanish")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = env.str("TIME_ZONE", default="America/Bogota")
+# The business's time zone: every date in the console, the admin and exports is shown in it (stored in UTC).
+# TIME_ZONE is the older name, still read when BUSINESS_TIME_ZONE is not set.
+TIME_ZONE = env.str("BUSINESS_TIME_ZONE", default="") or env.str("TIME_ZONE", default="") or "America/Mexico_City"
+BUSINESS_TIME_ZONE = TIME_ZONE
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Files served at the site's root: /favicon.ico, which browsers ask for on pages without an icon link
+# (JSON responses, the API's pages).
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "media/"
 # Django serves MEDIA_ROOT/public/ (and only that folder) at /media/public/ (embedded default); in
