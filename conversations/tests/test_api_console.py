@@ -624,3 +624,25 @@ def test_the_openapi_schema_lists_the_console_api_and_the_docs_page_is_served_of
     assert docs.status_code == 200
     assert "drf_spectacular_sidecar/swagger-ui-dist" in html
     assert "cdn" not in html.lower()
+
+
+def test_the_channel_admin_action_syncs_templates(meta_settings: Any, fake_graph: Any) -> None:
+    admin = User.objects.create_superuser("root", password="x")
+    client = Client()
+    client.force_login(admin)
+    channel = Channel.objects.create(
+        name="Ventas", provider="meta", external_id=PHONE_NUMBER_ID, business_account_id=WABA_ID
+    )
+    fake_graph.add_templates(WABA_ID, load_fixture("meta", "templates__list")["data"])
+
+    response = client.post(
+        "/admin/conversations/channel/",
+        {"action": "channels_sync_templates", "_selected_action": [channel.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert MessageTemplate.objects.filter(channel=channel).count() == 6
+    assert "6" in response.content.decode()
+    listed = client.get("/admin/conversations/messagetemplate/")
+    assert listed.status_code == 200 and "promo_cubiertas" in listed.content.decode()
