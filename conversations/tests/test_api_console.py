@@ -124,7 +124,7 @@ def test_outside_the_window_free_form_is_refused_with_409_and_templates_go(
 
     assert refused.status_code == 409
     assert refused.json()["code"] == "window_closed"
-    assert "24" in refused.json()["detail"]
+    assert "24 horas" in refused.json()["detail"]  # in the business's language (Spanish by default)
     assert refused_buttons.status_code == 409
     assert missing_variable.status_code == 400 and "body.2" in missing_variable.json()["variables"][0]
     assert sent.status_code == 201
