@@ -343,6 +343,7 @@ def _chat(channel: Channel, number: str, **fields: Any) -> Conversation:
     return Conversation.objects.create(contact=contact, channel=channel, **fields)
 
 
+@pytest.mark.django_db(transaction=True)  # MariaDB's FULLTEXT index sees committed rows only
 def test_filters_and_search(api: Client, chat: Conversation) -> None:
     now = timezone.now()
     sales = Role.objects.create(name="Ventas", keyword="ventas")
