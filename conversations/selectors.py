@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from conversations.models import Conversation, ConversationStatus, Message, WebhookDelivery
 from conversations.visibility import conversation_visibility_q  # the one rule: selectors, broadcaster, consumer
@@ -38,7 +39,7 @@ def _search_words(query: str) -> list[str]:
     return [word for word in query.split() if word][:8]
 
 
-def message_text_match(query: str) -> QuerySet[Message]:
+def message_text_match(query: str) -> QuerySet[Message] | RawSQL:
     """The conversation ids with a message whose text contains ``query``.
 
     MySQL/MariaDB use the message text's FULLTEXT index (every word, as a prefix: "pedi" finds
@@ -46,16 +47,18 @@ def message_text_match(query: str) -> QuerySet[Message]:
     """
     messages = Message.objects.all()
     if connection.vendor == "mysql":
-        words = [w for w in (_FULLTEXT_UNSAFE.sub(" ", w).strip() for w in _search_words(query)) if w]
+        # InnoDB indexes words of 3 characters or more (innodb_ft_min_token_size): shorter ones cannot match.
+        words = [w for w in _FULLTEXT_UNSAFE.sub(" ", " ".join(_search_words(query))).split() if len(w) >= 3]
         if not words:
             return messages.none().values("conversation_id")
-        against = " ".join(f"+{w}*" for w in " ".join(words).split())
+        against = " ".join(f"+{w}*" for w in words)
+        table, text = Message._meta.db_table, Message._meta.get_field("text").column
+        conversation = Message._meta.get_field("conversation").column
         quote = connection.ops.quote_name
-        column = f"{quote(Message._meta.db_table)}.{quote(Message._meta.get_field('text').column)}"
-        return messages.extra(  # noqa: S610 - the only way to MATCH ... AGAINST through the ORM; parameters bound
-            where=[f"MATCH({column}) AGAINST (%s IN BOOLEAN MODE)"],
-            params=[against],
-        ).values("conversation_id")
+        return RawSQL(  # noqa: S611 - names from the model, the search text is a bound parameter
+            f"SELECT {quote(conversation)} FROM {quote(table)} WHERE MATCH({quote(text)}) AGAINST (%s IN BOOLEAN MODE)",  # noqa: S608
+            [against],
+        )
     return messages.filter(text__icontains=query).values("conversation_id")
 
 

@@ -84,6 +84,7 @@ class ConversationListApi(ConsoleApi):
             OpenApiParameter("cursor", str),
         ],
         responses=OBJECT,
+        operation_id="conversations_list",
     )
     def get(self, request: Request) -> Response:
         """The chats the user may see, newest activity first (50 a page)."""
@@ -105,7 +106,7 @@ class ConversationListApi(ConsoleApi):
 
 
 class ConversationDetailApi(ConsoleApi):
-    @extend_schema(responses=OBJECT)
+    @extend_schema(responses=OBJECT, operation_id="conversations_retrieve")
     def get(self, request: Request, conversation_id: int) -> Response:
         return Response(_full(self.conversation(conversation_id).pk))
 
@@ -146,7 +147,7 @@ class ConversationActionApi(ConsoleApi):
 
 
 class MessageListApi(ConsoleApi):
-    @extend_schema(parameters=[OpenApiParameter("cursor", str)], responses=OBJECT)
+    @extend_schema(parameters=[OpenApiParameter("cursor", str)], responses=OBJECT, operation_id="messages_list")
     def get(self, request: Request, conversation_id: int) -> Response:
         """The chat's messages, 50 a page, each page newest last; ``previous`` goes to older ones."""
         conversation = self.conversation(conversation_id)

@@ -167,6 +167,7 @@ class FakeGraph(FakeServer):
         self._counter = 0
         self._templates: dict[str, list[dict[str, Any]]] = {}
         self.template_pages_served = 0
+        self.template_page_size: int | None = None  # Graph may answer fewer than `limit`: tests force pages
 
     # ------------------------------------------------------------------ what was recorded
 
@@ -308,7 +309,7 @@ class FakeGraph(FakeServer):
             return _error_reply(401, 190)
         query = parse_qs(urlsplit(path).query)
         try:
-            limit = max(1, min(int(query.get("limit", ["25"])[0]), 1000))
+            limit = max(1, min(int(query.get("limit", ["25"])[0]), 1000, self.template_page_size or 1000))
             start = int(query["after"][0]) if "after" in query else 0
         except ValueError:
             return _error_reply(400, 100, "Invalid parameter", details="limit and after must be numbers")

@@ -163,8 +163,8 @@ def agent_send_attachment(
     limit = _max_bytes(kind)
     if len(content) > limit:
         raise SendRefused(
-            _("The file is too large: %(kind)s files may be up to %(mb)s MB.")
-            % {"kind": kind, "mb": settings.CONSOLE_UPLOAD_MAX_MB[kind]},
+            _("The file is too large: WhatsApp takes files of this type up to %(mb)s MB.")
+            % {"mb": settings.CONSOLE_UPLOAD_MAX_MB[kind]},
             field="file",
         )
     outbound = OutboundMessage(
