@@ -189,7 +189,7 @@ def test_chat_actions_alias_unread_close_reopen_restart_and_export(
 
     menu("restart")
     page.locator("dialog button[type=submit]").click()
-    expect(page.locator(".toast")).to_contain_text("El flujo se reinició", timeout=TIMEOUT)
+    expect(page.locator(".toast", has_text="El flujo se reinició")).to_be_visible(timeout=TIMEOUT)
 
     page.locator("[aria-haspopup=menu]").click()
     with page.expect_download() as download_info:
@@ -207,7 +207,7 @@ def test_older_history_loads_on_scroll_up(
 ) -> None:
     chat = _chat("Laura Martínez", "573001112233")
     start = timezone.now() - timedelta(days=3)
-    Message.objects.bulk_create(
+    created = Message.objects.bulk_create(
         Message(
             conversation=chat,
             direction="in" if n % 2 else "out",
@@ -215,10 +215,11 @@ def test_older_history_loads_on_scroll_up(
             text=f"mensaje {n:03d}",
             provider="meta",
             status="received" if n % 2 else "read",
-            created_at=start + timedelta(minutes=n * 20),
         )
         for n in range(130)
     )
+    for n, message in enumerate(created):  # created_at is set on insert: spread them over three days
+        Message.objects.filter(pk=message.pk).update(created_at=start + timedelta(minutes=n * 30))
     log_in(page, console_server.url, "jefe", "clave-jefe-123")
     page.goto(f"{console_server.url}/#chat-{chat.pk}")
     messages = page.locator(".msg")
@@ -258,5 +259,9 @@ def test_a_phone_sized_screen_shows_the_list_then_the_chat(
     shot(page, "phone-chat-es")
     page.get_by_role("button", name="Volver a los chats").click()
     expect(page.locator(".sidebar")).to_be_visible()
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing sideways
+    wide = page.evaluate(
+        "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)"
+        ".map(e => e.tagName + '.' + e.className)"
+    )
+    assert wide == []  # nothing sticks out sideways
     assert errors == []

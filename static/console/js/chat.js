@@ -43,6 +43,16 @@ export class ChatView {
     this.scroller.addEventListener("scroll", () => this.onScroll(), { passive: true });
     this.jump.addEventListener("click", () => this.scrollToBottom(true));
     this.readSoon = null;
+    // A click anywhere outside the open actions menu closes it.
+    document.addEventListener("click", (event) => {
+      for (const menu of this.header.querySelectorAll(".menu:not([hidden])")) {
+        const wrap = menu.parentElement;
+        if (!wrap.contains(event.target)) {
+          menu.hidden = true;
+          wrap.querySelector("[aria-haspopup]").setAttribute("aria-expanded", "false");
+        }
+      }
+    });
   }
 
   get id() {
@@ -55,7 +65,7 @@ export class ChatView {
     this.conversation = summary;
     this.messages.clear();
     this.older = null;
-    this.viewers = [];
+    if (!refresh) this.viewers = []; // presence comes from the websocket, not from the reload
     clear(this.list);
     this.root.hidden = false;
     this.root.setAttribute("aria-busy", "true");
@@ -312,9 +322,6 @@ export class ChatView {
         event.preventDefault();
         entries[(index + (event.key === "ArrowDown" ? 1 : -1) + entries.length) % entries.length].focus();
       }
-    });
-    document.addEventListener("click", (event) => {
-      if (!list.hidden && !list.contains(event.target) && event.target !== toggle) hide();
     });
     return h("div", { class: "menu-wrap" }, toggle, list);
   }

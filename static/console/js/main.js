@@ -15,6 +15,7 @@ const connection = document.querySelector("[data-connection]");
 function toast(text, kind = "info") {
   const el = h("div", { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" }, text,
     h("button", { type: "button", class: "icon-btn", "aria-label": t("Dismiss"), onclick: () => el.remove() }, icon("x")));
+  if (kind !== "error") for (const old of toasts.querySelectorAll(".toast:not(.error)")) old.remove(); // the latest news only
   toasts.append(el);
   setTimeout(() => el.remove(), kind === "error" ? 9000 : 4000);
 }
