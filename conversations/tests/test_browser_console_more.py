@@ -226,11 +226,18 @@ def test_older_history_loads_on_scroll_up(
     expect(messages.last).to_have_text(re.compile("mensaje 129"), timeout=TIMEOUT)
     first_page = messages.count()
     assert first_page < 130  # one page first
-    for _ in range(5):  # each scroll to the top brings an older page, keeping the reading position
-        if page.locator("[data-older]").inner_text() == "Inicio de la conversación":
+    start_text = "Inicio de la conversación"
+    for _ in range(5):  # each scroll to the top brings an older page
+        if page.locator("[data-older]").inner_text() == start_text:
             break
+        before = messages.count()
         page.locator("[data-scroller]").evaluate("s => s.scrollTo(0, 0)")
-        page.wait_for_function(f"() => document.querySelectorAll('.msg').length > {messages.count()}", timeout=TIMEOUT)
+        page.wait_for_function(
+            "([n, start]) => document.querySelectorAll('.msg').length > n"
+            " || document.querySelector('[data-older]').textContent === start",
+            arg=[before, start_text],
+            timeout=TIMEOUT,
+        )
     expect(page.locator("[data-older]")).to_have_text("Inicio de la conversación", timeout=TIMEOUT)
     expect(messages).to_have_count(130)
     expect(messages.first).to_contain_text("mensaje 000")

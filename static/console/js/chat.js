@@ -11,6 +11,19 @@ import { renderMessage } from "./messages.js";
 const NEAR_BOTTOM = 120;
 const LOAD_OLDER_AT = 300;
 
+const PROGRESS = { queued: 0, sending: 1, sent: 2, delivered: 3, read: 4 };
+
+/** Merge what we knew and what we hear, newest wins, but a delivery tick never goes backwards
+ * (a page fetched a moment before a status event may arrive after it). */
+export function mergeMessage(known, heard) {
+  if (!known) return heard;
+  const merged = { ...known, ...heard };
+  if (known.status in PROGRESS && heard.status in PROGRESS && PROGRESS[heard.status] < PROGRESS[known.status]) {
+    merged.status = known.status;
+  }
+  return merged;
+}
+
 /** Reactions show on the message they react to, not as messages of their own. */
 const shown = (message) => message.kind !== "reaction";
 
@@ -62,7 +75,8 @@ export class ChatView {
   async open(id, summary = null) {
     const generation = ++this.generation;
     const refresh = this.conversation !== null && this.conversation.id === id; // a reload keeps the draft
-    this.conversation = summary;
+    this.heardWhileLoading = {}; // conversation events that arrive during the load win over its answer
+    this.conversation = summary || { id };
     this.messages.clear();
     this.older = null;
     if (!refresh) this.viewers = []; // presence comes from the websocket, not from the reload
@@ -73,21 +87,26 @@ export class ChatView {
     try {
       const [conversation, page] = await Promise.all([api.conversation(id), api.messages(id)]);
       if (generation !== this.generation) return;
-      this.conversation = conversation;
+      this.conversation = { ...conversation, ...this.heardWhileLoading };
+      this.heardWhileLoading = null;
       this.renderHeader();
-      this.composer.setConversation(conversation, { keepDraft: refresh });
+      this.composer.setConversation(this.conversation, { keepDraft: refresh });
       this.older = page && page.previous;
-      for (const message of rows(page)) this.messages.set(message.id, message);
+      // events heard while loading are merged over the page (they may be newer)
+      for (const message of rows(page)) this.messages.set(message.id, mergeMessage(message, this.messages.get(message.id) || {}));
       this.renderAll();
       this.scrollToBottom();
-      this.onConversation(conversation);
+      this.onConversation(this.conversation);
       this.markRead();
       this.composer.focus();
       this.fillUp();
     } catch (error) {
       if (generation === this.generation) this.onError(error);
     } finally {
-      if (generation === this.generation) this.root.setAttribute("aria-busy", "false");
+      if (generation === this.generation) {
+        this.heardWhileLoading = null;
+        this.root.setAttribute("aria-busy", "false");
+      }
     }
   }
 
@@ -112,6 +131,10 @@ export class ChatView {
   /** Merge conversation fields (an event, an action's answer). */
   update(data) {
     if (!this.conversation || Number(data.id) !== this.conversation.id) return;
+    if (this.heardWhileLoading) {
+      Object.assign(this.heardWhileLoading, data); // applied when the load ends
+      return;
+    }
     this.conversation = { ...this.conversation, ...data };
     this.renderHeader();
     this.composer.setConversation(this.conversation, { keepDraft: true });
@@ -149,7 +172,7 @@ export class ChatView {
       return;
     }
     const known = this.messages.get(message.id);
-    const merged = known ? { ...known, ...message } : message;
+    const merged = mergeMessage(known, message);
     this.messages.set(message.id, merged);
     const existing = document.getElementById(`m-${message.id}`);
     if (existing && this.list.contains(existing)) {
@@ -184,7 +207,7 @@ export class ChatView {
       if (this.conversation !== conversation) return;
       for (const message of rows(page)) {
         if (message.kind === "reaction" || !this.messages.has(message.id)) continue;
-        const merged = { ...this.messages.get(message.id), ...message };
+        const merged = mergeMessage(this.messages.get(message.id), message);
         this.messages.set(message.id, merged);
         const el = document.getElementById(`m-${message.id}`);
         if (el) el.replaceWith(this.renderOne(merged));

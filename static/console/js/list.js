@@ -32,6 +32,7 @@ export class ChatList {
     this.loading = false;
     this.generation = 0;
     this.activeId = null;
+    this.fetching = new Map(); // id -> {again}: one fetch per chat at a time, again if an event came meanwhile
     this.observer = new IntersectionObserver((entries) => {
       if (entries.some((e) => e.isIntersecting)) this.loadMore();
     }, { root: this.listEl.parentElement, rootMargin: `0px 0px ${PAGE_ROWS_AHEAD} 0px` });
@@ -123,6 +124,11 @@ export class ChatList {
   async merge(data) {
     const id = Number(data.id);
     const known = this.items.get(id);
+    const inFlight = this.fetching.get(id);
+    if (inFlight) {
+      inFlight.again = true; // the fetch under way may predate this event: fetch once more after it
+      if (!known) return null;
+    }
     if (known) {
       const merged = { ...known, ...data };
       if (!this.matches(merged) && id !== this.activeId) {
@@ -132,16 +138,46 @@ export class ChatList {
       this.put(merged);
       return merged;
     }
-    let full = data;
-    if (!data.contact) {
-      try {
+    if (data.contact && data.channel && data.roles) {
+      if (this.matches(data)) this.put(data);
+      return data;
+    }
+    return this.fetchAndPut(id);
+  }
+
+  /** Load a chat an event told us about; the answer is at least as new as every event seen before it ends. */
+  async fetchAndPut(id) {
+    const state = { again: false };
+    this.fetching.set(id, state);
+    let full = null;
+    try {
+      do {
+        state.again = false;
         full = await api.conversation(id);
-      } catch {
-        return null; // not visible to this user (404), or gone
-      }
+      } while (state.again);
+    } catch {
+      return null; // not visible to this user (404), or gone
+    } finally {
+      this.fetching.delete(id);
     }
     if (this.matches(full)) this.put(full);
+    else if (this.items.has(id) && id !== this.activeId) this.remove(id);
     return full;
+  }
+
+  /** A new message moves its chat up with its preview (the server stores the same preview; a reply
+   * queued by the bot or an agent comes as message.created alone). */
+  noteMessage(message) {
+    const id = Number(message.conversation_id);
+    const known = this.items.get(id);
+    if (!known) {
+      this.merge({ id });
+      return;
+    }
+    if (message.kind === "reaction" || !message.created_at) return;
+    if (known.last_activity_at && Date.parse(message.created_at) < Date.parse(known.last_activity_at)) return;
+    const preview = (message.text || message.caption || `[${message.kind}]`).slice(0, 200);
+    this.put({ ...known, last_message_preview: preview, last_message_at: message.created_at, last_activity_at: message.created_at });
   }
 
   put(conversation, { append = false } = {}) {

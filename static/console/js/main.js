@@ -56,7 +56,10 @@ const socket = new ConsoleSocket(socketUrl, {
     if (name === "conversation.updated") {
       list.merge(data);
       chat.update(data);
-    } else if (name === "message.created" || name === "message.updated") {
+    } else if (name === "message.created") {
+      list.noteMessage(data);
+      chat.upsert(data);
+    } else if (name === "message.updated") {
       chat.upsert(data);
     }
   },
