@@ -290,6 +290,51 @@ def test_hostile_names_and_text_are_shown_as_text(
     assert dialogs == [] and errors == []
 
 
+def test_hostile_captions_file_names_locations_contacts_and_referrals_are_text(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    boss: User,
+) -> None:
+    errors = watch_errors(page)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    evil = "<img src=x onerror=alert(1)>"
+    chat = _chat(evil, "573001112233")
+    common = {"conversation": chat, "direction": "in", "provider": "meta"}
+    Message.objects.create(
+        **common, kind="document", caption=f"caption {evil}", data={"media": {"filename": f"{evil}.pdf"}}
+    )
+    Message.objects.create(
+        **common, kind="location", data={"latitude": 4.6, "longitude": -74.08, "name": f"place {evil}", "address": evil}
+    )
+    Message.objects.create(
+        **common,
+        kind="contacts",
+        data={"contacts": [{"name": {"formatted_name": f"contact {evil}"}, "phones": [{"phone": evil}]}]},
+    )
+    Message.objects.create(
+        **common,
+        kind="referral",
+        text="Vi el anuncio",
+        data={"referral": {"headline": f"ad {evil}", "body": "<script>alert(2)</script>",
+                           "source_url": "javascript:alert(3)", "source_type": "ad"}},
+    )  # fmt: skip
+
+    log_in(page, console_server.url, "jefe", "clave-jefe-123")
+    page.goto(f"{console_server.url}/#chat-{chat.pk}")
+    expect(page.locator(".msg")).to_have_count(4, timeout=TIMEOUT)
+    expect(page.locator(".kind-document")).to_contain_text(f"caption {evil}")
+    expect(page.locator(".kind-location .card-title")).to_have_text(f"place {evil}")
+    expect(page.locator(".kind-location .card-sub")).to_have_text(evil)
+    expect(page.locator(".kind-contacts .card-title")).to_have_text(f"contact {evil}")
+    expect(page.locator(".kind-referral .card-title")).to_have_text(f"ad {evil}")
+    expect(page.locator(".kind-referral .card-sub")).to_have_text("<script>alert(2)</script>")
+    assert page.locator(".kind-referral a[href^='javascript']").count() == 0  # a javascript: link is dropped
+    assert page.locator("[data-messages] img, [data-messages] script").count() == 0
+    shot(page, "hostile-cards-es")
+    assert dialogs == [] and errors == []
+
+
 def test_the_console_in_english(
     console_server: Any,  # noqa: F811
     page: Any,  # noqa: F811
