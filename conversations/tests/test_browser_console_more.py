@@ -272,3 +272,50 @@ def test_a_phone_sized_screen_shows_the_list_then_the_chat(
     )
     assert wide == []  # nothing sticks out sideways
     assert errors == []
+
+
+def test_a_long_chat_list_loads_page_by_page_and_filters_on_the_server(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    boss: User,  # noqa: F811
+) -> None:
+    from conversations.models import Channel, Contact
+
+    errors = watch_errors(page)
+    channel = Channel.objects.create(name="Ventas", provider="meta", external_id="106540352242922")
+    contacts = Contact.objects.bulk_create(
+        Contact(provider="meta", external_id=f"57300{n:07d}", profile_name=f"Cliente {n:03d}") for n in range(260)
+    )
+    now = timezone.now()
+    Conversation.objects.bulk_create(
+        Conversation(
+            contact=contact,
+            channel=channel,
+            last_activity_at=now - timedelta(minutes=n),
+            unread_count=1 if n % 50 == 0 else 0,
+            status="human" if n % 20 == 0 else "bot",
+        )
+        for n, contact in enumerate(contacts)
+    )
+    log_in(page, console_server.url, "jefe", "clave-jefe-123")
+    rows = page.locator(".chat")
+    expect(rows.first.locator(".name")).to_have_text("Cliente 000", timeout=TIMEOUT)
+    loaded = rows.count()
+    assert loaded < 260  # a page at a time, not the whole list
+    for _ in range(10):  # scrolling down loads the next pages
+        if rows.count() == 260:
+            break
+        before = rows.count()
+        page.locator(".list-scroll").evaluate("s => s.scrollTo(0, s.scrollHeight)")
+        page.wait_for_function(f"() => document.querySelectorAll('.chat').length > {before}", timeout=TIMEOUT)
+    expect(rows).to_have_count(260)
+    expect(rows.last.locator(".name")).to_have_text("Cliente 259")
+
+    page.get_by_role("button", name="No leídos").click()
+    expect(rows).to_have_count(6, timeout=TIMEOUT)  # 0, 50, ..., 250
+    page.select_option("[data-filter-status]", "human")
+    expect(rows).to_have_count(3, timeout=TIMEOUT)  # unread and taken over: 0, 100, 200
+    shot(page, "filters-es")
+    page.get_by_role("button", name="No leídos").click()
+    expect(rows).to_have_count(13, timeout=TIMEOUT)
+    assert errors == []
