@@ -86,6 +86,7 @@ def test_a_chat_appears_live_the_agent_answers_and_the_ticks_follow_the_provider
     expect(page.locator(".msg.in").first).to_contain_text("¿tienen granito negro?", timeout=TIMEOUT)
     conversation = Conversation.objects.get()
     wait_for(lambda: Conversation.objects.get().unread_count == 0, message="the chat was not marked read")
+    wait_for(lambda: fake_graph.read_marks, message="the customer's message was not marked read at the provider")
 
     # the agent takes over and answers with Enter: the text reaches the Graph server
     fake_graph.reset()

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from accounts.models import User
+from accounts.models import Role, User
 from conftest import load_fixture, wait_for
 from conversations.models import Conversation, Message
 from conversations.tests import conftest as conversations_fixtures
@@ -163,6 +163,7 @@ def test_chat_actions_alias_unread_close_reopen_restart_and_export(
     errors = watch_errors(page)
     chat = _chat("Laura Martínez", "573001112233")
     Message.objects.create(conversation=chat, direction="in", kind="text", text="Hola", provider="meta")
+    Role.objects.create(name="Cocinas", keyword="cocinas")
     log_in(page, console_server.url, "jefe", "clave-jefe-123")
     page.goto(f"{console_server.url}/#chat-{chat.pk}")
     expect(page.locator(".msg.in")).to_have_count(1, timeout=TIMEOUT)
@@ -176,6 +177,13 @@ def test_chat_actions_alias_unread_close_reopen_restart_and_export(
     page.locator("dialog button[type=submit]").click()
     expect(page.locator("[data-chat-name]")).to_contain_text("Laura (cocina <b>)", timeout=TIMEOUT)
     expect(page.locator(".chat .name")).to_have_text("Laura (cocina <b>)")
+
+    menu("roles")
+    page.locator("dialog label", has_text="Cocinas").locator("input").check()
+    page.locator("dialog button[type=submit]").click()
+    expect(page.locator(".chat-sub .role")).to_have_text(["Cocinas"], timeout=TIMEOUT)
+    expect(page.locator(".chat .chips .role")).to_have_text(["Cocinas"])
+    assert list(Conversation.objects.get(pk=chat.pk).roles.values_list("name", flat=True)) == ["Cocinas"]
 
     menu("unread")
     expect(page.locator(".chat .unread")).to_be_visible(timeout=TIMEOUT)
