@@ -45,6 +45,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
                 "quickReplies": "/api/quick-replies/",
                 "templates": "/api/templates/",
                 "templatesSync": "/api/templates/sync/",
+                "me": "/api/me/",
                 "websocket": "/ws/console/",
             },
         }

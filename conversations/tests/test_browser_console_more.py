@@ -327,3 +327,19 @@ def test_a_long_chat_list_loads_page_by_page_and_filters_on_the_server(
     page.get_by_role("button", name="No leídos").click()
     expect(rows).to_have_count(13, timeout=TIMEOUT)
     assert errors == []
+
+
+def test_an_ended_session_sends_the_agent_to_log_in_again(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    boss: User,  # noqa: F811
+) -> None:
+    chat = _chat("Laura Martínez", "573001112233")
+    log_in(page, console_server.url, "jefe", "clave-jefe-123")
+    page.goto(f"{console_server.url}/#chat-{chat.pk}")
+    expect(page.locator("[data-action=takeover]")).to_be_visible(timeout=TIMEOUT)
+    page.context.clear_cookies()  # logged out elsewhere, or the session expired
+    page.locator("[data-action=takeover]").click(no_wait_after=True)
+    page.wait_for_url("**/accounts/login/?next=*", timeout=TIMEOUT)
+    expect(page.locator("#id_username")).to_be_visible()
+    assert Conversation.objects.get(pk=chat.pk).status == "bot"

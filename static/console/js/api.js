@@ -51,13 +51,26 @@ export async function request(method, url, { json, form, signal } = {}) {
     if (error.name === "AbortError") throw error;
     throw new ApiError(0, null);
   }
-  if (response.status === 401 || (response.status === 403 && response.redirected)) {
-    window.location.href = config.loginUrl + "?next=" + encodeURIComponent(window.location.pathname);
+  if (response.status === 401 || (response.status === 403 && url !== config.urls.me && !(await sessionAlive()))) {
+    toLogin();
   }
   const type = response.headers.get("Content-Type") || "";
   const data = type.includes("json") ? await response.json().catch(() => null) : null;
   if (!response.ok) throw new ApiError(response.status, data);
   return data;
+}
+
+/** A 403 is either a refused action or a session that ended (logged out elsewhere, expired). */
+async function sessionAlive() {
+  try {
+    return (await fetch(config.urls.me, { credentials: "same-origin", headers: { Accept: "application/json" } })).ok;
+  } catch {
+    return true; // offline: not a reason to leave the page
+  }
+}
+
+export function toLogin() {
+  window.location.href = `${config.loginUrl}?next=${encodeURIComponent(window.location.pathname + window.location.hash)}`;
 }
 
 export const api = {

@@ -1,6 +1,6 @@
 // The console page: wires the chat list, the open chat, the composer and the websocket together.
 
-import { api } from "./api.js";
+import { api, toLogin } from "./api.js";
 import { debounce, h, icon } from "./dom.js";
 import { ChatView } from "./chat.js";
 import { Composer } from "./compose.js";
@@ -70,6 +70,10 @@ const socket = new ConsoleSocket(socketUrl, {
   onReady: () => loadState(),
   onState: (state) => {
     app.dataset.connection = state;
+    if (state === "refused") {
+      // no session any more (4401): log in again; a foreign origin (4403) cannot happen from this page
+      api.page(api.config.urls.me).catch(() => toLogin());
+    }
     if (!loaded && (state === "reconnecting" || state === "refused")) loadState(); // no live updates: load anyway
     connection.hidden = state === "live" || state === "connecting";
     connection.textContent = state === "refused"
