@@ -79,6 +79,7 @@ def test_a_chat_appears_live_the_agent_answers_and_the_ticks_follow_the_provider
             f"{row.locator('.preview').inner_text()!r} != {Conversation.objects.get().last_message_preview!r}"
         ),
     )
+    expect(page).to_have_title("(1) Consola · WhatsApp IA")  # one chat with unread messages
     shot(page, "list-new-chat-es")
 
     # opening it shows the message and marks it read
@@ -87,6 +88,7 @@ def test_a_chat_appears_live_the_agent_answers_and_the_ticks_follow_the_provider
     conversation = Conversation.objects.get()
     wait_for(lambda: Conversation.objects.get().unread_count == 0, message="the chat was not marked read")
     wait_for(lambda: fake_graph.read_marks, message="the customer's message was not marked read at the provider")
+    expect(page).to_have_title("Consola · WhatsApp IA")
 
     # the agent takes over and answers with Enter: the text reaches the Graph server
     fake_graph.reset()

@@ -231,7 +231,16 @@ export class ChatList {
     }
   }
 
+  /** The tab's title counts the chats with unread messages (among those loaded), like WhatsApp Web. */
+  updateTitle() {
+    if (this.baseTitle === undefined) this.baseTitle = document.title;
+    let unread = 0;
+    for (const c of this.items.values()) if (c.unread_count > 0 && !c.is_test) unread += 1;
+    document.title = unread ? `(${unread}) ${this.baseTitle}` : this.baseTitle;
+  }
+
   updateEmpty() {
+    this.updateTitle();
     const showTest = this.root.closest(".show-test-chats") !== null;
     const shown = showTest ? this.rows.size : [...this.items.values()].filter((c) => !c.is_test).length;
     const empty = shown === 0 && !this.loading;
