@@ -167,12 +167,23 @@ def conversation_ids_matching(
     contacts, chats = matching
     if not contacts and not chats:
         return []
-    # Few chats: read them by key, then order them here (walking the activity index for a handful
-    # of chats would read every chat the user may see).
-    candidates = conversations.filter(Q(contact_id__in=contacts) | Q(pk__in=chats)).order_by()
-    rows = list(candidates.values_list("last_activity_at", "pk"))
+    # Few chats: find them by key and order them here, then keep, in that order, those the list's
+    # own filters (and the user's visibility) allow, a slice at a time until the page is full.
+    found = Conversation.objects.filter(Q(contact_id__in=contacts) | Q(pk__in=chats)).order_by()
+    rows = list(found.values_list("last_activity_at", "pk"))
     rows.sort(key=lambda row: (row[0] is None, -row[0].timestamp() if row[0] else 0, row[1]))
-    return [pk for _, pk in rows[:limit]]
+    ordered = [pk for _, pk in rows]
+    ids: list[int] = []
+    for start in range(0, len(ordered), _SLICE):
+        chunk = ordered[start : start + _SLICE]
+        allowed = {pk for (pk,) in _list_rows(conversations.filter(pk__in=chunk).order_by().values_list("pk"))}
+        ids += [pk for pk in chunk if pk in allowed]
+        if len(ids) >= limit:
+            break
+    return ids[:limit]
+
+
+_SLICE = 900  # ids per IN (...) list: MariaDB turns longer lists into a derived table
 
 
 # MariaDB estimates the visibility subqueries (a chat's roles, "has no role") as if it read every
