@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
@@ -167,23 +168,12 @@ def conversation_ids_matching(
     contacts, chats = matching
     if not contacts and not chats:
         return []
-    # Few chats: find them by key and order them here, then keep, in that order, those the list's
-    # own filters (and the user's visibility) allow, a slice at a time until the page is full.
-    found = Conversation.objects.filter(Q(contact_id__in=contacts) | Q(pk__in=chats)).order_by()
-    rows = list(found.values_list("last_activity_at", "pk"))
+    # Few chats: read them by key, then order them here (walking the activity index for a handful
+    # of chats would read every chat the user may see).
+    candidates = conversations.filter(Q(contact_id__in=contacts) | Q(pk__in=chats)).order_by()
+    rows = list(candidates.values_list("last_activity_at", "pk"))
     rows.sort(key=lambda row: (row[0] is None, -row[0].timestamp() if row[0] else 0, row[1]))
-    ordered = [pk for _, pk in rows]
-    ids: list[int] = []
-    for start in range(0, len(ordered), _SLICE):
-        chunk = ordered[start : start + _SLICE]
-        allowed = {pk for (pk,) in _list_rows(conversations.filter(pk__in=chunk).order_by().values_list("pk"))}
-        ids += [pk for pk in chunk if pk in allowed]
-        if len(ids) >= limit:
-            break
-    return ids[:limit]
-
-
-_SLICE = 900  # ids per IN (...) list: MariaDB turns longer lists into a derived table
+    return [pk for _, pk in rows[:limit]]
 
 
 # MariaDB estimates the visibility subqueries (a chat's roles, "has no role") as if it read every
@@ -197,7 +187,10 @@ def _list_rows(queryset: QuerySet) -> list[tuple[Any, ...]]:
     """The rows of a chat list ``values_list`` query, planned for a list read in index order on MariaDB."""
     if connection.vendor != "mysql" or not connection.mysql_is_mariadb:
         return [tuple(row) for row in queryset]
-    sql, params = queryset.query.sql_with_params()
+    try:
+        sql, params = queryset.query.sql_with_params()
+    except EmptyResultSet:  # a filter that can match nothing (pk__in=[])
+        return []
     with connection.cursor() as cursor:
         cursor.execute(_MARIADB_LIST_PLAN + sql, params)
         return [tuple(row) for row in cursor.fetchall()]
