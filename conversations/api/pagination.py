@@ -51,22 +51,30 @@ def _page(request: Request, results: list[Any], next_cursor: str | None, previou
 
 
 def conversations_page(
-    request: Request, queryset: QuerySet, serialize: Callable[[Sequence[Any]], list[Any]], *, field: str
+    request: Request,
+    queryset: QuerySet,
+    *,
+    ids: Callable[[QuerySet, int], list[int]],
+    load: Callable[[list[int]], list[Any]],
+    serialize: Callable[[Sequence[Any]], list[Any]],
 ) -> dict[str, Any]:
-    """Newest ``field`` first (NULLs last, as MySQL and SQLite sort them descending); ``next`` = older."""
+    """Chats in (-last_activity_at, id) order, NULL activity last; ``next`` = older activity.
+
+    ``ids(queryset, n)`` picks the page's first n ids (the search lives there), ``load(ids)`` reads them whole.
+    """
     cursor = request.query_params.get("cursor")
     if cursor:
         _direction, at, pk = _decode(cursor)
         if at is None:
-            queryset = queryset.filter(**{f"{field}__isnull": True, "pk__lt": pk})
+            queryset = queryset.filter(last_activity_at__isnull=True, pk__gt=pk)
         else:
             queryset = queryset.filter(
-                Q(**{f"{field}__lt": at}) | Q(**{field: at, "pk__lt": pk}) | Q(**{f"{field}__isnull": True})
+                Q(last_activity_at__lt=at) | Q(last_activity_at=at, pk__gt=pk) | Q(last_activity_at__isnull=True)
             )
-    rows = list(queryset[: PAGE_SIZE + 1])
-    more = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
-    next_cursor = _encode("b", getattr(rows[-1], field), rows[-1].pk) if more else None
+    page_ids = ids(queryset, PAGE_SIZE + 1)
+    more = len(page_ids) > PAGE_SIZE
+    rows = load(page_ids[:PAGE_SIZE])
+    next_cursor = _encode("b", rows[-1].last_activity_at, rows[-1].pk) if more and rows else None
     return _page(request, serialize(rows), next_cursor, None)
 
 

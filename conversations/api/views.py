@@ -30,7 +30,12 @@ from conversations.api import serializers as inputs
 from conversations.api.pagination import conversations_page, messages_page
 from conversations.models import Channel, Conversation, Message
 from conversations.providers.base import OutboundMessage, ProviderError
-from conversations.selectors import access_conversation_by_id, conversation_list_filtered
+from conversations.selectors import (
+    access_conversation_by_id,
+    conversation_ids_matching,
+    conversation_list_filtered,
+    conversations_by_ids,
+)
 from conversations.services import agent_send, export, state
 from conversations.services.quick_replies import quick_replies_for_user
 from conversations.services.serialize import conversation_data, message_data, messages_data
@@ -97,10 +102,14 @@ class ConversationListApi(ConsoleApi):
             unrouted=role == "none",
             unread=filters["unread"],
             attention=filters["attention"],
-            query=filters.get("q") or "",
-        ).prefetch_related("roles")
+        )
+        query = filters.get("q") or ""
         page = conversations_page(
-            request, conversations, lambda rows: [conversation_data(c) for c in rows], field="last_activity_at"
+            request,
+            conversations,
+            ids=lambda queryset, limit: conversation_ids_matching(queryset, query=query, limit=limit),
+            load=conversations_by_ids,
+            serialize=lambda rows: [conversation_data(c) for c in rows],
         )
         return Response(page)
 
