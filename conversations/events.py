@@ -1,12 +1,15 @@
 """Real-time events for agent consoles: names, groups and the after-commit broadcast.
 
-``broadcast_on_commit`` is on the message pipeline's hot path. The caller only registers an
-after-commit hook; once the transaction commits, the hook hands the event to this process's
-broadcaster thread (a queue put, no I/O). The thread takes every event queued meanwhile (all the
-events of a transaction, whose hooks run back to back, and those of concurrent transactions) and
-logs and publishes them with one Redis round trip (conversations/services/event_log.py): each
-event gets its monotonic id in the console event log, and reaches the consoles through the
-Channels pub/sub layer on Redis.
+``broadcast_on_commit`` is on the message pipeline's hot path. The events of one transaction are
+gathered into one batch that is handed, once the transaction commits, to this process's
+broadcaster thread (a queue put: the caller never waits for Redis). The thread logs and publishes
+each batch (and any other batch queued meanwhile) with one Redis round trip
+(conversations/services/event_log.py): each event gets its monotonic id in the console event log
+and reaches the consoles through the Channels pub/sub layer on Redis.
+
+One batch per transaction: each event registers a plain on-commit hook that marks it committed
+(Django drops it if a savepoint around it rolls back), and the transaction's batch keeps one more
+hook at the end of the transaction's hooks that hands over the events marked committed.
 """
 
 from __future__ import annotations
@@ -54,28 +57,31 @@ class _Broadcaster:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[event_log.PendingEvent] | None = None
+        self._queue: queue.SimpleQueue[list[event_log.PendingEvent]] | None = None
         self._pid: int | None = None
-        self.batches_sent = 0  # round trips, for the benchmark and tests
+        self.batches_submitted = 0  # committed transactions with events (for the benchmark and tests)
+        self.batches_sent = 0  # Redis round trips
 
-    def _process_queue(self) -> queue.SimpleQueue[event_log.PendingEvent]:
+    def _process_queue(self) -> queue.SimpleQueue[list[event_log.PendingEvent]]:
         with self._lock:
             if self._queue is None or self._pid != os.getpid():  # new process (after a fork): new thread
                 self._queue, self._pid = queue.SimpleQueue(), os.getpid()
                 threading.Thread(target=self._run, args=(self._queue,), name="console-events", daemon=True).start()
             return self._queue
 
-    def submit(self, event: event_log.PendingEvent) -> None:
-        self._process_queue().put(event)
+    def submit(self, batch: list[event_log.PendingEvent]) -> None:
+        if batch:
+            self.batches_submitted += 1
+            self._process_queue().put(batch)
 
-    def _run(self, pending: queue.SimpleQueue[event_log.PendingEvent]) -> None:
+    def _run(self, pending: queue.SimpleQueue[list[event_log.PendingEvent]]) -> None:
         from whatsapp_ia.redis_client import redis_client
 
         while True:
-            batch = [pending.get()]
+            batch = pending.get()
             while True:
                 try:
-                    batch.append(pending.get_nowait())
+                    batch += pending.get_nowait()
                 except queue.Empty:
                     break
             try:
@@ -90,12 +96,48 @@ class _Broadcaster:
 _broadcaster = _Broadcaster()
 
 
+class _TransactionBatch:
+    """The events of one transaction; handed over by its last hook, after the events' own hooks."""
+
+    def __init__(self) -> None:
+        self.events: list[event_log.PendingEvent] = []
+        self.callback = self.hand_over  # one object: Django rebuilds the hook tuples on a savepoint rollback
+        self.hook = (set(), self.callback, True)  # no savepoint: a rolled-back savepoint never drops it
+
+    def hand_over(self) -> None:
+        _broadcaster.submit(self.events)
+
+
+def _batch_for(connection: Any) -> _TransactionBatch:
+    """This transaction's batch, its hand-over hook moved to the end of the transaction's hooks."""
+    hooks: list[Any] = connection.run_on_commit
+    batch: _TransactionBatch | None = getattr(connection, "_console_batch", None)
+    if batch is not None:
+        for position in range(len(hooks) - 1, -1, -1):
+            if hooks[position][1] is batch.callback:
+                del hooks[position]
+                break
+        else:  # hooks of an earlier transaction (ran or rolled back): start anew
+            batch = None
+    if batch is None:
+        batch = connection._console_batch = _TransactionBatch()
+    hooks.append(batch.hook)
+    return batch
+
+
 def broadcast_on_commit(*, groups: Iterable[str], name: str, data: dict[str, Any]) -> None:
     """Log and push an event to the consoles of ``groups`` once the surrounding transaction commits.
 
-    Never blocks on Redis: the event is sent by this process's broadcaster thread.
+    Never blocks on Redis: the transaction's events are sent together by this process's
+    broadcaster thread.
     """
     if not _EVENT_NAME.match(name):
         raise ValueError(f"Invalid console event name: {name!r}")
     event = event_log.PendingEvent(name=name, groups=tuple(groups), data=data)
-    transaction.on_commit(lambda: _broadcaster.submit(event), robust=True)
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:  # autocommit: committed already
+        _broadcaster.submit([event])
+        return
+    batch = _batch_for(connection)
+    transaction.on_commit(lambda: batch.events.append(event), robust=True)  # dropped if its savepoint rolls back
+    _batch_for(connection)  # the hand-over hook back at the end, after the event's hook

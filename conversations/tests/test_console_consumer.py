@@ -382,3 +382,50 @@ async def test_a_message_stored_from_a_webhook_reaches_a_connected_console(
         pass
     await console.disconnect()
     assert created[0]["data"]["text"] == "<b>hola</b> desde WhatsApp"
+
+
+# -- the sending side -----------------------------------------------------------------------------
+
+
+def _logged_ids(redis_client: Any) -> list[int]:
+    return [json.loads(fields[b"d"])["id"] for _, fields in redis_client.xrange(event_log.STREAM_KEY)]
+
+
+def test_the_events_of_one_transaction_are_handed_over_together_once_it_commits(redis_client: Any) -> None:
+    from conftest import wait_for
+    from conversations.events import _broadcaster
+
+    def event(n: int) -> None:
+        groups = [events.GROUP_ALL, "console.role.1"]
+        events.broadcast_on_commit(groups=groups, name=events.MESSAGE_CREATED, data={"id": n})
+
+    before = _broadcaster.batches_submitted
+    with transaction.atomic():
+        event(1)
+        with transaction.atomic():  # a savepoint that commits
+            event(2)
+        try:
+            with transaction.atomic():  # a savepoint that rolls back: its event never happened
+                event(3)
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        transaction.on_commit(lambda: None)  # someone else's hook in between
+        event(4)
+        assert _broadcaster.batches_submitted == before  # nothing before the commit
+    assert _broadcaster.batches_submitted == before + 1  # one batch for the transaction
+    wait_for(lambda: len(_logged_ids(redis_client)) == 3, message=lambda: str(_logged_ids(redis_client)))
+    assert _logged_ids(redis_client) == [1, 2, 4]
+
+    try:
+        with transaction.atomic():
+            event(5)
+            raise RuntimeError
+    except RuntimeError:
+        pass
+    with transaction.atomic():  # the next transaction starts its own batch
+        event(6)
+    event(7)  # outside a transaction: committed already
+    assert _broadcaster.batches_submitted == before + 3
+    wait_for(lambda: len(_logged_ids(redis_client)) == 5, message=lambda: str(_logged_ids(redis_client)))
+    assert _logged_ids(redis_client) == [1, 2, 4, 6, 7]
