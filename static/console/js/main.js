@@ -168,6 +168,8 @@ setTimeout(() => {
 // Outside the 24-hour window a chat's composer switches to templates, even with nobody writing.
 setInterval(() => {
   const c = chat.conversation;
-  if (c && c.window_open && c.window_closes_at && Date.parse(c.window_closes_at) <= Date.now()) chat.update({ id: c.id, window_open: false });
+  if (!c || !c.contact) return;
+  if (c.window_open && c.window_closes_at && Date.parse(c.window_closes_at) <= Date.now()) chat.update({ id: c.id, window_open: false });
+  else composer.setConversation(c, { keepDraft: true }); // "n min left"
 }, 30000);
 app.dataset.ready = "true";
