@@ -115,7 +115,9 @@ export class Composer {
     this.closedNotice.hidden = open;
     this.row.classList.toggle("disabled", !open);
     this.setEnabled(open);
-    this.textarea.placeholder = open ? t("Type a message") : t("Free text is disabled outside the 24-hour window");
+    this.textarea.placeholder = !open
+      ? t("Free text is disabled outside the 24-hour window")
+      : this.file ? t("Add a caption (optional)") : t("Type a message");
     this.windowHint.textContent = open && conversation.window_closes_at
       ? t("Window open · %(left)s", { left: untilLabel(conversation.window_closes_at) }) + (closedChat ? ` · ${t("Chat closed: sending reopens it")}` : "")
       : "";
