@@ -271,9 +271,13 @@ def test_a_phone_sized_screen_shows_the_list_then_the_chat(
     page.locator(".chat button").click()
     expect(page.locator(".msg.in")).to_contain_text("Hola desde el celular", timeout=TIMEOUT)
     expect(page.locator(".sidebar")).to_be_hidden()
+    page.locator("[data-compose]").fill("Un borrador")
     shot(page, "phone-chat-es")
     page.get_by_role("button", name="Volver a los chats").click()
     expect(page.locator(".sidebar")).to_be_visible()
+    page.locator(".chat button").click()  # the unsent text waits in its chat
+    expect(page.locator("[data-compose]")).to_have_value("Un borrador", timeout=TIMEOUT)
+    page.get_by_role("button", name="Volver a los chats").click()
     wide = page.evaluate(
         "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)"
         ".map(e => e.tagName + '.' + e.className)"

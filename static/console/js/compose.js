@@ -64,6 +64,7 @@ export class Composer {
     this.onError = onError;
     this.onWindowClosed = onWindowClosed;
     this.conversation = null;
+    this.drafts = new Map(); // chat id -> unsent text, kept while the agent visits other chats
     this.file = null;
     this.sending = false;
     this.quickReplies = [];
@@ -103,9 +104,14 @@ export class Composer {
 
   setConversation(conversation, { keepDraft = false } = {}) {
     const changed = !this.conversation || this.conversation.id !== conversation.id;
+    if (changed && this.conversation) {
+      const text = this.textarea.value;
+      if (text.trim()) this.drafts.set(this.conversation.id, text);
+      else this.drafts.delete(this.conversation.id);
+    }
     this.conversation = conversation;
     if (changed && !keepDraft) {
-      this.textarea.value = "";
+      this.textarea.value = this.drafts.get(conversation.id) || "";
       this.clearFile();
       this.hideQuickReplies();
       this.autosize();
@@ -212,6 +218,7 @@ export class Composer {
     const ok = await this.post(payload);
     if (ok) {
       this.textarea.value = "";
+      this.drafts.delete(this.conversation.id);
       this.clearFile();
       this.autosize();
     }
