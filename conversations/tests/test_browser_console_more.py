@@ -347,3 +347,28 @@ def test_an_ended_session_sends_the_agent_to_log_in_again(
     page.wait_for_url("**/accounts/login/?next=*", timeout=TIMEOUT)
     expect(page.locator("#id_username")).to_be_visible()
     assert Conversation.objects.get(pk=chat.pk).status == "bot"
+
+
+def test_the_console_works_from_the_keyboard(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    boss: User,  # noqa: F811
+) -> None:
+    for name, wa_id in (("Ana", "573001"), ("Bruno", "573002"), ("Carla", "573003")):
+        Message.objects.create(conversation=_chat(name, wa_id), direction="in", kind="text", text=f"Soy {name}")
+    log_in(page, console_server.url, "jefe", "clave-jefe-123")
+    expect(page.locator(".chat")).to_have_count(3, timeout=TIMEOUT)
+
+    page.locator("body").press("/")  # "/" outside a text field goes to the search
+    expect(page.locator("[data-search]")).to_be_focused()
+    page.keyboard.type("bru")
+    expect(page.locator(".chat")).to_have_count(1, timeout=TIMEOUT)
+    page.keyboard.press("Escape")  # clears the search
+    expect(page.locator(".chat")).to_have_count(3, timeout=TIMEOUT)
+
+    page.locator(".chat-button").first.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-chat-name]")).to_have_text(page.locator(".chat .name").nth(2).inner_text())
+    expect(page.locator("[data-compose]")).to_be_focused(timeout=TIMEOUT)  # ready to type
