@@ -342,6 +342,7 @@ def test_an_ended_session_sends_the_agent_to_log_in_again(
     log_in(page, console_server.url, "jefe", "clave-jefe-123")
     page.goto(f"{console_server.url}/#chat-{chat.pk}")
     expect(page.locator("[data-action=takeover]")).to_be_visible(timeout=TIMEOUT)
+    page.wait_for_load_state("networkidle")  # opening the chat has marked it read
     page.context.clear_cookies()  # logged out elsewhere, or the session expired
     page.locator("[data-action=takeover]").click(no_wait_after=True)
     page.wait_for_url("**/accounts/login/?next=*", timeout=TIMEOUT)
