@@ -315,3 +315,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         with contextlib.suppress(ValueError, RecursionError):
             text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
         return format_html("<pre style='white-space:pre-wrap'>{}</pre>", text)
+
+
+# Message templates (issue 13): their admin, and the sync action on channels.
+from conversations.admin_templates import channels_sync_templates  # noqa: E402
+
+ChannelAdmin.actions = [*(ChannelAdmin.actions or []), channels_sync_templates]

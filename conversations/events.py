@@ -1,17 +1,31 @@
-"""Real-time events for agent consoles: names, groups and the after-commit broadcast."""
+"""Real-time events for agent consoles: names, groups and the after-commit broadcast.
+
+``broadcast_on_commit`` is on the message pipeline's hot path. The events of one transaction are
+gathered into one batch that is handed, once the transaction commits, to this process's
+broadcaster thread (a queue put: the caller never waits for Redis). The thread logs and publishes
+each batch (and any other batch queued meanwhile) with one Redis round trip
+(conversations/services/event_log.py): each event gets its monotonic id in the console event log
+and reaches the consoles through the Channels pub/sub layer on Redis.
+
+One batch per transaction: each event registers a plain on-commit hook that marks it committed
+(Django drops it if a savepoint around it rolls back), and the transaction's batch keeps one more
+hook at the end of the transaction's hooks that hands over the events marked committed.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
+import queue
+import re
 import threading
 from collections.abc import Iterable
 from typing import Any
 
-from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
+from conversations.services import event_log
 from conversations.visibility import (  # noqa: F401 - re-exported: the broadcasters' groups
     GROUP_ALL,
     GROUP_UNROUTED,
@@ -27,51 +41,103 @@ MESSAGE_CREATED = "message.created"
 MESSAGE_UPDATED = "message.updated"
 CONVERSATION_UPDATED = "conversation.updated"
 
+_EVENT_NAME = re.compile(r"^[a-z][a-z0-9_.]*$")  # goes into the frame's JSON as it is
+
 # Who receives a conversation's events is decided with who may see it: conversations.visibility.
 
 
-class _Broadcaster:
-    """One event loop per process, in a daemon thread, that sends console events.
+def group_channel_prefix() -> str:
+    """The Redis channel prefix of a console group in the pub/sub channel layer (see event_log)."""
+    layer = settings.CHANNEL_LAYERS.get("default", {})
+    return f"{layer.get('CONFIG', {}).get('prefix', 'asgi')}__group__"
 
-    Callers (request threads, Celery workers) hand events over and return at
-    once: no event loop and no Redis connection is created per event, which
-    `async_to_sync(group_send)` would do (measured: about 7 ms per event).
-    Events are best effort; a console reloads its state when it reconnects.
-    """
+
+class _Broadcaster:
+    """One sending thread per process; callers hand events over and return at once."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: queue.SimpleQueue[list[event_log.PendingEvent]] | None = None
         self._pid: int | None = None
+        self.batches_submitted = 0  # committed transactions with events (for the benchmark and tests)
+        self.batches_sent = 0  # Redis round trips
 
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
+    def _process_queue(self) -> queue.SimpleQueue[list[event_log.PendingEvent]]:
         with self._lock:
-            if self._loop is None or self._pid != os.getpid():  # new process (after a fork): new loop
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="console-events", daemon=True).start()
-                self._loop, self._pid = loop, os.getpid()
-            return self._loop
+            if self._queue is None or self._pid != os.getpid():  # new process (after a fork): new thread
+                self._queue, self._pid = queue.SimpleQueue(), os.getpid()
+                threading.Thread(target=self._run, args=(self._queue,), name="console-events", daemon=True).start()
+            return self._queue
 
-    def submit(self, groups: list[str], payload: dict[str, Any]) -> None:
-        asyncio.run_coroutine_threadsafe(self._send(groups, payload), self._running_loop())
+    def submit(self, batch: list[event_log.PendingEvent]) -> None:
+        if batch:
+            self.batches_submitted += 1
+            self._process_queue().put(batch)
 
-    @staticmethod
-    async def _send(groups: list[str], payload: dict[str, Any]) -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            for group in groups:
-                await layer.group_send(group, payload)
-        except Exception:  # the console catches up on reconnect; never lose the write
-            logger.warning("Console broadcast %s failed", payload.get("name"), exc_info=True)
+    def _run(self, pending: queue.SimpleQueue[list[event_log.PendingEvent]]) -> None:
+        from whatsapp_ia.redis_client import redis_client
+
+        while True:
+            batch = pending.get()
+            while True:
+                try:
+                    batch += pending.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                event_log.events_append(
+                    redis_client(), batch, maxlen=settings.CONSOLE_EVENT_LOG_MAX, group_prefix=group_channel_prefix()
+                )
+                self.batches_sent += 1
+            except Exception:  # never lose the write that caused the event; consoles resync on reconnect
+                logger.warning("Console broadcast of %d event(s) failed", len(batch), exc_info=True)
 
 
 _broadcaster = _Broadcaster()
 
 
+class _TransactionBatch:
+    """The events of one transaction; handed over by its last hook, after the events' own hooks."""
+
+    def __init__(self) -> None:
+        self.events: list[event_log.PendingEvent] = []
+        self.callback = self.hand_over  # one object: Django rebuilds the hook tuples on a savepoint rollback
+        self.hook = (set(), self.callback, True)  # no savepoint: a rolled-back savepoint never drops it
+
+    def hand_over(self) -> None:
+        _broadcaster.submit(self.events)
+
+
+def _batch_for(connection: Any) -> _TransactionBatch:
+    """This transaction's batch, its hand-over hook moved to the end of the transaction's hooks."""
+    hooks: list[Any] = connection.run_on_commit
+    batch: _TransactionBatch | None = getattr(connection, "_console_batch", None)
+    if batch is not None:
+        for position in range(len(hooks) - 1, -1, -1):
+            if hooks[position][1] is batch.callback:
+                del hooks[position]
+                break
+        else:  # hooks of an earlier transaction (ran or rolled back): start anew
+            batch = None
+    if batch is None:
+        batch = connection._console_batch = _TransactionBatch()
+    hooks.append(batch.hook)
+    return batch
+
+
 def broadcast_on_commit(*, groups: Iterable[str], name: str, data: dict[str, Any]) -> None:
-    """Push an event to consoles once the surrounding transaction commits (never blocks on Redis)."""
-    payload = {"type": "console.event", "name": name, "data": data}
-    group_names = list(groups)
-    transaction.on_commit(lambda: _broadcaster.submit(group_names, payload), robust=True)
+    """Log and push an event to the consoles of ``groups`` once the surrounding transaction commits.
+
+    Never blocks on Redis: the transaction's events are sent together by this process's
+    broadcaster thread.
+    """
+    if not _EVENT_NAME.match(name):
+        raise ValueError(f"Invalid console event name: {name!r}")
+    event = event_log.PendingEvent(name=name, groups=tuple(groups), data=data)
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:  # autocommit: committed already
+        _broadcaster.submit([event])
+        return
+    batch = _batch_for(connection)
+    transaction.on_commit(lambda: batch.events.append(event), robust=True)  # dropped if its savepoint rolls back
+    _batch_for(connection)  # the hand-over hook back at the end, after the event's hook

@@ -1,14 +1,19 @@
-"""The one rule for who may see a chat, used by the selectors, the event broadcaster and the websocket consumer.
+"""The one rule for who may see a chat, used by the selectors, the API, the media view, the event
+broadcaster and the websocket consumer.
 
-The rule, in console groups: a conversation's events go to
+A user sees a chat when they are a superuser, or have ``conversations.view_all_conversations``,
+or hold one of the chat's roles, or the chat has no role and they have
+``conversations.take_unrouted_conversations``, or the chat is assigned to them.
 
-- ``GROUP_ALL`` (superusers, who see every chat),
-- the group of each of its roles, or ``GROUP_UNROUTED`` when it has none (every agent),
+The same rule in console groups: a conversation's events go to
+
+- ``GROUP_ALL`` (superusers and "see every chat"),
+- the group of each of its roles, or ``GROUP_UNROUTED`` when it has none,
 - its assignee's own group.
 
-A user joins ``GROUP_ALL`` if a superuser, else their own group, ``GROUP_UNROUTED`` and
-their roles' groups. A user may see a chat exactly when they share a group with it:
-``conversation_visibility_q`` is that same rule as a query, for the lists.
+A user joins ``GROUP_ALL`` if they see everything, else their own group, their roles' groups
+and ``GROUP_UNROUTED`` if they may take unrouted chats. A user may see a chat exactly when
+they share a group with it: ``conversation_visibility_q`` is that same rule as a query.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 __all__ = [
     "GROUP_ALL",
     "GROUP_UNROUTED",
+    "PERM_TAKE_UNROUTED",
+    "PERM_VIEW_ALL",
     "conversation_groups",
     "conversation_visibility_q",
     "conversation_visible",
@@ -30,11 +37,16 @@ __all__ = [
     "role_group",
     "user_group",
     "user_groups",
+    "user_sees_all",
+    "user_takes_unrouted",
     "viewer_groups",
 ]
 
-GROUP_ALL = "console.all"  # superusers: every chat
-GROUP_UNROUTED = "console.unrouted"  # chats without a role: every agent
+GROUP_ALL = "console.all"  # superusers and "see every chat"
+GROUP_UNROUTED = "console.unrouted"  # chats without a role: whoever may take unrouted chats
+
+PERM_VIEW_ALL = "conversations.view_all_conversations"
+PERM_TAKE_UNROUTED = "conversations.take_unrouted_conversations"
 
 
 def role_group(role_id: int) -> str:
@@ -43,6 +55,19 @@ def role_group(role_id: int) -> str:
 
 def user_group(user_id: int) -> str:
     return f"console.user.{user_id}"
+
+
+def _active(user: Any) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def user_sees_all(user: Any) -> bool:
+    """Superusers and holders of "See every chat" (has_perm is True for active superusers)."""
+    return _active(user) and (user.is_superuser or user.has_perm(PERM_VIEW_ALL))
+
+
+def user_takes_unrouted(user: Any) -> bool:
+    return _active(user) and user.has_perm(PERM_TAKE_UNROUTED)
 
 
 def conversation_groups(*, role_ids: Iterable[int], assigned_to_id: int | None) -> list[str]:
@@ -57,14 +82,21 @@ def conversation_groups(*, role_ids: Iterable[int], assigned_to_id: int | None) 
 
 
 def viewer_groups(*, user: Any, role_ids: Iterable[int]) -> list[str]:
-    """The console groups a user with these roles joins."""
-    if user.is_superuser:
+    """The console groups a user with these roles joins (none for an inactive or anonymous user)."""
+    if not _active(user):
+        return []
+    if user_sees_all(user):
         return [GROUP_ALL]
-    return [user_group(user.pk), GROUP_UNROUTED, *(role_group(r) for r in role_ids)]
+    groups = [user_group(user.pk), *(role_group(r) for r in role_ids)]
+    if user_takes_unrouted(user):
+        groups.append(GROUP_UNROUTED)
+    return groups
 
 
 def _user_role_ids(user: Any) -> list[int]:
-    return [] if user.is_superuser else list(user.roles.values_list("id", flat=True))
+    if not _active(user) or user_sees_all(user):
+        return []
+    return list(user.roles.values_list("id", flat=True))
 
 
 def user_groups(user: Any) -> list[str]:
@@ -97,10 +129,23 @@ def conversation_visible(*, user: Any, conversation: Any) -> bool:
 
 
 def conversation_visibility_q(*, user: Any) -> Q:
-    """The chats ``user`` may see, as a filter on Conversation (the group rule above as a query)."""
-    if user.is_superuser:
+    """The chats ``user`` may see, as a filter on Conversation (the group rule above as a query).
+
+    Subqueries, not joins: the result has no duplicate rows, so lists need no DISTINCT.
+    """
+    from accounts.models import ChatRole
+
+    if not _active(user):
+        return Q(pk__in=[])
+    if user_sees_all(user):
         return Q()
-    return Q(roles__in=_user_role_ids(user)) | Q(roles__isnull=True) | Q(assigned_to=user)
+    role_ids = _user_role_ids(user)
+    visible = Q(assigned_to=user)
+    if role_ids:
+        visible |= Q(pk__in=ChatRole.objects.filter(role_id__in=role_ids).values("conversation_id"))
+    if user_takes_unrouted(user):
+        visible |= ~Exists(ChatRole.objects.filter(conversation_id=OuterRef("pk")))
+    return visible
 
 
 def _role_ids(conversation_id: int) -> list[int]:

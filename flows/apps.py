@@ -14,6 +14,11 @@ class FlowsConfig(AppConfig):
 
         responder_register("flows", flow_turn, FLOWS_RESPONDER_ORDER, steps=rule_steps)
 
+        from conversations.services.quick_replies import quick_reply_source_register
+        from flows.quick_replies import SOURCE
+
+        quick_reply_source_register(SOURCE)  # the console's quick replies come from our QuickReply model
+
         from django.db.models.signals import post_delete, post_save
 
         from flows.models import GlobalCommand, Rule, RuleMedia

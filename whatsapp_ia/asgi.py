@@ -7,12 +7,10 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "whatsapp_ia.settings.base")
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 
 from conversations.asgi import WebhookRoute  # noqa: E402
-from conversations.routing import websocket_urlpatterns  # noqa: E402
+from conversations.routing import websocket_application  # noqa: E402
 from whatsapp_ia.proxy import TrustedProxyMiddleware  # noqa: E402
 
 # The client's address and scheme come from X-Forwarded-* only behind TRUSTED_PROXIES (whatsapp_ia/proxy.py).
@@ -21,7 +19,8 @@ application = TrustedProxyMiddleware(
         {
             # Webhook POSTs take a lean route (see conversations/asgi.py); the rest is plain Django.
             "http": WebhookRoute(django_asgi_app),
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            # The agent console: Origin checked (4403), then the session (4401): conversations/routing.py.
+            "websocket": websocket_application,
         }
     )
 )

@@ -13,6 +13,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("conversations.api.urls")),
     path("", include("conversations.urls")),
 ]
 

@@ -7,7 +7,8 @@
 
 It speaks: POST /{version}/{phone_number_id}/messages (sends and mark-read),
 POST /{version}/{phone_number_id}/media (multipart upload -> {"id": ...}),
-GET /{version}/{media_id} (media lookup) and GET /lookaside/{token} (media download),
+GET /{version}/{media_id} (media lookup), GET /lookaside/{token} (media download) and
+GET /{version}/{waba_id}/message_templates (cursor pages; `add_templates` fills it),
 with Meta's bearer check, response and error bodies. Tests script failures with
 `fail_next` / `fail_for`; benchmarks switch on `rate_limit_per_second` / `pair_interval`.
 `status_webhook(send, status)` builds the status webhook Meta would POST for a recorded send,
@@ -28,7 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from conversations.fakes.server import FakeServer, Reply, json_reply
 
@@ -38,6 +39,7 @@ _VERSION = r"v\d+(?:\.\d+)?"
 _MESSAGES_PATH = re.compile(rf"^/(?P<version>{_VERSION})/(?P<phone_number_id>[^/]+)/messages$")
 _UPLOAD_PATH = re.compile(rf"^/(?P<version>{_VERSION})/(?P<phone_number_id>[^/]+)/media$")
 _MEDIA_PATH = re.compile(rf"^/(?P<version>{_VERSION})/(?P<media_id>[^/]+)$")
+_TEMPLATES_PATH = re.compile(rf"^/(?P<version>{_VERSION})/(?P<waba_id>[^/]+)/message_templates$")
 _LOOKASIDE_PATH = re.compile(r"^/lookaside/(?P<token>[A-Za-z0-9_\-]+)$")
 
 # Titles Meta uses for the codes tests script; the error message is "(#code) title".
@@ -163,6 +165,9 @@ class FakeGraph(FakeServer):
         self._windows: dict[str, deque[float]] = {}
         self._pair_last: dict[tuple[str, str], float] = {}
         self._counter = 0
+        self._templates: dict[str, list[dict[str, Any]]] = {}
+        self.template_pages_served = 0
+        self.template_page_size: int | None = None  # Graph may answer fewer than `limit`: tests force pages
 
     # ------------------------------------------------------------------ what was recorded
 
@@ -292,6 +297,36 @@ class FakeGraph(FakeServer):
         with self._lock:
             self._failures.append(failure)
 
+    # ------------------------------------------------------------------ templates
+
+    def add_templates(self, waba_id: str, templates: list[dict[str, Any]]) -> None:
+        """Templates of a WhatsApp Business Account, as Graph lists them (id, name, language, status, ...)."""
+        with self._lock:
+            self._templates.setdefault(waba_id, []).extend(json.loads(json.dumps(templates)))
+
+    def _template_list(self, waba_id: str, path: str, headers: dict[str, str]) -> Reply:
+        if not self._authorized(headers):
+            return _error_reply(401, 190)
+        query = parse_qs(urlsplit(path).query)
+        try:
+            limit = max(1, min(int(query.get("limit", ["25"])[0]), 1000, self.template_page_size or 1000))
+            start = int(query["after"][0]) if "after" in query else 0
+        except ValueError:
+            return _error_reply(400, 100, "Invalid parameter", details="limit and after must be numbers")
+        with self._lock:
+            if waba_id not in self._templates:
+                return _error_reply(400, 100, f"Unsupported get request. Object with ID '{waba_id}' does not exist")
+            items = self._templates[waba_id]
+            page = items[start : start + limit]
+            self.template_pages_served += 1
+        end = start + len(page)
+        body: dict[str, Any] = {"data": page, "paging": {"cursors": {"before": str(start), "after": str(end)}}}
+        if end < len(items):
+            params = {k: v[0] for k, v in query.items()}
+            params["after"] = str(end)
+            body["paging"]["next"] = f"{self.base_url}{urlsplit(path).path}?{urlencode(params)}"
+        return json_reply(200, body)
+
     # ------------------------------------------------------------------ media
 
     def add_media(
@@ -348,6 +383,8 @@ class FakeGraph(FakeServer):
                 return self._messages(match["phone_number_id"], path, headers, body)
             if method == "POST" and (match := _UPLOAD_PATH.match(route)):
                 return self._upload(match["phone_number_id"], headers, body)
+            if method == "GET" and (match := _TEMPLATES_PATH.match(route)):
+                return self._template_list(match["waba_id"], path, headers)
             if method == "GET" and (match := _LOOKASIDE_PATH.match(route)):
                 return self._download(match["token"], headers)
             if method == "GET" and (match := _MEDIA_PATH.match(route)):

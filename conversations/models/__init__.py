@@ -11,6 +11,7 @@ from conversations.models.messages import (
     MessageStatus,
     ProcessingState,
 )
+from conversations.models.templates import MessageTemplate, TemplateStatus
 
 __all__ = [
     "Channel",
@@ -24,7 +25,9 @@ __all__ = [
     "Message",
     "MessageKind",
     "MessageStatus",
+    "MessageTemplate",
     "ProcessingState",
     "Provider",
+    "TemplateStatus",
     "WebhookDelivery",
 ]

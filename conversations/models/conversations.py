@@ -59,6 +59,11 @@ class Conversation(models.Model):
         verbose_name = _("conversation")
         verbose_name_plural = _("conversations")
         constraints = [models.UniqueConstraint(fields=["contact", "channel"], name="uniq_conversation_contact_channel")]
+        # Who sees what: conversations.visibility.
+        permissions = [
+            ("view_all_conversations", _("See every chat")),
+            ("take_unrouted_conversations", _("Take chats without a role")),
+        ]
         indexes = [
             models.Index(fields=["status", "-last_activity_at"], name="conv_status_activity"),
             models.Index(fields=["step"], name="conv_step"),

@@ -28,6 +28,7 @@ class ChannelConfig:
     api_version: str = ""
     account_id: str = ""
     display_phone_number: str = ""
+    business_account_id: str = ""  # Meta: the WhatsApp Business Account (WABA) that owns the templates
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,18 @@ class OutboundMessage:
 
 
 @dataclass(frozen=True)
+class TemplateInfo:
+    """A message template as the provider lists it (Meta: GET /{waba_id}/message_templates)."""
+
+    name: str
+    language: str
+    status: str  # APPROVED, PENDING, REJECTED, PAUSED, DISABLED, ...
+    category: str = ""
+    components: tuple[dict[str, Any], ...] = ()
+    provider_template_id: str = ""
+
+
+@dataclass(frozen=True)
 class SendResult:
     provider_message_id: str
     raw: dict[str, Any] = field(default_factory=dict)
@@ -291,3 +304,9 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def mark_read(self, provider_message_id: str) -> None:
         """Tell the provider the customer's message was read (blue ticks)."""
+
+    def list_templates(self) -> list[TemplateInfo]:
+        """Every message template of the channel's account (all pages); a provider without templates has none.
+
+        Raises ProviderError."""
+        return []

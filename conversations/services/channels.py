@@ -49,6 +49,7 @@ def channel_config(channel: Channel) -> ChannelConfig:
         api_version=defaults.api_version,
         account_id=channel.account_id,
         display_phone_number=channel.display_phone_number,
+        business_account_id=channel.business_account_id,
     )
 
 

@@ -12,7 +12,11 @@ message pipeline pays no extra write for a transition.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+from django.conf import settings
+from django.db import transaction
 
 from conversations import events
 from conversations.models import Conversation, ConversationStatus
@@ -23,8 +27,13 @@ __all__ = [
     "conversation_close",
     "conversation_hand_to_ai",
     "conversation_leave_ai",
+    "conversation_mark_read",
+    "conversation_mark_unread",
     "conversation_release_to_bot",
     "conversation_reopen",
+    "conversation_restart",
+    "conversation_set_alias",
+    "conversation_set_roles",
     "conversation_state_broadcast",
     "conversation_take_over",
 ]
@@ -89,3 +98,85 @@ def conversation_reopen(conversation: Conversation, *, save: bool = True) -> lis
     if conversation.status != ConversationStatus.CLOSED:
         return []
     return _apply(conversation, save=save, status=ConversationStatus.BOT, bot_paused=False)
+
+
+def conversation_restart(conversation: Conversation) -> list[str]:
+    """Back to the flow's initial step, answered by the rules again (an agent restarted the chat's flow)."""
+    return _apply(conversation, save=True, step=settings.INITIAL_STEP, status=ConversationStatus.BOT, bot_paused=False)
+
+
+def conversation_mark_unread(conversation: Conversation) -> list[str]:
+    """An agent marks the chat unread (to come back to it): at least one unread message."""
+    return _apply(conversation, save=True, unread_count=max(conversation.unread_count, 1))
+
+
+def conversation_mark_read(conversation: Conversation, *, at_provider: bool) -> list[str]:
+    """The agent read the chat: no unread messages; with ``at_provider``, blue ticks for the customer too.
+
+    The provider marks every earlier message read with the latest one (Meta does), so only the
+    latest inbound message is marked, and only when there was something unread. A provider error
+    is logged, never raised: the console's read state does not depend on the provider.
+    """
+    had_unread = conversation.unread_count > 0
+    changed = _apply(conversation, save=True, unread_count=0)
+    if at_provider and had_unread:
+        transaction.on_commit(lambda: _mark_read_at_provider(conversation.pk), robust=True)
+    return changed
+
+
+def _mark_read_at_provider(conversation_id: int) -> None:
+    import logging
+
+    from conversations.models import Message
+    from conversations.providers.base import ProviderError
+    from conversations.services.outbound import message_mark_read
+
+    latest = (
+        Message.objects.select_related("conversation__channel")
+        .filter(conversation_id=conversation_id, direction="in")
+        .exclude(provider_message_id=None)
+        .exclude(provider_message_id="")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if latest is None:
+        return
+    try:
+        message_mark_read(message=latest)
+    except ProviderError as exc:
+        logging.getLogger(__name__).warning("Marking chat %s read at the provider failed: %s", conversation_id, exc)
+
+
+def conversation_set_alias(conversation: Conversation, *, alias: str) -> list[str]:
+    """The contact's friendly name, set by an agent (shown instead of the profile name)."""
+    contact = conversation.contact
+    alias = alias.strip()[:200]
+    if contact.alias == alias:
+        return []
+    contact.alias = alias
+    contact.save(update_fields=["alias", "updated_at"])
+    conversation_state_broadcast(conversation)
+    return ["alias"]
+
+
+def conversation_set_roles(conversation: Conversation, *, role_ids: Iterable[int], by: str = "agent") -> list[str]:
+    """The chat's roles become exactly ``role_ids``; the consoles of the old and the new roles are told."""
+    from accounts.models import ChatRole
+
+    wanted = set(role_ids)
+    before_groups = events.groups_for(conversation)
+    current = set(ChatRole.objects.filter(conversation=conversation).values_list("role_id", flat=True))
+    if current == wanted:
+        return []
+    ChatRole.objects.filter(conversation=conversation, role_id__in=current - wanted).delete()
+    ChatRole.objects.bulk_create(
+        [ChatRole(conversation=conversation, role_id=role_id, assigned_by=by) for role_id in sorted(wanted - current)],
+        ignore_conflicts=True,
+    )
+    from accounts.models import Role
+    from conversations.services.serialize import conversation_data
+
+    groups = list(dict.fromkeys([*before_groups, *events.groups_for(conversation)]))
+    data = conversation_data(conversation, roles=list(Role.objects.filter(pk__in=wanted)))
+    events.broadcast_on_commit(groups=groups, name=events.CONVERSATION_UPDATED, data=data)
+    return ["roles"]

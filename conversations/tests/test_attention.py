@@ -136,7 +136,7 @@ def test_a_reason_that_is_not_a_known_sentence_is_shown_as_stored() -> None:
         assert attention.attention_reason_text("") == ""
 
 
-def test_the_home_page_counts_and_explains_a_failed_reply(
+def test_the_console_counts_and_explains_a_failed_reply(
     conversation: Conversation, settings: Any, client: Client, boss: User
 ) -> None:
     settings.META_TOKEN = ""
@@ -145,10 +145,13 @@ def test_the_home_page_counts_and_explains_a_failed_reply(
 
     assert console_summary(user=boss)["needs_attention"] == 1
     client.force_login(boss)
-    body = in_spanish(client).get("/").content.decode()
-    assert "Necesitan atención" in body
-    assert "No se pudo enviar una respuesta: el canal no tiene token de acceso" in body
-    assert f"/admin/conversations/conversation/{conversation.pk}/change/" in body
+    in_spanish(client)
+    assert "Requiere atención" in client.get("/").content.decode()  # the console's filter
+    # what the console's list shows (flag, reason in Spanish) and its "needs attention" filter
+    rows = client.get("/api/conversations/?attention=1").json()["results"]
+    assert [row["id"] for row in rows] == [conversation.pk]
+    assert rows[0]["needs_attention"] is True
+    assert "No se pudo enviar una respuesta: el canal no tiene token de acceso" in rows[0]["attention_reason"]
 
 
 def test_the_conversation_and_message_pages_explain_a_failed_reply(

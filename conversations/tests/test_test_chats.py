@@ -57,20 +57,17 @@ def test_a_test_chat_is_still_reachable_by_id(boss: User, chats: dict[str, Conve
     assert access_conversation_by_id(user=boss, conversation_id=chats["test"].pk) == chats["test"]
 
 
-def test_the_home_page_hides_test_chats_behind_a_toggle(
+def test_the_console_marks_test_chats_and_hides_them_behind_a_toggle(
     client: Client, boss: User, chats: dict[str, Conversation]
 ) -> None:
     client.force_login(boss)
     client.cookies["django_language"] = "es"
 
     body = client.get("/").content.decode()
-    assert "Laura" in body and "Probador" not in body
-    assert "Mostrar chats de prueba (1)" in body
-
-    body = client.get("/?test_chats=1").content.decode()
-    assert "Laura" in body and "Probador" in body
-    assert "chat de prueba" in body
-    assert "Ocultar chats de prueba" in body
+    assert 'data-test-toggle aria-pressed="false"' in body  # hidden until asked for (in the browser)
+    assert "Chats de prueba" in body
+    rows = client.get("/api/conversations/").json()["results"]
+    assert {row["contact"]["name"]: row["is_test"] for row in rows} == {"Laura": False, "Probador": True}
 
 
 def test_the_conversation_admin_lists_customers_only_by_default(

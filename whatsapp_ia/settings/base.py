@@ -31,6 +31,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "import_export",
     "whatsapp_ia.admin_site.LoginSecurityConfig",  # django-axes (failed-login throttling), named for the admin
@@ -176,10 +179,14 @@ STORAGES = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",  # scripts: manage.py drf_create_token USER
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "whatsapp_ia.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
 # Conversation behaviour (seed names).
@@ -208,6 +215,7 @@ LOGGING = {
 from whatsapp_ia.settings.integrations.ai import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.celery import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.channels import *  # noqa: E402,F403
+from whatsapp_ia.settings.integrations.console import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.excel import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.media import *  # noqa: E402,F403
 from whatsapp_ia.settings.integrations.providers import *  # noqa: E402,F403

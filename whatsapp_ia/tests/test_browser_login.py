@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from accounts.models import User
 from whatsapp_ia.tests.browser import page  # noqa: F401  (fixture)
@@ -33,12 +34,12 @@ def test_agent_logs_in_sees_the_console_home_and_switches_language(live_server: 
     page.fill("#id_password", "clave-segura-123")
     page.get_by_role("button", name="Iniciar sesión").click()
     page.wait_for_url(live_server.url + "/")
-    assert page.get_by_text("Todavía no hay conversaciones").is_visible()
+    expect(page.get_by_text("Todavía no hay conversaciones")).to_be_visible()  # the console's empty list
     page.screenshot(path=str(SHOTS / "home-es.png"))
 
     with page.expect_navigation():
         page.select_option("header select[name=language]", "en")
-    assert page.get_by_text("No conversations yet").is_visible()
+    expect(page.get_by_text("No conversations yet")).to_be_visible()
     assert page.get_by_role("button", name="Log out").is_visible()
 
     page.get_by_role("button", name="Log out").click()

@@ -25,6 +25,7 @@ from conversations.providers.base import (
     ProviderError,
     RateLimits,
     SendResult,
+    TemplateInfo,
 )
 from conversations.providers.http import (
     checksum_error,
@@ -49,6 +50,8 @@ from conversations.providers.meta.values import text as _text
 __all__ = ["SERVICE_WINDOW", "WINDOW_CLOSED_REASON", "MetaProvider"]
 
 SERVICE_WINDOW = timedelta(hours=24)
+TEMPLATES_PAGE = 100  # templates per Graph page
+TEMPLATES_MAX_PAGES = 100  # a guard against a paging loop
 WINDOW_CLOSED_REASON = "Outside the 24-hour customer-service window: only templates."
 
 
@@ -172,6 +175,38 @@ class MetaProvider(Provider):
             mismatch = checksum_error(content, [media.sha256])
             return self._media_file(content, media.mime_type or content_type, media.url, media, mismatch)
         raise _failure("media reference has neither media_id nor url", "no_media")
+
+    def list_templates(self) -> list[TemplateInfo]:
+        """GET /{waba_id}/message_templates, following the cursor pages (Graph's paging.cursors.after)."""
+        if not self.config.business_account_id:
+            raise _failure("channel has no WhatsApp Business Account id (WABA)", "config")
+        url = self._graph_url(self.config.business_account_id, "message_templates")
+        params: dict[str, Any] = {"limit": TEMPLATES_PAGE, "fields": "id,name,language,status,category,components"}
+        templates: list[TemplateInfo] = []
+        for _page in range(TEMPLATES_MAX_PAGES):
+            body = self._call_json("GET", url, "template list", params=params)
+            for item in _as_list(body.get("data")):
+                item = _as_dict(item)
+                name, language = _text(item.get("name")), _text(item.get("language"))
+                if not name or not language:
+                    continue
+                components = tuple(c for c in _as_list(item.get("components")) if isinstance(c, dict))
+                templates.append(
+                    TemplateInfo(
+                        name=name,
+                        language=language,
+                        status=_text(item.get("status")),
+                        category=_text(item.get("category")),
+                        components=components,
+                        provider_template_id=_text(item.get("id")),
+                    )
+                )
+            paging = _as_dict(body.get("paging"))
+            after = _text(_as_dict(paging.get("cursors")).get("after"))
+            if not paging.get("next") or not after:
+                break
+            params = {**params, "after": after}
+        return templates
 
     # -- internals
 
