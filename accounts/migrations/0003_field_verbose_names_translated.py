@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_initial'),
-        ('conversations', '0008_field_verbose_names_translated'),
+        ('conversations', '0011_field_verbose_names_translated'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog_ai', '0002_catalog_heartbeat_and_stalled_status'),
-        ('conversations', '0008_field_verbose_names_translated'),
+        ('conversations', '0011_field_verbose_names_translated'),
     ]
 
     operations = [

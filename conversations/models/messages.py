@@ -141,6 +141,10 @@ class Message(models.Model):
             models.Index(fields=["status", "created_at"], name="msg_status_created"),
             models.Index(fields=["kind", "created_at"], name="msg_kind_created"),
             models.Index(fields=["awaiting_ai", "created_at"], name="msg_awaiting_ai"),
+            # The pipeline asks on every turn whether a chat has an inbound message still waiting
+            # ("pending") or a reply queued or being sent: without these, a long chat is scanned whole.
+            models.Index(fields=["conversation", "processing_state"], name="msg_conv_processing"),
+            models.Index(fields=["conversation", "status"], name="msg_conv_status"),
         ]
 
     def __str__(self) -> str:

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0007_message_awaiting_ai_column'),
+        ('conversations', '0010_console_search_fulltext_indexes'),
     ]
 
     operations = [
