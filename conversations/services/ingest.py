@@ -38,7 +38,13 @@ from conversations.providers.base import InboundMessage, ProviderNotice, StatusU
 from conversations.services import attention
 from conversations.services.channels import channel_for_inbound
 from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
-from conversations.services.outbound import TurnSends, flush_schedule, sends_here, turn_sends_deliver
+from conversations.services.outbound import (
+    TurnSends,
+    flush_schedule,
+    sends_here,
+    turn_sends_deliver,
+    turn_sends_known,
+)
 from conversations.services.processing import message_answerable_inline, message_turn_inline
 from conversations.services.serialize import conversation_event_data, message_event_data
 from conversations.services.sql import model_sql
@@ -429,11 +435,15 @@ def message_store_inbound(*, provider: str, event: InboundMessage) -> Message | 
     with transaction.atomic():
         conversation = _conversation_locked(provider=provider, channel=channel, event=event)
         # Under the conversation's row lock: a duplicate stored by another worker has committed by now.
-        if _message_exists(provider, event.provider_message_id):
+        stored, inbound_waiting, outbound_waiting = _conversation_questions(
+            provider, event.provider_message_id, conversation.pk
+        )
+        if stored:
             return None
         now = timezone.now()
         session_reset = _session_expired(conversation, now)
-        inline = message_answerable_inline(kind=kind, media_state=media_state) and not _inbound_waiting(conversation.pk)
+        inline = message_answerable_inline(kind=kind, media_state=media_state) and not inbound_waiting
+        turn_sends_known(conversation, outbound_waiting=outbound_waiting)
         message = Message.objects.create(
             conversation=conversation,
             direction="in",
@@ -500,23 +510,30 @@ def _conversation_locked(*, provider: str, channel: Any, event: InboundMessage) 
     return conversation
 
 
-_EXISTS_SQL = "SELECT 1 FROM {table} WHERE {provider} = %s AND {provider_message_id} = %s"
-_WAITING_SQL = (
-    "SELECT 1 FROM {table} WHERE {conversation} = %s AND {direction} = 'in' AND {processing_state} = %s LIMIT 1"
+# The three questions a turn asks before storing, in one statement: is this message stored already
+# (a duplicate: no second reply), is an inbound message of the chat still waiting for its turn (a new
+# one waits behind it), is a reply of the chat queued or being sent (new replies go behind it)?
+_QUESTIONS_SQL = (
+    "SELECT EXISTS(SELECT 1 FROM {table} WHERE {provider} = %s AND {provider_message_id} = %s),"
+    " EXISTS(SELECT 1 FROM {table} WHERE {conversation} = %s AND {direction} = 'in' AND {processing_state} = %s),"
+    " EXISTS(SELECT 1 FROM {table} WHERE {conversation} = %s AND {direction} = 'out' AND {status} IN (%s, %s))"
 )
 
 
-def _message_exists(provider: str, provider_message_id: str) -> bool:
+def _conversation_questions(provider: str, provider_message_id: str, conversation_id: int) -> tuple[bool, bool, bool]:
+    params = [
+        provider,
+        provider_message_id,
+        conversation_id,
+        ProcessingState.PENDING,
+        conversation_id,
+        MessageStatus.QUEUED,
+        MessageStatus.SENDING,
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(model_sql(Message, _EXISTS_SQL), [provider, provider_message_id])
-        return cursor.fetchone() is not None
-
-
-def _inbound_waiting(conversation_id: int) -> bool:
-    """Is an inbound message of the conversation still waiting for its turn? Then a new one waits behind it."""
-    with connection.cursor() as cursor:
-        cursor.execute(model_sql(Message, _WAITING_SQL), [conversation_id, ProcessingState.PENDING])
-        return cursor.fetchone() is not None
+        cursor.execute(model_sql(Message, _QUESTIONS_SQL), params)
+        stored, inbound_waiting, outbound_waiting = cursor.fetchone()
+    return bool(stored), bool(inbound_waiting), bool(outbound_waiting)
 
 
 def _contact_upsert(*, provider: str, event: InboundMessage) -> Contact:

@@ -177,6 +177,13 @@ def _turn_sends(conversation: Conversation) -> TurnSends | None:
     return turn
 
 
+def turn_sends_known(conversation: Conversation, *, outbound_waiting: bool) -> None:
+    """Tell the turn collecting replies (if any) what the caller already read: saves the question later."""
+    turn = _turn_sends(conversation)
+    if turn is not None and turn.free is None:
+        turn.free = not outbound_waiting
+
+
 _OUT_WAITING_SQL = (
     "SELECT 1 FROM {table} WHERE {conversation} = %s AND {direction} = 'out' AND {status} IN (%s, %s) LIMIT 1"
 )
