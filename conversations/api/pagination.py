@@ -54,24 +54,24 @@ def conversations_page(
     request: Request,
     queryset: QuerySet,
     *,
-    ids: Callable[[QuerySet, int], list[int]],
+    ids: Callable[[QuerySet, int, Q], list[int]],
     load: Callable[[list[int]], list[Any]],
     serialize: Callable[[Sequence[Any]], list[Any]],
 ) -> dict[str, Any]:
     """Chats in (-last_activity_at, id) order, NULL activity last; ``next`` = older activity.
 
-    ``ids(queryset, n)`` picks the page's first n ids (the search lives there), ``load(ids)`` reads them whole.
+    ``ids(queryset, n, after)`` picks the page's first n ids (the search lives there; ``after`` is the
+    cursor's condition alone), ``load(ids)`` reads them whole.
     """
     cursor = request.query_params.get("cursor")
+    after = Q()
     if cursor:
         _direction, at, pk = _decode(cursor)
         if at is None:
-            queryset = queryset.filter(last_activity_at__isnull=True, pk__gt=pk)
+            after = Q(last_activity_at__isnull=True, pk__gt=pk)
         else:
-            queryset = queryset.filter(
-                Q(last_activity_at__lt=at) | Q(last_activity_at=at, pk__gt=pk) | Q(last_activity_at__isnull=True)
-            )
-    page_ids = ids(queryset, PAGE_SIZE + 1)
+            after = Q(last_activity_at__lt=at) | Q(last_activity_at=at, pk__gt=pk) | Q(last_activity_at__isnull=True)
+    page_ids = ids(queryset.filter(after), PAGE_SIZE + 1, after)
     more = len(page_ids) > PAGE_SIZE
     rows = load(page_ids[:PAGE_SIZE])
     next_cursor = _encode("b", rows[-1].last_activity_at, rows[-1].pk) if more and rows else None
