@@ -33,7 +33,8 @@ def _decode(cursor: str) -> tuple[str, datetime | None, int]:
         padded = cursor + "=" * (-len(cursor) % 4)
         direction, at, pk = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
         when = parse_datetime(at) if at is not None else None
-        if direction not in ("a", "b") or not isinstance(pk, int) or (at is not None and when is None):
+        bad_pk = not isinstance(pk, int) or not 0 <= pk < 2**63
+        if direction not in ("a", "b") or bad_pk or (at is not None and (when is None or when.tzinfo is None)):
             raise ValueError(cursor)
     except (ValueError, TypeError, UnicodeDecodeError):
         raise ValidationError({"cursor": [_("Invalid cursor.")]}) from None
