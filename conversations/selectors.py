@@ -134,21 +134,31 @@ def _at_or_before(at: Any, pk: int) -> Q:
 
 
 def conversation_ids_matching(
-    conversations: QuerySet[Conversation], *, query: str, limit: int, window: int = SEARCH_WINDOW
+    conversations: QuerySet[Conversation],
+    *,
+    query: str,
+    limit: int,
+    window: int = SEARCH_WINDOW,
+    after: Q | None = None,
 ) -> list[int]:
     """The first ``limit`` chat ids of ``conversations`` (ordered) whose contact or messages contain ``query``.
 
-    A word many customers write ("precio") fills a page from the most recent chats: the first
-    ``window`` chats are searched one by one (their contacts and their messages, through the
-    per-chat index). When they do not fill the page (a rare word, a name, an order number), the
-    chats that have it anywhere are found first (MySQL/MariaDB: the FULLTEXT indexes, which match
-    words by their beginning; elsewhere a substring scan), then the list's own filters and order
-    apply to those. Either way the ids are the first matches in the list's order.
+    A word many customers write ("precio") fills a page from the most recent chats: the chats
+    among the ``window`` most recent of all (after the page's cursor, ``after``) that the list
+    keeps are searched one by one (their contacts, and their messages through the per-chat index),
+    so the cost is bounded however selective the list's filters are. When they do not fill the
+    page (a rare word, a name, an order number), the chats that have it anywhere are found first
+    (MySQL/MariaDB: the FULLTEXT indexes, which match words by their beginning; elsewhere a
+    substring scan), then the list's own filters and order apply to those. Either way the ids
+    are the first matches in the list's order.
     """
     query = query.strip()[:100]
     if not query:
         return [pk for (pk,) in _list_rows(conversations.values_list("pk")[:limit])]
-    recent = _list_rows(conversations.values_list("pk", "contact_id")[:window])
+    scope = Conversation.objects.filter(after or Q()).order_by(*CONVERSATION_ORDER)
+    boundary = list(scope.values_list("last_activity_at", "pk")[window - 1 : window])
+    in_window = conversations.filter(_at_or_before(*boundary[0])) if boundary else conversations
+    recent = _list_rows(in_window.values_list("pk", "contact_id"))
     contact_hits = set(
         Contact.objects.filter(pk__in={contact for _, contact in recent})
         .filter(_contact_q(query, prefix=""))
@@ -160,7 +170,7 @@ def conversation_ids_matching(
         .distinct()
     )
     ids = [pk for pk, contact in recent if contact in contact_hits or pk in message_hits][:limit]
-    if len(ids) >= limit or len(recent) < window:
+    if len(ids) >= limit or not boundary:  # a full page, or the window held every chat left
         return ids
     matching = _search_candidates(query)
     if matching is None:  # too many to list: let the database join it all
@@ -171,7 +181,7 @@ def conversation_ids_matching(
     # Few chats: read them by key, then order them here (walking the activity index for a handful
     # of chats would read every chat the user may see).
     candidates = conversations.filter(Q(contact_id__in=contacts) | Q(pk__in=chats)).order_by()
-    rows = list(candidates.values_list("last_activity_at", "pk"))
+    rows = _list_rows(candidates.values_list("last_activity_at", "pk"), plan=_MARIADB_CANDIDATES_PLAN)
     rows.sort(key=lambda row: (row[0] is None, -row[0].timestamp() if row[0] else 0, row[1]))
     return [pk for _, pk in rows[:limit]]
 
@@ -181,9 +191,12 @@ def conversation_ids_matching(
 # 100,000 chats, 70,000 roles). Checked chat by chat while it walks the activity index instead, the
 # first page costs under a millisecond. MySQL has no SET STATEMENT; it runs the plain query.
 _MARIADB_LIST_PLAN = "SET STATEMENT optimizer_switch='materialization=off,exists_to_in=off' FOR "
+# A search's few thousand candidate chats, given by id: the long id lists stay materialized (MariaDB
+# turns them into a table), the visibility stays checked chat by chat.
+_MARIADB_CANDIDATES_PLAN = "SET STATEMENT optimizer_switch='exists_to_in=off' FOR "
 
 
-def _list_rows(queryset: QuerySet) -> list[tuple[Any, ...]]:
+def _list_rows(queryset: QuerySet, *, plan: str = _MARIADB_LIST_PLAN) -> list[tuple[Any, ...]]:
     """The rows of a chat list ``values_list`` query, planned for a list read in index order on MariaDB."""
     if connection.vendor != "mysql" or not connection.mysql_is_mariadb:
         return [tuple(row) for row in queryset]
@@ -192,7 +205,7 @@ def _list_rows(queryset: QuerySet) -> list[tuple[Any, ...]]:
     except EmptyResultSet:  # a filter that can match nothing (pk__in=[])
         return []
     with connection.cursor() as cursor:
-        cursor.execute(_MARIADB_LIST_PLAN + sql, params)
+        cursor.execute(plan + sql, params)
         return [tuple(row) for row in cursor.fetchall()]
 
 

@@ -142,7 +142,7 @@ def conversation_visibility_q(*, user: Any) -> Q:
     role_ids = _user_role_ids(user)
     visible = Q(assigned_to=user)
     if role_ids:
-        visible |= Q(pk__in=ChatRole.objects.filter(role_id__in=role_ids).values("conversation_id"))
+        visible |= Exists(ChatRole.objects.filter(conversation_id=OuterRef("pk"), role_id__in=role_ids))
     if user_takes_unrouted(user):
         visible |= ~Exists(ChatRole.objects.filter(conversation_id=OuterRef("pk")))
     return visible

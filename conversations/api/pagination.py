@@ -33,7 +33,8 @@ def _decode(cursor: str) -> tuple[str, datetime | None, int]:
         padded = cursor + "=" * (-len(cursor) % 4)
         direction, at, pk = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
         when = parse_datetime(at) if at is not None else None
-        if direction not in ("a", "b") or not isinstance(pk, int) or (at is not None and when is None):
+        bad_pk = not isinstance(pk, int) or not 0 <= pk < 2**63
+        if direction not in ("a", "b") or bad_pk or (at is not None and (when is None or when.tzinfo is None)):
             raise ValueError(cursor)
     except (ValueError, TypeError, UnicodeDecodeError):
         raise ValidationError({"cursor": [_("Invalid cursor.")]}) from None
@@ -54,24 +55,24 @@ def conversations_page(
     request: Request,
     queryset: QuerySet,
     *,
-    ids: Callable[[QuerySet, int], list[int]],
+    ids: Callable[[QuerySet, int, Q], list[int]],
     load: Callable[[list[int]], list[Any]],
     serialize: Callable[[Sequence[Any]], list[Any]],
 ) -> dict[str, Any]:
     """Chats in (-last_activity_at, id) order, NULL activity last; ``next`` = older activity.
 
-    ``ids(queryset, n)`` picks the page's first n ids (the search lives there), ``load(ids)`` reads them whole.
+    ``ids(queryset, n, after)`` picks the page's first n ids (the search lives there; ``after`` is the
+    cursor's condition alone), ``load(ids)`` reads them whole.
     """
     cursor = request.query_params.get("cursor")
+    after = Q()
     if cursor:
         _direction, at, pk = _decode(cursor)
         if at is None:
-            queryset = queryset.filter(last_activity_at__isnull=True, pk__gt=pk)
+            after = Q(last_activity_at__isnull=True, pk__gt=pk)
         else:
-            queryset = queryset.filter(
-                Q(last_activity_at__lt=at) | Q(last_activity_at=at, pk__gt=pk) | Q(last_activity_at__isnull=True)
-            )
-    page_ids = ids(queryset, PAGE_SIZE + 1)
+            after = Q(last_activity_at__lt=at) | Q(last_activity_at=at, pk__gt=pk) | Q(last_activity_at__isnull=True)
+    page_ids = ids(queryset.filter(after), PAGE_SIZE + 1, after)
     more = len(page_ids) > PAGE_SIZE
     rows = load(page_ids[:PAGE_SIZE])
     next_cursor = _encode("b", rows[-1].last_activity_at, rows[-1].pk) if more and rows else None

@@ -7,6 +7,8 @@ from rest_framework import serializers
 
 from conversations.selectors import STATUS_FILTERS
 
+MAX_ID = 2**63 - 1  # the largest database id: bigger numbers are refused here, not by the database
+
 SEND_KINDS = ("text", "attachment", "buttons", "list", "quick_reply", "template")
 
 
@@ -18,14 +20,16 @@ class ConversationFilterInput(serializers.Serializer):
     q = serializers.CharField(required=False, allow_blank=True, max_length=100, trim_whitespace=True)
 
     def validate_role(self, value: str) -> str:
-        if value and value != "none" and not value.isdigit():
+        if value and value != "none" and not (value.isdigit() and int(value) <= MAX_ID):
             raise serializers.ValidationError(_("A role id, or 'none' for chats without a role."))
         return value
 
 
 class ConversationPatchInput(serializers.Serializer):
     alias = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    roles = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
+    roles = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=100
+    )
 
     def validate_roles(self, value: list[int]) -> list[int]:
         from accounts.models import Role
@@ -85,11 +89,11 @@ class ListSendInput(serializers.Serializer):
 
 
 class QuickReplySendInput(serializers.Serializer):
-    quick_reply = serializers.IntegerField(min_value=1)
+    quick_reply = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 class TemplateSendInput(serializers.Serializer):
-    template = serializers.IntegerField(min_value=1)
+    template = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     variables = serializers.DictField(
         child=serializers.CharField(allow_blank=True, max_length=1024), required=False, default=dict
     )
@@ -106,7 +110,7 @@ SEND_INPUTS: dict[str, type[serializers.Serializer]] = {
 
 
 class ChannelInput(serializers.Serializer):
-    channel = serializers.IntegerField(min_value=1, required=False)
+    channel = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
 
 
 class ExportInput(serializers.Serializer):

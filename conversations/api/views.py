@@ -107,7 +107,9 @@ class ConversationListApi(ConsoleApi):
         page = conversations_page(
             request,
             conversations,
-            ids=lambda queryset, limit: conversation_ids_matching(queryset, query=query, limit=limit),
+            ids=lambda queryset, limit, after: conversation_ids_matching(
+                queryset, query=query, limit=limit, after=after
+            ),
             load=conversations_by_ids,
             serialize=lambda rows: [conversation_data(c) for c in rows],
         )

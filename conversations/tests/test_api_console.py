@@ -378,6 +378,10 @@ def test_filters_and_search(api: Client, chat: Conversation) -> None:
     assert api.get("/api/conversations/?status=asleep").status_code == 400
     assert api.get("/api/conversations/?role=ventas").status_code == 400
     assert api.get("/api/conversations/?cursor=garbage").status_code == 400
+    huge = "WyJiIiwiMjAyNi0wMS0wMVQwMDowMDowMCswMDowMCIsOTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5XQ"  # an id past any row
+    assert api.get(f"/api/conversations/?cursor={huge}").status_code == 400
+    assert api.get("/api/conversations/?role=99999999999999999999999").status_code == 400
+    assert api.get(f"/api/conversations/{chat.pk}/messages/?cursor={huge}").status_code == 400
 
 
 def test_the_chat_list_pages_by_cursor_without_gaps_or_repeats(api: Client, chat: Conversation) -> None:

@@ -54,3 +54,28 @@ def test_both_ways_of_searching_find_the_same_chats_in_order(query: str, window:
     found = conversation_ids_matching(listed, query=query, limit=10, window=window)
 
     assert found == _expected(query)[:10]
+
+
+def test_search_results_page_by_cursor_without_gaps_or_repeats() -> None:
+    from django.test import Client
+
+    chats = _world()
+    channel, now = chats[0].channel, timezone.now()
+    for n in range(60):  # 80 chats say "cuarzo": two pages
+        contact = Contact.objects.create(provider="meta", external_id=f"57310000{n:04d}", profile_name="Eva")
+        chat = Conversation.objects.create(contact=contact, channel=channel, last_activity_at=now - timedelta(hours=n))
+        Message.objects.create(conversation=chat, direction="in", kind="text", text="cuarzo gris", provider="meta")
+    admin = User.objects.create_superuser("root", password="x")
+    client = Client()
+    client.force_login(admin)
+
+    seen: list[int] = []
+    url: str | None = "/api/conversations/?q=cuarzo"
+    pages = 0
+    while url:
+        page = client.get(url).json()
+        seen += [row["id"] for row in page["results"]]
+        url, pages = page["next"], pages + 1
+
+    assert seen == _expected("cuarzo") and len(seen) == len(set(seen)) == 80
+    assert pages == 2
