@@ -42,6 +42,7 @@ from conversations.services.outbound import (
     TurnSends,
     flush_schedule,
     sends_here,
+    sent_records_apply,
     turn_sends_deliver,
     turn_sends_known,
 )
@@ -232,6 +233,7 @@ def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200) -> bool:
             with sends_here() as replied:  # the replies queued while storing and answering: sent below
                 delivery_attempt(delivery_id=delivery.pk, delivery=delivery)
             replies_send(replied)
+            sent_records_apply()  # what the runner's sender threads sent meanwhile (nothing elsewhere)
             after = delivery.pk
             if time.monotonic() > deadline:
                 return True  # leave room under the task's time limit; the next run goes on

@@ -32,6 +32,7 @@ import redis
 from django.conf import settings
 from django.db import close_old_connections
 
+from conversations.services.outbound import sent_records_apply, sent_records_defer
 from whatsapp_ia.locks import HeldLock, conversation_lock
 from whatsapp_ia.redis_client import redis_client
 
@@ -51,6 +52,11 @@ def doorbell_ring(pipe: Any) -> int:
     pipe.ltrim(DOORBELL_KEY, 0, 0)
     pipe.exists(RUNNER_KEY)
     return 2
+
+
+def _ring() -> None:
+    with suppress(redis.RedisError):
+        redis_client().lpush(DOORBELL_KEY, "1")
 
 
 def runner_alive() -> bool:
@@ -83,6 +89,9 @@ class PipelineRunner:
         client = redis_client()
         if settings.PIPELINE_SEND_THREADS > 0:  # 0: the runner sends each turn's replies itself
             _pool = ThreadPoolExecutor(max_workers=settings.PIPELINE_SEND_THREADS, thread_name_prefix="pipeline-send")
+            # The sender threads leave their "sent" writes to this thread (see outbound._mark_sent),
+            # ringing the doorbell so that it wakes for them.
+            sent_records_defer(wake=_ring)
         self._stack.callback(self._pool_stop)
         with self._stack:
             while not self.stop.is_set():
@@ -91,7 +100,8 @@ class PipelineRunner:
                 lanes = sorted(self.held)
                 try:
                     while lanes and deliveries_drain_locked(lanes=lanes) and not self.stop.is_set():
-                        pass
+                        sent_records_apply()
+                    sent_records_apply()
                 except Exception:  # reading the lanes failed (each delivery's own failure is kept on it)
                     logger.exception("Pipeline runner could not drain lanes %s; trying again", lanes)
                     close_old_connections()
@@ -113,6 +123,10 @@ class PipelineRunner:
         pool, _pool = _pool, None
         if pool is not None:
             pool.shutdown(wait=True)
+        try:
+            sent_records_apply(stop_deferring=True)
+        except Exception:  # the sweeper puts back what stays "sending"; the status webhooks mark it sent
+            logger.exception("Pipeline runner could not record the last sent replies")
 
     def _announce(self) -> None:
         now = time.monotonic()

@@ -215,7 +215,11 @@ def test_permissions_are_labelled_in_the_readers_language(root: User) -> None:
         assert permission_label(permission) == "Flujos del bot | Regla | Puede agregar regla"
     with translation.override("en"):
         assert permission_label(permission) == "Bot flows | Rule | Can add rule"
-    html = client_in("es", root).get(reverse("admin:auth_group_change", args=[Group.objects.get(name="Asesores").pk])).content
+    html = (
+        client_in("es", root)
+        .get(reverse("admin:auth_group_change", args=[Group.objects.get(name="Asesores").pk]))
+        .content
+    )
     assert "Puede ver regla" in html.decode()
 
 
