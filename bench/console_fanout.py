@@ -121,6 +121,7 @@ def store_messages(rate: float, seconds: float, out: Path, run: str) -> None:
 
     stored: dict[int, float] = {}
     count = int(rate * seconds)
+    cpu0 = time.process_time()
     start = time.monotonic() + 0.2
     for i in range(count):
         delay = start + i / rate - time.monotonic()
@@ -142,7 +143,7 @@ def store_messages(rate: float, seconds: float, out: Path, run: str) -> None:
     deadline = time.monotonic() + 10  # the broadcaster thread sends the last batches
     while _broadcaster.batches_sent < _broadcaster.batches_submitted and time.monotonic() < deadline:
         time.sleep(0.05)
-    out.write_text(json.dumps({"stored": stored, "cpu_seconds": time.process_time()}))
+    out.write_text(json.dumps({"stored": stored, "cpu_seconds": time.process_time() - cpu0}))
 
 
 # --------------------------------------------------------------------------- baseline server
@@ -164,9 +165,12 @@ def bare_server(port: int, clients: int, rate: float, seconds: float, frame_size
     async def main() -> None:
         sent: dict[int, float] = {}
         async with serve(handler, "127.0.0.1", port, compression=None):
-            while len(connected) < clients:
+            deadline = time.monotonic() + 60
+            while len(connected) < clients and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
+            print(f"{len(connected)} clients connected", flush=True)
             await asyncio.sleep(1)
+            cpu0 = time.process_time()
             start = time.monotonic()
             for i in range(int(rate * seconds)):
                 delay = start + i / rate - time.monotonic()
@@ -178,8 +182,9 @@ def bare_server(port: int, clients: int, rate: float, seconds: float, frame_size
                 frame = json.dumps({"type": "event", "id": f"{i}-0", "event": "message.created", "data": data})
                 sent[i] = time.time()
                 broadcast(connected, frame)
+            cpu = time.process_time() - cpu0
             await asyncio.sleep(3)
-        out.write_text(json.dumps(sent))
+        out.write_text(json.dumps({"sent": sent, "cpu_seconds": cpu}))
 
     asyncio.run(main())
 
@@ -195,6 +200,7 @@ class Consoles:
         self.texts: list[dict[str, float]] = []
         self.hellos = 0
         self.closed = 0
+        self.failed: list[str] = []
         self.frame_sizes: list[int] = []
         self.tasks: list[asyncio.Task] = []
         self.sockets: list[Any] = []
@@ -204,7 +210,11 @@ class Consoles:
 
         async def one(i: int) -> None:
             headers = {"Cookie": cookies[i]} if cookies else {}
-            ws = await connect(url, additional_headers=headers, origin=origin, compression=None, max_size=2**22)
+            try:
+                ws = await connect(url, additional_headers=headers, origin=origin, compression=None, max_size=2**22)
+            except Exception as exc:  # counted: a console that never connected receives nothing
+                self.failed.append(repr(exc))
+                return
             self.sockets.append(ws)
             got, texts = self.received[i], self.texts[i]
             try:
@@ -346,6 +356,17 @@ def send_cost(variant: str, transactions: int, rate: float, out: Path, before_so
         "id": 9, "contact": "Laura", "status": "bot", "step": "menu", "bot_paused": False, "unread_count": 1,
         "last_message_preview": text, "last_activity_at": created,
     }  # fmt: skip
+    import logging
+
+    failures = []
+
+    class CountFailures(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            failures.append(record.getMessage())
+
+    logging.getLogger("events_before").addHandler(CountFailures(level=logging.WARNING))
+    logging.getLogger("conversations.events").addHandler(CountFailures(level=logging.WARNING))
+    logging.getLogger("events_before").propagate = False
     if variant == "before":
         settings.CHANNEL_LAYERS = {
             "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [settings.REDIS_URL]}}
@@ -387,11 +408,13 @@ def send_cost(variant: str, transactions: int, rate: float, out: Path, before_so
         async def pending() -> int:
             return len(asyncio.all_tasks()) - 1
 
-        while asyncio.run_coroutine_threadsafe(pending(), loop).result() > 0:
+        deadline = time.monotonic() + 30
+        while asyncio.run_coroutine_threadsafe(pending(), loop).result() > 0 and time.monotonic() < deadline:
             time.sleep(0.01)
         round_trips = None
     else:
-        while events._broadcaster.batches_sent < events._broadcaster.batches_submitted:
+        deadline = time.monotonic() + 30
+        while events._broadcaster.batches_sent < events._broadcaster.batches_submitted and time.monotonic() < deadline:
             time.sleep(0.01)
         round_trips = events._broadcaster.batches_sent
     process = time.process_time() - process0
@@ -403,6 +426,7 @@ def send_cost(variant: str, transactions: int, rate: float, out: Path, before_so
             {
                 "variant": variant,
                 "events": n,
+                "send_failures": len(failures),
                 "caller_us_per_event": round(1e6 * caller / n, 1),
                 "process_us_per_event": round(1e6 * process / n, 1),
                 "redis_us_per_event": round(1e6 * redis_cpu / n, 1),
@@ -479,10 +503,12 @@ def run(args: argparse.Namespace) -> int:
     cpu: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     try:
-        print("Sending side: cost per event, before and after the event log …", flush=True)
-        send = measure_send_cost(
-            work, transactions=args.send_transactions, rate=args.send_rate, before_rev=args.before_rev
-        )
+        send = []
+        if args.send_cost:
+            print("Sending side: cost per event, before and after the event log …", flush=True)
+            send = measure_send_cost(
+                work, transactions=args.send_transactions, rate=args.send_rate, before_rev=args.before_rev
+            )
         if not args.send_cost_only:
             figures, cpu, extra = asyncio.run(fanout(args, work, log_dir, run_id, procs))
     finally:
@@ -492,8 +518,8 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"\nSending side, per event ({args.send_transactions} transactions of 2 events to 3 groups at "
           f"{args.send_rate:g}/s; core 0):")  # fmt: skip
-    keys = ("caller_us_per_event", "process_us_per_event", "redis_us_per_event", "redis_commands_per_event",
-            "round_trips_per_transaction")  # fmt: skip
+    keys = ("send_failures", "caller_us_per_event", "process_us_per_event", "redis_us_per_event",
+            "redis_commands_per_event", "round_trips_per_transaction")  # fmt: skip
     print("  " + "  ".join(f"{k:>28}" for k in ("variant", *keys)))
     for row in send:
         print("  " + "  ".join(f"{fmt(row.get(k)):>28}" for k in ("variant", *keys)))
@@ -603,11 +629,17 @@ async def fanout(
     cpu_store_phase = cpu_delta(cpu0, cpu_of_tree([serve.pid]))
     cpu_store_phase["storing process"] = store_cpu
     product = latency_figures("WhatsApp IA: stored -> console", stored, consoles)
+    print(f"  {product}", flush=True)
 
+    await asyncio.sleep(5)  # the worker answers the last stored messages (bot replies)
+    warmup = webhook_bodies(args.webhooks + 5, run_id)
+    await post_webhooks(port, warmup[args.webhooks :], args.webhook_rate)  # warm-up, not measured
+    await asyncio.sleep(3)
     print(f"POSTing {args.webhooks} webhooks at {args.webhook_rate:g}/s …", flush=True)
-    started = await post_webhooks(port, webhook_bodies(args.webhooks, run_id), args.webhook_rate)
+    started = await post_webhooks(port, warmup[: args.webhooks], args.webhook_rate)
     await drain(consoles, started, by_text=True, seconds=10)
     hook = latency_figures("WhatsApp IA: webhook POST -> console", started, consoles, by_text=True)
+    print(f"  {hook}", flush=True)
     dropped = consoles.closed
     frame_bytes = round(sum(consoles.frame_sizes) / max(1, len(consoles.frame_sizes)))
     await consoles.close()
@@ -626,17 +658,19 @@ async def fanout(
     baseline_consoles = Consoles()
     await baseline_consoles.open(f"ws://127.0.0.1:{bare_port}/", cookies=None, origin=f"http://127.0.0.1:{bare_port}",
                                  count=args.consoles)  # fmt: skip
-    bare_cpu0 = cpu_of_tree([bare.pid])
     while bare.poll() is None:
         await asyncio.sleep(0.5)
-    cpu_bare = cpu_delta(bare_cpu0, cpu_of_tree([bare.pid]))
-    sent = {int(k): v for k, v in json.loads(sent_file.read_text()).items()}
+    bare_result = json.loads(sent_file.read_text())
+    cpu_bare = {"bare server": bare_result["cpu_seconds"]}
+    sent = {int(k): v for k, v in bare_result["sent"].items()}
     await baseline_consoles.close()
     baseline = latency_figures("bare websockets broadcast", sent, baseline_consoles)
+    print(f"  {baseline}; connect failures {baseline_consoles.failed[:3]}", flush=True)
     cpu = {"the fan-out (product)": cpu_store_phase, "the fan-out (bare websockets server)": cpu_bare}
     extra = {
         "hellos": hellos,
         "dropped": dropped,
+        "connect_failures": consoles.failed[:5],
         "frame_bytes": frame_bytes,
         "product_cpu_ms_per_stored_message": round(1000 * sum(cpu_store_phase.values()) / max(1, len(stored)), 2),
         "bare_cpu_ms_per_event": round(1000 * sum(cpu_bare.values()) / max(1, len(sent)), 2),
@@ -653,10 +687,11 @@ def main() -> int:
     parser.add_argument("--webhook-rate", type=float, default=5.0)
     parser.add_argument("--p95-ms", type=float, default=100.0)
     parser.add_argument("--webhook-p95-ms", type=float, default=300.0)
-    parser.add_argument("--send-transactions", type=int, default=3000)
-    parser.add_argument("--send-rate", type=float, default=100.0, help="transactions/s of the send-cost part")
+    parser.add_argument("--send-transactions", type=int, default=400)
+    parser.add_argument("--send-rate", type=float, default=20.0, help="transactions/s of the send-cost part")
     parser.add_argument("--before-rev", default="9b34c8d", help="the commit whose events.py is 'before'")
     parser.add_argument("--send-cost-only", action="store_true")
+    parser.add_argument("--no-send-cost", dest="send_cost", action="store_false")
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--run-id", default="run", help=argparse.SUPPRESS)
     parser.add_argument("--frame-size", type=int, default=600, help=argparse.SUPPRESS)
