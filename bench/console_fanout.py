@@ -69,6 +69,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STORE_PREFIX = "5730"  # customers of the storing process
 HOOK_PREFIX = "5731"  # customers of the webhooks
 SESSION_FILE = "console-sessions.json"
+STORE_CHATS = 200  # distinct customers of the storing process
 
 
 # --------------------------------------------------------------------------- inside the product's environment
@@ -81,7 +82,7 @@ def _django() -> None:
     django.setup()
 
 
-def setup_product(consoles: int, out: Path) -> None:
+def setup_product(consoles: int, out: Path, *, taken_over: bool) -> None:
     """The rules (as the e2e benchmark), the channel, and `consoles` users with a session each."""
     from bench.e2e_pipeline import product_setup
 
@@ -90,9 +91,18 @@ def setup_product(consoles: int, out: Path) -> None:
     from django.test import Client
 
     from accounts.models import User
-    from conversations.models import Channel
+    from conversations.models import Channel, Contact, Conversation
+    from conversations.services.state import conversation_take_over
 
-    Channel.objects.get_or_create(provider="meta", external_id=PHONE_NUMBER_ID, defaults={"name": "Bench"})
+    channel, _ = Channel.objects.get_or_create(provider="meta", external_id=PHONE_NUMBER_ID, defaults={"name": "Bench"})
+    if taken_over:  # chats agents are answering: the bot stays silent, each message is 2 events
+        for i in range(STORE_CHATS):
+            wa_id = f"{STORE_PREFIX}{i:07d}"
+            contact, _ = Contact.objects.get_or_create(
+                provider="meta", external_id=wa_id, defaults={"profile_name": f"Cliente {i}", "phone": f"+{wa_id}"}
+            )
+            conversation, _ = Conversation.objects.get_or_create(contact=contact, channel=channel)
+            conversation_take_over(conversation)
     take_unrouted = Permission.objects.get(codename="take_unrouted_conversations")
     cookies = []
     for i in range(consoles):
@@ -127,12 +137,12 @@ def store_messages(rate: float, seconds: float, out: Path, run: str) -> None:
         delay = start + i / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        wa_id = f"{STORE_PREFIX}{i % 200:07d}"
+        wa_id = f"{STORE_PREFIX}{i % STORE_CHATS:07d}"
         event = InboundMessage(
             provider_message_id=f"wamid.fanout.{run}.{i}",
             channel_external_id=PHONE_NUMBER_ID,
             contact_external_id=wa_id,
-            contact_name=f"Cliente {i % 200}",
+            contact_name=f"Cliente {i % STORE_CHATS}",
             kind="text",
             sent_at=timezone.now(),
             text=f"Mensaje {i}: ¿tienen granito negro para un mesón de 2,40 m?",
@@ -210,10 +220,14 @@ class Consoles:
 
         async def one(i: int) -> None:
             headers = {"Cookie": cookies[i]} if cookies else {}
-            try:
-                ws = await connect(url, additional_headers=headers, origin=origin, compression=None, max_size=2**22)
-            except Exception as exc:  # counted: a console that never connected receives nothing
-                self.failed.append(repr(exc))
+            for attempt in range(3):  # a console reconnects when its handshake fails, as the page does
+                try:
+                    ws = await connect(url, additional_headers=headers, origin=origin, compression=None, max_size=2**22)
+                    break
+                except Exception as exc:  # counted; after three failures the console receives nothing
+                    self.failed.append(repr(exc))
+                    await asyncio.sleep(0.5 * (attempt + 1))
+            else:
                 return
             self.sockets.append(ws)
             got, texts = self.received[i], self.texts[i]
@@ -313,6 +327,18 @@ async def post_webhooks(port: int, bodies: list[tuple[str, bytes]], rate: float)
         tasks.append(asyncio.create_task(one(text, body)))
     await asyncio.gather(*tasks)
     return started
+
+
+async def settle(socket: Path, *, seconds: float = 120) -> None:
+    """Wait until the product's Celery queue is empty and nothing is being worked on (twice in a row)."""
+    import redis
+
+    client = redis.Redis(unix_socket_path=str(socket))
+    deadline, quiet = time.monotonic() + seconds, 0
+    while quiet < 2 and time.monotonic() < deadline:
+        busy = client.llen("celery") + client.hlen("unacked")
+        quiet = quiet + 1 if busy == 0 else 0
+        await asyncio.sleep(0.5)
 
 
 async def drain(consoles: Consoles, sent_keys: Any, *, by_text: bool, seconds: float) -> None:
@@ -590,7 +616,8 @@ async def fanout(
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True)
     sessions = work / SESSION_FILE
     subprocess.run(
-        [sys.executable, "-m", "bench.console_fanout", "--setup-child", str(args.consoles), "--out", str(sessions)],
+        [sys.executable, "-m", "bench.console_fanout", "--setup-child", str(args.consoles), "--out", str(sessions),
+         *([] if args.bot else ["--taken-over"])],
         env=env, cwd=ROOT, check=True,
     )  # fmt: skip
     cookies = json.loads(sessions.read_text())
@@ -631,7 +658,7 @@ async def fanout(
     product = latency_figures("WhatsApp IA: stored -> console", stored, consoles)
     print(f"  {product}", flush=True)
 
-    await asyncio.sleep(5)  # the worker answers the last stored messages (bot replies)
+    await settle(work / "var" / "redis.sock")  # the worker is done with the stored messages
     warmup = webhook_bodies(args.webhooks + 5, run_id)
     await post_webhooks(port, warmup[args.webhooks :], args.webhook_rate)  # warm-up, not measured
     await asyncio.sleep(3)
@@ -691,6 +718,10 @@ def main() -> int:
     parser.add_argument("--send-rate", type=float, default=20.0, help="transactions/s of the send-cost part")
     parser.add_argument("--before-rev", default="9b34c8d", help="the commit whose events.py is 'before'")
     parser.add_argument("--send-cost-only", action="store_true")
+    parser.add_argument("--bot", action="store_true",
+                        help="the stored messages' chats are the bot's (it answers each: more events, more CPU); "
+                             "by default agents took them over")  # fmt: skip
+    parser.add_argument("--taken-over", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-send-cost", dest="send_cost", action="store_false")
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--run-id", default="run", help=argparse.SUPPRESS)
@@ -703,7 +734,7 @@ def main() -> int:
     parser.add_argument("--send-cost-child", choices=("before", "after"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.setup_child is not None:
-        setup_product(args.setup_child, args.out)
+        setup_product(args.setup_child, args.out, taken_over=args.taken_over)
         return 0
     if args.store_child:
         store_messages(args.rate, args.seconds, args.out, args.run_id)

@@ -4,9 +4,11 @@ events with their ids, replay what a reconnecting console missed, and share who 
 Protocol (CONSOLE-CONTRACT.md): the server says ``hello`` with the newest event id; a console
 loading its state afresh loads it over REST after ``hello``; a reconnecting one sends
 ``{"type": "resume", "after": <last id seen>}`` and gets every event after it that it may see, in
-order, then the live ones, none twice (ids are monotonic: conversations/services/event_log.py);
-``resync`` when the gap is too old. ``{"type": "viewing", "conversation_id": n|null}`` (sent on
-every chat switch and as a heartbeat) updates presence.
+order, then ``{"type": "resumed", "last_id": ...}`` (added to the contract: caught up), then the
+live ones, none twice (ids are monotonic: conversations/services/event_log.py); ``resync`` when
+the gap is too old (or when the user's roles changed: the console reloads its state over REST).
+``{"type": "viewing", "conversation_id": n|null}`` (sent on every chat switch and as a heartbeat)
+updates presence.
 """
 
 from __future__ import annotations
@@ -209,17 +211,20 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
             return
         self.held = self.held if self.held is not None else []
         try:
-            await self._replay(after)
+            if await self._replay(after):
+                # Caught up: what follows is live (an addition to the contract's messages).
+                await self._send_json({"type": "resumed", "last_id": "{}-{}".format(*self.last_sent)})
         finally:
             await self._release_held()
 
-    async def _replay(self, after: str) -> None:
+    async def _replay(self, after: str) -> bool:
+        """Send the events after ``after`` this console may see; False when it must resync instead."""
         cursor = after
         while True:
             page = await event_log.log_read_after(_redis(), cursor, count=REPLAY_PAGE)
             if page.gap:
                 await self._send_json({"type": "resync", "last_id": page.last_id})
-                return
+                return False
             for event in page.events:
                 event_id = event_log.parse_event_id(event.id)
                 sent_live = self.live_floor < event_id <= self.last_sent
@@ -229,7 +234,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
                 cursor = page.events[-1].id
                 self.last_sent = max(self.last_sent, event_log.parse_event_id(cursor))
             if len(page.events) < REPLAY_PAGE:
-                return
+                return True
 
     # -- presence -------------------------------------------------------------------------------
 
