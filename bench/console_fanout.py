@@ -570,7 +570,7 @@ def run(args: argparse.Namespace) -> int:
             f"{role} {seconds:.2f} s" for role, seconds in sorted(by_role.items(), key=lambda kv: -kv[1])
         )
         print(f"  CPU during {name}: {shares}")
-    print("  CPU per stored message, product (web server, worker and its bot reply, Redis, storing process): "
+    print("  CPU per stored message, product (web server, worker, Redis, storing process): "
           f"{extra.get('product_cpu_ms_per_stored_message')} ms; "
           f"bare server per event: {extra.get('bare_cpu_ms_per_event')} ms")  # fmt: skip
     print(f"  consoles connected (hello): {extra.get('hellos')}, dropped: {extra.get('dropped')}")
