@@ -435,3 +435,28 @@ def test_the_events_of_one_transaction_are_handed_over_together_once_it_commits(
     assert _broadcaster.batches_submitted == before + 3
     wait_for(lambda: len(_logged_ids(redis_client)) == 5, message=lambda: str(_logged_ids(redis_client)))
     assert _logged_ids(redis_client) == [1, 2, 4, 6, 7]
+
+
+async def test_moving_to_another_chat_leaves_the_first_one() -> None:
+    world = await database_sync_to_async(_world)()
+    admin, ana, sales_chat, support_chat = world["admin"], world["ana"], world["sales_chat"], world["support_chat"]
+    admin_console, _ = await _console(admin)
+    ana_console, _ = await _console(ana)
+    await admin_console.send_json_to({"type": "viewing", "conversation_id": support_chat.pk})
+    assert (await admin_console.receive_json_from(timeout=10))["conversation_id"] == support_chat.pk
+    await ana_console.send_json_to({"type": "viewing", "conversation_id": sales_chat.pk})
+    assert (await ana_console.receive_json_from(timeout=10))["viewers"] == [{"id": ana.pk, "name": "Ana Ruiz"}]
+    assert (await admin_console.receive_json_from(timeout=10))["conversation_id"] == sales_chat.pk
+
+    await admin_console.send_json_to({"type": "viewing", "conversation_id": sales_chat.pk})  # leaves support
+    assert await admin_console.receive_json_from(timeout=10) == {
+        "type": "presence", "conversation_id": support_chat.pk, "viewers": [],
+    }  # fmt: skip
+    both = await admin_console.receive_json_from(timeout=10)
+    assert both["conversation_id"] == sales_chat.pk and [v["id"] for v in both["viewers"]] == [admin.pk, ana.pk]
+    assert (await ana_console.receive_json_from(timeout=10)) == both
+
+    await ana_console.send_json_to({"type": "viewing", "conversation_id": None})  # back to the list
+    assert (await admin_console.receive_json_from(timeout=10))["viewers"] == [{"id": admin.pk, "name": "admin"}]
+    await admin_console.disconnect()
+    await ana_console.disconnect()
