@@ -69,6 +69,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STORE_PREFIX = "5730"  # customers of the storing process
 HOOK_PREFIX = "5731"  # customers of the webhooks
 SESSION_FILE = "console-sessions.json"
+STORE_CHATS = 200  # distinct customers of the storing process
 
 
 # --------------------------------------------------------------------------- inside the product's environment
@@ -81,7 +82,7 @@ def _django() -> None:
     django.setup()
 
 
-def setup_product(consoles: int, out: Path) -> None:
+def setup_product(consoles: int, out: Path, *, taken_over: bool) -> None:
     """The rules (as the e2e benchmark), the channel, and `consoles` users with a session each."""
     from bench.e2e_pipeline import product_setup
 
@@ -90,9 +91,18 @@ def setup_product(consoles: int, out: Path) -> None:
     from django.test import Client
 
     from accounts.models import User
-    from conversations.models import Channel
+    from conversations.models import Channel, Contact, Conversation
+    from conversations.services.state import conversation_take_over
 
-    Channel.objects.get_or_create(provider="meta", external_id=PHONE_NUMBER_ID, defaults={"name": "Bench"})
+    channel, _ = Channel.objects.get_or_create(provider="meta", external_id=PHONE_NUMBER_ID, defaults={"name": "Bench"})
+    if taken_over:  # chats agents are answering: the bot stays silent, each message is 2 events
+        for i in range(STORE_CHATS):
+            wa_id = f"{STORE_PREFIX}{i:07d}"
+            contact, _ = Contact.objects.get_or_create(
+                provider="meta", external_id=wa_id, defaults={"profile_name": f"Cliente {i}", "phone": f"+{wa_id}"}
+            )
+            conversation, _ = Conversation.objects.get_or_create(contact=contact, channel=channel)
+            conversation_take_over(conversation)
     take_unrouted = Permission.objects.get(codename="take_unrouted_conversations")
     cookies = []
     for i in range(consoles):
@@ -121,17 +131,18 @@ def store_messages(rate: float, seconds: float, out: Path, run: str) -> None:
 
     stored: dict[int, float] = {}
     count = int(rate * seconds)
+    cpu0 = time.process_time()
     start = time.monotonic() + 0.2
     for i in range(count):
         delay = start + i / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        wa_id = f"{STORE_PREFIX}{i % 200:07d}"
+        wa_id = f"{STORE_PREFIX}{i % STORE_CHATS:07d}"
         event = InboundMessage(
             provider_message_id=f"wamid.fanout.{run}.{i}",
             channel_external_id=PHONE_NUMBER_ID,
             contact_external_id=wa_id,
-            contact_name=f"Cliente {i % 200}",
+            contact_name=f"Cliente {i % STORE_CHATS}",
             kind="text",
             sent_at=timezone.now(),
             text=f"Mensaje {i}: ¿tienen granito negro para un mesón de 2,40 m?",
@@ -142,7 +153,7 @@ def store_messages(rate: float, seconds: float, out: Path, run: str) -> None:
     deadline = time.monotonic() + 10  # the broadcaster thread sends the last batches
     while _broadcaster.batches_sent < _broadcaster.batches_submitted and time.monotonic() < deadline:
         time.sleep(0.05)
-    out.write_text(json.dumps({"stored": stored, "cpu_seconds": time.process_time()}))
+    out.write_text(json.dumps({"stored": stored, "cpu_seconds": time.process_time() - cpu0}))
 
 
 # --------------------------------------------------------------------------- baseline server
@@ -164,9 +175,12 @@ def bare_server(port: int, clients: int, rate: float, seconds: float, frame_size
     async def main() -> None:
         sent: dict[int, float] = {}
         async with serve(handler, "127.0.0.1", port, compression=None):
-            while len(connected) < clients:
+            deadline = time.monotonic() + 60
+            while len(connected) < clients and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
+            print(f"{len(connected)} clients connected", flush=True)
             await asyncio.sleep(1)
+            cpu0 = time.process_time()
             start = time.monotonic()
             for i in range(int(rate * seconds)):
                 delay = start + i / rate - time.monotonic()
@@ -178,8 +192,9 @@ def bare_server(port: int, clients: int, rate: float, seconds: float, frame_size
                 frame = json.dumps({"type": "event", "id": f"{i}-0", "event": "message.created", "data": data})
                 sent[i] = time.time()
                 broadcast(connected, frame)
+            cpu = time.process_time() - cpu0
             await asyncio.sleep(3)
-        out.write_text(json.dumps(sent))
+        out.write_text(json.dumps({"sent": sent, "cpu_seconds": cpu}))
 
     asyncio.run(main())
 
@@ -195,6 +210,7 @@ class Consoles:
         self.texts: list[dict[str, float]] = []
         self.hellos = 0
         self.closed = 0
+        self.failed: list[str] = []
         self.frame_sizes: list[int] = []
         self.tasks: list[asyncio.Task] = []
         self.sockets: list[Any] = []
@@ -204,7 +220,15 @@ class Consoles:
 
         async def one(i: int) -> None:
             headers = {"Cookie": cookies[i]} if cookies else {}
-            ws = await connect(url, additional_headers=headers, origin=origin, compression=None, max_size=2**22)
+            for attempt in range(3):  # a console reconnects when its handshake fails, as the page does
+                try:
+                    ws = await connect(url, additional_headers=headers, origin=origin, compression=None, max_size=2**22)
+                    break
+                except Exception as exc:  # counted; after three failures the console receives nothing
+                    self.failed.append(repr(exc))
+                    await asyncio.sleep(0.5 * (attempt + 1))
+            else:
+                return
             self.sockets.append(ws)
             got, texts = self.received[i], self.texts[i]
             try:
@@ -305,6 +329,18 @@ async def post_webhooks(port: int, bodies: list[tuple[str, bytes]], rate: float)
     return started
 
 
+async def settle(socket: Path, *, seconds: float = 120) -> None:
+    """Wait until the product's Celery queue is empty and nothing is being worked on (twice in a row)."""
+    import redis
+
+    client = redis.Redis(unix_socket_path=str(socket))
+    deadline, quiet = time.monotonic() + seconds, 0
+    while quiet < 2 and time.monotonic() < deadline:
+        busy = client.llen("celery") + client.hlen("unacked")
+        quiet = quiet + 1 if busy == 0 else 0
+        await asyncio.sleep(0.5)
+
+
 async def drain(consoles: Consoles, sent_keys: Any, *, by_text: bool, seconds: float) -> None:
     """Wait until every console has every event, or nothing new arrived for `seconds`."""
     keys = list(sent_keys)
@@ -346,6 +382,17 @@ def send_cost(variant: str, transactions: int, rate: float, out: Path, before_so
         "id": 9, "contact": "Laura", "status": "bot", "step": "menu", "bot_paused": False, "unread_count": 1,
         "last_message_preview": text, "last_activity_at": created,
     }  # fmt: skip
+    import logging
+
+    failures = []
+
+    class CountFailures(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            failures.append(record.getMessage())
+
+    logging.getLogger("events_before").addHandler(CountFailures(level=logging.WARNING))
+    logging.getLogger("conversations.events").addHandler(CountFailures(level=logging.WARNING))
+    logging.getLogger("events_before").propagate = False
     if variant == "before":
         settings.CHANNEL_LAYERS = {
             "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [settings.REDIS_URL]}}
@@ -387,11 +434,13 @@ def send_cost(variant: str, transactions: int, rate: float, out: Path, before_so
         async def pending() -> int:
             return len(asyncio.all_tasks()) - 1
 
-        while asyncio.run_coroutine_threadsafe(pending(), loop).result() > 0:
+        deadline = time.monotonic() + 30
+        while asyncio.run_coroutine_threadsafe(pending(), loop).result() > 0 and time.monotonic() < deadline:
             time.sleep(0.01)
         round_trips = None
     else:
-        while events._broadcaster.batches_sent < events._broadcaster.batches_submitted:
+        deadline = time.monotonic() + 30
+        while events._broadcaster.batches_sent < events._broadcaster.batches_submitted and time.monotonic() < deadline:
             time.sleep(0.01)
         round_trips = events._broadcaster.batches_sent
     process = time.process_time() - process0
@@ -403,6 +452,7 @@ def send_cost(variant: str, transactions: int, rate: float, out: Path, before_so
             {
                 "variant": variant,
                 "events": n,
+                "send_failures": len(failures),
                 "caller_us_per_event": round(1e6 * caller / n, 1),
                 "process_us_per_event": round(1e6 * process / n, 1),
                 "redis_us_per_event": round(1e6 * redis_cpu / n, 1),
@@ -479,10 +529,12 @@ def run(args: argparse.Namespace) -> int:
     cpu: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     try:
-        print("Sending side: cost per event, before and after the event log …", flush=True)
-        send = measure_send_cost(
-            work, transactions=args.send_transactions, rate=args.send_rate, before_rev=args.before_rev
-        )
+        send = []
+        if args.send_cost:
+            print("Sending side: cost per event, before and after the event log …", flush=True)
+            send = measure_send_cost(
+                work, transactions=args.send_transactions, rate=args.send_rate, before_rev=args.before_rev
+            )
         if not args.send_cost_only:
             figures, cpu, extra = asyncio.run(fanout(args, work, log_dir, run_id, procs))
     finally:
@@ -492,8 +544,8 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"\nSending side, per event ({args.send_transactions} transactions of 2 events to 3 groups at "
           f"{args.send_rate:g}/s; core 0):")  # fmt: skip
-    keys = ("caller_us_per_event", "process_us_per_event", "redis_us_per_event", "redis_commands_per_event",
-            "round_trips_per_transaction")  # fmt: skip
+    keys = ("send_failures", "caller_us_per_event", "process_us_per_event", "redis_us_per_event",
+            "redis_commands_per_event", "round_trips_per_transaction")  # fmt: skip
     print("  " + "  ".join(f"{k:>28}" for k in ("variant", *keys)))
     for row in send:
         print("  " + "  ".join(f"{fmt(row.get(k)):>28}" for k in ("variant", *keys)))
@@ -518,7 +570,7 @@ def run(args: argparse.Namespace) -> int:
             f"{role} {seconds:.2f} s" for role, seconds in sorted(by_role.items(), key=lambda kv: -kv[1])
         )
         print(f"  CPU during {name}: {shares}")
-    print("  CPU per stored message, product (web server, worker and its bot reply, Redis, storing process): "
+    print("  CPU per stored message, product (web server, worker, Redis, storing process): "
           f"{extra.get('product_cpu_ms_per_stored_message')} ms; "
           f"bare server per event: {extra.get('bare_cpu_ms_per_event')} ms")  # fmt: skip
     print(f"  consoles connected (hello): {extra.get('hellos')}, dropped: {extra.get('dropped')}")
@@ -564,7 +616,8 @@ async def fanout(
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True)
     sessions = work / SESSION_FILE
     subprocess.run(
-        [sys.executable, "-m", "bench.console_fanout", "--setup-child", str(args.consoles), "--out", str(sessions)],
+        [sys.executable, "-m", "bench.console_fanout", "--setup-child", str(args.consoles), "--out", str(sessions),
+         *([] if args.bot else ["--taken-over"])],
         env=env, cwd=ROOT, check=True,
     )  # fmt: skip
     cookies = json.loads(sessions.read_text())
@@ -603,11 +656,17 @@ async def fanout(
     cpu_store_phase = cpu_delta(cpu0, cpu_of_tree([serve.pid]))
     cpu_store_phase["storing process"] = store_cpu
     product = latency_figures("WhatsApp IA: stored -> console", stored, consoles)
+    print(f"  {product}", flush=True)
 
+    await settle(work / "var" / "redis.sock")  # the worker is done with the stored messages
+    warmup = webhook_bodies(args.webhooks + 5, run_id)
+    await post_webhooks(port, warmup[args.webhooks :], args.webhook_rate)  # warm-up, not measured
+    await asyncio.sleep(3)
     print(f"POSTing {args.webhooks} webhooks at {args.webhook_rate:g}/s …", flush=True)
-    started = await post_webhooks(port, webhook_bodies(args.webhooks, run_id), args.webhook_rate)
+    started = await post_webhooks(port, warmup[: args.webhooks], args.webhook_rate)
     await drain(consoles, started, by_text=True, seconds=10)
     hook = latency_figures("WhatsApp IA: webhook POST -> console", started, consoles, by_text=True)
+    print(f"  {hook}", flush=True)
     dropped = consoles.closed
     frame_bytes = round(sum(consoles.frame_sizes) / max(1, len(consoles.frame_sizes)))
     await consoles.close()
@@ -626,17 +685,19 @@ async def fanout(
     baseline_consoles = Consoles()
     await baseline_consoles.open(f"ws://127.0.0.1:{bare_port}/", cookies=None, origin=f"http://127.0.0.1:{bare_port}",
                                  count=args.consoles)  # fmt: skip
-    bare_cpu0 = cpu_of_tree([bare.pid])
     while bare.poll() is None:
         await asyncio.sleep(0.5)
-    cpu_bare = cpu_delta(bare_cpu0, cpu_of_tree([bare.pid]))
-    sent = {int(k): v for k, v in json.loads(sent_file.read_text()).items()}
+    bare_result = json.loads(sent_file.read_text())
+    cpu_bare = {"bare server": bare_result["cpu_seconds"]}
+    sent = {int(k): v for k, v in bare_result["sent"].items()}
     await baseline_consoles.close()
     baseline = latency_figures("bare websockets broadcast", sent, baseline_consoles)
+    print(f"  {baseline}; connect failures {baseline_consoles.failed[:3]}", flush=True)
     cpu = {"the fan-out (product)": cpu_store_phase, "the fan-out (bare websockets server)": cpu_bare}
     extra = {
         "hellos": hellos,
         "dropped": dropped,
+        "connect_failures": consoles.failed[:5],
         "frame_bytes": frame_bytes,
         "product_cpu_ms_per_stored_message": round(1000 * sum(cpu_store_phase.values()) / max(1, len(stored)), 2),
         "bare_cpu_ms_per_event": round(1000 * sum(cpu_bare.values()) / max(1, len(sent)), 2),
@@ -653,10 +714,15 @@ def main() -> int:
     parser.add_argument("--webhook-rate", type=float, default=5.0)
     parser.add_argument("--p95-ms", type=float, default=100.0)
     parser.add_argument("--webhook-p95-ms", type=float, default=300.0)
-    parser.add_argument("--send-transactions", type=int, default=3000)
-    parser.add_argument("--send-rate", type=float, default=100.0, help="transactions/s of the send-cost part")
+    parser.add_argument("--send-transactions", type=int, default=400)
+    parser.add_argument("--send-rate", type=float, default=20.0, help="transactions/s of the send-cost part")
     parser.add_argument("--before-rev", default="9b34c8d", help="the commit whose events.py is 'before'")
     parser.add_argument("--send-cost-only", action="store_true")
+    parser.add_argument("--bot", action="store_true",
+                        help="the stored messages' chats are the bot's (it answers each: more events, more CPU); "
+                             "by default agents took them over")  # fmt: skip
+    parser.add_argument("--taken-over", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--no-send-cost", dest="send_cost", action="store_false")
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--run-id", default="run", help=argparse.SUPPRESS)
     parser.add_argument("--frame-size", type=int, default=600, help=argparse.SUPPRESS)
@@ -668,7 +734,7 @@ def main() -> int:
     parser.add_argument("--send-cost-child", choices=("before", "after"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.setup_child is not None:
-        setup_product(args.setup_child, args.out)
+        setup_product(args.setup_child, args.out, taken_over=args.taken_over)
         return 0
     if args.store_child:
         store_messages(args.rate, args.seconds, args.out, args.run_id)

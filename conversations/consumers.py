@@ -4,15 +4,18 @@ events with their ids, replay what a reconnecting console missed, and share who 
 Protocol (CONSOLE-CONTRACT.md): the server says ``hello`` with the newest event id; a console
 loading its state afresh loads it over REST after ``hello``; a reconnecting one sends
 ``{"type": "resume", "after": <last id seen>}`` and gets every event after it that it may see, in
-order, then the live ones, none twice (ids are monotonic: conversations/services/event_log.py);
-``resync`` when the gap is too old. ``{"type": "viewing", "conversation_id": n|null}`` (sent on
-every chat switch and as a heartbeat) updates presence.
+order, then ``{"type": "resumed", "last_id": ...}`` (added to the contract: caught up), then the
+live ones, none twice (ids are monotonic: conversations/services/event_log.py); ``resync`` when
+the gap is too old (or when the user's roles changed: the console reloads its state over REST).
+``{"type": "viewing", "conversation_id": n|null}`` (sent on every chat switch and as a heartbeat)
+updates presence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import weakref
 from typing import Any
@@ -25,6 +28,8 @@ from redis import asyncio as aioredis
 
 from conversations.services import event_log, presence
 from conversations.visibility import conversation_visible, groups_for, user_groups
+
+logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
@@ -40,6 +45,65 @@ def _redis() -> aioredis.Redis:
     if client is None:
         client = _clients[loop] = aioredis.Redis.from_url(settings.REDIS_URL)
     return client
+
+
+class _LocalFanout:
+    """Every console of this process (one per event loop) behind one channel-layer channel.
+
+    That channel joins each console group some local console needs, once; an event published to
+    a group reaches this process once and is handed to the group's local consoles directly (a
+    console in two of the event's groups drops the second copy by its id), instead of going
+    through one channel-layer queue, task wake-up and deserialisation per console.
+    """
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.members: dict[str, set[ConsoleConsumer]] = {}
+        self.channel: str | None = None
+        self.lock = asyncio.Lock()
+        self.reader: asyncio.Task | None = None
+
+    async def join(self, consumer: ConsoleConsumer, groups: list[str]) -> None:
+        async with self.lock:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel()
+                self.reader = asyncio.ensure_future(self._read())
+            for group in groups:
+                if group not in self.members:
+                    self.members[group] = set()
+                    await self.layer.group_add(group, self.channel)
+                self.members[group].add(consumer)
+
+    async def leave(self, consumer: ConsoleConsumer, groups: list[str]) -> None:
+        async with self.lock:
+            for group in groups:
+                members = self.members.get(group)
+                if members is None:
+                    continue
+                members.discard(consumer)
+                if not members:
+                    del self.members[group]
+                    await self.layer.group_discard(group, self.channel)
+
+    async def _read(self) -> None:
+        while True:
+            message = await self.layer.receive(self.channel)
+            for consumer in list(self.members.get(message.get("group"), ())):
+                try:
+                    await consumer.deliver(message)
+                except Exception:  # one console's failure must not stop the others
+                    logger.exception("Console delivery failed")
+
+
+_fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LocalFanout] = weakref.WeakKeyDictionary()
+
+
+def _fanout(layer: Any) -> _LocalFanout:
+    loop = asyncio.get_running_loop()
+    fanout = _fanouts.get(loop)
+    if fanout is None:
+        fanout = _fanouts[loop] = _LocalFanout(layer)
+    return fanout
 
 
 def _fresh_user_and_groups(user_id: int) -> tuple[Any, list[str]]:
@@ -71,6 +135,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
     live_floor: tuple[int, int]  # live delivery on this connection covers the ids after this one
     last_sent: tuple[int, int]  # the newest event id sent on this connection
     viewing: tuple[int, list[str]] | None = None  # (conversation id, its groups)
+    held: list[tuple[tuple[int, int], str]] | None = None  # live events held while a replay runs
 
     async def connect(self) -> None:
         await self.accept()  # then close with a code the browser sees (a refused handshake shows none)
@@ -82,18 +147,20 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         if not groups:  # deactivated since the session began
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.user, self.groups_joined = user, []
+        self.user, self.groups_joined, self.held = user, [], []
+        self.live_floor = self.last_sent = (0, 0)
         await self._join(groups)
         # Subscribed first, then the newest id: every later event arrives live.
         last_id = await event_log.log_last_id(_redis(), maxlen=settings.CONSOLE_EVENT_LOG_MAX)
         self.live_floor = self.last_sent = event_log.parse_event_id(last_id) or (0, 0)
         await self._send_json({"type": "hello", "last_id": last_id, "heartbeat": settings.CONSOLE_PRESENCE_TTL / 3})
+        await self._release_held()
 
     async def disconnect(self, code: int) -> None:
         if self.viewing is not None:
             await self._leave_viewing()
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        if getattr(self, "groups_joined", None):
+            await _fanout(self.channel_layer).leave(self, self.groups_joined)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.user is None:
@@ -112,27 +179,52 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
 
     # -- events ---------------------------------------------------------------------------------
 
-    async def console_event(self, message: dict[str, Any]) -> None:
-        """A live event from the channel layer: sent unless this connection already sent it."""
+    async def deliver(self, message: dict[str, Any]) -> None:
+        """A live message for one of this console's groups (from this process's fan-out)."""
+        if message.get("type") == "console.presence":
+            await self.send(text_data=message["frame"])
+            return
         event_id = event_log.parse_event_id(message.get("id"))
-        if event_id is None or event_id <= self.last_sent:
+        if event_id is None:
+            return
+        if self.held is not None:  # a replay is running: after it, in order
+            self.held.append((event_id, message["frame"]))
+            return
+        await self._send_event(event_id, message["frame"])
+
+    async def _send_event(self, event_id: tuple[int, int], frame: str) -> None:
+        if event_id <= self.last_sent:  # sent already (replayed, or through another of its groups)
             return
         self.last_sent = event_id
-        await self.send(text_data=message["frame"])
+        await self.send(text_data=frame)
 
-    async def console_presence(self, message: dict[str, Any]) -> None:
-        await self.send(text_data=message["frame"])
+    async def _release_held(self) -> None:
+        while self.held:
+            held, self.held = self.held, []
+            for event_id, frame in held:
+                await self._send_event(event_id, frame)
+        self.held = None
 
     async def _resume(self, after: Any) -> None:
         if event_log.parse_event_id(after) is None:
             await self._error("bad_request", _("“after” must be an event id."))
             return
+        self.held = self.held if self.held is not None else []
+        try:
+            if await self._replay(after):
+                # Caught up: what follows is live (an addition to the contract's messages).
+                await self._send_json({"type": "resumed", "last_id": "{}-{}".format(*self.last_sent)})
+        finally:
+            await self._release_held()
+
+    async def _replay(self, after: str) -> bool:
+        """Send the events after ``after`` this console may see; False when it must resync instead."""
         cursor = after
         while True:
             page = await event_log.log_read_after(_redis(), cursor, count=REPLAY_PAGE)
             if page.gap:
                 await self._send_json({"type": "resync", "last_id": page.last_id})
-                return
+                return False
             for event in page.events:
                 event_id = event_log.parse_event_id(event.id)
                 sent_live = self.live_floor < event_id <= self.last_sent
@@ -142,7 +234,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
                 cursor = page.events[-1].id
                 self.last_sent = max(self.last_sent, event_log.parse_event_id(cursor))
             if len(page.events) < REPLAY_PAGE:
-                return
+                return True
 
     # -- presence -------------------------------------------------------------------------------
 
@@ -186,7 +278,7 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         )
         if change.changed:
             for group in self.viewing[1]:
-                await self.channel_layer.group_send(group, {"type": "console.presence", "frame": frame})
+                await self.channel_layer.group_send(group, {"type": "console.presence", "frame": frame, "group": group})
         elif to_self_anyway:
             await self.send(text_data=frame)
 
@@ -214,11 +306,9 @@ class ConsoleConsumer(AsyncWebsocketConsumer):
         return True
 
     async def _join(self, groups: list[str]) -> None:
-        for group in set(self.groups_joined) - set(groups):
-            await self.channel_layer.group_discard(group, self.channel_name)
-        for group in groups:
-            if group not in self.groups_joined:
-                await self.channel_layer.group_add(group, self.channel_name)
+        fanout = _fanout(self.channel_layer)
+        await fanout.leave(self, [g for g in self.groups_joined if g not in groups])
+        await fanout.join(self, [g for g in groups if g not in self.groups_joined])
         self.groups_joined = list(groups)
 
     async def _error(self, code: str, detail: str) -> None:

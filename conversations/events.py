@@ -7,9 +7,9 @@ each batch (and any other batch queued meanwhile) with one Redis round trip
 (conversations/services/event_log.py): each event gets its monotonic id in the console event log
 and reaches the consoles through the Channels pub/sub layer on Redis.
 
-One batch per transaction: each event registers a plain on-commit hook that marks it committed
-(Django drops it if a savepoint around it rolls back), and the transaction's batch keeps one more
-hook at the end of the transaction's hooks that hands over the events marked committed.
+One batch per transaction: the batch's one on-commit hook, kept at the end of the transaction's
+hooks, hands its events over. An event in a savepoint opened after the batch began adds a plain
+on-commit hook that marks it committed (Django drops that hook if the savepoint rolls back).
 """
 
 from __future__ import annotations
@@ -99,13 +99,15 @@ _broadcaster = _Broadcaster()
 class _TransactionBatch:
     """The events of one transaction; handed over by its last hook, after the events' own hooks."""
 
-    def __init__(self) -> None:
-        self.events: list[event_log.PendingEvent] = []
+    def __init__(self, savepoint_ids: set[str]) -> None:
+        self.events: list[tuple[int, event_log.PendingEvent]] = []  # (order of the call, event)
+        self.calls = 0
+        self.savepoint_ids = savepoint_ids
         self.callback = self.hand_over  # one object: Django rebuilds the hook tuples on a savepoint rollback
-        self.hook = (set(), self.callback, True)  # no savepoint: a rolled-back savepoint never drops it
+        self.hook = (savepoint_ids, self.callback, True)  # dropped with the savepoint it began in, as its events
 
     def hand_over(self) -> None:
-        _broadcaster.submit(self.events)
+        _broadcaster.submit([event for _, event in sorted(self.events, key=lambda item: item[0])])
 
 
 def _batch_for(connection: Any) -> _TransactionBatch:
@@ -117,10 +119,10 @@ def _batch_for(connection: Any) -> _TransactionBatch:
             if hooks[position][1] is batch.callback:
                 del hooks[position]
                 break
-        else:  # hooks of an earlier transaction (ran or rolled back): start anew
+        else:  # hooks of an earlier transaction (ran or rolled back), or of a rolled-back savepoint
             batch = None
     if batch is None:
-        batch = connection._console_batch = _TransactionBatch()
+        batch = connection._console_batch = _TransactionBatch(set(connection.savepoint_ids))
     hooks.append(batch.hook)
     return batch
 
@@ -139,5 +141,10 @@ def broadcast_on_commit(*, groups: Iterable[str], name: str, data: dict[str, Any
         _broadcaster.submit([event])
         return
     batch = _batch_for(connection)
-    transaction.on_commit(lambda: batch.events.append(event), robust=True)  # dropped if its savepoint rolls back
-    _batch_for(connection)  # the hand-over hook back at the end, after the event's hook
+    batch.calls += 1
+    item = (batch.calls, event)
+    if set(connection.savepoint_ids) <= batch.savepoint_ids:
+        batch.events.append(item)  # rolled back exactly when the hand-over hook is
+    else:  # in a savepoint opened since: kept only if Django keeps this hook (the savepoint commits)
+        transaction.on_commit(lambda: batch.events.append(item), robust=True)
+        _batch_for(connection)  # the hand-over hook back at the end, after the event's hook

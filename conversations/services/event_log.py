@@ -5,9 +5,9 @@ many events and groups the batch has. For each event it
 
 - appends a stream entry (fields ``e`` = event name, ``g`` = the console groups that may see it,
   space-separated, ``d`` = the event data as JSON); the entry id (``<ms>-<seq>``) is the event id;
-- publishes the ready websocket frame to each group's channel of the Channels pub/sub layer
-  (``channels_redis.pubsub.RedisPubSubChannelLayer``: a group is one Redis channel named
-  ``<prefix>__group__<group>``, its messages msgpack maps), so consoles get it live;
+- publishes the ready websocket frame (and the group's name) to each group's channel of the
+  Channels pub/sub layer (``channels_redis.pubsub.RedisPubSubChannelLayer``: a group is one Redis
+  channel named ``<prefix>__group__<group>``, its messages msgpack maps), so consoles get it live;
 
 then trims the stream to about ``maxlen`` entries. The ``floor`` key holds the lowest id from which
 the log is complete: the first entry after a trim, or the first entry of a stream created afresh
@@ -45,8 +45,8 @@ for i = 3, #ARGV, 3 do
   local name, groups, data = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local id = redis.call('XADD', stream, '*', 'e', name, 'g', groups, 'd', data)
   local frame = '{"type":"event","id":"' .. id .. '","event":"' .. name .. '","data":' .. data .. '}'
-  local message = cmsgpack.pack({type = 'console.event', id = id, frame = frame})
   for group in string.gmatch(groups, '%S+') do
+    local message = cmsgpack.pack({type = 'console.event', id = id, frame = frame, group = group})
     redis.call('PUBLISH', prefix .. group, message)
   end
   ids[#ids + 1] = id

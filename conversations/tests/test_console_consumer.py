@@ -195,10 +195,14 @@ async def test_a_reconnecting_console_gets_what_it_missed_in_order_then_live_wit
     # An event stored after the hello: it arrives live, maybe before the replay, maybe after it.
     await database_sync_to_async(_broadcast)(await message(sales_chat, 6))
     await console.send_json_to({"type": "resume", "after": seen[-1]["id"]})
+    got = []
+    while (message := await console.receive_json_from(timeout=10))["type"] != "resumed":
+        got.append(message)
     await _marker(ana)
-    got = await _until_marker(console)
+    got += await _until_marker(console)
     await console.disconnect()
 
+    assert message["last_id"] == max((m["id"] for m in got), key=event_log.parse_event_id)
     ids = [m["data"]["id"] for m in got]
     assert sorted(ids) == [3, 4, 5, 6]  # no gap, no duplicate, nothing of the support chat
     replayed = [i for i in ids if i != 6]
@@ -214,6 +218,7 @@ async def test_a_resume_twice_on_one_connection_never_repeats_what_went_out_live
     await database_sync_to_async(_broadcast)(await database_sync_to_async(_message_event)(sales_chat, 1))
     live = await console.receive_json_from(timeout=10)
     await console.send_json_to({"type": "resume", "after": hello["last_id"]})
+    assert (await console.receive_json_from(timeout=10))["type"] == "resumed"
     await _marker(ana)
     assert await _until_marker(console) == []
     await console.disconnect()
@@ -239,6 +244,7 @@ async def test_a_gap_older_than_the_log_asks_for_a_resync(redis_client: Any) -> 
     assert (await console.receive_json_from(timeout=10))["type"] == "resync"
     # The newest id is fine: nothing to replay.
     await console.send_json_to({"type": "resume", "after": ids[-1]})
+    assert (await console.receive_json_from(timeout=10)) == {"type": "resumed", "last_id": ids[-1]}
     await _marker(ana)
     assert await _until_marker(console) == []
     await console.disconnect()
@@ -429,3 +435,28 @@ def test_the_events_of_one_transaction_are_handed_over_together_once_it_commits(
     assert _broadcaster.batches_submitted == before + 3
     wait_for(lambda: len(_logged_ids(redis_client)) == 5, message=lambda: str(_logged_ids(redis_client)))
     assert _logged_ids(redis_client) == [1, 2, 4, 6, 7]
+
+
+async def test_moving_to_another_chat_leaves_the_first_one() -> None:
+    world = await database_sync_to_async(_world)()
+    admin, ana, sales_chat, support_chat = world["admin"], world["ana"], world["sales_chat"], world["support_chat"]
+    admin_console, _ = await _console(admin)
+    ana_console, _ = await _console(ana)
+    await admin_console.send_json_to({"type": "viewing", "conversation_id": support_chat.pk})
+    assert (await admin_console.receive_json_from(timeout=10))["conversation_id"] == support_chat.pk
+    await ana_console.send_json_to({"type": "viewing", "conversation_id": sales_chat.pk})
+    assert (await ana_console.receive_json_from(timeout=10))["viewers"] == [{"id": ana.pk, "name": "Ana Ruiz"}]
+    assert (await admin_console.receive_json_from(timeout=10))["conversation_id"] == sales_chat.pk
+
+    await admin_console.send_json_to({"type": "viewing", "conversation_id": sales_chat.pk})  # leaves support
+    assert await admin_console.receive_json_from(timeout=10) == {
+        "type": "presence", "conversation_id": support_chat.pk, "viewers": [],
+    }  # fmt: skip
+    both = await admin_console.receive_json_from(timeout=10)
+    assert both["conversation_id"] == sales_chat.pk and [v["id"] for v in both["viewers"]] == [admin.pk, ana.pk]
+    assert (await ana_console.receive_json_from(timeout=10)) == both
+
+    await ana_console.send_json_to({"type": "viewing", "conversation_id": None})  # back to the list
+    assert (await admin_console.receive_json_from(timeout=10))["viewers"] == [{"id": admin.pk, "name": "admin"}]
+    await admin_console.disconnect()
+    await ana_console.disconnect()
