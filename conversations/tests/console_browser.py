@@ -37,17 +37,34 @@ class ConsoleServer:
             return response.status
 
 
+def _child_setup() -> None:
+    """In the forked server: this test's database, and a fresh executor for sync_to_async.
+
+    asgiref runs thread-sensitive sync code on one executor thread per process. A test that ran
+    async code earlier in this pytest process started that thread; a forked child inherits the
+    executor but not its thread, so whatever the child hands it (the webhook's secret lookup) waits
+    forever.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import SyncToAsync
+    from channels.testing.live import set_database_connection
+
+    set_database_connection()
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+
+
 @pytest.fixture
 def console_server(request: Any, meta_settings: Any, fake_graph: Any) -> Iterator[ConsoleServer]:
     """The project's ASGI application (Django + Channels) served by Daphne in a forked process that uses
     this test's database and settings (the fake Graph's URL, Meta's secrets), with a live Celery worker.
     pytest-django's live_server is WSGI only: the console needs its websocket."""
-    from channels.testing.live import make_application, set_database_connection
+    from channels.testing.live import make_application
     from daphne.testing import DaphneProcess
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
     process = DaphneProcess(
-        "127.0.0.1", partial(make_application, static_wrapper=ASGIStaticFilesHandler), setup=set_database_connection
+        "127.0.0.1", partial(make_application, static_wrapper=ASGIStaticFilesHandler), setup=_child_setup
     )
     process.start()
     wait_for(lambda: process.ready.is_set() or not process.is_alive(), timeout=30, message="Daphne did not start")
