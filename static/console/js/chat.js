@@ -204,7 +204,8 @@ export class ChatView {
     const conversation = this.conversation;
     try {
       const page = await api.messages(conversation.id);
-      if (this.conversation !== conversation) return;
+      // The same chat still open? (By id: a conversation.updated event replaces the object.)
+      if (!this.conversation || this.conversation.id !== conversation.id) return;
       for (const message of rows(page)) {
         if (message.kind === "reaction" || !this.messages.has(message.id)) continue;
         const merged = mergeMessage(this.messages.get(message.id), message);
