@@ -37,6 +37,26 @@ class ConsoleServer:
             return response.status
 
 
+_INHERITED: list[Any] = []  # see _child_setup
+
+
+def _close_connections_before_fork() -> None:
+    """Close this process's database connections (every thread's we can reach) before forking the server.
+
+    A forked child shares their sockets; whatever it closes (Django closes connections after each
+    request) ends the parent's too: on MariaDB every later test then met "server has gone away".
+    The webhook writer's thread and asgiref's executor thread hold connections of their own.
+    """
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    from conversations.asgi import writer
+
+    writer.close()
+    connections.close_all()
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
 def _child_setup() -> None:
     """In the forked server: this test's database, and a fresh executor for sync_to_async.
 
@@ -49,9 +69,18 @@ def _child_setup() -> None:
 
     from asgiref.sync import SyncToAsync
     from channels.testing.live import set_database_connection
+    from django.db import connections
 
     set_database_connection()
     SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+    # The database connections this process inherited share their sockets with the test process:
+    # closing one here (Django does after each request) would end the test's own connection on
+    # MariaDB ("server has gone away" in every later test). Keep them, unused and never closed
+    # (the child ends with os._exit), and let Django open its own.
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            _INHERITED.append(conn.connection)
+            conn.connection = None
 
 
 @pytest.fixture
@@ -63,6 +92,7 @@ def console_server(request: Any, meta_settings: Any, fake_graph: Any) -> Iterato
     from daphne.testing import DaphneProcess
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
+    _close_connections_before_fork()
     process = DaphneProcess(
         "127.0.0.1", partial(make_application, static_wrapper=ASGIStaticFilesHandler), setup=_child_setup
     )
