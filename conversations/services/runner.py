@@ -55,8 +55,12 @@ def doorbell_ring(pipe: Any) -> int:
 
 
 def _ring() -> None:
+    """Wake the runner (a sender thread has a "sent" write for it); the doorbell stays one entry long."""
     with suppress(redis.RedisError):
-        redis_client().lpush(DOORBELL_KEY, "1")
+        pipe = redis_client().pipeline(transaction=False)
+        pipe.lpush(DOORBELL_KEY, "1")
+        pipe.ltrim(DOORBELL_KEY, 0, 0)
+        pipe.execute()
 
 
 def runner_alive() -> bool:
