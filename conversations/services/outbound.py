@@ -289,9 +289,7 @@ def backoff_seconds(attempts: int, *, retry_after: float | None = None) -> float
     return max(delay, retry_after or 0.0)
 
 
-def conversation_flush_outbound(
-    *, conversation_id: int, max_sleep: float = MAX_PACING_SLEEP, conversation: Conversation | None = None
-) -> FlushResult:
+def conversation_flush_outbound(*, conversation_id: int) -> FlushResult:
     """Send the conversation's queued messages in order. Runs in a worker; one worker per conversation.
 
     When another worker holds the conversation, this flush comes back (after LOCK_BUSY_RETRY,
@@ -302,7 +300,7 @@ def conversation_flush_outbound(
     with conversation_lock("out", conversation_id) as held:
         if not held:
             return FlushResult(retry_in=LOCK_BUSY_RETRY, busy=True)
-        return _flush_locked(conversation_id, max_sleep=max_sleep, conversation=conversation)
+        return _flush_locked(conversation_id)
 
 
 # What a flush reads of a queued message: what it sends and what the console event shows.
@@ -350,15 +348,12 @@ def _queued_sql(vendor: str) -> tuple[str, tuple[Any, ...]]:
     return queryset.query.sql_with_params()
 
 
-def _flush_locked(
-    conversation_id: int, *, max_sleep: float = MAX_PACING_SLEEP, conversation: Conversation | None = None
-) -> FlushResult:
+def _flush_locked(conversation_id: int) -> FlushResult:
     sent = failed = 0
     batch = _queued(conversation_id)
     if not batch:
         return FlushResult()
-    if conversation is None:
-        conversation = Conversation.objects.select_related("channel").get(pk=conversation_id)
+    conversation = Conversation.objects.select_related("channel").get(pk=conversation_id)
     provider = provider_for(conversation.channel)
     groups = events.groups_for(conversation)
     recipient_busy_until: dict[str, float] = {}  # time.monotonic() until the recipient's pair bucket is empty
@@ -378,7 +373,7 @@ def _flush_locked(
                 continue
             if (wait := recipient_busy_until.get(outbound.to, 0.0) - time.monotonic()) > 0:
                 return FlushResult(sent, failed, wait)  # known from the last send: no need to ask Redis
-            wait, recipient_free_in = _pace(conversation, outbound.to, max_sleep=max_sleep)
+            wait, recipient_free_in = _pace(conversation, outbound.to)
             if wait:
                 return FlushResult(sent, failed, wait)
             if recipient_free_in:
