@@ -288,7 +288,13 @@ export class ChatView {
       : c.status === "human"
         ? h("button", { type: "button", class: "btn", "data-action": "release", onclick: () => this.act("release") }, t("Release to bot"))
         : h("button", { type: "button", class: "btn primary", "data-action": "takeover", onclick: () => this.act("takeover") }, t("Take over"));
+    // A live update of the chat (a read mark, another agent's change) must not close the menu in use.
+    const menuWasOpen = Boolean(this.header.querySelector(".menu:not([hidden])"));
     const menu = this.buildMenu(c);
+    if (menuWasOpen) {
+      menu.querySelector(".menu").hidden = false;
+      menu.querySelector("[aria-haspopup]").setAttribute("aria-expanded", "true");
+    }
     clear(this.header).append(
       h("button", { type: "button", class: "icon-btn back", "aria-label": t("Back to chats"), onclick: () => this.onBack() }, icon("arrow-left")),
       h("span", { class: "avatar", style: `--hue:${avatarHue(contact.id || c.id)}`, "aria-hidden": "true" }, initials(name)),
