@@ -85,6 +85,12 @@ class PipelineRunner:
         self._stack = ExitStack()
         self._announced_at = 0.0
         self._lanes_tried_at = 0.0
+        self._idle = threading.Event()  # set while it waits for the doorbell
+
+    def _wake_if_idle(self) -> None:
+        """A sender thread queued a "sent" write: ring only when the runner waits (it applies them as it goes)."""
+        if self._idle.is_set():
+            _ring()
 
     def run(self) -> None:
         from conversations.services.ingest import deliveries_drain_locked
@@ -95,7 +101,7 @@ class PipelineRunner:
             _pool = ThreadPoolExecutor(max_workers=settings.PIPELINE_SEND_THREADS, thread_name_prefix="pipeline-send")
             # The sender threads leave their "sent" writes to this thread (see outbound._mark_sent),
             # ringing the doorbell so that it wakes for them.
-            sent_records_defer(wake=_ring)
+            sent_records_defer(wake=self._wake_if_idle)
         self._stack.callback(self._pool_stop)
         with self._stack:
             while not self.stop.is_set():
@@ -105,17 +111,26 @@ class PipelineRunner:
                 try:
                     while lanes and deliveries_drain_locked(lanes=lanes) and not self.stop.is_set():
                         sent_records_apply()
-                    sent_records_apply()
                 except Exception:  # reading the lanes failed (each delivery's own failure is kept on it)
                     logger.exception("Pipeline runner could not drain lanes %s; trying again", lanes)
                     close_old_connections()
                     self.stop.wait(self.wake_every)
+                # Idle first, then the last "sent" writes: a sender thread that queues one after this
+                # apply sees the runner idle and rings (one that queued before is applied here).
+                self._idle.set()
                 try:
+                    sent_records_apply()
                     rang = client.blpop([DOORBELL_KEY], timeout=self.wake_every)
                 except redis.RedisError:
                     logger.warning("Pipeline runner cannot reach Redis; retrying", exc_info=True)
                     self.stop.wait(self.wake_every)
                     rang = None
+                except Exception:
+                    logger.exception("Pipeline runner could not record sent replies; trying again")
+                    close_old_connections()
+                    rang = None
+                finally:
+                    self._idle.clear()
                 if rang is None:
                     close_old_connections()  # quiet: drop a database connection that broke or aged
         self._withdraw()
