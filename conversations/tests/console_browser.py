@@ -37,9 +37,6 @@ class ConsoleServer:
             return response.status
 
 
-_INHERITED: list[Any] = []  # see _child_setup
-
-
 def _close_connections_before_fork() -> None:
     """Close this process's database connections (every thread's we can reach) before forking the server.
 
@@ -69,18 +66,9 @@ def _child_setup() -> None:
 
     from asgiref.sync import SyncToAsync
     from channels.testing.live import set_database_connection
-    from django.db import connections
 
     set_database_connection()
     SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
-    # The database connections this process inherited share their sockets with the test process:
-    # closing one here (Django does after each request) would end the test's own connection on
-    # MariaDB ("server has gone away" in every later test). Keep them, unused and never closed
-    # (the child ends with os._exit), and let Django open its own.
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is not None:
-            _INHERITED.append(conn.connection)
-            conn.connection = None
 
 
 @pytest.fixture
