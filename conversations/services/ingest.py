@@ -160,7 +160,11 @@ def delivery_lane(delivery_id: int) -> int:
     return delivery_id % settings.DELIVERY_LANES
 
 
-def _kick_key(lane: int) -> str:
+KICK_FLAG_TTL = 60  # seconds a lane's kick flag lives if no drain clears it
+
+
+def kick_key(lane: int) -> str:
+    """The lane's kick flag: set by the first kick of a burst while no runner is alive (see below)."""
     return f"wia:deliveries:kick:{lane}"
 
 
@@ -171,19 +175,16 @@ def deliveries_kick(*, lanes: Sequence[int]) -> None:
     all it takes: it drains every lane as soon as it wakes. Without it, a Celery drain task per
     lane: only the first kick of a burst enqueues one (a Celery publish costs about ten times a
     SET NX); later ones find the lane's flag already set. The drain clears the flag before each
-    read, so nothing committed meanwhile is missed.
+    read, so nothing committed meanwhile is missed. While a runner is alive no flag is set (the ring
+    and the check are one script), so the runner never clears or checks flags per pass.
     """
     from conversations.services.runner import doorbell_ring
     from conversations.tasks import deliveries_drain_task
 
-    pipe = redis_client().pipeline(transaction=False)
-    runner_alive_at = doorbell_ring(pipe)
-    for lane in lanes:
-        pipe.set(_kick_key(lane), "1", nx=True, ex=60)
-    replies = pipe.execute()
-    if replies[runner_alive_at]:
-        return
-    for lane, first in zip(lanes, replies[runner_alive_at + 1 :], strict=True):
+    firsts = doorbell_ring(flag_keys=[kick_key(lane) for lane in lanes], flag_ttl=KICK_FLAG_TTL)
+    if firsts is None:
+        return  # a runner is alive: the ring wakes it
+    for lane, first in zip(lanes, firsts, strict=True):
         if first:
             deliveries_drain_task.delay(lane)
 
@@ -205,20 +206,25 @@ def deliveries_drain(*, lane: int, batch: int = 200) -> bool:
 _DRAIN_FIELDS = ("id", "provider", "body", "state", "attempts", "error", "events_count", "next_attempt_at")
 
 
-def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200) -> bool:
+def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200, flags: bool = True) -> bool:
     """The drain of lanes whose locks the caller holds (a drain task, or the pipeline runner for its life).
 
     Each delivery is isolated (`delivery_attempt`): whatever one raises is recorded
     on it and the lane goes on; a cursor makes sure no delivery is read twice per run.
     The replies each delivery's messages got are sent right after its commit (``replies_send``).
     True when deliveries were committed meanwhile (or the time budget ran out): drain again.
+
+    ``flags=False`` is the runner's drain: it wakes on the doorbell, which every commit rings
+    after it (no kick flag is set while it lives), so it neither clears nor checks the flags:
+    True only when a full batch or the time budget says there is more.
     """
-    client = redis_client()
-    kick_keys = [_kick_key(lane) for lane in lanes]
+    client = redis_client() if flags else None
+    kick_keys = [kick_key(lane) for lane in lanes]
     after = 0
     deadline = time.monotonic() + work_budget_seconds()
     while True:
-        client.delete(*kick_keys)
+        if client is not None:
+            client.delete(*kick_keys)
         rows = WebhookDelivery.objects.filter(state=DeliveryState.RECEIVED, id__gt=after)
         if len(lanes) < settings.DELIVERY_LANES:
             rows = rows.annotate(lane=Mod("id", settings.DELIVERY_LANES)).filter(lane__in=list(lanes))
@@ -237,11 +243,11 @@ def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200) -> bool:
             after = delivery.pk
             if time.monotonic() > deadline:
                 return True  # leave room under the task's time limit; the next run goes on
-        if len(deliveries) < batch and not client.exists(*kick_keys):
+        if len(deliveries) < batch and (client is None or not client.exists(*kick_keys)):
             # The read saw everything committed before it, and nothing was kicked since the flags
             # were cleared (a kick follows its commit): no second, empty read.
             return False
-    return bool(client.exists(*kick_keys))
+    return client is not None and bool(client.exists(*kick_keys))
 
 
 def replies_send(turns: dict[int, TurnSends]) -> None:

@@ -1,8 +1,8 @@
 """The pipeline runner: one long-lived process that turns stored webhook deliveries into answers.
 
 The webhook stores each delivery (durable before its 200) and rings the runner's doorbell, a
-Redis list kept at one entry (LPUSH + LTRIM, in the same round trip as the lanes' kick flags).
-The runner waits on it with BLPOP, then drains every lane it holds: each delivery is parsed,
+Redis list kept at one entry (LPUSH + LTRIM, in one script that sets the lanes' kick flags only
+when no runner is alive). The runner waits on it with BLPOP, then drains every lane it holds: each delivery is parsed,
 its messages stored and answered in one transaction, and the replies sent right after the
 commit (``ingest.deliveries_drain_locked``). No Celery task is published or consumed per
 message: at 80 messages/s a task's publish, pickup and bookkeeping cost more CPU than the
@@ -24,8 +24,10 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, suppress
+from functools import lru_cache
 from typing import Any
 
 import redis
@@ -46,12 +48,32 @@ WAKE_EVERY = 1.0  # seconds the runner sleeps at most without a ring
 TAKE_LANES_EVERY = 3.0  # seconds between tries at the lanes another runner holds
 
 
-def doorbell_ring(pipe: Any) -> int:
-    """Add the ring to a Redis pipeline; returns the index of the reply that says whether a runner is alive."""
-    pipe.lpush(DOORBELL_KEY, "1")
-    pipe.ltrim(DOORBELL_KEY, 0, 0)
-    pipe.exists(RUNNER_KEY)
-    return 2
+# The webhook's kick, one round trip: ring the doorbell; then, only when no runner is alive, set the
+# lanes' kick flags (SET NX: 1 for the first kick of a burst, which enqueues a drain task). While a
+# runner lives no flag is set, so it never has to clear or check any: the ring is all it needs.
+_KICK_LUA = """
+redis.call('LPUSH', KEYS[1], '1')
+redis.call('LTRIM', KEYS[1], 0, 0)
+if redis.call('EXISTS', KEYS[2]) == 1 then return {1} end
+local replies = {0}
+for i = 3, #KEYS do
+  if redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1]) then replies[i - 1] = 1 else replies[i - 1] = 0 end
+end
+return replies
+"""
+
+
+@lru_cache(maxsize=4)
+def _kick_script(url: str) -> Any:
+    return redis_client().register_script(_KICK_LUA)
+
+
+def doorbell_ring(*, flag_keys: Sequence[str], flag_ttl: int) -> list[bool] | None:
+    """Ring the runner's doorbell; None when a runner is alive, else for each flag whether this kick set it."""
+    replies = _kick_script(settings.REDIS_URL)(keys=[DOORBELL_KEY, RUNNER_KEY, *flag_keys], args=[flag_ttl])
+    if replies[0]:
+        return None
+    return [bool(r) for r in replies[1:]]
 
 
 def _ring() -> None:
@@ -109,7 +131,7 @@ class PipelineRunner:
                 self._take_lanes()
                 lanes = sorted(self.held)
                 try:
-                    while lanes and deliveries_drain_locked(lanes=lanes) and not self.stop.is_set():
+                    while lanes and deliveries_drain_locked(lanes=lanes, flags=False) and not self.stop.is_set():
                         sent_records_apply()
                 except Exception:  # reading the lanes failed (each delivery's own failure is kept on it)
                     logger.exception("Pipeline runner could not drain lanes %s; trying again", lanes)
@@ -148,11 +170,19 @@ class PipelineRunner:
             logger.exception("Pipeline runner could not record the last sent replies")
 
     def _announce(self) -> None:
+        """Every second: renew the announcement, and clear the held lanes' kick flags (set while no
+        runner was alive) so that, should this runner die, the next kick enqueues a drain task at once."""
+        from conversations.services.ingest import kick_key
+
         now = time.monotonic()
         if now - self._announced_at < HEARTBEAT_EVERY:
             return
         try:
-            redis_client().set(RUNNER_KEY, str(os.getpid()), px=int(RUNNER_TTL * 1000))
+            pipe = redis_client().pipeline(transaction=False)
+            pipe.set(RUNNER_KEY, str(os.getpid()), px=int(RUNNER_TTL * 1000))
+            if self.held:
+                pipe.delete(*(kick_key(lane) for lane in self.held))
+            pipe.execute()
             self._announced_at = now
         except redis.RedisError:
             logger.warning("Pipeline runner could not announce itself", exc_info=True)

@@ -57,6 +57,39 @@ def test_the_runner_answers_what_the_webhook_stored_without_a_celery_task(
 
 
 @pytest.mark.django_db(transaction=True)
+def test_while_a_runner_lives_a_kick_only_rings_and_its_drain_leaves_the_flags_alone(
+    runner: PipelineRunner, fake_graph: Any, redis_client: Any
+) -> None:
+    from conversations.services.ingest import deliveries_kick, kick_key
+    from conversations.services.runner import DOORBELL_KEY
+
+    redis_client.delete("celery")
+    commands: list[str] = []
+
+    def read(monitor: Any) -> None:
+        for command in monitor.listen():
+            commands.append(command["command"])
+            if "end-of-test" in command["command"]:
+                return
+
+    with redis_client.monitor() as monitor:  # what the runner's thread and the kick send to Redis
+        reader = threading.Thread(target=read, args=(monitor,), daemon=True)
+        reader.start()
+        deliveries_record([RawDelivery("meta", _text(n, f"57300222{n:04d}"), {}, True) for n in range(3)])
+        wait_for(lambda: len(fake_graph.sent) == 3, message=lambda: f"{len(fake_graph.sent)} replies sent")
+        deliveries_kick(lanes=[0, 1])  # the ring alone, in one script
+        wait_for(lambda: redis_client.llen(DOORBELL_KEY) == 0, message="the runner did not take the ring")
+        redis_client.echo("end-of-test")
+        reader.join(10)
+        assert not reader.is_alive()
+    assert not any(redis_client.exists(kick_key(lane)) for lane in range(2))  # no flag was set
+    assert redis_client.llen("celery") == 0
+    kick_commands = [c for c in commands if "wia:deliveries:kick" in c and not c.startswith("EVALSHA")]
+    assert not [c for c in kick_commands if c.startswith("EXISTS")]  # no check per pass
+    assert len(kick_commands) <= 2  # only the heartbeat's clearing (once a second), never once per pass
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_stopped_runner_withdraws_and_the_webhook_falls_back_to_drain_tasks(
     meta_settings: Any, redis_client: Any, settings: Any
 ) -> None:
