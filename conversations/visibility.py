@@ -118,6 +118,12 @@ def groups_for(conversation: Any) -> list[str]:
     return groups
 
 
+def groups_remember(conversation: Any, *, role_ids: Iterable[int]) -> None:
+    """The caller knows the chat's roles (a chat it just created has none): ``groups_for`` asks no query."""
+    groups = conversation_groups(role_ids=role_ids, assigned_to_id=conversation.assigned_to_id)
+    conversation.__dict__["_console_groups"] = (conversation.assigned_to_id, tuple(groups))
+
+
 def groups_forget(conversation: Any) -> None:
     """The chat's roles changed: its console groups are read again."""
     conversation.__dict__.pop("_console_groups", None)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Mod
 from django.utils import timezone
@@ -51,10 +51,13 @@ from conversations.services.serialize import conversation_event_data, message_ev
 from conversations.services.sql import model_sql
 from conversations.services.state import conversation_reopen
 from conversations.services.writes import conversation_defer, conversation_turn_end
+from conversations.visibility import groups_remember
 from whatsapp_ia.locks import conversation_lock
 from whatsapp_ia.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
+
+_Row = TypeVar("_Row")
 
 # Only the headers worth keeping for audits and signature re-checks.
 KEPT_HEADERS = (
@@ -500,7 +503,8 @@ def message_store_inbound(*, provider: str, event: InboundMessage) -> Message | 
 def _conversation_locked(*, provider: str, channel: Any, event: InboundMessage) -> Conversation:
     """The sender's conversation on this channel, row-locked for the transaction (created with its contact if new).
 
-    A returning customer costs one query (conversation and contact joined); a new one is created.
+    A returning customer costs one query (conversation and contact joined); a new one two reads
+    and two INSERTs (a row this transaction inserted is locked by it until the commit).
     """
     locked = Conversation.objects.select_for_update().select_related("contact")
     conversation = locked.filter(
@@ -508,14 +512,30 @@ def _conversation_locked(*, provider: str, channel: Any, event: InboundMessage) 
     ).first()
     if conversation is None:
         contact = _contact_upsert(provider=provider, event=event)
-        created, _ = Conversation.objects.get_or_create(
-            contact=contact, channel=channel, defaults={"step": settings.INITIAL_STEP}
+        conversation = _insert_unless_raced(
+            lambda: Conversation.objects.create(contact=contact, channel=channel, step=settings.INITIAL_STEP)
         )
-        conversation = locked.get(pk=created.pk)
+        if conversation is None:  # another worker's first message of this chat committed it first
+            return locked.get(contact=contact, channel=channel)
+        conversation.contact = contact
+        groups_remember(conversation, role_ids=[])  # a new chat has no role yet: no query for its events
     else:
         _contact_update(conversation.contact, event=event)
     conversation.channel = channel  # the one kept for this process: no query when a reply is queued
     return conversation
+
+
+def _insert_unless_raced(insert: Callable[[], _Row]) -> _Row | None:
+    """Run an INSERT that a unique constraint may refuse because a concurrent transaction inserted
+    the same row first: None then. SQLite's transactions hold the database's write lock from their
+    first statement (BEGIN IMMEDIATE), so nobody can race them there and no savepoint is needed."""
+    if connection.vendor == "sqlite" and connection.in_atomic_block:
+        return insert()
+    try:
+        with transaction.atomic():  # a savepoint: the refused INSERT leaves the transaction usable
+            return insert()
+    except IntegrityError:
+        return None
 
 
 # The three questions a turn asks before storing, in one statement: is this message stored already
@@ -545,17 +565,21 @@ def _conversation_questions(provider: str, provider_message_id: str, conversatio
 
 
 def _contact_upsert(*, provider: str, event: InboundMessage) -> Contact:
-    contact, created = Contact.objects.get_or_create(
-        provider=provider,
-        external_id=event.contact_external_id,
-        defaults={
-            "profile_name": event.contact_name[:200],
-            "phone": ("+" + event.contact_external_id) if event.contact_external_id.isdigit() else "",
-            "referral": event.referral,
-        },
-    )
-    if not created:
-        _contact_update(contact, event=event)
+    contact = Contact.objects.filter(provider=provider, external_id=event.contact_external_id).first()
+    if contact is None:
+        contact = _insert_unless_raced(
+            lambda: Contact.objects.create(
+                provider=provider,
+                external_id=event.contact_external_id,
+                profile_name=event.contact_name[:200],
+                phone=("+" + event.contact_external_id) if event.contact_external_id.isdigit() else "",
+                referral=event.referral,
+            )
+        )
+        if contact is not None:
+            return contact
+        contact = Contact.objects.get(provider=provider, external_id=event.contact_external_id)
+    _contact_update(contact, event=event)
     return contact
 
 

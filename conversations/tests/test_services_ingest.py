@@ -245,3 +245,45 @@ def test_provider_notices_are_kept_on_the_delivery_for_the_admin(ingest: Any) ->
     assert "meta notice 131000: Something went wrong — Message failed to send due to an unknown" in delivery.error
     assert "meta notice 368: Temporarily blocked for policies violations" in delivery.error
     assert Message.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_first_message_inserts_contact_and_chat_without_savepoints_on_sqlite_and_survives_a_race_elsewhere(
+    meta_settings: Any,
+) -> None:
+    """A new customer's contact and chat are plain INSERTs in the turn's transaction. On SQLite the
+    transaction holds the write lock from BEGIN IMMEDIATE, so nobody can insert them first; on
+    MariaDB a concurrent first message can, and the refused INSERT leaves the transaction usable."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from conversations.services.ingest import _insert_unless_raced
+
+    with transaction.atomic():
+        first = _insert_unless_raced(lambda: Contact.objects.create(provider="meta", external_id="573009990001"))
+        assert first is not None
+        with CaptureQueriesContext(connection) as queries:
+            again = _insert_unless_raced(lambda: Contact.objects.create(provider="meta", external_id="573009990002"))
+        assert again is not None
+        savepoints = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" in q["sql"].upper()]
+        if connection.vendor == "sqlite":
+            assert savepoints == []
+            return
+        assert savepoints  # elsewhere the INSERT runs in a savepoint...
+        raced = _insert_unless_raced(lambda: Contact.objects.create(provider="meta", external_id="573009990001"))
+        assert raced is None  # ...so a row another transaction inserted first gives None
+        assert Contact.objects.filter(external_id__startswith="57300999").count() == 2  # still usable
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_customers_first_message_creates_one_contact_and_one_chat_and_asks_no_role_query(
+    ingest: Any, meta_settings: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        ingest("message__text")
+    assert Contact.objects.count() == 1
+    assert Conversation.objects.count() == 1
+    assert not [q["sql"] for q in queries.captured_queries if "accounts_chatrole" in q["sql"]]
