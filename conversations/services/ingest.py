@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
-from django.db.models.functions import Mod
 from django.utils import timezone
 
 from conversations import events
@@ -205,8 +204,35 @@ def deliveries_drain(*, lane: int, batch: int = 200) -> bool:
         return deliveries_drain_locked(lanes=[lane], batch=batch)
 
 
-# What the drain reads of each delivery (the rest, such as the headers, only matters to audits).
-_DRAIN_FIELDS = ("id", "provider", "body", "state", "attempts", "error", "events_count", "next_attempt_at")
+# What the drain reads of each delivery (the rest, such as the headers, only matters to audits), and
+# how: plain SQL built once, since it runs on every wake of the runner (the ORM's compile of the read
+# and the UPDATE cost about 0.5 ms of CPU a pass; at 80 messages/s a pass is often one message).
+_DRAIN_READ_SQL = (
+    "SELECT {id}, {provider}, {body}, {state}, {attempts}, {error}, {events_count}, {next_attempt_at}"
+    " FROM {table} WHERE {state} = %s AND {id} > %s{lanes} ORDER BY {id} LIMIT %s"
+)
+_DRAIN_COUNT_SQL = "UPDATE {table} SET {attempts} = {attempts} + 1 WHERE {id} IN (@ids@)"  # @ids@: placeholders
+
+
+def _drain_read(*, lanes: Sequence[int], after: int, batch: int) -> list[WebhookDelivery]:
+    """The lanes' next received deliveries after ``after``, oldest first, each counted as one more attempt."""
+    params: list[Any] = [DeliveryState.RECEIVED, after]
+    lane_filter = ""
+    if len(lanes) < settings.DELIVERY_LANES:
+        lane_filter = f" AND ({{id}} %% {int(settings.DELIVERY_LANES)}) IN ({', '.join(['%s'] * len(lanes))})"
+        params += list(lanes)
+    sql = model_sql(WebhookDelivery, _DRAIN_READ_SQL.replace("{lanes}", lane_filter))
+    deliveries = list(WebhookDelivery.objects.raw(sql, [*params, batch]))
+    if deliveries:
+        # Counted before the work (one UPDATE per batch): a delivery that keeps killing its
+        # worker is given up after PIPELINE_MAX_ATTEMPTS instead of stalling the lane forever.
+        ids = [d.pk for d in deliveries]
+        sql = model_sql(WebhookDelivery, _DRAIN_COUNT_SQL).replace("@ids@", ", ".join(["%s"] * len(ids)))
+        with connection.cursor() as cursor:
+            cursor.execute(sql, ids)
+        for delivery in deliveries:
+            delivery.attempts += 1
+    return deliveries
 
 
 def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200, flags: bool = True) -> bool:
@@ -228,17 +254,10 @@ def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200, flags: bo
     while True:
         if client is not None:
             client.delete(*kick_keys)
-        rows = WebhookDelivery.objects.filter(state=DeliveryState.RECEIVED, id__gt=after)
-        if len(lanes) < settings.DELIVERY_LANES:
-            rows = rows.annotate(lane=Mod("id", settings.DELIVERY_LANES)).filter(lane__in=list(lanes))
-        deliveries = list(rows.order_by("id").only(*_DRAIN_FIELDS)[:batch])
+        deliveries = _drain_read(lanes=lanes, after=after, batch=batch)
         if not deliveries:
             break
-        # Counted before the work (one UPDATE per batch): a delivery that keeps killing its
-        # worker is given up after PIPELINE_MAX_ATTEMPTS instead of stalling the lane forever.
-        WebhookDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(attempts=F("attempts") + 1)
         for delivery in deliveries:
-            delivery.attempts += 1
             with sends_here() as replied:  # the replies queued while storing and answering: sent below
                 delivery_attempt(delivery_id=delivery.pk, delivery=delivery)
             replies_send(replied)

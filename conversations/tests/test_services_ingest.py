@@ -231,8 +231,12 @@ def test_deliveries_are_drained_per_lane_and_a_burst_enqueues_one_task(
         deliveries_kick(lanes=[delivery_lane(d.pk)])
     # One drain task per lane was published, however many deliveries arrived.
     assert redis_client.llen("celery") == len(lanes)
-    for lane in lanes:
+    for lane in sorted(lanes):
         assert deliveries_drain(lane=lane) is False  # drained; nothing arrived meanwhile
+        states = dict(WebhookDelivery.objects.values_list("pk", "state"))
+        for d in deliveries:  # this lane's deliveries and those of the lanes drained before; no other
+            drained = delivery_lane(d.pk) <= lane
+            assert states[d.pk] == (DeliveryState.PROCESSED if drained else DeliveryState.RECEIVED)
     assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {DeliveryState.PROCESSED}
     assert Message.objects.count() == 3
     redis_client.flushdb()
