@@ -14,6 +14,7 @@ from conversations.providers.base import OutboundMessage, OutboundValidationErro
 from conversations.services import attention
 from conversations.services.bots import AI_RESPONDER, responder_handoff
 from conversations.services.outbound import message_queue_outbound
+from conversations.services.sql import row_update
 from conversations.services.state import (
     conversation_hand_to_ai,
     conversation_leave_ai,
@@ -180,7 +181,7 @@ def decision_apply(*, conversation: Conversation, message: Message, decision: De
         message.data = {**message.data, **notes}
         message_fields.append("data")
     if message_fields:
-        message.save(update_fields=[*message_fields, "updated_at"])
+        row_update(message, message_fields)  # a plain UPDATE built once (updated_at included)
 
 
 def replies_to_outbound(reply: Reply) -> list[tuple[OutboundMessage, int | None]]:

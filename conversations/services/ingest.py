@@ -47,7 +47,7 @@ from conversations.services.outbound import (
 )
 from conversations.services.processing import message_answerable_inline, message_turn_inline
 from conversations.services.serialize import conversation_event_data, message_event_data
-from conversations.services.sql import model_sql
+from conversations.services.sql import model_sql, row_insert, row_update
 from conversations.services.state import conversation_reopen
 from conversations.services.writes import conversation_defer, conversation_turn_end
 from conversations.visibility import groups_remember
@@ -447,7 +447,7 @@ def _delivery_finish(delivery: WebhookDelivery, *, state: str, error: str, count
     delivery.processed_at = timezone.now()
     if state != DeliveryState.RETRYING:
         delivery.next_attempt_at = None
-    delivery.save(update_fields=["state", "error", "events_count", "processed_at", "next_attempt_at"])
+    row_update(delivery, ["state", "error", "events_count", "processed_at", "next_attempt_at"])
     return delivery
 
 
@@ -474,7 +474,7 @@ def message_store_inbound(*, provider: str, event: InboundMessage) -> Message | 
         session_reset = _session_expired(conversation, now)
         inline = message_answerable_inline(kind=kind, media_state=media_state) and not inbound_waiting
         turn_sends_known(conversation, outbound_waiting=outbound_waiting)
-        message = Message.objects.create(
+        message = Message(
             conversation=conversation,
             direction="in",
             kind=kind,
@@ -493,6 +493,7 @@ def message_store_inbound(*, provider: str, event: InboundMessage) -> Message | 
             raw=event.raw,
             provider_timestamp=event.sent_at,
         )
+        row_insert(message)
         # The conversation's writes of this turn (the touch, the reply's preview, the bot's step and
         # status) go out in one UPDATE at its end (conversations.services.writes).
         touch = _inbound_touch(conversation, message=message, now=now, session_reset=session_reset)

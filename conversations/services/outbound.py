@@ -33,7 +33,7 @@ from conversations.services import attention, ratelimit
 from conversations.services.channels import provider_for
 from conversations.services.outbound_media import outbound_media_prepare
 from conversations.services.serialize import conversation_event_data, message_event_data
-from conversations.services.sql import model_sql
+from conversations.services.sql import model_sql, row_insert
 from conversations.services.writes import conversation_defer, conversation_deferring
 from whatsapp_ia.locks import LOCK_BUSY_RETRY, conversation_lock
 from whatsapp_ia.redis_client import redis_client
@@ -106,7 +106,7 @@ def message_queue_outbound(
     provider.build_payload(outbound)  # raises OutboundValidationError with a clear reason
     turn = _turn_sends(conversation)
     claimed = turn is not None and turn.may_claim()
-    message = Message.objects.create(
+    message = Message(
         conversation=conversation,
         direction="out",
         kind=outbound.kind,  # the OutboundMessage kinds are Message kinds too
@@ -122,6 +122,7 @@ def message_queue_outbound(
         rule_id=rule_id,
         sent_by_id=sent_by_id,
     )
+    row_insert(message)
     now = timezone.now()
     preview = (outbound.text or outbound.caption or f"[{message.kind}]")[:200]
     if conversation_deferring(conversation):  # in a pipeline turn: written with the turn's other changes

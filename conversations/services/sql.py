@@ -6,9 +6,11 @@ a statement that runs for every message sent is cheaper as plain SQL built once 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 from django.db import connection, models
+from django.db.models import signals
 
 
 def model_sql(model: type[models.Model], template: str) -> str:
@@ -21,3 +23,67 @@ def _model_sql(model: type[models.Model], template: str, vendor: str) -> str:
     quote = connection.ops.quote_name
     columns = {field.name: quote(field.column) for field in model._meta.concrete_fields}
     return template.format(table=quote(model._meta.db_table), **columns)
+
+
+# Saving a row through the ORM compiles its INSERT or UPDATE on every call (0.15-0.3 ms of CPU on
+# the benchmark machine): the pipeline's hottest rows (each message stored, each reply queued, each
+# delivery finished) are written with statements built once per model and field set instead. Same
+# values as save(): defaults are already on the instance, auto_now and auto_now_add are applied,
+# values are prepared for the database by their fields. Models whose saves have signal receivers
+# (a cache to clear, a rules version to bump) are saved through the ORM, so no receiver is skipped.
+
+
+def row_insert(instance: models.Model) -> None:
+    """INSERT ``instance`` as ``instance.save(force_insert=True)`` would, and set its primary key."""
+    model = type(instance)
+    if _has_receivers(model):
+        instance.save(force_insert=True)
+        return
+    sql, fields = _insert_sql(model, connection.vendor)
+    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        pk = connection.ops.last_insert_id(cursor, model._meta.db_table, model._meta.pk.column)
+    instance.pk = pk
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
+def row_update(instance: models.Model, fields: Iterable[str]) -> None:
+    """UPDATE these fields of ``instance`` as ``instance.save(update_fields=fields)`` would (auto_now ones too)."""
+    model = type(instance)
+    names = tuple(sorted(set(fields) | _auto_now_names(model)))
+    if _has_receivers(model):
+        instance.save(update_fields=names)
+        return
+    sql, update_fields = _update_sql(model, names, connection.vendor)
+    params = [field.get_db_prep_save(field.pre_save(instance, False), connection) for field in update_fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, instance.pk])
+
+
+def _has_receivers(model: type[models.Model]) -> bool:
+    return any(signal.has_listeners(model) for signal in (signals.pre_save, signals.post_save))
+
+
+@lru_cache(maxsize=16)
+def _auto_now_names(model: type[models.Model]) -> frozenset[str]:
+    return frozenset(f.name for f in model._meta.concrete_fields if getattr(f, "auto_now", False))
+
+
+@lru_cache(maxsize=16)
+def _insert_sql(model: type[models.Model], vendor: str) -> tuple[str, list[models.Field]]:
+    quote = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})", fields  # noqa: S608 - quoted names
+
+
+@lru_cache(maxsize=64)
+def _update_sql(model: type[models.Model], names: tuple[str, ...], vendor: str) -> tuple[str, list[models.Field]]:
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in names]
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+    return f"UPDATE {table} SET {assignments} WHERE {pk} = %s", fields  # noqa: S608 - quoted names, values bound

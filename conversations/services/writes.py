@@ -5,7 +5,7 @@ bot's reply touches it again (preview), and the rule engine moves its step and s
 UPDATEs of one row in one transaction. While the pipeline runs a turn it marks the conversation
 as deferring (``conversation_defer``); each step sets its fields on the instance and adds their
 names; ``conversation_save`` writes everything pending at once. Outside a turn (the console, the
-admin, a task) nothing is deferred and ``conversation_save`` is a plain ``save(update_fields=...)``.
+admin, a task) nothing is deferred and ``conversation_save`` writes the given fields at once.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from conversations.models import Conversation
+from conversations.services.sql import row_update
 
 _KEY = "_wia_deferred_fields"
 
@@ -34,7 +35,7 @@ def conversation_save(conversation: Conversation, fields: Iterable[str] = ()) ->
     if pending is not None:
         pending.clear()
     if names:
-        conversation.save(update_fields=sorted(names | {"updated_at"}))
+        row_update(conversation, names)  # a plain UPDATE built once per field set (auto_now included)
 
 
 def conversation_turn_end(conversation: Conversation) -> None:

@@ -1,0 +1,75 @@
+"""The hot path's plain-SQL row writes (services.sql.row_insert / row_update) store what save() would."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from conversations.models import Channel, Contact, Conversation, Message
+from conversations.services.sql import row_insert, row_update
+
+pytestmark = pytest.mark.django_db
+
+
+def _conversation() -> Conversation:
+    channel = Channel.objects.create(provider="meta", name="Ventas", external_id="106540352242922")
+    contact = Contact.objects.create(provider="meta", external_id="573001112233")
+    return Conversation.objects.create(contact=contact, channel=channel)
+
+
+def _fields(message: Message) -> dict[str, Any]:
+    skip = {"id", "created_at", "updated_at"}
+    return {f.attname: getattr(message, f.attname) for f in Message._meta.concrete_fields if f.name not in skip}
+
+
+def test_row_insert_stores_the_same_row_as_save_with_defaults_json_and_timestamps() -> None:
+    conversation = _conversation()
+    values = {"direction": "in", "kind": "text", "text": "hola <b>", "data": {"rules": [1], "ñ": "á"}, "raw": [1]}
+    by_orm = Message.objects.create(conversation=conversation, provider="meta", provider_message_id="a", **values)
+    before = timezone.now()
+    by_sql = Message(conversation=conversation, provider="meta", provider_message_id="b", **values)
+    row_insert(by_sql)
+    assert by_sql.pk and not by_sql._state.adding
+    stored_orm, stored_sql = Message.objects.get(pk=by_orm.pk), Message.objects.get(pk=by_sql.pk)
+    assert {**_fields(stored_sql), "provider_message_id": "a"} == _fields(stored_orm)
+    assert stored_sql.created_at >= before - timedelta(seconds=1) and stored_sql.updated_at == by_sql.updated_at
+
+
+def test_row_update_writes_only_the_given_fields_and_updated_at() -> None:
+    message = Message.objects.create(conversation=_conversation(), direction="in", kind="text", text="uno")
+    stale = Message.objects.get(pk=message.pk)
+    message.data, message.text = {"rules": [7]}, "changed only in memory"
+    earlier = message.updated_at
+    with CaptureQueriesContext(connection) as queries:
+        row_update(message, ["data"])
+    assert len(queries) == 1 and queries[0]["sql"].startswith("UPDATE")
+    stored = Message.objects.get(pk=message.pk)
+    assert stored.data == {"rules": [7]} and stored.text == "uno"  # text was not in the fields
+    assert stored.updated_at == message.updated_at > earlier
+    assert stale.text == "uno"
+
+
+def test_models_whose_saves_have_receivers_are_saved_through_the_orm() -> None:
+    """Channel's post_save clears the channel cache: a plain INSERT would skip it."""
+    from django.db.models.signals import post_save
+
+    seen: list[Any] = []
+
+    def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
+        seen.append(instance.pk)
+
+    post_save.connect(receiver, sender=Contact, dispatch_uid="test-row-receivers")
+    try:
+        contact = Contact(provider="meta", external_id="573009998877")
+        row_insert(contact)
+        contact.alias = "Doña Ana"
+        row_update(contact, ["alias"])
+    finally:
+        post_save.disconnect(sender=Contact, dispatch_uid="test-row-receivers")
+    assert seen == [contact.pk, contact.pk]
+    assert Contact.objects.get(pk=contact.pk).alias == "Doña Ana"
