@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -47,7 +48,7 @@ from conversations.services.outbound import (
 )
 from conversations.services.processing import message_answerable_inline, message_turn_inline
 from conversations.services.serialize import conversation_event_data, message_event_data
-from conversations.services.sql import model_sql, row_insert, row_update
+from conversations.services.sql import model_columns, model_from_row, model_sql, row_insert, row_update
 from conversations.services.state import conversation_reopen
 from conversations.services.writes import conversation_defer, conversation_turn_end
 from conversations.visibility import groups_remember
@@ -526,23 +527,64 @@ def _conversation_locked(*, provider: str, channel: Any, event: InboundMessage) 
     A returning customer costs one query (conversation and contact joined); a new one two reads
     and two INSERTs (a row this transaction inserted is locked by it until the commit).
     """
-    locked = Conversation.objects.select_for_update().select_related("contact")
-    conversation = locked.filter(
-        channel=channel, contact__provider=provider, contact__external_id=event.contact_external_id
-    ).first()
+    conversation = _conversation_read_locked(
+        channel_id=channel.pk, provider=provider, external_id=event.contact_external_id
+    )
     if conversation is None:
         contact = _contact_upsert(provider=provider, event=event)
         conversation = _insert_unless_raced(
             lambda: Conversation.objects.create(contact=contact, channel=channel, step=settings.INITIAL_STEP)
         )
         if conversation is None:  # another worker's first message of this chat committed it first
-            return locked.get(contact=contact, channel=channel)
+            return (
+                Conversation.objects.select_for_update().select_related("contact").get(contact=contact, channel=channel)
+            )
         conversation.contact = contact
         groups_remember(conversation, role_ids=[])  # a new chat has no role yet: no query for its events
     else:
         _contact_update(conversation.contact, event=event)
     conversation.channel = channel  # the one kept for this process: no query when a reply is queued
     return conversation
+
+
+# A returning customer's chat and contact, joined and row-locked: the first statement of every turn,
+# as plain SQL built once (the ORM compiles this select_for_update + select_related query on every
+# call: about 0.6 ms of CPU against 0.04 ms to run it).
+_CONVERSATION_SQL = (
+    "SELECT {conversation_columns}, {contact_columns} FROM {conversation} INNER JOIN {contact}"
+    " ON {conversation}.{contact_id} = {contact}.{id} WHERE {conversation}.{channel_id} = %s"
+    " AND {contact}.{provider} = %s AND {contact}.{external_id} = %s ORDER BY {conversation}.{id} LIMIT 1"
+)
+
+
+def _conversation_read_locked(*, channel_id: int, provider: str, external_id: str) -> Conversation | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_conversation_sql(connection.vendor), [channel_id, provider, external_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    conversation, after = model_from_row(Conversation, row)
+    conversation.contact, _ = model_from_row(Contact, row, after)
+    return conversation
+
+
+@lru_cache(maxsize=4)
+def _conversation_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    sql = _CONVERSATION_SQL.format(
+        conversation_columns=model_columns(Conversation),
+        contact_columns=model_columns(Contact),
+        conversation=quote(Conversation._meta.db_table),
+        contact=quote(Contact._meta.db_table),
+        contact_id=quote(Conversation._meta.get_field("contact").column),
+        channel_id=quote(Conversation._meta.get_field("channel").column),
+        id=quote(Contact._meta.pk.column),
+        provider=quote(Contact._meta.get_field("provider").column),
+        external_id=quote(Contact._meta.get_field("external_id").column),
+    )
+    if connection.features.has_select_for_update:  # SQLite: the transaction holds the write lock already
+        sql += " FOR UPDATE"
+    return sql
 
 
 def _insert_unless_raced(insert: Callable[[], _Row]) -> _Row | None:

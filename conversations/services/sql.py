@@ -6,8 +6,9 @@ a statement that runs for every message sent is cheaper as plain SQL built once 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import Any
 
 from django.db import connection, models
 from django.db.models import signals
@@ -87,3 +88,39 @@ def _update_sql(model: type[models.Model], names: tuple[str, ...], vendor: str) 
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
     table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
     return f"UPDATE {table} SET {assignments} WHERE {pk} = %s", fields  # noqa: S608 - quoted names, values bound
+
+
+def model_columns(model: type[models.Model]) -> str:
+    """Every concrete column of ``model``, table-qualified and quoted, in field order (for ``model_from_row``)."""
+    return _model_columns(model, connection.vendor)
+
+
+@lru_cache(maxsize=16)
+def _model_columns(model: type[models.Model], vendor: str) -> str:
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    return ", ".join(f"{table}.{quote(f.column)}" for f in model._meta.concrete_fields)
+
+
+def model_from_row(model: type[models.Model], row: Sequence[Any], offset: int = 0) -> tuple[models.Model, int]:
+    """An instance from ``row[offset:]`` as selected by ``model_columns`` (values converted as the ORM
+    converts them: dates, booleans, JSON); also the offset of what follows it in the row."""
+    fields = _row_converters(model, connection.vendor)
+    values = []
+    for index, (_, converters, column) in enumerate(fields, start=offset):
+        value = row[index]
+        for converter in converters:
+            value = converter(value, column, connection)
+        values.append(value)
+    instance = model.from_db(connection.alias, [attname for attname, _, _ in fields], values)
+    return instance, offset + len(fields)
+
+
+@lru_cache(maxsize=16)
+def _row_converters(model: type[models.Model], vendor: str) -> list[tuple[str, list[Any], Any]]:
+    out = []
+    for field in model._meta.concrete_fields:
+        column = field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
+        out.append((field.attname, converters, column))
+    return out

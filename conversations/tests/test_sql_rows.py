@@ -73,3 +73,36 @@ def test_models_whose_saves_have_receivers_are_saved_through_the_orm() -> None:
         post_save.disconnect(sender=Contact, dispatch_uid="test-row-receivers")
     assert seen == [contact.pk, contact.pk]
     assert Contact.objects.get(pk=contact.pk).alias == "Doña Ana"
+
+
+def test_model_from_row_builds_the_instances_the_orm_would_from_a_joined_row() -> None:
+    from conversations.services.sql import model_columns, model_from_row
+
+    conversation = _conversation()
+    Conversation.objects.filter(pk=conversation.pk).update(
+        bot_paused=True, needs_attention=True, last_activity_at=timezone.now(), unread_count=3
+    )
+    Contact.objects.filter(pk=conversation.contact_id).update(referral={"source_url": "https://fb.me/x"}, alias="Ana")
+    table, contacts = (
+        connection.ops.quote_name("conversations_conversation"),
+        connection.ops.quote_name("conversations_contact"),
+    )
+    sql = (
+        f"SELECT {model_columns(Conversation)}, {model_columns(Contact)} FROM {table} INNER JOIN {contacts}"  # noqa: S608
+        f" ON {table}.{connection.ops.quote_name('contact_id')} = {contacts}.{connection.ops.quote_name('id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        row = cursor.fetchone()
+    built, after = model_from_row(Conversation, row)
+    built_contact, end = model_from_row(Contact, row, after)
+    assert end == len(row)
+    expected = Conversation.objects.select_related("contact").get(pk=conversation.pk)
+
+    def values(instance: Any) -> dict[str, Any]:
+        return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
+
+    assert values(built) == values(expected)
+    assert values(built_contact) == values(expected.contact)
+    assert built.bot_paused is True and built_contact.referral == {"source_url": "https://fb.me/x"}
+    assert not built._state.adding
