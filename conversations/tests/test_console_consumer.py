@@ -198,11 +198,17 @@ async def test_a_reconnecting_console_gets_what_it_missed_in_order_then_live_wit
     got = []
     while (message := await console.receive_json_from(timeout=10))["type"] != "resumed":
         got.append(message)
+    caught_up = list(got)
     await _marker(ana)
-    got += await _until_marker(console)
+    after_resumed = await _until_marker(console)
+    got += after_resumed
     await console.disconnect()
 
-    assert message["last_id"] == max((m["id"] for m in got), key=event_log.parse_event_id)
+    # "resumed" names the newest event sent before it; what comes after it is newer (event 6, when
+    # the broadcaster thread appended it only after the replay's read, arrives there, live).
+    last = event_log.parse_event_id(message["last_id"])
+    assert last == max(event_log.parse_event_id(m["id"]) for m in caught_up)
+    assert all(event_log.parse_event_id(m["id"]) > last for m in after_resumed)
     ids = [m["data"]["id"] for m in got]
     assert sorted(ids) == [3, 4, 5, 6]  # no gap, no duplicate, nothing of the support chat
     replayed = [i for i in ids if i != 6]
