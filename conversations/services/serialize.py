@@ -26,6 +26,7 @@ __all__ = [
     "conversation_event_data",
     "message_data",
     "message_event_data",
+    "message_file_name",
     "message_media_url",
     "messages_data",
     "user_brief",
@@ -55,9 +56,21 @@ def user_brief(user: Any) -> dict[str, Any] | None:
     return {"id": user.pk, "name": user.get_full_name() or user.get_username()}
 
 
+def message_file_name(message: Message) -> str:
+    """The storage name of the message's file: the one stored with it (customer media, agent
+    attachments), else the business file an outbound message sends by upload (a rule's or a quick
+    reply's media, which is not copied into the message). Empty: no file."""
+    if message.media_file:
+        return message.media_file.name
+    data = message.data if isinstance(message.data, dict) else {}
+    outbound = data.get("outbound")
+    path = outbound.get("media_path") if message.direction == "out" and isinstance(outbound, dict) else ""
+    return path if isinstance(path, str) else ""
+
+
 def message_media_url(message: Message) -> str | None:
     """Where a user who may see the chat opens the message's file (never a public path)."""
-    return reverse("message-media", args=[message.pk]) if message.media_file else None
+    return reverse("message-media", args=[message.pk]) if message_file_name(message) else None
 
 
 def _media_name(message: Message, data: Mapping[str, Any]) -> str | None:

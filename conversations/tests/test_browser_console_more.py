@@ -102,6 +102,29 @@ def test_a_file_whatsapp_refuses_gets_a_clear_error(
     assert not Message.objects.filter(direction="out").exists()
 
 
+def test_a_file_whose_content_is_not_its_extension_is_refused_in_the_agents_words(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    fake_graph: Any,
+    boss: User,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    chat = _chat("Laura Martínez", "573001112233")
+    liar = tmp_path / "foto.png"
+    liar.write_text("no soy una imagen, soy texto")
+    log_in(page, console_server.url, "jefe", "clave-jefe-123")
+    page.goto(f"{console_server.url}/#chat-{chat.pk}")
+    expect(page.locator("[data-compose]")).to_be_enabled(timeout=TIMEOUT)
+    page.locator("[data-composer] input[type=file]").set_input_files(str(liar))
+    page.locator("[data-compose]").press("Enter")
+    toast = page.locator(".toast.error")
+    expect(toast).to_contain_text("WhatsApp no acepta este tipo de archivo", timeout=TIMEOUT)
+    assert not re.search(r"\bfile:", toast.inner_text())  # the API's English field name stays out of it
+    shot(page, "refused-file-es")
+    assert fake_graph.sent == []
+    assert not Message.objects.filter(direction="out").exists()
+
+
 def test_a_customers_reaction_shows_on_the_message_live(
     console_server: Any,  # noqa: F811
     page: Any,  # noqa: F811

@@ -15,12 +15,17 @@ export class ApiError extends Error {
   static describe(status, body) {
     if (body && typeof body === "object") {
       if (typeof body.detail === "string") return body.detail;
+      // The server's messages name what is wrong in the user's language; the API's field names
+      // (file, caption, buttons, ...) are English keys, so they are left out.
       const parts = [];
-      for (const [field, errors] of Object.entries(body)) {
-        const text = Array.isArray(errors) ? errors.map((e) => (typeof e === "string" ? e : JSON.stringify(e))).join(" ") : String(errors);
-        parts.push(field === "non_field_errors" ? text : `${field}: ${text}`);
-      }
-      if (parts.length) return parts.join(" · ");
+      const collect = (errors) => {
+        if (typeof errors === "string") parts.push(errors);
+        else if (Array.isArray(errors)) errors.forEach(collect);
+        else if (errors && typeof errors === "object") Object.values(errors).forEach(collect);
+      };
+      collect(body);
+      const unique = [...new Set(parts)];
+      if (unique.length) return unique.join(" · ");
     }
     if (status === 0) return t("The server cannot be reached. Check your connection.");
     if (status === 403) return t("You are not allowed to do this.");
