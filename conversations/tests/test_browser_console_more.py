@@ -3,6 +3,8 @@ older history on scroll, and a phone-sized screen. Screenshots: var/screenshots/
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import re
 from datetime import timedelta
@@ -17,7 +19,13 @@ from accounts.models import Role, User
 from conftest import load_fixture, wait_for
 from conversations.models import Conversation, Message
 from conversations.tests import conftest as conversations_fixtures
-from conversations.tests.console_browser import console_server, log_in, shot, watch_errors  # noqa: F401
+from conversations.tests.console_browser import (  # noqa: F401
+    console_server,
+    log_in,
+    shot,
+    voice_note_ogg,
+    watch_errors,
+)
 from conversations.tests.test_browser_console import TIMEOUT, _chat, boss  # noqa: F401  (fixture)
 from whatsapp_ia.tests.browser import ARGS, CHROMIUM, page  # noqa: F401  (fixture)
 
@@ -123,6 +131,34 @@ def test_a_file_whose_content_is_not_its_extension_is_refused_in_the_agents_word
     shot(page, "refused-file-es")
     assert fake_graph.sent == []
     assert not Message.objects.filter(direction="out").exists()
+
+
+def test_a_voice_note_that_arrives_in_the_open_chat_becomes_playable_without_a_reload(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    fake_graph: Any,
+    boss: User,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    errors = watch_errors(page)
+    chat = _chat("Laura Martínez", "573001112233")
+    audio = voice_note_ogg(tmp_path)
+    payload = load_fixture("meta", "message__audio_voice_note")
+    media = payload["entry"][0]["changes"][0]["value"]["messages"][0]["audio"]
+    media["sha256"] = base64.b64encode(hashlib.sha256(audio).digest()).decode()
+    fake_graph.add_media(media["id"], audio, "audio/ogg")
+    log_in(page, console_server.url, "jefe", "clave-jefe-123")
+    page.goto(f"{console_server.url}/#chat-{chat.pk}")
+    expect(page.locator("[data-compose]")).to_be_enabled(timeout=TIMEOUT)
+
+    assert console_server.post_webhook(payload) == 200
+
+    player = page.locator(".msg.in audio")
+    expect(player).to_be_visible(timeout=TIMEOUT)  # the stored file reaches the open chat live
+    player.evaluate("audio => { audio.muted = true; return audio.play(); }")
+    page.wait_for_function("() => document.querySelector('.msg.in audio').currentTime > 0", timeout=TIMEOUT)
+    shot(page, "voice-note-live-es")
+    assert errors == []
 
 
 def test_a_customers_reaction_shows_on_the_message_live(
