@@ -321,5 +321,10 @@ def conversation_data(conversation: Conversation, *, roles: list[Any] | None = N
 
 
 def conversation_event_data(conversation: Conversation) -> dict[str, Any]:
-    """A conversation for the consoles' events (only what is loaded; consoles merge by id)."""
-    return conversation_data(conversation)
+    """A conversation for the consoles' events (only what is loaded; consoles merge by id).
+
+    One frame reaches agents of every language, so the attention reason goes as stored (its English
+    original); each console translates it (the page's attention reason catalog)."""
+    out = conversation_data(conversation)
+    out["attention_reason"] = conversation.attention_reason
+    return out

@@ -161,6 +161,46 @@ def test_a_voice_note_that_arrives_in_the_open_chat_becomes_playable_without_a_r
     assert errors == []
 
 
+@pytest.mark.parametrize(
+    ("language", "reason"),
+    [
+        ("es", "No se pudo entregar una respuesta al número de este cliente."),
+        ("en", "A reply could not be delivered to this customer's number."),
+    ],
+)
+def test_a_reply_that_fails_live_says_why_in_the_agents_language(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    boss: User,  # noqa: F811
+    language: str,
+    reason: str,
+) -> None:
+    errors = watch_errors(page)
+    chat = _chat("Laura Martínez", "573001112233")
+    payload = load_fixture("meta", "status__failed_131026")
+    status = payload["entry"][0]["changes"][0]["value"]["statuses"][0]
+    Message.objects.create(
+        conversation=chat,
+        direction="out",
+        kind="text",
+        text="¿Te llamo mañana?",
+        provider="meta",
+        provider_message_id=status["id"],
+        status="sent",
+    )
+    log_in(page, console_server.url, "jefe", "clave-jefe-123", language=language)
+    page.goto(f"{console_server.url}/#chat-{chat.pk}")
+    expect(page.locator(".msg.out")).to_have_count(1, timeout=TIMEOUT)
+
+    assert console_server.post_webhook(payload) == 200
+
+    expect(page.locator(".msg.out.status-failed")).to_have_count(1, timeout=TIMEOUT)
+    expect(page.locator("[data-chat-banner]")).to_have_text(re.compile(re.escape(reason)), timeout=TIMEOUT)
+    expect(page.locator(".chat .attention")).to_have_attribute("title", reason)
+    shot(page, f"failed-live-{language}")
+    assert errors == []
+
+
 def test_a_customers_reaction_shows_on_the_message_live(
     console_server: Any,  # noqa: F811
     page: Any,  # noqa: F811

@@ -3,7 +3,7 @@
 import { api, rows } from "./api.js";
 import { clear, h, icon } from "./dom.js";
 import { field, formDialog } from "./dialogs.js";
-import { dayKey, dayLabel, parse, statusLabel } from "./format.js";
+import { attentionText, dayKey, dayLabel, parse, statusLabel } from "./format.js";
 import { t } from "./i18n.js";
 import { avatarHue, initials } from "./list.js";
 import { renderMessage } from "./messages.js";
@@ -307,7 +307,7 @@ export class ChatView {
       h("div", { class: "header-actions" }, primary, menu));
     this.renderPresence();
     this.banner.hidden = !c.needs_attention;
-    this.banner.textContent = c.needs_attention ? (c.attention_reason || t("This chat needs attention.")) : "";
+    this.banner.textContent = c.needs_attention ? (attentionText(c.attention_reason) || t("This chat needs attention.")) : "";
   }
 
   buildMenu(c) {
