@@ -269,6 +269,38 @@ def test_the_template_picker_outside_the_24_hour_window(
     assert errors == []
 
 
+def test_the_template_picker_names_header_and_button_variables_in_spanish(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    fake_graph: Any,
+    boss: User,
+) -> None:
+    from conversations.models import MessageTemplate
+    from conversations.services.templates import template_variables
+
+    chat = _chat("Laura Martínez", "573001112233", inbound_ago=timedelta(days=2))
+    promo = next(t for t in load_fixture("meta", "templates__list")["data"] if t["name"] == "promo_cubiertas")
+    MessageTemplate.objects.create(
+        channel=chat.channel,
+        name=promo["name"],
+        language=promo["language"],
+        category=promo["category"],
+        status="APPROVED",
+        components=promo["components"],
+        variables=template_variables(promo["components"]),
+        synced_at=timezone.now(),
+    )
+    log_in(page, console_server.url, "jefe", "clave-jefe-123")
+    page.goto(f"{console_server.url}/#chat-{chat.pk}")
+    page.locator("[data-template-picker]").click()
+    page.select_option("[data-template-select]", label="promo_cubiertas · es · MARKETING")
+    labels = page.locator("dialog .template-vars .field-label")
+    expect(labels).to_have_text(
+        ["Encabezado: imagen (enlace)", "Variable {{1}}", "Variable {{2}}", "Variable del botón {{1}}"]
+    )
+    shot(page, "template-picker-header-button-es")
+
+
 def test_hostile_names_and_text_are_shown_as_text(
     console_server: Any,  # noqa: F811
     page: Any,  # noqa: F811
