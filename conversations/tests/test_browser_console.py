@@ -221,6 +221,29 @@ def test_an_agent_filters_by_role_and_sees_only_the_chats_of_their_roles(
     assert errors == []
 
 
+def test_an_agent_without_the_role_gets_nothing_by_url_or_api(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+) -> None:
+    ventas, cobros = (Role.objects.create(name=n, keyword=n.lower()) for n in ("Ventas", "Cobros"))
+    agent = User.objects.create_user(username="agente", password="clave-agente-123", first_name="Beto")
+    agent.roles.add(ventas)
+    hidden = _chat("Oculto", "573003")
+    ChatRole.objects.create(conversation=hidden, role=cobros)
+    Message.objects.create(conversation=hidden, direction="in", kind="text", text="secreto", provider="meta")
+
+    log_in(page, console_server.url, "agente", "clave-agente-123")
+    page.goto(f"{console_server.url}/#chat-{hidden.pk}")
+
+    expect(page.locator(".toast.error")).to_have_text("Este chat ya no está disponible para ti.", timeout=TIMEOUT)
+    expect(page.locator("[data-placeholder]")).to_be_visible()  # back to "choose a chat": nothing of it shows
+    expect(page.locator("[data-chat]")).to_be_hidden()
+    assert "secreto" not in page.content() and "Oculto" not in page.content()
+    for url in (f"/api/conversations/{hidden.pk}/", f"/api/conversations/{hidden.pk}/messages/"):
+        assert page.request.get(console_server.url + url).status == 404
+    shot(page, "foreign-chat-by-url-es")
+
+
 def test_the_template_picker_outside_the_24_hour_window(
     console_server: Any,  # noqa: F811
     page: Any,  # noqa: F811

@@ -101,7 +101,10 @@ export class ChatView {
       this.composer.focus();
       this.fillUp();
     } catch (error) {
-      if (generation === this.generation) this.onError(error);
+      if (generation === this.generation) {
+        this.onError(error);
+        if (error.status === 404) this.onBack(); // not theirs (or gone): back to "choose a chat", nothing shown
+      }
     } finally {
       if (generation === this.generation) {
         this.heardWhileLoading = null;
