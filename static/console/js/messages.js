@@ -187,7 +187,9 @@ export function renderMessage(message, lookup = () => null) {
     body.push(h("div", { class: "text muted" }, t("This message type is not supported by WhatsApp's API.")));
   } else {
     body.push(media(message));
-    body.push(textBlock(message.text));
+    // A location's or contact card's text is the parser's one-line summary of the card shown below.
+    const card = (message.kind === "location" && message.location) || (message.kind === "contacts" && (message.contacts || []).length);
+    if (!card) body.push(textBlock(message.text));
     if (message.caption && message.caption !== message.text) body.push(textBlock(message.caption, "text caption"));
     body.push(location(message.location));
     body.push(contacts(message.contacts));
