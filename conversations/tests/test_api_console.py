@@ -523,6 +523,24 @@ def test_export_json_and_csv_hold_every_message_and_csv_is_excel_and_formula_saf
     assert bad.status_code == 400
 
 
+def test_exports_give_times_in_the_business_time_zone(api: Client, chat: Conversation, settings: Any) -> None:
+    """Owners read exports in Excel: 14:30 UTC is 08:30 in Mexico City, said so with its offset."""
+    from datetime import UTC, datetime
+
+    settings.TIME_ZONE = "America/Mexico_City"
+    Message.objects.filter(conversation=chat).update(created_at=datetime(2026, 3, 2, 14, 30, tzinfo=UTC))
+
+    rows = list(
+        csv.DictReader(
+            io.StringIO(api.get(f"/api/conversations/{chat.pk}/export/?format=csv").content.decode("utf-8-sig"))
+        )
+    )
+    exported = json.loads(api.get(f"/api/conversations/{chat.pk}/export/?format=json").content)
+
+    assert rows[0]["created_at"] == "2026-03-02T08:30:00-06:00"
+    assert exported["messages"][0]["created_at"] == "2026-03-02T08:30:00-06:00"
+
+
 # --------------------------------------------------------------------------- templates
 
 
