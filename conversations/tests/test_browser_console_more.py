@@ -201,6 +201,51 @@ def test_a_reply_that_fails_live_says_why_in_the_agents_language(
     assert errors == []
 
 
+_BREAKABLE_WEBSOCKET = """
+(() => {
+  const Real = window.WebSocket;
+  window.__sockets = [];
+  window.__blockWs = false;  // while true, every (re)connection goes nowhere, like a lost network
+  window.WebSocket = function (url, protocols) {
+    const ws = new Real(window.__blockWs ? "ws://127.0.0.1:1/" : url, protocols);
+    window.__sockets.push(ws);
+    return ws;
+  };
+  window.WebSocket.prototype = Real.prototype;
+  Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+})();
+"""
+
+
+def test_a_console_that_loses_its_connection_catches_up_once_back_with_no_gap_or_duplicate(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    boss: User,  # noqa: F811
+) -> None:
+    from conversations.tests.console_browser import text_payload
+
+    chat = _chat("Laura Martínez", "573001112233")
+    page.add_init_script(_BREAKABLE_WEBSOCKET)
+    log_in(page, console_server.url, "jefe", "clave-jefe-123")
+    page.goto(f"{console_server.url}/#chat-{chat.pk}")
+    expect(page.locator("[data-compose]")).to_be_enabled(timeout=TIMEOUT)
+    expect(page.locator("[data-console]")).to_have_attribute("data-connection", "live", timeout=TIMEOUT)
+
+    page.evaluate("() => { window.__blockWs = true; window.__sockets.forEach((ws) => ws.close()); }")
+    expect(page.locator(".connection")).to_contain_text("Reconectando", timeout=TIMEOUT)
+    for n in range(3):
+        assert console_server.post_webhook(text_payload(f"mientras no estabas {n}", n=n)) == 200
+    wait_for(lambda: Message.objects.filter(direction="in").count() == 3, message="the webhooks were not stored")
+    shot(page, "reconnecting-es")
+    page.evaluate("() => { window.__blockWs = false; }")
+
+    expect(page.locator("[data-console]")).to_have_attribute("data-connection", "live", timeout=TIMEOUT)
+    missed = page.locator(".msg.in", has_text="mientras no estabas")
+    expect(missed).to_have_count(3, timeout=TIMEOUT)
+    expect(missed.locator(".text")).to_have_text([f"mientras no estabas {n}" for n in range(3)])
+    expect(page.locator(".connection")).to_be_hidden()
+
+
 def test_a_customers_reaction_shows_on_the_message_live(
     console_server: Any,  # noqa: F811
     page: Any,  # noqa: F811
