@@ -125,7 +125,9 @@ export class ChatView {
     if (!conversation || document.visibilityState !== "visible") return;
     try {
       const updated = await api.action(conversation.id, "read");
-      if (updated && updated.id) this.update(updated);
+      // Only what reading changes: the rest of this answer may be older than an event heard meanwhile
+      // (a failed reply's attention flag, committed while this request was on its way).
+      if (updated && updated.id) this.update({ id: updated.id, unread_count: updated.unread_count });
     } catch (error) {
       if (error.status !== 404) console.warn("read failed", error);
     }
