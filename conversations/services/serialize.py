@@ -185,7 +185,18 @@ def message_data(
         value = _loaded(message, name)
         if value is not _MISSING:
             out[name] = _iso(value)
+    if message.status == "failed":
+        out["failure_reason"] = _failure_reason(message)
     return out
+
+
+def _failure_reason(message: Message) -> str:
+    """Why it was not sent, as one of the stored reasons (English: the consoles translate it, like the
+    attention reasons, since one event reaches agents of every language)."""
+    from conversations.services.attention import send_failure_reason
+
+    attempts = _loaded(message, "attempts")
+    return send_failure_reason(code=message.error_code, attempts=attempts if attempts is not _MISSING else 1)
 
 
 def _sent_by(message: Message, sent_by_id: Any) -> dict[str, Any] | None:

@@ -195,6 +195,9 @@ def test_a_reply_that_fails_live_says_why_in_the_agents_language(
     assert console_server.post_webhook(payload) == 200
 
     expect(page.locator(".msg.out.status-failed")).to_have_count(1, timeout=TIMEOUT)
+    # under the bubble too, in the agent's words, with the provider's own (English) detail kept after them
+    expect(page.locator(".msg.out .failure")).to_contain_text(reason, timeout=TIMEOUT)
+    expect(page.locator(".msg.out .failure")).to_contain_text("131026")
     expect(page.locator("[data-chat-banner]")).to_have_text(re.compile(re.escape(reason)), timeout=TIMEOUT)
     expect(page.locator(".chat .attention")).to_have_attribute("title", reason)
     shot(page, f"failed-live-{language}")
