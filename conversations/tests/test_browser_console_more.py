@@ -179,6 +179,8 @@ def test_a_reply_that_fails_live_says_why_in_the_agents_language(
     chat = _chat("Laura Martínez", "573001112233")
     payload = load_fixture("meta", "status__failed_131026")
     status = payload["entry"][0]["changes"][0]["value"]["statuses"][0]
+    for n in range(30):  # a chat long enough to scroll
+        Message.objects.create(conversation=chat, direction="in", kind="text", text=f"mensaje {n}", provider="meta")
     Message.objects.create(
         conversation=chat,
         direction="out",
@@ -198,6 +200,7 @@ def test_a_reply_that_fails_live_says_why_in_the_agents_language(
     # under the bubble too, in the agent's words, with the provider's own (English) detail kept after them
     expect(page.locator(".msg.out .failure")).to_contain_text(reason, timeout=TIMEOUT)
     expect(page.locator(".msg.out .failure")).to_contain_text("131026")
+    expect(page.locator(".msg.out .failure")).to_be_in_viewport()  # the chat stays scrolled to its end
     expect(page.locator("[data-chat-banner]")).to_have_text(re.compile(re.escape(reason)), timeout=TIMEOUT)
     expect(page.locator(".chat .attention")).to_have_attribute("title", reason)
     shot(page, f"failed-live-{language}")

@@ -181,7 +181,9 @@ export class ChatView {
     this.messages.set(message.id, merged);
     const existing = document.getElementById(`m-${message.id}`);
     if (existing && this.list.contains(existing)) {
+      const atBottom = this.isNearBottom(); // a change may make it taller (a failure note, a photo)
       existing.replaceWith(this.renderOne(merged));
+      if (atBottom) this.scrollToBottom();
       return;
     }
     const nearBottom = this.isNearBottom();
