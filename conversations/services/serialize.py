@@ -120,6 +120,8 @@ def _origin(message: Message, data: Mapping[str, Any], rule_id: Any, sent_by_id:
         return "rule"
     if message.kind == "system":
         return "system"
+    if "ai_log" in data:  # an AI answer stored before the responder said so in "origin"
+        return "ai"
     return str(data.get("origin") or "system")
 
 
