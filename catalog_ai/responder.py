@@ -348,9 +348,9 @@ def _burst_answer(conversation_id: int) -> TurnResult:
 
 def _deliver(conversation_id: int, *, burst: list[Message], answer: Answer, language: str) -> TurnResult:
     from catalog_ai.models import AISettings
+    from conversations import events
     from conversations.models import Conversation, Message
     from conversations.providers.base import OutboundMessage, OutboundValidationError
-    from conversations import events
     from conversations.services.outbound import message_queue_outbound
     from conversations.services.serialize import message_event_data
 
