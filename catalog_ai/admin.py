@@ -135,19 +135,9 @@ class CatalogAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("summary"))
     def summary_short(self, obj: Catalog) -> str:
-        summary = obj.summary or {}
-        if obj.status in (CatalogStatus.FAILED, CatalogStatus.STALLED):
-            return obj.error[:120]
-        if catalog_is_stalled(catalog=obj):
-            return _("Stalled: no sign of life from its worker. Resume or reset it.")
-        if "chunks" not in summary:
-            return "—"
-        return _("%(chunks)d chunks · %(skus)d SKUs · %(ocr)d OCR pages · %(seconds)s s") % {
-            "chunks": summary.get("chunks", 0),
-            "skus": summary.get("skus", 0),
-            "ocr": summary.get("ocr_pages", 0),
-            "seconds": summary.get("seconds", 0),
-        }
+        from catalog_ai.admin_views import catalog_summary_text
+
+        return catalog_summary_text(obj)
 
     @admin.display(description=_("summary"))
     def summary_display(self, obj: Catalog) -> str:

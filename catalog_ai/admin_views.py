@@ -150,11 +150,29 @@ def _steps() -> list[str]:
     return known_steps()  # the rules' steps, from the responder flows registers
 
 
+def catalog_summary_text(catalog: Catalog) -> str:
+    """One line a business owner reads: chunks, SKUs, OCR pages and time (or why it stopped)."""
+    from catalog_ai.ingestion import catalog_is_stalled
+    from catalog_ai.models import CatalogStatus
+
+    summary = catalog.summary if isinstance(catalog.summary, dict) else {}
+    if catalog.status in (CatalogStatus.FAILED, CatalogStatus.STALLED):
+        return catalog.error[:120]
+    if catalog_is_stalled(catalog=catalog):
+        return _("Stalled: no sign of life from its worker. Resume or reset it.")
+    if "chunks" not in summary:
+        return "—"
+    return _("%(chunks)d chunks · %(skus)d SKUs · %(ocr)d OCR pages · %(seconds)s s") % {
+        "chunks": summary.get("chunks", 0),
+        "skus": summary.get("skus", 0),
+        "ocr": summary.get("ocr_pages", 0),
+        "seconds": summary.get("seconds", 0),
+    }
+
+
 def _summary(catalog: Catalog) -> list[tuple[str, str]]:
-    summary = catalog.summary
-    if isinstance(summary, dict):
-        return [(str(k), v if isinstance(v, str) else str(v)) for k, v in list(summary.items())[:10]]
-    return [("", str(summary))] if summary else []
+    # The ingestion's raw figures (English keys, extraction backends) stay on the catalog's own page.
+    return [("", catalog_summary_text(catalog))]
 
 
 def _index_status() -> dict[str, Any] | None:

@@ -348,9 +348,11 @@ def _burst_answer(conversation_id: int) -> TurnResult:
 
 def _deliver(conversation_id: int, *, burst: list[Message], answer: Answer, language: str) -> TurnResult:
     from catalog_ai.models import AISettings
+    from conversations import events
     from conversations.models import Conversation, Message
     from conversations.providers.base import OutboundMessage, OutboundValidationError
     from conversations.services.outbound import message_queue_outbound
+    from conversations.services.serialize import message_event_data
 
     with transaction.atomic():
         conversation = (
@@ -378,8 +380,12 @@ def _deliver(conversation_id: int, *, burst: list[Message], answer: Answer, lang
             except OutboundValidationError as exc:
                 logger.warning("AI reply to conversation %s cannot be sent: %s", conversation_id, exc)
         for message in sent:
-            message.data = {**message.data, "ai_log": answer.log_id, "ai_backend": answer.backend}
+            # "origin" makes consoles label it an AI answer; they hear of it once this commits.
+            message.data = {**message.data, "origin": "ai", "ai_log": answer.log_id, "ai_backend": answer.backend}
             message.save(update_fields=["data", "updated_at"])
+            events.broadcast_on_commit(
+                groups=events.groups_for(conversation), name=events.MESSAGE_UPDATED, data=message_event_data(message)
+            )
         _clear(fresh, ai_answered=True, ai_log=answer.log_id)
         if answer.is_fallback and not conversation.needs_attention:
             from conversations.services.attention import REASON_AI_NO_ANSWER, conversation_flag_attention

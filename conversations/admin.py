@@ -44,13 +44,32 @@ DELIVERY_ERRORS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# A refused POST's reason ends with what was kept of it: "(N bytes from ADDRESS[, the first K kept])".
+_REFUSED_NOTE = re.compile(
+    r"(?P<reason>.*) \((?P<size>\d+) bytes from (?P<client>.*?)(?:, the first (?P<kept>\d+) kept)?\)"
+)
+
+
 def delivery_error_text(error: str) -> str:
     """A delivery's error in the reader's language when it is one of the fixed reasons, else as stored."""
+    note = ""
+    refused = _REFUSED_NOTE.fullmatch(error)
+    if refused:
+        error = refused["reason"]
+        client = refused["client"]
+        values = {
+            "size": refused["size"],
+            "client": _("an unknown address") if client == "an unknown address" else client,
+        }
+        note = _("%(size)s bytes from %(client)s") % values
+        if refused["kept"]:
+            note += _(", the first %(kept)s kept") % {"kept": refused["kept"]}
     for pattern, sentence in DELIVERY_ERRORS:
         match = pattern.fullmatch(error)
         if match:
-            return str(sentence) % match.groupdict() if match.groupdict() else str(sentence)
-    return error
+            error = str(sentence) % match.groupdict() if match.groupdict() else str(sentence)
+            break
+    return f"{error} ({note})" if note else error
 
 
 class TestChatFilter(admin.SimpleListFilter):

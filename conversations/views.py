@@ -13,6 +13,7 @@ from django.views.generic import TemplateView
 from accounts.models import Role
 from conversations.console_strings import console_catalog
 from conversations.models.conversations import ConversationStatus
+from conversations.services.attention import attention_reason_catalog
 
 
 class HomeView(LoginRequiredMixin, TemplateView):
@@ -37,6 +38,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
             "csrfToken": get_token(self.request),
             "loginUrl": resolve_url(settings.LOGIN_URL),
             "roles": roles,
+            "attentionReasons": attention_reason_catalog(),
             "icons": static("console/icons.svg"),
             # Checked again by the API (and the file's content by type): this only spares a useless upload.
             "uploadLimits": {kind: int(mb * 1024 * 1024) for kind, mb in settings.CONSOLE_UPLOAD_MAX_MB.items()},

@@ -28,6 +28,7 @@ from django.views.static import serve
 from conversations.models import Conversation, Message
 from conversations.selectors import access_conversation_by_id
 from conversations.services.media_types import UNKNOWN_TYPE, served_type
+from conversations.services.serialize import message_file_name
 
 PROTECTIVE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -89,17 +90,19 @@ def _protect(response: HttpResponse, *, inline: bool, filename: str) -> HttpResp
 @login_required
 def message_media(request: HttpRequest, message_id: int) -> HttpResponse:
     """The file of message `message_id`, if the user may see its conversation; 404 otherwise."""
-    message = Message.objects.filter(pk=message_id).only("id", "conversation_id", "media_file").first()
-    if message is None or not message.media_file:
+    message = (
+        Message.objects.filter(pk=message_id).only("id", "conversation_id", "direction", "media_file", "data").first()
+    )
+    name = message_file_name(message) if message is not None else ""
+    if not name:
         raise Http404
     try:
         access_conversation_by_id(user=request.user, conversation_id=message.conversation_id)
     except Conversation.DoesNotExist:
         raise Http404 from None
-    name = message.media_file.name
     try:
         handle = default_storage.open(name, "rb")
-    except (FileNotFoundError, OSError):
+    except (FileNotFoundError, OSError, SuspiciousFileOperation):
         raise Http404 from None
     content_type, inline = served_type(name)
     extension = PurePosixPath(name).suffix.lower() if content_type != UNKNOWN_TYPE else ".bin"

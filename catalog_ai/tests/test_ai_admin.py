@@ -68,7 +68,8 @@ def test_the_list_is_the_settings_page_with_the_catalogs(admin_client: Any) -> N
                   "response_max_chars", "fallback_message", "top_k", "min_score", "cache_ttl"):  # fmt: skip
         assert f'name="{field}"' in html
     assert "Catálogo 2025" in html and reverse("admin:catalog_ai_catalog_add") in html
-    assert "chunks" in html  # the catalog's summary
+    assert "fragmentos ·" in html  # the catalog's summary, in words an owner reads
+    assert "ocr_pages" not in html and "backends" not in html  # the ingestion's raw keys stay on the catalog page
     index = response.context["index"]
     assert index["exists"] and index["chunks"] == CatalogChunk.objects.count() and not index["stale"]
     assert 'name="question"' in html

@@ -165,6 +165,10 @@ def test_a_burst_gets_one_answer_with_its_page_images(meta_settings: Any, clock:
         assert message.awaiting_ai is False and message.data["ai_log"] == log.pk
     reply = Message.objects.get(direction="out", kind="text")
     assert reply.status == "queued" and reply.data["ai_log"] == log.pk and reply.data["ai_backend"] == "extractive"
+    from conversations.services.serialize import messages_data
+
+    # the console labels them "AI answer" (not "System"): the page image too
+    assert {m["origin"] for m in messages_data(list(Message.objects.filter(direction="out")))} == {"ai"}
 
     # Run twice (a redelivered task): nothing more is sent.
     assert ai_turn_run(conversation_id=conversation.pk).state == "nothing"

@@ -38,7 +38,7 @@ class WebhookDelivery(models.Model):
         indexes = [models.Index(fields=["state", "received_at"], name="delivery_state_received")]
 
     def __str__(self) -> str:
-        return f"{self.provider} #{self.pk} ({self.state})"
+        return f"{self.provider} #{self.pk} · {self.get_state_display()}"
 
     @property
     def body_text(self) -> str:

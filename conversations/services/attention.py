@@ -28,6 +28,7 @@ __all__ = [
     "REASON_SEND_UNDELIVERABLE",
     "REASON_SEND_WINDOW",
     "REASON_UNMATCHED",
+    "attention_reason_catalog",
     "attention_reason_text",
     "conversation_flag_attention",
     "message_failure_text",
@@ -89,6 +90,26 @@ def conversation_flag_attention(*, conversation_id: int, reason: str) -> None:
             name=events.CONVERSATION_UPDATED,
             data={**conversation_event_data(conversation), "needs_attention": True, "attention_reason": reason},
         )
+
+
+ATTENTION_REASONS = (
+    REASON_UNMATCHED,
+    REASON_AI_NO_ANSWER,
+    REASON_AI_UNREADABLE,
+    REASON_SEND_NO_TOKEN,
+    REASON_SEND_BAD_TOKEN,
+    REASON_SEND_WINDOW,
+    REASON_SEND_INVALID,
+    REASON_SEND_UNDELIVERABLE,
+    REASON_SEND_RETRIES,
+    REASON_SEND_REFUSED,
+)
+
+
+def attention_reason_catalog() -> dict[str, str]:
+    """Every known reason (as stored, in English) in the active language: live events carry the stored
+    reason, one frame for agents of every language, and each console translates it with this."""
+    return {reason: gettext(reason) for reason in ATTENTION_REASONS}
 
 
 def attention_reason_text(reason: str) -> str:

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -51,6 +52,28 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+_TIME_FIELDS = (
+    "created_at",
+    "sent_at",
+    "delivered_at",
+    "read_at",
+    "last_message_at",
+    "last_activity_at",
+    "window_closes_at",
+)
+
+
+def _business_times(item: dict[str, Any]) -> dict[str, Any]:
+    """The item with its times in the business's time zone (ISO 8601 with that offset): what the
+    owner reading the file in a spreadsheet expects, still unambiguous for a program."""
+    out = dict(item)
+    for name in _TIME_FIELDS:
+        value = out.get(name)
+        if isinstance(value, str) and value:
+            out[name] = timezone.localtime(datetime.fromisoformat(value)).isoformat()
+    return out
+
+
 def _messages(conversation: Conversation) -> Iterator[list[dict[str, Any]]]:
     """Every message of the chat, oldest first, in batches (each batch two lookups)."""
     queryset = Message.objects.filter(conversation=conversation).select_related("rule", "sent_by")
@@ -62,20 +85,20 @@ def _messages(conversation: Conversation) -> Iterator[list[dict[str, Any]]]:
         batch = list(page[:_BATCH])
         if not batch:
             return
-        yield messages_data(batch)
+        yield [_business_times(item) for item in messages_data(batch)]
         last = (batch[-1].created_at, batch[-1].pk)
 
 
 def export_filename(conversation: Conversation, extension: str) -> str:
-    return f"conversation-{conversation.pk}-{timezone.now():%Y%m%d-%H%M}.{extension}"
+    return f"conversation-{conversation.pk}-{timezone.localtime():%Y%m%d-%H%M}.{extension}"
 
 
 def conversation_export_json(conversation: Conversation) -> str:
     roles = list(conversation.roles.all())
     data = {
-        "conversation": conversation_data(conversation, roles=roles),
+        "conversation": _business_times(conversation_data(conversation, roles=roles)),
         "messages": [item for batch in _messages(conversation) for item in batch],
-        "exported_at": timezone.now().isoformat(),
+        "exported_at": timezone.localtime().isoformat(),
     }
     return json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, indent=1)
 

@@ -22,10 +22,12 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from conversations import events
 from conversations.models import MediaState, Message
 from conversations.providers.base import MediaFile, MediaRef, Provider, ProviderError
 from conversations.services.channels import provider_for
 from conversations.services.media_types import media_sniff
+from conversations.services.serialize import message_event_data
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +112,14 @@ def message_media_download(*, message: Message, retry_delays: Sequence[float] = 
         update_fields=["media_file", "media_mime", "media_size", "media_original_url", "media_state",
                        "media_checksum_mismatch", "media_error", "data", "updated_at"]
     )  # fmt: skip
+    _broadcast_media(message)
+
+
+def _broadcast_media(message: Message) -> None:
+    """Consoles showing the chat swap "not available yet" for the file (or say it failed) live."""
+    events.broadcast_on_commit(
+        groups=events.groups_for(message.conversation), name=events.MESSAGE_UPDATED, data=message_event_data(message)
+    )
 
 
 def _fetch_again(
@@ -129,6 +139,7 @@ def _mark_not_stored(message: Message, error: str, *, retry: bool) -> None:
     message.media_state = MediaState.RETRY if retry else MediaState.FAILED
     message.media_error = error[:2000]
     message.save(update_fields=["media_state", "media_error", "updated_at"])
+    _broadcast_media(message)
 
 
 def media_refetch_window(*, now: datetime) -> tuple[datetime, datetime]:

@@ -26,6 +26,7 @@ __all__ = [
     "conversation_event_data",
     "message_data",
     "message_event_data",
+    "message_file_name",
     "message_media_url",
     "messages_data",
     "user_brief",
@@ -55,9 +56,21 @@ def user_brief(user: Any) -> dict[str, Any] | None:
     return {"id": user.pk, "name": user.get_full_name() or user.get_username()}
 
 
+def message_file_name(message: Message) -> str:
+    """The storage name of the message's file: the one stored with it (customer media, agent
+    attachments), else the business file an outbound message sends by upload (a rule's or a quick
+    reply's media, which is not copied into the message). Empty: no file."""
+    if message.media_file:
+        return message.media_file.name
+    data = message.data if isinstance(message.data, dict) else {}
+    outbound = data.get("outbound")
+    path = outbound.get("media_path") if message.direction == "out" and isinstance(outbound, dict) else ""
+    return path if isinstance(path, str) else ""
+
+
 def message_media_url(message: Message) -> str | None:
     """Where a user who may see the chat opens the message's file (never a public path)."""
-    return reverse("message-media", args=[message.pk]) if message.media_file else None
+    return reverse("message-media", args=[message.pk]) if message_file_name(message) else None
 
 
 def _media_name(message: Message, data: Mapping[str, Any]) -> str | None:
@@ -107,6 +120,8 @@ def _origin(message: Message, data: Mapping[str, Any], rule_id: Any, sent_by_id:
         return "rule"
     if message.kind == "system":
         return "system"
+    if "ai_log" in data:  # an AI answer stored before the responder said so in "origin"
+        return "ai"
     return str(data.get("origin") or "system")
 
 
@@ -172,7 +187,18 @@ def message_data(
         value = _loaded(message, name)
         if value is not _MISSING:
             out[name] = _iso(value)
+    if message.status == "failed":
+        out["failure_reason"] = _failure_reason(message)
     return out
+
+
+def _failure_reason(message: Message) -> str:
+    """Why it was not sent, as one of the stored reasons (English: the consoles translate it, like the
+    attention reasons, since one event reaches agents of every language)."""
+    from conversations.services.attention import send_failure_reason
+
+    attempts = _loaded(message, "attempts")
+    return send_failure_reason(code=message.error_code, attempts=attempts if attempts is not _MISSING else 1)
 
 
 def _sent_by(message: Message, sent_by_id: Any) -> dict[str, Any] | None:
@@ -308,5 +334,10 @@ def conversation_data(conversation: Conversation, *, roles: list[Any] | None = N
 
 
 def conversation_event_data(conversation: Conversation) -> dict[str, Any]:
-    """A conversation for the consoles' events (only what is loaded; consoles merge by id)."""
-    return conversation_data(conversation)
+    """A conversation for the consoles' events (only what is loaded; consoles merge by id).
+
+    One frame reaches agents of every language, so the attention reason goes as stored (its English
+    original); each console translates it (the page's attention reason catalog)."""
+    out = conversation_data(conversation)
+    out["attention_reason"] = conversation.attention_reason
+    return out

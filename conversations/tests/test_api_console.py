@@ -264,6 +264,30 @@ def test_a_quick_reply_sends_its_text_then_its_media(api: Client, chat: Conversa
     assert fake_graph.sent[1]["json"]["image"]["caption"] == "Lista"
 
 
+def test_the_agent_sees_the_image_a_quick_reply_sent(api: Client, chat: Conversation, meta_settings: Any) -> None:
+    """A quick reply's (or a rule's) file is not copied into the message: the console still shows it,
+    through the same authenticated media view, and only to those who may see the chat."""
+    from flows.models import QuickReply, QuickReplyMedia
+
+    reply = QuickReply.objects.create(title="Local", text="")
+    path = Path(django_settings.MEDIA_ROOT) / "public/quick_replies/2026/01/local.jpg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(JPEG)
+    QuickReplyMedia.objects.create(quick_reply=reply, media_type="image", file="public/quick_replies/2026/01/local.jpg")
+
+    sent = post(api, chat, {"kind": "quick_reply", "quick_reply": reply.pk}).json()["messages"][0]
+    listed = api.get(f"/api/conversations/{chat.pk}/messages/").json()["results"][-1]
+    outsider = Client()
+    outsider.force_login(User.objects.create_user("otto", password="x"))
+
+    assert sent["media_url"] == listed["media_url"] == f"/messages/{sent['id']}/media"
+    served = api.get(sent["media_url"])
+    assert served.status_code == 200
+    assert served["Content-Type"] == "image/jpeg"
+    assert b"".join(served.streaming_content) == JPEG
+    assert outsider.get(sent["media_url"]).status_code == 404
+
+
 # --------------------------------------------------------------------------- actions
 
 
@@ -497,6 +521,24 @@ def test_export_json_and_csv_hold_every_message_and_csv_is_excel_and_formula_saf
         "Ñandú, café ☕",
     ]
     assert bad.status_code == 400
+
+
+def test_exports_give_times_in_the_business_time_zone(api: Client, chat: Conversation, settings: Any) -> None:
+    """Owners read exports in Excel: 14:30 UTC is 08:30 in Mexico City, said so with its offset."""
+    from datetime import UTC, datetime
+
+    settings.TIME_ZONE = "America/Mexico_City"
+    Message.objects.filter(conversation=chat).update(created_at=datetime(2026, 3, 2, 14, 30, tzinfo=UTC))
+
+    rows = list(
+        csv.DictReader(
+            io.StringIO(api.get(f"/api/conversations/{chat.pk}/export/?format=csv").content.decode("utf-8-sig"))
+        )
+    )
+    exported = json.loads(api.get(f"/api/conversations/{chat.pk}/export/?format=json").content)
+
+    assert rows[0]["created_at"] == "2026-03-02T08:30:00-06:00"
+    assert exported["messages"][0]["created_at"] == "2026-03-02T08:30:00-06:00"
 
 
 # --------------------------------------------------------------------------- templates

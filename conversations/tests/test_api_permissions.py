@@ -139,6 +139,32 @@ def test_chat_endpoints_answer_only_those_who_may_see_the_chat(
         assert response.json() == missing.json()
 
 
+@pytest.mark.parametrize("user_name", ALL_USERS)
+@pytest.mark.parametrize("chat_name", ["sales_chat", "unrouted_chat"])
+def test_the_media_view_follows_the_same_rule(world: World, user_name: str, chat_name: str) -> None:
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from conversations.tests.media_support import JPEG
+
+    conversation = getattr(world, chat_name)
+    message = Message.objects.create(conversation=conversation, direction="in", kind="image", provider="meta")
+    message.media_file.name = default_storage.save(
+        f"{conversation.channel_id}/2026/01/{chat_name}.jpg", ContentFile(JPEG)
+    )
+    message.save(update_fields=["media_file"])
+    allowed = SEES_SALES if chat_name == "sales_chat" else SEES_UNROUTED
+
+    response = _client(world.users[user_name]).get(f"/messages/{message.pk}/media")
+
+    if user_name == "anonymous":
+        assert response.status_code == 302  # to the login page
+    elif user_name in allowed:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 404
+
+
 @pytest.mark.parametrize("user_name", ALL_USERS[:-1])
 def test_the_list_shows_each_user_exactly_the_chats_they_may_see(world: World, user_name: str) -> None:
     response = _client(world.users[user_name]).get("/api/conversations/")

@@ -221,6 +221,29 @@ def test_an_agent_filters_by_role_and_sees_only_the_chats_of_their_roles(
     assert errors == []
 
 
+def test_an_agent_without_the_role_gets_nothing_by_url_or_api(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+) -> None:
+    ventas, cobros = (Role.objects.create(name=n, keyword=n.lower()) for n in ("Ventas", "Cobros"))
+    agent = User.objects.create_user(username="agente", password="clave-agente-123", first_name="Beto")
+    agent.roles.add(ventas)
+    hidden = _chat("Oculto", "573003")
+    ChatRole.objects.create(conversation=hidden, role=cobros)
+    Message.objects.create(conversation=hidden, direction="in", kind="text", text="secreto", provider="meta")
+
+    log_in(page, console_server.url, "agente", "clave-agente-123")
+    page.goto(f"{console_server.url}/#chat-{hidden.pk}")
+
+    expect(page.locator(".toast.error")).to_have_text("Este chat ya no está disponible para ti.", timeout=TIMEOUT)
+    expect(page.locator("[data-placeholder]")).to_be_visible()  # back to "choose a chat": nothing of it shows
+    expect(page.locator("[data-chat]")).to_be_hidden()
+    assert "secreto" not in page.content() and "Oculto" not in page.content()
+    for url in (f"/api/conversations/{hidden.pk}/", f"/api/conversations/{hidden.pk}/messages/"):
+        assert page.request.get(console_server.url + url).status == 404
+    shot(page, "foreign-chat-by-url-es")
+
+
 def test_the_template_picker_outside_the_24_hour_window(
     console_server: Any,  # noqa: F811
     page: Any,  # noqa: F811
@@ -267,6 +290,38 @@ def test_the_template_picker_outside_the_24_hour_window(
     assert texts == ["Laura", "N.º 17"]
     expect(page.locator("dialog")).to_have_count(0)
     assert errors == []
+
+
+def test_the_template_picker_names_header_and_button_variables_in_spanish(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    fake_graph: Any,
+    boss: User,
+) -> None:
+    from conversations.models import MessageTemplate
+    from conversations.services.templates import template_variables
+
+    chat = _chat("Laura Martínez", "573001112233", inbound_ago=timedelta(days=2))
+    promo = next(t for t in load_fixture("meta", "templates__list")["data"] if t["name"] == "promo_cubiertas")
+    MessageTemplate.objects.create(
+        channel=chat.channel,
+        name=promo["name"],
+        language=promo["language"],
+        category=promo["category"],
+        status="APPROVED",
+        components=promo["components"],
+        variables=template_variables(promo["components"]),
+        synced_at=timezone.now(),
+    )
+    log_in(page, console_server.url, "jefe", "clave-jefe-123")
+    page.goto(f"{console_server.url}/#chat-{chat.pk}")
+    page.locator("[data-template-picker]").click()
+    page.select_option("[data-template-select]", label="promo_cubiertas · es · MARKETING")
+    labels = page.locator("dialog .template-vars .field-label")
+    expect(labels).to_have_text(
+        ["Encabezado: imagen (enlace)", "Variable {{1}}", "Variable {{2}}", "Variable del botón {{1}}"]
+    )
+    shot(page, "template-picker-header-button-es")
 
 
 def test_hostile_names_and_text_are_shown_as_text(
@@ -335,6 +390,100 @@ def test_hostile_captions_file_names_locations_contacts_and_referrals_are_text(
     assert page.locator(".kind-referral a[href^='javascript']").count() == 0  # a javascript: link is dropped
     assert page.locator("[data-messages] img, [data-messages] script").count() == 0
     shot(page, "hostile-cards-es")
+    assert dialogs == [] and errors == []
+
+
+def test_a_hostile_customer_through_real_webhooks_is_text_everywhere(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    fake_graph: Any,
+    boss: User,
+) -> None:
+    """The parsers' own summaries (a location's, a contact card's), a document's file name and an ad's
+    fields, as Meta sends them: text in the list, the chat, the page title and the admin."""
+    errors = watch_errors(page)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    evil = "<img src=x onerror=alert(1)>"
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    fake_graph.add_media("DOC-EVIL", pdf, "application/pdf")
+
+    def deliver(n: int, message: dict[str, Any]) -> None:
+        payload = text_payload("x", n=n, name=evil)
+        value = payload["entry"][0]["changes"][0]["value"]
+        value["messages"] = [{**value["messages"][0], **message}]
+        value["messages"][0].pop("text", None) if message.get("type") != "text" else None
+        assert console_server.post_webhook(payload) == 200
+
+    log_in(page, console_server.url, "jefe", "clave-jefe-123")
+    deliver(1, {"type": "text", "text": {"body": "<script>alert(2)</script>"}})
+    row = page.locator(".chat", has_text=evil)
+    expect(row.locator(".name")).to_have_text(evil, timeout=TIMEOUT)
+    row.locator("button").first.click()
+    expect(page.locator(".msg.in", has_text="<script>alert(2)</script>")).to_be_visible(timeout=TIMEOUT)
+    sha = base64.b64encode(hashlib.sha256(pdf).digest()).decode()
+    deliver(
+        2,
+        {
+            "type": "document",
+            "document": {
+                "id": "DOC-EVIL",
+                "filename": f"{evil}.pdf",
+                "caption": f"c {evil}",
+                "mime_type": "application/pdf",
+                "sha256": sha,
+            },
+        },
+    )
+    deliver(
+        3,
+        {
+            "type": "location",
+            "location": {
+                "latitude": 4.6,
+                "longitude": -74.08,
+                "name": f"p {evil}",
+                "address": "<b>calle</b>",
+                "url": "javascript:alert(3)",
+            },
+        },
+    )
+    deliver(
+        4,
+        {
+            "type": "contacts",
+            "contacts": [
+                {
+                    "name": {"formatted_name": f"k {evil}"},
+                    "phones": [{"phone": "<b>310</b>"}],
+                    "emails": [{"email": "javascript:alert(4)"}],
+                }
+            ],
+        },
+    )
+    deliver(5, {"type": "text", "text": {"body": "vi el anuncio"},
+                "referral": {"source_url": "javascript:alert(5)", "source_type": "ad", "headline": f"h {evil}",
+                             "body": "<script>alert(6)</script>", "image_url": "javascript:alert(7)"}})  # fmt: skip
+
+    expect(page.locator(".kind-document .doc-name")).to_have_text(f"{evil}.pdf", timeout=TIMEOUT)
+    expect(page.locator(".kind-document")).to_contain_text(f"c {evil}")
+    location = page.locator(".kind-location")
+    expect(location.locator(".card-title")).to_have_text(f"p {evil}", timeout=TIMEOUT)
+    assert location.inner_text().count(f"p {evil}") == 1  # the card, not the parser's summary beside it
+    contact = page.locator(".kind-contacts")
+    expect(contact.locator(".card-title")).to_have_text(f"k {evil}", timeout=TIMEOUT)
+    assert contact.inner_text().count(f"k {evil}") == 1
+    expect(page.locator(".card-referral .card-title")).to_have_text(f"h {evil}", timeout=TIMEOUT)
+    expect(page.locator(".card-referral .card-sub")).to_have_text("<script>alert(6)</script>")
+    expect(page.locator("[data-chat-name]")).to_contain_text(evil)
+    assert page.locator("[data-messages] a[href^='javascript'], [data-messages] img[src^='javascript']").count() == 0
+    assert page.locator("[data-messages] script, [data-chat-list] img, [data-chat-list] script").count() == 0
+    shot(page, "hostile-webhooks-es")
+
+    chat = Conversation.objects.get(contact__external_id="573001112233")
+    page.goto(f"{console_server.url}/admin/conversations/conversation/{chat.pk}/change/")
+    expect(page.locator("#content")).to_contain_text(f"p {evil}")
+    assert page.locator("#content img[src='x']").count() == 0
     assert dialogs == [] and errors == []
 
 

@@ -3,6 +3,8 @@ older history on scroll, and a phone-sized screen. Screenshots: var/screenshots/
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import re
 from datetime import timedelta
@@ -17,7 +19,13 @@ from accounts.models import Role, User
 from conftest import load_fixture, wait_for
 from conversations.models import Conversation, Message
 from conversations.tests import conftest as conversations_fixtures
-from conversations.tests.console_browser import console_server, log_in, shot, watch_errors  # noqa: F401
+from conversations.tests.console_browser import (  # noqa: F401
+    console_server,
+    log_in,
+    shot,
+    voice_note_ogg,
+    watch_errors,
+)
 from conversations.tests.test_browser_console import TIMEOUT, _chat, boss  # noqa: F401  (fixture)
 from whatsapp_ia.tests.browser import ARGS, CHROMIUM, page  # noqa: F401  (fixture)
 
@@ -100,6 +108,148 @@ def test_a_file_whatsapp_refuses_gets_a_clear_error(
     expect(page.locator(".toast.error")).to_contain_text("WhatsApp", timeout=TIMEOUT)
     assert fake_graph.sent == []
     assert not Message.objects.filter(direction="out").exists()
+
+
+def test_a_file_whose_content_is_not_its_extension_is_refused_in_the_agents_words(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    fake_graph: Any,
+    boss: User,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    chat = _chat("Laura Martínez", "573001112233")
+    liar = tmp_path / "foto.png"
+    liar.write_text("no soy una imagen, soy texto")
+    log_in(page, console_server.url, "jefe", "clave-jefe-123")
+    page.goto(f"{console_server.url}/#chat-{chat.pk}")
+    expect(page.locator("[data-compose]")).to_be_enabled(timeout=TIMEOUT)
+    page.locator("[data-composer] input[type=file]").set_input_files(str(liar))
+    page.locator("[data-compose]").press("Enter")
+    toast = page.locator(".toast.error")
+    expect(toast).to_contain_text("WhatsApp no acepta este tipo de archivo", timeout=TIMEOUT)
+    assert not re.search(r"\bfile:", toast.inner_text())  # the API's English field name stays out of it
+    shot(page, "refused-file-es")
+    assert fake_graph.sent == []
+    assert not Message.objects.filter(direction="out").exists()
+
+
+def test_a_voice_note_that_arrives_in_the_open_chat_becomes_playable_without_a_reload(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    fake_graph: Any,
+    boss: User,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    errors = watch_errors(page)
+    chat = _chat("Laura Martínez", "573001112233")
+    audio = voice_note_ogg(tmp_path)
+    payload = load_fixture("meta", "message__audio_voice_note")
+    media = payload["entry"][0]["changes"][0]["value"]["messages"][0]["audio"]
+    media["sha256"] = base64.b64encode(hashlib.sha256(audio).digest()).decode()
+    fake_graph.add_media(media["id"], audio, "audio/ogg")
+    log_in(page, console_server.url, "jefe", "clave-jefe-123")
+    page.goto(f"{console_server.url}/#chat-{chat.pk}")
+    expect(page.locator("[data-compose]")).to_be_enabled(timeout=TIMEOUT)
+
+    assert console_server.post_webhook(payload) == 200
+
+    player = page.locator(".msg.in audio")
+    expect(player).to_be_visible(timeout=TIMEOUT)  # the stored file reaches the open chat live
+    player.evaluate("audio => { audio.muted = true; return audio.play(); }")
+    page.wait_for_function("() => document.querySelector('.msg.in audio').currentTime > 0", timeout=TIMEOUT)
+    shot(page, "voice-note-live-es")
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("language", "reason"),
+    [
+        ("es", "No se pudo entregar una respuesta al número de este cliente."),
+        ("en", "A reply could not be delivered to this customer's number."),
+    ],
+)
+def test_a_reply_that_fails_live_says_why_in_the_agents_language(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    boss: User,  # noqa: F811
+    language: str,
+    reason: str,
+) -> None:
+    errors = watch_errors(page)
+    chat = _chat("Laura Martínez", "573001112233")
+    payload = load_fixture("meta", "status__failed_131026")
+    status = payload["entry"][0]["changes"][0]["value"]["statuses"][0]
+    for n in range(30):  # a chat long enough to scroll
+        Message.objects.create(conversation=chat, direction="in", kind="text", text=f"mensaje {n}", provider="meta")
+    Message.objects.create(
+        conversation=chat,
+        direction="out",
+        kind="text",
+        text="¿Te llamo mañana?",
+        provider="meta",
+        provider_message_id=status["id"],
+        status="sent",
+    )
+    log_in(page, console_server.url, "jefe", "clave-jefe-123", language=language)
+    page.goto(f"{console_server.url}/#chat-{chat.pk}")
+    expect(page.locator(".msg.out")).to_have_count(1, timeout=TIMEOUT)
+
+    assert console_server.post_webhook(payload) == 200
+
+    expect(page.locator(".msg.out.status-failed")).to_have_count(1, timeout=TIMEOUT)
+    # under the bubble too, in the agent's words, with the provider's own (English) detail kept after them
+    expect(page.locator(".msg.out .failure")).to_contain_text(reason, timeout=TIMEOUT)
+    expect(page.locator(".msg.out .failure")).to_contain_text("131026")
+    expect(page.locator(".msg.out .failure")).to_be_in_viewport()  # the chat stays scrolled to its end
+    expect(page.locator("[data-chat-banner]")).to_have_text(re.compile(re.escape(reason)), timeout=TIMEOUT)
+    expect(page.locator(".chat .attention")).to_have_attribute("title", reason)
+    shot(page, f"failed-live-{language}")
+    assert errors == []
+
+
+_BREAKABLE_WEBSOCKET = """
+(() => {
+  const Real = window.WebSocket;
+  window.__sockets = [];
+  window.__blockWs = false;  // while true, every (re)connection goes nowhere, like a lost network
+  window.WebSocket = function (url, protocols) {
+    const ws = new Real(window.__blockWs ? "ws://127.0.0.1:1/" : url, protocols);
+    window.__sockets.push(ws);
+    return ws;
+  };
+  window.WebSocket.prototype = Real.prototype;
+  Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+})();
+"""
+
+
+def test_a_console_that_loses_its_connection_catches_up_once_back_with_no_gap_or_duplicate(
+    console_server: Any,  # noqa: F811
+    page: Any,  # noqa: F811
+    boss: User,  # noqa: F811
+) -> None:
+    from conversations.tests.console_browser import text_payload
+
+    chat = _chat("Laura Martínez", "573001112233")
+    page.add_init_script(_BREAKABLE_WEBSOCKET)
+    log_in(page, console_server.url, "jefe", "clave-jefe-123")
+    page.goto(f"{console_server.url}/#chat-{chat.pk}")
+    expect(page.locator("[data-compose]")).to_be_enabled(timeout=TIMEOUT)
+    expect(page.locator("[data-console]")).to_have_attribute("data-connection", "live", timeout=TIMEOUT)
+
+    page.evaluate("() => { window.__blockWs = true; window.__sockets.forEach((ws) => ws.close()); }")
+    expect(page.locator(".connection")).to_contain_text("Reconectando", timeout=TIMEOUT)
+    for n in range(3):
+        assert console_server.post_webhook(text_payload(f"mientras no estabas {n}", n=n)) == 200
+    wait_for(lambda: Message.objects.filter(direction="in").count() == 3, message="the webhooks were not stored")
+    shot(page, "reconnecting-es")
+    page.evaluate("() => { window.__blockWs = false; }")
+
+    expect(page.locator("[data-console]")).to_have_attribute("data-connection", "live", timeout=TIMEOUT)
+    missed = page.locator(".msg.in", has_text="mientras no estabas")
+    expect(missed).to_have_count(3, timeout=TIMEOUT)
+    expect(missed.locator(".text")).to_have_text([f"mientras no estabas {n}" for n in range(3)])
+    expect(page.locator(".connection")).to_be_hidden()
 
 
 def test_a_customers_reaction_shows_on_the_message_live(

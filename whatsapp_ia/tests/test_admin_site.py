@@ -233,6 +233,14 @@ def test_permissions_are_labelled_in_the_readers_language(root: User) -> None:
         ),
         ("Body is not valid JSON: Expecting value", "El cuerpo no es JSON válido: Expecting value"),
         ("entry[0]: unknown field", "entry[0]: unknown field"),  # a parser's detail stays as stored
+        (  # what the webhook stores for a refused POST: the reason, then what was kept of it
+            "Missing or invalid signature (50077 bytes from 127.0.0.1, the first 4096 kept)",
+            "Firma ausente o no válida (50077 bytes desde 127.0.0.1, se guardaron los primeros 4096)",
+        ),
+        (
+            "Missing or invalid signature (14 bytes from an unknown address)",
+            "Firma ausente o no válida (14 bytes desde una dirección desconocida)",
+        ),
     ],
 )
 def test_delivery_errors_are_shown_in_the_readers_language(stored: str, spanish: str) -> None:
@@ -284,3 +292,12 @@ def test_the_rules_import_and_export_pages_name_the_columns_in_spanish(root: Use
         assert "Paso (step)" in html and "Siguiente paso (next_step)" in html, url
         assert "URL de los archivos (media_urls)" in html, url
     assert "Next Step" not in client.get(reverse("admin:flows_rule_export")).content.decode()
+
+
+@pytest.mark.django_db
+def test_a_delivery_is_named_in_the_readers_language() -> None:
+    from conversations.models import WebhookDelivery
+
+    delivery = WebhookDelivery.objects.create(provider="meta", body=b"{}", headers={}, state="rejected")
+    with translation.override("es"):
+        assert str(delivery) == f"meta #{delivery.pk} · Rechazado (firma)"

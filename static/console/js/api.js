@@ -5,26 +5,32 @@ import { t } from "./i18n.js";
 const config = JSON.parse(document.getElementById("console-config").textContent);
 
 export class ApiError extends Error {
-  constructor(status, body) {
-    super(ApiError.describe(status, body));
+  constructor(status, body, url = "") {
+    super(ApiError.describe(status, body, url));
     this.status = status;
     this.body = body;
     this.code = body && typeof body === "object" ? body.code : undefined;
   }
 
-  static describe(status, body) {
+  static describe(status, body, url = "") {
+    // A chat's 404 means one the user may not (or no longer) see: one sentence, whatever the server said.
+    if (status === 404 && String(url).startsWith(config.urls.conversations)) return t("This chat is no longer available to you.");
     if (body && typeof body === "object") {
       if (typeof body.detail === "string") return body.detail;
+      // The server's messages name what is wrong in the user's language; the API's field names
+      // (file, caption, buttons, ...) are English keys, so they are left out.
       const parts = [];
-      for (const [field, errors] of Object.entries(body)) {
-        const text = Array.isArray(errors) ? errors.map((e) => (typeof e === "string" ? e : JSON.stringify(e))).join(" ") : String(errors);
-        parts.push(field === "non_field_errors" ? text : `${field}: ${text}`);
-      }
-      if (parts.length) return parts.join(" · ");
+      const collect = (errors) => {
+        if (typeof errors === "string") parts.push(errors);
+        else if (Array.isArray(errors)) errors.forEach(collect);
+        else if (errors && typeof errors === "object") Object.values(errors).forEach(collect);
+      };
+      collect(body);
+      const unique = [...new Set(parts)];
+      if (unique.length) return unique.join(" · ");
     }
     if (status === 0) return t("The server cannot be reached. Check your connection.");
     if (status === 403) return t("You are not allowed to do this.");
-    if (status === 404) return t("This chat is no longer available to you.");
     return t("Something went wrong (error %(status)s).", { status });
   }
 }
@@ -56,7 +62,7 @@ export async function request(method, url, { json, form, signal } = {}) {
   }
   const type = response.headers.get("Content-Type") || "";
   const data = type.includes("json") ? await response.json().catch(() => null) : null;
-  if (!response.ok) throw new ApiError(response.status, data);
+  if (!response.ok) throw new ApiError(response.status, data, url);
   return data;
 }
 

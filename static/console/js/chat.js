@@ -3,7 +3,7 @@
 import { api, rows } from "./api.js";
 import { clear, h, icon } from "./dom.js";
 import { field, formDialog } from "./dialogs.js";
-import { dayKey, dayLabel, parse, statusLabel } from "./format.js";
+import { attentionText, dayKey, dayLabel, parse, statusLabel } from "./format.js";
 import { t } from "./i18n.js";
 import { avatarHue, initials } from "./list.js";
 import { renderMessage } from "./messages.js";
@@ -101,7 +101,10 @@ export class ChatView {
       this.composer.focus();
       this.fillUp();
     } catch (error) {
-      if (generation === this.generation) this.onError(error);
+      if (generation === this.generation) {
+        this.onError(error);
+        if (error.status === 404) this.onBack(); // not theirs (or gone): back to "choose a chat", nothing shown
+      }
     } finally {
       if (generation === this.generation) {
         this.heardWhileLoading = null;
@@ -122,7 +125,9 @@ export class ChatView {
     if (!conversation || document.visibilityState !== "visible") return;
     try {
       const updated = await api.action(conversation.id, "read");
-      if (updated && updated.id) this.update(updated);
+      // Only what reading changes: the rest of this answer may be older than an event heard meanwhile
+      // (a failed reply's attention flag, committed while this request was on its way).
+      if (updated && updated.id) this.update({ id: updated.id, unread_count: updated.unread_count });
     } catch (error) {
       if (error.status !== 404) console.warn("read failed", error);
     }
@@ -176,7 +181,9 @@ export class ChatView {
     this.messages.set(message.id, merged);
     const existing = document.getElementById(`m-${message.id}`);
     if (existing && this.list.contains(existing)) {
+      const atBottom = this.isNearBottom(); // a change may make it taller (a failure note, a photo)
       existing.replaceWith(this.renderOne(merged));
+      if (atBottom) this.scrollToBottom();
       return;
     }
     const nearBottom = this.isNearBottom();
@@ -307,7 +314,7 @@ export class ChatView {
       h("div", { class: "header-actions" }, primary, menu));
     this.renderPresence();
     this.banner.hidden = !c.needs_attention;
-    this.banner.textContent = c.needs_attention ? (c.attention_reason || t("This chat needs attention.")) : "";
+    this.banner.textContent = c.needs_attention ? (attentionText(c.attention_reason) || t("This chat needs attention.")) : "";
   }
 
   buildMenu(c) {

@@ -52,6 +52,20 @@ export function templateBody(template) {
   return body ? String(body.text || "") : "";
 }
 
+/** "Header image (link)": the agent's words for a template header's media (never Meta's English type). */
+function headerMediaLabel(type) {
+  if (type === "video") return t("Header video (link)");
+  if (type === "document") return t("Header document (link)");
+  return t("Header image (link)");
+}
+
+/** "Variable {{1}}", "Header variable {{name}}", "Button variable {{1}}" by the template part it fills. */
+function variableLabel(component, name) {
+  if (component === "header") return t("Header variable {{%(name)s}}", { name });
+  if (component === "button") return t("Button variable {{%(name)s}}", { name });
+  return t("Variable {{%(name)s}}", { name });
+}
+
 /** The body with the body variables filled in (the rest left as {{n}}). */
 export function fillTemplate(body, values) {
   return String(body || "").replace(/\{\{\s*([\w.]+)\s*\}\}/g, (all, name) => values[`body.${name}`] || all);
@@ -406,9 +420,7 @@ export class Composer {
         const media = ["image", "video", "document"].includes(v.type);
         const input = h("input", { name: `var-${v.key}`, required: true, type: media ? "url" : "text", placeholder: v.example || (media ? "https://…" : ""), "data-variable": v.key });
         input.addEventListener("input", () => { values[v.key] = input.value; update(); });
-        const label = media
-          ? t("Header %(kind)s (link)", { kind: v.type })
-          : v.component === "body" ? t("Variable {{%(name)s}}", { name: v.name }) : t("%(part)s variable {{%(name)s}}", { part: v.component, name: v.name });
+        const label = media ? headerMediaLabel(v.type) : variableLabel(v.component, v.name);
         variables.append(field(label, input));
       });
       update();

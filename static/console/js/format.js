@@ -78,3 +78,10 @@ export function untilLabel(value) {
   if (minutes < 60) return t("%(n)s min left", { n: minutes });
   return t("%(n)s h left", { n: Math.floor(minutes / 60) });
 }
+
+/** Why a chat needs attention, in the agent's language: live events carry the reason as stored
+ * (its English original), the REST API already translated; anything else is shown as it is. */
+export function attentionText(reason) {
+  const known = api.config.attentionReasons || {};
+  return Object.prototype.hasOwnProperty.call(known, reason) ? known[reason] : reason;
+}

@@ -2,7 +2,7 @@
 
 import { api, rows } from "./api.js";
 import { clear, h } from "./dom.js";
-import { listTime, statusLabel } from "./format.js";
+import { attentionText, listTime, statusLabel } from "./format.js";
 import { t } from "./i18n.js";
 
 const PAGE_ROWS_AHEAD = "600px"; // load the next page this far before the end comes into view
@@ -256,7 +256,7 @@ export class ChatList {
     const name = contact.name || contact.phone || t("Unknown");
     const badges = h("span", { class: "badges" });
     if (c.needs_attention) {
-      badges.append(h("span", { class: "attention", title: c.attention_reason || t("Needs attention"), "aria-label": t("Needs attention") }, "!"));
+      badges.append(h("span", { class: "attention", title: attentionText(c.attention_reason) || t("Needs attention"), "aria-label": t("Needs attention") }, "!"));
     }
     if (c.unread_count > 0) badges.append(h("span", { class: "unread", "aria-label": t("%(n)s unread", { n: c.unread_count }) }, String(c.unread_count)));
     const chips = h("span", { class: "chips" },

@@ -1,7 +1,7 @@
 // One message bubble: every kind of WhatsApp message, delivery ticks, origin, reply quote, reactions.
 
 import { h, icon, safeUrl } from "./dom.js";
-import { clock, full } from "./format.js";
+import { attentionText, clock, full } from "./format.js";
 import { t } from "./i18n.js";
 
 const TICKS = {
@@ -44,6 +44,12 @@ export function ticks(message) {
 }
 
 export function failureText(message) {
+  // Our sentence in the agent's language first; the provider's own words (English) and code after it.
+  const detail = [message.error_code, message.error].filter(Boolean).join(": ");
+  if (message.failure_reason) {
+    const reason = attentionText(message.failure_reason);
+    return t("Not delivered: %(reason)s", { reason: detail ? `${reason} (${detail})` : reason });
+  }
   const reason = message.error || t("The provider did not accept this message.");
   return t("Not delivered: %(reason)s", { reason: message.error_code ? `${reason} (${message.error_code})` : reason });
 }
@@ -187,7 +193,9 @@ export function renderMessage(message, lookup = () => null) {
     body.push(h("div", { class: "text muted" }, t("This message type is not supported by WhatsApp's API.")));
   } else {
     body.push(media(message));
-    body.push(textBlock(message.text));
+    // A location's or contact card's text is the parser's one-line summary of the card shown below.
+    const card = (message.kind === "location" && message.location) || (message.kind === "contacts" && (message.contacts || []).length);
+    if (!card) body.push(textBlock(message.text));
     if (message.caption && message.caption !== message.text) body.push(textBlock(message.caption, "text caption"));
     body.push(location(message.location));
     body.push(contacts(message.contacts));
