@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -77,22 +81,11 @@ def _digits_query(query: str) -> str:
     return digits if digits and len(digits) >= len(query.replace("+", "").replace(" ", "").replace("-", "")) else ""
 
 
-def message_text_match(query: str) -> QuerySet[Message]:
-    """The conversation ids (a subquery) with a message whose text contains ``query``."""
-    return Message.objects.filter(text__icontains=query).values("conversation_id")
-
-
-def conversation_search_q(query: str) -> Q:
-    """Chats whose contact's alias, profile name or number, or one of whose messages, contains ``query``."""
-    query = query.strip()[:100]
-    return _contact_q(query) | Q(pk__in=message_text_match(query))
-
-
 # Chat list order: newest activity first, then by id. Ascending ids match the (-last_activity_at)
 # indexes as they are stored (InnoDB appends the primary key ascending), so MariaDB reads the
 # first page straight from the index instead of sorting every visible chat.
 CONVERSATION_ORDER = ("-last_activity_at", "id")
-SEARCH_WINDOW = 300  # chats searched message by message before the full-text index is asked
+SEARCH_WINDOW = 100  # chats searched message by message before the full-text index is asked
 
 
 def conversation_list_filtered(
@@ -133,57 +126,176 @@ def _at_or_before(at: Any, pk: int) -> Q:
     return Q(last_activity_at__gt=at) | Q(last_activity_at=at, pk__lte=pk)
 
 
+def _after(at: Any, pk: int) -> Q:
+    """Chats after (at, pk) in CONVERSATION_ORDER: the complement of ``_at_or_before``."""
+    if at is None:
+        return Q(last_activity_at__isnull=True, pk__gt=pk)
+    return Q(last_activity_at__lt=at) | Q(last_activity_at=at, pk__gt=pk) | Q(last_activity_at__isnull=True)
+
+
+def _order_key(row: tuple[Any, int]) -> tuple[bool, float, int]:
+    """A (last_activity_at, pk) row's place in CONVERSATION_ORDER, as a sort key."""
+    at, pk = row
+    return (at is None, -at.timestamp() if at is not None else 0.0, pk)
+
+
+# The search has two sources, each asked for the first ``limit`` chats of the list in order, then
+# merged: the chats whose contact matches (alias, profile name, number) and the chats with a matching
+# message. Each source first walks the most recent chats in list order (``_window_bound``) and stops
+# at a full page, which is cheap for a common name or word; what the walk leaves open is read through
+# the indexes (``_contact_candidates`` / ``_message_candidates``) for a rare one.
+CONTACT_WINDOW = 2_000  # chats whose contact is checked in list order before the indexes are asked
+COMMON_SAMPLE = 100  # the most recent chats that tell whether a word is common in messages
+COMMON_SHARE = 0.05  # a word in this share of them is common: walking finds a page sooner than the index
+
+Row = tuple[Any, int]  # (last_activity_at, pk)
+
+
+def _message_match(query: str) -> Q:
+    """Chats with a message whose text contains ``query`` (checked chat by chat, stopping at the first)."""
+    return Q(Exists(Message.objects.filter(conversation_id=OuterRef("pk"), text__icontains=query)))
+
+
+def _window_bound(after: Q | None, window: int) -> Row | None:
+    """The ``window``-th chat of all (after the page's cursor) in list order; None when fewer are left."""
+    scope = Conversation.objects.filter(after or Q()).order_by(*CONVERSATION_ORDER)
+    rows = list(scope.values_list("last_activity_at", "pk")[window - 1 : window])
+    return tuple(rows[0]) if rows else None
+
+
 def conversation_ids_matching(
     conversations: QuerySet[Conversation],
     *,
     query: str,
     limit: int,
     window: int = SEARCH_WINDOW,
+    contact_window: int = CONTACT_WINDOW,
     after: Q | None = None,
 ) -> list[int]:
     """The first ``limit`` chat ids of ``conversations`` (ordered) whose contact or messages contain ``query``.
 
-    A word many customers write ("precio") fills a page from the most recent chats: the chats
-    among the ``window`` most recent of all (after the page's cursor, ``after``) that the list
-    keeps are searched one by one (their contacts, and their messages through the per-chat index),
-    so the cost is bounded however selective the list's filters are. When they do not fill the
-    page (a rare word, a name, an order number), the chats that have it anywhere are found first
-    (MySQL/MariaDB: the FULLTEXT indexes, which match words by their beginning; elsewhere a
-    substring scan), then the list's own filters and order apply to those. Either way the ids
-    are the first matches in the list's order.
+    ``after`` is the page cursor's condition alone (``conversations`` already has it): the windows of
+    recent chats are counted from there. The contacts are searched first; when they fill a page, the
+    messages are searched only among the chats before the page's last one.
     """
     query = query.strip()[:100]
     if not query:
         return [pk for (pk,) in _list_rows(conversations.values_list("pk")[:limit])]
-    scope = Conversation.objects.filter(after or Q()).order_by(*CONVERSATION_ORDER)
-    boundary = list(scope.values_list("last_activity_at", "pk")[window - 1 : window])
-    in_window = conversations.filter(_at_or_before(*boundary[0])) if boundary else conversations
-    recent = _list_rows(in_window.values_list("pk", "contact_id"))
-    contact_hits = set(
-        Contact.objects.filter(pk__in={contact for _, contact in recent})
-        .filter(_contact_q(query, prefix=""))
-        .values_list("pk", flat=True)
+    by_contact = _first_matches(
+        conversations,
+        _contact_q(query),
+        limit=limit,
+        bound=_window_bound(after, contact_window),
+        candidates=lambda: _contact_candidates(query),
     )
-    message_hits = set(
-        Message.objects.filter(conversation_id__in=[pk for pk, _ in recent], text__icontains=query)
-        .values_list("conversation_id", flat=True)
+    stop = by_contact[limit - 1] if len(by_contact) >= limit else None
+    by_message = _first_matches(
+        conversations.filter(_at_or_before(*stop)) if stop else conversations,
+        _message_match(query),
+        limit=limit,
+        bound=_window_bound(after, window),
+        stop=stop,
+        candidates=lambda: _message_candidates(query),
+    )
+    rows = sorted(set(by_contact) | set(by_message), key=_order_key)
+    return [pk for _, pk in rows[:limit]]
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """What an index says about the chats beyond the walked window: ``walk`` on in list order (a common
+    word: a page comes soon), or only ``ids`` (a Q on Conversation) can match; ``exact`` when every one
+    of them matches (else the search's own condition checks them again)."""
+
+    walk: bool = False
+    ids: Q | None = None
+    exact: bool = False
+
+
+WALK_ON = _Candidates(walk=True)
+
+
+def _first_matches(
+    conversations: QuerySet[Conversation],
+    match: Q,
+    *,
+    limit: int,
+    bound: Row | None,
+    candidates: Callable[[], _Candidates | None],
+    stop: Row | None = None,
+) -> list[Row]:
+    """The first ``limit`` (last_activity_at, pk) rows of ``conversations`` that ``match``, in list order.
+
+    The chats up to ``bound`` are walked in list order (the database stops at a full page). The rest,
+    if needed, comes from ``candidates()`` (None: nothing else can match). ``stop``: the caller needs
+    nothing after this row (``conversations`` ends there).
+    """
+    walk = conversations.filter(match)
+    near = walk.filter(_at_or_before(*bound)) if bound is not None else walk
+    found = _list_rows(near.values_list("last_activity_at", "pk")[:limit])
+    covered = bound is None or (stop is not None and _order_key(bound) >= _order_key(stop))
+    if len(found) >= limit or covered:
+        return found
+    rest = candidates()
+    if rest is None:
+        return found
+    if rest.walk:
+        beyond = walk.filter(_after(*bound))
+        return found + _list_rows(beyond.values_list("last_activity_at", "pk")[: limit - len(found)])
+    # A few thousand chats at most, given by id: read by key and ordered here (walking the activity
+    # index for them would read every chat the user may see).
+    beyond = (conversations if rest.exact else walk).filter(_after(*bound)).filter(rest.ids)
+    rows = _list_rows(beyond.order_by().values_list("last_activity_at", "pk"), plan=_MARIADB_CANDIDATES_PLAN)
+    rows.sort(key=_order_key)
+    return found + rows[: limit - len(found)]
+
+
+def _one_indexed_word(query: str) -> bool:
+    """The index's answer is exactly the search's (a word it matches by its beginning is a substring)."""
+    return " " not in query and not _FULLTEXT_UNSAFE.search(query) and len(query) >= 3
+
+
+def _contact_candidates(query: str) -> _Candidates | None:
+    """The chats whose contact may match, from the indexes: names by FULLTEXT (MySQL/MariaDB), numbers by
+    their digits (a scan of the contacts alone)."""
+    if connection.vendor != "mysql":
+        return WALK_ON
+    against = _fulltext_against(query)
+    digits = _digits_query(query)
+    if not against and not digits:  # only words too short for the index: the walk finds them
+        return WALK_ON
+    contacts = _fulltext_ids(Contact, "id", ("alias", "profile_name"), query) or set()
+    if digits:
+        numbers = Q(phone__contains=digits) | Q(external_id__contains=digits)
+        contacts |= set(Contact.objects.filter(numbers).values_list("pk", flat=True)[: MAX_SEARCH_CANDIDATES + 1])
+    if len(contacts) > MAX_SEARCH_CANDIDATES:
+        return WALK_ON
+    if not contacts:
+        return None
+    return _Candidates(ids=Q(contact_id__in=contacts), exact=bool(digits) or _one_indexed_word(query))
+
+
+def _message_candidates(query: str) -> _Candidates | None:
+    """The chats that may have a matching message. A word common in the most recent chats is found
+    sooner by walking on (the index would list hundreds of thousands of messages); a rare one through
+    the FULLTEXT index (MySQL/MariaDB)."""
+    if connection.vendor != "mysql":
+        return WALK_ON
+    sample = list(Conversation.objects.order_by(*CONVERSATION_ORDER).values_list("pk", flat=True)[:COMMON_SAMPLE])
+    common = (
+        Message.objects.filter(conversation_id__in=sample, text__icontains=query)
+        .order_by()
+        .values("conversation_id")
         .distinct()
     )
-    ids = [pk for pk, contact in recent if contact in contact_hits or pk in message_hits][:limit]
-    if len(ids) >= limit or not boundary:  # a full page, or the window held every chat left
-        return ids
-    matching = _search_candidates(query)
-    if matching is None:  # too many to list: let the database join it all
-        return list(conversations.filter(conversation_search_q(query)).values_list("pk", flat=True)[:limit])
-    contacts, chats = matching
-    if not contacts and not chats:
-        return []
-    # Few chats: read them by key, then order them here (walking the activity index for a handful
-    # of chats would read every chat the user may see).
-    candidates = conversations.filter(Q(contact_id__in=contacts) | Q(pk__in=chats)).order_by()
-    rows = _list_rows(candidates.values_list("last_activity_at", "pk"), plan=_MARIADB_CANDIDATES_PLAN)
-    rows.sort(key=lambda row: (row[0] is None, -row[0].timestamp() if row[0] else 0, row[1]))
-    return [pk for _, pk in rows[:limit]]
+    if len(common) >= COMMON_SAMPLE * COMMON_SHARE:
+        return WALK_ON
+    chats = _fulltext_ids(Message, "conversation_id", ("text",), query)
+    if chats is None or len(chats) > MAX_SEARCH_CANDIDATES:
+        return WALK_ON
+    if not chats:
+        return None
+    return _Candidates(ids=Q(pk__in=chats), exact=_one_indexed_word(query))
 
 
 # MariaDB estimates the visibility subqueries (a chat's roles, "has no role") as if it read every
@@ -206,33 +318,16 @@ def _list_rows(queryset: QuerySet, *, plan: str = _MARIADB_LIST_PLAN) -> list[tu
         return []
     with connection.cursor() as cursor:
         cursor.execute(plan + sql, params)
-        return [tuple(row) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    if not settings.USE_TZ:
+        return [tuple(row) for row in rows]
+    # A plain cursor gives MySQL's naive UTC datetimes; the ORM would make them aware.
+    return [
+        tuple(v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None else v for v in row) for row in rows
+    ]
 
 
 MAX_SEARCH_CANDIDATES = 20_000
-
-
-def _search_candidates(query: str) -> tuple[set[int], set[int]] | None:
-    """(contact ids, chat ids) whose contact or messages contain ``query``; None when there are more than
-    MAX_SEARCH_CANDIDATES of either."""
-    contacts = _fulltext_ids(Contact, "id", ("alias", "profile_name"), query)
-    if contacts is None:
-        contacts = set(
-            Contact.objects.filter(_contact_q(query, prefix="")).values_list("pk", flat=True)[
-                : MAX_SEARCH_CANDIDATES + 1
-            ]
-        )
-    elif digits := _digits_query(query):
-        numbers = Q(phone__contains=digits) | Q(external_id__contains=digits)
-        contacts |= set(Contact.objects.filter(numbers).values_list("pk", flat=True)[: MAX_SEARCH_CANDIDATES + 1])
-    chats = _fulltext_ids(Message, "conversation_id", ("text",), query)
-    if chats is None:
-        chats = set(
-            message_text_match(query).distinct()[: MAX_SEARCH_CANDIDATES + 1].values_list("conversation_id", flat=True)
-        )
-    if len(contacts) > MAX_SEARCH_CANDIDATES or len(chats) > MAX_SEARCH_CANDIDATES:
-        return None
-    return contacts, chats
 
 
 def conversations_by_ids(ids: list[int]) -> list[Conversation]:
