@@ -145,6 +145,7 @@ def _order_key(row: tuple[Any, int]) -> tuple[bool, float, int]:
 # at a full page, which is cheap for a common name or word; what the walk leaves open is read through
 # the indexes (``_contact_candidates`` / ``_message_candidates``) for a rare one.
 CONTACT_WINDOW = 2_000  # chats whose contact is checked in list order before the indexes are asked
+DIRECT_CANDIDATES = 1_000  # contacts few enough to read their chats by key without walking first
 COMMON_SAMPLE = 100  # the most recent chats that tell whether a word is common in messages
 COMMON_SHARE = 0.05  # a word in this share of them is common: walking finds a page sooner than the index
 
@@ -181,13 +182,21 @@ def conversation_ids_matching(
     query = query.strip()[:100]
     if not query:
         return [pk for (pk,) in _list_rows(conversations.values_list("pk")[:limit])]
-    by_contact = _first_matches(
-        conversations,
-        _contact_q(query),
-        limit=limit,
-        bound=_window_bound(after, contact_window),
-        candidates=lambda: _contact_candidates(query),
-    )
+    # The contacts' indexes first: no contact, or a few, is the common case (a word of a message, a
+    # number), and reading those few chats by key beats walking any window of chats.
+    contacts = _contact_candidates(query)
+    if contacts is None:
+        by_contact: list[Row] = []
+    elif contacts.ids is not None and contacts.count <= DIRECT_CANDIDATES:
+        by_contact = _candidate_rows(conversations, _contact_q(query), contacts, limit=limit)
+    else:
+        by_contact = _first_matches(
+            conversations,
+            _contact_q(query),
+            limit=limit,
+            bound=_window_bound(after, contact_window),
+            candidates=lambda: contacts,
+        )
     stop = by_contact[limit - 1] if len(by_contact) >= limit else None
     by_message = _first_matches(
         conversations.filter(_at_or_before(*stop)) if stop else conversations,
@@ -210,6 +219,7 @@ class _Candidates:
     walk: bool = False
     ids: Q | None = None
     exact: bool = False
+    count: int = 0
 
 
 WALK_ON = _Candidates(walk=True)
@@ -242,12 +252,17 @@ def _first_matches(
     if rest.walk:
         beyond = walk.filter(_after(*bound))
         return found + _list_rows(beyond.values_list("last_activity_at", "pk")[: limit - len(found)])
-    # A few thousand chats at most, given by id: read by key and ordered here (walking the activity
-    # index for them would read every chat the user may see).
-    beyond = (conversations if rest.exact else walk).filter(_after(*bound)).filter(rest.ids)
-    rows = _list_rows(beyond.order_by().values_list("last_activity_at", "pk"), plan=_MARIADB_CANDIDATES_PLAN)
+    return found + _candidate_rows(conversations.filter(_after(*bound)), match, rest, limit=limit - len(found))
+
+
+def _candidate_rows(conversations: QuerySet[Conversation], match: Q, rest: _Candidates, *, limit: int) -> list[Row]:
+    """The first ``limit`` rows of ``conversations`` among an index's candidates (a few thousand chats at
+    most, given by id): read by key and ordered here (walking the activity index for them would read
+    every chat the user may see)."""
+    chosen = conversations.filter(rest.ids) if rest.exact else conversations.filter(rest.ids).filter(match)
+    rows = _list_rows(chosen.order_by().values_list("last_activity_at", "pk"), plan=_MARIADB_CANDIDATES_PLAN)
     rows.sort(key=_order_key)
-    return found + rows[: limit - len(found)]
+    return rows[:limit]
 
 
 def _one_indexed_word(query: str) -> bool:
@@ -272,7 +287,8 @@ def _contact_candidates(query: str) -> _Candidates | None:
         return WALK_ON
     if not contacts:
         return None
-    return _Candidates(ids=Q(contact_id__in=contacts), exact=bool(digits) or _one_indexed_word(query))
+    exact = bool(digits) or _one_indexed_word(query)
+    return _Candidates(ids=Q(contact_id__in=contacts), exact=exact, count=len(contacts))
 
 
 def _message_candidates(query: str) -> _Candidates | None:
@@ -295,7 +311,7 @@ def _message_candidates(query: str) -> _Candidates | None:
         return WALK_ON
     if not chats:
         return None
-    return _Candidates(ids=Q(pk__in=chats), exact=_one_indexed_word(query))
+    return _Candidates(ids=Q(pk__in=chats), exact=_one_indexed_word(query), count=len(chats))
 
 
 # MariaDB estimates the visibility subqueries (a chat's roles, "has no role") as if it read every
