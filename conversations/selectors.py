@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from conversations.models import Contact, Conversation, ConversationStatus, Message, WebhookDelivery
 from conversations.visibility import conversation_visibility_q  # the one rule: selectors, broadcaster, consumer
@@ -140,12 +141,10 @@ def _order_key(row: tuple[Any, int]) -> tuple[bool, float, int]:
 
 
 # The search has two sources, each asked for the first ``limit`` chats of the list in order, then
-# merged: the chats whose contact matches (alias, profile name, number) and the chats with a matching
-# message. Each source first walks the most recent chats in list order (``_window_bound``) and stops
-# at a full page, which is cheap for a common name or word; what the walk leaves open is read through
-# the indexes (``_contact_candidates`` / ``_message_candidates``) for a rare one.
-CONTACT_WINDOW = 2_000  # chats whose contact is checked in list order before the indexes are asked
-DIRECT_CANDIDATES = 1_000  # contacts few enough to read their chats by key without walking first
+# merged: the chats whose contact matches (alias, profile name, number: ``_contact_rows``) and the
+# chats with a matching message. The messages are searched by walking the most recent chats in list
+# order (``_window_bound``), stopping at a full page, which is cheap for a common word; what the walk
+# leaves open is read through the FULLTEXT index for a rare one (``_message_candidates``).
 COMMON_SAMPLE = 100  # the most recent chats that tell whether a word is common in messages
 COMMON_SHARE = 0.05  # a word in this share of them is common: walking finds a page sooner than the index
 
@@ -170,33 +169,18 @@ def conversation_ids_matching(
     query: str,
     limit: int,
     window: int = SEARCH_WINDOW,
-    contact_window: int = CONTACT_WINDOW,
     after: Q | None = None,
 ) -> list[int]:
     """The first ``limit`` chat ids of ``conversations`` (ordered) whose contact or messages contain ``query``.
 
-    ``after`` is the page cursor's condition alone (``conversations`` already has it): the windows of
-    recent chats are counted from there. The contacts are searched first; when they fill a page, the
+    ``after`` is the page cursor's condition alone (``conversations`` already has it): the window of
+    recent chats is counted from there. The contacts are searched first; when they fill a page, the
     messages are searched only among the chats before the page's last one.
     """
     query = query.strip()[:100]
     if not query:
         return [pk for (pk,) in _list_rows(conversations.values_list("pk")[:limit])]
-    # The contacts' indexes first: no contact, or a few, is the common case (a word of a message, a
-    # number), and reading those few chats by key beats walking any window of chats.
-    contacts = _contact_candidates(query)
-    if contacts is None:
-        by_contact: list[Row] = []
-    elif contacts.ids is not None and contacts.count <= DIRECT_CANDIDATES:
-        by_contact = _candidate_rows(conversations, _contact_q(query), contacts, limit=limit)
-    else:
-        by_contact = _first_matches(
-            conversations,
-            _contact_q(query),
-            limit=limit,
-            bound=_window_bound(after, contact_window),
-            candidates=lambda: contacts,
-        )
+    by_contact = _contact_rows(conversations, query, limit=limit)
     stop = by_contact[limit - 1] if len(by_contact) >= limit else None
     by_message = _first_matches(
         conversations.filter(_at_or_before(*stop)) if stop else conversations,
@@ -219,7 +203,6 @@ class _Candidates:
     walk: bool = False
     ids: Q | None = None
     exact: bool = False
-    count: int = 0
 
 
 WALK_ON = _Candidates(walk=True)
@@ -270,25 +253,41 @@ def _one_indexed_word(query: str) -> bool:
     return " " not in query and not _FULLTEXT_UNSAFE.search(query) and len(query) >= 3
 
 
-def _contact_candidates(query: str) -> _Candidates | None:
-    """The chats whose contact may match, from the indexes: names by FULLTEXT (MySQL/MariaDB), numbers by
-    their digits (a scan of the contacts alone)."""
-    if connection.vendor != "mysql":
-        return WALK_ON
-    against = _fulltext_against(query)
-    digits = _digits_query(query)
-    if not against and not digits:  # only words too short for the index: the walk finds them
-        return WALK_ON
-    contacts = _fulltext_ids(Contact, "id", ("alias", "profile_name"), query) or set()
+def _contact_rows(conversations: QuerySet[Conversation], query: str, *, limit: int) -> list[Row]:
+    """The first ``limit`` rows of ``conversations`` whose contact matches ``query``, in list order.
+
+    MySQL/MariaDB: names through the FULLTEXT index, in one query that the database orders (a name
+    5,000 contacts share costs about as much as a rare one: no chat of the list is walked for it);
+    numbers by their digits (a scan of the contacts alone), whose few chats are read by key. Elsewhere,
+    and for words too short for the index, the list is walked in order.
+    """
+    match = _contact_q(query)
+    rows_of = ("last_activity_at", "pk")
+    against, digits = _fulltext_against(query), _digits_query(query)
+    if connection.vendor != "mysql" or not (against or digits):
+        return _list_rows(conversations.filter(match).values_list(*rows_of)[:limit])
+    rows: list[Row] = []
+    if against:
+        table, quote = Contact._meta.db_table, connection.ops.quote_name
+        names = RawSQL(  # noqa: S611 - the words are a parameter
+            f"SELECT {quote('id')} FROM {quote(table)}"  # noqa: S608 - names from the model
+            f" WHERE MATCH({quote('alias')}, {quote('profile_name')}) AGAINST (%s IN BOOLEAN MODE)",
+            [against],
+        )
+        named = conversations.filter(contact_id__in=names)
+        if not _one_indexed_word(query):  # several words: the index finds them apart, in any order
+            named = named.filter(match)
+        rows += _list_rows(named.values_list(*rows_of)[:limit], plan=_MARIADB_CANDIDATES_PLAN)
     if digits:
         numbers = Q(phone__contains=digits) | Q(external_id__contains=digits)
-        contacts |= set(Contact.objects.filter(numbers).values_list("pk", flat=True)[: MAX_SEARCH_CANDIDATES + 1])
-    if len(contacts) > MAX_SEARCH_CANDIDATES:
-        return WALK_ON
-    if not contacts:
-        return None
-    exact = bool(digits) or _one_indexed_word(query)
-    return _Candidates(ids=Q(contact_id__in=contacts), exact=exact, count=len(contacts))
+        ids = list(Contact.objects.filter(numbers).values_list("pk", flat=True)[: MAX_SEARCH_CANDIDATES + 1])
+        if len(ids) > MAX_SEARCH_CANDIDATES:  # a few digits many numbers have: a page comes soon in order
+            rows += _list_rows(conversations.filter(match).values_list(*rows_of)[:limit])
+        elif ids:
+            rows += _candidate_rows(
+                conversations, match, _Candidates(ids=Q(contact_id__in=ids), exact=True), limit=limit
+            )
+    return sorted(set(rows), key=_order_key)[:limit]
 
 
 def _message_candidates(query: str) -> _Candidates | None:
@@ -311,7 +310,7 @@ def _message_candidates(query: str) -> _Candidates | None:
         return WALK_ON
     if not chats:
         return None
-    return _Candidates(ids=Q(pk__in=chats), exact=_one_indexed_word(query), count=len(chats))
+    return _Candidates(ids=Q(pk__in=chats), exact=_one_indexed_word(query))
 
 
 # MariaDB estimates the visibility subqueries (a chat's roles, "has no role") as if it read every
