@@ -145,6 +145,7 @@ def _order_key(row: tuple[Any, int]) -> tuple[bool, float, int]:
 # chats with a matching message. The messages are searched by walking the most recent chats in list
 # order (``_window_bound``), stopping at a full page, which is cheap for a common word; what the walk
 # leaves open is read through the FULLTEXT index for a rare one (``_message_candidates``).
+CONTACT_WINDOW = 2_000  # newest chats walked for a matching contact first, for a user who sees every chat
 COMMON_SAMPLE = 100  # the most recent chats that tell whether a word is common in messages
 COMMON_SHARE = 0.05  # a word in this share of them is common: walking finds a page sooner than the index
 
@@ -169,18 +170,23 @@ def conversation_ids_matching(
     query: str,
     limit: int,
     window: int = SEARCH_WINDOW,
+    contact_window: int = 0,
     after: Q | None = None,
 ) -> list[int]:
     """The first ``limit`` chat ids of ``conversations`` (ordered) whose contact or messages contain ``query``.
 
-    ``after`` is the page cursor's condition alone (``conversations`` already has it): the window of
-    recent chats is counted from there. The contacts are searched first; when they fill a page, the
-    messages are searched only among the chats before the page's last one.
+    ``after`` is the page cursor's condition alone (``conversations`` already has it): the windows of
+    recent chats are counted from there. The contacts are searched first; when they fill a page, the
+    messages are searched only among the chats before the page's last one. ``contact_window``: walk
+    that many of the newest chats for a matching contact before asking the index (for a user who sees
+    every chat, a common name fills a page there at once; an agent's chats are a fraction of them).
     """
     query = query.strip()[:100]
     if not query:
         return [pk for (pk,) in _list_rows(conversations.values_list("pk")[:limit])]
-    by_contact = _contact_rows(conversations, query, limit=limit)
+    by_contact = _contact_rows(
+        conversations, query, limit=limit, bound=_window_bound(after, contact_window) if contact_window else None
+    )
     stop = by_contact[limit - 1] if len(by_contact) >= limit else None
     by_message = _first_matches(
         conversations.filter(_at_or_before(*stop)) if stop else conversations,
@@ -253,13 +259,14 @@ def _one_indexed_word(query: str) -> bool:
     return " " not in query and not _FULLTEXT_UNSAFE.search(query) and len(query) >= 3
 
 
-def _contact_rows(conversations: QuerySet[Conversation], query: str, *, limit: int) -> list[Row]:
+def _contact_rows(conversations: QuerySet[Conversation], query: str, *, limit: int, bound: Row | None) -> list[Row]:
     """The first ``limit`` rows of ``conversations`` whose contact matches ``query``, in list order.
 
     MySQL/MariaDB: names through the FULLTEXT index, in one query that the database orders (a name
     5,000 contacts share costs about as much as a rare one: no chat of the list is walked for it);
     numbers by their digits (a scan of the contacts alone), whose few chats are read by key. Elsewhere,
-    and for words too short for the index, the list is walked in order.
+    and for words too short for the index, the list is walked in order. With a ``bound``, the chats up
+    to it are walked first, and the indexes answer for the chats after it only.
     """
     match = _contact_q(query)
     rows_of = ("last_activity_at", "pk")
@@ -267,6 +274,12 @@ def _contact_rows(conversations: QuerySet[Conversation], query: str, *, limit: i
     if connection.vendor != "mysql" or not (against or digits):
         return _list_rows(conversations.filter(match).values_list(*rows_of)[:limit])
     rows: list[Row] = []
+    if bound is not None:
+        near = conversations.filter(match).filter(_at_or_before(*bound))
+        rows = _list_rows(near.values_list(*rows_of)[:limit])
+        if len(rows) >= limit:
+            return rows
+        conversations = conversations.filter(_after(*bound))
     if against:
         table, quote = Contact._meta.db_table, connection.ops.quote_name
         names = RawSQL(  # noqa: S611 - the words are a parameter

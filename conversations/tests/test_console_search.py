@@ -63,7 +63,7 @@ def test_both_ways_of_searching_find_the_same_chats_in_order(query: str, window:
     admin = User.objects.create_superuser("root", password="x")
     listed = conversation_list_filtered(user=admin)
 
-    found = conversation_ids_matching(listed, query=query, limit=10, window=window)
+    found = conversation_ids_matching(listed, query=query, limit=10, window=window, contact_window=window)
 
     assert found == _expected(query)[:10]
 
@@ -74,7 +74,9 @@ def _pages(user: User, query: str, *, size: int, window: int) -> list[list[int]]
     after = Q()
     while True:
         listed = conversation_list_filtered(user=user).filter(after)
-        ids = conversation_ids_matching(listed, query=query, limit=size + 1, window=window, after=after)
+        ids = conversation_ids_matching(
+            listed, query=query, limit=size + 1, window=window, contact_window=window, after=after
+        )
         pages.append(ids[:size])
         if len(ids) <= size:
             return pages
