@@ -189,7 +189,7 @@ def generate(conversations: int, per_chat: int) -> dict[str, Any]:
     }
 
 
-# (label, user, query string); "NEXT" follows the first page's cursor.
+# (label, user, query string); "NEXT" follows the first page's cursor ("NEXT:<query>": of that query's).
 def scenarios(role_id: int) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     for user in ("sales_agent", "superuser"):
@@ -208,6 +208,9 @@ def scenarios(role_id: int) -> list[tuple[str, str, str]]:
             ("q=message word", user, "q=showroom"),
             ("q=word, no match", user, "q=xylophone"),
             ("q=name&attention=1", user, "q=Pedro&attention=1"),
+            ("q=name, page 2", user, "NEXT:q=Laura"),
+            ("q=message word, page 2", user, "NEXT:q=showroom"),
+            ("q=message word&attention=1", user, "q=showroom&attention=1"),
         ]
     rows += [("all chats", "two_roles_agent", ""), ("unread=1", "two_roles_agent", "unread=1")]
     rows += [("all chats", "supervisor", ""), ("q=message word", "supervisor", "q=garantía")]
@@ -233,10 +236,14 @@ def measure(port: int, data: dict[str, Any], requests: int, warmup: int) -> list
     for label, user, query in scenarios(data["role_id"]):
         token = data["tokens"][user]
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        path = "/api/conversations/" + (f"?{urlencode(parse_qsl(query))}" if query and query != "NEXT" else "")
-        if query == "NEXT":
-            status, body, _ = _get(conn, "/api/conversations/", token)
+        following = query.startswith("NEXT")
+        first = query.partition(":")[2] if following else query
+        path = "/api/conversations/" + (f"?{urlencode(parse_qsl(first))}" if first else "")
+        if following:
+            status, body, _ = _get(conn, path, token)
             nxt = json.loads(body)["next"]
+            if not nxt:
+                raise SystemExit(f"{label} ({user}): the first page has no next page")
             split = urlsplit(nxt)
             path = f"{split.path}?{split.query}"
         latencies, results, errors = [], 0, 0

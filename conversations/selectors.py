@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from conversations.models import Contact, Conversation, ConversationStatus, Message, WebhookDelivery
 from conversations.visibility import conversation_visibility_q  # the one rule: selectors, broadcaster, consumer
@@ -77,22 +82,11 @@ def _digits_query(query: str) -> str:
     return digits if digits and len(digits) >= len(query.replace("+", "").replace(" ", "").replace("-", "")) else ""
 
 
-def message_text_match(query: str) -> QuerySet[Message]:
-    """The conversation ids (a subquery) with a message whose text contains ``query``."""
-    return Message.objects.filter(text__icontains=query).values("conversation_id")
-
-
-def conversation_search_q(query: str) -> Q:
-    """Chats whose contact's alias, profile name or number, or one of whose messages, contains ``query``."""
-    query = query.strip()[:100]
-    return _contact_q(query) | Q(pk__in=message_text_match(query))
-
-
 # Chat list order: newest activity first, then by id. Ascending ids match the (-last_activity_at)
 # indexes as they are stored (InnoDB appends the primary key ascending), so MariaDB reads the
 # first page straight from the index instead of sorting every visible chat.
 CONVERSATION_ORDER = ("-last_activity_at", "id")
-SEARCH_WINDOW = 300  # chats searched message by message before the full-text index is asked
+SEARCH_WINDOW = 100  # chats searched message by message before the full-text index is asked
 
 
 def conversation_list_filtered(
@@ -133,57 +127,203 @@ def _at_or_before(at: Any, pk: int) -> Q:
     return Q(last_activity_at__gt=at) | Q(last_activity_at=at, pk__lte=pk)
 
 
+def _after(at: Any, pk: int) -> Q:
+    """Chats after (at, pk) in CONVERSATION_ORDER: the complement of ``_at_or_before``."""
+    if at is None:
+        return Q(last_activity_at__isnull=True, pk__gt=pk)
+    return Q(last_activity_at__lt=at) | Q(last_activity_at=at, pk__gt=pk) | Q(last_activity_at__isnull=True)
+
+
+def _order_key(row: tuple[Any, int]) -> tuple[bool, float, int]:
+    """A (last_activity_at, pk) row's place in CONVERSATION_ORDER, as a sort key."""
+    at, pk = row
+    return (at is None, -at.timestamp() if at is not None else 0.0, pk)
+
+
+# The search has two sources, each asked for the first ``limit`` chats of the list in order, then
+# merged: the chats whose contact matches (alias, profile name, number: ``_contact_rows``) and the
+# chats with a matching message. The messages are searched by walking the most recent chats in list
+# order (``_window_bound``), stopping at a full page, which is cheap for a common word; what the walk
+# leaves open is read through the FULLTEXT index for a rare one (``_message_candidates``).
+CONTACT_WINDOW = 2_000  # newest chats walked for a matching contact first, for a user who sees every chat
+COMMON_SAMPLE = 100  # the most recent chats that tell whether a word is common in messages
+COMMON_SHARE = 0.05  # a word in this share of them is common: walking finds a page sooner than the index
+
+Row = tuple[Any, int]  # (last_activity_at, pk)
+
+
+def _message_match(query: str) -> Q:
+    """Chats with a message whose text contains ``query`` (checked chat by chat, stopping at the first)."""
+    return Q(Exists(Message.objects.filter(conversation_id=OuterRef("pk"), text__icontains=query)))
+
+
+def _window_bound(after: Q | None, window: int) -> Row | None:
+    """The ``window``-th chat of all (after the page's cursor) in list order; None when fewer are left."""
+    scope = Conversation.objects.filter(after or Q()).order_by(*CONVERSATION_ORDER)
+    rows = list(scope.values_list("last_activity_at", "pk")[window - 1 : window])
+    return tuple(rows[0]) if rows else None
+
+
 def conversation_ids_matching(
     conversations: QuerySet[Conversation],
     *,
     query: str,
     limit: int,
     window: int = SEARCH_WINDOW,
+    contact_window: int = 0,
     after: Q | None = None,
 ) -> list[int]:
     """The first ``limit`` chat ids of ``conversations`` (ordered) whose contact or messages contain ``query``.
 
-    A word many customers write ("precio") fills a page from the most recent chats: the chats
-    among the ``window`` most recent of all (after the page's cursor, ``after``) that the list
-    keeps are searched one by one (their contacts, and their messages through the per-chat index),
-    so the cost is bounded however selective the list's filters are. When they do not fill the
-    page (a rare word, a name, an order number), the chats that have it anywhere are found first
-    (MySQL/MariaDB: the FULLTEXT indexes, which match words by their beginning; elsewhere a
-    substring scan), then the list's own filters and order apply to those. Either way the ids
-    are the first matches in the list's order.
+    ``after`` is the page cursor's condition alone (``conversations`` already has it): the windows of
+    recent chats are counted from there. The contacts are searched first; when they fill a page, the
+    messages are searched only among the chats before the page's last one. ``contact_window``: walk
+    that many of the newest chats for a matching contact before asking the index (for a user who sees
+    every chat, a common name fills a page there at once; an agent's chats are a fraction of them).
     """
     query = query.strip()[:100]
     if not query:
         return [pk for (pk,) in _list_rows(conversations.values_list("pk")[:limit])]
-    scope = Conversation.objects.filter(after or Q()).order_by(*CONVERSATION_ORDER)
-    boundary = list(scope.values_list("last_activity_at", "pk")[window - 1 : window])
-    in_window = conversations.filter(_at_or_before(*boundary[0])) if boundary else conversations
-    recent = _list_rows(in_window.values_list("pk", "contact_id"))
-    contact_hits = set(
-        Contact.objects.filter(pk__in={contact for _, contact in recent})
-        .filter(_contact_q(query, prefix=""))
-        .values_list("pk", flat=True)
+    by_contact = _contact_rows(
+        conversations, query, limit=limit, bound=_window_bound(after, contact_window) if contact_window else None
     )
-    message_hits = set(
-        Message.objects.filter(conversation_id__in=[pk for pk, _ in recent], text__icontains=query)
-        .values_list("conversation_id", flat=True)
+    stop = by_contact[limit - 1] if len(by_contact) >= limit else None
+    by_message = _first_matches(
+        conversations.filter(_at_or_before(*stop)) if stop else conversations,
+        _message_match(query),
+        limit=limit,
+        bound=_window_bound(after, window),
+        stop=stop,
+        candidates=lambda: _message_candidates(query),
+    )
+    rows = sorted(set(by_contact) | set(by_message), key=_order_key)
+    return [pk for _, pk in rows[:limit]]
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """What an index says about the chats beyond the walked window: ``walk`` on in list order (a common
+    word: a page comes soon), or only ``ids`` (a Q on Conversation) can match; ``exact`` when every one
+    of them matches (else the search's own condition checks them again)."""
+
+    walk: bool = False
+    ids: Q | None = None
+    exact: bool = False
+
+
+WALK_ON = _Candidates(walk=True)
+
+
+def _first_matches(
+    conversations: QuerySet[Conversation],
+    match: Q,
+    *,
+    limit: int,
+    bound: Row | None,
+    candidates: Callable[[], _Candidates | None],
+    stop: Row | None = None,
+) -> list[Row]:
+    """The first ``limit`` (last_activity_at, pk) rows of ``conversations`` that ``match``, in list order.
+
+    The chats up to ``bound`` are walked in list order (the database stops at a full page). The rest,
+    if needed, comes from ``candidates()`` (None: nothing else can match). ``stop``: the caller needs
+    nothing after this row (``conversations`` ends there).
+    """
+    walk = conversations.filter(match)
+    near = walk.filter(_at_or_before(*bound)) if bound is not None else walk
+    found = _list_rows(near.values_list("last_activity_at", "pk")[:limit])
+    covered = bound is None or (stop is not None and _order_key(bound) >= _order_key(stop))
+    if len(found) >= limit or covered:
+        return found
+    rest = candidates()
+    if rest is None:
+        return found
+    if rest.walk:
+        beyond = walk.filter(_after(*bound))
+        return found + _list_rows(beyond.values_list("last_activity_at", "pk")[: limit - len(found)])
+    return found + _candidate_rows(conversations.filter(_after(*bound)), match, rest, limit=limit - len(found))
+
+
+def _candidate_rows(conversations: QuerySet[Conversation], match: Q, rest: _Candidates, *, limit: int) -> list[Row]:
+    """The first ``limit`` rows of ``conversations`` among an index's candidates (a few thousand chats at
+    most, given by id): read by key and ordered here (walking the activity index for them would read
+    every chat the user may see)."""
+    chosen = conversations.filter(rest.ids) if rest.exact else conversations.filter(rest.ids).filter(match)
+    rows = _list_rows(chosen.order_by().values_list("last_activity_at", "pk"), plan=_MARIADB_CANDIDATES_PLAN)
+    rows.sort(key=_order_key)
+    return rows[:limit]
+
+
+def _one_indexed_word(query: str) -> bool:
+    """The index's answer is exactly the search's (a word it matches by its beginning is a substring)."""
+    return " " not in query and not _FULLTEXT_UNSAFE.search(query) and len(query) >= 3
+
+
+def _contact_rows(conversations: QuerySet[Conversation], query: str, *, limit: int, bound: Row | None) -> list[Row]:
+    """The first ``limit`` rows of ``conversations`` whose contact matches ``query``, in list order.
+
+    MySQL/MariaDB: names through the FULLTEXT index, in one query that the database orders (a name
+    5,000 contacts share costs about as much as a rare one: no chat of the list is walked for it);
+    numbers by their digits (a scan of the contacts alone), whose few chats are read by key. Elsewhere,
+    and for words too short for the index, the list is walked in order. With a ``bound``, the chats up
+    to it are walked first, and the indexes answer for the chats after it only.
+    """
+    match = _contact_q(query)
+    rows_of = ("last_activity_at", "pk")
+    against, digits = _fulltext_against(query), _digits_query(query)
+    if connection.vendor != "mysql" or not (against or digits):
+        return _list_rows(conversations.filter(match).values_list(*rows_of)[:limit])
+    rows: list[Row] = []
+    if bound is not None:
+        near = conversations.filter(match).filter(_at_or_before(*bound))
+        rows = _list_rows(near.values_list(*rows_of)[:limit])
+        if len(rows) >= limit:
+            return rows
+        conversations = conversations.filter(_after(*bound))
+    if against:
+        table, quote = Contact._meta.db_table, connection.ops.quote_name
+        names = RawSQL(  # noqa: S611 - the words are a parameter
+            f"SELECT {quote('id')} FROM {quote(table)}"  # noqa: S608 - names from the model
+            f" WHERE MATCH({quote('alias')}, {quote('profile_name')}) AGAINST (%s IN BOOLEAN MODE)",
+            [against],
+        )
+        named = conversations.filter(contact_id__in=names)
+        if not _one_indexed_word(query):  # several words: the index finds them apart, in any order
+            named = named.filter(match)
+        rows += _list_rows(named.values_list(*rows_of)[:limit], plan=_MARIADB_CANDIDATES_PLAN)
+    if digits:
+        numbers = Q(phone__contains=digits) | Q(external_id__contains=digits)
+        ids = list(Contact.objects.filter(numbers).values_list("pk", flat=True)[: MAX_SEARCH_CANDIDATES + 1])
+        if len(ids) > MAX_SEARCH_CANDIDATES:  # a few digits many numbers have: a page comes soon in order
+            rows += _list_rows(conversations.filter(match).values_list(*rows_of)[:limit])
+        elif ids:
+            rows += _candidate_rows(
+                conversations, match, _Candidates(ids=Q(contact_id__in=ids), exact=True), limit=limit
+            )
+    return sorted(set(rows), key=_order_key)[:limit]
+
+
+def _message_candidates(query: str) -> _Candidates | None:
+    """The chats that may have a matching message. A word common in the most recent chats is found
+    sooner by walking on (the index would list hundreds of thousands of messages); a rare one through
+    the FULLTEXT index (MySQL/MariaDB)."""
+    if connection.vendor != "mysql":
+        return WALK_ON
+    sample = list(Conversation.objects.order_by(*CONVERSATION_ORDER).values_list("pk", flat=True)[:COMMON_SAMPLE])
+    common = (
+        Message.objects.filter(conversation_id__in=sample, text__icontains=query)
+        .order_by()
+        .values("conversation_id")
         .distinct()
     )
-    ids = [pk for pk, contact in recent if contact in contact_hits or pk in message_hits][:limit]
-    if len(ids) >= limit or not boundary:  # a full page, or the window held every chat left
-        return ids
-    matching = _search_candidates(query)
-    if matching is None:  # too many to list: let the database join it all
-        return list(conversations.filter(conversation_search_q(query)).values_list("pk", flat=True)[:limit])
-    contacts, chats = matching
-    if not contacts and not chats:
-        return []
-    # Few chats: read them by key, then order them here (walking the activity index for a handful
-    # of chats would read every chat the user may see).
-    candidates = conversations.filter(Q(contact_id__in=contacts) | Q(pk__in=chats)).order_by()
-    rows = _list_rows(candidates.values_list("last_activity_at", "pk"), plan=_MARIADB_CANDIDATES_PLAN)
-    rows.sort(key=lambda row: (row[0] is None, -row[0].timestamp() if row[0] else 0, row[1]))
-    return [pk for _, pk in rows[:limit]]
+    if len(common) >= COMMON_SAMPLE * COMMON_SHARE:
+        return WALK_ON
+    chats = _fulltext_ids(Message, "conversation_id", ("text",), query)
+    if chats is None or len(chats) > MAX_SEARCH_CANDIDATES:
+        return WALK_ON
+    if not chats:
+        return None
+    return _Candidates(ids=Q(pk__in=chats), exact=_one_indexed_word(query))
 
 
 # MariaDB estimates the visibility subqueries (a chat's roles, "has no role") as if it read every
@@ -206,33 +346,16 @@ def _list_rows(queryset: QuerySet, *, plan: str = _MARIADB_LIST_PLAN) -> list[tu
         return []
     with connection.cursor() as cursor:
         cursor.execute(plan + sql, params)
-        return [tuple(row) for row in cursor.fetchall()]
+        rows = cursor.fetchall()
+    if not settings.USE_TZ:
+        return [tuple(row) for row in rows]
+    # A plain cursor gives MySQL's naive UTC datetimes; the ORM would make them aware.
+    return [
+        tuple(v.replace(tzinfo=UTC) if isinstance(v, datetime) and v.tzinfo is None else v for v in row) for row in rows
+    ]
 
 
 MAX_SEARCH_CANDIDATES = 20_000
-
-
-def _search_candidates(query: str) -> tuple[set[int], set[int]] | None:
-    """(contact ids, chat ids) whose contact or messages contain ``query``; None when there are more than
-    MAX_SEARCH_CANDIDATES of either."""
-    contacts = _fulltext_ids(Contact, "id", ("alias", "profile_name"), query)
-    if contacts is None:
-        contacts = set(
-            Contact.objects.filter(_contact_q(query, prefix="")).values_list("pk", flat=True)[
-                : MAX_SEARCH_CANDIDATES + 1
-            ]
-        )
-    elif digits := _digits_query(query):
-        numbers = Q(phone__contains=digits) | Q(external_id__contains=digits)
-        contacts |= set(Contact.objects.filter(numbers).values_list("pk", flat=True)[: MAX_SEARCH_CANDIDATES + 1])
-    chats = _fulltext_ids(Message, "conversation_id", ("text",), query)
-    if chats is None:
-        chats = set(
-            message_text_match(query).distinct()[: MAX_SEARCH_CANDIDATES + 1].values_list("conversation_id", flat=True)
-        )
-    if len(contacts) > MAX_SEARCH_CANDIDATES or len(chats) > MAX_SEARCH_CANDIDATES:
-        return None
-    return contacts, chats
 
 
 def conversations_by_ids(ids: list[int]) -> list[Conversation]:

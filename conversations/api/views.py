@@ -31,6 +31,7 @@ from conversations.api.pagination import conversations_page, messages_page
 from conversations.models import Channel, Conversation, Message
 from conversations.providers.base import OutboundMessage, ProviderError
 from conversations.selectors import (
+    CONTACT_WINDOW,
     access_conversation_by_id,
     conversation_ids_matching,
     conversation_list_filtered,
@@ -40,7 +41,7 @@ from conversations.services import agent_send, export, state
 from conversations.services.quick_replies import quick_replies_for_user
 from conversations.services.serialize import conversation_data, message_data, messages_data
 from conversations.services.templates import templates_approved, templates_sync
-from conversations.visibility import PERM_TAKE_UNROUTED, PERM_VIEW_ALL
+from conversations.visibility import PERM_TAKE_UNROUTED, PERM_VIEW_ALL, user_sees_all
 
 OBJECT = OpenApiTypes.OBJECT
 
@@ -104,11 +105,12 @@ class ConversationListApi(ConsoleApi):
             attention=filters["attention"],
         )
         query = filters.get("q") or ""
+        contact_window = CONTACT_WINDOW if user_sees_all(request.user) else 0
         page = conversations_page(
             request,
             conversations,
             ids=lambda queryset, limit, after: conversation_ids_matching(
-                queryset, query=query, limit=limit, after=after
+                queryset, query=query, limit=limit, after=after, contact_window=contact_window
             ),
             load=conversations_by_ids,
             serialize=lambda rows: [conversation_data(c) for c in rows],
