@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -48,7 +48,7 @@ from conversations.services.outbound import (
 )
 from conversations.services.processing import message_answerable_inline, message_turn_inline
 from conversations.services.serialize import conversation_event_data, message_event_data
-from conversations.services.sql import model_columns, model_from_row, model_sql, row_insert, row_update
+from conversations.services.sql import model_columns, model_from_row, model_sql, row_get, row_insert, row_update
 from conversations.services.state import conversation_reopen
 from conversations.services.writes import conversation_defer, conversation_turn_end
 from conversations.visibility import groups_remember
@@ -56,8 +56,6 @@ from whatsapp_ia.locks import conversation_lock
 from whatsapp_ia.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
-
-_Row = TypeVar("_Row")
 
 # Only the headers worth keeping for audits and signature re-checks.
 KEPT_HEADERS = (
@@ -208,10 +206,8 @@ def deliveries_drain(*, lane: int, batch: int = 200) -> bool:
 # What the drain reads of each delivery (the rest, such as the headers, only matters to audits), and
 # how: plain SQL built once, since it runs on every wake of the runner (the ORM's compile of the read
 # and the UPDATE cost about 0.5 ms of CPU a pass; at 80 messages/s a pass is often one message).
-_DRAIN_READ_SQL = (
-    "SELECT {id}, {provider}, {body}, {state}, {attempts}, {error}, {events_count}, {next_attempt_at}"
-    " FROM {table} WHERE {state} = %s AND {id} > %s{lanes} ORDER BY {id} LIMIT %s"
-)
+_DRAIN_FIELDS = ("id", "provider", "body", "state", "attempts", "error", "events_count", "next_attempt_at")
+_DRAIN_READ_SQL = "SELECT {columns} FROM {table} WHERE {state} = %s AND {id} > %s{lanes} ORDER BY {id} LIMIT %s"
 _DRAIN_COUNT_SQL = "UPDATE {table} SET {attempts} = {attempts} + 1 WHERE {id} IN (@ids@)"  # @ids@: placeholders
 
 
@@ -222,8 +218,13 @@ def _drain_read(*, lanes: Sequence[int], after: int, batch: int) -> list[Webhook
     if len(lanes) < settings.DELIVERY_LANES:
         lane_filter = f" AND ({{id}} %% {int(settings.DELIVERY_LANES)}) IN ({', '.join(['%s'] * len(lanes))})"
         params += list(lanes)
-    sql = model_sql(WebhookDelivery, _DRAIN_READ_SQL.replace("{lanes}", lane_filter))
-    deliveries = list(WebhookDelivery.objects.raw(sql, [*params, batch]))
+    template = _DRAIN_READ_SQL.replace("{lanes}", lane_filter).replace(
+        "{columns}", model_columns(WebhookDelivery, _DRAIN_FIELDS)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(model_sql(WebhookDelivery, template), [*params, batch])
+        rows = cursor.fetchall()
+    deliveries = [model_from_row(WebhookDelivery, row, fields=_DRAIN_FIELDS)[0] for row in rows]
     if deliveries:
         # Counted before the work (one UPDATE per batch): a delivery that keeps killing its
         # worker is given up after PIPELINE_MAX_ATTEMPTS instead of stalling the lane forever.
@@ -532,14 +533,11 @@ def _conversation_locked(*, provider: str, channel: Any, event: InboundMessage) 
     )
     if conversation is None:
         contact = _contact_upsert(provider=provider, event=event)
-        conversation = _insert_unless_raced(
-            lambda: Conversation.objects.create(contact=contact, channel=channel, step=settings.INITIAL_STEP)
-        )
-        if conversation is None:  # another worker's first message of this chat committed it first
+        conversation = Conversation(contact=contact, channel=channel, step=settings.INITIAL_STEP)
+        if not _insert_unless_raced(conversation):  # another worker's first message of this chat came first
             return (
                 Conversation.objects.select_for_update().select_related("contact").get(contact=contact, channel=channel)
             )
-        conversation.contact = contact
         groups_remember(conversation, role_ids=[])  # a new chat has no role yet: no query for its events
     else:
         _contact_update(conversation.contact, event=event)
@@ -587,17 +585,19 @@ def _conversation_sql(vendor: str) -> str:
     return sql
 
 
-def _insert_unless_raced(insert: Callable[[], _Row]) -> _Row | None:
-    """Run an INSERT that a unique constraint may refuse because a concurrent transaction inserted
-    the same row first: None then. SQLite's transactions hold the database's write lock from their
+def _insert_unless_raced(row: Any) -> bool:
+    """INSERT a new row that a unique constraint may refuse because a concurrent transaction inserted
+    the same one first: False then. SQLite's transactions hold the database's write lock from their
     first statement (BEGIN IMMEDIATE), so nobody can race them there and no savepoint is needed."""
     if connection.vendor == "sqlite" and connection.in_atomic_block:
-        return insert()
+        row_insert(row)
+        return True
     try:
         with transaction.atomic():  # a savepoint: the refused INSERT leaves the transaction usable
-            return insert()
+            row_insert(row)
     except IntegrityError:
-        return None
+        return False
+    return True
 
 
 # The three questions a turn asks before storing, in one statement: is this message stored already
@@ -627,18 +627,16 @@ def _conversation_questions(provider: str, provider_message_id: str, conversatio
 
 
 def _contact_upsert(*, provider: str, event: InboundMessage) -> Contact:
-    contact = Contact.objects.filter(provider=provider, external_id=event.contact_external_id).first()
+    contact = row_get(Contact, provider=provider, external_id=event.contact_external_id)
     if contact is None:
-        contact = _insert_unless_raced(
-            lambda: Contact.objects.create(
-                provider=provider,
-                external_id=event.contact_external_id,
-                profile_name=event.contact_name[:200],
-                phone=("+" + event.contact_external_id) if event.contact_external_id.isdigit() else "",
-                referral=event.referral,
-            )
+        contact = Contact(
+            provider=provider,
+            external_id=event.contact_external_id,
+            profile_name=event.contact_name[:200],
+            phone=("+" + event.contact_external_id) if event.contact_external_id.isdigit() else "",
+            referral=event.referral,
         )
-        if contact is not None:
+        if _insert_unless_raced(contact):
             return contact
         contact = Contact.objects.get(provider=provider, external_id=event.contact_external_id)
     _contact_update(contact, event=event)

@@ -511,6 +511,10 @@ def sent_records_apply(*, stop_deferring: bool = False) -> int:
     records = []
     while not pending.empty():
         records.append(pending.get_nowait())
+    if len(records) == 1:  # one UPDATE commits by itself: no transaction's set-up around it
+        message, groups, provider_message_id, at = records[0]
+        _mark_sent_now(message, groups, provider_message_id=provider_message_id, now=at)
+        return 1
     with transaction.atomic():
         for message, groups, provider_message_id, at in records:
             _mark_sent_now(message, groups, provider_message_id=provider_message_id, now=at)

@@ -90,37 +90,64 @@ def _update_sql(model: type[models.Model], names: tuple[str, ...], vendor: str) 
     return f"UPDATE {table} SET {assignments} WHERE {pk} = %s", fields  # noqa: S608 - quoted names, values bound
 
 
-def model_columns(model: type[models.Model]) -> str:
-    """Every concrete column of ``model``, table-qualified and quoted, in field order (for ``model_from_row``)."""
-    return _model_columns(model, connection.vendor)
+def model_columns(model: type[models.Model], fields: tuple[str, ...] | None = None) -> str:
+    """The concrete columns of ``model`` (or these fields'), table-qualified and quoted, in field order
+    (for ``model_from_row``)."""
+    return _model_columns(model, fields, connection.vendor)
 
 
 @lru_cache(maxsize=16)
-def _model_columns(model: type[models.Model], vendor: str) -> str:
+def _model_columns(model: type[models.Model], fields: tuple[str, ...] | None, vendor: str) -> str:
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    return ", ".join(f"{table}.{quote(f.column)}" for f in model._meta.concrete_fields)
+    return ", ".join(f"{table}.{quote(f.column)}" for f in _concrete(model, fields))
 
 
-def model_from_row(model: type[models.Model], row: Sequence[Any], offset: int = 0) -> tuple[models.Model, int]:
+def model_from_row(
+    model: type[models.Model], row: Sequence[Any], offset: int = 0, fields: tuple[str, ...] | None = None
+) -> tuple[models.Model, int]:
     """An instance from ``row[offset:]`` as selected by ``model_columns`` (values converted as the ORM
-    converts them: dates, booleans, JSON); also the offset of what follows it in the row."""
-    fields = _row_converters(model, connection.vendor)
+    converts them: dates, booleans, JSON; fields not selected are deferred); also the offset of what
+    follows it in the row."""
+    converters = _row_converters(model, fields, connection.vendor)
     values = []
-    for index, (_, converters, column) in enumerate(fields, start=offset):
+    for index, (_, field_converters, column) in enumerate(converters, start=offset):
         value = row[index]
-        for converter in converters:
+        for converter in field_converters:
             value = converter(value, column, connection)
         values.append(value)
-    instance = model.from_db(connection.alias, [attname for attname, _, _ in fields], values)
-    return instance, offset + len(fields)
+    instance = model.from_db(connection.alias, [attname for attname, _, _ in converters], values)
+    return instance, offset + len(converters)
+
+
+def _concrete(model: type[models.Model], fields: tuple[str, ...] | None) -> list[models.Field]:
+    concrete = model._meta.concrete_fields
+    return list(concrete) if fields is None else [f for f in concrete if f.name in fields]
 
 
 @lru_cache(maxsize=16)
-def _row_converters(model: type[models.Model], vendor: str) -> list[tuple[str, list[Any], Any]]:
+def _row_converters(
+    model: type[models.Model], fields: tuple[str, ...] | None, vendor: str
+) -> list[tuple[str, list[Any], Any]]:
     out = []
-    for field in model._meta.concrete_fields:
+    for field in _concrete(model, fields):
         column = field.get_col(model._meta.db_table)
         converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
         out.append((field.attname, converters, column))
     return out
+
+
+def row_get(model: type[models.Model], **lookup: Any) -> models.Model | None:
+    """The one row of ``model`` whose fields equal ``lookup`` (a unique key), or None: SQL built once."""
+    names = tuple(sorted(lookup))
+    with connection.cursor() as cursor:
+        cursor.execute(_get_sql(model, names, connection.vendor), [lookup[name] for name in names])
+        row = cursor.fetchone()
+    return None if row is None else model_from_row(model, row)[0]
+
+
+@lru_cache(maxsize=16)
+def _get_sql(model: type[models.Model], names: tuple[str, ...], vendor: str) -> str:
+    quote = connection.ops.quote_name
+    where = " AND ".join(f"{quote(model._meta.get_field(name).column)} = %s" for name in names)
+    return f"SELECT {model_columns(model)} FROM {quote(model._meta.db_table)} WHERE {where}"  # noqa: S608

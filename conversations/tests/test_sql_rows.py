@@ -106,3 +106,27 @@ def test_model_from_row_builds_the_instances_the_orm_would_from_a_joined_row() -
     assert values(built_contact) == values(expected.contact)
     assert built.bot_paused is True and built_contact.referral == {"source_url": "https://fb.me/x"}
     assert not built._state.adding
+
+
+def test_row_get_finds_one_row_by_its_key_or_none() -> None:
+    from conversations.services.sql import row_get
+
+    conversation = _conversation()
+    found = row_get(Contact, provider="meta", external_id="573001112233")
+    assert found is not None and found.pk == conversation.contact_id and not found._state.adding
+    assert row_get(Contact, provider="meta", external_id="nobody") is None
+
+
+def test_model_from_row_with_some_fields_defers_the_others() -> None:
+    from conversations.models import WebhookDelivery
+    from conversations.services.sql import model_columns, model_from_row
+
+    delivery = WebhookDelivery.objects.create(provider="meta", body=b'{"a": 1}', headers={"X": "1"}, signature_ok=True)
+    fields = ("id", "body", "state", "next_attempt_at")
+    table = connection.ops.quote_name(WebhookDelivery._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {model_columns(WebhookDelivery, fields)} FROM {table}")  # noqa: S608
+        row = cursor.fetchone()
+    built, end = model_from_row(WebhookDelivery, row, fields=fields)
+    assert end == 4 and built.pk == delivery.pk and bytes(built.body) == b'{"a": 1}' and built.next_attempt_at is None
+    assert built.get_deferred_fields() >= {"headers", "provider"}
