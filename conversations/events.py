@@ -72,11 +72,25 @@ class _Broadcaster:
     def submit(self, batch: list[event_log.PendingEvent]) -> None:
         if batch:
             self.batches_submitted += 1
-            self._process_queue().put(batch)
+            if self.inline:
+                self._send(batch)
+            else:
+                self._process_queue().put(batch)
 
-    def _run(self, pending: queue.SimpleQueue[list[event_log.PendingEvent]]) -> None:
+    inline = False  # set by a process whose callers may wait for Redis (the pipeline runner)
+
+    def _send(self, batch: list[event_log.PendingEvent]) -> None:
         from whatsapp_ia.redis_client import redis_client
 
+        try:
+            event_log.events_append(
+                redis_client(), batch, maxlen=settings.CONSOLE_EVENT_LOG_MAX, group_prefix=group_channel_prefix()
+            )
+            self.batches_sent += 1
+        except Exception:  # never lose the write that caused the event; consoles resync on reconnect
+            logger.warning("Console broadcast of %d event(s) failed", len(batch), exc_info=True)
+
+    def _run(self, pending: queue.SimpleQueue[list[event_log.PendingEvent]]) -> None:
         while True:
             batch = pending.get()
             while True:
@@ -84,16 +98,17 @@ class _Broadcaster:
                     batch += pending.get_nowait()
                 except queue.Empty:
                     break
-            try:
-                event_log.events_append(
-                    redis_client(), batch, maxlen=settings.CONSOLE_EVENT_LOG_MAX, group_prefix=group_channel_prefix()
-                )
-                self.batches_sent += 1
-            except Exception:  # never lose the write that caused the event; consoles resync on reconnect
-                logger.warning("Console broadcast of %d event(s) failed", len(batch), exc_info=True)
+            self._send(batch)
 
 
 _broadcaster = _Broadcaster()
+
+
+def broadcast_inline() -> None:
+    """From now on this process sends each committed transaction's events itself, in the caller's
+    thread (the pipeline runner, whose threads may wait for Redis): no hand-over to the broadcaster
+    thread, whose wake-up per transaction cost the runner more than the Redis call it saves."""
+    _broadcaster.inline = True
 
 
 class _TransactionBatch:

@@ -34,6 +34,7 @@ import redis
 from django.conf import settings
 from django.db import close_old_connections
 
+from conversations import events
 from conversations.services.outbound import sent_records_apply, sent_records_defer
 from whatsapp_ia.locks import HeldLock, conversation_lock
 from whatsapp_ia.redis_client import redis_client
@@ -119,6 +120,7 @@ class PipelineRunner:
 
         global _pool
         client = redis_client()
+        events.broadcast_inline()
         if settings.PIPELINE_SEND_THREADS > 0:  # 0: the runner sends each turn's replies itself
             _pool = ThreadPoolExecutor(max_workers=settings.PIPELINE_SEND_THREADS, thread_name_prefix="pipeline-send")
             # The sender threads leave their "sent" writes to this thread (see outbound._mark_sent),

@@ -466,3 +466,21 @@ async def test_moving_to_another_chat_leaves_the_first_one() -> None:
     assert (await admin_console.receive_json_from(timeout=10))["viewers"] == [{"id": admin.pk, "name": "admin"}]
     await admin_console.disconnect()
     await ana_console.disconnect()
+
+
+def test_in_the_pipeline_runner_a_transactions_events_are_logged_by_its_commit_itself(
+    redis_client: Any, monkeypatch: Any
+) -> None:
+    """``events.broadcast_inline``: no hand-over to the broadcaster thread; logged when the commit returns."""
+    from conversations.events import _broadcaster
+
+    monkeypatch.setattr(_broadcaster, "inline", False)
+    events.broadcast_inline()
+    assert _broadcaster.inline
+    sent = _broadcaster.batches_sent
+    with transaction.atomic():
+        for n in (11, 12):
+            events.broadcast_on_commit(groups=[events.GROUP_ALL], name=events.MESSAGE_CREATED, data={"id": n})
+        assert _logged_ids(redis_client) == []  # nothing before the commit
+    assert _logged_ids(redis_client) == [11, 12]  # no wait: the commit's own thread wrote them
+    assert _broadcaster.batches_sent == sent + 1  # in one round trip
