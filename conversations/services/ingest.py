@@ -143,7 +143,7 @@ def deliveries_record(raws: Sequence[RawDelivery]) -> list[WebhookDelivery]:
         return []
     if len(raws) == 1:  # a plain INSERT: bulk_create would add a transaction's round trips around it
         created = [_delivery_row(raws[0])]
-        created[0].save(force_insert=True)
+        row_insert(created[0])
     else:
         created = WebhookDelivery.objects.bulk_create([_delivery_row(raw) for raw in raws])
     accepted = [d for d in created if d.state == DeliveryState.RECEIVED]
