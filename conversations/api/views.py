@@ -42,6 +42,7 @@ from conversations.services.quick_replies import quick_replies_for_user
 from conversations.services.serialize import conversation_data, message_data, messages_data
 from conversations.services.templates import templates_approved, templates_sync
 from conversations.visibility import PERM_TAKE_UNROUTED, PERM_VIEW_ALL, user_sees_all
+from whatsapp_ia.query_limits import QueryTooSlow, query_time_limit
 
 OBJECT = OpenApiTypes.OBJECT
 
@@ -106,15 +107,20 @@ class ConversationListApi(ConsoleApi):
         )
         query = filters.get("q") or ""
         contact_window = CONTACT_WINDOW if user_sees_all(request.user) else 0
-        page = conversations_page(
-            request,
-            conversations,
-            ids=lambda queryset, limit, after: conversation_ids_matching(
-                queryset, query=query, limit=limit, after=after, contact_window=contact_window
-            ),
-            load=conversations_by_ids,
-            serialize=lambda rows: [conversation_data(c) for c in rows],
-        )
+        try:
+            with query_time_limit(settings.CONSOLE_SEARCH_TIME_LIMIT if query else 0):
+                page = conversations_page(
+                    request,
+                    conversations,
+                    ids=lambda queryset, limit, after: conversation_ids_matching(
+                        queryset, query=query, limit=limit, after=after, contact_window=contact_window
+                    ),
+                    load=conversations_by_ids,
+                    serialize=lambda rows: [conversation_data(c) for c in rows],
+                )
+        except QueryTooSlow:
+            detail = _("This search takes too long. Add a word, or a filter, to narrow it.")
+            return Response({"detail": detail}, status=status.HTTP_400_BAD_REQUEST)
         return Response(page)
 
 

@@ -693,3 +693,21 @@ def test_the_channel_admin_action_syncs_templates(meta_settings: Any, fake_graph
     assert "6" in response.content.decode()
     listed = client.get("/admin/conversations/messagetemplate/")
     assert listed.status_code == 200 and "promo_cubiertas" in listed.content.decode()
+
+
+def test_a_search_that_runs_past_its_time_limit_is_refused_with_a_request_to_narrow_it(
+    api: Client, chat: Conversation, settings: Any
+) -> None:
+    """A word common in chats the user may not see would walk the whole list: each statement of a
+    search has CONSOLE_SEARCH_TIME_LIMIT seconds, then the API asks for a narrower search (never a 500)."""
+    Message.objects.bulk_create(
+        Message(conversation=chat, direction="in", kind="text", text=f"mensaje número {n}", provider="meta")
+        for n in range(400)
+    )
+    settings.CONSOLE_SEARCH_TIME_LIMIT = 0.000001  # past at once: any statement long enough to be looked at
+    response = api.get("/api/conversations/?q=zzzz", HTTP_ACCEPT_LANGUAGE="es")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Esta búsqueda tarda demasiado. Añade una palabra o un filtro para acotarla."}
+    assert api.get("/api/conversations/").status_code == 200  # the list itself has no limit; the connection works
+    settings.CONSOLE_SEARCH_TIME_LIMIT = 0
+    assert api.get("/api/conversations/?q=zzzz").json()["results"] == []

@@ -5,6 +5,10 @@ from whatsapp_ia.env import env
 # Opening a chat marks the customer's messages read at the provider (blue ticks).
 CONSOLE_MARK_READ = env.bool("CONSOLE_MARK_READ", default=True)
 
+# Longest a statement of a chat-list search may run, in seconds, before the search is refused with a
+# request to narrow it (a word common in chats the agent may not see walks the whole list). 0: no limit.
+CONSOLE_SEARCH_TIME_LIMIT = env.float("CONSOLE_SEARCH_TIME_LIMIT", default=2.0)
+
 # Largest file an agent may send, in MB, per WhatsApp message kind (the Cloud API's own limits by default).
 CONSOLE_UPLOAD_MAX_MB = {
     "image": env.float("CONSOLE_UPLOAD_MAX_MB_IMAGE", default=5),
