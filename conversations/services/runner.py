@@ -42,6 +42,7 @@ from whatsapp_ia.redis_client import redis_client
 logger = logging.getLogger(__name__)
 
 DOORBELL_KEY = "wia:pipeline:doorbell"
+SENT_BELL_KEY = "wia:pipeline:sent"  # a sender thread's ring: only "sent" writes to apply, nothing to drain
 RUNNER_KEY = "wia:pipeline:runner"
 RUNNER_TTL = 5.0  # seconds the runner's announcement lives without renewal
 HEARTBEAT_EVERY = 1.0
@@ -78,11 +79,12 @@ def doorbell_ring(*, flag_keys: Sequence[str], flag_ttl: int) -> list[bool] | No
 
 
 def _ring() -> None:
-    """Wake the runner (a sender thread has a "sent" write for it); the doorbell stays one entry long."""
+    """Wake the runner for a sender thread's "sent" write (its own bell: no drain pass follows it);
+    the bell stays one entry long."""
     with suppress(redis.RedisError):
         pipe = redis_client().pipeline(transaction=False)
-        pipe.lpush(DOORBELL_KEY, "1")
-        pipe.ltrim(DOORBELL_KEY, 0, 0)
+        pipe.lpush(SENT_BELL_KEY, "1")
+        pipe.ltrim(SENT_BELL_KEY, 0, 0)
         pipe.execute()
 
 
@@ -124,7 +126,7 @@ class PipelineRunner:
         if settings.PIPELINE_SEND_THREADS > 0:  # 0: the runner sends each turn's replies itself
             _pool = ThreadPoolExecutor(max_workers=settings.PIPELINE_SEND_THREADS, thread_name_prefix="pipeline-send")
             # The sender threads leave their "sent" writes to this thread (see outbound._mark_sent),
-            # ringing the doorbell so that it wakes for them.
+            # ringing its "sent" bell so that it wakes for them (and only applies them).
             sent_records_defer(wake=self._wake_if_idle)
         self._stack.callback(self._pool_stop)
         with self._stack:
@@ -143,8 +145,7 @@ class PipelineRunner:
                 # apply sees the runner idle and rings (one that queued before is applied here).
                 self._idle.set()
                 try:
-                    sent_records_apply()
-                    rang = client.blpop([DOORBELL_KEY], timeout=self.wake_every)
+                    rang = self._wait(client)
                 except redis.RedisError:
                     logger.warning("Pipeline runner cannot reach Redis; retrying", exc_info=True)
                     self.stop.wait(self.wake_every)
@@ -158,6 +159,22 @@ class PipelineRunner:
                 if rang is None:
                     close_old_connections()  # quiet: drop a database connection that broke or aged
         self._withdraw()
+
+    def _wait(self, client: redis.Redis) -> Any:
+        """Wait for the doorbell (a delivery to drain), applying the sender threads' "sent" writes as
+        their bell rings meanwhile; None after WAKE_EVERY seconds without a delivery (or at a heartbeat)."""
+        started = time.monotonic()
+        while True:
+            sent_records_apply()
+            left = self.wake_every - (time.monotonic() - started)
+            if left <= 0 or self.stop.is_set():
+                return None
+            # BLPOP takes the doorbell first when both rang: a delivery never waits behind a "sent" write.
+            rang = client.blpop([DOORBELL_KEY, SENT_BELL_KEY], timeout=max(left, 0.01))
+            if rang is None or rang[0] in (DOORBELL_KEY, DOORBELL_KEY.encode()):
+                return rang
+            if time.monotonic() - self._announced_at >= HEARTBEAT_EVERY:
+                return None  # the announcement is renewed on time, whatever the sends keep ringing
 
     @staticmethod
     def _pool_stop() -> None:

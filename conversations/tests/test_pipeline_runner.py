@@ -104,3 +104,42 @@ def test_a_stopped_runner_withdraws_and_the_webhook_falls_back_to_drain_tasks(
     redis_client.delete("celery", "wia:deliveries:kick:0")
     deliveries_record([RawDelivery("meta", _text(1, "573001110001"), {}, True)])
     assert redis_client.llen("celery") == 1  # a drain task for the lane: nothing waits for a runner
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sender_threads_ring_applies_its_sent_write_and_the_runner_waits_on_for_the_doorbell(
+    meta_settings: Any, redis_client: Any
+) -> None:
+    """A "sent" write has its own bell: the runner applies it and keeps waiting (no drain pass); the
+    doorbell, rung after, is what returns from the wait (and wins when both have rung)."""
+    from conversations.models import Channel, Contact, Conversation
+    from conversations.services import outbound
+    from conversations.services.runner import DOORBELL_KEY, SENT_BELL_KEY
+
+    channel = Channel.objects.create(provider="meta", name="Ventas", external_id="106540352242922")
+    chat = Conversation.objects.create(
+        contact=Contact.objects.create(provider="meta", external_id="573001234567"), channel=channel
+    )
+    reply = Message.objects.create(conversation=chat, direction="out", kind="text", text="Hola", status="sending")
+    redis_client.delete(SENT_BELL_KEY, DOORBELL_KEY)  # rings left by the tests before
+    runner = PipelineRunner(wake_every=30.0)
+    runner._announced_at = 1e18  # no heartbeat due during the test
+    outbound.sent_records_defer(wake=lambda: None)
+    try:
+        result: list[Any] = []
+        waiting = threading.Thread(target=lambda: result.append(runner._wait(redis_client)))
+        waiting.start()
+        outbound._mark_sent(reply, [], provider_message_id="wamid.SENT1")  # a sender thread's "sent" write
+        redis_client.lpush(SENT_BELL_KEY, "1")
+        wait_for(lambda: Message.objects.get(pk=reply.pk).status == "sent", message="the sent write was not applied")
+        assert waiting.is_alive()  # still waiting for a delivery
+        redis_client.lpush(DOORBELL_KEY, "1")
+        waiting.join(10)
+        assert not waiting.is_alive() and result[0][0] == DOORBELL_KEY.encode()
+
+        redis_client.lpush(SENT_BELL_KEY, "1")
+        redis_client.lpush(DOORBELL_KEY, "1")
+        assert runner._wait(redis_client)[0] == DOORBELL_KEY.encode()  # the doorbell first
+    finally:
+        outbound.sent_records_apply(stop_deferring=True)
+        redis_client.delete(SENT_BELL_KEY, DOORBELL_KEY)
