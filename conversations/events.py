@@ -104,11 +104,11 @@ class _Broadcaster:
 _broadcaster = _Broadcaster()
 
 
-def broadcast_inline() -> None:
+def broadcast_inline(enabled: bool = True) -> None:
     """From now on this process sends each committed transaction's events itself, in the caller's
     thread (the pipeline runner, whose threads may wait for Redis): no hand-over to the broadcaster
     thread, whose wake-up per transaction cost the runner more than the Redis call it saves."""
-    _broadcaster.inline = True
+    _broadcaster.inline = enabled
 
 
 class _TransactionBatch:

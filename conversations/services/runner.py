@@ -123,6 +123,7 @@ class PipelineRunner:
         global _pool
         client = redis_client()
         events.broadcast_inline()
+        self._stack.callback(events.broadcast_inline, False)  # as it was, once the runner stops
         if settings.PIPELINE_SEND_THREADS > 0:  # 0: the runner sends each turn's replies itself
             _pool = ThreadPoolExecutor(max_workers=settings.PIPELINE_SEND_THREADS, thread_name_prefix="pipeline-send")
             # The sender threads leave their "sent" writes to this thread (see outbound._mark_sent),

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from conftest import load_fixture, wait_for
+from conversations import events
 from conversations.models import Message
 from conversations.services.ingest import RawDelivery, deliveries_record
 from conversations.services.runner import PipelineRunner, runner_alive
@@ -38,6 +39,7 @@ def runner(meta_settings: Any, settings: Any) -> Iterator[PipelineRunner]:
     stop.set()
     thread.join(10)
     assert not thread.is_alive()
+    assert not events._broadcaster.inline  # the process's events go through the broadcaster thread again
 
 
 @pytest.mark.django_db(transaction=True)
