@@ -37,7 +37,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -49,7 +48,7 @@ from catalog_ai.answerer import Answer, answer_question
 from catalog_ai.prompting import ContextMessage, ConversationContext, guess_language
 from conversations.services.bots import Handoff
 from whatsapp_ia.locks import conversation_lock
-from whatsapp_ia.redis_client import redis_client
+from whatsapp_ia.redis_client import redis_client, redis_script
 
 if TYPE_CHECKING:
     from catalog_ai.models import AISettings
@@ -116,14 +115,8 @@ def _redis() -> redis.Redis:
     return redis_client()
 
 
-@lru_cache(maxsize=4)
-def _scripts_for(url: str) -> tuple[Any, Any]:
-    client = _redis()
-    return client.register_script(_PUSH_LUA), client.register_script(_CHECK_LUA)
-
-
 def _scripts() -> tuple[Any, Any]:
-    return _scripts_for(settings.REDIS_URL)
+    return redis_script(_PUSH_LUA), redis_script(_CHECK_LUA)
 
 
 def _keys(conversation_id: int) -> list[str]:

@@ -16,3 +16,14 @@ def _client_for(url: str) -> redis.Redis:
 def redis_client() -> redis.Redis:
     """The process's Redis client (a thread-safe connection pool) for the current REDIS_URL."""
     return _client_for(settings.REDIS_URL)
+
+
+def redis_script(source: str) -> redis.commands.core.Script:
+    """A Lua script on the process's Redis, registered once per REDIS_URL (EVALSHA, loaded again if
+    Redis forgot it)."""
+    return _script_for(settings.REDIS_URL, source)
+
+
+@lru_cache(maxsize=32)
+def _script_for(url: str, source: str) -> redis.commands.core.Script:
+    return _client_for(url).register_script(source)

@@ -13,12 +13,10 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 
 import redis
-from django.conf import settings
 
-from whatsapp_ia.redis_client import redis_client
+from whatsapp_ia.redis_client import redis_client, redis_script
 
 # Lua functions shared by the scripts below; every script is one round trip to Redis.
 _FUNCTIONS = """
@@ -103,13 +101,8 @@ return math.max(1, math.ceil(wait * 1000))
 """
 
 
-@lru_cache(maxsize=8)
-def _script_for(url: str, source: str) -> redis.commands.core.Script:
-    return redis_client().register_script(source)
-
-
 def _script(source: str = _BUCKET_LUA) -> redis.commands.core.Script:
-    return _script_for(settings.REDIS_URL, source)
+    return redis_script(source)
 
 
 def _now(now: float | None) -> str:

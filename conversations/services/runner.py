@@ -27,7 +27,6 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, suppress
-from functools import lru_cache
 from typing import Any
 
 import redis
@@ -37,7 +36,7 @@ from django.db import close_old_connections
 from conversations import events
 from conversations.services.outbound import sent_records_apply, sent_records_defer
 from whatsapp_ia.locks import HeldLock, conversation_lock
-from whatsapp_ia.redis_client import redis_client
+from whatsapp_ia.redis_client import redis_client, redis_script
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +64,9 @@ return replies
 """
 
 
-@lru_cache(maxsize=4)
-def _kick_script(url: str) -> Any:
-    return redis_client().register_script(_KICK_LUA)
-
-
 def doorbell_ring(*, flag_keys: Sequence[str], flag_ttl: int) -> list[bool] | None:
     """Ring the runner's doorbell; None when a runner is alive, else for each flag whether this kick set it."""
-    replies = _kick_script(settings.REDIS_URL)(keys=[DOORBELL_KEY, RUNNER_KEY, *flag_keys], args=[flag_ttl])
+    replies = redis_script(_KICK_LUA)(keys=[DOORBELL_KEY, RUNNER_KEY, *flag_keys], args=[flag_ttl])
     if replies[0]:
         return None
     return [bool(r) for r in replies[1:]]
