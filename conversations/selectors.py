@@ -14,7 +14,15 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from conversations.models import Contact, Conversation, ConversationStatus, Message, WebhookDelivery
+from conversations.models import (
+    Contact,
+    Conversation,
+    ConversationStatus,
+    Message,
+    MessageSearchText,
+    WebhookDelivery,
+)
+from conversations.services.search_index import unindexed_chats_matching
 from conversations.visibility import conversation_visibility_q  # the one rule: selectors, broadcaster, consumer
 
 # Characters with a meaning in MySQL's boolean full-text syntax: searched words are plain words.
@@ -306,7 +314,7 @@ def _contact_rows(conversations: QuerySet[Conversation], query: str, *, limit: i
 def _message_candidates(query: str) -> _Candidates | None:
     """The chats that may have a matching message. A word common in the most recent chats is found
     sooner by walking on (the index would list hundreds of thousands of messages); a rare one through
-    the FULLTEXT index (MySQL/MariaDB)."""
+    the FULLTEXT index (MySQL/MariaDB: MessageSearchText, plus the messages not copied there yet)."""
     if connection.vendor != "mysql":
         return WALK_ON
     sample = list(Conversation.objects.order_by(*CONVERSATION_ORDER).values_list("pk", flat=True)[:COMMON_SAMPLE])
@@ -318,8 +326,12 @@ def _message_candidates(query: str) -> _Candidates | None:
     )
     if len(common) >= COMMON_SAMPLE * COMMON_SHARE:
         return WALK_ON
-    chats = _fulltext_ids(Message, "conversation_id", ("text",), query)
-    if chats is None or len(chats) > MAX_SEARCH_CANDIDATES:
+    chats = _fulltext_ids(MessageSearchText, "conversation_id", ("text",), query)
+    recent = unindexed_chats_matching(query)  # the index is filled behind the pipeline
+    if chats is None or recent is None:
+        return WALK_ON
+    chats |= recent
+    if len(chats) > MAX_SEARCH_CANDIDATES:
         return WALK_ON
     if not chats:
         return None

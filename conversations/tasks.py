@@ -14,6 +14,7 @@ from conversations.services.media import message_media_refetch
 from conversations.services.outbound import conversation_flush_outbound, flush_schedule, flush_started
 from conversations.services.processing import conversation_process
 from conversations.services.retention import deliveries_purge
+from conversations.services.search_index import search_index_catch_up
 from conversations.services.sweeper import media_refetch_due, sweep_stuck
 from whatsapp_ia.locks import lock_busy_backoff
 
@@ -77,6 +78,12 @@ def sweep_stuck_task() -> dict:
     if media:
         logger.info("Sweeper re-enqueued %s media downloads", media)
     return {**asdict(report), "media_refetches": media}
+
+
+@shared_task(name="conversations.tasks.search_index_task")
+def search_index_task() -> int:
+    """Copy the new messages' texts under the console's full-text index (MySQL/MariaDB)."""
+    return search_index_catch_up()
 
 
 @shared_task(name="conversations.tasks.message_media_refetch_task", acks_late=True)

@@ -82,3 +82,9 @@ def _schedule_periodic(sender: Celery, **_: object) -> None:
         sender.signature("flows.tasks.rule_imports_sweep_task"),
         name="queue again lost rules imports",
     )
+    if settings.DATABASES["default"]["ENGINE"].endswith("mysql"):  # the only ones with the full-text index
+        sender.add_periodic_task(
+            settings.SEARCH_INDEX_INTERVAL,
+            sender.signature("conversations.tasks.search_index_task"),
+            name="copy new messages under the console's full-text index",
+        )

@@ -8,6 +8,7 @@ from conversations.models.messages import (
     MediaState,
     Message,
     MessageKind,
+    MessageSearchText,
     MessageStatus,
     ProcessingState,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "MediaUpload",
     "Message",
     "MessageKind",
+    "MessageSearchText",
     "MessageStatus",
     "MessageTemplate",
     "ProcessingState",

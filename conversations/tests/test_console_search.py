@@ -11,8 +11,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import ChatRole, Role, User
-from conversations.models import Channel, Contact, Conversation, Message
+from conversations.models import Channel, Contact, Conversation, Message, MessageSearchText
 from conversations.selectors import conversation_ids_matching, conversation_list_filtered
+from conversations.services import search_index
 
 pytestmark = pytest.mark.django_db(transaction=True)  # MariaDB's FULLTEXT index sees committed rows only
 
@@ -143,3 +144,80 @@ def test_search_results_page_by_cursor_without_gaps_or_repeats() -> None:
 
     assert seen == _expected("cuarzo") and len(seen) == len(set(seen)) == 80
     assert pages == 2
+
+
+# --------------------------------------------------------------------------- the full-text index's own table
+
+
+@pytest.fixture
+def no_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Searches read only the messages above the newest copied one (the index answers for the rest)."""
+    monkeypatch.setattr(search_index, "CATCH_UP_OVERLAP", 0)
+
+
+def _copy(*, first: int | None = None) -> int:
+    """Copy the texts of all the messages (or of the ``first`` ones) under the full-text index."""
+    if first is None:
+        return search_index.search_index_catch_up()
+    return search_index.search_index_catch_up(batch=first, max_batches=1)
+
+
+@pytest.mark.parametrize("query", ["granito", "cuarzo", "quiero negro", "nadie"])
+@pytest.mark.parametrize("copied", ["none", "half", "all"])
+def test_messages_are_found_whether_or_not_they_were_copied_under_the_index(
+    query: str, copied: str, no_overlap: None
+) -> None:
+    _world()
+    if copied != "none":
+        _copy(first=15 if copied == "half" else None)
+    admin = User.objects.create_superuser("root", password="x")
+
+    found = conversation_ids_matching(conversation_list_filtered(user=admin), query=query, limit=10, window=3)
+
+    assert found == _expected(query)[:10]
+
+
+def test_the_copy_takes_every_text_once_and_goes_on_where_it_stopped() -> None:
+    chats = _world()
+    Message.objects.create(conversation=chats[0], direction="in", kind="image", text="", provider="meta")
+    if not search_index.search_index_enabled():
+        assert _copy() == 0
+        assert not MessageSearchText.objects.exists()  # no FULLTEXT index on this database: nothing to fill
+        return
+
+    assert search_index.search_index_catch_up(batch=10, max_batches=1) == 10
+    assert _copy() == 20  # the rest, and the image without text is left out
+    assert _copy() == 0  # already there: the overlap is read again and skipped
+    copies = dict(MessageSearchText.objects.values_list("message_id", "text"))
+    assert copies == dict(Message.objects.exclude(text="").values_list("pk", "text"))
+    assert set(MessageSearchText.objects.values_list("conversation_id", flat=True)) == {c.pk for c in chats}
+
+    Message.objects.filter(conversation=chats[0]).delete()
+    assert not MessageSearchText.objects.filter(conversation_id=chats[0].pk).exists()
+
+
+def test_a_copy_far_behind_makes_the_search_walk_the_chats(monkeypatch: pytest.MonkeyPatch, no_overlap: None) -> None:
+    _world()
+    monkeypatch.setattr(search_index, "UNINDEXED_LIMIT", 5)  # 30 messages not copied: too many to read directly
+    admin = User.objects.create_superuser("root", password="x")
+
+    found = conversation_ids_matching(conversation_list_filtered(user=admin), query="granito", limit=10, window=3)
+
+    assert search_index.unindexed_chats_matching("granito") is None
+    assert found == _expected("granito")[:10]
+
+
+def test_the_message_table_itself_has_no_fulltext_index() -> None:
+    """InnoDB applies a FULLTEXT index at each commit: on the message table it stalled the pipeline."""
+    from django.db import connection
+
+    if connection.vendor != "mysql":
+        pytest.skip("only MySQL/MariaDB have FULLTEXT indexes")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name FROM information_schema.statistics"
+            " WHERE table_schema = DATABASE() AND index_type = 'FULLTEXT'"
+        )
+        tables = {row[0] for row in cursor.fetchall()}
+    assert Message._meta.db_table not in tables
+    assert MessageSearchText._meta.db_table in tables

@@ -30,6 +30,9 @@ LONG_TASK_SOFT_TIME_LIMIT = env.int("LONG_TASK_SOFT_TIME_LIMIT", default=3000)
 LONG_TASK_TIME_LIMIT = env.int("LONG_TASK_TIME_LIMIT", default=3300)
 # How often the scheduler sweeps for stuck work (seconds).
 SWEEP_INTERVAL = env.int("SWEEP_INTERVAL", default=60)
+# How often (seconds) the new messages are copied under the console's full-text index (MySQL/MariaDB;
+# the search reads the ones not copied yet directly, so this only bounds that short read).
+SEARCH_INDEX_INTERVAL = env.int("SEARCH_INDEX_INTERVAL", default=10)
 # Seconds a worker keeps a database connection open between tasks (the web tier uses DB_CONN_MAX_AGE).
 WORKER_DB_CONN_MAX_AGE = env.int("WORKER_DB_CONN_MAX_AGE", default=300)
 # Celery's Django fixup closes every database connection before and after each task unless this is
