@@ -46,7 +46,12 @@ from conversations.services.outbound import (
     turn_sends_deliver,
     turn_sends_known,
 )
-from conversations.services.processing import message_answerable_inline, message_turn_inline
+from conversations.services.processing import (
+    InlineTurnFailed,
+    message_answerable_inline,
+    message_turn_failed,
+    message_turn_inline,
+)
 from conversations.services.serialize import conversation_event_data, message_event_data
 from conversations.services.sql import model_columns, model_from_row, model_sql, row_get, row_insert, row_update
 from conversations.services.state import conversation_reopen
@@ -460,7 +465,23 @@ def message_store_inbound(*, provider: str, event: InboundMessage) -> Message | 
     locations...) whose conversation has no older message still waiting is answered in the same
     transaction (``processing.message_turn_inline``): stored, answered and its replies queued in
     one commit. The others are stored pending and a worker processes them in order.
+
+    The bots' turn has no savepoint of its own (two statements fewer on every turn): when it fails,
+    the whole transaction rolls back and the message is stored again, pending, with the failure
+    recorded and its retry scheduled (``processing.message_turn_failed``), as a worker's turn would.
     """
+    try:
+        return _message_store(provider=provider, event=event, answer_inline=True)
+    except InlineTurnFailed as failed:
+        message = _message_store(provider=provider, event=event, answer_inline=False, enqueue=False)
+        if message is not None:
+            message_turn_failed(message=message, exc=failed.error)
+        return message
+
+
+def _message_store(
+    *, provider: str, event: InboundMessage, answer_inline: bool, enqueue: bool = True
+) -> Message | None:
     channel = channel_for_inbound(provider=provider, external_id=event.channel_external_id)
     kind = event.kind if event.kind in MessageKind.values else MessageKind.UNSUPPORTED
     media_state = MediaState.PENDING if event.kind in MEDIA_KINDS and event.media else MediaState.NONE
@@ -474,7 +495,7 @@ def message_store_inbound(*, provider: str, event: InboundMessage) -> Message | 
             return None
         now = timezone.now()
         session_reset = _session_expired(conversation, now)
-        inline = message_answerable_inline(kind=kind, media_state=media_state) and not inbound_waiting
+        inline = answer_inline and message_answerable_inline(kind=kind, media_state=media_state) and not inbound_waiting
         turn_sends_known(conversation, outbound_waiting=outbound_waiting)
         message = Message(
             conversation=conversation,
@@ -503,18 +524,15 @@ def message_store_inbound(*, provider: str, event: InboundMessage) -> Message | 
         events.broadcast_on_commit(
             groups=events.groups_for(conversation), name=events.MESSAGE_CREATED, data=message_event_data(message)
         )
-        if inline and not message_turn_inline(conversation=conversation, message=message):
-            # The bots' writes were rolled back (their savepoint); the touch is written all the same.
-            for name, value in touch.items():
-                setattr(conversation, name, value)
-            conversation_defer(conversation, touch)
+        if inline:
+            message_turn_inline(conversation=conversation, message=message)
         conversation_turn_end(conversation)
         events.broadcast_on_commit(
             groups=events.groups_for(conversation),
             name=events.CONVERSATION_UPDATED,
             data=conversation_event_data(conversation),
         )
-        if not inline:
+        if not inline and enqueue:
             from conversations.tasks import conversation_process_task
 
             conversation_id = conversation.pk

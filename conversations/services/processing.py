@@ -147,29 +147,41 @@ def message_answerable_inline(*, kind: str, media_state: str) -> bool:
     return media_state != MediaState.PENDING and not enrichment_needed(kind)
 
 
-def message_turn_inline(*, conversation: Conversation, message: Message, now: datetime | None = None) -> bool:
+class InlineTurnFailed(Exception):
+    """The bots failed on a message answered inline; ``error`` is what they raised."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def message_turn_inline(*, conversation: Conversation, message: Message) -> None:
     """The bots' turn on a message just stored, inside the storing transaction (one transaction per turn).
 
     The caller locked the conversation row, stored ``message`` as done and checked that no older
-    inbound message of the conversation is still pending (order holds). A failure of the bots
-    rolls back their turn only (a savepoint): the message stays stored, retried later or failed
-    and flagged, as in ``message_process``; False then. A database error is raised: the caller's
-    whole transaction is retried (the delivery is parsed again; the message is stored once).
+    inbound message of the conversation is still pending (order holds). No savepoint: a failure of
+    the bots raises :class:`InlineTurnFailed`, the caller's whole transaction rolls back and the
+    message is stored again pending, then ``message_turn_failed`` records the failure (a bot that
+    fails is rare; the savepoint pair cost every turn two statements). A database error is raised
+    as it is: the caller's whole transaction is retried (the message is stored once).
     """
     try:
-        with transaction.atomic():
-            bot_respond(conversation=conversation, message=message)
-        return True
+        bot_respond(conversation=conversation, message=message)
     except DatabaseError:
         raise
     except Exception as exc:
         logger.exception("Processing message %s failed", message.pk)
-        delay = message_process_failed(message=message, exc=exc, now=now)
-        if delay is not None:
-            from conversations.tasks import conversation_process_task
+        raise InlineTurnFailed(exc) from exc
 
-            conversation_id = conversation.pk
-            transaction.on_commit(
-                lambda: conversation_process_task.apply_async((conversation_id,), countdown=delay), robust=True
-            )
-        return False
+
+def message_turn_failed(*, message: Message, exc: BaseException, now: datetime | None = None) -> None:
+    """The bots failed on ``message`` answered inline (stored again, pending): retried later or given up,
+    as in ``message_process``."""
+    delay = message_process_failed(message=message, exc=exc, now=now)
+    if delay is not None:
+        from conversations.tasks import conversation_process_task
+
+        conversation_id = message.conversation_id
+        transaction.on_commit(
+            lambda: conversation_process_task.apply_async((conversation_id,), countdown=delay), robust=True
+        )

@@ -382,6 +382,48 @@ def test_a_bot_that_breaks_on_the_turn_keeps_the_message_failed_and_flags_the_ch
 
 
 @pytest.mark.django_db
+def test_a_bot_that_writes_then_breaks_leaves_nothing_of_its_turn_and_the_message_stored_once(
+    answering_rule: None,
+) -> None:
+    """No savepoint around the bots: the whole turn rolls back and the message is stored again, pending."""
+    from conversations.services import bots
+
+    def write_then_raise(*, conversation: Any, message: Any) -> bool:
+        Conversation.objects.filter(pk=conversation.pk).update(step="half-way")
+        Message.objects.create(conversation=conversation, direction="out", kind="text", text="half", provider="meta")
+        raise ValueError("broke after writing")
+
+    delivery = _record(_text_body(1))
+    bots.responder_register("test_writes_then_raises", write_then_raise, -1)
+    try:
+        deliveries_drain(lane=0)
+    finally:
+        bots.responder_unregister("test_writes_then_raises")
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.PROCESSED
+    message = Message.objects.get(direction="in")  # once
+    assert message.processing_state == "failed" and message.attempts == 1
+    assert _replies() == 0
+    conversation = Conversation.objects.get()
+    assert conversation.step == "inicio" and conversation.unread_count == 1
+    assert conversation.last_inbound_at is not None
+
+
+@pytest.mark.django_db(transaction=True)  # the turn's own transaction, not a savepoint in the test's
+def test_an_answered_turn_runs_in_one_transaction_without_savepoints(answering_rule: None, fake_graph: Any) -> None:
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    _record(_text_body(1))
+    deliveries_drain(lane=0)  # a new customer: contact and chat created
+    _record(_text_body(2))
+    with CaptureQueriesContext(db) as queries:
+        deliveries_drain(lane=0)
+    assert _replies() == 2
+    assert not [q["sql"] for q in queries.captured_queries if "SAVEPOINT" in q["sql"].upper()]
+
+
+@pytest.mark.django_db
 def test_a_bot_that_meets_a_broken_database_on_the_turn_leaves_the_delivery_for_a_retry(answering_rule: None) -> None:
     from django.db import OperationalError
 
