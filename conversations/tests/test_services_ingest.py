@@ -238,7 +238,9 @@ def test_deliveries_are_drained_per_lane_and_a_burst_enqueues_one_task(
             drained = delivery_lane(d.pk) <= lane
             assert states[d.pk] == (DeliveryState.PROCESSED if drained else DeliveryState.RECEIVED)
     assert set(WebhookDelivery.objects.values_list("state", flat=True)) == {DeliveryState.PROCESSED}
-    assert Message.objects.count() == 3
+    # Each stored once. (Which of them the bot answered at once depends on the lanes' order, that is on
+    # the deliveries' ids: the video's wait for its media holds back what comes after it in its chat.)
+    assert Message.objects.filter(direction="in").count() == 3
     redis_client.flushdb()
 
 
