@@ -143,6 +143,9 @@ def prepare(*, online: bool, fresh: bool, say: Callable[[str], None]) -> tuple[d
     marker = var_dir / "ingested.json"
     if fresh or not marker.exists():
         shutil.rmtree(var_dir, ignore_errors=True)
+    for old in CACHE_ROOT.glob(f"{_mode_key(online)}-*"):
+        if old != var_dir and old.is_dir() and len(old.name) == len(var_dir.name):
+            shutil.rmtree(old, ignore_errors=True)  # the state of an older PDF or catalog_ai version
     var_dir.mkdir(parents=True, exist_ok=True)
     _environment(var_dir, online)
     redis_proc = _start_redis(var_dir)

@@ -147,3 +147,57 @@ def test_committed_pdf_is_the_generators_output() -> None:
         "run .venv/bin/python bench/catalog_eval/make_catalog.py"
     )
     assert len(committed) < 2 * 1024 * 1024
+
+
+def test_benchmark_scoring() -> None:
+    """bench/catalog_quality.py's scoring of one question (pure: a result as read_result returns it)."""
+    from bench.catalog_quality import aggregate, check_targets, score
+
+    question = {
+        "id": "price-900",
+        "kind": "price",
+        "lang": "es",
+        "text": "¿Cuánto cuesta la ducha eléctrica?",
+        "answerable": True,
+        "expected_pages": [4],
+        "expected_facts": ["$89.900"],
+    }
+    chunks = {4: ["Ducha eléctrica Termo 3 temperaturas — Cód. DU-110 — $89.900"], 20: ["Instalación $70.000"]}
+
+    def result(answer: str, hit_pages: list[int], ref_pages: list[int], fallback: bool = False) -> dict:
+        hits = [{"page": p, "score": 0.5, "lexical_rank": 1, "dense_rank": 1, "text": ""} for p in hit_pages]
+        backend = "fallback" if fallback else "extractive"
+        return {"hits": hits, "answer": answer, "backend": backend, "fallback": fallback, "ref_pages": ref_pages}
+
+    good = score(
+        question, result("La ducha eléctrica cuesta $89.900.", [4, 20], [4]), chunks, retrieval_ms=5, answer_ms=9
+    )
+    assert good["failed"] == [] and good["top1"] and good["top5"] and good["fact"] and good["numbers_cited"]
+
+    second = score(
+        question,
+        result("La instalación cuesta $70.000 — Price $89.900", [20, 4], [20]),
+        chunks,
+        retrieval_ms=5,
+        answer_ms=9,
+    )
+    assert set(second["failed"]) == {"top1", "numbers_cited", "labels_ok"}
+    assert second["top5"] and second["fact"] and second["uncited_numbers"] == ["89900"]
+
+    missed = score(question, result("No encontré eso.", [20], [], fallback=True), chunks, retrieval_ms=5, answer_ms=9)
+    assert set(missed["failed"]) == {"top1", "top5", "fact", "false_fallback"}
+    assert missed["numbers_cited"] is None  # a fallback cites nothing and is not counted
+
+    off_topic = {**question, "id": "unanswerable-900", "kind": "unanswerable", "answerable": False}
+    off_topic.update(expected_pages=[], expected_facts=[], text="¿Quién ganó el partido?")
+    declined = score(
+        off_topic, result("No encontré eso.", [20], [], fallback=True), chunks, retrieval_ms=5, answer_ms=9
+    )
+    assert declined["failed"] == [] and declined["fallback_unanswerable"]
+
+    summary = aggregate([good, second, missed, declined])
+    assert summary["top5"] == 0.6667 and summary["top1"] == 0.3333 and summary["fallback_unanswerable"] == 1.0
+    assert summary["numbers_cited_count"] == [1, 2]
+    targets = {t["key"]: t["pass"] for t in check_targets(summary, online=False)}
+    assert targets["fallback_unanswerable"] and not targets["top5"] and targets["answer_p95_ms"]
+    assert "answer_p95_ms" not in {t["key"] for t in check_targets(summary, online=True)}
