@@ -23,8 +23,11 @@ answer checks (no label of the other language, no sentence with a hole where a v
 question's language); then p50/p95 times of retrieval alone and of the full answer, and the issue's targets
 with PASS/FAIL. Exit status 1 when a target is missed, 2 on a setup error.
 
---show-failures prints each question that failed a check, with its top hits (page, fused score, lexical
-and dense ranks) and the answer, so whoever improves catalog_ai sees what to fix.
+--thresholds prints, for relevance thresholds from 0 to 1 on the best hit's fused score, the share of
+answerable questions that would pass it and of unanswerable ones that would get the fallback (to calibrate
+AISettings.min_score for each embedder). --show-failures prints each question that failed a check, with its
+top hits (page, fused score, lexical and dense ranks) and the answer, so whoever improves catalog_ai sees
+what to fix.
 """
 
 from __future__ import annotations
@@ -350,7 +353,50 @@ def check_targets(summary: dict[str, Any], *, online: bool) -> list[dict[str, An
     return out
 
 
+def threshold_sweep(records: list[dict[str, Any]], steps: int = 20) -> list[dict[str, float]]:
+    """For thresholds 0, 1/steps, ... 1 on the best hit's fused score: the share of answerable questions whose best
+    hit would pass (and is on an expected page), and of unanswerable ones that would get the fallback."""
+    answerable = [r for r in records if r["answerable"]]
+    unanswerable = [r for r in records if not r["answerable"]]
+
+    def best(r: dict[str, Any]) -> float:
+        return r["hits"][0]["score"] if r["hits"] else 0.0
+
+    out = []
+    for i in range(steps + 1):
+        t = i / steps
+        kept = [r for r in answerable if best(r) >= t]
+        out.append(
+            {
+                "threshold": round(t, 3),
+                "answerable_pass": round(len(kept) / len(answerable), 4) if answerable else 0.0,
+                "answerable_pass_right_page": round(sum(bool(r["top1"]) for r in kept) / len(answerable), 4)
+                if answerable
+                else 0.0,
+                "unanswerable_fallback": round(sum(best(r) < t for r in unanswerable) / len(unanswerable), 4)
+                if unanswerable
+                else 0.0,
+            }
+        )
+    return out
+
+
 # --------------------------------------------------------------------------- printing
+
+
+def format_sweep(sweep: list[dict[str, float]], current: float | None) -> str:
+    lines = [
+        "Relevance threshold on the best hit's score (AISettings.min_score"
+        + (f", now {current:g}" if current is not None else "")
+        + "):",
+        f"  {'threshold':>9} {'answerable pass':>16} {'…right page 1st':>16} {'unanswerable fb':>16}",
+    ]
+    for row in sweep:
+        lines.append(
+            f"  {row['threshold']:>9.2f} {row['answerable_pass']:>16.3f} {row['answerable_pass_right_page']:>16.3f} "
+            f"{row['unanswerable_fallback']:>16.3f}"
+        )
+    return "\n".join(lines)
 
 
 _COLUMNS = (
@@ -443,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", help="only these kinds (comma-separated), e.g. policy,synonym")
     parser.add_argument("--online", action="store_true", help="use OPENAI_API_KEY / OPENAI_BASE_URL as set")
     parser.add_argument("--fresh", action="store_true", help="ingest the catalog again (ignore the cached state)")
+    parser.add_argument(
+        "--thresholds", action="store_true", help="print how a relevance threshold would split the questions"
+    )
     args = parser.parse_args(argv)
 
     def say(message: str) -> None:
@@ -464,6 +513,9 @@ def main(argv: list[str] | None = None) -> int:
         load = os.getloadavg()
         say(f"Asking {len(questions)} questions ({'online' if args.online else 'offline'})")
         records = run_questions(questions, say)
+        from catalog_ai.models import AISettings
+
+        min_score = float(AISettings.load().min_score)
     finally:
         if redis_proc is not None:
             redis_proc.terminate()
@@ -495,6 +547,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{a['answer_cpu_p95_ms']:.1f} ms (load average {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after: "
             "wall times on a busy host run long)"
         )
+    sweep = threshold_sweep(records)
+    if args.thresholds:
+        print("\n" + format_sweep(sweep, min_score))
     print("\nTargets (issue 14):")
     print(format_targets(targets))
     if args.json:
@@ -505,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
             "ingestion": info,
             "summary": table,
             "targets": targets,
+            "min_score": min_score,
+            "threshold_sweep": sweep,
             "records": records,
         }
         Path(args.json).write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=str) + "\n")

@@ -113,6 +113,8 @@ def test_answer_checks_flag_the_issue_examples() -> None:
     assert foreign_labels(bad_shipping, "es") == ["Price"]
     assert "de por" in holes(bad_shipping)
     assert any(h.startswith(":") for h in holes(bad_granite))
+    assert holes("Sede norte: Avenida Calle 145 #.") == ["#."]
+    assert holes("Griferías: 5 años en el. Garantía.") == ["el."]
     good = (
         "El envío a Medellín cuesta $35.000 por caja y llega en 3 a 5 días hábiles "
         "(de 7:00 a. m. a 6:00 p. m.; sábados)."
@@ -151,7 +153,7 @@ def test_committed_pdf_is_the_generators_output() -> None:
 
 def test_benchmark_scoring() -> None:
     """bench/catalog_quality.py's scoring of one question (pure: a result as read_result returns it)."""
-    from bench.catalog_quality import aggregate, check_targets, score
+    from bench.catalog_quality import aggregate, check_targets, score, threshold_sweep
 
     question = {
         "id": "price-900",
@@ -201,3 +203,8 @@ def test_benchmark_scoring() -> None:
     targets = {t["key"]: t["pass"] for t in check_targets(summary, online=False)}
     assert targets["fallback_unanswerable"] and not targets["top5"] and targets["answer_p95_ms"]
     assert "answer_p95_ms" not in {t["key"] for t in check_targets(summary, online=True)}
+
+    sweep = {row["threshold"]: row for row in threshold_sweep([good, second, missed, declined], steps=4)}
+    assert sweep[0.0]["answerable_pass"] == 1.0 and sweep[0.0]["unanswerable_fallback"] == 0.0
+    assert sweep[0.75]["answerable_pass"] == 0.0 and sweep[0.75]["unanswerable_fallback"] == 1.0
+    assert sweep[0.5]["answerable_pass_right_page"] == 0.3333  # scores are 0.5: only `good` has page 4 first
