@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Catalog AI quality benchmark (issue 14): page recall, facts in answers, fallbacks, answer checks, latency,
-# on bench/catalog_eval/ (a 25-page catalog with 6 scanned pages and 262 questions), offline by default.
+# on bench/catalog_eval/ (a 25-page catalog with 6 scanned pages and 272 questions), offline by default.
 #
 #   bash bench/catalog_quality.sh                         # about 35 s the first time (ingestion), 25 s after
 #   bash bench/catalog_quality.sh --show-failures --kind policy,synonym

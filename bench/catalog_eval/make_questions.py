@@ -98,6 +98,8 @@ QUESTIONS: list[Q] = [
     en("price", "What does the Milano wall-hung toilet cost?", "sa_mil"),
     en("price", "how much for the angle grinder", "he_pa"),
     en("price", "price of the GFCI outlet", "el_gfci"),
+    Q("price", "cuanto bale el codo de pvc de 1/2", "pvc_codo"),
+    Q("price", "taladro percutor de media pulgada cuanto bale", "he_tp"),
     # ---------------------------------------------------------------- sku
     Q("sku", "GC-MON-01 precio", "gk_mon"),
     Q("sku", "cuanto vale la ref gcmon01", "gk_mon"),
@@ -162,6 +164,9 @@ QUESTIONS: list[Q] = [
     en("synonym", "grab bar so my grandmother doesn't fall in the shower", "ac_barra"),
     en("synonym", "something to stop roof leaks on my terrace", "pt_im"),
     en("synonym", "sink strainer for the kitchen sink drain", "lp_can"),
+    Q("synonym", "cuanto cuesta el imperbeabilisante para el techo", "pt_im"),
+    Q("synonym", "tienen desatascador de cañerías?", "hm_ds"),
+    Q("synonym", "hidroneumatico para la presion del agua cuanto vale", "bo_hid"),
     # ---------------------------------------------------------------- policy (paraphrased)
     policy("¿Cuánto me cobran por llevarme el pedido a la casa en Bogotá?", (19,), "$15.000"),
     policy("en cuantos dias me llega un pedido a Medellin?", (19,), "3 a 5 días hábiles"),
@@ -241,6 +246,9 @@ QUESTIONS: list[Q] = [
     en("scanned", "price of the digital lock with fingerprint", "ce_dig"),
     en("scanned", "How much is the 1000 liter water tank?", "tq_1000"),
     policy("Can I pay with Nequi?", (23,), "Nequi", lang="en", kind="scanned"),
+    Q("scanned", "calentador de pazo a gaz de 12 litros", "ca_g12"),
+    Q("scanned", "cerradura dijital con uella cuanto cuesta", "ce_dig"),
+    Q("scanned", "porselanato carrara 60x60", "pi_car"),
     # ---------------------------------------------------------------- near duplicates
     Q("near_duplicate", "monocontrol de lavamanos negro mate precio", "gl_ng"),
     Q("near_duplicate", "monocontrol lavamanos dorado", "gl_do"),
@@ -271,6 +279,8 @@ QUESTIONS: list[Q] = [
     en("near_duplicate", "Price of the 30 cm rain shower head?", "du_llu30"),
     en("near_duplicate", "3/4 inch PVC pressure pipe price", "pvc_34"),
     en("near_duplicate", "the 80 cm floating vanity, how much?", "mb_80"),
+    Q("near_duplicate", "presio manguera de abasto de 40 cm", "ab_40"),
+    Q("near_duplicate", "tuvo de pvc sanitario de 4", "pvc_s4"),
     # ---------------------------------------------------------------- measures and features
     Q("measure", "¿qué altura tiene la grifería monocontrol de cocina?", "gk_mon", ("38 cm",)),
     Q("measure", "de cuantos metros es la manguera de la griferia extraible", "gk_ext_ng", ("1,5 m",), (2,)),
