@@ -7,7 +7,8 @@ accents, misspellings, references typed several ways, paraphrased policies, some
 question names its product by key: its page and facts (price "price", reference "ref", or literal text)
 come from make_catalog.PRODUCTS, so a price changed in the catalog changes here too. Every question is
 checked: each expected fact must be on one of its expected pages (facts.fact_in on
-make_catalog.page_text), unanswerable questions have no pages and no facts.
+make_catalog.page_text), and, on text pages, in the PDF's own text layer (pypdf); scanned pages must have no
+text layer; unanswerable questions have no pages and no facts.
 
 Kinds: price, sku, synonym (product by another name or by what it does), policy, scanned (products and
 policies on scanned pages), near_duplicate (the right size, finish or colour), measure (measures and
@@ -417,6 +418,33 @@ def check(questions: list[dict]) -> list[str]:
     return problems
 
 
+def check_pdf(questions: list[dict], pdf: bytes | None = None) -> list[str]:
+    """The same facts against the PDF itself: text pages through their text layer (pypdf), and scanned pages
+    must have none (only OCR may read them)."""
+    import io
+
+    from pypdf import PdfReader
+
+    from bench.catalog_eval.make_catalog import PDF_PATH, SCANNED_PAGES
+
+    reader = PdfReader(io.BytesIO(pdf if pdf is not None else PDF_PATH.read_bytes()))
+    texts = {n: reader.pages[n - 1].extract_text() or "" for n in range(1, len(reader.pages) + 1)}
+    problems = []
+    if len(texts) != len(PAGES):
+        problems.append(f"the PDF has {len(texts)} pages, the data {len(PAGES)}")
+    for number in SCANNED_PAGES:
+        if texts.get(number, "").strip():
+            problems.append(f"scanned page {number} has a text layer")
+    for q in questions:
+        pages = [p for p in q["expected_pages"] if p not in SCANNED_PAGES and p in texts]
+        if not pages or len(pages) < len(q["expected_pages"]):
+            continue  # a fact on a scanned page is only on the image
+        for fact in q["expected_facts"]:
+            if not any(fact_in(fact, texts[p]) for p in pages):
+                problems.append(f"{q['id']}: fact {fact!r} is not in the text layer of pages {pages}")
+    return problems
+
+
 def summary(questions: list[dict]) -> str:
     kinds = Counter(q["kind"] for q in questions)
     langs = Counter(q["lang"] for q in questions)
@@ -435,7 +463,7 @@ def summary(questions: list[dict]) -> str:
 
 def main() -> None:
     questions = build()
-    problems = check(questions)
+    problems = check(questions) + check_pdf(questions)
     if problems:
         raise SystemExit("\n".join(problems))
     QUESTIONS_PATH.write_text(json.dumps(questions, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
