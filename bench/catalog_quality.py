@@ -50,7 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.catalog_eval.checks import answer_language, foreign_labels, holes, numbers_uncited  # noqa: E402
-from bench.catalog_eval.facts import fact_in  # noqa: E402
+from bench.catalog_eval.facts import alternatives, fact_in, normalize  # noqa: E402
 from bench.catalog_eval.make_catalog import PDF_PATH, SCANNED_PAGES  # noqa: E402
 from bench.catalog_eval.make_questions import QUESTIONS_PATH  # noqa: E402
 
@@ -264,6 +264,7 @@ def score(
         record["facts_missing"] = [f for f in q["expected_facts"] if not fact_in(f, answer)]
         record["fact"] = not record["facts_missing"]
         record["false_fallback"] = fallback
+        record["wrong_price"] = wrong_price(answer, q["expected_facts"])
     else:
         record["fallback_unanswerable"] = fallback
     record["failed"] = failed_checks(record)
@@ -273,9 +274,21 @@ def score(
 def failed_checks(record: dict[str, Any]) -> list[str]:
     checks = ("top1", "top5", "fact", "fallback_unanswerable", "numbers_cited", "language_ok", "labels_ok", "holes_ok")
     out = [name for name in checks if record.get(name) is False]
-    if record.get("false_fallback"):
-        out.append("false_fallback")
+    for name in ("false_fallback", "wrong_price"):
+        if record.get(name):
+            out.append(name)
     return out
+
+
+def wrong_price(answer: str, facts: list[str]) -> bool | None:
+    """For a question whose facts include a price: True when the answer states prices but not that one (the
+    customer is told a wrong price, the worst answer), False otherwise; None when no price is asked."""
+    asked = {normalize(alt) for fact in facts for alt in alternatives(fact) if alt.lstrip().startswith("$")}
+    asked = {a.split()[0] for a in asked}
+    if not asked:
+        return None
+    said = {m.replace(" ", "") for m in re.findall(r"\$\s?\d[\d.,]*\d|\$\s?\d", normalize(answer))}
+    return bool(said) and not (said & asked)
 
 
 def _rate(records: list[dict[str, Any]], key: str) -> tuple[float | None, int, int]:
@@ -300,6 +313,7 @@ METRICS = (
     "fact",
     "fallback_unanswerable",
     "false_fallback",
+    "wrong_price",
     "numbers_cited",
     "labels_ok",
     "holes_ok",
@@ -386,7 +400,7 @@ def words_in_code(questions: list[dict[str, Any]]) -> tuple[list[str], int]:
     """Words of the Spanish synonym questions that the catalog never uses ("tinaco", "sopapa", "agarradera")
     and that catalog_ai's own code spells out (its tests excluded): a synonym list grown from this question
     set would flatter the synonym figures, so the benchmark says which of them the code knows."""
-    from bench.catalog_eval.facts import content_words, normalize
+    from bench.catalog_eval.facts import content_words
     from bench.catalog_eval.make_catalog import PAGES
 
     catalog: set[str] = set()
@@ -429,6 +443,7 @@ _COLUMNS = (
     ("fact", "fact"),
     ("fallback_unanswerable", "unans→fb"),
     ("false_fallback", "false fb"),
+    ("wrong_price", "wrong $"),
     ("numbers_cited", "nums"),
     ("labels_ok", "labels"),
     ("holes_ok", "holes"),

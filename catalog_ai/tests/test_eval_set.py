@@ -164,7 +164,10 @@ def test_benchmark_scoring() -> None:
         "expected_pages": [4],
         "expected_facts": ["$89.900"],
     }
-    chunks = {4: ["Ducha eléctrica Termo 3 temperaturas — Cód. DU-110 — $89.900"], 20: ["Instalación $70.000"]}
+    chunks = {
+        4: ["Ducha eléctrica Termo 3 temperaturas — Cód. DU-110 — $89.900", "Ducha teléfono — Cód. DU-310 — $64.900"],
+        20: ["Instalación $70.000"],
+    }
 
     def result(answer: str, hit_pages: list[int], ref_pages: list[int], fallback: bool = False) -> dict:
         hits = [{"page": p, "score": 0.5, "lexical_rank": 1, "dense_rank": 1, "text": ""} for p in hit_pages]
@@ -185,6 +188,10 @@ def test_benchmark_scoring() -> None:
     )
     assert set(second["failed"]) == {"top1", "numbers_cited", "labels_ok"}
     assert second["top5"] and second["fact"] and second["uncited_numbers"] == ["89900"]
+
+    wrong = score(question, result("La ducha teléfono cuesta $64.900.", [4], [4]), chunks, retrieval_ms=5, answer_ms=9)
+    assert set(wrong["failed"]) == {"fact", "wrong_price"}  # a price of another product: the worst answer
+    assert good["wrong_price"] is False and second["wrong_price"] is False
 
     missed = score(question, result("No encontré eso.", [20], [], fallback=True), chunks, retrieval_ms=5, answer_ms=9)
     assert set(missed["failed"]) == {"top1", "top5", "fact", "false_fallback"}
