@@ -23,11 +23,12 @@ answer checks (no label of the other language, no sentence with a hole where a v
 question's language); then p50/p95 times of retrieval alone and of the full answer, and the issue's targets
 with PASS/FAIL. Exit status 1 when a target is missed, 2 on a setup error.
 
---thresholds prints, for relevance thresholds from 0 to 1 on the best hit's fused score, the share of
-answerable questions that would pass it and of unanswerable ones that would get the fallback (to calibrate
-AISettings.min_score for each embedder). --show-failures prints each question that failed a check, with its
-top hits (page, fused score, lexical and dense ranks) and the answer, so whoever improves catalog_ai sees
-what to fix.
+--compare EARLIER.json prints each group's metrics beside an earlier run's and the questions whose checks
+changed (fixed or broken). --thresholds prints, for relevance thresholds from 0 to 1 on the best hit's fused
+score, the share of answerable questions that would pass it and of unanswerable ones that would get the
+fallback (to calibrate AISettings.min_score for each embedder). --show-failures prints each question that
+failed a check, with its top hits (page, fused score, lexical and dense ranks) and the answer, so whoever
+improves catalog_ai sees what to fix.
 """
 
 from __future__ import annotations
@@ -496,6 +497,38 @@ def format_failure(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def compare(base: dict[str, Any], table: dict[str, dict[str, Any]], records: list[dict[str, Any]]) -> str:
+    """This run beside an earlier --json file: each group's metrics (earlier -> now) and the questions whose
+    checks changed, so a change to catalog_ai shows what it fixed and what it broke."""
+    lines = ["Compared with the earlier run (earlier -> now; groups and metrics present in both):"]
+    keys = [key for key, _label in _COLUMNS]
+    for name, row in table.items():
+        old = base.get("summary", {}).get(name)
+        if not old:
+            continue
+        cells = []
+        for key in keys:
+            a, b = old.get(key), row.get(key)
+            if a is None or b is None or f"{a:.3f}" == f"{b:.3f}":
+                continue
+            cells.append(f"{key} {a:.3f}->{b:.3f}")
+        lines.append(f"  {name:<20} " + ("; ".join(cells) if cells else "unchanged"))
+    before = {r["id"]: r for r in base.get("records", [])}
+    fixed, broken = [], []
+    for r in records:
+        old = before.get(r["id"])
+        if old is None:
+            continue
+        was, now = set(old.get("failed", [])), set(r["failed"])
+        if was - now:
+            fixed.append(f"{r['id']} (-{', -'.join(sorted(was - now))})")
+        if now - was:
+            broken.append(f"{r['id']} (+{', +'.join(sorted(now - was))})")
+    lines.append(f"  checks fixed on {len(fixed)} questions: {', '.join(fixed) or '-'}")
+    lines.append(f"  checks broken on {len(broken)} questions: {', '.join(broken) or '-'}")
+    return "\n".join(lines)
+
+
 def format_targets(targets: list[dict[str, Any]]) -> str:
     lines = []
     for t in targets:
@@ -530,6 +563,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="ingest the catalog again (ignore the cached state)")
     parser.add_argument(
         "--thresholds", action="store_true", help="print how a relevance threshold would split the questions"
+    )
+    parser.add_argument(
+        "--compare", metavar="EARLIER_JSON", help="an earlier run's --json: print what changed, question by question"
     )
     args = parser.parse_args(argv)
 
@@ -594,6 +630,8 @@ def main(argv: list[str] | None = None) -> int:
     sweep = threshold_sweep(records)
     if args.thresholds:
         print("\n" + format_sweep(sweep, min_score))
+    if args.compare:
+        print("\n" + compare(json.loads(Path(args.compare).read_text(encoding="utf-8")), table, records))
     print("\nTargets (issue 14):")
     print(format_targets(targets))
     if args.json:

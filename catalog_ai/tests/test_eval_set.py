@@ -215,3 +215,18 @@ def test_benchmark_scoring() -> None:
     assert sweep[0.0]["answerable_pass"] == 1.0 and sweep[0.0]["unanswerable_fallback"] == 0.0
     assert sweep[0.75]["answerable_pass"] == 0.0 and sweep[0.75]["unanswerable_fallback"] == 1.0
     assert sweep[0.5]["answerable_pass_right_page"] == 0.3333  # scores are 0.5: only `good` has page 4 first
+
+
+def test_benchmark_compare() -> None:
+    from bench.catalog_quality import compare
+
+    base = {
+        "summary": {"all": {"top1": 0.5, "fact": 0.25}},
+        "records": [{"id": "a", "failed": ["fact"]}, {"id": "b", "failed": []}, {"id": "c", "failed": ["top1"]}],
+    }
+    table = {"all": {"top1": 0.5, "fact": 0.75}}
+    records = [{"id": "a", "failed": []}, {"id": "b", "failed": ["holes_ok"]}, {"id": "c", "failed": ["top1"]}]
+    text = compare(base, table, records)
+    assert "fact 0.250->0.750" in text and "top1" not in text.splitlines()[1]
+    assert "fixed on 1 questions: a (-fact)" in text
+    assert "broken on 1 questions: b (+holes_ok)" in text
