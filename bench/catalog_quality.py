@@ -195,6 +195,27 @@ def read_result(hits: Iterable[Any], answer: Any) -> dict[str, Any]:
     }
 
 
+def ocr_report() -> dict[str, Any]:
+    """How much of the scanned pages' product data is in the text the ingestion read from them (OCR): so a
+    failure on a scanned page can be told apart from a retrieval or answer failure."""
+    from bench.catalog_eval.make_catalog import PRODUCTS
+    from catalog_ai.models import CatalogPage
+
+    texts = {number: normalize(text) for number, text in CatalogPage.objects.values_list("number", "text")}
+    out: dict[str, Any] = {"prices": [0, 0], "references": [0, 0], "missed": []}
+    for product in PRODUCTS.values():
+        if product.page not in SCANNED_PAGES:
+            continue
+        text = texts.get(product.page, "")
+        for key, value in (("prices", product.price.split()[0]), ("references", product.ref)):
+            out[key][1] += 1
+            if normalize(value) in text:
+                out[key][0] += 1
+            else:
+                out["missed"].append(f"p{product.page} {value}")
+    return out
+
+
 def _chunks_by_page() -> dict[int, list[str]]:
     from catalog_ai.models import CatalogChunk
 
@@ -588,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
         load = os.getloadavg()
         say(f"Asking {len(questions)} questions ({'online' if args.online else 'offline'})")
         records = run_questions(questions, say)
+        ocr = ocr_report()
         from catalog_ai.models import AISettings
 
         min_score = float(AISettings.load().min_score)
@@ -610,6 +632,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{info.get('wall_seconds')} s{' (cached)' if info.get('cached') else ''}\n"
     )
     print(format_table(table))
+    print(
+        f"\nOCR of the scanned pages ({', '.join(map(str, SCANNED_PAGES))}): {ocr['prices'][0]}/{ocr['prices'][1]} "
+        f"product prices and {ocr['references'][0]}/{ocr['references'][1]} references read as printed"
+        + (f"; missed: {', '.join(ocr['missed'])}" if ocr["missed"] else "")
+    )
     a = table["all"]
     print(
         f"\nTimes: retrieval only p50 {a['retrieval_p50_ms']:.1f} ms, p95 {a['retrieval_p95_ms']:.1f} ms; "
@@ -644,6 +671,7 @@ def main(argv: list[str] | None = None) -> int:
             "targets": targets,
             "min_score": min_score,
             "threshold_sweep": sweep,
+            "ocr": ocr,
             "question_words_in_code": known,
             "records": records,
         }
