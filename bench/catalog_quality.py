@@ -7,7 +7,8 @@ The evaluation catalog (bench/catalog_eval/catalogo.pdf, 25 pages, 6 scanned) is
 product's own path (catalog_ai.ingestion.catalog_create_from_upload + catalog_ingest: text layer, OCR of
 the scanned pages, chunks, embeddings, index) into a throw-away SQLite database, media dir and vector store
 under var/bench-catalog-quality/, with a private Redis. That state is kept between runs, keyed by the PDF's
-hash, the catalog_ai code and the mode (offline, or online with its model and server); --fresh rebuilds it.
+hash, the catalog_ai code, the AI_* variables and the mode (offline, or online with its model and server);
+--fresh rebuilds it.
 
 Then, for each question of bench/catalog_eval/questions.json:
 - retrieval only: catalog_ai.retrieval.search(question, k=5), timed;
@@ -75,7 +76,8 @@ TARGETS: tuple[tuple[str, str, str, float, bool], ...] = (
 
 
 def _code_version() -> str:
-    """Hash of what the ingested state depends on: catalog_ai's code (tests excluded) and the AI settings module."""
+    """Hash of what the ingested state depends on: catalog_ai's code (tests excluded), the AI settings module,
+    requirements.txt and the AI_* variables of the environment."""
     digest = hashlib.sha256()
     files = sorted(p for p in (ROOT / "catalog_ai").rglob("*.py") if "tests" not in p.relative_to(ROOT).parts)
     files.append(ROOT / "whatsapp_ia" / "settings" / "integrations" / "ai.py")
@@ -83,6 +85,10 @@ def _code_version() -> str:
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
+    # AI_* variables change chunks, OCR or embeddings (AI_CHUNK_MAX_CHARS, AI_OCR_DPI...); threads do not.
+    for name in sorted(os.environ):
+        if name.startswith("AI_") and name != "AI_EMBED_THREADS":
+            digest.update(f"{name}={os.environ[name]}".encode())
     return digest.hexdigest()
 
 

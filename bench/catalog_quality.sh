@@ -8,7 +8,8 @@
 #   OPENAI_API_KEY=... OPENAI_BASE_URL=... bash bench/catalog_quality.sh --online
 #
 # No MariaDB, no server: a throw-away SQLite database, media dir, vector store and private Redis under
-# var/bench-catalog-quality/ (kept between runs, keyed by the PDF and catalog_ai's code; --fresh rebuilds).
+# var/bench-catalog-quality/ (kept between runs, keyed by the PDF, catalog_ai's code and the AI_* variables;
+# --fresh rebuilds).
 # Needs Tesseract with Spanish (tesseract-ocr-spa) for the scanned pages. Exit status 0 = every target met.
 set -euo pipefail
 cd "$(dirname "$0")/.."
