@@ -2,7 +2,7 @@
 # Catalog AI quality benchmark (issue 14): page recall, facts in answers, fallbacks, answer checks, latency,
 # on bench/catalog_eval/ (a 25-page catalog with 6 scanned pages and 272 questions), offline by default.
 #
-#   bash bench/catalog_quality.sh                         # about 35 s the first time (ingestion), 25 s after
+#   bash bench/catalog_quality.sh                         # about 1 min the first time (ingestion), 30 s after
 #   bash bench/catalog_quality.sh --show-failures --kind policy,synonym
 #   bash bench/catalog_quality.sh --json bench/results/catalog_quality.json
 #   OPENAI_API_KEY=... OPENAI_BASE_URL=... bash bench/catalog_quality.sh --online
