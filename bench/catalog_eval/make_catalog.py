@@ -1155,6 +1155,24 @@ def build_pdf(pages: list[Page] | None = None) -> bytes:
     return bytes(out)
 
 
+def pdf_fingerprint(pdf: bytes) -> list[str]:
+    """Per page, the SHA-256 of what it shows once decoded (its text operators, or its image's pixels): equal for
+    two PDFs of the same pages even when another zlib compressed them differently."""
+    import io
+
+    from pypdf import PdfReader
+
+    out = []
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        xobjects = page["/Resources"].get("/XObject")
+        if xobjects:
+            data = b"".join(xobjects[name].get_object().get_data() for name in sorted(xobjects))
+        else:
+            data = page.get_contents().get_data()
+        out.append(hashlib.sha256(data).hexdigest())
+    return out
+
+
 def check_pages(pages: list[Page] | None = None) -> list[str]:
     """Problems in the page data: a product whose name/ref/price is not on its page, duplicate refs or prices,
     a page that overflows."""
