@@ -16,13 +16,14 @@ Then, for each question of bench/catalog_eval/questions.json:
   Offline (the default) runs with no OpenAI key whatever the environment says; --online keeps
   OPENAI_API_KEY / OPENAI_BASE_URL / AI_EMBED_MODEL / AI_GEN_MODEL as set.
 
-It prints, overall, per kind, per language and for the questions on scanned pages: page recall top-1 and
-top-5 (a hit's page among the expected pages; answerable questions), fact-in-answer rate (every expected
-fact in the answer, normalised; answerable), fallback rate on unanswerable questions and false fallbacks on
-answerable ones, the rate of answers whose every number appears in a chunk of the pages they cite, and the
-answer checks (no label of the other language, no sentence with a hole where a value was, the answer in the
-question's language); then p50/p95 times of retrieval alone and of the full answer, and the issue's targets
-with PASS/FAIL. Exit status 1 when a target is missed, 2 on a setup error.
+It prints, overall, per kind, per language and for the questions on scanned pages: page recall top-1 and top-5
+(a hit's page among the expected pages; answerable questions), fact-in-answer rate (every expected fact in the
+answer, normalised; answerable), fallback rate on unanswerable questions and false fallbacks on answerable
+ones, the rate of answers whose every number appears in a chunk of the pages they cite, and the answer checks
+(no label of the other language, no sentence with a hole where a value was, the answer in the question's
+language: the words it adds to what it quotes from the catalog); then p50/p95 times of retrieval alone and of
+the full answer, and the issue's targets with PASS/FAIL. Exit status 1 when a target is missed, 2 on a setup
+error.
 
 --compare EARLIER.json prints each group's metrics beside an earlier run's and the questions whose checks
 changed (fixed or broken). --thresholds prints, for relevance thresholds from 0 to 1 on the best hit's fused
@@ -280,7 +281,7 @@ def score(
     answer = result["answer"] or ""
     fallback = result["fallback"]
     cited = [text for page in dict.fromkeys(result["ref_pages"]) for text in chunks.get(page, [])]
-    lang = answer_language(answer)
+    lang = answer_language(answer, cited)
     record: dict[str, Any] = {
         **{k: q[k] for k in ("id", "kind", "lang", "text", "answerable", "expected_pages", "expected_facts")},
         **result,

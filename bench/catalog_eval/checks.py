@@ -4,7 +4,8 @@
 - foreign_labels(answer, lang): labels of the other language ("Price" in a Spanish answer, "Precio:" in an
   English one), the assembly error of issue 14 ("... por mesón — Price $180.000.").
 - holes(answer): places where a value was cut out of its sentence (": .", "costo de por mesón", "$ ,").
-- answer_language(answer): 'es', 'en' or '' (cannot tell: too few words, e.g. "Ref. GC-01 — $289.900").
+- answer_language(answer, cited_texts): 'es', 'en' or '' (cannot tell: too few words, e.g. "Ref. GC-01 —
+  $289.900"); the answerer's own words decide, not the catalog sentences it quotes.
 """
 
 from __future__ import annotations
@@ -54,12 +55,24 @@ _HOLES = (
 )
 
 
+# "Envíos y entregas. propio: el envío ...": a sentence that starts in lower case was cut off at its start
+# (a word before the full stop that is one letter or an abbreviation, "12:00 m. salen", does not count).
+_LOWER_START = re.compile(r"(\w+)\.\s+([a-záéíóúñ]\w*)")
+_ABBREVIATIONS = frozenset(
+    ["etc", "ref", "cod", "cód", "aprox", "av", "cra", "cl", "no", "nº", "núm", "num", "tel", "vol", "ej", "pág", "pag"]
+)
+
+
 def holes(answer: str) -> list[str]:
-    """Fragments of `answer` where a value seems to have been cut out."""
+    """Fragments of `answer` where a value seems to have been cut out, or a sentence cut at its start."""
     text = _MERIDIEM.sub(r"\1m", answer or "")  # "6:00 p. m.;" is not a hole
     found = []
     for pattern in _HOLES:
         found += [m.group(0) for m in pattern.finditer(text)]
+    for m in _LOWER_START.finditer(text):
+        word = m.group(1).lower()
+        if len(word) > 1 and word not in _ABBREVIATIONS:
+            found.append(m.group(0))
     return found
 
 
@@ -147,12 +160,39 @@ _EN_WORDS = frozenset(
 )
 
 
-def answer_language(answer: str) -> str:
-    """'es' or 'en' by which language's common words the answer uses more; '' on a tie (e.g. none at all)."""
-    words = _WORD.findall(normalize(answer or "").replace("'", " "))
+_SEGMENT = re.compile(r"(?<=[.!?:;])\s+|\s+[\u2014\u2013-]\s+|\n+")
+
+
+def _language_of(text: str) -> str:
+    words = _WORD.findall(normalize(text or "").replace("'", " "))
     es_words = {normalize(w) for w in _ES_WORDS}
     es = sum(w in es_words for w in words)
     en = sum(w in _EN_WORDS for w in words)
     if es == en:
         return ""
     return "es" if es > en else "en"
+
+
+def own_words(answer: str, cited_texts: list[str]) -> str:
+    """The answer without the parts it quotes from `cited_texts` (sentences, lines or "—"-separated pieces
+    found there whole): what the answerer itself wrote ("From our catalog:", "Price: $289.900")."""
+    cited = normalize(" ".join(cited_texts))
+    kept = []
+    for segment in _SEGMENT.split(answer or ""):
+        piece = normalize(segment).strip(" .,;:!?")
+        if piece and not (len(piece) >= 8 and piece in cited):
+            kept.append(segment)
+    return " ".join(kept)
+
+
+def answer_language(answer: str, cited_texts: list[str] | None = None) -> str:
+    """'es' or 'en' by which language's common words the answer uses more; '' on a tie (e.g. none at all).
+
+    With `cited_texts`, the words the answerer wrote itself decide (a Spanish catalog sentence quoted in an
+    English answer is the catalog's, not a language error); when it wrote nothing telling, the whole answer
+    decides (an English question answered with Spanish quotes alone reads as Spanish)."""
+    if cited_texts:
+        own = _language_of(own_words(answer, cited_texts))
+        if own:
+            return own
+    return _language_of(answer)

@@ -114,6 +114,8 @@ def test_answer_checks_flag_the_issue_examples() -> None:
     assert any(h.startswith(":") for h in holes(bad_granite))
     assert holes("Sede norte: Avenida Calle 145 #.") == ["#."]
     assert holes("Griferías: 5 años en el. Garantía.") == ["el."]
+    assert holes("entregamos con vehículo — Price $15.000. Envíos y entregas. propio: el envío") == ["entregas. propio"]
+    assert holes("Los pedidos confirmados antes de las 12:00 m. salen el mismo día.") == []
     good = (
         "El envío a Medellín cuesta $35.000 por caja y llega en 3 a 5 días hábiles "
         "(de 7:00 a. m. a 6:00 p. m.; sábados)."
@@ -128,6 +130,7 @@ def test_no_catalog_page_reads_as_a_hole() -> None:
     for page in make_catalog.PAGES:
         for line in page.lines:
             assert holes(line) == [], (page.number, line)
+        assert holes(" ".join(page.lines)) == [], page.number
 
 
 def test_numbers_and_language() -> None:
@@ -138,6 +141,16 @@ def test_numbers_and_language() -> None:
     assert answer_language("El envío cuesta $15.000 y llega en 1 a 2 días hábiles.") == "es"
     assert answer_language("Delivery in Bogotá costs $15.000 and takes 1 to 2 business days.") == "en"
     assert answer_language("Ref. GC-MON-01 — $289.900") == ""
+    page = [
+        "Grifería Sensa para cocina\nAbre el agua sola al acercar las manos al sensor infrarrojo y la cierra a los 3 "
+        "segundos.\nREF: GC-SEN-05\nPrecio: $689.000"
+    ]
+    quoted = (
+        "From our catalog: Grifería Sensa para cocina. Abre el agua sola al acercar las manos al sensor. "
+        "Price: $689.000"
+    )
+    assert answer_language(quoted, page) == "en"  # the quotes are the catalog's; the answer's own words are English
+    assert answer_language("Grifería Sensa para cocina — REF: GC-SEN-05 — Precio: $689.000", page) == "es"
     assert normalize("Grifería  MONOCONTROL") == "griferia monocontrol"
 
 
