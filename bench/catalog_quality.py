@@ -407,7 +407,7 @@ def check_targets(summary: dict[str, Any], *, online: bool) -> list[dict[str, An
     return out
 
 
-def threshold_sweep(records: list[dict[str, Any]], steps: int = 20) -> list[dict[str, float]]:
+def threshold_sweep(records: list[dict[str, Any]], steps: int = 20) -> list[dict[str, float | None]]:
     """For thresholds 0, 1/steps, ... 1 on the best hit's fused score: the share of answerable questions whose best
     hit would pass (and is on an expected page), and of unanswerable ones that would get the fallback."""
     answerable = [r for r in records if r["answerable"]]
@@ -423,13 +423,13 @@ def threshold_sweep(records: list[dict[str, Any]], steps: int = 20) -> list[dict
         out.append(
             {
                 "threshold": round(t, 3),
-                "answerable_pass": round(len(kept) / len(answerable), 4) if answerable else 0.0,
+                "answerable_pass": round(len(kept) / len(answerable), 4) if answerable else None,
                 "answerable_pass_right_page": round(sum(bool(r["top1"]) for r in kept) / len(answerable), 4)
                 if answerable
-                else 0.0,
+                else None,
                 "unanswerable_fallback": round(sum(best(r) < t for r in unanswerable) / len(unanswerable), 4)
                 if unanswerable
-                else 0.0,
+                else None,
             }
         )
     return out
@@ -461,7 +461,7 @@ def words_in_code(questions: list[dict[str, Any]]) -> tuple[list[str], int]:
 # --------------------------------------------------------------------------- printing
 
 
-def format_sweep(sweep: list[dict[str, float]], current: float | None) -> str:
+def format_sweep(sweep: list[dict[str, float | None]], current: float | None) -> str:
     lines = [
         "Relevance threshold on the best hit's score (AISettings.min_score"
         + (f", now {current:g}" if current is not None else "")
@@ -469,10 +469,11 @@ def format_sweep(sweep: list[dict[str, float]], current: float | None) -> str:
         f"  {'threshold':>9} {'answerable pass':>16} {'…right page 1st':>16} {'unanswerable fb':>16}",
     ]
     for row in sweep:
-        lines.append(
-            f"  {row['threshold']:>9.2f} {row['answerable_pass']:>16.3f} {row['answerable_pass_right_page']:>16.3f} "
-            f"{row['unanswerable_fallback']:>16.3f}"
-        )
+        cells = [
+            f"{'-':>16}" if row[key] is None else f"{row[key]:>16.3f}"
+            for key in ("answerable_pass", "answerable_pass_right_page", "unanswerable_fallback")
+        ]
+        lines.append(f"  {row['threshold']:>9.2f} " + " ".join(cells))
     return "\n".join(lines)
 
 
@@ -674,10 +675,11 @@ def main(argv: list[str] | None = None) -> int:
             "wall times on a busy host run long)"
         )
     known, total = words_in_code(questions)
-    print(
-        f"\n{len(known)} of the {total} words of the Spanish synonym questions that the catalog never uses are "
-        f"spelt out in catalog_ai's code: {', '.join(known) or '-'}"
-    )
+    if total:
+        print(
+            f"\n{len(known)} of the {total} words of the Spanish synonym questions that the catalog never uses are "
+            f"spelt out in catalog_ai's code: {', '.join(known) or '-'}"
+        )
     sweep = threshold_sweep(records)
     if args.thresholds:
         print("\n" + format_sweep(sweep, min_score))
