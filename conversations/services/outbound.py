@@ -240,9 +240,9 @@ def turn_sends_deliver(turn: TurnSends) -> None:
             if refusal := window_refusal(conversation, outbound, now=timezone.now()):
                 _fail(message, groups, code=refusal.code, reason=refusal.message)
                 continue
-            wait, _ = _pace(conversation, outbound.to, max_sleep=INLINE_MAX_PACING_SLEEP)
+            wait, _, counted = _pace(conversation, outbound.to, max_sleep=INLINE_MAX_PACING_SLEEP, enter_window=True)
             if not wait:
-                _, wait = _send_claimed(conversation, provider, groups, message, outbound)
+                _, wait = _send_claimed(conversation, provider, groups, message, outbound, counted=counted)
             else:
                 pending.insert(0, message)
             if wait:
@@ -374,7 +374,7 @@ def _flush_locked(conversation_id: int) -> FlushResult:
                 continue
             if (wait := recipient_busy_until.get(outbound.to, 0.0) - time.monotonic()) > 0:
                 return FlushResult(sent, failed, wait)  # known from the last send: no need to ask Redis
-            wait, recipient_free_in = _pace(conversation, outbound.to)
+            wait, recipient_free_in, _ = _pace(conversation, outbound.to)
             if wait:
                 return FlushResult(sent, failed, wait)
             if recipient_free_in:
@@ -398,14 +398,23 @@ def _flush_locked(conversation_id: int) -> FlushResult:
 
 
 def _send_claimed(
-    conversation: Conversation, provider: Any, groups: list[str], message: Message, outbound: OutboundMessage
+    conversation: Conversation,
+    provider: Any,
+    groups: list[str],
+    message: Message,
+    outbound: OutboundMessage,
+    *,
+    counted: ratelimit.WindowEntry | None = None,
 ) -> tuple[str, float]:
     """Send a message this worker holds as "sending": ("sent" | "failed", 0.0), or ("queued", seconds to wait).
 
     "queued": put back in the queue, after the provider's window stayed full or a transient failure
-    (its next attempt noted on it); the caller comes back after that many seconds.
+    (its next attempt noted on it); the caller comes back after that many seconds. ``counted``: the
+    send is in the provider's window already (`_pace` entered it in its round trip).
     """
-    wait, counted = _window(conversation)
+    wait = 0.0
+    if counted is None:
+        wait, counted = _window(conversation)
     if wait:  # only when other workers kept the window full for long
         message.attempts -= 1
         _record_status(message.pk, status=MessageStatus.QUEUED, attempts=message.attempts, now=timezone.now())
@@ -433,12 +442,16 @@ def _send_claimed(
     return "sent", 0.0
 
 
-def _pace(conversation: Conversation, recipient: str, *, max_sleep: float = MAX_PACING_SLEEP) -> tuple[float, float]:
-    """(seconds to wait before this send may go out, seconds until the recipient may get another one).
+def _pace(
+    conversation: Conversation, recipient: str, *, max_sleep: float = MAX_PACING_SLEEP, enter_window: bool = False
+) -> tuple[float, float, ratelimit.WindowEntry | None]:
+    """(seconds to wait before this send may go out, seconds until the recipient may get another one,
+    the send's entry in the provider's window when ``enter_window`` and it was counted already).
 
     0 for the first = go now, after sleeping for its booked slot. The per-customer bucket is only
     taken when free (a wait there reschedules the flush); the per-number rate books a slot, shared
-    by all workers, and short waits are slept here.
+    by all workers, and short waits are slept here. ``enter_window``: the caller sends right after
+    (nothing in between): a slot that is now is followed by the window's check in the same round trip.
     """
     limits = get_provider_class(conversation.channel.provider).rate_limits()
     pair_interval = limits.pair_interval
@@ -449,15 +462,26 @@ def _pace(conversation: Conversation, recipient: str, *, max_sleep: float = MAX_
         slot_key=ratelimit.number_key(conversation.channel_id),
         slot_rate=limits.number_rate,
         slot_burst=limits.number_burst,
+        enter=_window_spec(conversation) if enter_window else None,
     )
     if pacing.bucket_wait:
-        return pacing.bucket_wait, pacing.bucket_wait
+        return pacing.bucket_wait, pacing.bucket_wait, None
     wait = pacing.slot_wait
     if wait > max_sleep:
-        return wait, pacing.bucket_next  # a deep backlog: come back later (that slot goes unused)
+        return wait, pacing.bucket_next, None  # a deep backlog: come back later (that slot goes unused)
     if wait:
         time.sleep(wait)
-    return 0.0, pacing.bucket_next
+    return 0.0, pacing.bucket_next, pacing.entry
+
+
+def _window_spec(conversation: Conversation) -> ratelimit.WindowSpec:
+    """The provider's window for this chat's number: one under the provider's limit (0: off)."""
+    provider_limit = get_provider_class(conversation.channel.provider).rate_limits().number_limit
+    return ratelimit.WindowSpec(
+        key=ratelimit.window_key(conversation.channel_id),
+        limit=max(1, provider_limit - 1) if provider_limit > 0 else 0,
+        hold=settings.PROVIDER_HTTP_TIMEOUT * 2 + 1,  # longer than a request may stay in flight (connect + read)
+    )
 
 
 def _window(conversation: Conversation) -> tuple[float, ratelimit.WindowEntry | None]:
@@ -471,13 +495,10 @@ def _window(conversation: Conversation) -> tuple[float, ratelimit.WindowEntry | 
     under the provider's (`RateLimits.number_limit`; Meta: OUTBOUND_NUMBER_LIMIT_PER_SECOND). The caller
     records the answer with `ratelimit.window_answered`.
     """
-    provider_limit = get_provider_class(conversation.channel.provider).rate_limits().number_limit
-    limit = max(1, provider_limit - 1) if provider_limit > 0 else 0
-    hold = settings.PROVIDER_HTTP_TIMEOUT * 2 + 1  # longer than a request may stay in flight (connect + read)
+    spec = _window_spec(conversation)
     deadline = time.monotonic() + MAX_PACING_SLEEP
-    key = ratelimit.window_key(conversation.channel_id)
     while True:
-        wait, counted = ratelimit.window_enter(key=key, limit=limit, hold=hold)
+        wait, counted = ratelimit.window_enter(key=spec.key, limit=spec.limit, hold=spec.hold)
         if not wait:
             return 0.0, counted
         if time.monotonic() + wait > deadline:

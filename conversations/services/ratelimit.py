@@ -49,6 +49,21 @@ local function slot_reserve(key, rate, burst, now)
   redis.call('SET', key, string.format('%.6f', slot + interval), 'PX', ttl)
   return math.ceil(math.max(0, slot - now) * 1000)
 end
+
+-- Counts a send that starts now in the sorted set `key` if fewer than `limit` are counted (0), else
+-- returns the ms to wait (see _WINDOW_LUA).
+local function window_enter(key, limit, window, now, member, hold, poll)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) < limit then
+    redis.call('ZADD', key, now + hold, member)
+    redis.call('PEXPIRE', key, math.ceil((hold + window) * 1000) + 1000)
+    return 0
+  end
+  local oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+  local wait = oldest + window - now
+  if oldest > now then wait = poll end
+  return math.max(1, math.ceil(wait * 1000))
+end
 """
 
 # KEYS[1] bucket; ARGV: rate (tokens/s), burst, now (s), cost.
@@ -83,22 +98,33 @@ return {0, slot, next_token}
 # A send is counted while its score is within the last window. Records the send and returns 0
 # when fewer than limit are counted; else the ms until one leaves the window (or `poll` when all
 # of them are still in flight: any answer frees a place).
-_WINDOW_LUA = """
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local hold = tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now + hold, ARGV[4])
-  redis.call('PEXPIRE', KEYS[1], math.ceil((hold + window) * 1000) + 1000)
-  return 0
-end
-local oldest = tonumber(redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2])
-local wait = oldest + window - now
-if oldest > now then wait = tonumber(ARGV[6]) end
-return math.max(1, math.ceil(wait * 1000))
+_WINDOW_LUA = (
+    _FUNCTIONS + "return window_enter(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4],"
+    " tonumber(ARGV[5]), tonumber(ARGV[6]))"
+)
+
+# KEYS[1] bucket, KEYS[2] slots, KEYS[3] window; ARGV: bucket rate, bucket burst, slot rate, slot
+# burst, now (s), then the window's limit, window (s), member, hold (s), poll (s).
+# _TAKE_RESERVE_LUA, then, when the booked slot is now, the window's check (a send that goes at
+# once needs no second round trip). Returns {bucket wait ms, slot wait ms, ms until the bucket has a
+# token again, window wait ms (-1: not checked, the slot is later; 0: counted)}.
+_TAKE_RESERVE_ENTER_LUA = (
+    _FUNCTIONS
+    + """
+local rate = tonumber(ARGV[1])
+local now = tonumber(ARGV[5])
+local wait = bucket_take(KEYS[1], rate, tonumber(ARGV[2]), now, 1)
+if wait > 0 then return {wait, 0, wait, -1} end
+local slot = slot_reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), now)
+local left = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
+local next_token = 0
+if left < 1 then next_token = math.ceil((1 - left) / rate * 1000) end
+if slot > 0 then return {0, slot, next_token, -1} end
+local entered = window_enter(KEYS[3], tonumber(ARGV[6]), tonumber(ARGV[7]), now, ARGV[8], tonumber(ARGV[9]),
+  tonumber(ARGV[10]))
+return {0, 0, next_token, entered}
 """
+)
 
 
 def _script(source: str = _BUCKET_LUA) -> redis.commands.core.Script:
@@ -127,10 +153,29 @@ def reserve(*, key: str, rate: float, burst: float, now: float | None = None) ->
 
 
 @dataclass(frozen=True)
+class WindowEntry:
+    key: str  # the Redis key of the window
+    member: str  # this send in it
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """A window of `window_enter`, for `take_then_reserve` to check in the same round trip."""
+
+    key: str
+    limit: int
+    hold: float
+    window: float = 1.0
+    poll: float = 0.02
+
+
+@dataclass(frozen=True)
 class TakeReserve:
     bucket_wait: float  # seconds until the bucket can give a token; nothing was taken or booked
     slot_wait: float  # seconds until the booked slot (0.0 when bucket_wait is not 0)
     bucket_next: float  # seconds until the bucket has a token for the next call (0.0 = one is left)
+    entry: WindowEntry | None = None  # the slot was now and the send is counted in the window already
+    window_wait: float = 0.0  # the slot was now but the window was full: seconds until a place frees
 
 
 def take_then_reserve(
@@ -142,12 +187,42 @@ def take_then_reserve(
     slot_rate: float,
     slot_burst: float,
     now: float | None = None,
+    enter: WindowSpec | None = None,
 ) -> TakeReserve:
     """`take` on the bucket, then, only if it gave its token, `reserve` a slot: one round trip.
 
     Also says when the bucket can give its next token, so a caller with more to send through
-    it knows it must wait without asking again. A rate of 0 turns its part off.
+    it knows it must wait without asking again. A rate of 0 turns its part off. With ``enter``,
+    a slot booked for now is followed by `window_enter` on that window in the same round trip
+    (``entry``, or ``window_wait`` when the window is full); else the caller enters it itself.
     """
+    if enter is not None and bucket_rate > 0 and slot_rate > 0 and enter.limit > 0:
+        at = _now(now)
+        member = f"{at}:{uuid.uuid4().hex[:8]}"
+        window_key = f"wia:rl:{enter.key}"
+        bucket_ms, slot_ms, next_ms, window_ms = _script(_TAKE_RESERVE_ENTER_LUA)(
+            keys=[f"wia:rl:{bucket_key}", f"wia:rl:{slot_key}", window_key],
+            args=[
+                bucket_rate,
+                max(bucket_burst, 1),
+                slot_rate,
+                max(slot_burst, 1),
+                at,
+                enter.limit,
+                enter.window,
+                member,
+                enter.hold,
+                enter.poll,
+            ],
+        )
+        window_ms = int(window_ms)
+        return TakeReserve(
+            int(bucket_ms) / 1000.0,
+            int(slot_ms) / 1000.0,
+            int(next_ms) / 1000.0,
+            entry=WindowEntry(window_key, member) if window_ms == 0 else None,
+            window_wait=max(window_ms, 0) / 1000.0,
+        )
     if bucket_rate <= 0:
         return TakeReserve(0.0, reserve(key=slot_key, rate=slot_rate, burst=slot_burst, now=now), 0.0)
     if slot_rate <= 0:
@@ -158,12 +233,6 @@ def take_then_reserve(
         args=[bucket_rate, max(bucket_burst, 1), slot_rate, max(slot_burst, 1), _now(now)],
     )
     return TakeReserve(int(bucket_ms) / 1000.0, int(slot_ms) / 1000.0, int(next_ms) / 1000.0)
-
-
-@dataclass(frozen=True)
-class WindowEntry:
-    key: str  # the Redis key of the window
-    member: str  # this send in it
 
 
 def window_enter(

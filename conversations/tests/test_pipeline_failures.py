@@ -366,6 +366,37 @@ def test_a_text_is_stored_answered_and_its_reply_sent_by_the_drain_without_other
 
 
 @pytest.mark.django_db
+def test_a_reply_that_goes_at_once_is_paced_and_counted_in_one_round_trip_to_redis(
+    answering_rule: None, fake_graph: Any, redis_client: Any
+) -> None:
+    import threading
+
+    _record(_text_body(1))
+    deliveries_drain(lane=0)  # the scripts are loaded in Redis now (a first EVALSHA is refused, then loaded)
+    _record(_text_body(2, wa_id="573004445566"))
+    commands: list[str] = []
+
+    def read(monitor: Any) -> None:
+        for command in monitor.listen():
+            if command.get("client_type") != "lua":  # round trips only, not the commands of a script
+                commands.append(command["command"])
+            if "end-of-test" in command["command"]:
+                return
+
+    with redis_client.monitor() as monitor:
+        reader = threading.Thread(target=read, args=(monitor,), daemon=True)
+        reader.start()
+        deliveries_drain(lane=0)
+        redis_client.echo("end-of-test")
+        reader.join(10)
+    assert [m["json"]["to"] for m in fake_graph.sent] == ["573001112233", "573004445566"]
+    pacing = [c for c in commands if "wia:rl:" in c]
+    assert len(pacing) == 2, pacing  # the customer's bucket, the number's slot and window; then the answer
+    assert pacing[0].startswith("EVALSHA") and "wia:rl:win:" in pacing[0]
+    assert pacing[1].startswith("ZADD") and "wia:rl:win:" in pacing[1]
+
+
+@pytest.mark.django_db
 def test_a_bot_that_breaks_on_the_turn_keeps_the_message_failed_and_flags_the_chat(answering_rule: None) -> None:
     delivery = _record(_text_body(1))
     with responder_raising(ValueError("a bug in a bot")):

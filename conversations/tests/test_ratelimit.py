@@ -184,6 +184,40 @@ def test_take_then_reserve_books_a_slot_only_when_the_bucket_gives_its_token(
     assert ratelimit.reserve(key="t:tr:num", rate=10, burst=1, now=clock.now) == pytest.approx(0.2, abs=MS)
 
 
+def test_take_then_reserve_enters_the_window_in_the_same_round_trip_only_for_a_slot_that_is_now(
+    redis_client: Any, clock: FakeClock
+) -> None:
+    spec = ratelimit.WindowSpec(key="t:tre:win", limit=2, hold=30, window=1.0)
+
+    def call(recipient: str) -> ratelimit.TakeReserve:
+        return ratelimit.take_then_reserve(
+            bucket_key=f"t:tre:pair:{recipient}",
+            bucket_rate=1 / 6,
+            bucket_burst=1,
+            slot_key="t:tre:num",
+            slot_rate=10,
+            slot_burst=2,
+            now=clock.now,
+            enter=spec,
+        )
+
+    first = call("a")
+    assert first.entry is not None and first.slot_wait == 0.0 and first.window_wait == 0.0
+    assert redis_client.zscore("wia:rl:t:tre:win", first.entry.member) == pytest.approx(clock.now + 30)
+    second = call("b")  # the second slot of the burst is now too
+    assert second.entry is not None
+    third = call("c")  # a later slot: the window is checked after the caller's sleep, not here
+    assert third.slot_wait == pytest.approx(0.1, abs=MS) and third.entry is None and third.window_wait == 0.0
+    assert redis_client.zcard("wia:rl:t:tre:win") == 2
+    refused = call("a")  # the customer's bucket is empty: nothing booked, nothing counted
+    assert refused.bucket_wait == pytest.approx(6, abs=MS) and refused.entry is None
+    clock.advance(1.0)  # slots free again; the two sends are still in flight (held), so the window is full
+    full = call("d")
+    assert full.slot_wait == 0.0 and full.entry is None and full.window_wait == pytest.approx(0.02, abs=MS)
+    ratelimit.window_answered(first.entry, now=clock.now - 5)  # answered long ago: its place is free
+    assert call("e").entry is not None
+
+
 def test_take_then_reserve_with_a_part_turned_off(redis_client: Any, clock: FakeClock) -> None:
     def call(n: str, bucket_rate: float, slot_rate: float) -> ratelimit.TakeReserve:
         return ratelimit.take_then_reserve(
