@@ -74,24 +74,6 @@ _BUCKET_LUA = _FUNCTIONS + (
 # KEYS[1] next free slot; ARGV: rate (slots/s), burst, now (s).
 _RESERVE_LUA = _FUNCTIONS + "return slot_reserve(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))"
 
-# KEYS[1] bucket, KEYS[2] slots; ARGV: bucket rate, bucket burst, slot rate, slot burst, now (s).
-# Returns {bucket wait ms, slot wait ms, ms until the bucket has a token again}: a slot is booked
-# only when the bucket gave its token.
-_TAKE_RESERVE_LUA = (
-    _FUNCTIONS
-    + """
-local rate = tonumber(ARGV[1])
-local now = tonumber(ARGV[5])
-local wait = bucket_take(KEYS[1], rate, tonumber(ARGV[2]), now, 1)
-if wait > 0 then return {wait, 0, wait} end
-local slot = slot_reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), now)
-local left = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
-local next_token = 0
-if left < 1 then next_token = math.ceil((1 - left) / rate * 1000) end
-return {0, slot, next_token}
-"""
-)
-
 # KEYS[1] a sorted set of sends, each scored with the last moment the provider may have counted it:
 # while in flight, its start + ARGV[5] (hold: longer than any request may take); once answered,
 # the answer's time. ARGV: limit, window (s), now (s), member, hold (s), poll (s).
@@ -103,12 +85,13 @@ _WINDOW_LUA = (
     " tonumber(ARGV[5]), tonumber(ARGV[6]))"
 )
 
-# KEYS[1] bucket, KEYS[2] slots, KEYS[3] window; ARGV: bucket rate, bucket burst, slot rate, slot
-# burst, now (s), then the window's limit, window (s), member, hold (s), poll (s).
-# _TAKE_RESERVE_LUA, then, when the booked slot is now, the window's check (a send that goes at
-# once needs no second round trip). Returns {bucket wait ms, slot wait ms, ms until the bucket has a
-# token again, window wait ms (-1: not checked, the slot is later; 0: counted)}.
-_TAKE_RESERVE_ENTER_LUA = (
+# KEYS[1] bucket, KEYS[2] slots, optionally KEYS[3] a window; ARGV: bucket rate, bucket burst, slot
+# rate, slot burst, now (s), then for the window its limit, window (s), member, hold (s), poll (s).
+# A slot is booked only when the bucket gave its token; with a window, a slot that is now is also
+# checked against it (`window_enter`: a send that goes at once needs no second round trip).
+# Returns {bucket wait ms, slot wait ms, ms until the bucket has a token again, window wait ms
+# (-1: not checked; 0: counted)}.
+_TAKE_RESERVE_LUA = (
     _FUNCTIONS
     + """
 local rate = tonumber(ARGV[1])
@@ -119,7 +102,7 @@ local slot = slot_reserve(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), now)
 local left = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
 local next_token = 0
 if left < 1 then next_token = math.ceil((1 - left) / rate * 1000) end
-if slot > 0 then return {0, slot, next_token, -1} end
+if #KEYS < 3 or slot > 0 then return {0, slot, next_token, -1} end
 local entered = window_enter(KEYS[3], tonumber(ARGV[6]), tonumber(ARGV[7]), now, ARGV[8], tonumber(ARGV[9]),
   tonumber(ARGV[10]))
 return {0, 0, next_token, entered}
@@ -200,7 +183,7 @@ def take_then_reserve(
         at = _now(now)
         member = f"{at}:{uuid.uuid4().hex[:8]}"
         window_key = f"wia:rl:{enter.key}"
-        bucket_ms, slot_ms, next_ms, window_ms = _script(_TAKE_RESERVE_ENTER_LUA)(
+        bucket_ms, slot_ms, next_ms, window_ms = _script(_TAKE_RESERVE_LUA)(
             keys=[f"wia:rl:{bucket_key}", f"wia:rl:{slot_key}", window_key],
             args=[
                 bucket_rate,
@@ -228,7 +211,7 @@ def take_then_reserve(
     if slot_rate <= 0:
         wait = take(key=bucket_key, rate=bucket_rate, burst=bucket_burst, now=now)
         return TakeReserve(wait, 0.0, wait)
-    bucket_ms, slot_ms, next_ms = _script(_TAKE_RESERVE_LUA)(
+    bucket_ms, slot_ms, next_ms, _ = _script(_TAKE_RESERVE_LUA)(
         keys=[f"wia:rl:{bucket_key}", f"wia:rl:{slot_key}"],
         args=[bucket_rate, max(bucket_burst, 1), slot_rate, max(slot_burst, 1), _now(now)],
     )
