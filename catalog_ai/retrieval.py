@@ -44,7 +44,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from catalog_ai.lexical import query_tokens
 from catalog_ai.vector_store import Store, load_current
 
 __all__ = [
@@ -216,8 +215,8 @@ def search(query: str, *, k: int = 5, min_score: float | None = None, store: Sto
     if store is None or not len(store):
         return []
     n = len(store)
-    tokens = query_tokens(query)
     lexical_index = store.lexical
+    tokens = lexical_index.query_tokens(query)
     lex_scores = lexical_index.scores(tokens)
     lex_rel = lexical_index.relevance_vector(tokens, lex_scores)
     lex_hits = np.flatnonzero(lex_scores > 0)

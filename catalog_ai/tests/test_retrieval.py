@@ -67,9 +67,12 @@ def local_store(offline: Any, local_vectors: tuple[Any, np.ndarray, np.ndarray])
 
 def test_lexical_tokens_ignore_accents_case_and_plurals() -> None:
     assert query_tokens("¿Cuánto vale el MESÓN?").base == ("meson",)
-    assert query_tokens("mesones de GRANITO").base == ("meson", "granito")
+    assert query_tokens("mesones de GRANITO").base == ("meson", "granit")
     assert query_tokens("lavaplatos inoxidables").base == query_tokens("Lavaplato inoxidable").base
-    assert query_tokens("¿cuál es la capital de Francia?").base == ("capital", "francia")
+    assert query_tokens("¿cuál es la capital de Francia?").base == ("capital", "franci")
+    # Snowball stemming: a verb and its noun meet ("instalar" / "instalación"), in English too.
+    assert query_tokens("instalar").base == query_tokens("la instalación").base == ("instal",)
+    assert query_tokens("sinks", "en").base == query_tokens("sink", "en").base == ("sink",)
     assert "de" in STOPWORDS and "dos" not in STOPWORDS and "sin" not in STOPWORDS
 
 
@@ -103,7 +106,7 @@ def test_lexical_index_ranks_exact_skus_and_names_first() -> None:
 
 def test_lexical_relevance_is_low_for_a_bare_common_number() -> None:
     index = LexicalIndex.build(CHUNKS)
-    assert index.confidence("2") < 0.3 < index.confidence("granito negro") == 1.0
+    assert index.confidence("2") < 0.3 < 0.9 < index.confidence("granito negro")
     scores = index.scores("cuánto es 2 + 2")
     assert index.relevance_vector("cuánto es 2 + 2", scores).max() < 0.3
 
