@@ -24,10 +24,10 @@
 7. The answer is cached in Redis for AISettings.cache_ttl (see ``catalog_ai.cache``) and every
    answer, cached or not, is logged in AILog.
 
-The extractive answer copies, never writes: from the chunks above the threshold it takes the
-product block (the lines of one product, as ``catalog_ai.chunking`` groups them) that shares the
-most words with the question and says "<name> — Ref. <SKU> — Precio <price>." plus the lines
-holding the facts asked for (size, colour, warranty, ...), all copied from the catalog text.
+The extractive answer copies, never writes (see :func:`extractive_answer`): the product block
+(a product's lines, as ``catalog_ai.chunking`` groups them) or the sentences of a paragraph that
+cover the question best, as written in the catalog, with English framing words for an English
+question. No label is added and nothing is cut out of a sentence.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -470,8 +470,6 @@ _MONEY = re.compile(
     r"|(?:US\$|COP\s?\$?|USD\s?|\$|€)\s?\d"
     r"|\b\d{1,3}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?\s?(?:COP|USD|EUR|€|pesos)\b"
 )
-_LABELLED_PRICE = re.compile(r"(?i)\b(?:precio|valor|price)\b\s*(?:de\s+)?[:=\-\u2013]?\s*(\d[\d.,]*\d|\d)")
-_SEPARATORS = " \t-\u2013\u2014|:\u00b7\u2022,;/"
 
 # Words that ask for a kind of fact, and how to spot a line holding it.
 _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
@@ -492,51 +490,38 @@ _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     (("peso", "pesa", "weight"), re.compile(r"(?i)\bpeso\b|\bkg\b|weight")),
     (("incluye", "include", "trae"), re.compile(r"(?i)inclu|trae")),
 ]
+_PRICE_WORDS = ("precio", "cuesta", "costo", "cobran", "valor", "price", "cost", "cuanto", "vale")
 _GENERAL = (
     "info", "informacion", "caracteristic", "detalle", "especificacion", "describ", "details", "feature", "spec",
 )  # fmt: skip
-_INTENT_WORDS = ("precio", "cuesta", "costo", "valor", "price", "cost", "cuanto", "vale")
+#: Framing words around the catalog's own sentences, in the customer's language ("" adds nothing).
+FRAMES = {"es": "", "en": "From our catalog: "}
+#: A unit answers when it covers this share of the question's words that the catalog knows.
+ENOUGH_COVERAGE = 0.5
+#: Without enough words in common, the best hit still answers when its dense relevance reaches this.
+DENSE_ALONE = 0.6
+MAX_PRODUCT_LINES = 6
+MAX_TEXT_SENTENCES = 2
 
 
-def _intents(question: str) -> tuple[list[re.Pattern[str]], bool, str]:
-    """(patterns of the facts asked for, asked for everything, the question without those words)."""
+@dataclass(frozen=True)
+class _Asked:
+    price: bool
+    general: bool
+    facts: tuple[re.Pattern[str], ...]
+
+
+def _asked(question: str) -> _Asked:
     words = normalize(question).split()
-    patterns: list[re.Pattern[str]] = []
-    rest = []
-    general = False
+    facts: list[re.Pattern[str]] = []
+    price = general = False
     for word in words:
-        matched = False
         for keys, pattern in _FACTS:
-            if any(word.startswith(k) for k in keys):
-                if pattern not in patterns:
-                    patterns.append(pattern)
-                matched = True
-        if any(word.startswith(k) for k in _GENERAL):
-            general = matched = True
-        if any(word.startswith(k) for k in _INTENT_WORDS):
-            matched = True
-        if not matched:
-            rest.append(word)
-    return patterns, general, " ".join(rest)
-
-
-def _tokens(text: str) -> set[str]:
-    from catalog_ai.lexical import document_tokens
-
-    base, extra = document_tokens(text)
-    return set(base) | set(extra)
-
-
-def _price(lines: Sequence[str]) -> tuple[str, int]:
-    for i, line in enumerate(lines):
-        match = _MONEY.search(line)
-        if match:
-            return match.group().strip(), i
-    for i, line in enumerate(lines):
-        match = _LABELLED_PRICE.search(line)
-        if match:
-            return match.group(1), i
-    return "", -1
+            if any(word.startswith(k) for k in keys) and pattern not in facts:
+                facts.append(pattern)
+        general = general or any(word.startswith(k) for k in _GENERAL)
+        price = price or any(word.startswith(k) for k in _PRICE_WORDS)
+    return _Asked(price=price, general=general, facts=tuple(facts))
 
 
 def _sku_pattern() -> str:
@@ -545,35 +530,131 @@ def _sku_pattern() -> str:
     return getattr(settings, "AI_SKU_PATTERN", "") or DEFAULT_SKU_PATTERN
 
 
-def _name(line: str, *, sku: str, price: str) -> str:
-    name = re.sub(_sku_pattern(), " ", line)
-    if sku:
-        name = re.sub(re.escape(sku), " ", name, flags=re.IGNORECASE)
-    if price:
-        name = name.replace(price, " ")
-    name = re.sub(r"(?i)\b(?:precio|valor|price)\b\s*[:=]?", " ", name)
-    name = re.sub(r"\s{2,}", " ", name).strip(_SEPARATORS + ".")
-    return name if len(name) >= 3 else ""
-
-
 def _sentence(text: str) -> str:
     text = text.strip()
-    return text if not text or text[-1] in ".!?…" else text + "."
+    return text if not text or text[-1] in ".!?…:" else text + "."
 
 
-def _catalog_vocabulary() -> Callable[[str], bool]:
-    """Whether a token appears anywhere in the indexed catalogs (everything counts when that is unknown)."""
-    try:
-        from catalog_ai.vector_store import load_current
+@dataclass
+class _Unit:
+    """Lines of one hit that answer together: a product block, or sentences of a paragraph."""
 
-        store = load_current()
-        lexical = store.lexical if store is not None and len(store) else None
-    except Exception:
-        lexical = None
-    if lexical is None:
-        return lambda token: True
-    unseen = lexical.idf("\x00")  # the IDF of a token no chunk has
-    return lambda token: lexical.idf(token) < unseen - 1e-9
+    hit: Hit
+    rank: int
+    lines: list[str]
+    product: bool
+    coverage: float = 0.0
+    bonus: float = 0.0
+    enough: bool = False
+
+
+class _Matcher:
+    """How much of a question a piece of catalog text covers: stemmed, expanded words weighted by IDF."""
+
+    def __init__(self, lexical: Any, question: str) -> None:
+        self.lexical = lexical
+        self.tokens = lexical.query_tokens(question)
+        self.slots: list[tuple[str, float, tuple[tuple[str, float], ...]]] = []
+        for i, token in enumerate(self.tokens.base):
+            alternatives = self.tokens.alternatives(i)
+            if token in lexical:
+                self.slots.append((token, lexical.idf(token), alternatives))
+            elif alternatives:
+                self.slots.append((token, max(lexical.idf(f) for f, _w in alternatives), alternatives))
+            # a word the catalog does not know at all ("mamá", "nueva") neither helps nor hurts
+        self.total = sum(idf for _t, idf, _a in self.slots)
+        self.words_asked = sum(1 for t in self.tokens.base if not t.isdigit() or len(t) > 2)
+
+    def matched(self, words: set[str]) -> int:
+        """How many of the question's words (or a synonym/spelling of theirs weighing at least half) ``words`` has."""
+        return sum(
+            1
+            for token, _idf, alternatives in self.slots
+            if token in words or any(w >= 0.5 and f in words for f, w in alternatives)
+        )
+
+    def enough(self, words: set[str]) -> bool:
+        """Covers :data:`ENOUGH_COVERAGE` of the known words (IDF-weighted), and 60 % of all the question's words
+        or at least two: small talk around a question does not hide the product, but "mesones de mármol rosado"
+        is not answered by any "mesón" when the catalog has no pink marble."""
+        matched = self.matched(words)
+        return self.coverage(words) >= ENOUGH_COVERAGE and (matched >= 2 or matched >= 0.5 * self.words_asked)
+
+    def mostly_known(self) -> bool:
+        """Whether at least half of the question's words are in the catalog (or have a synonym there)."""
+        return len(self.slots) >= 0.5 * self.words_asked
+
+    def words(self, text: str) -> set[str]:
+        from catalog_ai.lexical import document_tokens
+
+        base, extra = document_tokens(text, self.lexical.language)
+        return set(base) | set(extra)
+
+    def coverage(self, words: set[str]) -> float:
+        if self.total <= 0:
+            return 0.0
+        got = 0.0
+        for token, idf, alternatives in self.slots:
+            if token in words:
+                got += idf
+            else:
+                got += idf * max((w for f, w in alternatives if f in words), default=0.0)
+        return got / self.total
+
+    def codes(self, words: set[str]) -> bool:
+        return bool(set(self.tokens.bonus) & words)
+
+
+def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
+    """A hit's product blocks (whole), and each sentence of its other paragraphs."""
+    from catalog_ai.chunking import is_price_line, normalize_text, product_blocks
+    from catalog_ai.prompting import split_sentences
+    from catalog_ai.skus import has_sku
+
+    units = []
+    lines = normalize_text(strip_instructions(hit.text)).split("\n")
+    for block in product_blocks(lines, sku_pattern=pattern):
+        has_code = any(has_sku(line, pattern) for line in block)
+        short = len(block) <= MAX_PRODUCT_LINES and all(len(line) <= 160 for line in block)
+        if has_code or (short and any(is_price_line(line) for line in block) and len(block) > 1):
+            units.append(_Unit(hit, rank, block, product=True))
+        else:
+            for sentence in split_sentences("\n".join(block)):
+                units.append(_Unit(hit, rank, [sentence], product=False))
+    return units
+
+
+def _product_lines(unit: _Unit, asked: _Asked, matcher: _Matcher, pattern: str) -> list[str]:
+    """A product's lines as written: all of them when few, else its name, the lines asked about, code and price."""
+    from catalog_ai.chunking import is_price_line
+    from catalog_ai.skus import has_sku
+
+    lines = unit.lines
+    if len(lines) <= 4 or asked.general:
+        return lines[:MAX_PRODUCT_LINES]
+    keep = {0}
+    for i, line in enumerate(lines):
+        labelled = has_sku(line, pattern) or is_price_line(line) or bool(_MONEY.search(line))
+        if labelled or any(p.search(line) for p in asked.facts) or matcher.coverage(matcher.words(line)) > 0:
+            keep.add(i)
+    return [lines[i] for i in sorted(keep)][:MAX_PRODUCT_LINES]
+
+
+def _text_sentences(best: _Unit, units: list[_Unit], asked: _Asked, matcher: _Matcher) -> list[_Unit]:
+    """The best sentence, and the next one of the same hit that adds what the question asks for."""
+    chosen = [best]
+    covered = matcher.words(best.lines[0])
+    for unit in sorted(units, key=lambda u: -(u.coverage + u.bonus)):
+        if len(chosen) >= MAX_TEXT_SENTENCES:
+            break
+        if unit is best or unit.hit is not best.hit or unit.product or unit.coverage <= 0:
+            continue
+        words = matcher.words(unit.lines[0])
+        if matcher.coverage(covered | words) > matcher.coverage(covered) + 0.05:
+            chosen.append(unit)
+            covered |= words
+    order = {id(u): i for i, u in enumerate(units)}
+    return sorted(chosen, key=lambda u: order[id(u)])
 
 
 def extractive_answer(
@@ -581,75 +662,84 @@ def extractive_answer(
     hits: Sequence[Hit],
     *,
     language: str = "es",
-    in_catalog: Callable[[str], bool] | None = None,
+    lexical: Any = None,
 ) -> tuple[str, list[Reference]] | None:
-    """An answer copied from the best-matching product block of ``hits`` (with its references), or None.
+    """An answer made of the catalog's own lines and sentences (with its references), or None.
 
-    A block answers when it holds at least 60% of the question's words, or at least two
-    words and 60% of those the catalog knows at all (``in_catalog``), so that small talk
-    around a question ("hola, es para mi cocina nueva...") does not hide the product.
-    None otherwise: better the fallback than a neighbour's price.
+    The units are the product blocks of the best hits (a product's lines, as ``catalog_ai.chunking``
+    groups them) and the sentences of their other paragraphs (policies, services). The unit
+    covering most of the question's words (stemmed and expanded like the search, weighted by
+    IDF; words the catalog does not know at all do not count) answers when it covers at least
+    :data:`ENOUGH_COVERAGE` of them; otherwise the best hit still answers when its dense
+    relevance reaches :data:`DENSE_ALONE` (a product asked for by what it does). A product is
+    copied whole (name, reference, price and details as written); a paragraph gives its best
+    sentence and the next one that adds to it. Nothing is rewritten, relabelled or cut out,
+    so every number of the answer is in a cited chunk. An English question gets English
+    framing words (:data:`FRAMES`) around the catalog's sentences. None when nothing answers:
+    better the fallback than a neighbour's price.
+
+    ``lexical`` is the catalog's :class:`catalog_ai.lexical.LexicalIndex` (for IDF, stemming and
+    expansion); by default the current store's, else one built over the hits.
     """
-    from catalog_ai.chunking import normalize_text, product_blocks
     from catalog_ai.skus import extract_skus
 
+    hits = list(hits[:MAX_IMAGES])
+    if not hits:
+        return None
     pattern = _sku_pattern()
-    patterns, general, product_query = _intents(question)
-    wanted = _tokens(product_query)
-    if not wanted:
+    lexical = lexical or _lexical_for(hits)
+    asked = _asked(question)
+    matcher = _Matcher(lexical, question)
+    units = [unit for rank, hit in enumerate(hits) for unit in _units(hit, rank, pattern)]
+    if not units:
         return None
-    in_catalog = in_catalog or _catalog_vocabulary()
-    known = {t for t in wanted if in_catalog(t)}
-
-    def enough(matched: int) -> bool:
-        return matched >= 1 and (matched >= 0.6 * len(wanted) or (matched >= 2 and matched >= 0.6 * len(known)))
-
-    best: tuple[float, int, Hit, list[str]] | None = None
-    for rank, hit in enumerate(hits[:MAX_IMAGES]):
-        lines = normalize_text(strip_instructions(hit.text)).split("\n")
-        for block in product_blocks(lines, sku_pattern=pattern):
-            matched = len(wanted & _tokens("\n".join(block)))
-            if not enough(matched):
-                continue
-            candidate = (matched + float(hit.score), -rank, hit, block)
-            if best is None or candidate[:2] > best[:2]:
-                best = candidate
-    if best is None:
+    for unit in units:
+        text = "\n".join(unit.lines)
+        words = matcher.words(text)
+        unit.coverage = matcher.coverage(words)
+        unit.enough = matcher.enough(words)
+        unit.bonus = 0.3 * matcher.codes(words) + 0.1 * float(unit.hit.score) - 0.02 * unit.rank
+        if asked.price and _MONEY.search(text):
+            unit.bonus += 0.1
+        if asked.facts and any(p.search(text) for p in asked.facts):
+            unit.bonus += 0.1
+    ranked = sorted(units, key=lambda u: (-u.enough, -(u.coverage + u.bonus), u.rank))
+    best = ranked[0]
+    if not best.enough:
+        top = hits[0]
+        if top.dense is None or top.dense < DENSE_ALONE or not matcher.mostly_known():
+            return None
+        best = min((u for u in ranked if u.hit is top), key=lambda u: (not u.product, ranked.index(u)))
+    if best.product:
+        parts = _product_lines(best, asked, matcher, pattern)
+        chosen = [best]
+    else:
+        chosen = _text_sentences(best, units, asked, matcher)
+        parts = [line for unit in chosen for line in unit.lines]
+    body = " ".join(_sentence(line) for line in parts if line.strip()).strip()
+    if not body:
         return None
-    _score, _rank, hit, block = best
-
-    skus = extract_skus("\n".join(block), pattern)
-    sku = next((s for s in skus if s in set(hit.skus)), skus[0] if skus else "")
-    if not sku and len(hit.skus) == 1 and len(extract_skus(hit.text, pattern)) <= 1:
-        sku = hit.skus[0]
-    price, _price_line = _price(block)
-    # The name: the line sharing most words with the question (description lines come first).
-    overlaps = [len(wanted & _tokens(line)) for line in block]
-    name_line = max(range(len(block)), key=lambda i: (overlaps[i], -i))
-    name = _name(block[name_line], sku=sku, price=price) or next(
-        (n for n in (_name(line, sku=sku, price=price) for line in block) if n), ""
-    )
-    name_tokens = _tokens(block[name_line])
-    facts = []
-    for i, line in enumerate(block):
-        if i == name_line:
-            continue
-        if not _name(line, sku=sku, price=price):
-            continue  # nothing but the reference and the price, already said
-        asks = any(p.search(line) for p in patterns)
-        shares = bool((wanted - name_tokens) & _tokens(line))
-        if asks or shares or general:
-            facts.append(line)
-    labels = {"price": "Price" if language == "en" else "Precio", "ref": "Ref."}
-    head = [name] if name else []
-    if sku:
-        head.append(f"{labels['ref']} {sku}")
-    if price:
-        head.append(f"{labels['price']} {price}")
-    text = " ".join([_sentence(" — ".join(head)), *[_sentence(f) for f in facts[:3]]]).strip()
-    if not text:
-        return None
-    refs = [_reference(hit, sku=sku)]
-    if sku:
-        refs += [_reference(h, sku=sku) for h in hits if h is not hit and sku in set(h.skus)]
+    text = FRAMES.get(language, "") + body
+    refs = []
+    for unit in chosen:
+        skus = extract_skus("\n".join(unit.lines), pattern)
+        sku = next((s for s in skus if s in set(unit.hit.skus)), skus[0] if skus else "")
+        refs.append(_reference(unit.hit, sku=sku))
+        if sku:
+            refs += [_reference(h, sku=sku) for h in hits if h is not unit.hit and sku in set(h.skus)]
     return text, _dedupe(refs)
+
+
+def _lexical_for(hits: Sequence[Hit]) -> Any:
+    """The current store's lexical index, else one over the hits' own texts."""
+    from catalog_ai.lexical import LexicalIndex
+
+    try:
+        from catalog_ai.vector_store import load_current
+
+        store = load_current()
+        if store is not None and len(store):
+            return store.lexical
+    except Exception:
+        logger.warning("No catalog store for the extractive answer's word weights", exc_info=True)
+    return LexicalIndex.build([h.text for h in hits])

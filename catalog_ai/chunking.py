@@ -8,10 +8,14 @@ Pure: no Django, no I/O.
    after the last price line (a price closes a product), else at the first blank line, else right before
    the next product's description (description first, then reference: the usual catalog layout).
    Lines before the first product / after the last one form their own block when a blank line or a price
-   separates them, and join the nearest product otherwise. Pages without markers are cut at blank lines.
-3. Blocks are packed in order into chunks of at most `max_chars`; consecutive chunks overlap by whole
-   lines (whole trailing blocks when they fit in `overlap`, else trailing lines). A block longer than
-   `max_chars` alone is cut by lines (and an over-long line by words).
+   separates them, and join the nearest product otherwise. When every product is one whole line (its name,
+   reference and price on the same line), each line is a product of its own and the other lines are
+   paragraphs (a title, a closing remark). Pages without markers are cut at blank lines (policies, services
+   and other text stay as paragraphs).
+3. Blocks are packed in order into chunks of at most `max_chars`, separated by a blank line (so whoever reads
+   a chunk sees where a product or a paragraph ends); consecutive chunks overlap by whole lines (whole
+   trailing blocks when they fit in `overlap`, else trailing lines). A block longer than `max_chars` alone is
+   cut by lines (and an over-long line by words).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _INVISIBLE = re.compile(r"[\u00ad\u200b-\u200d\u2060\ufeff]")
 
 Block = list[str]
+#: A line with a price closes a product only when it is this short (longer: a sentence that mentions a price).
+_CLOSING_PRICE_CHARS = 80
 
 
 def normalize_text(text: str) -> str:
@@ -58,16 +64,49 @@ def _paragraphs(lines: list[str]) -> list[Block]:
     return [b for b in blocks if b]
 
 
+def _closing_price(line: str) -> bool:
+    """A price line that can close a product ("Precio: $389.900"), not a sentence that quotes a price."""
+    return is_price_line(line) and len(line) <= _CLOSING_PRICE_CHARS
+
+
 def _gap_split(gap: list[str], *, price_anchors: bool) -> int:
     """Where the lines between two products divide: gap[:i] end the previous one, gap[i:] start the next."""
     if not price_anchors:
-        last_price = max((i for i, line in enumerate(gap) if line and is_price_line(line)), default=-1)
+        last_price = max((i for i, line in enumerate(gap) if line and _closing_price(line)), default=-1)
         if last_price >= 0:
             return last_price + 1
     first_blank = next((i for i, line in enumerate(gap) if not line), -1)
     if first_blank >= 0:
         return first_blank
     return 0
+
+
+_NAME_WORD = re.compile(r"[^\W\d_]{3,}")
+_LABEL_WORDS = frozenset(["ref", "precio", "valor", "sku", "cod", "código", "referencia", "price", "cop", "usd"])
+
+
+def _has_name(line: str, sku_pattern: str) -> bool:
+    """Whether a line says more than a reference and a price: at least two words of three letters or more."""
+    rest = re.sub(sku_pattern, " ", line)
+    words = [w for w in _NAME_WORD.findall(rest) if w.casefold() not in _LABEL_WORDS]
+    return len(words) >= 2
+
+
+def _whole_product_line(line: str, sku_pattern: str) -> bool:
+    """A line holding a product's reference, its price and a name."""
+    return has_sku(line, sku_pattern) and is_price_line(line) and _has_name(line, sku_pattern)
+
+
+def _line_products(lines: list[str], anchors: list[int]) -> list[Block]:
+    """Each anchor line alone; the lines between them as paragraphs."""
+    blocks: list[Block] = []
+    start = 0
+    for anchor in anchors:
+        blocks.extend(_paragraphs(lines[start:anchor]))
+        blocks.append([lines[anchor]])
+        start = anchor + 1
+    blocks.extend(_paragraphs(lines[start:]))
+    return blocks
 
 
 def product_blocks(lines: list[str], *, sku_pattern: str = DEFAULT_SKU_PATTERN) -> list[Block]:
@@ -79,11 +118,16 @@ def product_blocks(lines: list[str], *, sku_pattern: str = DEFAULT_SKU_PATTERN) 
         price_anchors = True
     if not anchors:
         return _paragraphs(lines)
+    if not price_anchors and all(_whole_product_line(lines[i], sku_pattern) for i in anchors):
+        return _line_products(lines, anchors)
 
     blocks: list[Block] = []
-    # Before the first product: a header block when a blank line separates it.
+    # Before the first product: a header block when a blank line separates it, unless the product has no name
+    # without it (OCR puts blank lines inside a product: "Mesón granito negro", "", "REF: GR-1", "Precio $10").
     head = lines[: anchors[0]]
     last_blank = max((i for i, line in enumerate(head) if not line), default=-1)
+    if last_blank >= 0 and not any(_has_name(line, sku_pattern) for line in lines[last_blank + 1 : anchors[0] + 1]):
+        last_blank = max((i for i, line in enumerate(head[:last_blank]) if not line), default=-1)
     blocks.extend(_paragraphs(head[:last_blank]) if last_blank >= 0 else [])
     start = last_blank + 1 if last_blank >= 0 else 0
     for k, anchor in enumerate(anchors):
@@ -94,7 +138,7 @@ def product_blocks(lines: list[str], *, sku_pattern: str = DEFAULT_SKU_PATTERN) 
             tail = lines[anchor + 1 :]
             split = _gap_split(tail, price_anchors=price_anchors)
             has_separator = any(not line for line in tail) or (
-                not price_anchors and any(line and is_price_line(line) for line in tail)
+                not price_anchors and any(line and _closing_price(line) for line in tail)
             )
             end = anchor + 1 + (split if has_separator else len(tail))
         block = [line for line in lines[start:end] if line]
@@ -199,13 +243,27 @@ def chunk_page(
     chunks: list[list[_Piece]] = []
     current: list[_Piece] = []
     for piece in pieces:
-        if current and _size([*(line for p in current for line in p.lines), *piece.lines]) > max_chars:
+        if current and len(_chunk_text([*current, piece])) > max_chars:
             chunks.append(current)
             carried = _overlap_tail(current, piece, overlap)
-            while carried and _size([*carried, *piece.lines]) > max_chars:
+            while carried and len(_chunk_text([_Piece(carried, -1, False), piece])) > max_chars:
                 carried = carried[1:]
             current = [_Piece(carried, current[-1].source, current[-1].product)] if carried else []
         current.append(piece)
     if current:
         chunks.append(current)
-    return ["\n".join(line for piece in chunk for line in piece.lines) for chunk in chunks]
+    return [_chunk_text(chunk) for chunk in chunks]
+
+
+def _chunk_text(pieces: list[_Piece]) -> str:
+    """The pieces' lines; a blank line where one block ends and another begins."""
+    out: list[str] = []
+    previous: int | None = None
+    for piece in pieces:
+        if not piece.lines:
+            continue
+        if out and piece.source != previous:
+            out.append("")
+        out.extend(piece.lines)
+        previous = piece.source
+    return "\n".join(out)

@@ -28,7 +28,8 @@ on the Spanish questions 0.97 with this fusion, 0.93 dense only, 0.72 lexical
 only, and 0.82 with Reciprocal Rank Fusion (k=60), which also throws away how
 relevant the best chunk is and so cannot feed a threshold.
 ``lexical_rank`` / ``dense_rank`` on each hit tell which signal found it
-(1-based; None when that ranking did not have it).
+(1-based; None when that ranking did not have it), and ``lexical`` / ``dense``
+its two relevances (``dense`` is None when the search was lexical only).
 
 When the store was built by another embedder than the current one (e.g. an
 OPENAI_API_KEY was added after indexing), or the embedder fails, the search is
@@ -106,6 +107,8 @@ class Hit:
     catalog: str
     lexical_rank: int | None
     dense_rank: int | None
+    lexical: float = 0.0  # the lexical relevance l (0..1) that went into ``score``
+    dense: float | None = None  # the dense relevance d (0..1); None when the search was lexical only
 
 
 # --------------------------------------------------------------------------- pure scoring
@@ -271,6 +274,8 @@ def search(query: str, *, k: int = 5, min_score: float | None = None, store: Sto
                 catalog=meta.catalog,
                 lexical_rank=lexical_rank.get(row),
                 dense_rank=dense_rank.get(row),
+                lexical=round(float(l_c[i]), 4),
+                dense=round(float(d_c[i]), 4) if d_c is not None else None,
             )
         )
         if len(hits_out) >= k:

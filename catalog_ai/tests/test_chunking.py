@@ -18,7 +18,7 @@ def blocks(text: str) -> list[list[str]]:
 def test_normalize_collapses_spaces_keeps_line_breaks() -> None:
     raw = "  Mesón\u00a0 granito\t negro  \r\n\r\n\r\n REF:\u200b GR-1 \rPrecio  $10\n\n"
     assert normalize_text(raw) == "Mesón granito negro\n\nREF: GR-1\nPrecio $10"
-    assert chunk_page(raw) == ["Mesón granito negro\nREF: GR-1\nPrecio $10"]
+    assert chunk_page(raw) == ["Mesón granito negro\nREF: GR-1\nPrecio $10"]  # one product: no blank line
 
 
 def test_empty_text_gives_no_chunks() -> None:
@@ -27,10 +27,25 @@ def test_empty_text_gives_no_chunks() -> None:
 
 
 def test_one_product_per_line() -> None:
-    assert blocks("\n".join(CATALOG_PAGES[0])) == [
-        [CATALOG_PAGES[0][0], CATALOG_PAGES[0][1]],  # the title joins the first product (no blank line)
-        [CATALOG_PAGES[0][2]],
-        [CATALOG_PAGES[0][3], CATALOG_PAGES[0][4]],  # a closing remark joins the last one
+    # Each line holds a whole product (name, reference, price): the title and the closing remark are their own
+    # paragraphs, not part of the first or last product.
+    assert blocks("\n".join(CATALOG_PAGES[0])) == [[line] for line in CATALOG_PAGES[0]]
+
+
+def test_products_and_a_policy_paragraph_are_separated_by_blank_lines_in_a_chunk() -> None:
+    text = (
+        "Mesones de granito\n"
+        "Granito Negro San Gabriel\nPrecio por metro cuadrado: $450.000\nEspesor 2 cm. Ideal para cocinas.\n"
+        "Ref. GR-001\n\n"
+        "Envíos: enviamos a Medellín, Cali y Barranquilla por transportadora con un costo de $180.000 por mesón.\n"
+        "La instalación tarda 3 días hábiles."
+    )
+    (chunk,) = chunk_page(text)
+    assert chunk.split("\n\n") == [
+        "Mesones de granito\nGranito Negro San Gabriel\nPrecio por metro cuadrado: $450.000\n"
+        "Espesor 2 cm. Ideal para cocinas.\nRef. GR-001",
+        "Envíos: enviamos a Medellín, Cali y Barranquilla por transportadora con un costo de $180.000 por mesón.\n"
+        "La instalación tarda 3 días hábiles.",
     ]
 
 
@@ -85,7 +100,7 @@ def test_chunks_respect_the_limit_and_never_split_a_product(max_chars: int, over
         assert holding, i
         for chunk in holding:  # wherever a reference is, its name, size and price are there too
             assert "\n".join(product_lines(i)) in chunk
-    assert "\n".join(dict.fromkeys(line for c in chunks for line in c.split("\n"))) == normalize_text(
+    assert "\n".join(dict.fromkeys(line for c in chunks for line in c.split("\n") if line)) == normalize_text(
         product_page(12)
     ).replace("\n\n", "\n")
 
