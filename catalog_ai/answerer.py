@@ -7,7 +7,8 @@
    conversation adds (ad headline, the customer's previous messages), so "¿y cuánto vale?"
    after a message about a product still finds it.
 2. Relevance threshold: when the best chunk scores below AISettings.min_score the answer is
-   the fallback message (AISettings.fallback_message, else settings.AI_FALLBACK_MESSAGE) with
+   the fallback message (AISettings.fallback_message, else settings.AI_FALLBACK_MESSAGE; for a
+   question in English settings.AI_FALLBACK_MESSAGE_EN unless the owner wrote their own) with
    no references and no images. The AI never "always answers".
 3. Online (settings.OPENAI_API_KEY set): the prompt of ``catalog_ai.prompting`` goes to the
    Responses API with AISettings.gen_model and max_output_tokens; a server without
@@ -167,7 +168,7 @@ def answer_question(
     started = time.monotonic()
     ai = AISettings.load()
     context = context or ConversationContext()
-    fallback_text = _fallback_text(ai)
+    fallback_text = _fallback_text(ai, language=guess_language(strip_instructions(question)))
     online = bool(getattr(settings, "OPENAI_API_KEY", ""))
 
     key = None
@@ -228,8 +229,13 @@ def _finish(outcome: _Outcome, *, question: str, cached: bool, started: float, l
     return answer
 
 
-def _fallback_text(ai: AISettings) -> str:
-    return (ai.fallback_message or "").strip() or settings.AI_FALLBACK_MESSAGE
+def _fallback_text(ai: AISettings, *, language: str = "es") -> str:
+    """The owner's fallback message; an English question gets AI_FALLBACK_MESSAGE_EN unless the owner wrote one."""
+    own = (ai.fallback_message or "").strip()
+    default = settings.AI_FALLBACK_MESSAGE
+    if language == "en" and (not own or own == default.strip()):
+        return getattr(settings, "AI_FALLBACK_MESSAGE_EN", "") or default
+    return own or default
 
 
 def _fingerprint(ai: AISettings, *, online: bool, fallback_text: str) -> dict[str, Any]:
@@ -490,7 +496,7 @@ _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     (("peso", "pesa", "weight"), re.compile(r"(?i)\bpeso\b|\bkg\b|weight")),
     (("incluye", "include", "trae"), re.compile(r"(?i)inclu|trae")),
 ]
-_PRICE_WORDS = ("precio", "cuesta", "costo", "cobran", "valor", "price", "cost", "cuanto", "vale")
+_PRICE_WORDS = ("precio", "cuesta", "costo", "cobran", "valor", "price", "cost", "cuanto", "vale", "much")
 _GENERAL = (
     "info", "informacion", "caracteristic", "detalle", "especificacion", "describ", "details", "feature", "spec",
 )  # fmt: skip
@@ -498,6 +504,9 @@ _GENERAL = (
 FRAMES = {"es": "", "en": "From our catalog: "}
 #: A unit answers when it covers this share of the question's words that the catalog knows.
 ENOUGH_COVERAGE = 0.5
+#: ... and holds this share of all the question's words (a synonym counts, a spelling match only when close).
+ENOUGH_WORDS = 0.6
+_MATCH_WEIGHT = 0.55
 #: Without enough words in common, the best hit still answers when its dense relevance reaches this.
 DENSE_ALONE = 0.6
 MAX_PRODUCT_LINES = 6
@@ -553,7 +562,10 @@ class _Matcher:
 
     def __init__(self, lexical: Any, question: str) -> None:
         self.lexical = lexical
-        self.tokens = lexical.query_tokens(question)
+        # Words that only ask for a price ("cuánto cuesta", "precio") match every product: the price is
+        # looked for by _Asked, not by these words.
+        words = [w for w in normalize(question).split() if not any(w.startswith(k) for k in _PRICE_WORDS)]
+        self.tokens = lexical.query_tokens(" ".join(words))
         self.slots: list[tuple[str, float, tuple[tuple[str, float], ...]]] = []
         for i, token in enumerate(self.tokens.base):
             alternatives = self.tokens.alternatives(i)
@@ -570,15 +582,15 @@ class _Matcher:
         return sum(
             1
             for token, _idf, alternatives in self.slots
-            if token in words or any(w >= 0.5 and f in words for f, w in alternatives)
+            if token in words or any(w >= _MATCH_WEIGHT and f in words for f, w in alternatives)
         )
 
     def enough(self, words: set[str]) -> bool:
-        """Covers :data:`ENOUGH_COVERAGE` of the known words (IDF-weighted), and 60 % of all the question's words
-        or at least two: small talk around a question does not hide the product, but "mesones de mármol rosado"
-        is not answered by any "mesón" when the catalog has no pink marble."""
+        """Covers :data:`ENOUGH_COVERAGE` of the known words (IDF-weighted) and :data:`ENOUGH_WORDS` of all the
+        question's words: "mesones de mármol rosado" is not answered by any "mesón" when the catalog has no pink
+        marble."""
         matched = self.matched(words)
-        return self.coverage(words) >= ENOUGH_COVERAGE and (matched >= 2 or matched >= 0.5 * self.words_asked)
+        return self.coverage(words) >= ENOUGH_COVERAGE and matched >= max(1.0, ENOUGH_WORDS * self.words_asked)
 
     def mostly_known(self) -> bool:
         """Whether at least half of the question's words are in the catalog (or have a synonym there)."""
@@ -605,15 +617,31 @@ class _Matcher:
         return bool(set(self.tokens.bonus) & words)
 
 
+_HEADING_WORDS = 6
+
+
+def _heading(line: str) -> bool:
+    """A title or a table header: a few words, no digit, no sentence punctuation ("Servicio de instalación",
+    "Modelo Descarga Medidas Ref. Precio")."""
+    line = line.strip()
+    if not line or any(ch.isdigit() for ch in line) or line[-1] in ".!?…;" or "," in line:
+        return False
+    return len(line.split()) <= _HEADING_WORDS
+
+
 def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
     """A hit's product blocks (whole), and each sentence of its other paragraphs."""
-    from catalog_ai.chunking import is_price_line, normalize_text, product_blocks
+    from catalog_ai.chunking import is_price_line, normalize_text, product_blocks, unwrap_lines
     from catalog_ai.prompting import split_sentences
     from catalog_ai.skus import has_sku
 
     units = []
-    lines = normalize_text(strip_instructions(hit.text)).split("\n")
+    lines = unwrap_lines(normalize_text(strip_instructions(hit.text))).split("\n")
     for block in product_blocks(lines, sku_pattern=pattern):
+        while len(block) > 1 and _heading(block[0]):
+            block = block[1:]  # a page title or a table's header row is nobody's name
+        if len(block) == 1 and _heading(block[0]):
+            continue
         has_code = any(has_sku(line, pattern) for line in block)
         short = len(block) <= MAX_PRODUCT_LINES and all(len(line) <= 160 for line in block)
         if has_code or (short and any(is_price_line(line) for line in block) and len(block) > 1):
@@ -625,19 +653,29 @@ def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
 
 
 def _product_lines(unit: _Unit, asked: _Asked, matcher: _Matcher, pattern: str) -> list[str]:
-    """A product's lines as written: all of them when few, else its name, the lines asked about, code and price."""
-    from catalog_ai.chunking import is_price_line
+    """A product's lines as written: all of them when few, else its name, code and price, and the lines asked about."""
     from catalog_ai.skus import has_sku
 
     lines = unit.lines
-    if len(lines) <= 4 or asked.general:
-        return lines[:MAX_PRODUCT_LINES]
-    keep = {0}
-    for i, line in enumerate(lines):
-        labelled = has_sku(line, pattern) or is_price_line(line) or bool(_MONEY.search(line))
-        if labelled or any(p.search(line) for p in asked.facts) or matcher.coverage(matcher.words(line)) > 0:
-            keep.add(i)
-    return [lines[i] for i in sorted(keep)][:MAX_PRODUCT_LINES]
+    if len(lines) <= 1:
+        return lines
+    # The name first, then the reference and price lines, then the details asked about (or all when few):
+    # the answer's sentence limit then cuts details, never the price.
+    name = max(range(min(2, len(lines))), key=lambda i: (matcher.coverage(matcher.words(lines[i])), -i))
+    labelled = [i for i, line in enumerate(lines) if i != name and (has_sku(line, pattern) or _priced(line))]
+    rest = [i for i in range(len(lines)) if i != name and i not in labelled]
+    asked_for = [
+        i for i in rest if any(p.search(lines[i]) for p in asked.facts) or matcher.coverage(matcher.words(lines[i]))
+    ]
+    details = rest if (len(lines) <= 4 or asked.general) else asked_for
+    details = sorted(details, key=lambda i: (i not in asked_for, i))
+    return [lines[i] for i in [name, *labelled, *details]][:MAX_PRODUCT_LINES]
+
+
+def _priced(line: str) -> bool:
+    from catalog_ai.chunking import is_price_line
+
+    return is_price_line(line) or bool(_MONEY.search(line))
 
 
 def _text_sentences(best: _Unit, units: list[_Unit], asked: _Asked, matcher: _Matcher) -> list[_Unit]:
@@ -700,7 +738,7 @@ def extractive_answer(
         unit.enough = matcher.enough(words)
         unit.bonus = 0.3 * matcher.codes(words) + 0.1 * float(unit.hit.score) - 0.02 * unit.rank
         if asked.price and _MONEY.search(text):
-            unit.bonus += 0.1
+            unit.bonus += 0.2 if unit.product else 0.1
         if asked.facts and any(p.search(text) for p in asked.facts):
             unit.bonus += 0.1
     ranked = sorted(units, key=lambda u: (-u.enough, -(u.coverage + u.bonus), u.rank))

@@ -2,7 +2,8 @@
 
 Pure: no Django, no I/O.
 
-1. Whitespace is normalised (spaces collapsed, lines stripped, runs of blank lines become one); line breaks stay.
+1. Whitespace is normalised (spaces collapsed, lines stripped, runs of blank lines become one); line breaks stay,
+   except where the PDF wrapped a sentence (:func:`unwrap_lines`).
 2. The page is cut into blocks. On a page with product markers ("anchor" lines: lines with a SKU, else
    lines with a price) every anchor belongs to one product block; between two anchors the boundary goes
    after the last price line (a price closes a product), else at the first blank line, else right before
@@ -47,6 +48,34 @@ def normalize_text(text: str) -> str:
             out.append(line)
     while out and not out[-1]:
         out.pop()
+    return "\n".join(out)
+
+
+_ENDS_SENTENCE = re.compile(r"[.!?…:;]$")
+_STARTS_LOWER = re.compile(r"^[a-zà-öø-ÿ]")
+
+
+def unwrap_lines(text: str) -> str:
+    """Join the lines a PDF wrapped inside a sentence (blank lines between them included).
+
+    A line that does not end a sentence (no ``. ! ? … : ;`` at its end) continues on the next non-blank
+    line when that one starts with a lower-case letter: "con un\ncosto de $35.000" -> "con un costo de
+    $35.000". Product lines ("Grifería de cocina\nManguera de 1,5 m") start with a capital and stay apart.
+    """
+    lines = text.split("\n")
+    out: list[str] = []
+    pending_blank = False
+    for line in lines:
+        if not line:
+            pending_blank = True
+            continue
+        if out and out[-1] and not _ENDS_SENTENCE.search(out[-1]) and _STARTS_LOWER.match(line):
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            if pending_blank and out:
+                out.append("")
+            out.append(line)
+        pending_blank = False
     return "\n".join(out)
 
 
@@ -230,7 +259,7 @@ def chunk_page(
     max_chars = max(int(max_chars), 50)
     overlap = min(max(int(overlap), 0), max_chars // 2)
     sku_pattern = sku_pattern or DEFAULT_SKU_PATTERN
-    normalized = normalize_text(text)
+    normalized = unwrap_lines(normalize_text(text))
     if not normalized:
         return []
 
