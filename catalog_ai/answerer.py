@@ -586,11 +586,18 @@ class _Matcher:
         )
 
     def enough(self, words: set[str]) -> bool:
-        """Covers :data:`ENOUGH_COVERAGE` of the known words (IDF-weighted) and :data:`ENOUGH_WORDS` of all the
-        question's words: "mesones de mármol rosado" is not answered by any "mesón" when the catalog has no pink
-        marble."""
+        if self.codes(words):
+            return True  # a reference the customer typed names one product
+        """Covers :data:`ENOUGH_COVERAGE` of the known words (IDF-weighted), and :data:`ENOUGH_WORDS` of all the
+        question's words or at least two words and that share of the known ones: "mesones de mármol rosado" is
+        not answered by any "mesón" when the catalog has no pink marble."""
         matched = self.matched(words)
-        return self.coverage(words) >= ENOUGH_COVERAGE and matched >= max(1.0, ENOUGH_WORDS * self.words_asked)
+        if self.coverage(words) < ENOUGH_COVERAGE or matched < 1:
+            return False
+        # Small talk around a question ("hola, es para la cocina nueva de mi mamá") does not hide the product:
+        # two words or more and most of the words the catalog knows are enough too.
+        share = ENOUGH_WORDS * (len(self.slots) if matched >= 2 else self.words_asked)
+        return matched >= share
 
     def mostly_known(self) -> bool:
         """Whether at least half of the question's words are in the catalog (or have a synonym there)."""
@@ -614,19 +621,32 @@ class _Matcher:
         return got / self.total
 
     def codes(self, words: set[str]) -> bool:
-        return bool(set(self.tokens.bonus) & words)
+        """Whether ``words`` hold a code of the question ("HE-RM800", "gcmon01": joined letters and digits)."""
+        return any(t in words for t in self.tokens.bonus if any(c.isdigit() for c in t) and len(t) >= 4)
 
 
-_HEADING_WORDS = 6
+_HEADING_WORDS = 8
+_COLUMN_NAMES = frozenset(
+    [
+        *("ref", "ref.", "referencia", "codigo", "código", "cod", "cód.", "cód", "sku", "precio", "price", "valor"),
+        *("descripcion", "descripción", "description", "producto", "product", "modelo", "model", "medidas"),
+        *("acabado", "potencia", "capacidad", "presentacion", "presentación"),
+    ]
+)
 
 
-def _heading(line: str) -> bool:
-    """A title or a table header: a few words, no digit, no sentence punctuation ("Servicio de instalación",
-    "Modelo Descarga Medidas Ref. Precio")."""
+def _heading_like(line: str) -> bool:
+    """A few words, no digit, no sentence punctuation ("Servicio de instalación", "Grifería Sensa para cocina")."""
     line = line.strip()
-    if not line or any(ch.isdigit() for ch in line) or line[-1] in ".!?…;" or "," in line:
+    if not line or any(ch.isdigit() for ch in line) or line[-1] in ".!?…;:" or "," in line:
         return False
     return len(line.split()) <= _HEADING_WORDS
+
+
+def _table_header(line: str) -> bool:
+    """A table's header row: heading-like with at least two column names ("Modelo Descarga Medidas Ref. Precio")."""
+    words = [w.strip("·|").casefold() for w in line.split()]
+    return _heading_like(line.replace("·", " ")) and sum(w in _COLUMN_NAMES for w in words) >= 2
 
 
 def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
@@ -637,10 +657,15 @@ def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
 
     units = []
     lines = unwrap_lines(normalize_text(strip_instructions(hit.text))).split("\n")
-    for block in product_blocks(lines, sku_pattern=pattern):
-        while len(block) > 1 and _heading(block[0]):
-            block = block[1:]  # a page title or a table's header row is nobody's name
-        if len(block) == 1 and _heading(block[0]):
+    title = lines[0] if len(lines) > 1 and _heading_like(lines[0]) else None
+    for position, block in enumerate(product_blocks(lines, sku_pattern=pattern)):
+        # The page's title (the chunk's first line) and a table's header row are nobody's name.
+        block = [
+            line
+            for i, line in enumerate(block)
+            if not ((position == 0 and i == 0 and line == title) or _table_header(line))
+        ]
+        if not block:
             continue
         has_code = any(has_sku(line, pattern) for line in block)
         short = len(block) <= MAX_PRODUCT_LINES and all(len(line) <= 160 for line in block)

@@ -252,10 +252,32 @@ def _overlap_tail(current: list[_Piece], following: _Piece, overlap: int) -> lis
     return _trailing_lines(last.lines, overlap)
 
 
+#: A block shorter than this (a title, a one-line note) is kept with the next block rather than alone.
+MIN_BLOCK_CHARS = 80
+_TITLE_WORDS = 8
+
+
+def _page_title(blocks: list[Block]) -> list[str]:
+    """The page's title: a first block of one short line without digits ("Grifería para cocina"), else none."""
+    if len(blocks) < 2 or len(blocks[0]) != 1:
+        return []
+    line = blocks[0][0]
+    if any(ch.isdigit() for ch in line) or len(line.split()) > _TITLE_WORDS or line.endswith((".", ":", ";")):
+        return []
+    return [line]
+
+
 def chunk_page(
     text: str, *, max_chars: int = 900, overlap: int = 150, sku_pattern: str = DEFAULT_SKU_PATTERN
 ) -> list[str]:
-    """The page's text as chunks of at most `max_chars` characters, overlapping by up to `overlap`."""
+    """The page's text as chunks of at most `max_chars` characters: one product, or one paragraph, per chunk.
+
+    Each product block (and each paragraph of text) is a chunk of its own, so a search finds the product
+    itself and an answer quotes its lines; a block shorter than MIN_BLOCK_CHARS joins the next one (the last
+    joins the previous). The page's title, when it has one, heads every chunk of the page (the chunk about
+    "Portarrollos de pared" still says it is on "Accesorios de baño"). A block longer than `max_chars` is
+    cut by lines, consecutive pieces overlapping by up to `overlap` characters of whole lines.
+    """
     max_chars = max(int(max_chars), 50)
     overlap = min(max(int(overlap), 0), max_chars // 2)
     sku_pattern = sku_pattern or DEFAULT_SKU_PATTERN
@@ -263,25 +285,50 @@ def chunk_page(
     if not normalized:
         return []
 
-    pieces: list[_Piece] = []
-    for source, block in enumerate(product_blocks(normalized.split("\n"), sku_pattern=sku_pattern)):
-        product = any(has_sku(line, sku_pattern) or is_price_line(line) for line in block)
-        parts = [block] if _size(block) <= max_chars else _split_block(block, max_chars - overlap)
-        pieces.extend(_Piece(part, source, product) for part in parts)
+    blocks = product_blocks(normalized.split("\n"), sku_pattern=sku_pattern)
+    title = _page_title(blocks)
+    if title and _size(title) > max_chars // 4:
+        title = []
+    groups: list[list[Block]] = []
+    pending: list[Block] = []
+    for block in blocks[1:] if title else blocks:
+        pending.append(block)
+        is_product = any(has_sku(line, sku_pattern) or is_price_line(line) for line in block)
+        if is_product or sum(_size(b) for b in pending) >= MIN_BLOCK_CHARS:
+            groups.append(pending)
+            pending = []
+    if pending:
+        if groups and sum(_size(b) for b in [*groups[-1], *pending]) + len(groups[-1]) <= max_chars:
+            groups[-1].extend(pending)
+        else:
+            groups.append(pending)
+    if not groups and title:
+        groups = [[title]]
+        title = []
 
-    chunks: list[list[_Piece]] = []
-    current: list[_Piece] = []
-    for piece in pieces:
-        if current and len(_chunk_text([*current, piece])) > max_chars:
-            chunks.append(current)
-            carried = _overlap_tail(current, piece, overlap)
-            while carried and len(_chunk_text([_Piece(carried, -1, False), piece])) > max_chars:
-                carried = carried[1:]
-            current = [_Piece(carried, current[-1].source, current[-1].product)] if carried else []
-        current.append(piece)
-    if current:
-        chunks.append(current)
-    return [_chunk_text(chunk) for chunk in chunks]
+    chunks: list[str] = []
+    room = max_chars - (_size(title) + 2 if title else 0)
+    for group in groups:
+        pieces = [_Piece(block, source, False) for source, block in enumerate(group)]
+        if len(_chunk_text(pieces)) <= room:
+            parts = [pieces]
+        else:
+            parts = []
+            for block in group:
+                if _size(block) <= room:
+                    parts.append([_Piece(block, 0, False)])
+                    continue
+                cut = [[_Piece(part, 0, False)] for part in _split_block(block, room - overlap)]
+                for k in range(1, len(cut)):
+                    carried = _trailing_lines(cut[k - 1][-1].lines, overlap)
+                    while carried and _size([*carried, *cut[k][0].lines]) > room:
+                        carried = carried[1:]
+                    cut[k] = [_Piece([*carried, *cut[k][0].lines], 0, False)]
+                parts.extend(cut)
+        for part in parts:
+            body = _chunk_text(part)
+            chunks.append("\n".join([*title, "", body]) if title else body)
+    return chunks
 
 
 def _chunk_text(pieces: list[_Piece]) -> str:

@@ -84,7 +84,8 @@ FUZZY_MIN_LENGTH = 5
 # Function words of Spanish and English (already normalized: no accents, lower case).
 _STOPWORD_LINES = (
     "a al algo algun alguna algunas alguno algunos ante antes aqui asi aun aunque cada como con contra cual cuales",
-    "cualquier de del desde donde el ella ellas ello ellos en entre era eran es esa esas ese eso esos esta estaba",
+    "cualquier cuando de del desde donde el ella ellas ello ellos en entre era eran es esa esas ese eso esos esta",
+    "estaba",
     "estan estas este esto estos estoy fue fueron ha hace hacen hacer hay hasta la las le les lo los mas me mi mis",
     "mucho muy ni no nos nosotros o os otra otro para pero poco por porque pues que quien quiero quisiera se sea ser",
     "si sobre son su sus tambien te tengo tiene tienen tu tus un una unas uno unos usted ustedes vale ya yo favor",

@@ -318,7 +318,7 @@ def test_the_threshold_and_the_fallback_message_come_from_the_ai_settings(offlin
     catalog_make()
     from catalog_ai.retrieval import search
 
-    question = "un mesón oscuro"  # "oscuro" is not in the catalog: a partial match
+    question = "mesón de granito negro oscuro"  # "oscuro" is not in the catalog: a partial match
     score = search(question, k=1)[0].score
     assert 0.3 < score < 0.95
     ai_settings(min_score=score + 0.02, fallback_message="Te escribe un asesor.")
