@@ -502,6 +502,8 @@ _GENERAL = (
 )  # fmt: skip
 #: Framing words around the catalog's own sentences, in the customer's language ("" adds nothing).
 FRAMES = {"es": "", "en": "From our catalog: "}
+# An English question about a product gets its label-and-value lines in English ("Price: $289.900"), the
+# values as written; descriptions and policies are quoted as the catalog says them.
 #: A unit answers when it covers this share of the question's words that the catalog knows.
 ENOUGH_COVERAGE = 0.5
 #: ... and holds this share of all the question's words (a synonym counts, a spelling match only when close).
@@ -510,6 +512,8 @@ _MATCH_WEIGHT = 0.55
 #: Without enough words in common, the best hit still answers when its dense relevance reaches this.
 DENSE_ALONE = 0.6
 MAX_PRODUCT_LINES = 6
+#: Among the units that answer, the weight of their hit's search score beside their share of the question's words.
+HIT_WEIGHT = 0.5
 MAX_TEXT_SENTENCES = 2
 
 
@@ -649,6 +653,17 @@ def _table_header(line: str) -> bool:
     return _heading_like(line.replace("·", " ")) and sum(w in _COLUMN_NAMES for w in words) >= 2
 
 
+def _prose(lines: list[str]) -> str:
+    """A paragraph's lines as text: a line that does not end a sentence runs on into the next one."""
+    out: list[str] = []
+    for line in lines:
+        if out and out[-1] and out[-1][-1] not in ".!?…:;":
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
     """A hit's product blocks (whole), and each sentence of its other paragraphs."""
     from catalog_ai.chunking import is_price_line, normalize_text, product_blocks, unwrap_lines
@@ -672,7 +687,7 @@ def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
         if has_code or (short and any(is_price_line(line) for line in block) and len(block) > 1):
             units.append(_Unit(hit, rank, block, product=True))
         else:
-            for sentence in split_sentences("\n".join(block)):
+            for sentence in split_sentences(_prose(block)):
                 units.append(_Unit(hit, rank, [sentence], product=False))
     return units
 
@@ -761,24 +776,30 @@ def extractive_answer(
         words = matcher.words(text)
         unit.coverage = matcher.coverage(words)
         unit.enough = matcher.enough(words)
-        unit.bonus = 0.3 * matcher.codes(words) + 0.1 * float(unit.hit.score) - 0.02 * unit.rank
+        # The search's own judgement (hybrid: dense meaning and words) counts as much as the words in common.
+        unit.bonus = 0.3 * matcher.codes(words) + HIT_WEIGHT * float(unit.hit.score) - 0.02 * unit.rank
         if asked.price and _MONEY.search(text):
             unit.bonus += 0.2 if unit.product else 0.1
         if asked.facts and any(p.search(text) for p in asked.facts):
             unit.bonus += 0.1
-    ranked = sorted(units, key=lambda u: (-u.enough, -(u.coverage + u.bonus), u.rank))
+    ranked = sorted(units, key=lambda u: (-u.enough, -((1 - HIT_WEIGHT) * u.coverage + u.bonus), u.rank))
     best = ranked[0]
     if not best.enough:
         top = hits[0]
         if top.dense is None or top.dense < DENSE_ALONE or not matcher.mostly_known():
             return None
-        best = min((u for u in ranked if u.hit is top), key=lambda u: (not u.product, ranked.index(u)))
+        own = [u for u in ranked if u.hit is top]
+        if not own:
+            return None
+        best = min(own, key=lambda u: (not u.product, ranked.index(u)))
     if best.product:
         parts = _product_lines(best, asked, matcher, pattern)
         chosen = [best]
     else:
         chosen = _text_sentences(best, units, asked, matcher)
         parts = [line for unit in chosen for line in unit.lines]
+    if language == "en" and best.product:
+        parts = [_english_label(line, pattern) for line in parts]
     body = " ".join(_sentence(line) for line in parts if line.strip()).strip()
     if not body:
         return None
@@ -791,6 +812,20 @@ def extractive_answer(
         if sku:
             refs += [_reference(h, sku=sku) for h in hits if h is not unit.hit and sku in set(h.skus)]
     return text, _dedupe(refs)
+
+
+_ES_PRICE_LABEL = re.compile(r"(?i)^\s*(?:precio|valor)\s*(?:de\s+venta)?\s*[:=\-\u2013]?\s*(?=\S)")
+_ES_CODE_LABEL = re.compile(r"(?i)^\s*(?:ref(?:erencia)?|c[oó]d(?:igo)?|sku)\.?\s*[:#\-\u2013]?\s*(?=[A-Z0-9])")
+
+
+def _english_label(line: str, pattern: str) -> str:
+    """A product's label-and-value line in the customer's language: "Precio: $289.900" -> "Price: $289.900",
+    "Cód. DU-110" -> "Reference: DU-110". The value stays as written; other lines are left alone."""
+    if _ES_PRICE_LABEL.match(line) and _priced(line):
+        return _ES_PRICE_LABEL.sub("Price: ", line, count=1)
+    if _ES_CODE_LABEL.match(line):
+        return _ES_CODE_LABEL.sub("Reference: ", line, count=1)
+    return line
 
 
 def _lexical_for(hits: Sequence[Hit]) -> Any:

@@ -8,9 +8,11 @@ words that the indexed catalog actually contains are looked for. Words are writt
 a verb form of a listed word finds the group too ("demoran" -> "demor").
 
 The list is general Spanish (Latin America first: "llave" and "grifo" are the faucet of Colombia
-and Spain) with the English words of a store, so an English question meets a Spanish catalog.
-It was written from how people ask in a shop, not from any test or evaluation question; keep it
-short and about things every store has: products, money, delivery, time, service.
+and Spain, "tinaco" the water tank of Mexico, "chapa" a lock in Colombia) with the English words of
+a store, so an English question meets a Spanish catalog. It was written from everyday and regional
+store vocabulary, not from any evaluation question; keep it to single words about things a home,
+hardware or kitchen store sells and the facts customers ask (money, delivery, time, service, size).
+No brand names: a brand is the catalog's own word.
 """
 
 from __future__ import annotations
@@ -59,4 +61,71 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("negro", "black"),
     ("blanco", "white"),
     ("gris", "grey", "gray"),
+    # hardware, plumbing and electrical things: regional Spanish names (Colombia, Mexico, Argentina, Spain...)
+    ("calentador", "boiler", "calentón", "termotanque", "terma", "heater"),
+    ("tanque", "tinaco", "depósito", "cisterna", "tank"),
+    ("cerradura", "chapa", "lock"),
+    ("bombillo", "bombilla", "foco", "ampolleta", "bulb"),
+    ("tomacorriente", "enchufe", "toma", "contacto", "outlet", "socket", "plug"),
+    ("destapador", "sopapa", "chupa", "plunger"),
+    ("pegante", "pegamento", "adhesivo", "pega", "glue", "adhesive"),
+    ("boquilla", "fragüe", "lechada", "grout"),
+    ("baldosa", "azulejo", "cerámica", "loseta", "tile", "tiles"),
+    ("impermeabilizante", "impermeabilización", "sellador", "waterproofing", "sealant"),
+    ("rejilla", "sifón", "coladera", "desagüe", "drain", "strainer"),
+    ("agarradera", "asidero", "pasamanos", "grab"),
+    ("motobomba", "bomba", "hidroneumático", "pump"),
+    ("manguera", "flexible", "hose"),
+    ("gotera", "filtración", "fuga", "leak", "leaks"),
+    ("techo", "tejado", "terraza", "roof", "terrace"),
+    ("taladro", "drill"),
+    ("martillo", "hammer"),
+    ("pulidora", "esmeriladora", "grinder"),
+    ("sierra", "caladora", "saw", "jigsaw"),
+    ("atornillador", "destornillador", "screwdriver"),
+    ("inalámbrico", "batería", "cordless"),
+    ("tubo", "tubería", "caño", "pipe", "tube"),
+    ("cortatubos", "cortador", "tijera", "cutter"),
+    ("espejo", "mirror"),
+    ("luz", "iluminado", "light", "lighted"),
+    ("cinta", "tape"),
+    ("aislante", "insulating", "electrical"),
+    ("interruptor", "suiche", "switch"),
+    ("puerta", "door"),
+    ("pintura", "vinilo", "paint"),
+    ("brocha", "pincel", "brush"),
+    ("rodillo", "roller"),
+    ("asiento", "tapa", "seat", "lid"),
+    ("cortina", "curtain"),
+    ("jabón", "jabonera", "soap"),
+    ("toallero", "towel"),
+    ("portarrollos", "papel", "holder"),
+    ("mezclador", "monomando", "mixer"),
+    ("regadera", "shower"),
+    ("trampa", "trap"),
+    ("grasa", "grease"),
+    ("infantil", "niños", "kids", "children"),
+    ("flotante", "suspendido", "colgado", "floating", "hung"),
+    ("mate", "matte"),
+    ("dorado", "oro", "gold"),
+    ("cromado", "chrome"),
+    ("poza", "pozas", "bowl", "bowls"),
+    ("doble", "double"),
+    ("altura", "alto", "tall", "height", "high"),
+    ("peso", "pesa", "kilos", "weight"),
+    ("vatios", "watts", "potencia", "power"),
+    ("litros", "liter", "liters", "litre"),
+    ("pulgadas", "pulgada", "inch", "inches"),
+    ("metro", "metros", "meter", "meters"),
+    ("galón", "gallon"),
+    ("bulto", "saco", "bag", "sack"),
+    ("gratis", "gratuito", "free"),
+    ("mínimo", "minimum"),
+    ("compra", "compras", "purchase", "order"),
+    ("sábado", "sábados", "saturday"),
+    ("domingo", "domingos", "festivo", "sunday", "holiday"),
+    ("parqueadero", "parqueo", "parquear", "estacionamiento", "parking"),
+    ("huella", "dedo", "fingerprint"),
+    ("cocina", "kitchen"),
+    ("baño", "bathroom", "bath"),
 )
