@@ -6,7 +6,9 @@
    chunks). When the question alone finds nothing relevant, it is tried again with what the
    conversation adds (ad headline, the customer's previous messages), so "¿y cuánto vale?"
    after a message about a product still finds it.
-2. Relevance threshold: when the best chunk scores below AISettings.min_score the answer is
+2. Relevance threshold: when the best chunk scores below AISettings.min_score (when the admin left
+   it empty: the threshold calibrated for the embedder that searched, see
+   ``catalog_ai.retrieval.DEFAULT_MIN_SCORES``) the answer is
    the fallback message (AISettings.fallback_message, else settings.AI_FALLBACK_MESSAGE; for a
    question in English settings.AI_FALLBACK_MESSAGE_EN unless the owner wrote their own) with
    no references and no images. The AI never "always answers".
@@ -260,37 +262,46 @@ def _fallback(text: str, *, cacheable: bool = True) -> _Outcome:
     return _Outcome(answer=text, references=[], backend="fallback", cacheable=cacheable)
 
 
-def _search(query: str, *, k: int) -> list[Hit]:
-    from catalog_ai.retrieval import search
+def _search(query: str, *, k: int, min_score: float | None) -> tuple[list[Hit], float]:
+    """(hits, the threshold that judges them: the admin's min_score, else the search embedder's default)."""
+    from catalog_ai.retrieval import FALLBACK_MIN_SCORE, search_explained
 
     if not query.strip():
-        return []
+        return [], FALLBACK_MIN_SCORE if min_score is None else min_score
     try:
-        return list(search(query, k=k))
+        found = search_explained(query, k=k)
     except Exception:
         logger.exception("Catalog retrieval failed for %r", query[:200])
-        return []
+        return [], FALLBACK_MIN_SCORE if min_score is None else min_score
+    return list(found.hits), found.threshold if min_score is None else min_score
 
 
-def _retrieve(question: str, *, context: ConversationContext, k: int, min_score: float) -> tuple[str, list[Hit], bool]:
-    """(the query that found them, hits best first, whether the conversation decided the outcome).
+def effective_min_score(ai: AISettings) -> float | None:
+    """The admin's relevance threshold, or None: the calibrated default of the embedder that searches."""
+    return None if ai.min_score is None else float(ai.min_score)
+
+
+def _retrieve(
+    question: str, *, context: ConversationContext, k: int, min_score: float | None
+) -> tuple[str, list[Hit], bool, float]:
+    """(the query that found them, hits best first, whether the conversation decided the outcome, threshold).
 
     The question first; when it finds nothing relevant, the question plus the ad headline and
     the customer's previous messages.
     """
     base = _base_query(question, context)
-    hits = _search(base, k=k)
-    if hits and hits[0].score >= min_score:
-        return base, hits, False
+    hits, threshold = _search(base, k=k, min_score=min_score)
+    if hits and hits[0].score >= threshold:
+        return base, hits, False, threshold
     earlier = [m.text for m in context.history if m.role == "customer" and m.text.strip()][-2:]
     extra = [strip_instructions(t) for t in [context.ad_headline, *earlier] if t and t.strip()]
     if not extra:
-        return base, hits, False
+        return base, hits, False, threshold
     widened = "\n".join([base, *extra]).strip()
-    more = _search(widened, k=k)
+    more, more_threshold = _search(widened, k=k, min_score=min_score)
     if more and (not hits or more[0].score > hits[0].score):
-        return widened, more, True
-    return base, hits, True
+        return widened, more, True, more_threshold
+    return base, hits, True, threshold
 
 
 def _answer_fresh(
@@ -299,9 +310,10 @@ def _answer_fresh(
     clean = strip_instructions(question).strip()
     if not clean and not context.image_descriptions:
         return _fallback(fallback_text)
-    min_score = float(ai.min_score)
-    query, hits, by_context = _retrieve(clean, context=context, k=max(int(ai.top_k or 5), 1), min_score=min_score)
-    relevant = [h for h in hits if h.score >= min_score]
+    query, hits, by_context, threshold = _retrieve(
+        clean, context=context, k=max(int(ai.top_k or 5), 1), min_score=effective_min_score(ai)
+    )
+    relevant = [h for h in hits if h.score >= threshold]
     outcome = (
         _answer_found(clean, query, relevant, context=context, ai=ai, online=online, fallback_text=fallback_text)
         if relevant
