@@ -521,8 +521,14 @@ ENOUGH_COVERAGE = 0.5
 #: ... and holds this share of all the question's words (a synonym counts, a spelling match only when close).
 ENOUGH_WORDS = 0.6
 _MATCH_WEIGHT = 0.55
-#: Without enough words in common, the best hit still answers when its dense relevance reaches this.
-DENSE_ALONE = 0.6
+#: Without enough words in common, a unit of the best hit still answers when both signals agree: the hit's
+#: fused score reaches BOTH_FUSED with a dense relevance of at least BOTH_DENSE, and the unit covers BOTH_COVERAGE
+#: of the known words and BOTH_WORDS of all the question's words (a product asked for by another name or by
+#: what it does: "la llave de cocina que se abre sola" for "Grifería Sensa ... sensor infrarrojo").
+BOTH_FUSED = 0.9
+BOTH_DENSE = 0.5
+BOTH_COVERAGE = 0.4
+BOTH_WORDS = 0.3
 MAX_PRODUCT_LINES = 6
 #: Among the units that answer, the weight of their hit's search score beside their share of the question's words.
 HIT_WEIGHT = 0.5
@@ -615,9 +621,9 @@ class _Matcher:
         share = ENOUGH_WORDS * (len(self.slots) if matched >= 2 else self.words_asked)
         return matched >= share
 
-    def mostly_known(self) -> bool:
-        """Whether at least half of the question's words are in the catalog (or have a synonym there)."""
-        return len(self.slots) >= 0.5 * self.words_asked
+    def partly(self, words: set[str]) -> bool:
+        """The weaker word evidence that suffices when the search's dense and fused scores are high."""
+        return self.coverage(words) >= BOTH_COVERAGE and self.matched(words) >= BOTH_WORDS * self.words_asked
 
     def words(self, text: str) -> set[str]:
         from catalog_ai.lexical import document_tokens
@@ -760,8 +766,9 @@ def extractive_answer(
     groups them) and the sentences of their other paragraphs (policies, services). The unit
     covering most of the question's words (stemmed and expanded like the search, weighted by
     IDF; words the catalog does not know at all do not count) answers when it covers at least
-    :data:`ENOUGH_COVERAGE` of them; otherwise the best hit still answers when its dense
-    relevance reaches :data:`DENSE_ALONE` (a product asked for by what it does). A product is
+    :data:`ENOUGH_COVERAGE` of them and :data:`ENOUGH_WORDS` of the question's words (or the
+    customer typed its reference); a unit of the best hit also answers with weaker word evidence
+    when the search's dense and fused scores are both high (:data:`BOTH_FUSED`...). A product is
     copied whole (name, reference, price and details as written); a paragraph gives its best
     sentence and the next one that adds to it. Nothing is rewritten, relabelled or cut out,
     so every number of the answer is in a cited chunk. An English question gets English
@@ -783,11 +790,13 @@ def extractive_answer(
     units = [unit for rank, hit in enumerate(hits) for unit in _units(hit, rank, pattern)]
     if not units:
         return None
+    top = hits[0]
+    both = top.dense is not None and top.dense >= BOTH_DENSE and top.score >= BOTH_FUSED
     for unit in units:
         text = "\n".join(unit.lines)
         words = matcher.words(text)
         unit.coverage = matcher.coverage(words)
-        unit.enough = matcher.enough(words)
+        unit.enough = matcher.enough(words) or (both and unit.hit is top and matcher.partly(words))
         # The search's own judgement (hybrid: dense meaning and words) counts as much as the words in common.
         unit.bonus = 0.3 * matcher.codes(words) + HIT_WEIGHT * float(unit.hit.score) - 0.02 * unit.rank
         if asked.price and _MONEY.search(text):
@@ -797,13 +806,7 @@ def extractive_answer(
     ranked = sorted(units, key=lambda u: (-u.enough, -((1 - HIT_WEIGHT) * u.coverage + u.bonus), u.rank))
     best = ranked[0]
     if not best.enough:
-        top = hits[0]
-        if top.dense is None or top.dense < DENSE_ALONE or not matcher.mostly_known():
-            return None
-        own = [u for u in ranked if u.hit is top]
-        if not own:
-            return None
-        best = min(own, key=lambda u: (not u.product, ranked.index(u)))
+        return None
     if best.product:
         parts = _product_lines(best, asked, matcher, pattern)
         chosen = [best]
