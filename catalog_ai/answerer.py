@@ -690,7 +690,12 @@ def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
 
     units = []
     lines = unwrap_lines(normalize_text(strip_instructions(hit.text))).split("\n")
-    title = lines[0] if len(lines) > 1 and _heading_like(lines[0]) else None
+    # The page's title heads a chunk: a short first line followed by a blank line, or by another name-like line
+    # ("Grifería para cocina" then "Grifería monocontrol para cocina cuello alto"); a product's own name is
+    # followed by its details ("Granito Blanco Dallas" then "Precio: $380.000").
+    title = (
+        lines[0] if len(lines) > 2 and _heading_like(lines[0]) and (not lines[1] or _heading_like(lines[1])) else None
+    )
     for position, block in enumerate(product_blocks(lines, sku_pattern=pattern)):
         # The page's title (the chunk's first line) and a table's header row are nobody's name.
         block = [
@@ -829,7 +834,7 @@ def extractive_answer(
     return text, _dedupe(refs)
 
 
-_ES_PRICE_LABEL = re.compile(r"(?i)^\s*(?:precio|valor)\s*(?:de\s+venta)?\s*[:=\-\u2013]?\s*(?=\S)")
+_ES_PRICE_LABEL = re.compile(r"(?i)^\s*(?:precio|valor)(?:\s+de\s+venta)?\s*[:=\-\u2013]?\s*(?=[$€\d]|cop|usd)")
 _ES_CODE_LABEL = re.compile(r"(?i)^\s*(?:ref(?:erencia)?|c[oó]d(?:igo)?|sku)\.?\s*[:#\-\u2013]?\s*(?=[A-Z0-9])")
 
 

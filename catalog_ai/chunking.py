@@ -52,15 +52,16 @@ def normalize_text(text: str) -> str:
 
 
 _ENDS_SENTENCE = re.compile(r"[.!?…:;]$")
-_STARTS_LOWER = re.compile(r"^[a-zà-öø-ÿ]")
+_CONTINUES = re.compile(r"^(?:[a-zà-öø-ÿ]|[$€]\s?\d)")
 
 
 def unwrap_lines(text: str) -> str:
     """Join the lines a PDF wrapped inside a sentence (blank lines between them included).
 
     A line that does not end a sentence (no ``. ! ? … : ;`` at its end) continues on the next non-blank
-    line when that one starts with a lower-case letter: "con un\ncosto de $35.000" -> "con un costo de
-    $35.000". Product lines ("Grifería de cocina\nManguera de 1,5 m") start with a capital and stay apart.
+    line when that one starts with a lower-case letter or an amount ("con un\ncosto de $35.000" -> "con un
+    costo de $35.000", "con un costo de\n$180.000 por mesón"). Product lines ("Grifería de cocina\nManguera
+    de 1,5 m") start with a capital and stay apart.
     """
     lines = text.split("\n")
     out: list[str] = []
@@ -69,7 +70,7 @@ def unwrap_lines(text: str) -> str:
         if not line:
             pending_blank = True
             continue
-        if out and out[-1] and not _ENDS_SENTENCE.search(out[-1]) and _STARTS_LOWER.match(line):
+        if out and out[-1] and not _ENDS_SENTENCE.search(out[-1]) and _CONTINUES.match(line):
             out[-1] = f"{out[-1]} {line}"
         else:
             if pending_blank and out:
@@ -99,14 +100,22 @@ def _closing_price(line: str) -> bool:
 
 
 def _gap_split(gap: list[str], *, price_anchors: bool) -> int:
-    """Where the lines between two products divide: gap[:i] end the previous one, gap[i:] start the next."""
+    """Where the lines between two products divide: gap[:i] end the previous one, gap[i:] start the next.
+
+    With reference anchors: a price line right after the reference (blank lines between allowed, as OCR
+    leaves them) closes that product; otherwise a blank line divides; otherwise the last price line closes
+    the previous product (reference first, then name and price). With price anchors: the first blank line.
+    """
+    first = next((i for i, line in enumerate(gap) if line), -1)
+    if not price_anchors and first >= 0 and _closing_price(gap[first]):
+        return first + 1
+    first_blank = next((i for i, line in enumerate(gap) if not line), -1)
+    if first_blank >= 0:
+        return first_blank
     if not price_anchors:
         last_price = max((i for i, line in enumerate(gap) if line and _closing_price(line)), default=-1)
         if last_price >= 0:
             return last_price + 1
-    first_blank = next((i for i, line in enumerate(gap) if not line), -1)
-    if first_blank >= 0:
-        return first_blank
     return 0
 
 

@@ -25,7 +25,7 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("factura", "facturación", "comprobante", "invoice", "receipt"),
     # delivery and time
     ("envío", "enviar", "despacho", "despachar", "domicilio", "transportadora", "entrega", "shipping", "delivery"),
-    ("demora", "tarda", "tardan", "plazo", "tiempo", "días", "hábiles", "fabricación", "producción", "delay"),
+    ("demora", "tarda", "tardan", "plazo", "tiempo", "días", "hábiles", "delay"),
     ("horario", "abierto", "atención", "abren", "cierran", "hours", "open"),
     ("dirección", "ubicación", "sede", "tienda", "showroom", "local", "address", "store", "location"),
     # service and policies
