@@ -715,24 +715,25 @@ def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
     return units
 
 
-def _product_lines(unit: _Unit, asked: _Asked, matcher: _Matcher, pattern: str) -> list[str]:
-    """A product's lines as written: all of them when few, else its name, code and price, and the lines asked about."""
+def _product_lines(unit: _Unit, asked: _Asked, matcher: _Matcher, pattern: str) -> tuple[list[str], list[str]]:
+    """A product's lines as written: (its name, reference and price lines; the details asked about, or all when
+    few). The head is said as one sentence, so the answer's sentence limit cuts details, never the price."""
     from catalog_ai.skus import has_sku
 
     lines = unit.lines
     if len(lines) <= 1:
-        return lines
-    # The name first, then the reference and price lines, then the details asked about (or all when few):
-    # the answer's sentence limit then cuts details, never the price.
+        return lines, []
     name = max(range(min(2, len(lines))), key=lambda i: (matcher.coverage(matcher.words(lines[i])), -i))
-    labelled = [i for i, line in enumerate(lines) if i != name and (has_sku(line, pattern) or _priced(line))]
-    rest = [i for i in range(len(lines)) if i != name and i not in labelled]
+    skip = {name} | ({0} if name == 1 and _heading_like(lines[0]) else set())  # a section title above the name
+    labelled = [i for i, line in enumerate(lines) if i not in skip and (has_sku(line, pattern) or _priced(line))]
+    rest = [i for i in range(len(lines)) if i not in skip and i not in labelled]
     asked_for = [
         i for i in rest if any(p.search(lines[i]) for p in asked.facts) or matcher.coverage(matcher.words(lines[i]))
     ]
     details = rest if (len(lines) <= 4 or asked.general) else asked_for
     details = sorted(details, key=lambda i: (i not in asked_for, i))
-    return [lines[i] for i in [name, *labelled, *details]][:MAX_PRODUCT_LINES]
+    head = [lines[i] for i in [name, *labelled]]
+    return head, [lines[i] for i in details][: max(MAX_PRODUCT_LINES - len(head), 1)]
 
 
 def _priced(line: str) -> bool:
@@ -813,13 +814,16 @@ def extractive_answer(
     if not best.enough:
         return None
     if best.product:
-        parts = _product_lines(best, asked, matcher, pattern)
+        head, parts = _product_lines(best, asked, matcher, pattern)
+        if language == "en":
+            head = [_english_label(line, pattern) for line in head]
+        # The product's name, reference and price lines as one sentence, each line whole: "Granito Negro San
+        # Gabriel — Precio por metro cuadrado: $450.000 — Ref. GR-001."
+        parts = [" — ".join(line.strip().rstrip(".").strip() for line in head if line.strip()), *parts]
         chosen = [best]
     else:
         chosen = _text_sentences(best, units, asked, matcher)
         parts = [line for unit in chosen for line in unit.lines]
-    if language == "en" and best.product:
-        parts = [_english_label(line, pattern) for line in parts]
     body = " ".join(_sentence(line) for line in parts if line.strip()).strip()
     if not body:
         return None

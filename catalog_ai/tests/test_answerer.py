@@ -560,16 +560,16 @@ def test_a_product_is_its_own_lines_name_price_and_reference_together() -> None:
     text = extract("precio del granito negro san gabriel")
     # The issue's answer: "Granito Negro San Gabriel. por metro cuadrado: . Espesor 2 cm. Ideal — Ref. GR-001 —
     # Precio $450.000." Now the product's lines, whole.
-    assert text.startswith("Granito Negro San Gabriel. Precio por metro cuadrado: $450.000.")
-    assert "Ref. GR-001" in text and "Espesor 2 cm. Ideal para cocinas." in text
+    assert text.startswith("Granito Negro San Gabriel — Precio por metro cuadrado: $450.000 — Ref. GR-001.")
+    assert "Espesor 2 cm. Ideal para cocinas." in text
     assert ": ." not in text and "GR-002" not in text and "$380.000" not in text
 
 
 @pytest.mark.django_db
 def test_an_english_question_gets_english_framing_around_the_catalogs_lines() -> None:
     text = extract("How much is the white granite Dallas?")
-    assert text.startswith("From our catalog: Granito Blanco Dallas.")
-    assert "Price: $380.000." in text and "Precio" not in text  # a label in the customer's language, value as written
+    assert text.startswith("From our catalog: Granito Blanco Dallas — Price: $380.000 — Reference: GR-002.")
+    assert "Precio" not in text  # a label in the customer's language, the value as written
     policy = extract("How much is shipping to Cali?")
     assert policy.startswith("From our catalog: ") and "$180.000 por mesón" in policy
 
