@@ -507,6 +507,18 @@ _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     ),
     (("peso", "pesa", "weight"), re.compile(r"(?i)\bpeso\b|\bkg\b|weight")),
     (("incluye", "include", "trae"), re.compile(r"(?i)inclu|trae")),
+    (
+        ("demora", "demoran", "tarda", "plazo", "tiempo", "dias", "cuando llega", "llega", "long", "days", "soon"),
+        re.compile(r"(?i)\b\d+\s*(?:a\s*\d+\s*)?(?:d[ií]as|horas|semanas|meses)\b|h[aá]biles|mismo d[ií]a"),
+    ),
+    (
+        ("hora", "abren", "abre", "cierran", "cierra", "horario", "atienden", "hours", "open", "close"),
+        re.compile(r"(?i)\b\d{1,2}(?::\d{2})?\s*(?:a\.\s?m\.|p\.\s?m\.|am\b|pm\b|m\.)|horario"),
+    ),
+    (
+        ("whatsapp", "telefono", "celular", "numero", "llamar", "contacto", "phone", "call"),
+        re.compile(r"(?i)\b\d{3}\s?\d{3}\s?\d{4}\b|whatsapp|tel[eé]fono|celular"),
+    ),
 ]
 _PRICE_WORDS = ("precio", "cuesta", "costo", "cobran", "valor", "price", "cost", "cuanto", "vale", "much")
 _GENERAL = (
@@ -808,7 +820,7 @@ def extractive_answer(
         if asked.price and _MONEY.search(text):
             unit.bonus += 0.2 if unit.product else 0.1
         if asked.facts and any(p.search(text) for p in asked.facts):
-            unit.bonus += 0.1
+            unit.bonus += 0.1 if unit.product else 0.15
     ranked = sorted(units, key=lambda u: (-u.enough, -((1 - HIT_WEIGHT) * u.coverage + u.bonus), u.rank))
     best = ranked[0]
     if not best.enough:

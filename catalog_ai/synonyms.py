@@ -29,7 +29,7 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("horario", "abierto", "atención", "abren", "cierran", "hours", "open"),
     ("dirección", "ubicación", "sede", "tienda", "showroom", "local", "address", "store", "location"),
     # service and policies
-    ("instalación", "instalar", "montaje", "instalador", "installation", "install", "fitting"),
+    ("instalación", "instalar", "instalan", "montaje", "montar", "instalador", "installation", "install", "fitting"),
     ("garantía", "cubre", "defecto", "warranty", "guarantee"),
     ("devolución", "devolver", "cambio", "reembolso", "retracto", "return", "refund", "exchange"),
     ("medición", "medir", "visita", "measurement", "measure", "visit"),
