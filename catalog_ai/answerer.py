@@ -499,6 +499,7 @@ _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     ),
     (("espesor", "grosor", "grueso", "thick"), re.compile(r"(?i)espesor|grosor|thick")),
     (("color", "tono", "colour"), re.compile(r"(?i)colou?r|tono")),
+    (("garantia", "warrant", "guarantee"), re.compile(r"(?i)\b\d+\s*(?:años|meses|years|months)\b")),
     (("garantia", "warrant", "guarantee"), re.compile(r"(?i)garant|warrant|guarant")),
     (("material", "hecho", "made"), re.compile(r"(?i)material|hecho de|made of")),
     (
@@ -547,11 +548,19 @@ HIT_WEIGHT = 0.5
 MAX_TEXT_SENTENCES = 2
 
 
+#: Facts specific enough that a line holding one, on the best hit and sharing a word with the question, answers
+#: it ("¿a qué hora abren los sábados?" -> "Sábados de 8:00 a. m. a 1:00 p. m."): durations, hours, phones.
+_SPECIFIC_FACTS = frozenset(_FACTS[i][1] for i in range(len(_FACTS)) if _FACTS[i][1].pattern.startswith(r"(?i)\b\d"))
+
+
 @dataclass(frozen=True)
 class _Asked:
     price: bool
     general: bool
     facts: tuple[re.Pattern[str], ...]
+
+    def specific(self, text: str) -> bool:
+        return any(p in _SPECIFIC_FACTS and p.search(text) for p in self.facts)
 
 
 def _asked(question: str) -> _Asked:
@@ -722,6 +731,8 @@ def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
         if has_code or (short and any(is_price_line(line) for line in block) and len(block) > 1):
             units.append(_Unit(hit, rank, block, product=True))
         else:
+            while len(block) > 1 and _heading_like(block[0]):
+                block = block[1:]  # a section title ("Nuestras tiendas y horarios") does not run into a sentence
             for sentence in split_sentences(_prose(block)):
                 units.append(_Unit(hit, rank, [sentence], product=False))
     return units
@@ -814,7 +825,11 @@ def extractive_answer(
         text = "\n".join(unit.lines)
         words = matcher.words(text)
         unit.coverage = matcher.coverage(words)
-        unit.enough = matcher.enough(words) or (both and unit.hit is top and matcher.partly(words))
+        unit.enough = (
+            matcher.enough(words)
+            or (both and unit.hit is top and matcher.partly(words))
+            or (unit.rank == 0 and matcher.matched(words) >= 1 and asked.specific(text))
+        )
         # The search's own judgement (hybrid: dense meaning and words) counts as much as the words in common.
         unit.bonus = 0.3 * matcher.codes(words) + HIT_WEIGHT * float(unit.hit.score) - 0.02 * unit.rank
         if asked.price and _MONEY.search(text):

@@ -268,7 +268,9 @@ class LexicalIndex:
         """Each stemmed word of a curated group -> the group's other stems that the catalog contains."""
         table: dict[str, set[str]] = {}
         for group in SYNONYM_GROUPS:
-            stems = {t for word in group for t in _base_tokens(word, self.language)}
+            # English plurals too ("toilets", "faucets"): a Spanish stemmer leaves them whole.
+            words = [form for word in group for form in (word, word + "s")]
+            stems = {t for word in words for t in _base_tokens(word, self.language)}
             present = {t for t in stems if t in self._postings}
             for t in stems:
                 others = present - {t}

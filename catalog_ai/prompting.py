@@ -168,7 +168,7 @@ def guess_language(text: str) -> str:
 
 _ABBREVIATIONS = _wordset(
     "ref refs sr sra srta dr dra nº núm num aprox approx p ej etc cod cód art ud uds av cra cl tel vol st "
-    "mr mrs ms inc ltda vs"
+    "mr mrs ms inc ltda vs a m"  # "a. m." / "p. m.": times, not the end of a sentence
 )
 _BOUNDARY = re.compile(r"([.!?…]+[\"')\]]*)(\s+)")
 
