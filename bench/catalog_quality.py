@@ -7,7 +7,8 @@ The evaluation catalog (bench/catalog_eval/catalogo.pdf, 25 pages, 6 scanned) is
 product's own path (catalog_ai.ingestion.catalog_create_from_upload + catalog_ingest: text layer, OCR of
 the scanned pages, chunks, embeddings, index) into a throw-away SQLite database, media dir and vector store
 under var/bench-catalog-quality/, with a private Redis. That state is kept between runs, keyed by the PDF's
-hash, the catalog_ai code and the mode (offline, or online with its model and server); --fresh rebuilds it.
+hash, the catalog_ai code, the AI_* variables and the mode (offline, or online with its model and server);
+--fresh rebuilds it.
 
 Then, for each question of bench/catalog_eval/questions.json:
 - retrieval only: catalog_ai.retrieval.search(question, k=5), timed;
@@ -23,8 +24,12 @@ answer checks (no label of the other language, no sentence with a hole where a v
 question's language); then p50/p95 times of retrieval alone and of the full answer, and the issue's targets
 with PASS/FAIL. Exit status 1 when a target is missed, 2 on a setup error.
 
---show-failures prints each question that failed a check, with its top hits (page, fused score, lexical
-and dense ranks) and the answer, so whoever improves catalog_ai sees what to fix.
+--compare EARLIER.json prints each group's metrics beside an earlier run's and the questions whose checks
+changed (fixed or broken). --thresholds prints, for relevance thresholds from 0 to 1 on the best hit's fused
+score, the share of answerable questions that would pass it and of unanswerable ones that would get the
+fallback (to calibrate AISettings.min_score for each embedder). --show-failures prints each question that
+failed a check, with its top hits (page, fused score, lexical and dense ranks) and the answer, so whoever
+improves catalog_ai sees what to fix.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -46,7 +52,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.catalog_eval.checks import answer_language, foreign_labels, holes, numbers_uncited  # noqa: E402
-from bench.catalog_eval.facts import fact_in  # noqa: E402
+from bench.catalog_eval.facts import alternatives, fact_in, normalize  # noqa: E402
 from bench.catalog_eval.make_catalog import PDF_PATH, SCANNED_PAGES  # noqa: E402
 from bench.catalog_eval.make_questions import QUESTIONS_PATH  # noqa: E402
 
@@ -70,7 +76,8 @@ TARGETS: tuple[tuple[str, str, str, float, bool], ...] = (
 
 
 def _code_version() -> str:
-    """Hash of what the ingested state depends on: catalog_ai's code (tests excluded) and the AI settings module."""
+    """Hash of what the ingested state depends on: catalog_ai's code (tests excluded), the AI settings module,
+    requirements.txt and the AI_* variables of the environment."""
     digest = hashlib.sha256()
     files = sorted(p for p in (ROOT / "catalog_ai").rglob("*.py") if "tests" not in p.relative_to(ROOT).parts)
     files.append(ROOT / "whatsapp_ia" / "settings" / "integrations" / "ai.py")
@@ -78,6 +85,10 @@ def _code_version() -> str:
     for path in files:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())
+    # AI_* variables change chunks, OCR or embeddings (AI_CHUNK_MAX_CHARS, AI_OCR_DPI...); threads do not.
+    for name in sorted(os.environ):
+        if name.startswith("AI_") and name != "AI_EMBED_THREADS":
+            digest.update(f"{name}={os.environ[name]}".encode())
     return digest.hexdigest()
 
 
@@ -143,6 +154,9 @@ def prepare(*, online: bool, fresh: bool, say: Callable[[str], None]) -> tuple[d
     marker = var_dir / "ingested.json"
     if fresh or not marker.exists():
         shutil.rmtree(var_dir, ignore_errors=True)
+    for old in CACHE_ROOT.glob(f"{_mode_key(online)}-*"):
+        if old != var_dir and old.is_dir() and len(old.name) == len(var_dir.name):
+            shutil.rmtree(old, ignore_errors=True)  # the state of an older PDF or catalog_ai version
     var_dir.mkdir(parents=True, exist_ok=True)
     _environment(var_dir, online)
     redis_proc = _start_redis(var_dir)
@@ -187,6 +201,27 @@ def read_result(hits: Iterable[Any], answer: Any) -> dict[str, Any]:
     }
 
 
+def ocr_report() -> dict[str, Any]:
+    """How much of the scanned pages' product data is in the text the ingestion read from them (OCR): so a
+    failure on a scanned page can be told apart from a retrieval or answer failure."""
+    from bench.catalog_eval.make_catalog import PRODUCTS
+    from catalog_ai.models import CatalogPage
+
+    texts = {number: normalize(text) for number, text in CatalogPage.objects.values_list("number", "text")}
+    out: dict[str, Any] = {"prices": [0, 0], "references": [0, 0], "missed": []}
+    for product in PRODUCTS.values():
+        if product.page not in SCANNED_PAGES:
+            continue
+        text = texts.get(product.page, "")
+        for key, value in (("prices", product.price.split()[0]), ("references", product.ref)):
+            out[key][1] += 1
+            if normalize(value) in text:
+                out[key][0] += 1
+            else:
+                out["missed"].append(f"p{product.page} {value}")
+    return out
+
+
 def _chunks_by_page() -> dict[int, list[str]]:
     from catalog_ai.models import CatalogChunk
 
@@ -196,7 +231,11 @@ def _chunks_by_page() -> dict[int, list[str]]:
     return out
 
 
-def run_questions(questions: list[dict[str, Any]], say: Callable[[str], None]) -> list[dict[str, Any]]:
+def run_questions(
+    questions: list[dict[str, Any]], say: Callable[[str], None], *, repeat: int = 1
+) -> list[dict[str, Any]]:
+    """Each question through retrieval alone and the full answer; with ``repeat`` > 1 both are timed that many
+    times and the fastest is kept (the first results are scored: the product is deterministic)."""
     from catalog_ai.answerer import answer_question
     from catalog_ai.retrieval import search
 
@@ -208,15 +247,21 @@ def run_questions(questions: list[dict[str, Any]], say: Callable[[str], None]) -
 
     records = []
     for i, q in enumerate(questions, 1):
-        t0, c0 = time.perf_counter(), time.process_time()
-        hits = search(q["text"], k=K)
-        t1, c1 = time.perf_counter(), time.process_time()
-        answer = answer_question(q["text"], use_cache=False, log=False)
-        t2, c2 = time.perf_counter(), time.process_time()
+        times: list[tuple[float, float, float, float]] = []
+        for attempt in range(max(1, repeat)):
+            t0, c0 = time.perf_counter(), time.process_time()
+            found = search(q["text"], k=K)
+            t1, c1 = time.perf_counter(), time.process_time()
+            said = answer_question(q["text"], use_cache=False, log=False)
+            t2, c2 = time.perf_counter(), time.process_time()
+            if attempt == 0:
+                hits, answer = found, said
+            times.append(((t1 - t0) * 1000, (t2 - t1) * 1000, (c1 - c0) * 1000, (c2 - c1) * 1000))
         result = read_result(hits, answer)
-        record = score(q, result, chunks, retrieval_ms=(t1 - t0) * 1000, answer_ms=(t2 - t1) * 1000)
-        record["retrieval_cpu_ms"] = round((c1 - c0) * 1000, 2)
-        record["answer_cpu_ms"] = round((c2 - c1) * 1000, 2)
+        retrieval_ms, answer_ms, retrieval_cpu, answer_cpu = (min(column) for column in zip(*times, strict=True))
+        record = score(q, result, chunks, retrieval_ms=retrieval_ms, answer_ms=answer_ms)
+        record["retrieval_cpu_ms"] = round(retrieval_cpu, 2)
+        record["answer_cpu_ms"] = round(answer_cpu, 2)
         records.append(record)
         if i % 50 == 0:
             say(f"{i}/{len(questions)} questions")
@@ -257,6 +302,7 @@ def score(
         record["facts_missing"] = [f for f in q["expected_facts"] if not fact_in(f, answer)]
         record["fact"] = not record["facts_missing"]
         record["false_fallback"] = fallback
+        record["wrong_price"] = wrong_price(answer, q["expected_facts"])
     else:
         record["fallback_unanswerable"] = fallback
     record["failed"] = failed_checks(record)
@@ -266,9 +312,21 @@ def score(
 def failed_checks(record: dict[str, Any]) -> list[str]:
     checks = ("top1", "top5", "fact", "fallback_unanswerable", "numbers_cited", "language_ok", "labels_ok", "holes_ok")
     out = [name for name in checks if record.get(name) is False]
-    if record.get("false_fallback"):
-        out.append("false_fallback")
+    for name in ("false_fallback", "wrong_price"):
+        if record.get(name):
+            out.append(name)
     return out
+
+
+def wrong_price(answer: str, facts: list[str]) -> bool | None:
+    """For a question whose facts include a price: True when the answer states prices but not that one (the
+    customer is told a wrong price, the worst answer), False otherwise; None when no price is asked."""
+    asked = {normalize(alt) for fact in facts for alt in alternatives(fact) if alt.lstrip().startswith("$")}
+    asked = {a.split()[0] for a in asked}
+    if not asked:
+        return None
+    said = {m.replace(" ", "") for m in re.findall(r"\$\s?\d[\d.,]*\d|\$\s?\d", normalize(answer))}
+    return bool(said) and not (said & asked)
 
 
 def _rate(records: list[dict[str, Any]], key: str) -> tuple[float | None, int, int]:
@@ -293,6 +351,7 @@ METRICS = (
     "fact",
     "fallback_unanswerable",
     "false_fallback",
+    "wrong_price",
     "numbers_cited",
     "labels_ok",
     "holes_ok",
@@ -347,7 +406,73 @@ def check_targets(summary: dict[str, Any], *, online: bool) -> list[dict[str, An
     return out
 
 
+def threshold_sweep(records: list[dict[str, Any]], steps: int = 20) -> list[dict[str, float]]:
+    """For thresholds 0, 1/steps, ... 1 on the best hit's fused score: the share of answerable questions whose best
+    hit would pass (and is on an expected page), and of unanswerable ones that would get the fallback."""
+    answerable = [r for r in records if r["answerable"]]
+    unanswerable = [r for r in records if not r["answerable"]]
+
+    def best(r: dict[str, Any]) -> float:
+        return r["hits"][0]["score"] if r["hits"] else 0.0
+
+    out = []
+    for i in range(steps + 1):
+        t = i / steps
+        kept = [r for r in answerable if best(r) >= t]
+        out.append(
+            {
+                "threshold": round(t, 3),
+                "answerable_pass": round(len(kept) / len(answerable), 4) if answerable else 0.0,
+                "answerable_pass_right_page": round(sum(bool(r["top1"]) for r in kept) / len(answerable), 4)
+                if answerable
+                else 0.0,
+                "unanswerable_fallback": round(sum(best(r) < t for r in unanswerable) / len(unanswerable), 4)
+                if unanswerable
+                else 0.0,
+            }
+        )
+    return out
+
+
+def words_in_code(questions: list[dict[str, Any]]) -> tuple[list[str], int]:
+    """Words of the Spanish synonym questions that the catalog never uses ("tinaco", "sopapa", "agarradera")
+    and that catalog_ai's own code spells out (its tests excluded): a synonym list grown from this question
+    set would flatter the synonym figures, so the benchmark says which of them the code knows."""
+    from bench.catalog_eval.facts import content_words
+    from bench.catalog_eval.make_catalog import PAGES
+
+    catalog: set[str] = set()
+    for page in PAGES:
+        catalog |= content_words(page.text)
+    words: set[str] = set()
+    for q in questions:
+        if q["kind"] == "synonym" and q["lang"] == "es":
+            words |= content_words(q["text"]) - catalog
+    code = " ".join(
+        normalize(path.read_text(encoding="utf-8"))
+        for path in (ROOT / "catalog_ai").rglob("*.py")
+        if "tests" not in path.relative_to(ROOT).parts
+    )
+    code_words = set(re.findall(r"[a-z0-9ñ]+", code))
+    return sorted(words & code_words), len(words)
+
+
 # --------------------------------------------------------------------------- printing
+
+
+def format_sweep(sweep: list[dict[str, float]], current: float | None) -> str:
+    lines = [
+        "Relevance threshold on the best hit's score (AISettings.min_score"
+        + (f", now {current:g}" if current is not None else "")
+        + "):",
+        f"  {'threshold':>9} {'answerable pass':>16} {'…right page 1st':>16} {'unanswerable fb':>16}",
+    ]
+    for row in sweep:
+        lines.append(
+            f"  {row['threshold']:>9.2f} {row['answerable_pass']:>16.3f} {row['answerable_pass_right_page']:>16.3f} "
+            f"{row['unanswerable_fallback']:>16.3f}"
+        )
+    return "\n".join(lines)
 
 
 _COLUMNS = (
@@ -356,6 +481,7 @@ _COLUMNS = (
     ("fact", "fact"),
     ("fallback_unanswerable", "unans→fb"),
     ("false_fallback", "false fb"),
+    ("wrong_price", "wrong $"),
     ("numbers_cited", "nums"),
     ("labels_ok", "labels"),
     ("holes_ok", "holes"),
@@ -408,6 +534,38 @@ def format_failure(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def compare(base: dict[str, Any], table: dict[str, dict[str, Any]], records: list[dict[str, Any]]) -> str:
+    """This run beside an earlier --json file: each group's metrics (earlier -> now) and the questions whose
+    checks changed, so a change to catalog_ai shows what it fixed and what it broke."""
+    lines = ["Compared with the earlier run (earlier -> now; groups and metrics present in both):"]
+    keys = [key for key, _label in _COLUMNS]
+    for name, row in table.items():
+        old = base.get("summary", {}).get(name)
+        if not old:
+            continue
+        cells = []
+        for key in keys:
+            a, b = old.get(key), row.get(key)
+            if a is None or b is None or f"{a:.3f}" == f"{b:.3f}":
+                continue
+            cells.append(f"{key} {a:.3f}->{b:.3f}")
+        lines.append(f"  {name:<20} " + ("; ".join(cells) if cells else "unchanged"))
+    before = {r["id"]: r for r in base.get("records", [])}
+    fixed, broken = [], []
+    for r in records:
+        old = before.get(r["id"])
+        if old is None:
+            continue
+        was, now = set(old.get("failed", [])), set(r["failed"])
+        if was - now:
+            fixed.append(f"{r['id']} (-{', -'.join(sorted(was - now))})")
+        if now - was:
+            broken.append(f"{r['id']} (+{', +'.join(sorted(now - was))})")
+    lines.append(f"  checks fixed on {len(fixed)} questions: {', '.join(fixed) or '-'}")
+    lines.append(f"  checks broken on {len(broken)} questions: {', '.join(broken) or '-'}")
+    return "\n".join(lines)
+
+
 def format_targets(targets: list[dict[str, Any]]) -> str:
     lines = []
     for t in targets:
@@ -440,6 +598,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kind", help="only these kinds (comma-separated), e.g. policy,synonym")
     parser.add_argument("--online", action="store_true", help="use OPENAI_API_KEY / OPENAI_BASE_URL as set")
     parser.add_argument("--fresh", action="store_true", help="ingest the catalog again (ignore the cached state)")
+    parser.add_argument(
+        "--thresholds", action="store_true", help="print how a relevance threshold would split the questions"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="time each question N times and keep the fastest (steadier on a busy host; scoring is unchanged)",
+    )
+    parser.add_argument(
+        "--compare", metavar="EARLIER_JSON", help="an earlier run's --json: print what changed, question by question"
+    )
     args = parser.parse_args(argv)
 
     def say(message: str) -> None:
@@ -460,7 +631,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         load = os.getloadavg()
         say(f"Asking {len(questions)} questions ({'online' if args.online else 'offline'})")
-        records = run_questions(questions, say)
+        records = run_questions(questions, say, repeat=args.repeat)
+        ocr = ocr_report()
+        from catalog_ai.models import AISettings
+
+        min_score = float(AISettings.load().min_score)
     finally:
         if redis_proc is not None:
             redis_proc.terminate()
@@ -480,6 +655,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{info.get('wall_seconds')} s{' (cached)' if info.get('cached') else ''}\n"
     )
     print(format_table(table))
+    print(
+        f"\nOCR of the scanned pages ({', '.join(map(str, SCANNED_PAGES))}): {ocr['prices'][0]}/{ocr['prices'][1]} "
+        f"product prices and {ocr['references'][0]}/{ocr['references'][1]} references read as printed"
+        + (f"; missed: {', '.join(ocr['missed'])}" if ocr["missed"] else "")
+    )
     a = table["all"]
     print(
         f"\nTimes: retrieval only p50 {a['retrieval_p50_ms']:.1f} ms, p95 {a['retrieval_p95_ms']:.1f} ms; "
@@ -492,6 +672,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{a['answer_cpu_p95_ms']:.1f} ms (load average {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after: "
             "wall times on a busy host run long)"
         )
+    known, total = words_in_code(questions)
+    print(
+        f"\n{len(known)} of the {total} words of the Spanish synonym questions that the catalog never uses are "
+        f"spelt out in catalog_ai's code: {', '.join(known) or '-'}"
+    )
+    sweep = threshold_sweep(records)
+    if args.thresholds:
+        print("\n" + format_sweep(sweep, min_score))
+    if args.compare:
+        print("\n" + compare(json.loads(Path(args.compare).read_text(encoding="utf-8")), table, records))
     print("\nTargets (issue 14):")
     print(format_targets(targets))
     if args.json:
@@ -502,6 +692,10 @@ def main(argv: list[str] | None = None) -> int:
             "ingestion": info,
             "summary": table,
             "targets": targets,
+            "min_score": min_score,
+            "threshold_sweep": sweep,
+            "ocr": ocr,
+            "question_words_in_code": known,
             "records": records,
         }
         Path(args.json).write_text(json.dumps(payload, ensure_ascii=False, indent=1, default=str) + "\n")

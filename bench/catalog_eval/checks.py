@@ -46,7 +46,7 @@ def foreign_labels(answer: str, lang: str) -> list[str]:
 
 
 _HOLES = (
-    re.compile(r"[:$]\s*[.,;)]"),  # "por metro cuadrado: ." / "$ ,"
+    re.compile(r"[:$#]\s*[.,;)]"),  # "por metro cuadrado: ." / "$ ," / "Calle 145 #."
     re.compile(r"(?i)\b(?:de|del|por|en|con|desde|hasta|entre|of|for|at|from)\s+(?:de|del|por|en|con|of|for|at)\b"),
     re.compile(r"(?i)\b(?:de|del|por|con|desde|hasta|entre|un|una|el|la|los|las|of|for|from|the|a)\s*[.,;:!?](?!\w)"),
     re.compile(r"\(\s*\)"),

@@ -66,8 +66,12 @@ class Page:
     products: list[Product] = field(default_factory=list)
 
     @property
+    def footer(self) -> str:
+        return f"Hidrocasa Ferretería y Baños · Catálogo 2025 · Página {self.number}"
+
+    @property
     def lines(self) -> list[str]:
-        return [row.text for row in self.rows]
+        return [row.text for row in self.rows] + [self.footer]
 
     @property
     def text(self) -> str:
@@ -86,11 +90,50 @@ def _prose(text: str, width: int = 92) -> list[Row]:
     return [Row((line,)) for line in textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False)]
 
 
+#: A second line of description for some block products (what a real catalog says besides the facts).
+EXTRA: dict[str, str] = {
+    "gk_mon": "Aireador antisalpicaduras y mangueras de abasto incluidas. Para lavaplatos de una o dos pozas.",
+    "gk_ext_ng": "Acabado en pintura electrostática que no muestra huellas. Se instala en un solo orificio.",
+    "gk_ext_cr": "Acabado cromado brillante de fácil limpieza. Se instala en un solo orificio.",
+    "gk_par": "Para cocinas con la toma de agua en la pared. Manijas de cuarto de vuelta.",
+    "gk_sen": "Incluye control manual de temperatura y modo de limpieza. Ahorra hasta la mitad del agua.",
+    "du_elec": "Resistencia de cobre con protección contra sobrecalentamiento. Requiere un circuito independiente.",
+    "du_llu20": "Chorro amplio tipo cascada. Brazo de pared no incluido.",
+    "du_llu30": "Para baños con buena presión de agua. Brazo de pared no incluido.",
+    "du_tel": "Práctica para bañar mascotas y limpiar la cabina.",
+    "du_combo": "Cartucho cerámico y placa de acero inoxidable.",
+    "lm_sob": "Se instala sobre el mueble y necesita grifería alta.",
+    "lm_ped": "El pedestal oculta el sifón y las mangueras.",
+    "mb_60": "Cajón con cierre lento, resistente a la humedad del baño.",
+    "mb_80": "Cajones con cierre lento, resistentes a la humedad del baño.",
+    "es_led": "Luz blanca; se conecta a cualquier toma de 120 V.",
+    "ca_g12": "Encendido electrónico y válvula de seguridad.",
+    "ca_g16": "Recomendado para casas con dos baños.",
+    "ca_e50": "No necesita gas ni ducto de salida. Termostato regulable.",
+    "pt_v1gl": "Acabado mate lavable, bajo olor, secado en 1 hora.",
+    "pt_v1cu": "Para fachadas e interiores, acabado mate lavable.",
+    "pt_es": "Secado al tacto en 4 horas.",
+    "pt_im": "Aplique dos manos con brocha o rodillo sobre la superficie limpia.",
+    "pt_ah": "Se aplica sobre el muro seco y limpio.",
+    "ce_dig": "Se carga por USB; avisa cuando la batería está baja.",
+    "ce_alc": "Para puertas de 3,5 a 4,5 cm de espesor.",
+    "ce_bano": "Para puertas de 3,5 a 4,5 cm de espesor.",
+    "lp_1": "Bordes redondeados, fáciles de limpiar.",
+    "lp_2": "Escurridor a la derecha o a la izquierda.",
+    "lp_gr": "Resiste golpes y ollas calientes.",
+    "tg_25": "Obligatoria en restaurantes; se instala bajo el lavaplatos.",
+    "pi_cer": "Para interiores.",
+    "pi_car": "Para pisos y paredes.",
+    "pi_peg": "Para pisos y muros interiores.",
+    "pi_boq": "Con antihongos.",
+}
+
+
 def _blocks(page: Page, products: list[Product], *, label: str, price_inline: bool = False) -> None:
     """Multi-line product blocks: name (bold), details, reference, price."""
     for p in products:
         page.rows.append(Row((p.name,), style="bold"))
-        for line in p.details:
+        for line in (*p.details, EXTRA.get(p.key, "")):
             page.rows.extend(_prose(line, width=88))
         if price_inline:
             page.rows.append(Row((f"{label} {p.ref} — {p.price}",)))
@@ -159,7 +202,16 @@ def build_pages() -> list[Page]:
 
     # 2 -- kitchen faucets: multi-line blocks
     pg = Page(2, "Grifería para cocina")
-    pg.rows += [_title("Grifería para cocina"), _blank()]
+    pg.rows += [
+        _title("Grifería para cocina"),
+        _blank(),
+        *_prose(
+            "Griferías para cocina con cuerpo de latón y garantía de fábrica. Elija el modelo según el lavaplatos: "
+            "las de cuello alto dejan espacio para lavar ollas grandes y las extraíbles llegan a todos los rincones "
+            "de la poza."
+        ),
+        _blank(),
+    ]
     _blocks(
         pg,
         [
@@ -211,7 +263,15 @@ def build_pages() -> list[Page]:
 
     # 3 -- basin faucets: table
     pg = Page(3, "Grifería para lavamanos")
-    pg.rows += [_title("Grifería para lavamanos"), _blank()]
+    pg.rows += [
+        _title("Grifería para lavamanos"),
+        _blank(),
+        *_prose(
+            "Griferías para el lavamanos del baño en tres acabados. Los modelos bajos son para lavamanos de empotrar "
+            "o de pedestal; el alto, para lavamanos de sobreponer."
+        ),
+        _blank(),
+    ]
     xs = (56, 300, 400, 490)
     _table(
         pg,
@@ -230,14 +290,23 @@ def build_pages() -> list[Page]:
         _blank(),
         *_prose(
             "El monocontrol alto es para lavamanos de sobreponer. La grifería temporizada se cierra sola a los "
-            "7 segundos: ideal para baños de oficinas y locales. Todas incluyen mangueras de abasto de 40 cm."
+            "7 segundos: ideal para baños de oficinas y locales. Todas incluyen mangueras de abasto de 40 cm, "
+            "cartucho cerámico y aireador."
         ),
     ]
     pages.append(pg)
 
     # 4 -- showers: blocks, price inline
     pg = Page(4, "Duchas y regaderas")
-    pg.rows += [_title("Duchas y regaderas"), _blank()]
+    pg.rows += [
+        _title("Duchas y regaderas"),
+        _blank(),
+        *_prose(
+            "Duchas y regaderas para renovar el baño sin romper paredes. Las regaderas tipo lluvia dan un chorro "
+            "suave y amplio; la ducha eléctrica es la solución cuando no hay calentador."
+        ),
+        _blank(),
+    ]
     _blocks(
         pg,
         [
@@ -289,7 +358,15 @@ def build_pages() -> list[Page]:
 
     # 5 -- toilets: table with measures
     pg = Page(5, "Sanitarios")
-    pg.rows += [_title("Sanitarios"), _blank()]
+    pg.rows += [
+        _title("Sanitarios"),
+        _blank(),
+        *_prose(
+            "Sanitarios de porcelana vitrificada con descarga ahorradora. Compare el consumo por descarga y las "
+            "medidas antes de comprar."
+        ),
+        _blank(),
+    ]
     xs = (56, 250, 330, 440, 515)
     _table(
         pg,
@@ -336,7 +413,15 @@ def build_pages() -> list[Page]:
 
     # 6 -- basins and vanities: blocks
     pg = Page(6, "Lavamanos y muebles de baño")
-    pg.rows += [_title("Lavamanos y muebles de baño"), _blank()]
+    pg.rows += [
+        _title("Lavamanos y muebles de baño"),
+        _blank(),
+        *_prose(
+            "Lavamanos de porcelana y muebles de baño listos para instalar. Los muebles flotantes dejan el piso "
+            "libre y hacen ver el baño más amplio."
+        ),
+        _blank(),
+    ]
     _blocks(
         pg,
         [
@@ -382,7 +467,15 @@ def build_pages() -> list[Page]:
 
     # 7 -- water heaters (SCANNED): blocks
     pg = Page(7, "Calentadores de agua", scanned=True)
-    pg.rows += [_title("Calentadores de agua"), _blank()]
+    pg.rows += [
+        _title("Calentadores de agua"),
+        _blank(),
+        *_prose(
+            "Agua caliente para toda la familia. Los calentadores de paso calientan el agua solo mientras está "
+            "abierta la llave; el de acumulación mantiene un tanque de agua caliente."
+        ),
+        _blank(),
+    ]
     _blocks(
         pg,
         [
@@ -425,7 +518,13 @@ def build_pages() -> list[Page]:
 
     # 8 -- PVC pipe: one product per line, bare numeric codes
     pg = Page(8, "Tubería PVC")
-    pg.rows += [_title("Tubería PVC"), _blank(), Row(("Código · Descripción · Precio",), style="head")]
+    pg.rows += [
+        _title("Tubería PVC"),
+        _blank(),
+        *_prose("Tubería de PVC para instalaciones hidráulicas y sanitarias de casas y edificios."),
+        _blank(),
+        Row(("Código · Descripción · Precio",), style="head"),
+    ]
     _list(
         pg,
         [
@@ -444,14 +543,20 @@ def build_pages() -> list[Page]:
         _blank(),
         *_prose(
             "La tubería de presión es para agua fría. La sanitaria es para desagües y bajantes. "
-            "Se vende por tubo completo de 6 m."
+            "Se vende por tubo completo de 6 m. Aplique soldadura líquida en cada unión y espere 15 minutos "
+            "antes de dar presión al agua."
         ),
     ]
     pages.append(pg)
 
     # 9 -- hot water pipe: one product per line with "Ref."
     pg = Page(9, "Agua caliente: CPVC y PEX")
-    pg.rows += [_title("Agua caliente: CPVC y PEX"), _blank()]
+    pg.rows += [
+        _title("Agua caliente: CPVC y PEX"),
+        _blank(),
+        *_prose("Para llevar el agua caliente del calentador a duchas, lavamanos y lavaplatos."),
+        _blank(),
+    ]
     _list(
         pg,
         [
@@ -476,7 +581,12 @@ def build_pages() -> list[Page]:
 
     # 10 -- hand tools (SCANNED): one product per line
     pg = Page(10, "Herramientas manuales", scanned=True)
-    pg.rows += [_title("Herramientas manuales"), _blank()]
+    pg.rows += [
+        _title("Herramientas manuales"),
+        _blank(),
+        *_prose("Herramientas para plomería y mantenimiento del hogar."),
+        _blank(),
+    ]
     _list(
         pg,
         [
@@ -489,12 +599,23 @@ def build_pages() -> list[Page]:
         ],
         "{name}  Ref. {ref}  {price}",
     )
-    pg.rows += [_blank(), *_prose("El destapador de cable llega hasta 5 m dentro del desagüe sin desarmar la tubería.")]
+    pg.rows += [
+        _blank(),
+        *_prose(
+            "El destapador de cable llega hasta 5 m dentro del desagüe sin desarmar la tubería. "
+            "Mangos con recubrimiento antideslizante."
+        ),
+    ]
     pages.append(pg)
 
     # 11 -- power tools: table
     pg = Page(11, "Herramientas eléctricas")
-    pg.rows += [_title("Herramientas eléctricas"), _blank()]
+    pg.rows += [
+        _title("Herramientas eléctricas"),
+        _blank(),
+        *_prose("Herramientas eléctricas para la obra y el hogar, con maletín y accesorios básicos."),
+        _blank(),
+    ]
     xs = (56, 300, 380, 490)
     _table(
         pg,
@@ -511,14 +632,20 @@ def build_pages() -> list[Page]:
     pg.rows += [
         _blank(),
         *_prose(
-            "Todas las herramientas eléctricas funcionan a 120 V (salvo el atornillador, de batería) y traen maletín."
+            "Todas las herramientas eléctricas funcionan a 120 V (salvo el atornillador, de batería) y traen maletín. "
+            "Brocas y discos se venden por separado."
         ),
     ]
     pages.append(pg)
 
     # 12 -- paints: blocks with "Código:"
     pg = Page(12, "Pinturas e impermeabilizantes")
-    pg.rows += [_title("Pinturas e impermeabilizantes"), _blank()]
+    pg.rows += [
+        _title("Pinturas e impermeabilizantes"),
+        _blank(),
+        *_prose("Pinturas para interiores y exteriores, y protección contra la humedad y las filtraciones."),
+        _blank(),
+    ]
     _blocks(
         pg,
         [
@@ -569,7 +696,15 @@ def build_pages() -> list[Page]:
 
     # 13 -- bathroom accessories: one product per line
     pg = Page(13, "Accesorios de baño")
-    pg.rows += [_title("Accesorios de baño"), _blank()]
+    pg.rows += [
+        _title("Accesorios de baño"),
+        _blank(),
+        *_prose(
+            "Accesorios de acero inoxidable y vidrio que completan el baño. Se fijan con los chazos y tornillos "
+            "incluidos."
+        ),
+        _blank(),
+    ]
     _list(
         pg,
         [
@@ -593,7 +728,12 @@ def build_pages() -> list[Page]:
 
     # 14 -- locks (SCANNED): blocks
     pg = Page(14, "Cerraduras y seguridad", scanned=True)
-    pg.rows += [_title("Cerraduras y seguridad"), _blank()]
+    pg.rows += [
+        _title("Cerraduras y seguridad"),
+        _blank(),
+        *_prose("Seguridad para las puertas de la casa y del negocio."),
+        _blank(),
+    ]
     _blocks(
         pg,
         [
@@ -630,7 +770,12 @@ def build_pages() -> list[Page]:
 
     # 15 -- kitchen sinks: blocks with "SKU:"
     pg = Page(15, "Cocina: lavaplatos y accesorios")
-    pg.rows += [_title("Cocina: lavaplatos y accesorios"), _blank()]
+    pg.rows += [
+        _title("Cocina: lavaplatos y accesorios"),
+        _blank(),
+        *_prose("Lavaplatos para cocinas integrales y accesorios para el desagüe."),
+        _blank(),
+    ]
     _blocks(
         pg,
         [
@@ -681,7 +826,12 @@ def build_pages() -> list[Page]:
 
     # 16 -- tanks and pumps (SCANNED): table
     pg = Page(16, "Tanques y bombas", scanned=True)
-    pg.rows += [_title("Tanques y bombas"), _blank()]
+    pg.rows += [
+        _title("Tanques y bombas"),
+        _blank(),
+        *_prose("Almacenamiento y presión de agua para la casa."),
+        _blank(),
+    ]
     xs = (56, 320, 430)
     _table(
         pg,
@@ -707,7 +857,12 @@ def build_pages() -> list[Page]:
 
     # 17 -- electrical: one product per line
     pg = Page(17, "Material eléctrico")
-    pg.rows += [_title("Material eléctrico"), _blank()]
+    pg.rows += [
+        _title("Material eléctrico"),
+        _blank(),
+        *_prose("Material eléctrico para el hogar, con certificado RETIE."),
+        _blank(),
+    ]
     _list(
         pg,
         [
@@ -724,14 +879,20 @@ def build_pages() -> list[Page]:
         _blank(),
         *_prose(
             "La toma GFCI corta la corriente sola cuando detecta una fuga: es la que exige la norma cerca de "
-            "lavamanos, lavaplatos y duchas."
+            "lavamanos, lavaplatos y duchas. Los bombillos LED duran hasta 25.000 horas y tienen base E27 "
+            "estándar."
         ),
     ]
     pages.append(pg)
 
     # 18 -- floors (SCANNED): blocks, prices per m²
     pg = Page(18, "Pisos y enchapes", scanned=True)
-    pg.rows += [_title("Pisos y enchapes"), _blank()]
+    pg.rows += [
+        _title("Pisos y enchapes"),
+        _blank(),
+        *_prose("Pisos y enchapes para cocinas, baños y zonas sociales, con todo lo necesario para pegarlos."),
+        _blank(),
+    ]
     _blocks(
         pg,
         [
@@ -918,8 +1079,9 @@ def _layout(page: Page) -> list[tuple[str, int, int, int, str]]:
             if cell:
                 out.append((font, size, x, y, cell))
         y -= height
-    if y < 40:
+    if y < 50:
         raise ValueError(f"page {page.number} overflows ({y} pt left)")
+    out.append(("F1", 8, 56, 30, page.footer))
     return out
 
 
@@ -991,6 +1153,24 @@ def build_pdf(pages: list[Page] | None = None) -> bytes:
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+def pdf_fingerprint(pdf: bytes) -> list[str]:
+    """Per page, the SHA-256 of what it shows once decoded (its text operators, or its image's pixels): equal for
+    two PDFs of the same pages even when another zlib compressed them differently."""
+    import io
+
+    from pypdf import PdfReader
+
+    out = []
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        xobjects = page["/Resources"].get("/XObject")
+        if xobjects:
+            data = b"".join(xobjects[name].get_object().get_data() for name in sorted(xobjects))
+        else:
+            data = page.get_contents().get_data()
+        out.append(hashlib.sha256(data).hexdigest())
+    return out
 
 
 def check_pages(pages: list[Page] | None = None) -> list[str]:

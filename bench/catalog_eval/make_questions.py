@@ -7,7 +7,8 @@ accents, misspellings, references typed several ways, paraphrased policies, some
 question names its product by key: its page and facts (price "price", reference "ref", or literal text)
 come from make_catalog.PRODUCTS, so a price changed in the catalog changes here too. Every question is
 checked: each expected fact must be on one of its expected pages (facts.fact_in on
-make_catalog.page_text), unanswerable questions have no pages and no facts.
+make_catalog.page_text), and, on text pages, in the PDF's own text layer (pypdf); scanned pages must have no
+text layer; unanswerable questions have no pages and no facts.
 
 Kinds: price, sku, synonym (product by another name or by what it does), policy, scanned (products and
 policies on scanned pages), near_duplicate (the right size, finish or colour), measure (measures and
@@ -98,6 +99,8 @@ QUESTIONS: list[Q] = [
     en("price", "What does the Milano wall-hung toilet cost?", "sa_mil"),
     en("price", "how much for the angle grinder", "he_pa"),
     en("price", "price of the GFCI outlet", "el_gfci"),
+    Q("price", "cuanto bale el codo de pvc de 1/2", "pvc_codo"),
+    Q("price", "taladro percutor de media pulgada cuanto bale", "he_tp"),
     # ---------------------------------------------------------------- sku
     Q("sku", "GC-MON-01 precio", "gk_mon"),
     Q("sku", "cuanto vale la ref gcmon01", "gk_mon"),
@@ -162,6 +165,9 @@ QUESTIONS: list[Q] = [
     en("synonym", "grab bar so my grandmother doesn't fall in the shower", "ac_barra"),
     en("synonym", "something to stop roof leaks on my terrace", "pt_im"),
     en("synonym", "sink strainer for the kitchen sink drain", "lp_can"),
+    Q("synonym", "cuanto cuesta el imperbeabilisante para el techo", "pt_im"),
+    Q("synonym", "tienen desatascador de cañerías?", "hm_ds"),
+    Q("synonym", "hidroneumatico para la presion del agua cuanto vale", "bo_hid"),
     # ---------------------------------------------------------------- policy (paraphrased)
     policy("¿Cuánto me cobran por llevarme el pedido a la casa en Bogotá?", (19,), "$15.000"),
     policy("en cuantos dias me llega un pedido a Medellin?", (19,), "3 a 5 días hábiles"),
@@ -241,6 +247,9 @@ QUESTIONS: list[Q] = [
     en("scanned", "price of the digital lock with fingerprint", "ce_dig"),
     en("scanned", "How much is the 1000 liter water tank?", "tq_1000"),
     policy("Can I pay with Nequi?", (23,), "Nequi", lang="en", kind="scanned"),
+    Q("scanned", "calentador de pazo a gaz de 12 litros", "ca_g12"),
+    Q("scanned", "cerradura dijital con uella cuanto cuesta", "ce_dig"),
+    Q("scanned", "porselanato carrara 60x60", "pi_car"),
     # ---------------------------------------------------------------- near duplicates
     Q("near_duplicate", "monocontrol de lavamanos negro mate precio", "gl_ng"),
     Q("near_duplicate", "monocontrol lavamanos dorado", "gl_do"),
@@ -271,6 +280,8 @@ QUESTIONS: list[Q] = [
     en("near_duplicate", "Price of the 30 cm rain shower head?", "du_llu30"),
     en("near_duplicate", "3/4 inch PVC pressure pipe price", "pvc_34"),
     en("near_duplicate", "the 80 cm floating vanity, how much?", "mb_80"),
+    Q("near_duplicate", "presio manguera de abasto de 40 cm", "ab_40"),
+    Q("near_duplicate", "tuvo de pvc sanitario de 4", "pvc_s4"),
     # ---------------------------------------------------------------- measures and features
     Q("measure", "¿qué altura tiene la grifería monocontrol de cocina?", "gk_mon", ("38 cm",)),
     Q("measure", "de cuantos metros es la manguera de la griferia extraible", "gk_ext_ng", ("1,5 m",), (2,)),
@@ -302,7 +313,7 @@ QUESTIONS: list[Q] = [
     none("¿Venden aires acondicionados?"),
     none("¿Tienen estufas de gas de cuatro puestos?"),
     none("precio de una puerta de madera para el baño"),
-    none("¿hacen envíos a Panamá?"),
+    none("¿Cuánto cuesta un extintor de 10 libras?"),
     none("¿Tienen pintura en aerosol?"),
     none("¿a cómo tienen el bulto de cemento gris?"),
     none("¿Cuánto cuesta una cabina de ducha en vidrio templado?"),
@@ -312,12 +323,12 @@ QUESTIONS: list[Q] = [
     none("¿Alquilan herramientas?"),
     none("¿cuánto vale el rollo de cable eléctrico calibre 12?"),
     none("¿Venden ladrillos?"),
-    none("¿Tienen una tienda en Medellín?"),
+    none("¿Tienen grama sintética para el patio?"),
     none("¿tienen vacantes de trabajo?"),
     none("Do you sell solar panels?", "en"),
     none("Do you have bathtubs?", "en"),
     none("Do you sell air conditioners?", "en"),
-    none("Do you have a store in Cali?", "en"),
+    none("Do you sell garden furniture?", "en"),
     none("¿Quién ganó el partido de ayer?"),
     none("¿Cómo está el clima en Bogotá hoy?"),
     none("Cuéntame un chiste"),
@@ -407,6 +418,33 @@ def check(questions: list[dict]) -> list[str]:
     return problems
 
 
+def check_pdf(questions: list[dict], pdf: bytes | None = None) -> list[str]:
+    """The same facts against the PDF itself: text pages through their text layer (pypdf), and scanned pages
+    must have none (only OCR may read them)."""
+    import io
+
+    from pypdf import PdfReader
+
+    from bench.catalog_eval.make_catalog import PDF_PATH, SCANNED_PAGES
+
+    reader = PdfReader(io.BytesIO(pdf if pdf is not None else PDF_PATH.read_bytes()))
+    texts = {n: reader.pages[n - 1].extract_text() or "" for n in range(1, len(reader.pages) + 1)}
+    problems = []
+    if len(texts) != len(PAGES):
+        problems.append(f"the PDF has {len(texts)} pages, the data {len(PAGES)}")
+    for number in SCANNED_PAGES:
+        if texts.get(number, "").strip():
+            problems.append(f"scanned page {number} has a text layer")
+    for q in questions:
+        pages = [p for p in q["expected_pages"] if p not in SCANNED_PAGES and p in texts]
+        if not pages or len(pages) < len(q["expected_pages"]):
+            continue  # a fact on a scanned page is only on the image
+        for fact in q["expected_facts"]:
+            if not any(fact_in(fact, texts[p]) for p in pages):
+                problems.append(f"{q['id']}: fact {fact!r} is not in the text layer of pages {pages}")
+    return problems
+
+
 def summary(questions: list[dict]) -> str:
     kinds = Counter(q["kind"] for q in questions)
     langs = Counter(q["lang"] for q in questions)
@@ -425,7 +463,7 @@ def summary(questions: list[dict]) -> str:
 
 def main() -> None:
     questions = build()
-    problems = check(questions)
+    problems = check(questions) + check_pdf(questions)
     if problems:
         raise SystemExit("\n".join(problems))
     QUESTIONS_PATH.write_text(json.dumps(questions, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")

@@ -6,7 +6,6 @@ prove the committed file is the generator's output).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 
@@ -113,6 +112,8 @@ def test_answer_checks_flag_the_issue_examples() -> None:
     assert foreign_labels(bad_shipping, "es") == ["Price"]
     assert "de por" in holes(bad_shipping)
     assert any(h.startswith(":") for h in holes(bad_granite))
+    assert holes("Sede norte: Avenida Calle 145 #.") == ["#."]
+    assert holes("Griferías: 5 años en el. Garantía.") == ["el."]
     good = (
         "El envío a Medellín cuesta $35.000 por caja y llega en 3 a 5 días hábiles "
         "(de 7:00 a. m. a 6:00 p. m.; sábados)."
@@ -141,9 +142,90 @@ def test_numbers_and_language() -> None:
 
 
 def test_committed_pdf_is_the_generators_output() -> None:
-    built = make_catalog.build_pdf()
+    """Page by page, decoded (so another zlib's compression does not matter)."""
     committed = make_catalog.PDF_PATH.read_bytes()
-    assert hashlib.sha256(built).hexdigest() == hashlib.sha256(committed).hexdigest(), (
+    assert make_catalog.pdf_fingerprint(make_catalog.build_pdf()) == make_catalog.pdf_fingerprint(committed), (
         "run .venv/bin/python bench/catalog_eval/make_catalog.py"
     )
     assert len(committed) < 2 * 1024 * 1024
+
+
+def test_benchmark_scoring() -> None:
+    """bench/catalog_quality.py's scoring of one question (pure: a result as read_result returns it)."""
+    from bench.catalog_quality import aggregate, check_targets, score, threshold_sweep
+
+    question = {
+        "id": "price-900",
+        "kind": "price",
+        "lang": "es",
+        "text": "¿Cuánto cuesta la ducha eléctrica?",
+        "answerable": True,
+        "expected_pages": [4],
+        "expected_facts": ["$89.900"],
+    }
+    chunks = {
+        4: ["Ducha eléctrica Termo 3 temperaturas — Cód. DU-110 — $89.900", "Ducha teléfono — Cód. DU-310 — $64.900"],
+        20: ["Instalación $70.000"],
+    }
+
+    def result(answer: str, hit_pages: list[int], ref_pages: list[int], fallback: bool = False) -> dict:
+        hits = [{"page": p, "score": 0.5, "lexical_rank": 1, "dense_rank": 1, "text": ""} for p in hit_pages]
+        backend = "fallback" if fallback else "extractive"
+        return {"hits": hits, "answer": answer, "backend": backend, "fallback": fallback, "ref_pages": ref_pages}
+
+    good = score(
+        question, result("La ducha eléctrica cuesta $89.900.", [4, 20], [4]), chunks, retrieval_ms=5, answer_ms=9
+    )
+    assert good["failed"] == [] and good["top1"] and good["top5"] and good["fact"] and good["numbers_cited"]
+
+    second = score(
+        question,
+        result("La instalación cuesta $70.000 — Price $89.900", [20, 4], [20]),
+        chunks,
+        retrieval_ms=5,
+        answer_ms=9,
+    )
+    assert set(second["failed"]) == {"top1", "numbers_cited", "labels_ok"}
+    assert second["top5"] and second["fact"] and second["uncited_numbers"] == ["89900"]
+
+    wrong = score(question, result("La ducha teléfono cuesta $64.900.", [4], [4]), chunks, retrieval_ms=5, answer_ms=9)
+    assert set(wrong["failed"]) == {"fact", "wrong_price"}  # a price of another product: the worst answer
+    assert good["wrong_price"] is False and second["wrong_price"] is False
+
+    missed = score(question, result("No encontré eso.", [20], [], fallback=True), chunks, retrieval_ms=5, answer_ms=9)
+    assert set(missed["failed"]) == {"top1", "top5", "fact", "false_fallback"}
+    assert missed["numbers_cited"] is None  # a fallback cites nothing and is not counted
+
+    off_topic = {**question, "id": "unanswerable-900", "kind": "unanswerable", "answerable": False}
+    off_topic.update(expected_pages=[], expected_facts=[], text="¿Quién ganó el partido?")
+    declined = score(
+        off_topic, result("No encontré eso.", [20], [], fallback=True), chunks, retrieval_ms=5, answer_ms=9
+    )
+    assert declined["failed"] == [] and declined["fallback_unanswerable"]
+
+    summary = aggregate([good, second, missed, declined])
+    assert summary["top5"] == 0.6667 and summary["top1"] == 0.3333 and summary["fallback_unanswerable"] == 1.0
+    assert summary["numbers_cited_count"] == [1, 2]
+    targets = {t["key"]: t["pass"] for t in check_targets(summary, online=False)}
+    assert targets["fallback_unanswerable"] and not targets["top5"] and targets["answer_p95_ms"]
+    assert "answer_p95_ms" not in {t["key"] for t in check_targets(summary, online=True)}
+
+    sweep = {row["threshold"]: row for row in threshold_sweep([good, second, missed, declined], steps=4)}
+    assert sweep[0.0]["answerable_pass"] == 1.0 and sweep[0.0]["unanswerable_fallback"] == 0.0
+    assert sweep[0.75]["answerable_pass"] == 0.0 and sweep[0.75]["unanswerable_fallback"] == 1.0
+    assert sweep[0.5]["answerable_pass_right_page"] == 0.3333  # scores are 0.5: only `good` has page 4 first
+
+
+def test_benchmark_compare() -> None:
+    from bench.catalog_quality import compare
+
+    base = {
+        "summary": {"all": {"top1": 0.5, "fact": 0.25}},
+        "records": [{"id": "a", "failed": ["fact"]}, {"id": "b", "failed": []}, {"id": "c", "failed": ["top1"]}],
+    }
+    table = {"all": {"top1": 0.5, "fact": 0.75}}
+    records = [{"id": "a", "failed": []}, {"id": "b", "failed": ["holes_ok"]}, {"id": "c", "failed": ["top1"]}]
+    text = compare(base, table, records)
+    assert "fact 0.250->0.750" in text and "top1" not in text.splitlines()[1]
+    assert "fixed on 1 questions: a (-fact)" in text
+    assert "broken on 1 questions: b (+holes_ok)" in text
