@@ -635,7 +635,10 @@ def main(argv: list[str] | None = None) -> int:
         ocr = ocr_report()
         from catalog_ai.models import AISettings
 
-        min_score = float(AISettings.load().min_score)
+        from catalog_ai.retrieval import search_explained
+
+        own = AISettings.load().min_score  # empty: the threshold calibrated for the embedder that searches
+        min_score = float(own) if own is not None else search_explained("precio").threshold
     finally:
         if redis_proc is not None:
             redis_proc.terminate()
