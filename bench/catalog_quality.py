@@ -634,7 +634,6 @@ def main(argv: list[str] | None = None) -> int:
         records = run_questions(questions, say, repeat=args.repeat)
         ocr = ocr_report()
         from catalog_ai.models import AISettings
-
         from catalog_ai.retrieval import search_explained
 
         own = AISettings.load().min_score  # empty: the threshold calibrated for the embedder that searches

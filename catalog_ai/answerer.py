@@ -692,15 +692,28 @@ def _table_header(line: str) -> bool:
     return _heading_like(line.replace("·", " ")) and sum(w in _COLUMN_NAMES for w in words) >= 2
 
 
+_RUNS_ON = re.compile(r"^(?:[a-zà-öø-ÿ0-9$€(]|[A-Z]{2,}\b)")
+_SHORT_LAST_WORD = re.compile(r"(?:^|\s)[a-zà-öø-ÿ]{1,4}$")
+
+
 def _prose(lines: list[str]) -> str:
-    """A paragraph's lines as text: a line that does not end a sentence runs on into the next one."""
+    """A paragraph's lines as text: a line that does not end a sentence runs on into the next one when that one
+    starts in lower case, with a number or an amount, or with an acronym after a short word ("use\nCPVC");
+    a line that starts with a capitalised word (a table row, a title) stays a line of its own."""
     out: list[str] = []
     for line in lines:
-        if out and out[-1] and out[-1][-1] not in ".!?…:;":
-            out[-1] = f"{out[-1]} {line}"
+        previous = out[-1] if out else ""
+        runs_on = previous and previous[-1] not in ".!?…:;" and _RUNS_ON.match(line)
+        if runs_on and (not line[:2].isupper() or _SHORT_LAST_WORD.search(previous)):
+            out[-1] = f"{previous} {line}"
         else:
             out.append(line)
     return "\n".join(out)
+
+
+def _named(line: str) -> bool:
+    """A line that names something: at least two words of three letters or more besides prices and codes."""
+    return len(re.findall(r"[^\W\d_]{3,}", _MONEY.sub(" ", line))) >= 2
 
 
 def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
@@ -724,11 +737,13 @@ def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
             for i, line in enumerate(block)
             if not ((position == 0 and i == 0 and line == title) or _table_header(line))
         ]
-        if not block:
-            continue
+        if not block or not _named(" ".join(block)):
+            continue  # codes or prices alone (a table read column by column) tell a customer nothing
         has_code = any(has_sku(line, pattern) for line in block)
         short = len(block) <= MAX_PRODUCT_LINES and all(len(line) <= 160 for line in block)
-        if has_code or (short and any(is_price_line(line) for line in block) and len(block) > 1):
+        priced = any(is_price_line(line) for line in block)
+        one_line_product = len(block) == 1 and priced and len(block[0]) <= 200
+        if has_code or one_line_product or (short and priced and len(block) > 1):
             units.append(_Unit(hit, rank, block, product=True))
         else:
             while len(block) > 1 and _heading_like(block[0]):
