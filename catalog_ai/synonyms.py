@@ -8,13 +8,13 @@ words that the indexed catalog actually contains are looked for. Words are writt
 a verb form of a listed word finds the group too ("demoran" -> "demor").
 
 The list is general Spanish (Latin America first: "llave" and "grifo" are the faucet of Colombia
-and Spain, "calentador", "termotanque" and "terma" the water heater) with the English words of
-a store, so an English question meets a Spanish catalog. It was written from everyday and regional
-store vocabulary, not from any evaluation question: the words that bench/catalog_eval's synonym
-questions use for a product the catalog names otherwise were removed from it, so the benchmark does
-not reward words written for it. Keep it to single words about things a home, hardware or kitchen
-store sells and the facts customers ask (money, delivery, time, service, size). No brand names: a
-brand is the catalog's own word.
+and Spain) with the English words of a store, so an English question meets a Spanish catalog. It was
+written before the evaluation set of bench/catalog_eval existed, from everyday store vocabulary; words
+added later while looking at the benchmark's failures were taken out again, so that its figures do
+not reward words written for its questions (two ambiguous words, "fabricación" and "producción", were
+dropped from the time group for precision). Keep it to single words about things a home, hardware or
+kitchen store sells and the facts customers ask (money, delivery, time, service, size). Extend it from
+general sources, not from one catalog's questions. No brand names: a brand is the catalog's own word.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("horario", "abierto", "atención", "abren", "cierran", "hours", "open"),
     ("dirección", "ubicación", "sede", "tienda", "showroom", "local", "address", "store", "location"),
     # service and policies
-    ("instalación", "instalar", "instalan", "montaje", "montar", "instalador", "installation", "install", "fitting"),
+    ("instalación", "instalar", "montaje", "instalador", "installation", "install", "fitting"),
     ("garantía", "cubre", "defecto", "warranty", "guarantee"),
     ("devolución", "devolver", "cambio", "reembolso", "retracto", "return", "refund", "exchange"),
     ("medición", "medir", "visita", "measurement", "measure", "visit"),
@@ -63,66 +63,4 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("negro", "black"),
     ("blanco", "white"),
     ("gris", "grey", "gray"),
-    # hardware, plumbing and electrical things: regional Spanish names (Colombia, Mexico, Argentina, Spain...)
-    ("calentador", "termotanque", "terma", "heater"),
-    ("tanque", "depósito", "cisterna", "tank"),
-    ("cerradura", "lock"),
-    ("bombillo", "bombilla", "ampolleta", "bulb"),
-    ("enchufe", "toma", "contacto", "outlet", "socket", "plug"),
-    ("destapador", "plunger"),
-    ("pegante", "pegamento", "adhesivo", "glue", "adhesive"),
-    ("boquilla", "fragüe", "lechada", "grout"),
-    ("azulejo", "cerámica", "loseta", "tile", "tiles"),
-    ("impermeabilizante", "impermeabilización", "sellador", "waterproofing", "sealant"),
-    ("rejilla", "sifón", "desagüe", "drain", "strainer"),
-    ("bomba", "pump"),
-    ("manguera", "flexible", "hose"),
-    ("gotera", "filtración", "fuga", "leak", "leaks"),
-    ("taladro", "drill"),
-    ("martillo", "hammer"),
-    ("pulidora", "esmeriladora", "grinder"),
-    ("sierra", "caladora", "saw", "jigsaw"),
-    ("atornillador", "destornillador", "screwdriver"),
-    ("inalámbrico", "batería", "cordless"),
-    ("tubo", "tubería", "caño", "pipe", "tube"),
-    ("cortatubos", "cortador", "cutter"),
-    ("espejo", "mirror"),
-    ("luz", "iluminado", "light", "lighted"),
-    ("cinta", "tape"),
-    ("aislante", "insulating", "electrical"),
-    ("interruptor", "suiche", "switch"),
-    ("pintura", "vinilo", "paint"),
-    ("brocha", "pincel", "brush"),
-    ("rodillo", "roller"),
-    ("asiento", "tapa", "seat", "lid"),
-    ("cortina", "curtain"),
-    ("jabón", "jabonera", "soap"),
-    ("toallero", "towel"),
-    ("mezclador", "monomando", "mixer"),
-    ("regadera", "shower"),
-    ("trampa", "trap"),
-    ("grasa", "grease"),
-    ("flotante", "suspendido", "floating", "hung"),
-    ("mate", "matte"),
-    ("dorado", "oro", "gold"),
-    ("cromado", "chrome"),
-    ("poza", "pozas", "bowl", "bowls"),
-    ("doble", "double"),
-    ("altura", "alto", "tall", "height", "high"),
-    ("peso", "pesa", "kilos", "weight"),
-    ("potencia", "power"),
-    ("litros", "liter", "liters", "litre"),
-    ("pulgadas", "pulgada", "inch", "inches"),
-    ("metro", "metros", "meter", "meters"),
-    ("galón", "gallon"),
-    ("bulto", "saco", "bag", "sack"),
-    ("gratis", "gratuito", "free"),
-    ("mínimo", "minimum"),
-    ("compra", "compras", "purchase", "order"),
-    ("sábado", "sábados", "saturday"),
-    ("domingo", "domingos", "festivo", "sunday", "holiday"),
-    ("parqueadero", "parqueo", "parquear", "estacionamiento", "parking"),
-    ("huella", "fingerprint"),
-    ("cocina", "kitchen"),
-    ("baño", "bathroom", "bath"),
 )
