@@ -636,8 +636,10 @@ def main(argv: list[str] | None = None) -> int:
         records = run_questions(questions, say, repeat=args.repeat)
         ocr = ocr_report()
         from catalog_ai.models import AISettings
+        from catalog_ai.retrieval import search_explained
 
-        min_score = float(AISettings.load().min_score)
+        own = AISettings.load().min_score  # empty: the threshold calibrated for the embedder that searches
+        min_score = float(own) if own is not None else search_explained("precio").threshold
     finally:
         if redis_proc is not None:
             redis_proc.terminate()

@@ -5,7 +5,9 @@ It is the AISettings changelist (the model is a singleton). GET shows the page; 
 (switching the AI off returns the hand-off step's conversations to INITIAL_STEP) and
 redirects back; POST with ``action=ask`` answers a question through
 ``catalog_ai.answerer.answer_question`` and shows the answer with its backend, latency,
-cache flag and references (page, SKU, score, page image).
+cache flag and references (page, SKU, score, page image), and why it was chosen
+(:func:`explain`): the top passages of the search with their fused, lexical and dense
+scores beside the threshold, so an owner sees what to fix in the catalog.
 
 Viewing needs ``catalog_ai.view_aisettings``; saving and asking (which may spend tokens)
 need ``catalog_ai.change_aisettings``. Page thumbnails link to MEDIA_PUBLIC_BASE_URL when
@@ -89,7 +91,8 @@ class AISettingsForm(forms.ModelForm):
             "embed_model": gettext_lazy("Used with an OpenAI key; changing it needs the index rebuilt."),
             "max_output_tokens": gettext_lazy("A token is about three quarters of a word."),
             "min_score": gettext_lazy(
-                "Below this relevance (0 to 1) of the best catalog match, the fallback message is sent."
+                "Below this relevance (0 to 1) of the best catalog match, the fallback message is sent. "
+                "Empty: the value calibrated for the indexing model in use (“Try a question” shows it)."
             ),
             "cache_ttl": gettext_lazy("Repeated questions are answered from the cache for this many seconds."),
         }
@@ -103,9 +106,9 @@ class AISettingsForm(forms.ModelForm):
     def advanced_has_errors(self) -> bool:
         return any(self[name].errors for name in self.ADVANCED if name in self.fields)
 
-    def clean_min_score(self) -> float:
+    def clean_min_score(self) -> float | None:
         value = self.cleaned_data["min_score"]
-        if not 0 <= value <= 1:
+        if value is not None and not 0 <= value <= 1:
             raise forms.ValidationError(_("Enter a number between 0 and 1."))
         return value
 
@@ -129,6 +132,50 @@ class AskForm(forms.Form):
         widget=forms.TextInput(attrs={"size": 70, "placeholder": gettext_lazy("How much is the black granite top?")}),
     )
     no_cache = forms.BooleanField(label=gettext_lazy("Skip the cache"), required=False)
+
+
+EXCERPT_CHARS = 220
+
+
+def explain(question: str, *, ai: AISettings, cited: set[tuple[Any, int]] | None = None) -> dict[str, Any]:
+    """Why an answer was (or was not) chosen: the search's top passages with their scores and the threshold.
+
+    Each passage: page, catalog, a short excerpt (plain text, its lines joined by " · "; the template escapes
+    it), the fused score and its lexical and dense parts (None when the search had no dense side), whether
+    it reaches the threshold and whether the answer cites its page (``cited``: (catalog id, page) pairs).
+    Also the embedder that searched, the threshold used, and whether it is the admin's or the default.
+    """
+    from catalog_ai.answerer import effective_min_score
+    from catalog_ai.prompting import strip_instructions
+    from catalog_ai.retrieval import LEXICAL_ONLY, search_explained
+
+    found = search_explained(strip_instructions(question), k=max(int(ai.top_k or 5), 1))
+    own = effective_min_score(ai)
+    threshold = found.threshold if own is None else own
+    passages = []
+    for hit in found.hits:
+        lines = [" ".join(line.split()) for line in strip_instructions(hit.text).splitlines()]
+        text = " · ".join(line for line in lines if line)
+        passages.append(
+            {
+                "page": hit.page,
+                "catalog": hit.catalog,
+                "excerpt": text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1].rstrip() + "…",
+                "score": hit.score,
+                "lexical": hit.lexical,
+                "dense": hit.dense,
+                "passed": hit.score >= threshold,
+                "cited": (hit.catalog_id, hit.page) in (cited or set()),
+                "image_url": media_link(hit.image),
+            }
+        )
+    return {
+        "passages": passages,
+        "threshold": threshold,
+        "threshold_is_default": own is None,
+        "embedder": found.embedder,
+        "lexical_only": found.embedder == LEXICAL_ONLY,
+    }
 
 
 def media_link(path: str) -> str:
@@ -194,6 +241,7 @@ def ai_settings_view(request: HttpRequest, *, context: dict[str, Any], opts: Any
     ask_form = AskForm()
     upload_form = CatalogUploadForm()
     result = None
+    explanation = None
     if request.method == "POST":
         if not can_change:
             raise PermissionDenied
@@ -228,9 +276,10 @@ def ai_settings_view(request: HttpRequest, *, context: dict[str, Any], opts: Any
         elif action == "ask":
             ask_form = AskForm(request.POST)
             if ask_form.is_valid():
-                result = answer_question(
-                    ask_form.cleaned_data["question"], use_cache=not ask_form.cleaned_data["no_cache"]
-                )
+                question = ask_form.cleaned_data["question"]
+                result = answer_question(question, use_cache=not ask_form.cleaned_data["no_cache"])
+                cited = {(ref.catalog_id, ref.page) for ref in result.references}
+                explanation = explain(question, ai=AISettings.load(), cited=cited)
         else:
             return HttpResponseNotAllowed(["GET", "POST"])
     elif request.method not in ("GET", "HEAD"):
@@ -253,6 +302,7 @@ def ai_settings_view(request: HttpRequest, *, context: dict[str, Any], opts: Any
         "upload_form": upload_form,
         "result": result,
         "references": references,
+        "explanation": explanation,
         "catalogs": [{"catalog": c, "summary": _summary(c)} for c in catalogs],
         "catalog_add_url": reverse("admin:catalog_ai_catalog_add"),
         "index": _index_status(),

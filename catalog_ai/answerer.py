@@ -6,8 +6,11 @@
    chunks). When the question alone finds nothing relevant, it is tried again with what the
    conversation adds (ad headline, the customer's previous messages), so "¿y cuánto vale?"
    after a message about a product still finds it.
-2. Relevance threshold: when the best chunk scores below AISettings.min_score the answer is
-   the fallback message (AISettings.fallback_message, else settings.AI_FALLBACK_MESSAGE) with
+2. Relevance threshold: when the best chunk scores below AISettings.min_score (when the admin left
+   it empty: the threshold calibrated for the embedder that searched, see
+   ``catalog_ai.retrieval.DEFAULT_MIN_SCORES``) the answer is
+   the fallback message (AISettings.fallback_message, else settings.AI_FALLBACK_MESSAGE; for a
+   question in English settings.AI_FALLBACK_MESSAGE_EN unless the owner wrote their own) with
    no references and no images. The AI never "always answers".
 3. Online (settings.OPENAI_API_KEY set): the prompt of ``catalog_ai.prompting`` goes to the
    Responses API with AISettings.gen_model and max_output_tokens; a server without
@@ -24,10 +27,10 @@
 7. The answer is cached in Redis for AISettings.cache_ttl (see ``catalog_ai.cache``) and every
    answer, cached or not, is logged in AILog.
 
-The extractive answer copies, never writes: from the chunks above the threshold it takes the
-product block (the lines of one product, as ``catalog_ai.chunking`` groups them) that shares the
-most words with the question and says "<name> — Ref. <SKU> — Precio <price>." plus the lines
-holding the facts asked for (size, colour, warranty, ...), all copied from the catalog text.
+The extractive answer copies, never writes (see :func:`extractive_answer`): the product block
+(a product's lines, as ``catalog_ai.chunking`` groups them) or the sentences of a paragraph that
+cover the question best, as written in the catalog, with English framing words for an English
+question. No label is added and nothing is cut out of a sentence.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -167,7 +170,7 @@ def answer_question(
     started = time.monotonic()
     ai = AISettings.load()
     context = context or ConversationContext()
-    fallback_text = _fallback_text(ai)
+    fallback_text = _fallback_text(ai, language=guess_language(strip_instructions(question)))
     online = bool(getattr(settings, "OPENAI_API_KEY", ""))
 
     key = None
@@ -228,8 +231,13 @@ def _finish(outcome: _Outcome, *, question: str, cached: bool, started: float, l
     return answer
 
 
-def _fallback_text(ai: AISettings) -> str:
-    return (ai.fallback_message or "").strip() or settings.AI_FALLBACK_MESSAGE
+def _fallback_text(ai: AISettings, *, language: str = "es") -> str:
+    """The owner's fallback message; an English question gets AI_FALLBACK_MESSAGE_EN unless the owner wrote one."""
+    own = (ai.fallback_message or "").strip()
+    default = settings.AI_FALLBACK_MESSAGE
+    if language == "en" and (not own or own == default.strip()):
+        return getattr(settings, "AI_FALLBACK_MESSAGE_EN", "") or default
+    return own or default
 
 
 def _fingerprint(ai: AISettings, *, online: bool, fallback_text: str) -> dict[str, Any]:
@@ -254,37 +262,46 @@ def _fallback(text: str, *, cacheable: bool = True) -> _Outcome:
     return _Outcome(answer=text, references=[], backend="fallback", cacheable=cacheable)
 
 
-def _search(query: str, *, k: int) -> list[Hit]:
-    from catalog_ai.retrieval import search
+def _search(query: str, *, k: int, min_score: float | None) -> tuple[list[Hit], float]:
+    """(hits, the threshold that judges them: the admin's min_score, else the search embedder's default)."""
+    from catalog_ai.retrieval import FALLBACK_MIN_SCORE, search_explained
 
     if not query.strip():
-        return []
+        return [], FALLBACK_MIN_SCORE if min_score is None else min_score
     try:
-        return list(search(query, k=k))
+        found = search_explained(query, k=k)
     except Exception:
         logger.exception("Catalog retrieval failed for %r", query[:200])
-        return []
+        return [], FALLBACK_MIN_SCORE if min_score is None else min_score
+    return list(found.hits), found.threshold if min_score is None else min_score
 
 
-def _retrieve(question: str, *, context: ConversationContext, k: int, min_score: float) -> tuple[str, list[Hit], bool]:
-    """(the query that found them, hits best first, whether the conversation decided the outcome).
+def effective_min_score(ai: AISettings) -> float | None:
+    """The admin's relevance threshold, or None: the calibrated default of the embedder that searches."""
+    return None if ai.min_score is None else float(ai.min_score)
+
+
+def _retrieve(
+    question: str, *, context: ConversationContext, k: int, min_score: float | None
+) -> tuple[str, list[Hit], bool, float]:
+    """(the query that found them, hits best first, whether the conversation decided the outcome, threshold).
 
     The question first; when it finds nothing relevant, the question plus the ad headline and
     the customer's previous messages.
     """
     base = _base_query(question, context)
-    hits = _search(base, k=k)
-    if hits and hits[0].score >= min_score:
-        return base, hits, False
+    hits, threshold = _search(base, k=k, min_score=min_score)
+    if hits and hits[0].score >= threshold:
+        return base, hits, False, threshold
     earlier = [m.text for m in context.history if m.role == "customer" and m.text.strip()][-2:]
     extra = [strip_instructions(t) for t in [context.ad_headline, *earlier] if t and t.strip()]
     if not extra:
-        return base, hits, False
+        return base, hits, False, threshold
     widened = "\n".join([base, *extra]).strip()
-    more = _search(widened, k=k)
+    more, more_threshold = _search(widened, k=k, min_score=min_score)
     if more and (not hits or more[0].score > hits[0].score):
-        return widened, more, True
-    return base, hits, True
+        return widened, more, True, more_threshold
+    return base, hits, True, threshold
 
 
 def _answer_fresh(
@@ -293,9 +310,10 @@ def _answer_fresh(
     clean = strip_instructions(question).strip()
     if not clean and not context.image_descriptions:
         return _fallback(fallback_text)
-    min_score = float(ai.min_score)
-    query, hits, by_context = _retrieve(clean, context=context, k=max(int(ai.top_k or 5), 1), min_score=min_score)
-    relevant = [h for h in hits if h.score >= min_score]
+    query, hits, by_context, threshold = _retrieve(
+        clean, context=context, k=max(int(ai.top_k or 5), 1), min_score=effective_min_score(ai)
+    )
+    relevant = [h for h in hits if h.score >= threshold]
     outcome = (
         _answer_found(clean, query, relevant, context=context, ai=ai, online=online, fallback_text=fallback_text)
         if relevant
@@ -470,8 +488,6 @@ _MONEY = re.compile(
     r"|(?:US\$|COP\s?\$?|USD\s?|\$|€)\s?\d"
     r"|\b\d{1,3}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?\s?(?:COP|USD|EUR|€|pesos)\b"
 )
-_LABELLED_PRICE = re.compile(r"(?i)\b(?:precio|valor|price)\b\s*(?:de\s+)?[:=\-\u2013]?\s*(\d[\d.,]*\d|\d)")
-_SEPARATORS = " \t-\u2013\u2014|:\u00b7\u2022,;/"
 
 # Words that ask for a kind of fact, and how to spot a line holding it.
 _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
@@ -483,6 +499,7 @@ _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     ),
     (("espesor", "grosor", "grueso", "thick"), re.compile(r"(?i)espesor|grosor|thick")),
     (("color", "tono", "colour"), re.compile(r"(?i)colou?r|tono")),
+    (("garantia", "warrant", "guarantee"), re.compile(r"(?i)\b\d+\s*(?:años|meses|years|months)\b")),
     (("garantia", "warrant", "guarantee"), re.compile(r"(?i)garant|warrant|guarant")),
     (("material", "hecho", "made"), re.compile(r"(?i)material|hecho de|made of")),
     (
@@ -491,52 +508,72 @@ _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     ),
     (("peso", "pesa", "weight"), re.compile(r"(?i)\bpeso\b|\bkg\b|weight")),
     (("incluye", "include", "trae"), re.compile(r"(?i)inclu|trae")),
+    (
+        ("demora", "demoran", "tarda", "plazo", "tiempo", "dias", "cuando llega", "llega", "long", "days", "soon"),
+        re.compile(r"(?i)\b\d+\s*(?:a\s*\d+\s*)?(?:d[ií]as|horas|semanas|meses)\b|h[aá]biles|mismo d[ií]a"),
+    ),
+    (
+        ("hora", "abren", "abre", "cierran", "cierra", "horario", "atienden", "hours", "open", "close"),
+        re.compile(r"(?i)\b\d{1,2}(?::\d{2})?\s*(?:a\.\s?m\.|p\.\s?m\.|am\b|pm\b|m\.)|horario"),
+    ),
+    (
+        ("whatsapp", "telefono", "celular", "numero", "llamar", "contacto", "phone", "call"),
+        re.compile(r"(?i)\b\d{3}\s?\d{3}\s?\d{4}\b|whatsapp|tel[eé]fono|celular"),
+    ),
 ]
+_PRICE_WORDS = ("precio", "cuesta", "costo", "cobran", "valor", "price", "cost", "cuanto", "vale", "much")
 _GENERAL = (
     "info", "informacion", "caracteristic", "detalle", "especificacion", "describ", "details", "feature", "spec",
 )  # fmt: skip
-_INTENT_WORDS = ("precio", "cuesta", "costo", "valor", "price", "cost", "cuanto", "vale")
+#: Framing words around the catalog's own sentences, in the customer's language ("" adds nothing).
+FRAMES = {"es": "", "en": "From our catalog: "}
+# An English question about a product gets its label-and-value lines in English ("Price: $289.900"), the
+# values as written; descriptions and policies are quoted as the catalog says them.
+#: A unit answers when it covers this share of the question's words that the catalog knows.
+ENOUGH_COVERAGE = 0.5
+#: ... and holds this share of all the question's words (a synonym counts, a spelling match only when close).
+ENOUGH_WORDS = 0.6
+_MATCH_WEIGHT = 0.55
+#: Without enough words in common, a unit of the best hit still answers when both signals agree: the hit's
+#: fused score reaches BOTH_FUSED with a dense relevance of at least BOTH_DENSE, and the unit covers BOTH_COVERAGE
+#: of the known words and BOTH_WORDS of all the question's words (a product asked for by another name or by
+#: what it does: "la llave de cocina que se abre sola" for "Grifería Sensa ... sensor infrarrojo").
+BOTH_FUSED = 0.9
+BOTH_DENSE = 0.5
+BOTH_COVERAGE = 0.4
+BOTH_WORDS = 0.3
+MAX_PRODUCT_LINES = 6
+#: Among the units that answer, the weight of their hit's search score beside their share of the question's words.
+HIT_WEIGHT = 0.5
+MAX_TEXT_SENTENCES = 2
 
 
-def _intents(question: str) -> tuple[list[re.Pattern[str]], bool, str]:
-    """(patterns of the facts asked for, asked for everything, the question without those words)."""
+#: Facts specific enough that a line holding one, on the best hit and sharing a word with the question, answers
+#: it ("¿a qué hora abren los sábados?" -> "Sábados de 8:00 a. m. a 1:00 p. m."): durations, hours, phones.
+_SPECIFIC_FACTS = frozenset(_FACTS[i][1] for i in range(len(_FACTS)) if _FACTS[i][1].pattern.startswith(r"(?i)\b\d"))
+
+
+@dataclass(frozen=True)
+class _Asked:
+    price: bool
+    general: bool
+    facts: tuple[re.Pattern[str], ...]
+
+    def specific(self, text: str) -> bool:
+        return any(p in _SPECIFIC_FACTS and p.search(text) for p in self.facts)
+
+
+def _asked(question: str) -> _Asked:
     words = normalize(question).split()
-    patterns: list[re.Pattern[str]] = []
-    rest = []
-    general = False
+    facts: list[re.Pattern[str]] = []
+    price = general = False
     for word in words:
-        matched = False
         for keys, pattern in _FACTS:
-            if any(word.startswith(k) for k in keys):
-                if pattern not in patterns:
-                    patterns.append(pattern)
-                matched = True
-        if any(word.startswith(k) for k in _GENERAL):
-            general = matched = True
-        if any(word.startswith(k) for k in _INTENT_WORDS):
-            matched = True
-        if not matched:
-            rest.append(word)
-    return patterns, general, " ".join(rest)
-
-
-def _tokens(text: str) -> set[str]:
-    from catalog_ai.lexical import document_tokens
-
-    base, extra = document_tokens(text)
-    return set(base) | set(extra)
-
-
-def _price(lines: Sequence[str]) -> tuple[str, int]:
-    for i, line in enumerate(lines):
-        match = _MONEY.search(line)
-        if match:
-            return match.group().strip(), i
-    for i, line in enumerate(lines):
-        match = _LABELLED_PRICE.search(line)
-        if match:
-            return match.group(1), i
-    return "", -1
+            if any(word.startswith(k) for k in keys) and pattern not in facts:
+                facts.append(pattern)
+        general = general or any(word.startswith(k) for k in _GENERAL)
+        price = price or any(word.startswith(k) for k in _PRICE_WORDS)
+    return _Asked(price=price, general=general, facts=tuple(facts))
 
 
 def _sku_pattern() -> str:
@@ -545,35 +582,219 @@ def _sku_pattern() -> str:
     return getattr(settings, "AI_SKU_PATTERN", "") or DEFAULT_SKU_PATTERN
 
 
-def _name(line: str, *, sku: str, price: str) -> str:
-    name = re.sub(_sku_pattern(), " ", line)
-    if sku:
-        name = re.sub(re.escape(sku), " ", name, flags=re.IGNORECASE)
-    if price:
-        name = name.replace(price, " ")
-    name = re.sub(r"(?i)\b(?:precio|valor|price)\b\s*[:=]?", " ", name)
-    name = re.sub(r"\s{2,}", " ", name).strip(_SEPARATORS + ".")
-    return name if len(name) >= 3 else ""
-
-
 def _sentence(text: str) -> str:
     text = text.strip()
-    return text if not text or text[-1] in ".!?…" else text + "."
+    return text if not text or text[-1] in ".!?…:" else text + "."
 
 
-def _catalog_vocabulary() -> Callable[[str], bool]:
-    """Whether a token appears anywhere in the indexed catalogs (everything counts when that is unknown)."""
-    try:
-        from catalog_ai.vector_store import load_current
+@dataclass
+class _Unit:
+    """Lines of one hit that answer together: a product block, or sentences of a paragraph."""
 
-        store = load_current()
-        lexical = store.lexical if store is not None and len(store) else None
-    except Exception:
-        lexical = None
-    if lexical is None:
-        return lambda token: True
-    unseen = lexical.idf("\x00")  # the IDF of a token no chunk has
-    return lambda token: lexical.idf(token) < unseen - 1e-9
+    hit: Hit
+    rank: int
+    lines: list[str]
+    product: bool
+    coverage: float = 0.0
+    bonus: float = 0.0
+    enough: bool = False
+
+
+class _Matcher:
+    """How much of a question a piece of catalog text covers: stemmed, expanded words weighted by IDF."""
+
+    def __init__(self, lexical: Any, question: str) -> None:
+        self.lexical = lexical
+        # Words that only ask for a price ("cuánto cuesta", "precio") match every product: the price is
+        # looked for by _Asked, not by these words.
+        words = [w for w in normalize(question).split() if not any(w.startswith(k) for k in _PRICE_WORDS)]
+        self.tokens = lexical.query_tokens(" ".join(words))
+        self.slots: list[tuple[str, float, tuple[tuple[str, float], ...]]] = []
+        for i, token in enumerate(self.tokens.base):
+            alternatives = self.tokens.alternatives(i)
+            if token in lexical:
+                self.slots.append((token, lexical.idf(token), alternatives))
+            elif alternatives:
+                self.slots.append((token, max(lexical.idf(f) for f, _w in alternatives), alternatives))
+            # a word the catalog does not know at all ("mamá", "nueva") neither helps nor hurts
+        self.total = sum(idf for _t, idf, _a in self.slots)
+        self.words_asked = sum(1 for t in self.tokens.base if not t.isdigit() or len(t) > 2)
+
+    def matched(self, words: set[str]) -> int:
+        """How many of the question's words (or a synonym/spelling of theirs weighing at least half) ``words`` has."""
+        return sum(
+            1
+            for token, _idf, alternatives in self.slots
+            if token in words or any(w >= _MATCH_WEIGHT and f in words for f, w in alternatives)
+        )
+
+    def enough(self, words: set[str]) -> bool:
+        if self.codes(words):
+            return True  # a reference the customer typed names one product
+        """Covers :data:`ENOUGH_COVERAGE` of the known words (IDF-weighted), and :data:`ENOUGH_WORDS` of all the
+        question's words or at least two words and that share of the known ones: "mesones de mármol rosado" is
+        not answered by any "mesón" when the catalog has no pink marble."""
+        matched = self.matched(words)
+        if self.coverage(words) < ENOUGH_COVERAGE or matched < 1:
+            return False
+        # Small talk around a question ("hola, es para la cocina nueva de mi mamá") does not hide the product:
+        # two words or more and most of the words the catalog knows are enough too.
+        share = ENOUGH_WORDS * (len(self.slots) if matched >= 2 else self.words_asked)
+        return matched >= share
+
+    def partly(self, words: set[str]) -> bool:
+        """The weaker word evidence that suffices when the search's dense and fused scores are high."""
+        return self.coverage(words) >= BOTH_COVERAGE and self.matched(words) >= BOTH_WORDS * self.words_asked
+
+    def words(self, text: str) -> set[str]:
+        from catalog_ai.lexical import document_tokens
+
+        base, extra = document_tokens(text, self.lexical.language)
+        return set(base) | set(extra)
+
+    def coverage(self, words: set[str]) -> float:
+        if self.total <= 0:
+            return 0.0
+        got = 0.0
+        for token, idf, alternatives in self.slots:
+            if token in words:
+                got += idf
+            else:
+                got += idf * max((w for f, w in alternatives if f in words), default=0.0)
+        return got / self.total
+
+    def codes(self, words: set[str]) -> bool:
+        """Whether ``words`` hold a code of the question ("HE-RM800", "gcmon01": joined letters and digits)."""
+        return any(t in words for t in self.tokens.bonus if any(c.isdigit() for c in t) and len(t) >= 4)
+
+
+_HEADING_WORDS = 8
+_COLUMN_NAMES = frozenset(
+    [
+        *("ref", "ref.", "referencia", "codigo", "código", "cod", "cód.", "cód", "sku", "precio", "price", "valor"),
+        *("descripcion", "descripción", "description", "producto", "product", "modelo", "model", "medidas"),
+        *("acabado", "potencia", "capacidad", "presentacion", "presentación"),
+    ]
+)
+
+
+def _heading_like(line: str) -> bool:
+    """A few words, no digit, no sentence punctuation ("Servicio de instalación", "Grifería Sensa para cocina")."""
+    line = line.strip()
+    if not line or any(ch.isdigit() for ch in line) or line[-1] in ".!?…;:" or "," in line:
+        return False
+    return len(line.split()) <= _HEADING_WORDS
+
+
+def _table_header(line: str) -> bool:
+    """A table's header row: heading-like with at least two column names ("Modelo Descarga Medidas Ref. Precio")."""
+    words = [w.strip("·|").casefold() for w in line.split()]
+    return _heading_like(line.replace("·", " ")) and sum(w in _COLUMN_NAMES for w in words) >= 2
+
+
+_RUNS_ON = re.compile(r"^(?:[a-zà-öø-ÿ0-9$€(]|[A-Z]{2,}\b)")
+_SHORT_LAST_WORD = re.compile(r"(?:^|\s)[a-zà-öø-ÿ]{1,4}$")
+
+
+def _prose(lines: list[str]) -> str:
+    """A paragraph's lines as text: a line that does not end a sentence runs on into the next one when that one
+    starts in lower case, with a number or an amount, or with an acronym after a short word ("use\nCPVC");
+    a line that starts with a capitalised word (a table row, a title) stays a line of its own."""
+    out: list[str] = []
+    for line in lines:
+        previous = out[-1] if out else ""
+        runs_on = previous and previous[-1] not in ".!?…:;" and _RUNS_ON.match(line)
+        if runs_on and (not line[:2].isupper() or _SHORT_LAST_WORD.search(previous)):
+            out[-1] = f"{previous} {line}"
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _named(line: str) -> bool:
+    """A line that names something: at least two words of three letters or more besides prices and codes."""
+    return len(re.findall(r"[^\W\d_]{3,}", _MONEY.sub(" ", line))) >= 2
+
+
+def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
+    """A hit's product blocks (whole), and each sentence of its other paragraphs."""
+    from catalog_ai.chunking import is_price_line, normalize_text, product_blocks, unwrap_lines
+    from catalog_ai.prompting import split_sentences
+    from catalog_ai.skus import has_sku
+
+    units = []
+    lines = unwrap_lines(normalize_text(strip_instructions(hit.text))).split("\n")
+    # The page's title heads a chunk: a short first line followed by a blank line, or by another name-like line
+    # ("Grifería para cocina" then "Grifería monocontrol para cocina cuello alto"); a product's own name is
+    # followed by its details ("Granito Blanco Dallas" then "Precio: $380.000").
+    title = (
+        lines[0] if len(lines) > 2 and _heading_like(lines[0]) and (not lines[1] or _heading_like(lines[1])) else None
+    )
+    for position, block in enumerate(product_blocks(lines, sku_pattern=pattern)):
+        # The page's title (the chunk's first line) and a table's header row are nobody's name.
+        block = [
+            line
+            for i, line in enumerate(block)
+            if not ((position == 0 and i == 0 and line == title) or _table_header(line))
+        ]
+        if not block or not _named(" ".join(block)):
+            continue  # codes or prices alone (a table read column by column) tell a customer nothing
+        has_code = any(has_sku(line, pattern) for line in block)
+        short = len(block) <= MAX_PRODUCT_LINES and all(len(line) <= 160 for line in block)
+        priced = any(is_price_line(line) for line in block)
+        one_line_product = len(block) == 1 and priced and len(block[0]) <= 200
+        if has_code or one_line_product or (short and priced and len(block) > 1):
+            units.append(_Unit(hit, rank, block, product=True))
+        else:
+            while len(block) > 1 and _heading_like(block[0]):
+                block = block[1:]  # a section title ("Nuestras tiendas y horarios") does not run into a sentence
+            for sentence in split_sentences(_prose(block)):
+                units.append(_Unit(hit, rank, [sentence], product=False))
+    return units
+
+
+def _product_lines(unit: _Unit, asked: _Asked, matcher: _Matcher, pattern: str) -> tuple[list[str], list[str]]:
+    """A product's lines as written: (its name, reference and price lines; the details asked about, or all when
+    few). The head is said as one sentence, so the answer's sentence limit cuts details, never the price."""
+    from catalog_ai.skus import has_sku
+
+    lines = unit.lines
+    if len(lines) <= 1:
+        return lines, []
+    name = max(range(min(2, len(lines))), key=lambda i: (matcher.coverage(matcher.words(lines[i])), -i))
+    skip = {name} | ({0} if name == 1 and _heading_like(lines[0]) else set())  # a section title above the name
+    labelled = [i for i, line in enumerate(lines) if i not in skip and (has_sku(line, pattern) or _priced(line))]
+    rest = [i for i in range(len(lines)) if i not in skip and i not in labelled]
+    asked_for = [
+        i for i in rest if any(p.search(lines[i]) for p in asked.facts) or matcher.coverage(matcher.words(lines[i]))
+    ]
+    details = rest if (len(lines) <= 4 or asked.general) else asked_for
+    details = sorted(details, key=lambda i: (i not in asked_for, i))
+    head = [lines[i] for i in [name, *labelled]]
+    return head, [lines[i] for i in details][: max(MAX_PRODUCT_LINES - len(head), 1)]
+
+
+def _priced(line: str) -> bool:
+    from catalog_ai.chunking import is_price_line
+
+    return is_price_line(line) or bool(_MONEY.search(line))
+
+
+def _text_sentences(best: _Unit, units: list[_Unit], asked: _Asked, matcher: _Matcher) -> list[_Unit]:
+    """The best sentence, and the next one of the same hit that adds what the question asks for."""
+    chosen = [best]
+    covered = matcher.words(best.lines[0])
+    for unit in sorted(units, key=lambda u: -(u.coverage + u.bonus)):
+        if len(chosen) >= MAX_TEXT_SENTENCES:
+            break
+        if unit is best or unit.hit is not best.hit or unit.product or unit.coverage <= 0:
+            continue
+        words = matcher.words(unit.lines[0])
+        if matcher.coverage(covered | words) > matcher.coverage(covered) + 0.05:
+            chosen.append(unit)
+            covered |= words
+    order = {id(u): i for i, u in enumerate(units)}
+    return sorted(chosen, key=lambda u: order[id(u)])
 
 
 def extractive_answer(
@@ -581,75 +802,108 @@ def extractive_answer(
     hits: Sequence[Hit],
     *,
     language: str = "es",
-    in_catalog: Callable[[str], bool] | None = None,
+    lexical: Any = None,
 ) -> tuple[str, list[Reference]] | None:
-    """An answer copied from the best-matching product block of ``hits`` (with its references), or None.
+    """An answer made of the catalog's own lines and sentences (with its references), or None.
 
-    A block answers when it holds at least 60% of the question's words, or at least two
-    words and 60% of those the catalog knows at all (``in_catalog``), so that small talk
-    around a question ("hola, es para mi cocina nueva...") does not hide the product.
-    None otherwise: better the fallback than a neighbour's price.
+    The units are the product blocks of the best hits (a product's lines, as ``catalog_ai.chunking``
+    groups them) and the sentences of their other paragraphs (policies, services). The unit
+    covering most of the question's words (stemmed and expanded like the search, weighted by
+    IDF; words the catalog does not know at all do not count) answers when it covers at least
+    :data:`ENOUGH_COVERAGE` of them and :data:`ENOUGH_WORDS` of the question's words (or the
+    customer typed its reference); a unit of the best hit also answers with weaker word evidence
+    when the search's dense and fused scores are both high (:data:`BOTH_FUSED`...). A product is
+    copied whole (name, reference, price and details as written); a paragraph gives its best
+    sentence and the next one that adds to it. Nothing is rewritten, relabelled or cut out,
+    so every number of the answer is in a cited chunk. An English question gets English
+    framing words (:data:`FRAMES`) around the catalog's sentences. None when nothing answers:
+    better the fallback than a neighbour's price.
+
+    ``lexical`` is the catalog's :class:`catalog_ai.lexical.LexicalIndex` (for IDF, stemming and
+    expansion); by default the current store's, else one built over the hits.
     """
-    from catalog_ai.chunking import normalize_text, product_blocks
     from catalog_ai.skus import extract_skus
 
+    hits = list(hits[:MAX_IMAGES])
+    if not hits:
+        return None
     pattern = _sku_pattern()
-    patterns, general, product_query = _intents(question)
-    wanted = _tokens(product_query)
-    if not wanted:
+    lexical = lexical or _lexical_for(hits)
+    asked = _asked(question)
+    matcher = _Matcher(lexical, question)
+    units = [unit for rank, hit in enumerate(hits) for unit in _units(hit, rank, pattern)]
+    if not units:
         return None
-    in_catalog = in_catalog or _catalog_vocabulary()
-    known = {t for t in wanted if in_catalog(t)}
-
-    def enough(matched: int) -> bool:
-        return matched >= 1 and (matched >= 0.6 * len(wanted) or (matched >= 2 and matched >= 0.6 * len(known)))
-
-    best: tuple[float, int, Hit, list[str]] | None = None
-    for rank, hit in enumerate(hits[:MAX_IMAGES]):
-        lines = normalize_text(strip_instructions(hit.text)).split("\n")
-        for block in product_blocks(lines, sku_pattern=pattern):
-            matched = len(wanted & _tokens("\n".join(block)))
-            if not enough(matched):
-                continue
-            candidate = (matched + float(hit.score), -rank, hit, block)
-            if best is None or candidate[:2] > best[:2]:
-                best = candidate
-    if best is None:
+    top = hits[0]
+    both = top.dense is not None and top.dense >= BOTH_DENSE and top.score >= BOTH_FUSED
+    for unit in units:
+        text = "\n".join(unit.lines)
+        words = matcher.words(text)
+        unit.coverage = matcher.coverage(words)
+        unit.enough = (
+            matcher.enough(words)
+            or (both and unit.hit is top and matcher.partly(words))
+            or (unit.rank == 0 and matcher.matched(words) >= 1 and asked.specific(text))
+        )
+        # The search's own judgement (hybrid: dense meaning and words) counts as much as the words in common.
+        unit.bonus = 0.3 * matcher.codes(words) + HIT_WEIGHT * float(unit.hit.score) - 0.02 * unit.rank
+        if asked.price and _MONEY.search(text):
+            unit.bonus += 0.2 if unit.product else 0.1
+        if asked.facts and any(p.search(text) for p in asked.facts):
+            unit.bonus += 0.1 if unit.product else 0.15
+    ranked = sorted(units, key=lambda u: (-u.enough, -((1 - HIT_WEIGHT) * u.coverage + u.bonus), u.rank))
+    best = ranked[0]
+    if not best.enough:
         return None
-    _score, _rank, hit, block = best
-
-    skus = extract_skus("\n".join(block), pattern)
-    sku = next((s for s in skus if s in set(hit.skus)), skus[0] if skus else "")
-    if not sku and len(hit.skus) == 1 and len(extract_skus(hit.text, pattern)) <= 1:
-        sku = hit.skus[0]
-    price, _price_line = _price(block)
-    # The name: the line sharing most words with the question (description lines come first).
-    overlaps = [len(wanted & _tokens(line)) for line in block]
-    name_line = max(range(len(block)), key=lambda i: (overlaps[i], -i))
-    name = _name(block[name_line], sku=sku, price=price) or next(
-        (n for n in (_name(line, sku=sku, price=price) for line in block) if n), ""
-    )
-    name_tokens = _tokens(block[name_line])
-    facts = []
-    for i, line in enumerate(block):
-        if i == name_line:
-            continue
-        if not _name(line, sku=sku, price=price):
-            continue  # nothing but the reference and the price, already said
-        asks = any(p.search(line) for p in patterns)
-        shares = bool((wanted - name_tokens) & _tokens(line))
-        if asks or shares or general:
-            facts.append(line)
-    labels = {"price": "Price" if language == "en" else "Precio", "ref": "Ref."}
-    head = [name] if name else []
-    if sku:
-        head.append(f"{labels['ref']} {sku}")
-    if price:
-        head.append(f"{labels['price']} {price}")
-    text = " ".join([_sentence(" — ".join(head)), *[_sentence(f) for f in facts[:3]]]).strip()
-    if not text:
+    if best.product:
+        head, parts = _product_lines(best, asked, matcher, pattern)
+        if language == "en":
+            head = [_english_label(line, pattern) for line in head]
+        # The product's name, reference and price lines as one sentence, each line whole: "Granito Negro San
+        # Gabriel — Precio por metro cuadrado: $450.000 — Ref. GR-001."
+        parts = [" — ".join(line.strip().rstrip(".").strip() for line in head if line.strip()), *parts]
+        chosen = [best]
+    else:
+        chosen = _text_sentences(best, units, asked, matcher)
+        parts = [line for unit in chosen for line in unit.lines]
+    body = " ".join(_sentence(line) for line in parts if line.strip()).strip()
+    if not body:
         return None
-    refs = [_reference(hit, sku=sku)]
-    if sku:
-        refs += [_reference(h, sku=sku) for h in hits if h is not hit and sku in set(h.skus)]
+    text = FRAMES.get(language, "") + body
+    refs = []
+    for unit in chosen:
+        skus = extract_skus("\n".join(unit.lines), pattern)
+        sku = next((s for s in skus if s in set(unit.hit.skus)), skus[0] if skus else "")
+        refs.append(_reference(unit.hit, sku=sku))
+        if sku:
+            refs += [_reference(h, sku=sku) for h in hits if h is not unit.hit and sku in set(h.skus)]
     return text, _dedupe(refs)
+
+
+_ES_PRICE_LABEL = re.compile(r"(?i)^\s*(?:precio|valor)(?:\s+de\s+venta)?\s*[:=\-\u2013]?\s*(?=[$€\d]|cop|usd)")
+_ES_CODE_LABEL = re.compile(r"(?i)^\s*(?:ref(?:erencia)?|c[oó]d(?:igo)?|sku)\.?\s*[:#\-\u2013]?\s*(?=[A-Z0-9])")
+
+
+def _english_label(line: str, pattern: str) -> str:
+    """A product's label-and-value line in the customer's language: "Precio: $289.900" -> "Price: $289.900",
+    "Cód. DU-110" -> "Reference: DU-110". The value stays as written; other lines are left alone."""
+    if _ES_PRICE_LABEL.match(line) and _priced(line):
+        return _ES_PRICE_LABEL.sub("Price: ", line, count=1)
+    if _ES_CODE_LABEL.match(line):
+        return _ES_CODE_LABEL.sub("Reference: ", line, count=1)
+    return line
+
+
+def _lexical_for(hits: Sequence[Hit]) -> Any:
+    """The current store's lexical index, else one over the hits' own texts."""
+    from catalog_ai.lexical import LexicalIndex
+
+    try:
+        from catalog_ai.vector_store import load_current
+
+        store = load_current()
+        if store is not None and len(store):
+            return store.lexical
+    except Exception:
+        logger.warning("No catalog store for the extractive answer's word weights", exc_info=True)
+    return LexicalIndex.build([h.text for h in hits])

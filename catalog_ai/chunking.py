@@ -2,16 +2,21 @@
 
 Pure: no Django, no I/O.
 
-1. Whitespace is normalised (spaces collapsed, lines stripped, runs of blank lines become one); line breaks stay.
+1. Whitespace is normalised (spaces collapsed, lines stripped, runs of blank lines become one); line breaks stay,
+   except where the PDF wrapped a sentence (:func:`unwrap_lines`).
 2. The page is cut into blocks. On a page with product markers ("anchor" lines: lines with a SKU, else
    lines with a price) every anchor belongs to one product block; between two anchors the boundary goes
    after the last price line (a price closes a product), else at the first blank line, else right before
    the next product's description (description first, then reference: the usual catalog layout).
    Lines before the first product / after the last one form their own block when a blank line or a price
-   separates them, and join the nearest product otherwise. Pages without markers are cut at blank lines.
-3. Blocks are packed in order into chunks of at most `max_chars`; consecutive chunks overlap by whole
-   lines (whole trailing blocks when they fit in `overlap`, else trailing lines). A block longer than
-   `max_chars` alone is cut by lines (and an over-long line by words).
+   separates them, and join the nearest product otherwise. When every product is one whole line (its name,
+   reference and price on the same line), each line is a product of its own and the other lines are
+   paragraphs (a title, a closing remark). Pages without markers are cut at blank lines (policies, services
+   and other text stay as paragraphs).
+3. Blocks are packed in order into chunks of at most `max_chars`, separated by a blank line (so whoever reads
+   a chunk sees where a product or a paragraph ends); consecutive chunks overlap by whole lines (whole
+   trailing blocks when they fit in `overlap`, else trailing lines). A block longer than `max_chars` alone is
+   cut by lines (and an over-long line by words).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _INVISIBLE = re.compile(r"[\u00ad\u200b-\u200d\u2060\ufeff]")
 
 Block = list[str]
+#: A line with a price closes a product only when it is this short (longer: a sentence that mentions a price).
+_CLOSING_PRICE_CHARS = 80
 
 
 def normalize_text(text: str) -> str:
@@ -41,6 +48,35 @@ def normalize_text(text: str) -> str:
             out.append(line)
     while out and not out[-1]:
         out.pop()
+    return "\n".join(out)
+
+
+_ENDS_SENTENCE = re.compile(r"[.!?…:;]$")
+_CONTINUES = re.compile(r"^(?:[a-zà-öø-ÿ]|[$€]\s?\d)")
+
+
+def unwrap_lines(text: str) -> str:
+    """Join the lines a PDF wrapped inside a sentence (blank lines between them included).
+
+    A line that does not end a sentence (no ``. ! ? … : ;`` at its end) continues on the next non-blank
+    line when that one starts with a lower-case letter or an amount ("con un\ncosto de $35.000" -> "con un
+    costo de $35.000", "con un costo de\n$180.000 por mesón"). Product lines ("Grifería de cocina\nManguera
+    de 1,5 m") start with a capital and stay apart.
+    """
+    lines = text.split("\n")
+    out: list[str] = []
+    pending_blank = False
+    for line in lines:
+        if not line:
+            pending_blank = True
+            continue
+        if out and out[-1] and not _ENDS_SENTENCE.search(out[-1]) and _CONTINUES.match(line):
+            out[-1] = f"{out[-1]} {line}"
+        else:
+            if pending_blank and out:
+                out.append("")
+            out.append(line)
+        pending_blank = False
     return "\n".join(out)
 
 
@@ -58,16 +94,57 @@ def _paragraphs(lines: list[str]) -> list[Block]:
     return [b for b in blocks if b]
 
 
+def _closing_price(line: str) -> bool:
+    """A price line that can close a product ("Precio: $389.900"), not a sentence that quotes a price."""
+    return is_price_line(line) and len(line) <= _CLOSING_PRICE_CHARS
+
+
 def _gap_split(gap: list[str], *, price_anchors: bool) -> int:
-    """Where the lines between two products divide: gap[:i] end the previous one, gap[i:] start the next."""
-    if not price_anchors:
-        last_price = max((i for i, line in enumerate(gap) if line and is_price_line(line)), default=-1)
-        if last_price >= 0:
-            return last_price + 1
+    """Where the lines between two products divide: gap[:i] end the previous one, gap[i:] start the next.
+
+    With reference anchors: a price line right after the reference (blank lines between allowed, as OCR
+    leaves them) closes that product; otherwise a blank line divides; otherwise the last price line closes
+    the previous product (reference first, then name and price). With price anchors: the first blank line.
+    """
+    first = next((i for i, line in enumerate(gap) if line), -1)
+    if not price_anchors and first >= 0 and _closing_price(gap[first]):
+        return first + 1
     first_blank = next((i for i, line in enumerate(gap) if not line), -1)
     if first_blank >= 0:
         return first_blank
+    if not price_anchors:
+        last_price = max((i for i, line in enumerate(gap) if line and _closing_price(line)), default=-1)
+        if last_price >= 0:
+            return last_price + 1
     return 0
+
+
+_NAME_WORD = re.compile(r"[^\W\d_]{3,}")
+_LABEL_WORDS = frozenset(["ref", "precio", "valor", "sku", "cod", "código", "referencia", "price", "cop", "usd"])
+
+
+def _has_name(line: str, sku_pattern: str) -> bool:
+    """Whether a line says more than a reference and a price: at least two words of three letters or more."""
+    rest = re.sub(sku_pattern, " ", line)
+    words = [w for w in _NAME_WORD.findall(rest) if w.casefold() not in _LABEL_WORDS]
+    return len(words) >= 2
+
+
+def _whole_product_line(line: str, sku_pattern: str) -> bool:
+    """A line holding a product's reference, its price and a name."""
+    return has_sku(line, sku_pattern) and is_price_line(line) and _has_name(line, sku_pattern)
+
+
+def _line_products(lines: list[str], anchors: list[int]) -> list[Block]:
+    """Each anchor line alone; the lines between them as paragraphs."""
+    blocks: list[Block] = []
+    start = 0
+    for anchor in anchors:
+        blocks.extend(_paragraphs(lines[start:anchor]))
+        blocks.append([lines[anchor]])
+        start = anchor + 1
+    blocks.extend(_paragraphs(lines[start:]))
+    return blocks
 
 
 def product_blocks(lines: list[str], *, sku_pattern: str = DEFAULT_SKU_PATTERN) -> list[Block]:
@@ -79,11 +156,16 @@ def product_blocks(lines: list[str], *, sku_pattern: str = DEFAULT_SKU_PATTERN) 
         price_anchors = True
     if not anchors:
         return _paragraphs(lines)
+    if not price_anchors and all(_whole_product_line(lines[i], sku_pattern) for i in anchors):
+        return _line_products(lines, anchors)
 
     blocks: list[Block] = []
-    # Before the first product: a header block when a blank line separates it.
+    # Before the first product: a header block when a blank line separates it, unless the product has no name
+    # without it (OCR puts blank lines inside a product: "Mesón granito negro", "", "REF: GR-1", "Precio $10").
     head = lines[: anchors[0]]
     last_blank = max((i for i, line in enumerate(head) if not line), default=-1)
+    if last_blank >= 0 and not any(_has_name(line, sku_pattern) for line in lines[last_blank + 1 : anchors[0] + 1]):
+        last_blank = max((i for i, line in enumerate(head[:last_blank]) if not line), default=-1)
     blocks.extend(_paragraphs(head[:last_blank]) if last_blank >= 0 else [])
     start = last_blank + 1 if last_blank >= 0 else 0
     for k, anchor in enumerate(anchors):
@@ -94,7 +176,7 @@ def product_blocks(lines: list[str], *, sku_pattern: str = DEFAULT_SKU_PATTERN) 
             tail = lines[anchor + 1 :]
             split = _gap_split(tail, price_anchors=price_anchors)
             has_separator = any(not line for line in tail) or (
-                not price_anchors and any(line and is_price_line(line) for line in tail)
+                not price_anchors and any(line and _closing_price(line) for line in tail)
             )
             end = anchor + 1 + (split if has_separator else len(tail))
         block = [line for line in lines[start:end] if line]
@@ -179,33 +261,94 @@ def _overlap_tail(current: list[_Piece], following: _Piece, overlap: int) -> lis
     return _trailing_lines(last.lines, overlap)
 
 
+#: A block shorter than this (a title, a one-line note) is kept with the next block rather than alone.
+MIN_BLOCK_CHARS = 80
+_TITLE_WORDS = 8
+
+
+def _page_title(blocks: list[Block]) -> list[str]:
+    """The page's title: a first block of one short line without digits ("Grifería para cocina"), else none."""
+    if len(blocks) < 2 or len(blocks[0]) != 1:
+        return []
+    line = blocks[0][0]
+    if any(ch.isdigit() for ch in line) or len(line.split()) > _TITLE_WORDS or line.endswith((".", ":", ";")):
+        return []
+    return [line]
+
+
 def chunk_page(
     text: str, *, max_chars: int = 900, overlap: int = 150, sku_pattern: str = DEFAULT_SKU_PATTERN
 ) -> list[str]:
-    """The page's text as chunks of at most `max_chars` characters, overlapping by up to `overlap`."""
+    """The page's text as chunks of at most `max_chars` characters: one product, or one paragraph, per chunk.
+
+    Each product block (and each paragraph of text) is a chunk of its own, so a search finds the product
+    itself and an answer quotes its lines; a block shorter than MIN_BLOCK_CHARS joins the next one (the last
+    joins the previous). The page's title, when it has one, heads every chunk of the page (the chunk about
+    "Portarrollos de pared" still says it is on "Accesorios de baño"). A block longer than `max_chars` is
+    cut by lines, consecutive pieces overlapping by up to `overlap` characters of whole lines.
+    """
     max_chars = max(int(max_chars), 50)
     overlap = min(max(int(overlap), 0), max_chars // 2)
     sku_pattern = sku_pattern or DEFAULT_SKU_PATTERN
-    normalized = normalize_text(text)
+    normalized = unwrap_lines(normalize_text(text))
     if not normalized:
         return []
 
-    pieces: list[_Piece] = []
-    for source, block in enumerate(product_blocks(normalized.split("\n"), sku_pattern=sku_pattern)):
-        product = any(has_sku(line, sku_pattern) or is_price_line(line) for line in block)
-        parts = [block] if _size(block) <= max_chars else _split_block(block, max_chars - overlap)
-        pieces.extend(_Piece(part, source, product) for part in parts)
+    blocks = product_blocks(normalized.split("\n"), sku_pattern=sku_pattern)
+    title = _page_title(blocks)
+    if title and _size(title) > max_chars // 4:
+        title = []
+    groups: list[list[Block]] = []
+    pending: list[Block] = []
+    for block in blocks[1:] if title else blocks:
+        pending.append(block)
+        is_product = any(has_sku(line, sku_pattern) or is_price_line(line) for line in block)
+        if is_product or sum(_size(b) for b in pending) >= MIN_BLOCK_CHARS:
+            groups.append(pending)
+            pending = []
+    if pending:
+        if groups and sum(_size(b) for b in [*groups[-1], *pending]) + len(groups[-1]) <= max_chars:
+            groups[-1].extend(pending)
+        else:
+            groups.append(pending)
+    if not groups and title:
+        groups = [[title]]
+        title = []
 
-    chunks: list[list[_Piece]] = []
-    current: list[_Piece] = []
+    chunks: list[str] = []
+    room = max_chars - (_size(title) + 2 if title else 0)
+    for group in groups:
+        pieces = [_Piece(block, source, False) for source, block in enumerate(group)]
+        if len(_chunk_text(pieces)) <= room:
+            parts = [pieces]
+        else:
+            parts = []
+            for block in group:
+                if _size(block) <= room:
+                    parts.append([_Piece(block, 0, False)])
+                    continue
+                cut = [[_Piece(part, 0, False)] for part in _split_block(block, room - overlap)]
+                for k in range(1, len(cut)):
+                    carried = _trailing_lines(cut[k - 1][-1].lines, overlap)
+                    while carried and _size([*carried, *cut[k][0].lines]) > room:
+                        carried = carried[1:]
+                    cut[k] = [_Piece([*carried, *cut[k][0].lines], 0, False)]
+                parts.extend(cut)
+        for part in parts:
+            body = _chunk_text(part)
+            chunks.append("\n".join([*title, "", body]) if title else body)
+    return chunks
+
+
+def _chunk_text(pieces: list[_Piece]) -> str:
+    """The pieces' lines; a blank line where one block ends and another begins."""
+    out: list[str] = []
+    previous: int | None = None
     for piece in pieces:
-        if current and _size([*(line for p in current for line in p.lines), *piece.lines]) > max_chars:
-            chunks.append(current)
-            carried = _overlap_tail(current, piece, overlap)
-            while carried and _size([*carried, *piece.lines]) > max_chars:
-                carried = carried[1:]
-            current = [_Piece(carried, current[-1].source, current[-1].product)] if carried else []
-        current.append(piece)
-    if current:
-        chunks.append(current)
-    return ["\n".join(line for piece in chunk for line in piece.lines) for chunk in chunks]
+        if not piece.lines:
+            continue
+        if out and piece.source != previous:
+            out.append("")
+        out.extend(piece.lines)
+        previous = piece.source
+    return "\n".join(out)

@@ -8,15 +8,29 @@ On top of that:
 
 * a short Spanish + English stop-word list is dropped, so an off-topic
   question ("¿cuál es la capital de Francia?") shares no token with a catalog;
-* a light plural folding ("mesones" -> "meson", "griferías" -> "griferia",
-  "inoxidables"/"inoxidable" -> "inoxidabl", "sinks" -> "sink") on alphabetic
-  words longer than 4 letters;
+* Snowball stemming (PyStemmer) of alphabetic words, the same on both sides:
+  Spanish by default, English when the indexed text reads as English
+  ("instalar"/"instalación" -> "instal", "mesones" -> "meson", "sinks" -> "sink");
 * SKU-aware extra tokens: a code such as "GR-NEG-200" normalizes to
   "gr neg 200" and also yields the joined forms "grneg200", "grneg", "neg200",
   so "GR NEG 200", "gr-neg-200", "GRNEG200" and "ref GR.NEG.200" all meet the
   same chunk. In a query, short adjacent words are joined the same way
   ("GR NEG 200" -> "grneg200", "200 x 60" -> "200x60"); those joins are a bonus:
   they add to a document's score when it has them but never count against it.
+
+Query expansion (:meth:`LexicalIndex.expand`), learned from the catalog itself
+plus a short curated list:
+
+* a query word the catalog does not contain is matched against the catalog's
+  vocabulary with rapidfuzz (typos, missing letters: "granitto", "gryferia"),
+  counting :data:`FUZZY_WEIGHT` times the similarity of a direct match;
+* a word of :data:`catalog_ai.synonyms.SYNONYM_GROUPS` ("llave" -> "grifería",
+  "demoran" -> "plazo"/"días hábiles") also looks for the group's words that
+  the catalog contains, at :data:`SYNONYM_WEIGHT` of a direct match.
+
+Each query word is one slot: a document scores the best of the word itself and
+its weighted alternatives, so an expansion never counts twice and never beats
+the word as written.
 
 :meth:`LexicalIndex.search` returns raw BM25 scores; :meth:`LexicalIndex.relevance`
 turns one into 0..1: the score divided by the sum of the query's base-token IDFs
@@ -30,21 +44,48 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
+import Stemmer
+from rapidfuzz import fuzz, process
 
+from catalog_ai.synonyms import SYNONYM_GROUPS
 from whatsapp_ia.text import normalize_text
 
-__all__ = ["STOPWORDS", "LexicalIndex", "QueryTokens", "document_tokens", "query_tokens"]
+__all__ = [
+    "FUZZY_WEIGHT",
+    "LANGUAGES",
+    "STOPWORDS",
+    "SYNONYM_WEIGHT",
+    "LexicalIndex",
+    "QueryTokens",
+    "detect_language",
+    "document_tokens",
+    "query_tokens",
+    "stem",
+]
+
+#: Stemmer per language code (Snowball algorithm names).
+LANGUAGES = {"es": "spanish", "en": "english"}
+#: A synonym of the curated list counts this much of a direct match.
+SYNONYM_WEIGHT = 0.7
+#: A fuzzy match counts this much of a direct match, times its similarity (0..1).
+FUZZY_WEIGHT = 0.6
+#: rapidfuzz ratio (0..100) a catalog word needs to be taken for a misspelt query word.
+FUZZY_CUTOFF = 80.0
+FUZZY_MIN_LENGTH = 5
 
 # Function words of Spanish and English (already normalized: no accents, lower case).
 _STOPWORD_LINES = (
     "a al algo algun alguna algunas alguno algunos ante antes aqui asi aun aunque cada como con contra cual cuales",
-    "cualquier de del desde donde el ella ellas ello ellos en entre era eran es esa esas ese eso esos esta estaba",
+    "cualquier cuando de del desde donde el ella ellas ello ellos en entre era eran es esa esas ese eso esos esta",
+    "estaba",
     "estan estas este esto estos estoy fue fueron ha hace hacen hacer hay hasta la las le les lo los mas me mi mis",
     "mucho muy ni no nos nosotros o os otra otro para pero poco por porque pues que quien quiero quisiera se sea ser",
     "si sobre son su sus tambien te tengo tiene tienen tu tus un una unas uno unos usted ustedes vale ya yo favor",
@@ -61,26 +102,50 @@ _MAX_JOIN_PARTS = 4
 
 @dataclass(frozen=True)
 class QueryTokens:
-    """A query's base tokens (they define its full score) and its bonus join tokens."""
+    """A query's base tokens (they define its full score), its bonus join tokens, and its expansions.
+
+    ``expansions[i]`` holds (token, weight) alternatives of ``base[i]`` (empty when none).
+    """
 
     base: tuple[str, ...]
     bonus: tuple[str, ...] = field(default=())
+    expansions: tuple[tuple[tuple[str, float], ...], ...] = field(default=())
+
+    def alternatives(self, i: int) -> tuple[tuple[str, float], ...]:
+        return self.expansions[i] if i < len(self.expansions) else ()
 
 
-def _stem(token: str) -> str:
-    """Light plural folding, the same on both sides (consistent rather than linguistic).
+_stemmer_lock = threading.Lock()
+_stemmers: dict[str, Stemmer.Stemmer] = {}
 
-    "mesones"/"meson" -> "meson", "inoxidables"/"inoxidable" -> "inoxidabl", "griferias" -> "griferia".
-    """
-    if len(token) <= 4 or not token.isalpha():
+
+@lru_cache(maxsize=65536)
+def stem(token: str, language: str = "es") -> str:
+    """Snowball stem of an alphabetic word (other tokens, such as "200" or "x60", unchanged)."""
+    if len(token) <= 2 or not token.isalpha():
         return token
-    if token.endswith("es"):
-        return token[:-2]
-    if token.endswith("s") and not token.endswith(("ss", "us", "is")):
-        return token[:-1]
-    if token.endswith("e"):
-        return token[:-1]
-    return token
+    algorithm = LANGUAGES.get(language, "spanish")
+    with _stemmer_lock:  # a PyStemmer object is not thread-safe
+        stemmer = _stemmers.get(algorithm)
+        if stemmer is None:
+            stemmer = _stemmers[algorithm] = Stemmer.Stemmer(algorithm)
+        return stemmer.stemWord(token)
+
+
+_ES_HINTS = frozenset(
+    ["de", "la", "el", "los", "las", "del", "con", "para", "por", "y", "en", "un", "una", "es", "precio"]
+)
+_EN_HINTS = frozenset(["the", "of", "and", "with", "for", "to", "in", "a", "is", "price"])
+
+
+def detect_language(texts: Sequence[str]) -> str:
+    """'en' when the texts use more English than Spanish function words, else 'es'."""
+    es = en = 0
+    for text in texts:
+        for word in normalize_text(text).split():
+            es += word in _ES_HINTS
+            en += word in _EN_HINTS
+    return "en" if en > es else "es"
 
 
 def _fold(text: str) -> str:
@@ -118,13 +183,13 @@ def _sku_joins(text: str) -> list[str]:
     return out
 
 
-def _base_tokens(text: str) -> list[str]:
-    return [_stem(word) for word in _words(text) if word not in STOPWORDS and any(c.isalnum() for c in word)]
+def _base_tokens(text: str, language: str = "es") -> list[str]:
+    return [stem(word, language) for word in _words(text) if word not in STOPWORDS and any(c.isalnum() for c in word)]
 
 
-def document_tokens(text: str) -> tuple[list[str], list[str]]:
+def document_tokens(text: str, language: str = "es") -> tuple[list[str], list[str]]:
     """A document's (base tokens, extra join tokens: code spans and runs of short words with a digit)."""
-    return _base_tokens(text), [*_sku_joins(text), *_short_word_joins(_words(text))]
+    return _base_tokens(text, language), [*_sku_joins(text), *_short_word_joins(_words(text))]
 
 
 def _short_word_joins(words: Sequence[str]) -> list[str]:
@@ -141,10 +206,10 @@ def _short_word_joins(words: Sequence[str]) -> list[str]:
     return out
 
 
-def query_tokens(text: str) -> QueryTokens:
-    """A query's base tokens and its bonus joins (code spans, runs of short words with a digit)."""
+def query_tokens(text: str, language: str = "es") -> QueryTokens:
+    """A query's base tokens and its bonus joins (code spans, runs of short words with a digit); no expansions."""
     words = _words(text)
-    base = _base_tokens(text)
+    base = _base_tokens(text, language)
     bonus = [*_sku_joins(text), *_short_word_joins(words)]
     base_set = set(base)
     return QueryTokens(
@@ -153,19 +218,26 @@ def query_tokens(text: str) -> QueryTokens:
 
 
 class LexicalIndex:
-    """BM25 (Okapi, k1=1.2, b=0.75, non-negative IDF) over normalized, SKU-aware tokens."""
+    """BM25 (Okapi, k1=1.2, b=0.75, non-negative IDF) over stemmed, SKU-aware tokens, with query expansion."""
 
-    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(self, k1: float = 1.2, b: float = 0.75, language: str = "es") -> None:
         self.k1 = k1
         self.b = b
+        self.language = language
         self.n_docs = 0
         self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._doc_len = np.zeros(0, dtype=np.float32)
         self._avgdl = 1.0
+        self._vocabulary: list[str] = []
+        self._synonyms: dict[str, tuple[str, ...]] = {}
+        self._fuzzy_cache: dict[str, tuple[tuple[str, float], ...]] = {}
 
     @classmethod
-    def build(cls, docs: Sequence[str], *, k1: float = 1.2, b: float = 0.75) -> LexicalIndex:
-        index = cls(k1=k1, b=b)
+    def build(
+        cls, docs: Sequence[str], *, k1: float = 1.2, b: float = 0.75, language: str | None = None
+    ) -> LexicalIndex:
+        """The index of ``docs``; ``language`` (es/en) picks the stemmer, detected from the docs when None."""
+        index = cls(k1=k1, b=b, language=language or detect_language(docs[:200]))
         index._build(docs)
         return index
 
@@ -173,7 +245,7 @@ class LexicalIndex:
         postings: dict[str, tuple[list[int], list[int]]] = {}
         lengths: list[int] = []
         for doc_idx, doc in enumerate(docs):
-            base, extra = document_tokens(doc)
+            base, extra = document_tokens(doc, self.language)
             lengths.append(len(base))
             counts = Counter(base)
             for token in set(extra) - counts.keys():
@@ -189,33 +261,102 @@ class LexicalIndex:
             token: (np.asarray(ids, dtype=np.int64), np.asarray(tfs, dtype=np.float32))
             for token, (ids, tfs) in postings.items()
         }
+        self._vocabulary = sorted(t for t in self._postings if t.isalpha() and len(t) >= 3)
+        self._synonyms = self._synonym_table()
+
+    def _synonym_table(self) -> dict[str, tuple[str, ...]]:
+        """Each stemmed word of a curated group -> the group's other stems that the catalog contains."""
+        table: dict[str, set[str]] = {}
+        for group in SYNONYM_GROUPS:
+            # English plurals too ("toilets", "faucets"): a Spanish stemmer leaves them whole.
+            words = [form for word in group for form in (word, word + "s")]
+            stems = {t for word in words for t in _base_tokens(word, self.language)}
+            present = {t for t in stems if t in self._postings}
+            for t in stems:
+                others = present - {t}
+                if others:
+                    table.setdefault(t, set()).update(others)
+        return {t: tuple(sorted(others)) for t, others in table.items()}
 
     def __len__(self) -> int:
         return self.n_docs
+
+    def __contains__(self, token: str) -> bool:
+        return token in self._postings
 
     def idf(self, token: str) -> float:
         df = len(self._postings[token][0]) if token in self._postings else 0
         return math.log(1.0 + (self.n_docs - df + 0.5) / (df + 0.5))
 
-    def _accumulate(self, scores: np.ndarray, tokens: Iterable[str]) -> None:
-        norm = self.k1 * (1.0 - self.b + self.b * self._doc_len / self._avgdl)
-        for token in tokens:
-            hit = self._postings.get(token)
-            if hit is None:
-                continue
-            ids, tfs = hit
-            scores[ids] += self.idf(token) * tfs * (self.k1 + 1.0) / (tfs + norm[ids])
+    # --- queries ------------------------------------------------------------------------------------
+
+    def query_tokens(self, text: str, *, expand: bool = True) -> QueryTokens:
+        """``text`` tokenized with this index's stemmer and (unless expand=False) expanded."""
+        tokens = query_tokens(text, self.language)
+        return self.expand(tokens) if expand else tokens
+
+    def _tokens(self, query: str | QueryTokens) -> QueryTokens:
+        return query if isinstance(query, QueryTokens) else self.query_tokens(query)
+
+    def expand(self, tokens: QueryTokens) -> QueryTokens:
+        """``tokens`` with, for each base token, its curated synonyms and (when unknown) fuzzy matches."""
+        expansions = []
+        for token in tokens.base:
+            alternatives: dict[str, float] = {}
+            for other in self._synonyms.get(token, ()):
+                alternatives[other] = max(alternatives.get(other, 0.0), SYNONYM_WEIGHT)
+            if token not in self._postings:
+                for other, weight in self._fuzzy(token):
+                    alternatives[other] = max(alternatives.get(other, 0.0), weight)
+            alternatives.pop(token, None)
+            expansions.append(tuple(sorted(alternatives.items(), key=lambda kv: (-kv[1], kv[0]))))
+        return QueryTokens(base=tokens.base, bonus=tokens.bonus, expansions=tuple(expansions))
+
+    def _fuzzy(self, token: str) -> tuple[tuple[str, float], ...]:
+        """Catalog words close in spelling to an unknown word (typos), weighted by similarity."""
+        if len(token) < FUZZY_MIN_LENGTH or not token.isalpha() or not self._vocabulary:
+            return ()
+        cached = self._fuzzy_cache.get(token)
+        if cached is None:
+            found = process.extract(token, self._vocabulary, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=3)
+            cached = tuple((word, FUZZY_WEIGHT * score / 100.0) for word, score, _i in found)
+            if len(self._fuzzy_cache) < 10000:
+                self._fuzzy_cache[token] = cached
+        return cached
+
+    # --- scores -------------------------------------------------------------------------------------
+
+    def _bm25(self, token: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(document ids, BM25 contributions) of one token, or None when no document has it."""
+        hit = self._postings.get(token)
+        if hit is None:
+            return None
+        ids, tfs = hit
+        norm = self.k1 * (1.0 - self.b + self.b * self._doc_len[ids] / self._avgdl)
+        return ids, self.idf(token) * tfs * (self.k1 + 1.0) / (tfs + norm)
 
     def scores(self, query: str | QueryTokens) -> np.ndarray:
-        """BM25 score of every document (0 where nothing matches)."""
-        tokens = query if isinstance(query, QueryTokens) else query_tokens(query)
+        """BM25 score of every document (0 where nothing matches); each query word scores its best form."""
+        tokens = self._tokens(query)
         scores = np.zeros(self.n_docs, dtype=np.float64)
-        if self.n_docs:
-            self._accumulate(scores, tokens.base)
-            self._accumulate(scores, tokens.bonus)
+        if not self.n_docs:
+            return scores
+        slot = np.zeros(self.n_docs, dtype=np.float64)
+        for i, token in enumerate(tokens.base):
+            slot[:] = 0.0
+            for form, weight in ((token, 1.0), *tokens.alternatives(i)):
+                found = self._bm25(form)
+                if found is not None:
+                    ids, contribution = found
+                    slot[ids] = np.maximum(slot[ids], weight * contribution)
+            scores += slot
+        for token in tokens.bonus:
+            found = self._bm25(token)
+            if found is not None:
+                scores[found[0]] += found[1]
         return scores
 
-    def search(self, query: str, k: int = 10) -> list[tuple[int, float]]:
+    def search(self, query: str | QueryTokens, k: int = 10) -> list[tuple[int, float]]:
         """The top k documents that share at least one token with the query, best first."""
         scores = self.scores(query)
         if k <= 0 or not scores.size:
@@ -226,10 +367,20 @@ class LexicalIndex:
         order = hits[np.argsort(-scores[hits], kind="stable")][:k]
         return [(int(i), float(scores[i])) for i in order]
 
+    def _slot_idf(self, tokens: QueryTokens) -> list[tuple[str, float]]:
+        """(token, the IDF a full match of its slot is worth): its own when the catalog has it, else its best
+        alternative's, else that of a word no document has."""
+        out = []
+        for i, token in enumerate(tokens.base):
+            if token in self._postings or not tokens.alternatives(i):
+                out.append((token, self.idf(token)))
+            else:
+                out.append((token, max(self.idf(form) for form, _w in tokens.alternatives(i))))
+        return out
+
     def max_relevance_score(self, query: str | QueryTokens) -> float:
-        """The BM25 score that :meth:`relevance` maps to full coverage: the sum of the base tokens' IDF."""
-        tokens = query if isinstance(query, QueryTokens) else query_tokens(query)
-        return float(sum(self.idf(t) for t in tokens.base))
+        """The BM25 score that :meth:`relevance` maps to full coverage: the sum of the query slots' IDF."""
+        return float(sum(idf for _t, idf in self._slot_idf(self._tokens(query))))
 
     def confidence(self, query: str | QueryTokens) -> float:
         """0..1: how much a lexical match of this query can be trusted on its own.
@@ -239,21 +390,20 @@ class LexicalIndex:
         and single characters count for 30 %. "¿cuánto es 2 + 2?" matches the
         "2" of "2 cm" but earns little; "CZBPL300" or "granito negro" earn 1.
         """
-        tokens = query if isinstance(query, QueryTokens) else query_tokens(query)
+        tokens = self._tokens(query)
         if not tokens.base or not self.n_docs:
             return 0.0
-        info = sum(self.idf(t) * (0.3 if _weak(t) else 1.0) for t in tokens.base)
+        info = sum(idf * (0.3 if _weak(t) else 1.0) for t, idf in self._slot_idf(tokens))
         reference = min(math.log(1.0 + (self.n_docs - 0.5) / 1.5), 3.0)
         return float(min(1.0, info / reference)) if reference > 0 else 1.0
 
     def relevance(self, query: str | QueryTokens, score: float) -> float:
         """One raw score as 0..1 (see :meth:`relevance_vector`)."""
-        tokens = query if isinstance(query, QueryTokens) else query_tokens(query)
-        return float(self.relevance_vector(tokens, np.asarray([score], dtype=np.float64))[0])
+        return float(self.relevance_vector(self._tokens(query), np.asarray([score], dtype=np.float64))[0])
 
     def relevance_vector(self, query: str | QueryTokens, scores: np.ndarray) -> np.ndarray:
-        """Raw scores as 0..1: coverage (score / sum of the query's IDFs, capped at 1) times :meth:`confidence`."""
-        tokens = query if isinstance(query, QueryTokens) else query_tokens(query)
+        """Raw scores as 0..1: coverage (score / sum of the query slots' IDFs, capped at 1) times :meth:`confidence`."""
+        tokens = self._tokens(query)
         top = self.max_relevance_score(tokens)
         if top <= 0:
             return np.zeros(len(scores), dtype=np.float64)

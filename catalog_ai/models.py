@@ -92,7 +92,8 @@ class AISettings(models.Model):
     response_max_chars = models.PositiveIntegerField(_("max characters"), default=900)
     fallback_message = models.TextField(_("fallback message"), blank=True)
     top_k = models.PositiveSmallIntegerField(_("chunks retrieved"), default=5)
-    min_score = models.FloatField(_("relevance threshold"), default=0.25)
+    # Empty: the threshold calibrated for the embedder in use (catalog_ai.retrieval.DEFAULT_MIN_SCORES).
+    min_score = models.FloatField(_("relevance threshold"), null=True, blank=True, default=None)
     cache_ttl = models.PositiveIntegerField(_("answer cache TTL (s)"), default=3600)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

@@ -143,25 +143,32 @@ def _wordset(text: str) -> frozenset[str]:
 _ES_WORDS = _wordset(
     "el la los las de del que en y por para con un una unos unas cuanto cuanta cuantos vale cuesta precio "
     "tienen tiene hay es son como donde quiero necesito me mi hola gracias buenas dias tardes noches si "
-    "no mas esta este esto se lo le su al o pero porque cual cuales tambien favor"
+    "no mas esta este esto se lo le su al o pero porque cual cuales tambien favor hacen venden cobran "
+    "demoran tienda envio envios garantia cuando puedo quisiera sirve"
 )
 _EN_WORDS = _wordset(
-    "the a an of and in on for with is are how much does do you have what which price cost i me my want "
-    "need hello hi thanks please can could would it this that there any your yes no"
+    "the an of and in on for with is are how much does do you have what which price cost i me my want "
+    "need hello hi thanks please can could would it this that there any your yes sell where when long"
 )
+
+
+_SPANISH_MARKS = re.compile(r"[¿¡ñÑáéíóúÁÉÍÓÚ]")
 
 
 def guess_language(text: str) -> str:
-    """'en' when the text reads as English, else 'es' (the product is Spanish first)."""
+    """'en' when the text reads as English, else 'es' (the product is Spanish first).
+
+    Function words of each language count one each; "¿", "¡", "ñ" and accented vowels count two for Spanish.
+    """
     words = normalize(text).split()
-    es = sum(w in _ES_WORDS for w in words)
+    es = sum(w in _ES_WORDS for w in words) + 2 * len(_SPANISH_MARKS.findall(text or ""))
     en = sum(w in _EN_WORDS for w in words)
     return "en" if en > es else "es"
 
 
 _ABBREVIATIONS = _wordset(
     "ref refs sr sra srta dr dra nº núm num aprox approx p ej etc cod cód art ud uds av cra cl tel vol st "
-    "mr mrs ms inc ltda vs"
+    "mr mrs ms inc ltda vs a m"  # "a. m." / "p. m.": times, not the end of a sentence
 )
 _BOUNDARY = re.compile(r"([.!?…]+[\"')\]]*)(\s+)")
 

@@ -1,8 +1,10 @@
 """Hybrid catalog search: BM25 (accent/case-insensitive, SKU-aware) fused with dense vectors in FAISS.
 
 ``search(query, k=5)`` returns :class:`Hit` s best first, each with a ``score``
-in 0..1 that the answering side compares with ``AISettings.min_score``
-(default 0.25): below it, the catalog does not answer the question.
+in 0..1 that the answering side compares with ``AISettings.min_score``, or,
+when the admin left it empty, with the threshold calibrated for the embedder
+that ranked them (:data:`DEFAULT_MIN_SCORES`; ``search_explained`` returns it
+with the hits): below it, the catalog does not answer the question.
 
 How the score is made, for each chunk:
 
@@ -28,7 +30,8 @@ on the Spanish questions 0.97 with this fusion, 0.93 dense only, 0.72 lexical
 only, and 0.82 with Reciprocal Rank Fusion (k=60), which also throws away how
 relevant the best chunk is and so cannot feed a threshold.
 ``lexical_rank`` / ``dense_rank`` on each hit tell which signal found it
-(1-based; None when that ranking did not have it).
+(1-based; None when that ranking did not have it), and ``lexical`` / ``dense``
+its two relevances (``dense`` is None when the search was lexical only).
 
 When the store was built by another embedder than the current one (e.g. an
 OPENAI_API_KEY was added after indexing), or the embedder fails, the search is
@@ -40,21 +43,25 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from catalog_ai.lexical import query_tokens
 from catalog_ai.vector_store import Store, load_current
 
 __all__ = [
     "BACKGROUND_TEXTS",
+    "DEFAULT_MIN_SCORES",
     "DEFAULT_RELEVANCE_RANGE",
+    "LEXICAL_ONLY",
     "Hit",
+    "Search",
     "background_reference",
+    "default_min_score",
     "dense_relevance",
     "fuse",
     "search",
+    "search_explained",
 ]
 
 logger = logging.getLogger(__name__)
@@ -95,6 +102,31 @@ BACKGROUND_TEXTS: tuple[str, ...] = (
 )
 
 
+#: The embedder name of a search that had no dense side (no index vectors, another embedder, a failure).
+LEXICAL_ONLY = "lexical"
+
+#: The relevance threshold used when AISettings.min_score is empty, per embedder (name, or name prefix before
+#: "@" for an OpenAI-compatible server elsewhere). Calibrated with bench/catalog_threshold.py on the
+#: evaluation catalog of bench/catalog_eval (see bench/README.md, "Catalog AI quality"): the lowest
+#: threshold that keeps every off-topic question out while losing the fewest answerable ones. The
+#: OpenAI value could not be measured here (no key); see bench/README.md for how it was chosen.
+DEFAULT_MIN_SCORES: dict[str, float] = {
+    "local:multilingual-e5-small-q4": 0.25,
+    "local:all-MiniLM-L6-v2-onnx-int8": 0.30,
+    "openai:text-embedding-3-small": 0.35,
+    "openai:text-embedding-3-large": 0.35,
+    LEXICAL_ONLY: 0.30,
+}
+#: For an embedder not in the table.
+FALLBACK_MIN_SCORE = 0.30
+
+
+def default_min_score(embedder: str | None) -> float:
+    """The calibrated threshold for searches made with ``embedder`` (None or LEXICAL_ONLY: lexical only)."""
+    name = (embedder or LEXICAL_ONLY).split("@", 1)[0]
+    return DEFAULT_MIN_SCORES.get(name, FALLBACK_MIN_SCORE)
+
+
 @dataclass(frozen=True)
 class Hit:
     chunk_id: int
@@ -107,6 +139,8 @@ class Hit:
     catalog: str
     lexical_rank: int | None
     dense_rank: int | None
+    lexical: float = 0.0  # the lexical relevance l (0..1) that went into ``score``
+    dense: float | None = None  # the dense relevance d (0..1); None when the search was lexical only
 
 
 # --------------------------------------------------------------------------- pure scoring
@@ -196,28 +230,43 @@ def _background(store: Store, embedder) -> np.ndarray:
     return cached
 
 
+@dataclass(frozen=True)
+class Search:
+    """A search's hits with what judged them: the embedder of its dense side (LEXICAL_ONLY when there was
+    none) and that embedder's calibrated threshold (:func:`default_min_score`)."""
+
+    hits: list[Hit]
+    embedder: str = LEXICAL_ONLY
+    threshold: float = FALLBACK_MIN_SCORE
+
+
 def search(query: str, *, k: int = 5, min_score: float | None = None, store: Store | None = None) -> list[Hit]:
     """The k chunks that best answer ``query``, best first (hybrid; see the module docstring).
 
     ``min_score`` drops hits below it (the caller usually passes AISettings.min_score);
     ``store`` defaults to this process's current version of settings.AI_VECTOR_STORE_PATH.
     """
+    return search_explained(query, k=k, min_score=min_score, store=store).hits
+
+
+def search_explained(query: str, *, k: int = 5, min_score: float | None = None, store: Store | None = None) -> Search:
+    """:func:`search`, with the embedder that ranked the hits and its calibrated threshold."""
     from catalog_ai.embedders import embed_query
 
     query = (query or "").strip()
     if not query or k <= 0:
-        return []
+        return Search([])
     if store is None:
         try:
             store = load_current()
         except Exception:
             logger.exception("Could not load the catalog vector store")
-            return []
+            return Search([])
     if store is None or not len(store):
-        return []
+        return Search([])
     n = len(store)
-    tokens = query_tokens(query)
     lexical_index = store.lexical
+    tokens = lexical_index.query_tokens(query)
     lex_scores = lexical_index.scores(tokens)
     lex_rel = lexical_index.relevance_vector(tokens, lex_scores)
     lex_hits = np.flatnonzero(lex_scores > 0)
@@ -247,9 +296,11 @@ def search(query: str, *, k: int = 5, min_score: float | None = None, store: Sto
             logger.exception("Dense retrieval failed: this search is lexical only")
             dense_rel, dense_raw, dense_rank = None, None, {}
 
+    used = store.embedder if dense_rel is not None else LEXICAL_ONLY
+    explained = Search([], embedder=used, threshold=default_min_score(used))
     candidates = np.array(sorted(set(dense_rank) | {int(d) for d in lex_hits[:LEXICAL_CANDIDATES]}), dtype=np.int64)
     if not candidates.size:
-        return []
+        return explained
     l_c = lex_rel[candidates]
     d_c = dense_rel[candidates] if dense_rel is not None else None
     fused = fuse(l_c, d_c)
@@ -272,8 +323,10 @@ def search(query: str, *, k: int = 5, min_score: float | None = None, store: Sto
                 catalog=meta.catalog,
                 lexical_rank=lexical_rank.get(row),
                 dense_rank=dense_rank.get(row),
+                lexical=round(float(l_c[i]), 4),
+                dense=round(float(d_c[i]), 4) if d_c is not None else None,
             )
         )
         if len(hits_out) >= k:
             break
-    return hits_out
+    return replace(explained, hits=hits_out)

@@ -141,6 +141,43 @@ def test_try_a_question_shows_the_answer_references_and_page_images(admin_client
     assert nothing.context["references"] == []
 
 
+def test_try_a_question_explains_the_answer_with_the_passages_scores_and_threshold(admin_client: Any) -> None:
+    from catalog_ai.embedders import LocalEmbedder
+    from catalog_ai.retrieval import DEFAULT_MIN_SCORES
+
+    catalog_make()
+    response = admin_client.post(URL, {"action": "ask", "question": QUESTION})
+    why = response.context["explanation"]
+    assert why["threshold_is_default"] and why["embedder"] == LocalEmbedder.name
+    assert why["threshold"] == DEFAULT_MIN_SCORES[LocalEmbedder.name]
+    best = why["passages"][0]
+    assert best["page"] == 1 and best["catalog"] == "Catálogo 2025" and best["passed"]
+    assert "GR-NEG-200" in best["excerpt"] and 0 < best["lexical"] <= 1 and 0 <= best["dense"] <= 1
+    assert best["score"] >= max(best["lexical"], best["dense"])  # the fused score: a probabilistic OR
+    html = response.content.decode()
+    shown = f"{why['threshold']:.2f}"
+    assert "ai-passages" in html and (shown in html or shown.replace(".", ",") in html)
+    assert html.count('class="ai-passed"') >= 1
+
+    # The admin's own threshold replaces the calibrated one, and a passage below it says so.
+    ai = AISettings.load()
+    ai.min_score = 0.99
+    ai.save()
+    below = admin_client.post(URL, {"action": "ask", "question": "mesón de granito negro oscuro"})
+    why = below.context["explanation"]
+    assert not why["threshold_is_default"] and why["threshold"] == 0.99
+    assert why["passages"] and not any(p["passed"] for p in why["passages"])
+    assert below.context["result"].backend == "fallback"
+    assert "ai-below" in below.content.decode()
+
+
+def test_catalog_text_in_the_explanation_is_escaped(admin_client: Any) -> None:
+    catalog_make(pages=[["Mesón <script>alert(1)</script> granito negro — Ref. GR-NEG-200 — $1.250.000"]])
+    html = admin_client.post(URL, {"action": "ask", "question": "mesón granito negro"}).content.decode()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
 def test_page_images_use_the_public_media_url_when_set(admin_client: Any, settings: Any) -> None:
     settings.MEDIA_PUBLIC_BASE_URL = "https://media.example.com/"
     catalog_make()

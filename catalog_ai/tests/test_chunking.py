@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from catalog_ai.chunking import chunk_page, normalize_text, product_blocks
+from catalog_ai.chunking import chunk_page, normalize_text, product_blocks, unwrap_lines
 from catalog_ai.skus import extract_skus
 from catalog_ai.tests.pdfs import CATALOG_PAGES
 
@@ -18,7 +18,7 @@ def blocks(text: str) -> list[list[str]]:
 def test_normalize_collapses_spaces_keeps_line_breaks() -> None:
     raw = "  Mesón\u00a0 granito\t negro  \r\n\r\n\r\n REF:\u200b GR-1 \rPrecio  $10\n\n"
     assert normalize_text(raw) == "Mesón granito negro\n\nREF: GR-1\nPrecio $10"
-    assert chunk_page(raw) == ["Mesón granito negro\nREF: GR-1\nPrecio $10"]
+    assert chunk_page(raw) == ["Mesón granito negro\nREF: GR-1\nPrecio $10"]  # one product: no blank line
 
 
 def test_empty_text_gives_no_chunks() -> None:
@@ -27,11 +27,36 @@ def test_empty_text_gives_no_chunks() -> None:
 
 
 def test_one_product_per_line() -> None:
-    assert blocks("\n".join(CATALOG_PAGES[0])) == [
-        [CATALOG_PAGES[0][0], CATALOG_PAGES[0][1]],  # the title joins the first product (no blank line)
-        [CATALOG_PAGES[0][2]],
-        [CATALOG_PAGES[0][3], CATALOG_PAGES[0][4]],  # a closing remark joins the last one
+    # Each line holds a whole product (name, reference, price): the title and the closing remark are their own
+    # paragraphs, not part of the first or last product.
+    assert blocks("\n".join(CATALOG_PAGES[0])) == [[line] for line in CATALOG_PAGES[0]]
+
+
+def test_a_product_and_a_policy_paragraph_are_chunks_of_their_own() -> None:
+    text = (
+        "Mesones de granito\n"
+        "Granito Negro San Gabriel\nPrecio por metro cuadrado: $450.000\nEspesor 2 cm. Ideal para cocinas.\n"
+        "Ref. GR-001\n\n"
+        "Envíos: enviamos a Medellín, Cali y Barranquilla por transportadora con un costo de $180.000 por mesón.\n"
+        "La instalación tarda 3 días hábiles."
+    )
+    assert chunk_page(text) == [
+        "Mesones de granito\nGranito Negro San Gabriel\nPrecio por metro cuadrado: $450.000\n"
+        "Espesor 2 cm. Ideal para cocinas.\nRef. GR-001",
+        "Envíos: enviamos a Medellín, Cali y Barranquilla por transportadora con un costo de $180.000 por mesón.\n"
+        "La instalación tarda 3 días hábiles.",
     ]
+
+
+def test_lines_a_pdf_wrapped_inside_a_sentence_are_joined() -> None:
+    text = (
+        "Servicio de instalación\nLa visita se agenda dentro de los 3 días hábiles siguientes a la\n\nentrega.\n"
+        "Tarifas: grifería $60.000; sanitario $90.000; ducha\neléctrica $70.000."
+    )
+    assert unwrap_lines(normalize_text(text)) == (
+        "Servicio de instalación\nLa visita se agenda dentro de los 3 días hábiles siguientes a la entrega.\n"
+        "Tarifas: grifería $60.000; sanitario $90.000; ducha eléctrica $70.000."
+    )
 
 
 def test_description_then_reference_then_price() -> None:
@@ -85,19 +110,29 @@ def test_chunks_respect_the_limit_and_never_split_a_product(max_chars: int, over
         assert holding, i
         for chunk in holding:  # wherever a reference is, its name, size and price are there too
             assert "\n".join(product_lines(i)) in chunk
-    assert "\n".join(dict.fromkeys(line for c in chunks for line in c.split("\n"))) == normalize_text(
+    assert "\n".join(dict.fromkeys(line for c in chunks for line in c.split("\n") if line)) == normalize_text(
         product_page(12)
     ).replace("\n\n", "\n")
 
 
-def test_overlap_repeats_whole_lines_of_the_previous_chunk() -> None:
-    text = "\n\n".join(f"Párrafo {i}: " + "texto de relleno " * 3 for i in range(10))
-    chunks = chunk_page(text, max_chars=200, overlap=80)
-    assert len(chunks) > 2
-    for previous, chunk in itertools.pairwise(chunks):
-        first = chunk.split("\n")[0]
-        assert first in previous.split("\n")  # a whole line, repeated
-        assert len(first) <= 80
+def test_each_paragraph_is_a_chunk_and_a_short_one_joins_the_next() -> None:
+    paragraphs = [f"Párrafo {i}: " + "texto de relleno " * 6 for i in range(4)]
+    text = "\n\n".join(["Nota breve.", *paragraphs, "Fin."])
+    chunks = chunk_page(text, max_chars=300, overlap=80)
+    assert chunks == [
+        f"Nota breve.\n\n{paragraphs[0].strip()}",  # too short alone: joins the next paragraph
+        paragraphs[1].strip(),
+        paragraphs[2].strip(),
+        f"{paragraphs[3].strip()}\n\nFin.",  # the last short one joins the previous
+    ]
+
+
+def test_the_page_title_heads_every_chunk_of_the_page() -> None:
+    text = "\n".join(["Accesorios de baño", "", *product_lines(1), "", *product_lines(2)])
+    assert chunk_page(text) == [
+        "Accesorios de baño\n\n" + "\n".join(product_lines(1)),
+        "Accesorios de baño\n\n" + "\n".join(product_lines(2)),
+    ]
 
 
 def test_no_partial_product_is_carried_as_overlap() -> None:

@@ -37,6 +37,8 @@ from catalog_ai.tests import pdfs
 
 pytestmark = pytest.mark.django_db
 
+CATALOG_CHUNKS = 5  # pdfs.catalog_pdf(): one chunk per product
+
 
 @pytest.fixture(autouse=True)
 def _english() -> Iterator[None]:
@@ -110,7 +112,7 @@ def test_text_catalog(settings: Any, index_calls: list[str]) -> None:
         "backends": {"pypdf": 2},
         "index": "rebuilt",
     }
-    assert summary["chunks"] == CatalogChunk.objects.filter(catalog=catalog).count() == 2
+    assert summary["chunks"] == CatalogChunk.objects.filter(catalog=catalog).count() == CATALOG_CHUNKS
     assert summary["sku_examples"] == pdfs.CATALOG_SKUS
     assert isinstance(summary["seconds"], float) and isinstance(summary["index_seconds"], float)
     assert summary["index_info"] == {  # what index_rebuild() reported, JSON values only
@@ -145,9 +147,15 @@ def test_text_catalog(settings: Any, index_calls: list[str]) -> None:
             assert image.size == (round(595 * 2.0), round(842 * 2.0))  # AI_PAGE_IMAGE_SCALE = 2
 
     chunks = list(CatalogChunk.objects.filter(catalog=catalog).select_related("page"))
-    assert [(c.page.number, c.position, c.backend) for c in chunks] == [(1, 0, "pypdf"), (2, 0, "pypdf")]
-    assert chunks[0].skus == ["GR-NEG-200", "GR-BL-180", "12345"]
-    assert chunks[1].skus == ["MS-001", "CZ-BL-01"]
+    # One chunk per product (catalog_ai.chunking): three on page 1, two on page 2.
+    assert [(c.page.number, c.position, c.backend) for c in chunks] == [
+        (1, 0, "pypdf"),
+        (1, 1, "pypdf"),
+        (1, 2, "pypdf"),
+        (2, 0, "pypdf"),
+        (2, 1, "pypdf"),
+    ]
+    assert [c.skus for c in chunks] == [["GR-NEG-200"], ["GR-BL-180"], ["12345"], ["MS-001"], ["CZ-BL-01"]]
 
 
 def test_small_chunks_keep_each_product_together(settings: Any) -> None:
@@ -294,7 +302,7 @@ def test_several_catalogs_reingest_replaces_rows_and_stale_images(
     settings.AI_PAGE_IMAGE_FORMAT = "WEBP"
     with django_capture_on_commit_callbacks(execute=True):
         summary = catalog_ingest(catalog_id=first.pk)
-    assert summary["pages"] == 2 and summary["chunks"] == 2
+    assert summary["pages"] == 2 and summary["chunks"] == CATALOG_CHUNKS
     pages = CatalogPage.objects.filter(catalog=first)
     assert old_ids.isdisjoint(pages.values_list("pk", flat=True))
     assert sorted(p.name for p in page_image_dir(first.sha256).iterdir()) == ["page_0001.webp", "page_0002.webp"]
@@ -316,7 +324,7 @@ def test_replace_file_then_reingest(settings: Any, django_capture_on_commit_call
         assert catalog_replace_file(catalog=catalog, file=io.BytesIO(new_pdf), filename="nuevo.pdf")
     catalog.refresh_from_db()
     assert catalog.status == CatalogStatus.PENDING and not old_file.exists()
-    assert CatalogChunk.objects.filter(catalog=catalog).count() == 2  # still searchable until re-ingested
+    assert CatalogChunk.objects.filter(catalog=catalog).count() == CATALOG_CHUNKS  # searchable until re-ingested
 
     with django_capture_on_commit_callbacks(execute=True):
         summary = catalog_ingest(catalog_id=catalog.pk)
@@ -420,7 +428,7 @@ def test_celery_task_and_enqueue(django_capture_on_commit_callbacks: Any) -> Non
         delay.assert_not_called()  # only after the commit
         callbacks[0]()
     delay.assert_called_once_with(catalog.pk)
-    assert catalog_ingest_task(catalog.pk)["chunks"] == 2
+    assert catalog_ingest_task(catalog.pk)["chunks"] == CATALOG_CHUNKS
 
 
 def test_command_wait_shows_progress_and_summary(tmp_path: Path) -> None:
@@ -432,7 +440,7 @@ def test_command_wait_shows_progress_and_summary(tmp_path: Path) -> None:
     assert catalog.name == "Mesones" and catalog.status == CatalogStatus.READY
     text = out.getvalue()
     assert f"Catalog #{catalog.pk} “Mesones” is ready." in text
-    assert "Pages: 2 (OCR: 0, without text: 0)" in text and "Chunks: 2" in text
+    assert "Pages: 2 (OCR: 0, without text: 0)" in text and f"Chunks: {CATALOG_CHUNKS}" in text
     assert "SKUs: 5 (e.g. GR-NEG-200, GR-BL-180, 12345, MS-001, CZ-BL-01)" in text and "Text: pypdf 2" in text
     assert "Index: rebuilt (" in text
     assert "2/2" in err.getvalue()  # tqdm's bar
@@ -519,7 +527,7 @@ def test_admin_list_shows_progress_and_refreshes_only_while_processing(admin_cli
     url = reverse("admin:catalog_ai_catalog_changelist")
     html = admin_client.get(url).content.decode()
     assert '<progress value="2" max="2"' in html and "2/2 pages" in html
-    assert "catalog-status-ready" in html and "2 chunks · 5 SKUs · 0 OCR pages" in html
+    assert "catalog-status-ready" in html and f"{CATALOG_CHUNKS} chunks · 5 SKUs · 0 OCR pages" in html
     assert 'http-equiv="refresh"' not in html
 
     Catalog.objects.filter(pk=catalog.pk).update(status=CatalogStatus.PROCESSING, pages_done=1, stage="ocr")
@@ -536,7 +544,7 @@ def test_admin_change_page_summary_and_actions(
     assert '<table class="catalog-summary">' in html
     assert "<th>Pages read with OCR</th><td>1</td>" in html
     assert "<th>Text extraction</th><td>pypdf: 2, tesseract: 1</td>" in html
-    assert "3 pages, 3 chunks" in html
+    assert f"3 pages, {CatalogChunk.objects.filter(catalog=catalog).count()} chunks" in html
     assert 'name="replace_pdf"' in html
 
     changelist = reverse("admin:catalog_ai_catalog_changelist")
@@ -591,7 +599,7 @@ def test_a_real_worker_ingests_the_queued_catalog(celery_live_worker: Any) -> No
 
     wait_for(finished, timeout=30, interval=0.1)
     assert catalog.status == CatalogStatus.READY, catalog.error
-    assert catalog.summary["chunks"] == 2 and catalog.pages_done == 2
+    assert catalog.summary["chunks"] == CATALOG_CHUNKS and catalog.pages_done == 2
 
 
 def test_admin_replace_pdf_on_the_change_page(admin_client: Client, django_capture_on_commit_callbacks: Any) -> None:

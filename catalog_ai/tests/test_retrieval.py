@@ -12,8 +12,26 @@ import pytest
 
 from bench.embedders_quality import CHUNKS, OFF_TOPIC, QUESTIONS
 from catalog_ai.embedders import LocalEmbedder, OpenAIEmbedder, reset_embedder_cache
-from catalog_ai.lexical import STOPWORDS, LexicalIndex, document_tokens, query_tokens
-from catalog_ai.retrieval import BACKGROUND_TEXTS, Hit, dense_relevance, fuse, rank_order, search
+from catalog_ai.lexical import (
+    FUZZY_WEIGHT,
+    STOPWORDS,
+    SYNONYM_WEIGHT,
+    LexicalIndex,
+    document_tokens,
+    query_tokens,
+)
+from catalog_ai.retrieval import (
+    BACKGROUND_TEXTS,
+    DEFAULT_MIN_SCORES,
+    LEXICAL_ONLY,
+    Hit,
+    default_min_score,
+    dense_relevance,
+    fuse,
+    rank_order,
+    search,
+    search_explained,
+)
 from catalog_ai.tests.fakes_openai import FakeOpenAI
 from catalog_ai.vector_store import ChunkMeta, load_current, write_store
 
@@ -67,9 +85,12 @@ def local_store(offline: Any, local_vectors: tuple[Any, np.ndarray, np.ndarray])
 
 def test_lexical_tokens_ignore_accents_case_and_plurals() -> None:
     assert query_tokens("¿Cuánto vale el MESÓN?").base == ("meson",)
-    assert query_tokens("mesones de GRANITO").base == ("meson", "granito")
+    assert query_tokens("mesones de GRANITO").base == ("meson", "granit")
     assert query_tokens("lavaplatos inoxidables").base == query_tokens("Lavaplato inoxidable").base
-    assert query_tokens("¿cuál es la capital de Francia?").base == ("capital", "francia")
+    assert query_tokens("¿cuál es la capital de Francia?").base == ("capital", "franci")
+    # Snowball stemming: a verb and its noun meet ("instalar" / "instalación"), in English too.
+    assert query_tokens("instalar").base == query_tokens("la instalación").base == ("instal",)
+    assert query_tokens("sinks", "en").base == query_tokens("sink", "en").base == ("sink",)
     assert "de" in STOPWORDS and "dos" not in STOPWORDS and "sin" not in STOPWORDS
 
 
@@ -103,7 +124,7 @@ def test_lexical_index_ranks_exact_skus_and_names_first() -> None:
 
 def test_lexical_relevance_is_low_for_a_bare_common_number() -> None:
     index = LexicalIndex.build(CHUNKS)
-    assert index.confidence("2") < 0.3 < index.confidence("granito negro") == 1.0
+    assert index.confidence("2") < 0.3 < 0.9 < index.confidence("granito negro")
     scores = index.scores("cuánto es 2 + 2")
     assert index.relevance_vector("cuánto es 2 + 2", scores).max() < 0.3
 
@@ -225,5 +246,72 @@ def test_search_through_openai_embeddings_on_the_fake_server(settings: Any, tmp_
             assert hits[0].chunk_id == 1012 and hits[0].dense_rank is not None and hits[0].lexical_rank is not None
             calls = server.requests_to("/v1/embeddings")
             assert len(calls) == 1 and calls[0].body["input"] == ["lavaplatos acero inoxidable doble poza"]
+
+            # The online threshold: text-embedding-3-small's own calibrated default, whatever server serves it.
+            found = search_explained("lavaplatos acero inoxidable doble poza", k=3)
+            assert found.embedder.startswith("openai:text-embedding-3-small@")
+            assert (
+                found.threshold
+                == default_min_score(found.embedder)
+                == DEFAULT_MIN_SCORES["openai:text-embedding-3-small"]
+            )
+            top = found.hits[0]
+            assert 0 < top.lexical <= 1 and top.dense is not None and 0 <= top.dense <= 1
+            assert top.score >= found.threshold
+            off = search_explained("¿cuál es la capital de Francia?", k=3)
+            assert not off.hits or off.hits[0].score < off.threshold
         finally:
             reset_embedder_cache()
+
+
+def test_hits_carry_their_lexical_and_dense_relevance(local_store: Any) -> None:
+    found = search_explained("griferia monocontrol extraible", k=3)
+    assert found.embedder == LocalEmbedder.name and found.threshold == DEFAULT_MIN_SCORES[LocalEmbedder.name]
+    for hit in found.hits:
+        assert 0 <= hit.lexical <= 1 and hit.dense is not None and 0 <= hit.dense <= 1
+        assert hit.score == pytest.approx(1 - (1 - hit.lexical) * (1 - hit.dense), abs=2e-4)
+
+
+def test_a_search_without_its_embedder_is_lexical_with_the_lexical_threshold(offline: Any) -> None:
+    write_store(np.zeros((len(CHUNKS), 8), dtype=np.float32), metas(), embedder="local:another-model", dim=8)
+    found = search_explained("griferia monocontrol extraible", k=3)
+    assert found.embedder == LEXICAL_ONLY and found.threshold == DEFAULT_MIN_SCORES[LEXICAL_ONLY]
+    assert found.hits[0].chunk_id == 1016 and found.hits[0].dense is None
+
+
+# --- issue 14: words a customer uses that the catalog writes otherwise ------------------------------
+
+POLICY_DOCS = [
+    "Servicio de instalación\nLa instalación de un mesón cuesta $120.000 por metro lineal y se hace en 5 días hábiles "
+    "después de la medición.",
+    "Grifería para cocina monocontrol cromada. REF GC-01. Precio $289.900.",
+    "Lavaplatos de acero inoxidable de dos pozas. REF LV-02. Precio $359.900.",
+    "Garantía: los mesones tienen 10 años de garantía contra defectos de fabricación.",
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("¿cuánto cobran por instalar?", 0),  # "instalar" / "instalación": one Snowball stem
+        ("¿cuánto demoran?", 0),  # "demoran" / "días hábiles": the curated store vocabulary
+        ("necesito una llave para la cocina", 1),  # "llave" / "grifería"
+        ("grifria monocontrol", 1),  # a typo, matched against the catalog's own words
+        ("kitchen faucet", 1),  # English words of a store meet the Spanish catalog
+    ],
+)
+def test_the_lexical_index_meets_the_customers_words(question: str, expected: int) -> None:
+    index = LexicalIndex.build(POLICY_DOCS)
+    hits = index.search(question, k=2)
+    assert hits and hits[0][0] == expected, (question, hits)
+
+
+def test_expansions_count_less_than_the_word_itself() -> None:
+    index = LexicalIndex.build(["Grifería para cocina", "Llave de paso para cocina"])
+    tokens = index.query_tokens("llave cocina")
+    assert dict(tokens.alternatives(0)).get("griferi") == SYNONYM_WEIGHT < 1
+    scores = index.scores(tokens)
+    assert scores[1] > scores[0] > 0  # the word as written beats its synonym
+    misspelt = index.query_tokens("griferria")
+    assert misspelt.alternatives(0) and misspelt.alternatives(0)[0][0] == "griferi"
+    assert 0 < misspelt.alternatives(0)[0][1] <= FUZZY_WEIGHT

@@ -18,6 +18,11 @@ AI_FALLBACK_MESSAGE = env.str(
     "AI_FALLBACK_MESSAGE",
     default="No encontré esa información en el catálogo. Un asesor te ayudará en breve.",
 )
+# The same for a question written in English (used unless the AI settings page sets its own fallback message).
+AI_FALLBACK_MESSAGE_EN = env.str(
+    "AI_FALLBACK_MESSAGE_EN",
+    default="I could not find that in our catalog. An advisor will help you shortly.",
+)
 AI_POLL_INTERVAL = env.float("AI_POLL_INTERVAL", default=2.0)
 AI_BATCH_SIZE = env.int("AI_BATCH_SIZE", default=10)
 CATALOG_UPLOAD_DIR = env.str("CATALOG_UPLOAD_DIR", default="catalogs")

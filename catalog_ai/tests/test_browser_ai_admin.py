@@ -1,0 +1,52 @@
+""" "Try a question" on the AI settings page in real Chromium: the answer and why it was chosen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accounts.models import User
+from catalog_ai.tests.test_answerer import QUESTION, catalog_make
+from whatsapp_ia.tests.browser import page  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+URL = "/admin/catalog_ai/aisettings/"
+
+
+@pytest.fixture(autouse=True)
+def _offline(settings: Any, tmp_path: Any) -> None:
+    from catalog_ai.cache import answer_cache_clear
+    from catalog_ai.embedders import reset_embedder_cache
+
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = ""
+    settings.AI_VECTOR_STORE_PATH = str(tmp_path / "catalog_index")
+    reset_embedder_cache()
+    answer_cache_clear()
+
+
+def test_try_a_question_shows_the_passages_and_their_scores(live_server: Any, page: Any) -> None:  # noqa: F811
+    catalog_make()
+    User.objects.create_superuser(username="root", password="admin-pass-123")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(live_server.url + "/admin/login/?next=" + URL)
+    page.fill("#id_username", "root")
+    page.fill("#id_password", "admin-pass-123")
+    page.locator("input[type=submit], button[type=submit]").first.click()
+    page.wait_for_url(live_server.url + URL)
+
+    page.fill("#id_question", QUESTION)
+    with page.expect_navigation():
+        page.locator(".ai-ask button[type=submit]").click()
+    assert "$1.250.000" in page.locator(".ai-answer").inner_text()
+    rows = page.locator(".ai-passages tbody tr")
+    assert rows.count() >= 2
+    first = rows.first.locator("td")
+    assert first.nth(0).inner_text() == "1" and "GR-NEG-200" in first.nth(2).inner_text()
+    assert page.locator(".ai-passages tr.ai-passed").count() >= 1
+    assert page.locator(".ai-why .ai-bar i").first.is_visible()  # the threshold's mark on the score bar
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".ai-ask").screenshot(path=str(SHOTS / "admin-ai-try-a-question.png"))
