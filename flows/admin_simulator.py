@@ -20,6 +20,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from conversations.services.bots import AI_RESPONDER, responder_handoff
+from flows.forms import flow_steps
 from flows.simulator import (
     DEFAULT_NUMBER,
     HISTORY_LIMIT,
@@ -51,6 +53,7 @@ def simulator_view(request: HttpRequest, *, context: dict[str, Any], opts: Any) 
     except SimulatorError as exc:
         number, number_error = DEFAULT_NUMBER, str(exc)
     state = simulator_state(number=number)
+    handoff = responder_handoff(AI_RESPONDER, create=False)  # the AI's switch, when it is installed
     page = {
         **context,
         "opts": opts,
@@ -61,6 +64,8 @@ def simulator_view(request: HttpRequest, *, context: dict[str, Any], opts: Any) 
         "number_error": number_error,
         "can_send": can_send,
         "initial_step": settings.INITIAL_STEP,
+        "ai_step": flow_steps()[1],
+        "ai_on": bool(handoff and handoff.enabled),
         "history_limit": HISTORY_LIMIT,
     }
     return TemplateResponse(request, TEMPLATE, page)
