@@ -1,7 +1,9 @@
 """The bot simulator admin page ("Try the bot"): chat with the rules as a test customer.
 
 GET shows the test chat of ``?number=`` (default `flows.simulator.DEFAULT_NUMBER`): its
-messages, step, roles and whether the bot is paused. POST (``text`` typed, ``option`` tapped,
+messages, step, roles and whether the bot is paused. The AI's answers show as the customer gets
+them: the text, then the catalog pages it cites as images (served by the authenticated message
+media view), each marked "AI" with a link to its AI log. POST (``text`` typed, ``option`` tapped,
 or ``action=reset``) runs `flows.simulator.simulate` and redirects back (post/redirect/get).
 Viewing needs ``flows.view_rule``; sending needs ``flows.change_rule`` (403 otherwise); the
 admin_view wrapper already requires staff.

@@ -30,17 +30,17 @@ PRODUCT_OPTIONS = "Cotizar este|Ver otro material|Hablar con asesor"
 AI_HANDOFF_STEP = "ia_chat"
 # Questions the sample catalog answers well, offered as buttons under the AI's introduction (a tap asks it;
 # WhatsApp allows 3 buttons of at most 20 characters), then more to type, named in the introduction.
-DEMO_AI_QUESTIONS = ("¿Precio del cuarzo?", "¿Qué garantía dan?", "¿Envían a Cali?")
+DEMO_AI_QUESTIONS = ("¿Precio del cuarzo?", "¿Envían a Cali?", "¿Cómo puedo pagar?")
 DEMO_AI_TYPED_QUESTIONS = (
     "¿Cuánto cuesta la grifería con sensor?",
-    "¿Cuánto demoran en entregar el mesón?",
-    "¿Qué formas de pago aceptan?",
+    "¿Cuánto demora la entrega?",
+    "¿Qué garantía tiene el cuarzo?",
 )
 AI_INTRO = (
     "¡Claro! Soy el asistente virtual: pregúntame por cualquier producto del catálogo "
     "(precios, medidas, referencias) o por envíos, instalación y garantía. Te respondo con la página del "
-    "catálogo.\nToca una pregunta o escribe la tuya, por ejemplo: "
-    + " ".join(f"“{q}”" for q in DEMO_AI_TYPED_QUESTIONS)
+    "catálogo.\n\nToca una pregunta o escribe la tuya, por ejemplo:\n"
+    + "".join(f"• {q}\n" for q in DEMO_AI_TYPED_QUESTIONS)
     + "\nEscribe *menu* para volver al menú."
 )
 

@@ -29,6 +29,7 @@ class Product:
     title: str
     sentences: str  # whole sentences: what it is, its price with its unit, its reference
     swatch: tuple[float, float, float] | None = None
+    lead_in: bool = False  # the title in bold at the start of its paragraph ("Garantía: ..."), not above it
 
 
 @dataclass(frozen=True)
@@ -139,33 +140,42 @@ PAGES: tuple[Page, ...] = (
     ),
     Page(
         "Servicios, envíos y garantía",
-        "Cómo trabajamos: de la visita de medición a la instalación.",
+        "Atendemos de lunes a sábado, de 8:00 a 18:00, en la tienda y por WhatsApp.",
         (
             Product(
                 "Visita de medición",
                 "La visita de medición no tiene costo en el área metropolitana; un técnico toma las medidas "
                 "exactas y confirma la cotización.",
+                lead_in=True,
             ),
             Product(
-                "Instalación y tiempo de entrega",
+                "Instalación",
                 "La instalación está incluida en el precio por m² dentro del área metropolitana. Fuera de "
-                "ella, la instalación cuesta $180.000 por mesón. El tiempo de entrega es de 8 días hábiles "
-                "después de la visita de medición.",
+                "ella, la instalación cuesta $180.000 por mesón.",
+                lead_in=True,
             ),
             Product(
-                "Envíos a otras ciudades",
+                "Tiempo de entrega",
+                "El tiempo de entrega es de 8 días hábiles después de la visita de medición.",
+                lead_in=True,
+            ),
+            Product(
+                "Envíos",
                 "Enviamos mesones a Medellín, Cali, Bucaramanga y Barranquilla por transportadora. El envío "
                 "a otras ciudades cuesta $250.000 por mesón y tarda 5 días hábiles más.",
+                lead_in=True,
             ),
             Product(
                 "Garantía",
                 "Los mesones de cuarzo tienen garantía de 10 años y los de granito de 5 años. La garantía "
                 "de la instalación es de 1 año y cubre fisuras y despegues.",
+                lead_in=True,
             ),
             Product(
                 "Formas de pago",
                 "Se paga un anticipo del 50% al aprobar la cotización y el saldo el día de la instalación. "
                 "Aceptamos transferencia, tarjeta de crédito y pago en efectivo.",
+                lead_in=True,
             ),
         ),
     ),
@@ -182,11 +192,12 @@ def _width(text: str, size: float, bold: bool = False) -> float:
     return units * size / 1000 * (1.05 if bold else 1.0)
 
 
-def _wrap(text: str, size: float, width: float) -> list[str]:
+def _wrap(text: str, size: float, width: float, *, indent: float = 0.0) -> list[str]:
+    """Words packed into lines of at most ``width`` points (the first line starts ``indent`` points in)."""
     lines, line = [], ""
     for word in text.split():
         candidate = f"{line} {word}".strip()
-        if line and _width(candidate, size) > width:
+        if line and _width(candidate, size) + (0.0 if lines else indent) > width:
             lines.append(line)
             line = word
         else:
@@ -219,6 +230,9 @@ def _page_stream(number: int, page: Page) -> bytes:
         y -= 17
     y -= 18
     for product in page.products:
+        if product.lead_in:
+            y = _lead_in(ops, product, y)
+            continue
         x = MARGIN + (84 if product.swatch else 0)
         lines = _wrap(product.sentences, 13, WIDTH - MARGIN - x)
         height = 24 + 18 * len(lines)
@@ -237,6 +251,26 @@ def _page_stream(number: int, page: Page) -> bytes:
     footer = f"Mesones del Valle · Catálogo 2025 · página {number} de {len(PAGES)}"
     ops.append(_text(MARGIN, 32, footer, font="F1", size=9, colour=GREY))
     return b"\n".join(ops)
+
+
+def _lead_in(ops: list[bytes], product: Product, y: float) -> float:
+    """A paragraph opening with its title in bold, on the same line; returns the next paragraph's baseline."""
+    label = f"{product.title}:"
+    indent = _width(label + " ", 13, bold=True)
+    lines = _wrap(product.sentences, 13, WIDTH - 2 * MARGIN, indent=indent)
+    first = b"BT %s /F2 13 Tf %.1f %.1f Td (%s) Tj %s /F1 13 Tf ( %s) Tj ET" % (
+        _rgb(GREEN, "rg"),
+        MARGIN,
+        y,
+        _escape(label),
+        _rgb(INK, "rg"),
+        _escape(lines[0]),
+    )
+    ops.append(first)
+    for line in lines[1:]:
+        y -= 18
+        ops.append(_text(MARGIN, y, line, font="F1", size=13, colour=INK))
+    return y - 30
 
 
 def build() -> bytes:
