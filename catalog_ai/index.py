@@ -154,9 +154,10 @@ def texts_key(texts: Sequence[str]) -> str:
 class _Reusable:
     """The current store's vectors by chunk text, when it was built by the embedder at hand."""
 
-    rows: dict[str, np.ndarray]
+    rows: dict[str, np.ndarray]  # views into the store's FAISS index (kept alive by ``store``)
     dim: int
     background: np.ndarray | None  # reusable background rows, or None
+    store: Any = None
 
     @classmethod
     def none(cls) -> _Reusable:
@@ -182,7 +183,7 @@ def _reusable(base: Any, embedder: Any, background_key: str) -> _Reusable:
     background = None
     if store.background_key == background_key and len(store.background):
         background = store.background
-    return _Reusable(rows=rows, dim=store.dim, background=background)
+    return _Reusable(rows=rows, dim=store.dim, background=background, store=store)
 
 
 def _declared_dim(embedder: Any) -> int:
