@@ -129,21 +129,27 @@ class CatalogAdmin(admin.ModelAdmin):
         else:
             label = _("%(done)d/%(total)d pages") % {"done": done, "total": total}
         # A ready catalog is still at the index stage while its new chunks are embedded (ingestion marks it
-        # ready first, so the rebuild includes it): that stage shows too, with how far the embedding is.
+        # ready first, so the rebuild includes it): that stage shows too, and then the bar follows the embedding.
         if obj.stage and (obj.status != CatalogStatus.READY or obj.stage == STAGE_INDEX):
             label = f"{label} · {stage_label(obj.stage)}"
+        value, maximum = (total if obj.status == CatalogStatus.READY else done), max(total, 1)
+        detail = ""
         embedding = (obj.summary or {}).get(EMBEDDING) if obj.stage == STAGE_INDEX else None
         if isinstance(embedding, dict) and embedding.get("total"):
-            label = _("%(label)s: %(done)d/%(total)d new chunks embedded") % {
-                "label": label,
-                "done": int(embedding.get("done") or 0),
-                "total": int(embedding["total"]),
-            }
-        value = total if obj.status == CatalogStatus.READY else done
+            value, maximum = min(int(embedding.get("done") or 0), int(embedding["total"])), int(embedding["total"])
+            detail = _("%(done)d/%(total)d new chunks embedded") % {"done": value, "total": maximum}
+        title = f"{label}: {detail}" if detail else label
         if total == 0 and obj.status == CatalogStatus.PROCESSING:
-            bar = format_html('<progress max="1" title="{}"></progress>', label)  # indeterminate
+            bar = format_html('<progress max="1" title="{}"></progress>', title)  # indeterminate
         else:
-            bar = format_html('<progress value="{}" max="{}" title="{}"></progress>', value, max(total, 1), label)
+            bar = format_html('<progress value="{}" max="{}" title="{}"></progress>', value, maximum, title)
+        if detail:
+            return format_html(
+                '<span class="catalog-progress">{} {}<br><small class="catalog-progress-detail">{}</small></span>',
+                bar,
+                label,
+                detail,
+            )
         return format_html('<span class="catalog-progress">{} {}</span>', bar, label)
 
     @admin.display(description=_("summary"))

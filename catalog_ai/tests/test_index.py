@@ -575,14 +575,14 @@ def test_ingestion_shows_how_far_the_embedding_of_its_new_chunks_is(offline: Any
     first, shown, summary = ingest("Mesones", pdfs.catalog_pdf())
     chunks = first.chunks.count()
     embedding = [s for s in shown if "new chunks embedded" in s]
-    assert embedding and f"2/2 pages · Index: 0/{chunks} new chunks embedded" in embedding[0]
-    assert f"2/2 pages · Index: {chunks}/{chunks} new chunks embedded" in embedding[-1]
+    assert embedding and f'title="2/2 pages · Index: 0/{chunks} new chunks embedded"' in embedding[0]
+    assert f'title="2/2 pages · Index: {chunks}/{chunks} new chunks embedded"' in embedding[-1]
     assert summary["index_info"]["embedded"] == chunks and summary["index_info"]["reused"] == 0
     assert "embedding" not in Catalog.objects.get(pk=first.pk).summary  # the final summary replaced it
 
     lines = [["Grifería monocontrol cromada para cocina. REF GF-MONO-1. Precio $320.000."], ["Garantía de 2 años."]]
     second, shown, summary = ingest("Griferías", pdfs.text_pdf(lines))
     new = second.chunks.count()
-    assert any(f"2/2 pages · Index: {new}/{new} new chunks embedded" in s for s in shown)
+    assert any(f'title="2/2 pages · Index: {new}/{new} new chunks embedded"' in s for s in shown)
     assert (summary["index_info"]["embedded"], summary["index_info"]["reused"]) == (new, chunks)
     assert search("grifería monocontrol", k=1)[0].catalog == "Griferías"

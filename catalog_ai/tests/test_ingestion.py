@@ -539,7 +539,9 @@ def test_admin_list_shows_progress_and_refreshes_only_while_processing(admin_cli
         status=CatalogStatus.READY, pages_done=2, stage="index", summary={"embedding": {"done": 256, "total": 700}}
     )
     html = admin_client.get(url).content.decode()
-    assert "2/2 pages · Index: 256/700 new chunks embedded" in html and "catalog-status-ready" in html
+    assert '<progress value="256" max="700" title="2/2 pages · Index: 256/700 new chunks embedded">' in html
+    assert "2/2 pages · Index<br><small" in html and ">256/700 new chunks embedded</small>" in html
+    assert "catalog-status-ready" in html
     assert '<meta http-equiv="refresh" content="3">' in html
 
 
