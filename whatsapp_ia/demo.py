@@ -30,7 +30,7 @@ PRODUCT_OPTIONS = "Cotizar este|Ver otro material|Hablar con asesor"
 AI_HANDOFF_STEP = "ia_chat"
 # Questions the sample catalog answers well, offered as buttons under the AI's introduction (a tap asks it;
 # WhatsApp allows 3 buttons of at most 20 characters), then more to type, named in the introduction.
-DEMO_AI_QUESTIONS = ("¿Precio del cuarzo?", "¿Envían a Cali?", "¿Cómo puedo pagar?")
+DEMO_AI_QUESTIONS = ("¿Precio del mármol?", "¿Envían a Cali?", "¿Cómo puedo pagar?")
 DEMO_AI_TYPED_QUESTIONS = (
     "¿Cuánto cuesta la grifería con sensor?",
     "¿Cuánto demora la entrega?",

@@ -133,12 +133,12 @@ def test_the_demo_hands_the_chat_to_the_ai_which_answers_with_its_page_image(
     assert page.locator("#sim-step").inner_text().strip() == "ia_chat"
 
     with page.expect_navigation():
-        questions.filter(has_text="¿Precio del cuarzo?").click()
+        questions.filter(has_text="¿Precio del mármol?").click()
     answer, image = page.locator(".sim-row.sim-out").nth(-2), page.locator(".sim-row.sim-out").last
-    assert "$610.000" in answer.locator(".sim-text").inner_text()
+    assert "$560.000" in answer.locator(".sim-text").inner_text()
     assert answer.locator(".sim-meta .sim-ai").inner_text() == "AI"
     assert answer.locator(".sim-meta a.sim-ai").get_attribute("href").startswith("/admin/catalog_ai/ailog/")
-    assert image.get_attribute("data-kind") == "image" and image.locator(".sim-text").inner_text() == "Página 2"
+    assert image.get_attribute("data-kind") == "image" and image.locator(".sim-text").inner_text() == "Página 3"
     picture = image.locator(".sim-image img")
     picture.scroll_into_view_if_needed()
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=picture.element_handle())

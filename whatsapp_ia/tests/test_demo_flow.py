@@ -190,8 +190,8 @@ def test_the_ai_introduction_offers_questions_the_catalog_answers_with_its_page(
     assert [c.title for c in intro.replies[0].choices] == list(DEMO_AI_QUESTIONS)
     assert all(len(q) <= 20 for q in DEMO_AI_QUESTIONS)  # WhatsApp's limit for a button title
 
-    answer = simulate(number="573001110005", texts=["1"])[0]  # a tap on "¿Precio del cuarzo?"
+    answer = simulate(number="573001110005", texts=["1"])[0]  # a tap on "¿Precio del mármol?"
     assert answer.status == "ai" and [r.type for r in answer.replies] == ["text", "image"]
-    assert "$610.000" in answer.replies[0].text and "CZ-BL-PO" in answer.replies[0].text
-    quartz_page = Catalog.objects.get().pages.get(text__contains="Cuarzo Blanco Polar")
-    assert answer.replies[1].text == f"Página {quartz_page.number}" and answer.replies[1].media == [quartz_page.image]
+    assert "$560.000" in answer.replies[0].text  # the one marble of the catalog, Crema Marfil
+    marble_page = Catalog.objects.get().pages.get(text__contains="Mármol Crema Marfil")
+    assert answer.replies[1].text == f"Página {marble_page.number}" and answer.replies[1].media == [marble_page.image]
