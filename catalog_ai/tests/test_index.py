@@ -1,4 +1,5 @@
-"""Index build from the database, the store's atomic versions, worker pickup, and the rebuild lock."""
+"""Index build from the database (incremental: only texts the store lacks are embedded), the store's atomic
+versions, worker pickup, the rebuild lock, and the index stage's progress in ingestion and in the admin."""
 
 from __future__ import annotations
 
