@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 from catalog_ai.forms import CatalogAddForm, CatalogChangeForm
 from catalog_ai.ingestion import (
+    EMBEDDING,
+    STAGE_INDEX,
     catalog_delete,
     catalog_is_stalled,
     catalog_reset,
@@ -86,7 +88,9 @@ class CatalogAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         recent = timezone.now() - timedelta(minutes=10)
         busy = Catalog.objects.filter(
-            Q(status=CatalogStatus.PROCESSING) | Q(status=CatalogStatus.PENDING, updated_at__gte=recent)
+            Q(status=CatalogStatus.PROCESSING)
+            | Q(status=CatalogStatus.PENDING, updated_at__gte=recent)
+            | Q(status=CatalogStatus.READY, stage=STAGE_INDEX, updated_at__gte=recent)  # embedding its chunks
         ).exists()  # a stalled "processing" one too: the list shows it stalled, then the sweep marks it
         extra_context = {**(extra_context or {}), "catalogs_busy": busy, "refresh_seconds": 3}
         return super().changelist_view(request, extra_context=extra_context)
@@ -124,13 +128,28 @@ class CatalogAdmin(admin.ModelAdmin):
             label = _("%(done)d/%(total)d pages") % {"done": total, "total": total}
         else:
             label = _("%(done)d/%(total)d pages") % {"done": done, "total": total}
-            if obj.stage:
-                label = f"{label} · {stage_label(obj.stage)}"
-        value = total if obj.status == CatalogStatus.READY else done
+        # A ready catalog is still at the index stage while its new chunks are embedded (ingestion marks it
+        # ready first, so the rebuild includes it): that stage shows too, and then the bar follows the embedding.
+        if obj.stage and (obj.status != CatalogStatus.READY or obj.stage == STAGE_INDEX):
+            label = f"{label} · {stage_label(obj.stage)}"
+        value, maximum = (total if obj.status == CatalogStatus.READY else done), max(total, 1)
+        detail = ""
+        embedding = (obj.summary or {}).get(EMBEDDING) if obj.stage == STAGE_INDEX else None
+        if isinstance(embedding, dict) and embedding.get("total"):
+            value, maximum = min(int(embedding.get("done") or 0), int(embedding["total"])), int(embedding["total"])
+            detail = _("%(done)d/%(total)d new chunks embedded") % {"done": value, "total": maximum}
+        title = f"{label}: {detail}" if detail else label
         if total == 0 and obj.status == CatalogStatus.PROCESSING:
-            bar = format_html('<progress max="1" title="{}"></progress>', label)  # indeterminate
+            bar = format_html('<progress max="1" title="{}"></progress>', title)  # indeterminate
         else:
-            bar = format_html('<progress value="{}" max="{}" title="{}"></progress>', value, max(total, 1), label)
+            bar = format_html('<progress value="{}" max="{}" title="{}"></progress>', value, maximum, title)
+        if detail:
+            return format_html(
+                '<span class="catalog-progress">{} {}<br><small class="catalog-progress-detail">{}</small></span>',
+                bar,
+                label,
+                detail,
+            )
         return format_html('<span class="catalog-progress">{} {}</span>', bar, label)
 
     @admin.display(description=_("summary"))

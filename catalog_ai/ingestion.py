@@ -75,6 +75,8 @@ STAGE_IMAGES = "images"
 STAGE_CHUNKS = "chunks"
 STAGE_INDEX = "index"
 STAGES = (STAGE_TEXT, STAGE_OCR, STAGE_IMAGES, STAGE_CHUNKS, STAGE_INDEX)
+#: The summary's key, while the index stage runs, for how far the embedding of the new chunks is.
+EMBEDDING = "embedding"
 
 INDEX_REBUILT = "rebuilt"
 INDEX_NOT_AVAILABLE = "not available"
@@ -378,14 +380,16 @@ def catalog_replace_file(*, catalog: Catalog, file: Any, filename: str) -> bool:
 # --- index --------------------------------------------------------------------------------------------
 
 
-def _index_rebuild() -> tuple[str, dict[str, Any]]:
-    """("rebuilt", what index_rebuild() reported) or ("not available", {}) while catalog_ai.index is missing."""
+def _index_rebuild(progress: Callable[[int, int], None] | None = None) -> tuple[str, dict[str, Any]]:
+    """("rebuilt", what index_rebuild() reported) or ("not available", {}) while catalog_ai.index is missing.
+
+    ``progress(embedded, to_embed)`` follows the embedding of the chunks the index does not hold yet."""
     try:
         from catalog_ai.index import index_rebuild
     except ImportError as exc:
         logger.warning("Catalog index not rebuilt: %s", exc)
         return INDEX_NOT_AVAILABLE, {}
-    result = index_rebuild()
+    result = index_rebuild(progress=progress) if progress is not None else index_rebuild()
     info = {k: v for k, v in result.items() if isinstance(v, str | int | float)} if isinstance(result, dict) else {}
     return INDEX_REBUILT, info
 
@@ -678,6 +682,13 @@ class _Ingestion:
             self.catalog.stage = stage
             self._save("stage")
             self._report()
+
+    def embedding_done(self, done: int, total: int) -> None:
+        """Index stage: ``done`` of the ``total`` new chunk texts are embedded (shown in the admin's list)."""
+        self.catalog.summary = {EMBEDDING: {"done": done, "total": total}}
+        self._save("summary")
+        self._report()
+        _renew_lock()
 
     def page_done(self, number: int) -> None:
         self.catalog.pages_done = number
@@ -997,7 +1008,7 @@ class _Ingestion:
         _renew_lock()
         index_started = self.clock()
         try:
-            summary["index"], info = _index_rebuild()
+            summary["index"], info = _index_rebuild(self.embedding_done)
         except Exception as exc:
             logger.exception("Index rebuild after catalog %s failed", catalog.pk)
             raise _IngestError(

@@ -8,7 +8,9 @@ Files, for ``base = settings.AI_VECTOR_STORE_PATH`` (e.g. ``var/catalog_index``)
   ``{"format", "version", "created_at", "embedder": {"name", "dim"}, "faiss",
   "count", "catalogs": [{"id", "name", "chunks"}], "chunks": [{"id",
   "catalog_id", "catalog", "page", "position", "skus", "image", "text"}],
-  "background": <base64 float32 rows>}``; ``chunks[i]`` is row ``i`` of the index.
+  "background": <base64 float32 rows>, "background_key"}``; ``chunks[i]`` is row ``i`` of the index.
+  ``background_key`` names the sentences the background rows embed (catalog_ai.index reuses the rows
+  while it matches; a store written before it existed reads as ``""``).
 
 Writing (:func:`write_store`): the new ``.faiss`` is written to a temporary
 file in the same directory, fsynced and renamed to its versioned name; then
@@ -136,6 +138,7 @@ class Store:
     background: np.ndarray
     created_at: str = ""
     catalogs: tuple[dict[str, Any], ...] = ()
+    background_key: str = ""
     _lexical: LexicalIndex | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -196,6 +199,7 @@ def write_store(
     embedder: str,
     dim: int,
     background: np.ndarray | None = None,
+    background_key: str = "",
     catalogs: Sequence[dict[str, Any]] = (),
     path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
@@ -206,7 +210,16 @@ def write_store(
     if len(chunks) and (not dim or vectors.shape != (len(chunks), dim)):
         raise ValueError(f"vectors of shape {vectors.shape} for {len(chunks)} chunks of dim {dim}")
     with _write_lock(base):
-        return _write(base, vectors, chunks, embedder=embedder, dim=dim, background=background, catalogs=catalogs)
+        return _write(
+            base,
+            vectors,
+            chunks,
+            embedder=embedder,
+            dim=dim,
+            background=background,
+            background_key=background_key,
+            catalogs=catalogs,
+        )
 
 
 @contextlib.contextmanager
@@ -230,6 +243,7 @@ def _write(
     embedder: str,
     dim: int,
     background: np.ndarray | None,
+    background_key: str,
     catalogs: Sequence[dict[str, Any]],
 ) -> dict[str, Any]:
     import faiss
@@ -266,6 +280,7 @@ def _write(
         "catalogs": [dict(c) for c in catalogs],
         "chunks": [c.to_json() for c in chunks],
         "background": base64.b64encode(np.ascontiguousarray(bg).tobytes()).decode("ascii"),
+        "background_key": background_key,
     }
     target = json_path(base)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
@@ -282,7 +297,7 @@ def _write(
         raise
     _fsync_dir(directory)
     _remove_old_versions(base, keep=faiss_name)
-    summary = {k: v for k, v in meta.items() if k not in ("chunks", "background")}
+    summary = {k: v for k, v in meta.items() if k not in ("chunks", "background", "background_key")}
     summary["path"] = str(target)
     return summary
 
@@ -344,6 +359,7 @@ def _load(base: Path, meta: dict[str, Any]) -> Store:
         background=background,
         created_at=str(meta.get("created_at") or ""),
         catalogs=tuple(meta.get("catalogs") or ()),
+        background_key=str(meta.get("background_key") or ""),
     )
 
 

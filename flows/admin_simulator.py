@@ -1,7 +1,9 @@
 """The bot simulator admin page ("Try the bot"): chat with the rules as a test customer.
 
 GET shows the test chat of ``?number=`` (default `flows.simulator.DEFAULT_NUMBER`): its
-messages, step, roles and whether the bot is paused. POST (``text`` typed, ``option`` tapped,
+messages, step, roles and whether the bot is paused. The AI's answers show as the customer gets
+them: the text, then the catalog pages it cites as images (served by the authenticated message
+media view), each marked "AI" with a link to its AI log. POST (``text`` typed, ``option`` tapped,
 or ``action=reset``) runs `flows.simulator.simulate` and redirects back (post/redirect/get).
 Viewing needs ``flows.view_rule``; sending needs ``flows.change_rule`` (403 otherwise); the
 admin_view wrapper already requires staff.
@@ -20,6 +22,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from conversations.services.bots import AI_RESPONDER, responder_handoff
+from flows.forms import flow_steps
 from flows.simulator import (
     DEFAULT_NUMBER,
     HISTORY_LIMIT,
@@ -51,6 +55,7 @@ def simulator_view(request: HttpRequest, *, context: dict[str, Any], opts: Any) 
     except SimulatorError as exc:
         number, number_error = DEFAULT_NUMBER, str(exc)
     state = simulator_state(number=number)
+    handoff = responder_handoff(AI_RESPONDER, create=False)  # the AI's switch, when it is installed
     page = {
         **context,
         "opts": opts,
@@ -61,6 +66,8 @@ def simulator_view(request: HttpRequest, *, context: dict[str, Any], opts: Any) 
         "number_error": number_error,
         "can_send": can_send,
         "initial_step": settings.INITIAL_STEP,
+        "ai_step": flow_steps()[1],
+        "ai_on": bool(handoff and handoff.enabled),
         "history_limit": HISTORY_LIMIT,
     }
     return TemplateResponse(request, TEMPLATE, page)

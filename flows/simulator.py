@@ -76,6 +76,7 @@ from conversations.services.bots import conversation_immediate_turns_run
 from conversations.services.ingest import message_store_inbound
 from conversations.services.outbound import conversation_flush_outbound
 from conversations.services.processing import conversation_process
+from conversations.services.serialize import message_media_url
 from whatsapp_ia.text import normalize_text
 
 __all__ = [
@@ -187,6 +188,13 @@ class SimEntry:
     command: str = ""
     unmatched: bool = False
     problems: tuple[str, ...] = ()
+    media_url: str = ""  # where the admin opens the message's file (the authenticated media view), if it has one
+    origin: str = ""  # "ai" for the AI's answers (text and page images); "" for the rules' replies
+    ai_log_id: int | None = None  # the AI log entry of that answer
+
+    @property
+    def shows_image(self) -> bool:
+        return bool(self.media_url) and self.reply.type in ("image", "sticker")
 
 
 @dataclass(frozen=True)
@@ -487,6 +495,7 @@ def _entry(message: Message) -> SimEntry:
     )
     if data.get("processing_error"):
         problems += (str(data["processing_error"]),)
+    ai_log = data.get("ai_log")
     return SimEntry(
         id=message.pk,
         direction=message.direction,
@@ -498,6 +507,9 @@ def _entry(message: Message) -> SimEntry:
         command=str(data.get("command") or ""),
         unmatched=bool(data.get("unmatched")),
         problems=problems,
+        media_url=message_media_url(message) or "",
+        origin=str(data.get("origin") or ""),
+        ai_log_id=ai_log if isinstance(ai_log, int) and not isinstance(ai_log, bool) else None,
     )
 
 

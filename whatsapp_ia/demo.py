@@ -8,6 +8,7 @@ answers from the sample catalog (demo_data/catalogo-demo.pdf, ingested offline b
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,20 @@ HANDOFF = "Te comunico con un asesor. Un momento, por favor."
 CATALOG_TEXT = "Estos son nuestros materiales. Elige uno para ver su precio, o pregúntale al asistente:"
 PRODUCT_OPTIONS = "Cotizar este|Ver otro material|Hablar con asesor"
 AI_HANDOFF_STEP = "ia_chat"
+# Questions the sample catalog answers well, offered as buttons under the AI's introduction (a tap asks it;
+# WhatsApp allows 3 buttons of at most 20 characters), then more to type, named in the introduction.
+DEMO_AI_QUESTIONS = ("¿Precio del mármol?", "¿Envían a Cali?", "¿Cómo puedo pagar?")
+DEMO_AI_TYPED_QUESTIONS = (
+    "¿Cuánto cuesta la grifería con sensor?",
+    "¿Cuánto demora la entrega?",
+    "¿Qué garantía tiene el cuarzo?",
+)
 AI_INTRO = (
     "¡Claro! Soy el asistente virtual: pregúntame por cualquier producto del catálogo "
-    "(precios, medidas, referencias). Escribe *menu* para volver al menú."
+    "(precios, medidas, referencias) o por envíos, instalación y garantía. Te respondo con la página del "
+    "catálogo.\n\nToca una pregunta o escribe la tuya, por ejemplo:\n"
+    + "".join(f"• {q}\n" for q in DEMO_AI_TYPED_QUESTIONS)
+    + "\nEscribe *menu* para volver al menú."
 )
 
 # The catalog list's materials: (step suffix, list row title, colour, price per m², words that pick it).
@@ -142,8 +154,8 @@ DEMO_RULES = [
     ("menu", "*", 100, "text",
      "No entendí tu opción. Responde 1, 2 o 3 (o toca un botón), o escribe *menu*.", "", "menu", "", "", ""),
     *_material_rules(),
-    ("catalogo", "preguntar al asistente, asistente, preguntar, 4", 40, "text", AI_INTRO, "", AI_HANDOFF_STEP,
-     "", "", ""),
+    ("catalogo", "preguntar al asistente, asistente, preguntar, 4", 40, "button", AI_INTRO,
+     "|".join(DEMO_AI_QUESTIONS), AI_HANDOFF_STEP, "", "", ""),
     ("catalogo", "menu principal, volver, 5", 50, "button", WELCOME, MENU_OPTIONS, "menu", "", "", ""),
     ("catalogo", "*", 100, "text",
      "Elige una opción de la lista (1 a 5) o escribe *menu* para volver.", "", "catalogo", "", "", ""),
@@ -201,15 +213,32 @@ DEMO_CATALOG_NAME = "Catálogo demo Mesones del Valle"
 def demo_ai_load() -> dict[str, Any]:
     """The AI part of the demo: the sample catalog ingested (offline) and the AI on, with the demo's hand-off step.
 
-    Idempotent: the same PDF is recognised by its hash and ingested again only if it is not ready.
-    Runs outside a transaction (ingestion saves its progress as it goes). Returns the catalog's summary.
+    Idempotent: the same PDF is recognised by its hash and ingested again only if it is not ready; a demo
+    catalog loaded from an earlier version of the PDF gets the new file (and only its changed chunks are
+    embedded again). Runs outside a transaction (ingestion saves its progress as it goes). Returns the
+    catalog's summary.
     """
-    from catalog_ai.ingestion import catalog_create_from_upload, catalog_ingest
-    from catalog_ai.models import CatalogStatus
+    from catalog_ai.ingestion import (
+        CatalogRejected,
+        catalog_create_from_upload,
+        catalog_ingest,
+        catalog_replace_file,
+    )
+    from catalog_ai.models import Catalog, CatalogStatus
     from catalog_ai.services import ai_settings_update
 
-    with DEMO_CATALOG_PDF.open("rb") as pdf:
-        catalog, _created = catalog_create_from_upload(name=DEMO_CATALOG_NAME, file=pdf, filename=DEMO_CATALOG_PDF.name)
+    catalog = None
+    older = Catalog.objects.filter(name=DEMO_CATALOG_NAME).order_by("pk").first()
+    if older is not None:
+        with DEMO_CATALOG_PDF.open("rb") as pdf, contextlib.suppress(CatalogRejected):  # loaded under another name
+            catalog_replace_file(catalog=older, file=pdf, filename=DEMO_CATALOG_PDF.name)
+            older.refresh_from_db()
+            catalog = older
+    if catalog is None:
+        with DEMO_CATALOG_PDF.open("rb") as pdf:
+            catalog, _created = catalog_create_from_upload(
+                name=DEMO_CATALOG_NAME, file=pdf, filename=DEMO_CATALOG_PDF.name
+            )
     summary = dict(catalog.summary or {})
     if catalog.status != CatalogStatus.READY:
         summary = catalog_ingest(catalog_id=catalog.pk)

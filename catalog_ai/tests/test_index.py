@@ -1,4 +1,5 @@
-"""Index build from the database, the store's atomic versions, worker pickup, and the rebuild lock."""
+"""Index build from the database (incremental: only texts the store lacks are embedded), the store's atomic
+versions, worker pickup, the rebuild lock, and the index stage's progress in ingestion and in the admin."""
 
 from __future__ import annotations
 
@@ -328,3 +329,261 @@ def test_rebuilds_wait_for_each_other_on_the_redis_lock(offline: Any, redis_clie
     assert read_metadata()["version"] == done[-1]["version"]
     assert len(faiss_files(offline)) == 1
     assert not redis_client.exists(LOCK_KEY)
+
+
+# --- incremental re-indexing ---------------------------------------------------------------------
+
+
+class CountingEmbedder:
+    """The real offline embedder, counting the texts it is asked to embed (queries are not counted)."""
+
+    def __init__(self, inner: Any = None, *, name: str = "") -> None:
+        from catalog_ai.embedders import get_embedder
+
+        self.inner = inner or get_embedder()
+        self.name = name or self.inner.name
+        self.relevance_range = getattr(self.inner, "relevance_range", None)
+        self.texts: list[str] = []
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed(self, texts: Any) -> np.ndarray:
+        self.texts += list(texts)
+        return self.inner.embed(texts)
+
+    def embed_query(self, texts: Any) -> np.ndarray:
+        return self.inner.embed_query(texts)
+
+    def take(self) -> list[str]:
+        texts, self.texts = self.texts, []
+        return texts
+
+
+class HashingEmbedder:
+    """Another (tiny, real) embedder: character trigrams hashed into 64 dimensions."""
+
+    name = "test:trigrams-64"
+    dim = 64
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def embed(self, texts: Any) -> np.ndarray:
+        self.texts += list(texts)
+        rows = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            padded = f"  {text.lower()} "
+            for i in range(len(padded) - 2):
+                digest = hashlib.blake2b(padded[i : i + 3].encode(), digest_size=4).digest()
+                rows[row, int.from_bytes(digest, "little") % self.dim] += 1.0
+        return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+    embed_query = embed
+
+
+def chunk_texts(*catalogs: Catalog) -> list[str]:
+    return list(
+        CatalogChunk.objects.filter(catalog__in=catalogs)
+        .order_by("catalog_id", "page__number", "position")
+        .values_list("text", flat=True)
+    )
+
+
+QUESTIONS = ("precio del lavamanos de porcelana", "cuarzo blanco sin poros", "GR NEG 160", "garantía del granito")
+
+
+def ranked(k: int = 5) -> list[list[tuple[int, float]]]:
+    return [[(h.chunk_id, round(h.score, 4)) for h in search(q, k=k)] for q in QUESTIONS]
+
+
+@pytest.mark.django_db
+def test_a_new_catalog_embeds_only_its_own_chunks_and_searches_match_a_full_rebuild(offline: Any) -> None:
+    counting = CountingEmbedder()
+    kitchen = catalog_make("Cocinas", KITCHEN)
+    first = index_rebuild(embedder=counting)
+    background = len(counting.texts) - 4
+    assert counting.take()[:4] == chunk_texts(kitchen) and background > 0  # the chunks, then the background
+    assert (first["embedded"], first["reused"]) == (4, 0)
+
+    baths = catalog_make("Baños", BATHS)
+    second = index_rebuild(embedder=counting)
+    assert counting.take() == chunk_texts(baths)  # not the kitchen's chunks, not the background sentences
+    assert (second["embedded"], second["reused"], second["chunks"]) == (1, 4, 5)
+    incremental = load_current()
+    assert incremental.version == second["version"] and len(incremental) == 5
+    incremental_hits = ranked()
+
+    # The same state indexed from scratch: the same vectors (row for row) and the same search results.
+    for stale in Path(offline.AI_VECTOR_STORE_PATH).parent.iterdir():
+        stale.unlink()
+    full = index_rebuild(embedder=counting)
+    assert (full["embedded"], full["reused"]) == (5, 0) and len(counting.take()) == 5 + background
+    scratch = load_current()
+    assert [c.id for c in scratch.chunks] == [c.id for c in incremental.chunks]
+    np.testing.assert_allclose(scratch.vectors(), incremental.vectors(), atol=1e-5)
+    np.testing.assert_allclose(scratch.background, incremental.background, atol=1e-5)
+    assert ranked() == incremental_hits and incremental_hits[0][0][0] == CatalogChunk.objects.get(catalog=baths).pk
+
+
+@pytest.mark.django_db
+def test_a_replaced_pdf_re_embeds_only_that_catalogs_changed_chunks(offline: Any) -> None:
+    counting = CountingEmbedder()
+    kitchen = catalog_make("Cocinas", KITCHEN)
+    baths = catalog_make("Baños", BATHS)
+    index_rebuild(embedder=counting)
+    counting.take()
+
+    # Re-ingesting a new PDF swaps the catalog's pages and chunks for new rows: one price changed, one
+    # product is new, the rest reads the same.
+    CatalogPage.objects.filter(catalog=kitchen).delete()
+    new_pages = {
+        1: [*KITCHEN[1], ("Mesón granito negro San Gabriel 240 x 60 cm. REF GR-NEG-240. Precio $1.490.000.", [])],
+        2: [("Cuarzo blanco polar 300 x 60 cm, sin poros. REF CZ-BPL-300. Precio $2.790.000.", ["CZ-BPL-300"])],
+    }
+    for number, chunks in new_pages.items():
+        page = CatalogPage.objects.create(catalog=kitchen, number=number, text="", image=f"p/{number}.jpg")
+        for position, (text, skus) in enumerate(chunks):
+            CatalogChunk.objects.create(catalog=kitchen, page=page, position=position, text=text, skus=skus)
+    info = index_rebuild(embedder=counting)
+    assert counting.take() == [new_pages[1][2][0], new_pages[2][0][0]]
+    assert (info["embedded"], info["reused"], info["chunks"]) == (2, 3, 5)
+    hits = search("precio cuarzo blanco polar", k=1)
+    assert hits[0].catalog == "Cocinas" and "2.790.000" in hits[0].text and hits[0].dense_rank == 1
+    assert search("lavamanos de porcelana", k=1)[0].catalog == baths.name
+
+
+@pytest.mark.django_db
+def test_deactivating_or_deleting_a_catalog_embeds_nothing(offline: Any) -> None:
+    counting = CountingEmbedder()
+    kitchen = catalog_make("Cocinas", KITCHEN)
+    baths = catalog_make("Baños", BATHS)
+    index_rebuild(embedder=counting)
+    counting.take()
+    before = load_current()
+
+    kitchen.active = False
+    kitchen.save()
+    info = index_rebuild(embedder=counting)
+    assert counting.take() == [] and (info["embedded"], info["reused"], info["chunks"]) == (0, 1, 1)
+    store = load_current()
+    assert [c.catalog for c in store.chunks] == ["Baños"] and store.index.ntotal == 1
+    np.testing.assert_array_equal(store.vectors()[0], before.vectors()[4])  # the same vector, moved up
+    np.testing.assert_array_equal(store.background, before.background)
+    assert all(h.catalog == "Baños" for h in search("mesón granito negro", k=5))
+
+    baths.delete()
+    info = index_rebuild(embedder=counting)
+    assert counting.take() == [] and info["chunks"] == 0 and len(load_current()) == 0
+
+    kitchen.active = True  # its vectors were dropped with it: back in, its chunks are embedded again
+    kitchen.save()
+    info = index_rebuild(embedder=counting)
+    assert counting.take()[:4] == chunk_texts(kitchen) and info["embedded"] == 4
+
+
+@pytest.mark.django_db
+def test_switching_the_embedder_re_embeds_everything(offline: Any) -> None:
+    counting = CountingEmbedder()
+    kitchen = catalog_make("Cocinas", KITCHEN)
+    baths = catalog_make("Baños", BATHS)
+    index_rebuild(embedder=counting)
+    counting.take()
+
+    other = HashingEmbedder()
+    info = index_rebuild(embedder=other)
+    assert other.texts[:5] == chunk_texts(kitchen, baths) and len(other.texts) > 5  # and the background
+    assert (info["embedder"], info["dim"], info["embedded"], info["reused"]) == ("test:trigrams-64", 64, 5, 0)
+    assert load_current().dim == 64 and load_current().background.shape[1] == 64
+
+    back = index_rebuild(embedder=counting)  # and back: nothing of the 64-dimension store is reused
+    assert counting.take()[:5] == chunk_texts(kitchen, baths)
+    assert (back["embedder"], back["dim"], back["embedded"]) == ("local:multilingual-e5-small-q4", 384, 5)
+    assert search("lavamanos de porcelana", k=1)[0].catalog == "Baños"
+
+    # Same name, another dimension (an OpenAI-compatible server's `dimensions` changed): all again.
+    renamed = HashingEmbedder()
+    renamed.name = counting.name
+    info = index_rebuild(embedder=renamed)
+    assert renamed.texts[:5] == chunk_texts(kitchen, baths) and (info["dim"], info["embedded"]) == (64, 5)
+
+
+@pytest.mark.django_db
+def test_duplicate_texts_are_embedded_once_and_progress_follows_the_slices(
+    offline: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from catalog_ai import index as index_module
+
+    monkeypatch.setattr(index_module, "EMBED_SLICE", 2)
+    counting = CountingEmbedder()
+    same = "Garantía: 10 años en cuarzo, 5 años en granito."
+    catalog_make("Cocinas", {1: [(same, []), ("Mesón A", []), ("Mesón B", [])], 2: [(same, []), ("Mesón C", [])]})
+    seen: list[tuple[int, int]] = []
+    info = index_rebuild(embedder=counting, progress=lambda done, total: seen.append((done, total)))
+    assert counting.take()[:4] == [same, "Mesón A", "Mesón B", "Mesón C"]
+    assert seen == [(0, 4), (2, 4), (4, 4)] and (info["embedded"], info["chunks"]) == (4, 5)
+    store = load_current()
+    np.testing.assert_array_equal(store.vectors()[0], store.vectors()[3])
+
+    seen.clear()
+    index_rebuild(embedder=counting, progress=lambda done, total: seen.append((done, total)))
+    assert counting.take() == [] and seen == [(0, 0)]
+
+
+@pytest.mark.django_db
+def test_a_store_written_before_background_keys_gets_its_background_embedded_again(offline: Any) -> None:
+    counting = CountingEmbedder()
+    catalog_make("Cocinas", KITCHEN)
+    index_rebuild(embedder=counting)
+    background = counting.take()[4:]
+    meta = read_metadata()
+    del meta["background_key"]  # as the format was before incremental re-indexing
+    json_path().write_text(json.dumps(meta))
+    assert load_current().background_key == ""
+    info = index_rebuild(embedder=counting)
+    assert counting.take() == background and (info["embedded"], info["reused"]) == (0, 4)
+    assert load_current().background_key and len(load_current().background) == len(background)
+
+
+@pytest.mark.django_db
+def test_ingestion_shows_how_far_the_embedding_of_its_new_chunks_is(offline: Any, admin_user: Any) -> None:
+    """The admin list, read at each progress report: pages done, then the index stage's embedding figures."""
+    import io
+
+    from django.contrib.admin.sites import site
+    from django.test import RequestFactory
+    from django.utils import translation
+
+    from catalog_ai.ingestion import catalog_create_from_upload, catalog_ingest
+    from catalog_ai.tests import pdfs
+
+    model_admin = site._registry[Catalog]
+    request = RequestFactory().get("/admin/catalog_ai/catalog/")
+    request.user = admin_user
+
+    def ingest(name: str, pdf: bytes) -> tuple[Catalog, list[str], dict[str, Any]]:
+        catalog, _created = catalog_create_from_upload(name=name, file=io.BytesIO(pdf), filename=f"{name}.pdf")
+        shown: list[str] = []
+
+        def progress(done: int, total: int, stage: str) -> None:
+            with translation.override("en"):
+                shown.append(str(model_admin.progress(Catalog.objects.get(pk=catalog.pk))))
+
+        summary = catalog_ingest(catalog_id=catalog.pk, progress=progress)
+        return catalog, shown, summary
+
+    first, shown, summary = ingest("Mesones", pdfs.catalog_pdf())
+    chunks = first.chunks.count()
+    embedding = [s for s in shown if "new chunks embedded" in s]
+    assert embedding and f'title="2/2 pages · Index: 0/{chunks} new chunks embedded"' in embedding[0]
+    assert f'title="2/2 pages · Index: {chunks}/{chunks} new chunks embedded"' in embedding[-1]
+    assert summary["index_info"]["embedded"] == chunks and summary["index_info"]["reused"] == 0
+    assert "embedding" not in Catalog.objects.get(pk=first.pk).summary  # the final summary replaced it
+
+    lines = [["Grifería monocontrol cromada para cocina. REF GF-MONO-1. Precio $320.000."], ["Garantía de 2 años."]]
+    second, shown, summary = ingest("Griferías", pdfs.text_pdf(lines))
+    new = second.chunks.count()
+    assert any(f'title="2/2 pages · Index: {new}/{new} new chunks embedded"' in s for s in shown)
+    assert (summary["index_info"]["embedded"], summary["index_info"]["reused"]) == (new, chunks)
+    assert search("grifería monocontrol", k=1)[0].catalog == "Griferías"

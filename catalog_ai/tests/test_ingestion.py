@@ -58,8 +58,11 @@ def index_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     stand_in = types.ModuleType("catalog_ai.index")
 
-    def index_rebuild() -> dict[str, Any]:
+    def index_rebuild(progress: Any = None) -> dict[str, Any]:
         calls.append("rebuild")
+        if progress is not None:
+            progress(0, 2)
+            progress(2, 2)
         return {"chunks": 2, "catalogs": 1, "embedder": "stand-in", "seconds": 0.01, "version": "v1", "x": object()}
 
     stand_in.index_rebuild = index_rebuild  # type: ignore[attr-defined]
@@ -128,7 +131,10 @@ def test_text_catalog(settings: Any, index_calls: list[str]) -> None:
     dones = [done for done, _total, _stage in calls]
     assert dones == sorted(dones) and dones[-1] == 2
     assert {total for _d, total, _s in calls} == {2}
-    assert [s for _d, _t, s in calls if s in ("text", "images", "chunks", "index")][-2:] == ["chunks", "index"]
+    steps = [s for _d, _t, s in calls if s in ("text", "images", "chunks", "index")]
+    assert list(dict.fromkeys(steps))[-2:] == ["chunks", "index"] and steps[-1] == "index"
+    # the index stage reports the embedding too (the stand-in embeds 2 texts): stage "index" again each time
+    assert [s for _d, _t, s in calls][-4:] == ["index", "index", "index", ""]  # entering it, 0/2, 2/2; the end
     assert {"text", "images"} <= {s for _d, _t, s in calls}
     assert seen_in_db == dones
 
@@ -534,6 +540,17 @@ def test_admin_list_shows_progress_and_refreshes_only_while_processing(admin_cli
     html = admin_client.get(url).content.decode()
     assert '<progress value="1" max="2"' in html and "1/2 pages · OCR" in html
     assert '<meta http-equiv="refresh" content="3">' in html and "catalog-status-processing" in html
+
+    # Ready (so the rebuild includes it) but still embedding its new chunks: the stage and the figures show,
+    # and the list keeps refreshing until the index is published.
+    Catalog.objects.filter(pk=catalog.pk).update(
+        status=CatalogStatus.READY, pages_done=2, stage="index", summary={"embedding": {"done": 256, "total": 700}}
+    )
+    html = admin_client.get(url).content.decode()
+    assert '<progress value="256" max="700" title="2/2 pages · Index: 256/700 new chunks embedded">' in html
+    assert "2/2 pages · Index<br><small" in html and ">256/700 new chunks embedded</small>" in html
+    assert "catalog-status-ready" in html
+    assert '<meta http-equiv="refresh" content="3">' in html
 
 
 def test_admin_change_page_summary_and_actions(

@@ -96,3 +96,54 @@ def test_admin_chats_with_the_bot_taps_a_button_and_restarts(live_server: Any, p
     assert page.locator(".sim-empty").is_visible()
     assert simulator_conversation(number="573000000000") is None
     assert broker.llen("celery") == queued_before  # the pipeline ran in the web request; no task was published
+
+
+def test_the_demo_hands_the_chat_to_the_ai_which_answers_with_its_page_image(
+    live_server: Any,
+    page: Any,  # noqa: F811
+    settings: Any,
+    tmp_path: Path,
+) -> None:
+    """From the demo's menu to the AI (offline), as a newcomer after `bin/run --demo`: the answer and its page."""
+    from catalog_ai.embedders import reset_embedder_cache
+    from whatsapp_ia.demo import DEMO_AI_QUESTIONS, demo_ai_load
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.AI_VECTOR_STORE_PATH = str(tmp_path / "catalog_index")
+    settings.OPENAI_API_KEY = ""
+    settings.OPENAI_BASE_URL = ""
+    reset_embedder_cache()
+    demo_flow_load()
+    factories.default_commands()
+    demo_ai_load()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    _log_in(page, live_server.url)
+    tips = page.locator(".sim-help")
+    assert "the AI answers from the catalogs here too" in tips.inner_text()  # flows' tests run in English
+
+    _say(page, "hola")
+    with page.expect_navigation():
+        page.locator("form.sim-choices button.sim-choice").filter(has_text="Ver catálogo").click()
+    with page.expect_navigation():
+        page.locator("form.sim-list-choices button.sim-choice").filter(has_text="Preguntar al asistente").click()
+    intro = page.locator(".sim-row.sim-out").last
+    assert "asistente virtual" in intro.locator(".sim-text").inner_text()
+    questions = page.locator("form.sim-choices button.sim-choice")
+    assert questions.all_inner_texts() == list(DEMO_AI_QUESTIONS)
+    assert page.locator("#sim-step").inner_text().strip() == "ia_chat"
+
+    with page.expect_navigation():
+        questions.filter(has_text="¿Precio del mármol?").click()
+    answer, image = page.locator(".sim-row.sim-out").nth(-2), page.locator(".sim-row.sim-out").last
+    assert "$560.000" in answer.locator(".sim-text").inner_text()
+    assert answer.locator(".sim-meta .sim-ai").inner_text() == "AI"
+    assert answer.locator(".sim-meta a.sim-ai").get_attribute("href").startswith("/admin/catalog_ai/ailog/")
+    assert image.get_attribute("data-kind") == "image" and image.locator(".sim-text").inner_text() == "Página 3"
+    picture = image.locator(".sim-image img")
+    picture.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=picture.element_handle())
+    assert picture.evaluate("img => img.naturalWidth") >= 300  # the page, rendered, served to the admin
+    assert picture.get_attribute("src").startswith("/messages/")
+    assert page.locator("#sim-bot").inner_text() == "The AI answers"
+    assert "The AI is answering this chat" in tips.inner_text()
+    page.screenshot(path=str(SHOTS / "admin-simulator-ai.png"))

@@ -10,6 +10,7 @@ it is).
 
 from __future__ import annotations
 
+import io
 from collections import deque
 from typing import Any
 
@@ -20,7 +21,16 @@ from flows.engine import DEFAULT_FALLBACK_TEXT
 from flows.models import Rule
 from flows.simulator import SimTurn, simulate
 from flows.tests import factories
-from whatsapp_ia.demo import AI_HANDOFF_STEP, demo_ai_load, demo_flow_load
+from whatsapp_ia.demo import (
+    AI_HANDOFF_STEP,
+    DEMO_AI_QUESTIONS,
+    DEMO_CATALOG_NAME,
+    DEMO_CATALOG_PDF,
+    DEMO_MATERIALS,
+    demo_ai_load,
+    demo_flow_load,
+)
+from whatsapp_ia.demo_data import build_demo_catalog
 
 pytestmark = pytest.mark.django_db
 
@@ -69,8 +79,9 @@ def offer_of(turn: SimTurn) -> Any:
 def test_the_sample_catalog_is_ingested_offline_and_the_ai_is_on(demo: None) -> None:
     catalog = Catalog.objects.get()
     assert catalog.status == CatalogStatus.READY
-    assert catalog.pages_total == 2
+    assert catalog.pages_total == 5 and catalog.summary["ocr_pages"] == 0
     assert {"GR-NEG-SG", "CZ-BL-PO", "MA-CR-MA"} <= set(catalog.summary["sku_examples"])
+    assert catalog.pages.exclude(image="").count() == 5  # every page has its image, for the AI's answers
     ai = AISettings.load()
     assert (ai.enabled, ai.handoff_step) == (True, AI_HANDOFF_STEP)
 
@@ -141,3 +152,46 @@ def test_the_ai_hand_off_answers_from_the_sample_catalog(demo: None) -> None:
     answer = turns[3].replies[0].text
     assert "$610.000" in answer and "CZ-BL-PO" in answer
     assert turns[3].status == "ai"
+
+
+def test_the_sample_catalog_is_the_one_its_script_builds_and_agrees_with_the_flow() -> None:
+    assert DEMO_CATALOG_PDF.read_bytes() == build_demo_catalog.build()  # regenerated after every edit
+    text = " ".join(" ".join(p.sentences.split()) for page in build_demo_catalog.PAGES for p in page.products)
+    for _slug, title, colour, price, _words in DEMO_MATERIALS:  # the list's prices are the catalog's
+        price_text = "$" + f"{price:,}".replace(",", ".")
+        assert f"{title.lower()} {colour} cuesta {price_text} por m²" in text
+
+
+def test_an_older_demo_catalog_gets_the_new_pdf_instead_of_a_second_catalog(
+    settings: Any, tmp_path: Any, redis_client: Any
+) -> None:
+    from catalog_ai.embedders import reset_embedder_cache
+    from catalog_ai.ingestion import catalog_create_from_upload, catalog_ingest
+    from catalog_ai.tests import pdfs
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.AI_VECTOR_STORE_PATH = str(tmp_path / "catalog_index")
+    settings.OPENAI_API_KEY = ""
+    reset_embedder_cache()
+    old_pdf = pdfs.text_pdf([["Mesón granito Negro San Gabriel, precio por m² — REF: GR-NEG-SG — $400.000"]])
+    older, _created = catalog_create_from_upload(name=DEMO_CATALOG_NAME, file=io.BytesIO(old_pdf), filename="v1.pdf")
+    catalog_ingest(catalog_id=older.pk)
+
+    summary = demo_ai_load()
+    catalog = Catalog.objects.get()
+    assert catalog.pk == older.pk and catalog.status == CatalogStatus.READY and catalog.pages_total == 5
+    assert summary["index_info"]["reused"] == 0 and summary["index_info"]["embedded"] == catalog.chunks.count()
+    assert not catalog.chunks.filter(text__contains="$400.000").exists()
+
+
+def test_the_ai_introduction_offers_questions_the_catalog_answers_with_its_page(demo: None) -> None:
+    intro = simulate(number="573001110005", texts=["hola", "2", "4"], reset=True)[-1]
+    assert intro.step == AI_HANDOFF_STEP
+    assert [c.title for c in intro.replies[0].choices] == list(DEMO_AI_QUESTIONS)
+    assert all(len(q) <= 20 for q in DEMO_AI_QUESTIONS)  # WhatsApp's limit for a button title
+
+    answer = simulate(number="573001110005", texts=["1"])[0]  # a tap on "¿Precio del mármol?"
+    assert answer.status == "ai" and [r.type for r in answer.replies] == ["text", "image"]
+    assert "$560.000" in answer.replies[0].text  # the one marble of the catalog, Crema Marfil
+    marble_page = Catalog.objects.get().pages.get(text__contains="Mármol Crema Marfil")
+    assert answer.replies[1].text == f"Página {marble_page.number}" and answer.replies[1].media == [marble_page.image]
