@@ -51,5 +51,6 @@ def test_awaiting_ai_moves_from_data_to_the_column_and_back() -> None:
         apps = _migrate(BEFORE).loader.project_state([BEFORE]).apps
         Message = apps.get_model("conversations", "Message")
         assert Message.objects.get(pk=waiting).data == {"referral": {"headline": "Mesas"}, "awaiting_ai": True}
-    finally:
-        _migrate(AFTER)
+    finally:  # every app back at its latest migration (going back to BEFORE unapplied what depends on it)
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
