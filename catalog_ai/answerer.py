@@ -532,6 +532,7 @@ _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     ),
 ]
 _PRICE_WORDS = ("precio", "cuesta", "costo", "cobran", "valor", "price", "cost", "cuanto", "vale", "much")
+_PRICE_PHRASE = re.compile(r"(?:^|\s)a como(?:\s|$)")
 _GENERAL = (
     "info", "informacion", "caracteristic", "detalle", "especificacion", "describ", "details", "feature", "spec",
 )  # fmt: skip
@@ -588,6 +589,8 @@ def _asked(question: str) -> _Asked:
                 facts.append(pattern)
         general = general or any(word.startswith(k) for k in _GENERAL)
         price = price or any(word.startswith(k) for k in _PRICE_WORDS)
+    # "¿a cómo el bulto?", "¿a como está?": everyday Spanish for "how much", a phrase rather than a word.
+    price = price or bool(_PRICE_PHRASE.search(" ".join(words)))
     return _Asked(price=price, general=general, facts=tuple(facts))
 
 

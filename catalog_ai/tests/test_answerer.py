@@ -638,3 +638,24 @@ def test_a_product_the_search_singles_out_answers_without_words_in_common() -> N
     only_top = tool_hits([0.40, 0.30])[:1]
     assert extractive_answer(question, only_top, lexical=lexical, runner_up=0.35) is None
     assert extractive_answer(question, only_top, lexical=lexical, runner_up=0.0) is not None
+
+
+@pytest.mark.django_db
+def test_the_sentence_that_holds_the_asked_price_comes_before_one_that_only_shares_the_words() -> None:
+    from catalog_ai.answerer import _asked, extractive_answer
+    from catalog_ai.lexical import LexicalIndex
+    from catalog_ai.retrieval import Hit
+
+    assert _asked("¿a cómo el bulto?").price and not _asked("¿cómo instalo la ducha?").price
+    text = (
+        "Servicio de instalación\n"
+        "Nuestros técnicos instalan lo que compras en la tienda, en Bogotá y municipios cercanos. "
+        "Los calentadores a gas solo los instala personal certificado y necesitan un ducto de salida. "
+        "Tarifas de instalación: sanitario $90.000; calentador a gas $180.000, con prueba de fugas."
+    )
+    hits = [Hit(1, 0.8, text, 20, (), "", 1, "Catálogo", 1, 1, 0.5, 0.5)]
+    found = extractive_answer(
+        "me instalan el calentador de gas? a como", hits, lexical=LexicalIndex.build([text, "Tanque de agua"])
+    )
+    assert found is not None
+    assert found[0].startswith("Tarifas de instalación: sanitario $90.000; calentador a gas $180.000")
