@@ -757,6 +757,14 @@ def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
         ]
         if not block or not _named(" ".join(block)):
             continue  # codes or prices alone (a table read column by column) tell a customer nothing
+        intro = _intro_length(block)
+        if intro:
+            # A section's introduction run into the product below it ("Grifería para cocina", "Griferías para
+            # cocina con cuerpo de latón... de la poza.", "Grifería monocontrol para cocina cuello alto", ...):
+            # its sentences answer on their own, and the product is named by its own line.
+            for sentence in split_sentences(_prose([line for line in block[:intro] if not _heading_like(line)])):
+                units.append(_Unit(hit, rank, [sentence], product=False))
+            block = block[intro:]
         has_code = any(has_sku(line, pattern) for line in block)
         short = len(block) <= MAX_PRODUCT_LINES and all(len(line) <= 160 for line in block)
         priced = any(is_price_line(line) for line in block)
@@ -769,6 +777,19 @@ def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
             for sentence in split_sentences(_prose(block)):
                 units.append(_Unit(hit, rank, [sentence], product=False))
     return units
+
+
+_INTRO_CHARS = 80
+
+
+def _intro_length(block: list[str]) -> int:
+    """How many lines open ``block`` before its product's name: a name-like line (heading-like) right after a
+    long sentence (an introduction) starts the product; 0 when the block opens with the product."""
+    for i in range(1, len(block) - 1):
+        previous = block[i - 1].rstrip()
+        if _heading_like(block[i]) and len(previous) >= _INTRO_CHARS and previous[-1:] in ".!?":
+            return i
+    return 0
 
 
 def _product_lines(unit: _Unit, asked: _Asked, matcher: _Matcher, pattern: str) -> tuple[list[str], list[str]]:

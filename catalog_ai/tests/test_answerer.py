@@ -659,3 +659,26 @@ def test_the_sentence_that_holds_the_asked_price_comes_before_one_that_only_shar
     )
     assert found is not None
     assert found[0].startswith("Tarifas de instalación: sanitario $90.000; calentador a gas $180.000")
+
+
+@pytest.mark.django_db
+def test_a_section_introduction_run_into_a_product_does_not_name_it() -> None:
+    from catalog_ai.answerer import extractive_answer
+    from catalog_ai.lexical import LexicalIndex
+    from catalog_ai.retrieval import Hit
+
+    text = (
+        "Grifería para cocina\n"
+        "Griferías para cocina con cuerpo de latón y garantía de fábrica. Elija el modelo según el lavaplatos.\n"
+        "Grifería monocontrol para cocina cuello alto\n"
+        "Cromada, giro de 360°. Altura total 38 cm.\n"
+        "REF: GC-MON-01\n"
+        "Precio: $289.900"
+    )
+    hits = [Hit(1, 0.8, text, 2, ("GC-MON-01",), "", 1, "Catálogo", 1, 1, 0.5, 0.5)]
+    lexical = LexicalIndex.build([text, "Tanque de agua 500 litros", "Ducha eléctrica"])
+    found = extractive_answer("¿qué altura tiene la grifería monocontrol de cocina?", hits, lexical=lexical)
+    assert found is not None
+    answer = found[0]
+    assert answer.startswith("Grifería monocontrol para cocina cuello alto — REF: GC-MON-01 — Precio: $289.900.")
+    assert "Altura total 38 cm." in answer and "Elija el modelo" not in answer
