@@ -315,7 +315,16 @@ def _answer_fresh(
     )
     relevant = [h for h in hits if h.score >= threshold]
     outcome = (
-        _answer_found(clean, query, relevant, context=context, ai=ai, online=online, fallback_text=fallback_text)
+        _answer_found(
+            clean,
+            query,
+            relevant,
+            context=context,
+            ai=ai,
+            online=online,
+            fallback_text=fallback_text,
+            runner_up=max((h.score for h in hits[1:]), default=0.0),
+        )
         if relevant
         else _fallback(fallback_text)
     )
@@ -339,12 +348,13 @@ def _answer_found(
     ai: AISettings,
     online: bool,
     fallback_text: str,
+    runner_up: float | None = None,
 ) -> _Outcome:
     limits = {"max_sentences": ai.response_max_sentences, "max_chars": ai.response_max_chars}
     language = guess_language(clean or query)
 
     def extractive(*, cacheable: bool = True) -> _Outcome:
-        found = extractive_answer(query, relevant, language=language)
+        found = extractive_answer(query, relevant, language=language, runner_up=runner_up)
         if found is None:
             return _fallback(fallback_text, cacheable=cacheable)
         text, refs = found
@@ -522,6 +532,7 @@ _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     ),
 ]
 _PRICE_WORDS = ("precio", "cuesta", "costo", "cobran", "valor", "price", "cost", "cuanto", "vale", "much")
+_PRICE_PHRASE = re.compile(r"(?:^|\s)a como(?:\s|$)")
 _GENERAL = (
     "info", "informacion", "caracteristic", "detalle", "especificacion", "describ", "details", "feature", "spec",
 )  # fmt: skip
@@ -542,6 +553,11 @@ BOTH_FUSED = 0.9
 BOTH_DENSE = 0.5
 BOTH_COVERAGE = 0.4
 BOTH_WORDS = 0.3
+#: A product of the best hit also answers without words in common when the search singles that hit out: first by
+#: meaning (dense rank 1) and ahead of every other hit by STANDOUT_MARGIN of fused score (an English question
+#: about a Spanish catalog, "How much is the hammer drill?" for "Taladro percutor ... $249.900"). Off-topic
+#: questions find several weak neighbours, none far ahead; calibrated with bench/catalog_quality.py.
+STANDOUT_MARGIN = 0.17
 MAX_PRODUCT_LINES = 6
 #: Among the units that answer, the weight of their hit's search score beside their share of the question's words.
 HIT_WEIGHT = 0.5
@@ -573,6 +589,8 @@ def _asked(question: str) -> _Asked:
                 facts.append(pattern)
         general = general or any(word.startswith(k) for k in _GENERAL)
         price = price or any(word.startswith(k) for k in _PRICE_WORDS)
+    # "¿a cómo el bulto?", "¿a como está?": everyday Spanish for "how much", a phrase rather than a word.
+    price = price or bool(_PRICE_PHRASE.search(" ".join(words)))
     return _Asked(price=price, general=general, facts=tuple(facts))
 
 
@@ -739,6 +757,14 @@ def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
         ]
         if not block or not _named(" ".join(block)):
             continue  # codes or prices alone (a table read column by column) tell a customer nothing
+        intro = _intro_length(block)
+        if intro:
+            # A section's introduction run into the product below it ("Grifería para cocina", "Griferías para
+            # cocina con cuerpo de latón... de la poza.", "Grifería monocontrol para cocina cuello alto", ...):
+            # its sentences answer on their own, and the product is named by its own line.
+            for sentence in split_sentences(_prose([line for line in block[:intro] if not _heading_like(line)])):
+                units.append(_Unit(hit, rank, [sentence], product=False))
+            block = block[intro:]
         has_code = any(has_sku(line, pattern) for line in block)
         short = len(block) <= MAX_PRODUCT_LINES and all(len(line) <= 160 for line in block)
         priced = any(is_price_line(line) for line in block)
@@ -751,6 +777,19 @@ def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
             for sentence in split_sentences(_prose(block)):
                 units.append(_Unit(hit, rank, [sentence], product=False))
     return units
+
+
+_INTRO_CHARS = 80
+
+
+def _intro_length(block: list[str]) -> int:
+    """How many lines open ``block`` before its product's name: a name-like line (heading-like) right after a
+    long sentence (an introduction) starts the product; 0 when the block opens with the product."""
+    for i in range(1, len(block) - 1):
+        previous = block[i - 1].rstrip()
+        if _heading_like(block[i]) and len(previous) >= _INTRO_CHARS and previous[-1:] in ".!?":
+            return i
+    return 0
 
 
 def _product_lines(unit: _Unit, asked: _Asked, matcher: _Matcher, pattern: str) -> tuple[list[str], list[str]]:
@@ -803,6 +842,7 @@ def extractive_answer(
     *,
     language: str = "es",
     lexical: Any = None,
+    runner_up: float | None = None,
 ) -> tuple[str, list[Reference]] | None:
     """An answer made of the catalog's own lines and sentences (with its references), or None.
 
@@ -820,7 +860,8 @@ def extractive_answer(
     better the fallback than a neighbour's price.
 
     ``lexical`` is the catalog's :class:`catalog_ai.lexical.LexicalIndex` (for IDF, stemming and
-    expansion); by default the current store's, else one built over the hits.
+    expansion); by default the current store's, else one built over the hits. ``runner_up`` is the
+    search's second score, relevant or not (default: the second of ``hits``), for :data:`STANDOUT_MARGIN`.
     """
     from catalog_ai.skus import extract_skus
 
@@ -836,6 +877,8 @@ def extractive_answer(
         return None
     top = hits[0]
     both = top.dense is not None and top.dense >= BOTH_DENSE and top.score >= BOTH_FUSED
+    second = runner_up if runner_up is not None else max((h.score for h in hits[1:]), default=0.0)
+    standout = top.dense_rank == 1 and top.score - second >= STANDOUT_MARGIN
     for unit in units:
         text = "\n".join(unit.lines)
         words = matcher.words(text)
@@ -843,6 +886,7 @@ def extractive_answer(
         unit.enough = (
             matcher.enough(words)
             or (both and unit.hit is top and matcher.partly(words))
+            or (standout and unit.hit is top and unit.product)
             or (unit.rank == 0 and matcher.matched(words) >= 1 and asked.specific(text))
         )
         # The search's own judgement (hybrid: dense meaning and words) counts as much as the words in common.

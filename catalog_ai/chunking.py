@@ -147,6 +147,32 @@ def _line_products(lines: list[str], anchors: list[int]) -> list[Block]:
     return blocks
 
 
+_NAME_LINE_WORDS = 8
+
+
+def _name_above(lines: list[str], blank: int, anchor: int, sku_pattern: str) -> int:
+    """The blank line that really opens the first product: OCR leaves a blank line between a product's name and
+    its description ("Cerradura digital Smart Lock", "", "Abre con huella dactilar...", "Código: CE-1 — $699.000").
+    A lone name-like line (a few words, no sentence punctuation, no price or reference) above a product whose
+    paragraph opens with a sentence is the product's name; it is not the page's first line (its title)."""
+    first = next((i for i in range(blank + 1, anchor + 1) if lines[i]), anchor)
+    opens_with_sentence = lines[first].rstrip()[-1:] in ".!?" and first != anchor
+    previous_blank = max((i for i in range(blank) if not lines[i]), default=-1)
+    above = [line for line in lines[previous_blank + 1 : blank] if line]
+    if not opens_with_sentence or previous_blank < 0 or len(above) != 1:
+        return blank
+    name = above[0]
+    if (
+        len(name.split()) > _NAME_LINE_WORDS
+        or name.rstrip()[-1:] in ".!?:;,"
+        or is_price_line(name)
+        or has_sku(name, sku_pattern)
+        or not _has_name(name, sku_pattern)
+    ):
+        return blank
+    return previous_blank
+
+
 def product_blocks(lines: list[str], *, sku_pattern: str = DEFAULT_SKU_PATTERN) -> list[Block]:
     """Blocks of non-blank lines; "" entries in `lines` are blank-line markers."""
     anchors = [i for i, line in enumerate(lines) if line and has_sku(line, sku_pattern)]
@@ -166,6 +192,8 @@ def product_blocks(lines: list[str], *, sku_pattern: str = DEFAULT_SKU_PATTERN) 
     last_blank = max((i for i, line in enumerate(head) if not line), default=-1)
     if last_blank >= 0 and not any(_has_name(line, sku_pattern) for line in lines[last_blank + 1 : anchors[0] + 1]):
         last_blank = max((i for i, line in enumerate(head[:last_blank]) if not line), default=-1)
+    if last_blank >= 0:
+        last_blank = _name_above(lines, last_blank, anchors[0], sku_pattern)
     blocks.extend(_paragraphs(head[:last_blank]) if last_blank >= 0 else [])
     start = last_blank + 1 if last_blank >= 0 else 0
     for k, anchor in enumerate(anchors):

@@ -606,3 +606,79 @@ def test_offline_a_product_asked_for_by_another_name_or_by_what_it_does(offline:
     sensor = answer_question("la llave de la cocina que se abre sola cuando uno pone las manos, precio?")
     assert sensor.backend == "extractive" and "$689.000" in sensor.answer and "GC-SEN-05" in sensor.answer
     assert "sensor infrarrojo y la cierra a los 3 segundos." in sensor.answer  # a wrapped line read whole
+
+
+def tool_hits(scores: list[float]) -> list[Any]:
+    from catalog_ai.retrieval import Hit
+    from catalog_ai.skus import extract_skus
+
+    texts = ['Taladro percutor 1/2" 650 W HE-TP650 $249.900', 'Cinta teflón 1/2" x 10 m Ref. HM-TF10 $2.500']
+    return [
+        Hit(i, s, t, 11, tuple(extract_skus(t)), "", 1, "Catálogo", None, i + 1, 0.0, s)
+        for i, (s, t) in enumerate(zip(scores, texts, strict=True))
+    ]
+
+
+@pytest.mark.django_db
+def test_a_product_the_search_singles_out_answers_without_words_in_common() -> None:
+    from catalog_ai.answerer import STANDOUT_MARGIN, extractive_answer
+    from catalog_ai.lexical import LexicalIndex
+
+    question = "How much is the hammer drill?"  # not one word of the Spanish catalog
+    hits = tool_hits([0.64, 0.30])
+    lexical = LexicalIndex.build([h.text for h in hits])
+    found = extractive_answer(question, hits, language="en", lexical=lexical)
+    assert found is not None
+    text, refs = found
+    assert text == 'From our catalog: Taladro percutor 1/2" 650 W HE-TP650 $249.900.'
+    assert [r.page for r in refs] == [11]
+    # Close neighbours (the search did not single one out): better the fallback than a neighbour's price.
+    assert extractive_answer(question, tool_hits([0.40, 0.40 - STANDOUT_MARGIN / 2]), lexical=lexical) is None
+    # The margin is taken over the search's second hit even when that one fell under the threshold.
+    only_top = tool_hits([0.40, 0.30])[:1]
+    assert extractive_answer(question, only_top, lexical=lexical, runner_up=0.35) is None
+    assert extractive_answer(question, only_top, lexical=lexical, runner_up=0.0) is not None
+
+
+@pytest.mark.django_db
+def test_the_sentence_that_holds_the_asked_price_comes_before_one_that_only_shares_the_words() -> None:
+    from catalog_ai.answerer import _asked, extractive_answer
+    from catalog_ai.lexical import LexicalIndex
+    from catalog_ai.retrieval import Hit
+
+    assert _asked("¿a cómo el bulto?").price and not _asked("¿cómo instalo la ducha?").price
+    text = (
+        "Servicio de instalación\n"
+        "Nuestros técnicos instalan lo que compras en la tienda, en Bogotá y municipios cercanos. "
+        "Los calentadores a gas solo los instala personal certificado y necesitan un ducto de salida. "
+        "Tarifas de instalación: sanitario $90.000; calentador a gas $180.000, con prueba de fugas."
+    )
+    hits = [Hit(1, 0.8, text, 20, (), "", 1, "Catálogo", 1, 1, 0.5, 0.5)]
+    found = extractive_answer(
+        "me instalan el calentador de gas? a como", hits, lexical=LexicalIndex.build([text, "Tanque de agua"])
+    )
+    assert found is not None
+    assert found[0].startswith("Tarifas de instalación: sanitario $90.000; calentador a gas $180.000")
+
+
+@pytest.mark.django_db
+def test_a_section_introduction_run_into_a_product_does_not_name_it() -> None:
+    from catalog_ai.answerer import extractive_answer
+    from catalog_ai.lexical import LexicalIndex
+    from catalog_ai.retrieval import Hit
+
+    text = (
+        "Grifería para cocina\n"
+        "Griferías para cocina con cuerpo de latón y garantía de fábrica. Elija el modelo según el lavaplatos.\n"
+        "Grifería monocontrol para cocina cuello alto\n"
+        "Cromada, giro de 360°. Altura total 38 cm.\n"
+        "REF: GC-MON-01\n"
+        "Precio: $289.900"
+    )
+    hits = [Hit(1, 0.8, text, 2, ("GC-MON-01",), "", 1, "Catálogo", 1, 1, 0.5, 0.5)]
+    lexical = LexicalIndex.build([text, "Tanque de agua 500 litros", "Ducha eléctrica"])
+    found = extractive_answer("¿qué altura tiene la grifería monocontrol de cocina?", hits, lexical=lexical)
+    assert found is not None
+    answer = found[0]
+    assert answer.startswith("Grifería monocontrol para cocina cuello alto — REF: GC-MON-01 — Precio: $289.900.")
+    assert "Altura total 38 cm." in answer and "Elija el modelo" not in answer

@@ -161,3 +161,18 @@ def test_an_over_long_line_is_cut_at_spaces() -> None:
     assert all(len(c) <= 100 for c in chunks)
     assert " ".join(chunks).split() == line.split()
     assert chunk_page("x" * 250, max_chars=100, overlap=0) == ["x" * 100, "x" * 100, "x" * 50]
+
+
+def test_a_name_ocr_left_a_blank_line_under_stays_with_its_product() -> None:
+    page = (
+        "Cerraduras y seguridad\n\nSeguridad para las puertas de la casa y del negocio.\n\n"
+        "Cerradura digital Smart Lock\n\n"
+        "Abre con huella dactilar, clave numérica o tarjeta. Guarda hasta 100 huellas.\n"
+        "Código: CE-DIG-01 — $699.000"
+    )
+    blocks = product_blocks(page.split("\n"))
+    assert blocks[-1][0] == "Cerradura digital Smart Lock" and blocks[-1][-1] == "Código: CE-DIG-01 — $699.000"
+    assert ["Seguridad para las puertas de la casa y del negocio."] in blocks
+    # A section heading above a product that opens with its own name stays a heading.
+    page = "Griferías\n\nGrifería para cocina\n\nGrifería monocontrol cuello alto\nREF: GC-1\nPrecio: $289.900"
+    assert product_blocks(page.split("\n"))[-1][0] == "Grifería monocontrol cuello alto"
