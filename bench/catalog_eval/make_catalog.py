@@ -1,6 +1,6 @@
 """The evaluation catalog of bench/catalog_quality.py: a Spanish hardware, plumbing and bathroom store.
 
-    .venv/bin/python bench/catalog_eval/make_catalog.py      # writes bench/catalog_eval/catalogo.pdf
+    .venv/bin/python -m bench.catalog_eval.make_catalog      # writes bench/catalog_eval/catalogo.pdf
 
 "Hidrocasa Ferretería y Baños", 25 A4 pages, 80 products (several reference styles, Colombian prices,
 measures), near-duplicates (one line in several sizes, finishes or colours), products whose everyday name
@@ -10,7 +10,7 @@ with a slight skew and no text layer, so only OCR reads them.
 
 Layouts vary like a real catalog: multi-line product blocks, tables (one product per row, columns), one
 product per line lists, prose. Pure data (PAGES, PRODUCTS, page_text) + a deterministic PDF writer
-(the same file for the same data: no dates, no random ids). Nothing here imports Django.
+(whatsapp_ia.pdf_file; the same file for the same data: no dates, no random ids). Nothing here imports Django.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import textwrap
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from whatsapp_ia.pdf_file import pdf_file
 
 HERE = Path(__file__).resolve().parent
 PDF_PATH = HERE / "catalogo.pdf"
@@ -1141,18 +1143,7 @@ def build_pdf(pages: list[Page] | None = None) -> bytes:
             % (*A4, resources, content_id)
         )
         kids.append(len(objects))
-    objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
-    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return pdf_file(objects, kids)
 
 
 def pdf_fingerprint(pdf: bytes) -> list[str]:

@@ -158,7 +158,7 @@ def test_committed_pdf_is_the_generators_output() -> None:
     """Page by page, decoded (so another zlib's compression does not matter)."""
     committed = make_catalog.PDF_PATH.read_bytes()
     assert make_catalog.pdf_fingerprint(make_catalog.build_pdf()) == make_catalog.pdf_fingerprint(committed), (
-        "run .venv/bin/python bench/catalog_eval/make_catalog.py"
+        "run .venv/bin/python -m bench.catalog_eval.make_catalog"
     )
     assert len(committed) < 2 * 1024 * 1024
 

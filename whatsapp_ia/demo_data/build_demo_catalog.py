@@ -1,6 +1,6 @@
-"""Write the demo's sample catalog, ``catalogo-demo.pdf``, beside this file (standard library only).
+"""Write the demo's sample catalog, ``catalogo-demo.pdf``, beside this file (no dependency: whatsapp_ia.pdf_file).
 
-    .venv/bin/python whatsapp_ia/demo_data/build_demo_catalog.py
+    .venv/bin/python -m whatsapp_ia.demo_data.build_demo_catalog
 
 A five-page Spanish catalog of the demo store (Mesones del Valle): granite, quartz, marble and sintered
 countertops, sinks and faucets, then services and policies (measuring visit, installation, delivery times,
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+from whatsapp_ia.pdf_file import pdf_file
 
 OUT = Path(__file__).resolve().parent / "catalogo-demo.pdf"
 WIDTH, HEIGHT = 595, 842  # A4 in points
@@ -288,24 +290,8 @@ def build() -> bytes:
             % (WIDTH, HEIGHT, fonts, len(objects))
         )
         kids.append(len(objects))
-    objects[0] = b"<< /Type /Catalog /Pages 2 0 R >>"
-    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
     info = b"<< /Title (Mesones del Valle - Cat\\341logo 2025) /Producer (build_demo_catalog.py) >>"
-    objects.append(info)
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R /Info %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        len(objects),
-        xref,
-    )
-    return bytes(out)
+    return pdf_file(objects, kids, info=info)
 
 
 if __name__ == "__main__":
