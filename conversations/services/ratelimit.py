@@ -179,43 +179,27 @@ def take_then_reserve(
     a slot booked for now is followed by `window_enter` on that window in the same round trip
     (``entry``, or ``window_wait`` when the window is full); else the caller enters it itself.
     """
-    if enter is not None and bucket_rate > 0 and slot_rate > 0 and enter.limit > 0:
-        at = _now(now)
-        member = f"{at}:{uuid.uuid4().hex[:8]}"
-        window_key = f"wia:rl:{enter.key}"
-        bucket_ms, slot_ms, next_ms, window_ms = _script(_TAKE_RESERVE_LUA)(
-            keys=[f"wia:rl:{bucket_key}", f"wia:rl:{slot_key}", window_key],
-            args=[
-                bucket_rate,
-                max(bucket_burst, 1),
-                slot_rate,
-                max(slot_burst, 1),
-                at,
-                enter.limit,
-                enter.window,
-                member,
-                enter.hold,
-                enter.poll,
-            ],
-        )
-        window_ms = int(window_ms)
-        return TakeReserve(
-            int(bucket_ms) / 1000.0,
-            int(slot_ms) / 1000.0,
-            int(next_ms) / 1000.0,
-            entry=WindowEntry(window_key, member) if window_ms == 0 else None,
-            window_wait=max(window_ms, 0) / 1000.0,
-        )
     if bucket_rate <= 0:
         return TakeReserve(0.0, reserve(key=slot_key, rate=slot_rate, burst=slot_burst, now=now), 0.0)
     if slot_rate <= 0:
         wait = take(key=bucket_key, rate=bucket_rate, burst=bucket_burst, now=now)
         return TakeReserve(wait, 0.0, wait)
-    bucket_ms, slot_ms, next_ms, _ = _script(_TAKE_RESERVE_LUA)(
-        keys=[f"wia:rl:{bucket_key}", f"wia:rl:{slot_key}"],
-        args=[bucket_rate, max(bucket_burst, 1), slot_rate, max(slot_burst, 1), _now(now)],
+    at = _now(now)
+    keys = [f"wia:rl:{bucket_key}", f"wia:rl:{slot_key}"]
+    args: list[object] = [bucket_rate, max(bucket_burst, 1), slot_rate, max(slot_burst, 1), at]
+    entry = None
+    if enter is not None and enter.limit > 0:
+        entry = WindowEntry(f"wia:rl:{enter.key}", f"{at}:{uuid.uuid4().hex[:8]}")
+        keys.append(entry.key)
+        args += [enter.limit, enter.window, entry.member, enter.hold, enter.poll]
+    bucket_ms, slot_ms, next_ms, window_ms = (int(v) for v in _script(_TAKE_RESERVE_LUA)(keys=keys, args=args))
+    return TakeReserve(
+        bucket_ms / 1000.0,
+        slot_ms / 1000.0,
+        next_ms / 1000.0,
+        entry=entry if window_ms == 0 else None,  # -1: not checked (a later slot, or no window)
+        window_wait=max(window_ms, 0) / 1000.0,
     )
-    return TakeReserve(int(bucket_ms) / 1000.0, int(slot_ms) / 1000.0, int(next_ms) / 1000.0)
 
 
 def window_enter(
