@@ -239,9 +239,9 @@ def test_a_console_that_loses_its_connection_catches_up_once_back_with_no_gap_or
 
     page.evaluate("() => { window.__blockWs = true; window.__sockets.forEach((ws) => ws.close()); }")
     expect(page.locator(".connection")).to_contain_text("Reconectando", timeout=TIMEOUT)
-    for n in range(3):
+    for n in range(3):  # one after the other: deliveries drained in two lanes at once may be stored in any order
         assert console_server.post_webhook(text_payload(f"mientras no estabas {n}", n=n)) == 200
-    wait_for(lambda: Message.objects.filter(direction="in").count() == 3, message="the webhooks were not stored")
+        wait_for(lambda n=n: Message.objects.filter(direction="in").count() == n + 1, message="not stored")
     shot(page, "reconnecting-es")
     page.evaluate("() => { window.__blockWs = false; }")
 
