@@ -18,7 +18,6 @@ from django.conf import settings
 from django.test import Client
 
 from catalog_ai.models import AILog, AISettings
-from catalog_ai.tests.fakes_openai import FakeOpenAI, ScriptedModel
 from catalog_ai.tests.test_answerer import GROUNDED, QUESTION, catalog_make, page_image
 from conftest import celery_settled
 from conversations.models import Conversation, Message
@@ -27,6 +26,7 @@ from conversations.tests.conftest import sign
 from conversations.tests.test_processing import text_payload
 from flows.tests import factories
 from whatsapp_ia.demo import demo_flow_load
+from whatsapp_ia.fakes.openai import FakeOpenAI, ScriptedModel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

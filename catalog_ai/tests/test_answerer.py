@@ -32,7 +32,7 @@ from catalog_ai.prompting import (
     ungrounded_links,
     ungrounded_numbers,
 )
-from catalog_ai.tests.fakes_openai import Reply, ScriptedModel
+from whatsapp_ia.fakes.openai import Reply, ScriptedModel
 
 # A small countertop catalog: page 1 one product per line, page 2 multi-line products, page 3 unrelated.
 PAGES = [
@@ -126,7 +126,7 @@ def fake_openai(settings: Any) -> Iterator[Any]:
     """The local OpenAI-compatible server, with settings pointing at it."""
     import catalog_ai.answerer as answerer
     from catalog_ai.embedders import reset_embedder_cache
-    from catalog_ai.tests.fakes_openai import FakeOpenAI
+    from whatsapp_ia.fakes.openai import FakeOpenAI
 
     answerer._NO_RESPONSES_API.clear()
     with FakeOpenAI() as server:

@@ -24,7 +24,7 @@ from catalog_ai.embedders import (
     l2_normalize,
     reset_embedder_cache,
 )
-from catalog_ai.tests.fakes_openai import FakeOpenAI, hash_embedding
+from whatsapp_ia.fakes.openai import FakeOpenAI, hash_embedding
 
 ROOT = Path(__file__).resolve().parents[2]
 

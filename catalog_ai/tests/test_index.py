@@ -22,8 +22,8 @@ from catalog_ai.embedders import reset_embedder_cache
 from catalog_ai.index import LOCK_KEY, index_rebuild, index_status
 from catalog_ai.models import Catalog, CatalogChunk, CatalogPage, CatalogStatus
 from catalog_ai.retrieval import search
-from catalog_ai.tests.fakes_openai import FakeOpenAI
 from catalog_ai.vector_store import ChunkMeta, StoreReader, json_path, load_current, read_metadata, write_store
+from whatsapp_ia.fakes.openai import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[2]
 

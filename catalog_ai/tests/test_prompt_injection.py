@@ -25,11 +25,11 @@ from catalog_ai.models import AILog, AISettings
 from catalog_ai.prompting import INSTRUCTIONS, prompt_leaked
 from catalog_ai.responder import ai_turn_run
 from catalog_ai.tests import test_answerer
-from catalog_ai.tests.fakes_openai import ModelCall, ScriptedModel
 from catalog_ai.tests.test_answerer import GROUNDED, PAGES, QUESTION, catalog_make
 from conversations.models import Channel, Contact, Conversation, Message
 from conversations.tests import conftest as conversations_fixtures
 from conversations.tests.conftest import PHONE_NUMBER_ID
+from whatsapp_ia.fakes.openai import ModelCall, ScriptedModel
 
 pytestmark = pytest.mark.django_db
 

@@ -32,8 +32,8 @@ from catalog_ai.retrieval import (
     search,
     search_explained,
 )
-from catalog_ai.tests.fakes_openai import FakeOpenAI
 from catalog_ai.vector_store import ChunkMeta, load_current, write_store
+from whatsapp_ia.fakes.openai import FakeOpenAI
 
 THRESHOLD = 0.25  # AISettings.min_score's default
 SKU = re.compile(r"REF ([A-Z]{2}-[A-Z0-9]{2,3}-[A-Z0-9]{2,4})")

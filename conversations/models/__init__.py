@@ -2,9 +2,11 @@ from conversations.models.channels import Channel, Provider
 from conversations.models.contacts import Contact
 from conversations.models.conversations import Conversation, ConversationStatus
 from conversations.models.deliveries import DeliveryState, WebhookDelivery
+from conversations.models.enrichment import EnrichmentSettings
 from conversations.models.media import MediaUpload
 from conversations.models.messages import (
     Direction,
+    EnrichmentState,
     MediaState,
     Message,
     MessageKind,
@@ -21,6 +23,8 @@ __all__ = [
     "ConversationStatus",
     "DeliveryState",
     "Direction",
+    "EnrichmentSettings",
+    "EnrichmentState",
     "MediaState",
     "MediaUpload",
     "Message",

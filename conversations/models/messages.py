@@ -62,6 +62,17 @@ class MediaState(models.TextChoices):
     FAILED = "failed", _("Download failed")
 
 
+class EnrichmentState(models.TextChoices):
+    """What became of a media message's transcription or description (conversations.services.enrichment)."""
+
+    NONE = "", _("Not needed")
+    QUEUED = "queued", _("In progress")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")  # the file could not be read (corrupt, empty, unsupported) or the provider refused
+    SKIPPED = "skipped", _("Skipped")  # too long, or the service shed load
+    UNAVAILABLE = "unavailable", _("Unavailable")  # no model or no backend configured
+
+
 class Message(models.Model):
     """One message in or out. (provider, provider_message_id) is unique: retries are no-ops."""
 
@@ -92,6 +103,12 @@ class Message(models.Model):
     )
     transcription = models.TextField(_("transcription"), blank=True)
     image_description = models.TextField(_("image description"), blank=True)
+    # Transcription (audio) or description (image): its state and, unless done, why (a reason code of
+    # conversations.services.enrichment.REASONS); backend, timings and details in data["enrichment"].
+    enrichment_state = models.CharField(
+        _("transcription / description"), max_length=12, choices=EnrichmentState.choices, blank=True, default=""
+    )
+    enrichment_reason = models.CharField(_("transcription / description note"), max_length=40, blank=True)
     provider = models.CharField(_("provider"), max_length=20)
     provider_message_id = models.CharField(_("provider message id"), max_length=255, null=True, blank=True)
     reply_to_provider_id = models.CharField(_("reply to"), max_length=255, blank=True)

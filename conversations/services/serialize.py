@@ -19,6 +19,7 @@ from django.utils.translation import gettext
 
 from conversations.models import Conversation, Message
 from conversations.providers import get_provider_class
+from conversations.services.enrichment_types import REASONS
 
 __all__ = [
     "contact_data",
@@ -134,6 +135,23 @@ def _rule(message: Message, rule_id: Any) -> dict[str, Any] | None:
     return {"id": rule.pk, "step": rule.step, "label": str(rule)}
 
 
+def _enrichment(message: Message, data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The transcription's or description's state for agents: None when the message needs neither."""
+    state = message.enrichment_state
+    if not state:
+        return None
+
+    details = data.get("enrichment") if isinstance(data.get("enrichment"), dict) else {}
+    reason = message.enrichment_reason
+    return {
+        "state": state,
+        "reason": reason,
+        "label": str(REASONS[reason]) if reason in REASONS else reason,
+        "source": str(details.get("source") or ""),
+        "backend": str(details.get("backend") or ""),
+    }
+
+
 def message_data(
     message: Message,
     *,
@@ -173,6 +191,9 @@ def message_data(
             out["reactions"] = reactions.get(provider_id or "", [])
         elif message.kind != "reaction":
             out["reactions"] = []
+    if message.direction == "in":
+        out["image_description"] = message.image_description
+        out["enrichment"] = _enrichment(message, data)
     if message.kind == "reaction":  # a reaction message says which message it reacts to (consoles merge it)
         out["reacts_to"] = data.get("message_id") or None
     reply_to = _loaded(message, "reply_to_provider_id")

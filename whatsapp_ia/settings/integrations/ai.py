@@ -8,7 +8,12 @@ AI_MODE_ENABLED = env.bool("AI_MODE_ENABLED", default=False)
 AI_HANDOFF_STEP = env.str("AI_HANDOFF_STEP", default="ia_chat")
 AI_EMBED_MODEL = env.str("AI_EMBED_MODEL", default="text-embedding-3-small")
 AI_GEN_MODEL = env.str("AI_GEN_MODEL", default="gpt-4o-mini")
-AI_VISION_MODEL = env.str("AI_VISION_MODEL", default="gpt-4o")
+# Customer images: the vision model that describes them when OPENAI_API_KEY is set (else Tesseract reads
+# their text), its default instructions (the AI settings page may override them), and how many minutes of
+# image descriptions the AI's answer takes as visual context.
+AI_VISION_MODEL = env.str("AI_VISION_MODEL", default="gpt-4o-mini")
+AI_VISION_PROMPT = env.str("AI_VISION_PROMPT", default="")
+AI_VISION_CONTEXT_MINUTES = env.int("AI_VISION_CONTEXT_MINUTES", default=5)
 AI_VECTOR_STORE_PATH = env.str("AI_VECTOR_STORE_PATH", default=str(VAR_DIR / "catalog_index"))
 AI_CACHE_TTL = env.int("AI_CACHE_TTL", default=3600)
 AI_MAX_OUTPUT_TOKENS = env.int("AI_MAX_OUTPUT_TOKENS", default=400)

@@ -29,3 +29,25 @@ MEDIA_REFETCH_MAX_AGE_HOURS = env.int("MEDIA_REFETCH_MAX_AGE_HOURS", default=144
 MAX_TRANSCRIPTION_DURATION_MS = env.int("MAX_TRANSCRIPTION_DURATION_MS", default=120_000)
 TRANSCRIPTION_MAX_AVG_TIME_SEC = env.float("TRANSCRIPTION_MAX_AVG_TIME_SEC", default=30.0)
 VOSK_MODEL_PATH = env.str("VOSK_MODEL_PATH", default="")
+# Voice notes: which backend transcribes them (vosk: offline, the model at VOSK_MODEL_PATH; openai: the
+# transcription endpoint at OPENAI_BASE_URL with OPENAI_TRANSCRIPTION_MODEL).
+TRANSCRIPTION_BACKEND = env.str("TRANSCRIPTION_BACKEND", default="vosk")
+OPENAI_TRANSCRIPTION_MODEL = env.str("OPENAI_TRANSCRIPTION_MODEL", default="whisper-1")
+# The language spoken in voice notes (an ISO 639-1 hint for the OpenAI backend; Vosk's is the model's).
+TRANSCRIPTION_LANGUAGE = env.str("TRANSCRIPTION_LANGUAGE", default="es")
+# Opt-in download of the Vosk model on first use: a zip at VOSK_MODEL_URL, checked against VOSK_MODEL_SHA256,
+# unpacked into VOSK_MODEL_PATH (`manage.py transcription_model --download` does the same ahead of time).
+VOSK_MODEL_DOWNLOAD = env.bool("VOSK_MODEL_DOWNLOAD", default=False)
+VOSK_MODEL_URL = env.str("VOSK_MODEL_URL", default="https://alphacephei.com/vosk/models/vosk-model-small-es-0.42.zip")
+VOSK_MODEL_SHA256 = env.str("VOSK_MODEL_SHA256", default="")
+# Optional: restrict Vosk to these words and phrases (comma-separated), e.g. the answers of a menu.
+VOSK_GRAMMAR = env.list("VOSK_GRAMMAR", default=[])
+# Wall-clock limit of one transcription or description (ffmpeg, the model, the provider), seconds.
+TRANSCRIPTION_TIMEOUT_SEC = env.float("TRANSCRIPTION_TIMEOUT_SEC", default=300.0)
+# Load shedding: the average of the transcriptions of the last this many seconds is compared with
+# TRANSCRIPTION_MAX_AVG_TIME_SEC; older timings no longer count, so the service recovers by itself.
+TRANSCRIPTION_LOAD_WINDOW_SEC = env.int("TRANSCRIPTION_LOAD_WINDOW_SEC", default=300)
+# Transient failures of a transcription or description (provider 5xx, timeouts) are tried this many times.
+ENRICHMENT_MAX_ATTEMPTS = env.int("ENRICHMENT_MAX_ATTEMPTS", default=4)
+# Images larger than this many pixels are scaled down before OCR or the vision model.
+IMAGE_DESCRIPTION_MAX_PIXELS = env.int("IMAGE_DESCRIPTION_MAX_PIXELS", default=4_000_000)
