@@ -8,6 +8,7 @@ from dataclasses import asdict
 from celery import shared_task
 from django.conf import settings
 
+from conversations.services.enrichment import message_enrich
 from conversations.services.errors import is_transient_error, retry_delay
 from conversations.services.ingest import deliveries_drain, delivery_retry
 from conversations.services.media import message_media_refetch
@@ -56,6 +57,17 @@ def _retry_if_transient(task, exc: BaseException) -> None:
     if is_transient_error(exc):
         retries = task.request.retries or 0
         raise task.retry(exc=exc, countdown=retry_delay(retries + 1), max_retries=settings.PIPELINE_MAX_ATTEMPTS)
+
+
+@shared_task(
+    name="conversations.tasks.message_enrich_task",
+    acks_late=True,
+    soft_time_limit=settings.TRANSCRIPTION_TIMEOUT_SEC + 30,
+    time_limit=settings.TRANSCRIPTION_TIMEOUT_SEC + 60,
+)
+def message_enrich_task(message_id: int) -> str:
+    """Transcribe or describe one message, on the step's own queue (apply_async(queue=...))."""
+    return message_enrich(message_id=message_id)
 
 
 @shared_task(name="conversations.tasks.conversation_flush_outbound_task", bind=True, acks_late=True)

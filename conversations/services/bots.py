@@ -2,8 +2,9 @@
 
 ``conversations`` knows no bot. For each inbound message, processing runs
 
-1. the enrichments, in order: steps that add to the message what a bot reads (audio →
-   transcription, image → description); each gets the message and may save fields on it;
+1. the enrichment of its kind, if a step reads it (audio → transcription, image → description):
+   a task on the step's own queue stores its text on the message, then the turn goes on
+   (conversations.services.enrichment owns that wait);
 2. the responders, in order: each gets the conversation (locked) and the message inside the
    processing transaction; one that returns True ends the turn for the ones after it.
 
@@ -30,11 +31,11 @@ __all__ = [
     "Responder",
     "bot_respond",
     "conversation_immediate_turns_run",
+    "enrichment_for",
     "enrichment_needed",
     "enrichment_register",
     "enrichment_unregister",
     "enrichments",
-    "enrichments_run",
     "known_steps",
     "responder_handoff",
     "responder_register",
@@ -64,15 +65,29 @@ class Responder:
     steps: Callable[[], Iterable[str]] | None = None  # the conversation steps this responder knows
 
 
+def _always() -> bool:
+    return True
+
+
 @dataclass(frozen=True)
 class Enrichment:
+    """A step that turns a media message into text the bots read (see conversations.services.enrichment).
+
+    ``enrich(message=, path=)`` returns an EnrichmentResult or raises an EnrichmentError (the contract
+    of conversations.services.enrichment_types); its text is stored in the message's ``field``.
+    """
+
     name: str
-    enrich: Callable[..., object]  # enrich(message=)
+    enrich: Callable[..., Any]  # enrich(message=, path=) -> EnrichmentResult
     order: int
-    kinds: frozenset[str] | None = None  # the message kinds it reads (None: every kind)
+    kinds: frozenset[str]  # the message kinds it reads
+    field: str  # the Message field its text goes to: "transcription", "image_description"
+    queue: str  # the Celery queue its task runs on
+    availability: Callable[[], Any]  # () -> Availability: is there a backend, a model?
+    enabled: Callable[[], bool] = _always  # the admins' on/off switch
 
     def applies_to(self, kind: str) -> bool:
-        return self.kinds is None or kind in self.kinds
+        return kind in self.kinds
 
 
 _RESPONDERS: dict[str, Responder] = {}
@@ -110,16 +125,31 @@ def responder_unregister(name: str) -> None:
 
 
 def enrichment_register(
-    name: str, enrich: Callable[..., object], order: int, *, kinds: Iterable[str] | None = None
+    name: str,
+    enrich: Callable[..., Any],
+    order: int,
+    *,
+    kinds: Iterable[str],
+    field: str,
+    queue: str,
+    availability: Callable[[], Any],
+    enabled: Callable[[], bool] = _always,
 ) -> None:
-    """Register (or replace) the enrichment step ``name``; lower ``order`` runs first.
+    """Register (or replace) the enrichment step ``name``; for a kind two steps read, the lower ``order`` wins.
 
     ``kinds``: the message kinds the step reads (audio, image...). A message no step reads and
     without media to download is answered in the same transaction that stores it
-    (``enrichment_needed``); the others wait for a worker, since enriching may take long.
+    (``enrichment_needed``); the others wait for the step's task, since enriching may take long.
     """
     _ENRICHMENTS[name] = Enrichment(
-        name=name, enrich=enrich, order=order, kinds=frozenset(kinds) if kinds is not None else None
+        name=name,
+        enrich=enrich,
+        order=order,
+        kinds=frozenset(kinds),
+        field=field,
+        queue=queue,
+        availability=availability,
+        enabled=enabled,
     )
     _resort()
 
@@ -137,11 +167,9 @@ def enrichments() -> tuple[Enrichment, ...]:
     return _enrichments_sorted
 
 
-def enrichments_run(*, message: Message) -> None:
-    """Every enrichment step that reads ``message``'s kind, in order (before the processing transaction)."""
-    for step in _enrichments_sorted:
-        if step.applies_to(message.kind):
-            step.enrich(message=message)
+def enrichment_for(kind: str) -> Enrichment | None:
+    """The step that reads messages of this kind (the first by order), if any."""
+    return next((step for step in _enrichments_sorted if step.applies_to(kind)), None)
 
 
 def enrichment_needed(kind: str) -> bool:

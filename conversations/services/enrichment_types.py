@@ -29,6 +29,7 @@ REASONS = {
     "provider_error": _("the provider failed"),
     "no_speech": _("no speech recognised"),
     "no_text": _("no text found in the image"),
+    "error": _("an unexpected error"),
 }
 
 

@@ -1,7 +1,8 @@
 """Process each new inbound message, in order per conversation.
 
-For every pending message: download its media, run the enrichment steps, then let the
-responders answer (conversations.services.bots: the apps register them; the rule engine
+For every pending message: download its media, wait for its transcription or description
+when a step reads its kind (conversations.services.enrichment: a task of its own queue), then
+let the responders answer (conversations.services.bots: the apps register them; the rule engine
 first, then the AI for what the rules handed to it).
 
 A transient failure (database locked or gone, connection reset, provider 5xx) leaves
@@ -24,7 +25,8 @@ from django.utils.translation import gettext
 
 from conversations.models import Conversation, MediaState, Message, ProcessingState
 from conversations.services.attention import conversation_flag_attention
-from conversations.services.bots import bot_respond, enrichment_needed, enrichments_run
+from conversations.services.bots import bot_respond, enrichment_needed
+from conversations.services.enrichment import enrichment_wait
 from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
 from conversations.services.media import message_media_download
 from conversations.services.outbound import sends_here
@@ -75,26 +77,33 @@ def conversation_process(*, conversation_id: int, now: datetime | None = None) -
             if not held.owned():
                 return ProcessResult(retry_in=LOCK_BUSY_RETRY, busy=True)  # lost it: the new holder goes on
             with sends_here() as replied:
-                message_process(message=message, now=now)
+                waiting = message_process(message=message, now=now)
             replies_send(replied)
+            if waiting:  # its transcription or description task starts the conversation again when done
+                return ProcessResult()
             if time.monotonic() > deadline:
                 return ProcessResult(retry_in=AGAIN_SOON)
     return ProcessResult(retry_in=AGAIN_SOON) if _pending(conversation_id) is not None else ProcessResult()
 
 
-def message_process(*, message: Message, now: datetime | None = None) -> None:
-    """One message through the pipeline; a failure is retried or marks the message, never loses it."""
+def message_process(*, message: Message, now: datetime | None = None) -> bool:
+    """One message through the pipeline; a failure is retried or marks the message, never loses it.
+
+    True when the message waits for its transcription or description (the bots answer it later).
+    """
     try:
         if message.media_state == "pending":
             message_media_download(message=message)
-        enrichments_run(message=message)  # audio → transcription, image → description... (none registered yet)
+        with transaction.atomic():
+            if enrichment_wait(message=message, now=now):
+                return True
         with transaction.atomic():
             conversation = Conversation.objects.select_for_update().get(pk=message.conversation_id)
             # Under the row lock: a worker whose conversation lock expired, or a redelivered task,
             # may have processed this message meanwhile. Only a still pending one gets an answer.
             state = Message.objects.filter(pk=message.pk).values_list("processing_state", flat=True).first()
             if state != ProcessingState.PENDING:
-                return
+                return False
             bot_respond(conversation=conversation, message=message)
             message.processing_state = ProcessingState.DONE
             message.next_attempt_at = None
@@ -102,6 +111,7 @@ def message_process(*, message: Message, now: datetime | None = None) -> None:
     except Exception as exc:
         logger.exception("Processing message %s failed", message.pk)
         message_process_failed(message=message, exc=exc, now=now)
+    return False
 
 
 def message_process_failed(*, message: Message, exc: BaseException, now: datetime | None = None) -> float | None:

@@ -194,8 +194,9 @@ def test_the_sweeper_picks_up_a_retry_whose_task_was_lost(one_lane: None, redis_
 def stored_text(meta_settings: Any, settings: Any) -> Iterator[Callable[..., Message]]:
     """Store an inbound text as the drain would, left pending for a worker; the bot has one rule answering it.
 
-    An enrichment step that reads texts is registered meanwhile, so each message waits for
-    ``conversation_process`` (as audio and images do) instead of being answered as it is stored.
+    An enrichment step that reads texts (switched off, so it never holds them) is registered meanwhile,
+    so each message waits for ``conversation_process`` (as audio and images do) instead of being answered
+    as it is stored.
     """
     from conversations.services import bots
     from flows.models import Rule
@@ -204,7 +205,16 @@ def stored_text(meta_settings: Any, settings: Any) -> Iterator[Callable[..., Mes
     Rule.objects.get_or_create(
         step="inicio", input_text="*", defaults={"response_text": "¡Hola!", "next_step": "inicio"}
     )
-    bots.enrichment_register("test_reads_texts", lambda *, message: None, 1, kinds=["text"])
+    bots.enrichment_register(
+        "test_reads_texts",
+        lambda *, message, path: None,
+        1,
+        kinds=["text"],
+        field="transcription",
+        queue="celery",
+        availability=lambda: None,
+        enabled=lambda: False,
+    )
 
     def store(n: int) -> Message:
         from conversations.services.ingest import delivery_process

@@ -28,6 +28,10 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=270)
 # Below the broker's visibility timeout (3600 s), or Redis would hand the task to a second worker.
 LONG_TASK_SOFT_TIME_LIMIT = env.int("LONG_TASK_SOFT_TIME_LIMIT", default=3000)
 LONG_TASK_TIME_LIMIT = env.int("LONG_TASK_TIME_LIMIT", default=3300)
+# The Celery queues of voice-note transcription and image description: a worker of their own consumes them
+# (`manage.py serve` starts one at idle CPU priority), so a long audio never delays text replies.
+TRANSCRIPTION_QUEUE = env.str("TRANSCRIPTION_QUEUE", default="transcription")
+VISION_QUEUE = env.str("VISION_QUEUE", default="vision")
 # How often the scheduler sweeps for stuck work (seconds).
 SWEEP_INTERVAL = env.int("SWEEP_INTERVAL", default=60)
 # How often (seconds) the new messages are copied under the console's full-text index (MySQL/MariaDB;
