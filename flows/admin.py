@@ -55,7 +55,7 @@ class RuleAdmin(ImportExportModelAdmin):
     change_list_template = "admin/flows/rule/change_list.html"
     list_display = ("step", "input_text", "priority", "response_type", "next_step", "role_keyword", "active")
     list_display_links = ("input_text",)
-    list_filter = ("active", "response_type", "step")
+    list_filter = ("active", "response_type", "match_image_description", "step")
     list_editable = ("priority", "active")
     search_fields = ("step", "input_text", "response_text", "next_step")
     ordering = ("step", "priority", "id")

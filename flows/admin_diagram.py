@@ -28,6 +28,7 @@ _GRAPH_FIELDS = (
     "advance_steps",
     "handler",
     "active",
+    "match_image_description",
 )
 
 

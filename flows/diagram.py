@@ -15,7 +15,16 @@ from django.utils.translation import ngettext
 
 from flows.validation import RuleLike, analyze_flow, is_default_rule, rule_keywords, warnings_of
 
-__all__ = ["EDGE_KINDS", "LABEL_MAX", "NODE_KINDS", "RESPONSE_PREVIEW_MAX", "edge_label", "flow_graph", "shorten"]
+__all__ = [
+    "EDGE_KINDS",
+    "IMAGE_DESCRIPTION_MARK",
+    "LABEL_MAX",
+    "NODE_KINDS",
+    "RESPONSE_PREVIEW_MAX",
+    "edge_label",
+    "flow_graph",
+    "shorten",
+]
 
 NODE_KINDS = ("initial", "step", "dangling", "unreachable", "ai")
 EDGE_KINDS = ("keyword", "default", "advance", "handler")
@@ -29,9 +38,21 @@ def shorten(text: str, limit: int = LABEL_MAX) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 1)].rstrip() + "…"
 
 
+IMAGE_DESCRIPTION_MARK = "\U0001f4f7 "  # a camera: the rule also reads what was seen in a photo
+
+
 def edge_label(rule: RuleLike, limit: int = LABEL_MAX) -> str:
-    """The keywords of a rule as an edge label ("*" for the default), shortened."""
-    return shorten(", ".join(rule_keywords(rule.input_text)) or "?", limit)
+    """The keywords of a rule as an edge label ("*" for the default), shortened; a camera marks a rule that
+    also matches image descriptions."""
+    mark = IMAGE_DESCRIPTION_MARK if getattr(rule, "match_image_description", False) else ""
+    return mark + shorten(", ".join(rule_keywords(rule.input_text)) or "?", limit)
+
+
+def _edge_title(rule: RuleLike) -> str:
+    title = ", ".join(rule_keywords(rule.input_text))
+    if getattr(rule, "match_image_description", False):
+        title += " · " + _("also matched in the description of a photo")
+    return title
 
 
 def _node_kind(step: str, *, initial_step: str, ai_handoff_step: str, dangling: set[str], reachable: set[str]) -> str:
@@ -62,7 +83,8 @@ def flow_graph(rules: Sequence[RuleLike], *, initial_step: str, ai_handoff_step:
     initial step, but no active rule handles it), "initial", "unreachable" (no
     path from the initial step) or "step".
     Edges: one per active rule, from its step to its next step (itself when
-    next_step is empty: a self-loop), labelled with its keywords; ``kind`` is
+    next_step is empty: a self-loop), labelled with its keywords (a camera first when the rule also matches
+    image descriptions); ``kind`` is
     "handler" (a handler decides; on failure the chat stays), "default" (a ``*``
     rule) or "keyword"; ``response`` previews the rule's response text (when the
     rules have one). A rule with advance_steps adds an "advance" edge (drawn
@@ -104,7 +126,7 @@ def flow_graph(rules: Sequence[RuleLike], *, initial_step: str, ai_handoff_step:
                 "from": rule.step,
                 "to": rule.next_step or rule.step,
                 "label": edge_label(rule),
-                "title": ", ".join(rule_keywords(rule.input_text)),
+                "title": _edge_title(rule),
                 "rule_id": rule.id,
                 "kind": _edge_kind(rule),
                 "handler": (rule.handler or "").strip(),

@@ -15,7 +15,10 @@ Order of evaluation (seed: "Flujo de un mensaje entrante"):
 3. Rules of the current step (an empty step is the initial step): the best
    keyword match wins (exact before contained, then priority, then id); the
    step's ``*`` rule answers when nothing else matches; with no ``*`` rule the
-   fallback text is replied and ``unmatched`` is set.
+   fallback text is replied and ``unmatched`` is set. A rule with
+   ``match_image_description`` also matches its keywords in the description of
+   an image (what the vision model or OCR read in it), ranked after every match
+   of what the customer typed or tapped; other rules never see the description.
 
 Conventions:
 
@@ -35,7 +38,9 @@ Conventions:
   whole reply when the response text has no ``{result}``; the rule's next step,
   roles and advance_steps apply. On failure (input not understood) the reply is
   the handler's explanation of the expected format, nothing else happens and
-  the chat stays in the same step so the customer can try again. An unknown
+  the chat stays in the same step so the customer can try again. A message
+  without text gives the handler a tapped option's title, else, when the rule
+  has ``match_image_description``, the image's description. An unknown
   handler or one that raises never escapes: the fallback text is replied,
   ``unmatched`` is set and the reason is in ``problems``.
 """
@@ -114,6 +119,7 @@ class RuleData:
     handler: str
     calculation: str
     media: tuple[MediaData, ...] = ()
+    match_image_description: bool = False  # its keywords are matched in an image's description too
 
 
 @dataclass(frozen=True)
@@ -128,11 +134,16 @@ class CommandData:
 
 @dataclass(frozen=True)
 class Incoming:
-    """The customer's message: typed text (or a transcription), or the id/title of a tapped option."""
+    """The customer's message: typed text (a caption, or a transcription), or the id/title of a tapped option.
+
+    ``image_description``: what was read in an image (vision model or OCR); only rules with
+    ``match_image_description`` look at it.
+    """
 
     text: str = ""
     interactive_id: str = ""
     interactive_title: str = ""
+    image_description: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,7 +196,8 @@ class Decision:
 
 # --- matching ------------------------------------------------------------------------------
 
-_EXACT, _CONTAINED = 0, 1
+# Ranks of a match, best first: what the customer typed or tapped, then what was read in an image.
+_EXACT, _CONTAINED, _DESCRIPTION_EXACT, _DESCRIPTION_CONTAINED = 0, 1, 2, 3
 
 
 def _split_keywords(raw: str) -> list[str]:
@@ -211,6 +223,22 @@ def _sort_key(rule: RuleData) -> tuple[int, int]:
     return (rule.priority, rule.id)
 
 
+def _match_rank(keywords: set[str], *, exact_inputs: set[str], text: str, description: str) -> int | None:
+    """How well ``keywords`` match (the ranks above, lower is better); None when they do not.
+
+    ``description`` is "" unless the rule opted in to image descriptions.
+    """
+    if keywords & exact_inputs:
+        return _EXACT
+    if text and any(_contains_phrase(text, keyword) for keyword in keywords):
+        return _CONTAINED
+    if description and description in keywords:
+        return _DESCRIPTION_EXACT
+    if description and any(_contains_phrase(description, keyword) for keyword in keywords):
+        return _DESCRIPTION_CONTAINED
+    return None
+
+
 def match_rule(rules: Sequence[RuleData], step: str, incoming: Incoming) -> RuleData | None:
     """The best keyword match among ``step``'s rules, ignoring ``*``; None when no keyword matches.
 
@@ -218,21 +246,26 @@ def match_rule(rules: Sequence[RuleData], step: str, incoming: Incoming) -> Rule
     beat keywords merely contained, as whole words, in the text; then lower
     priority, then lower id. Text and keywords are folded by ``match_text``: a
     number is a whole word, so "2" matches "opción 2" but never "2,4", "12" or "2x3".
+    Rules with ``match_image_description`` also match the image's description the
+    same way (folded, exact or whole words contained), ranked after every match of
+    the text: what the customer wrote wins over what was read in the picture.
     """
     text = match_text(incoming.text)
     exact_inputs = {text, match_text(incoming.interactive_id), match_text(incoming.interactive_title)}
     exact_inputs.discard("")
+    description = match_text(incoming.image_description)
     best: tuple[int, int, int] | None = None
     best_rule: RuleData | None = None
     for rule in rules:
         if rule.step != step:
             continue
-        keywords = _rule_keywords(rule)
-        if keywords & exact_inputs:
-            rank = _EXACT
-        elif text and any(_contains_phrase(text, keyword) for keyword in keywords):
-            rank = _CONTAINED
-        else:
+        rank = _match_rank(
+            _rule_keywords(rule),
+            exact_inputs=exact_inputs,
+            text=text,
+            description=description if rule.match_image_description else "",
+        )
+        if rank is None:
             continue
         key = (rank, *_sort_key(rule))
         if best is None or key < best:
@@ -508,5 +541,14 @@ def decide(
     if rule is None:
         out.fallback()
         return out.decision(next_step=step)
-    next_step = _answer(out, rule, text=incoming.text or incoming.interactive_title, step=step)
+    next_step = _answer(out, rule, text=_handler_text(rule, incoming), step=step)
     return out.decision(next_step=next_step)
+
+
+def _handler_text(rule: RuleData, incoming: Incoming) -> str:
+    """What a rule's handler reads: the text, else a tapped option's title, else (for a rule that opted in to
+    image descriptions) what was read in the image."""
+    text = incoming.text or incoming.interactive_title
+    if not text and rule.match_image_description:
+        return incoming.image_description
+    return text

@@ -3,7 +3,8 @@
 One sheet, one rule per row, the column names in the first row:
 
     step, input_text, priority, response_type, response_text, options, next_step,
-    advance_steps, role_keyword, handler, calculation, media_urls, active, key
+    advance_steps, role_keyword, handler, calculation, media_urls,
+    match_image_description, active, key
 
 Column names are matched without case, accents or spacing ("Input Text",
 "input-text"), and the seed's Spanish names are aliases (:data:`COLUMN_ALIASES`:
@@ -11,6 +12,9 @@ paso, respuesta, tipo, opciones, siguiente_step, rol_keyword, calculo, medias,
 prioridad, activo, clave...). ``options`` holds entries separated by ``|``, each
 ``title`` or ``title: description``; ``media_urls`` holds http(s) URLs separated
 by ``|`` (they replace the rule's URL media; uploaded files are kept).
+``match_image_description`` (alias descripcion_imagen) and ``active`` are yes/no
+cells (:func:`parse_bool`); a file without the first leaves it as it is (off
+for a new rule), as any missing column does.
 
 Rows are matched to rules by ``key``; a row without one gets the key
 :func:`flows.models.rule_key` derives from its step and keywords (``#2``, ``#3``
@@ -114,6 +118,7 @@ COLUMNS: tuple[str, ...] = (
     "handler",
     "calculation",
     "media_urls",
+    "match_image_description",
     "active",
     "key",
 )
@@ -165,6 +170,13 @@ COLUMN_ALIASES: dict[str, str] = {
     "medios": "media_urls",
     "media_url": "media_urls",
     "urls_medias": "media_urls",
+    # match_image_description
+    "match_image_descriptions": "match_image_description",
+    "image_description": "match_image_description",
+    "descripcion_imagen": "match_image_description",
+    "descripcion_de_imagen": "match_image_description",
+    "coincidir_descripcion_imagen": "match_image_description",
+    "usar_descripcion_imagen": "match_image_description",
     # active
     "activo": "active",
     "activa": "active",
@@ -481,7 +493,7 @@ def _clean_cell(name: str, value: object) -> Any:
         return parse_int(value, default=_INT_DEFAULTS[name], maximum=_INT_MAX[name])
     if name == "response_type":
         return parse_response_type(value)
-    if name == "active":
+    if name in ("active", "match_image_description"):
         return parse_bool(value)
     if name == "input_text":
         return _text(value) or "*"
@@ -662,6 +674,11 @@ class RuleResource(resources.ModelResource):
     handler = _text_field("handler")
     calculation = _text_field("calculation")
     media_urls = MediaUrlsField(column_name="media_urls")
+    match_image_description = fields.Field(
+        attribute="match_image_description",
+        column_name="match_image_description",
+        widget=widgets.BooleanWidget(coerce_to_string=False),
+    )
     active = fields.Field(
         attribute="active", column_name="active", widget=widgets.BooleanWidget(coerce_to_string=False)
     )

@@ -36,6 +36,15 @@ class Rule(models.Model):
     input_text = models.TextField(
         _("input keywords"), default="*", help_text=_("Comma-separated keywords or phrases; * is the step's default.")
     )
+    match_image_description = models.BooleanField(
+        _("match image descriptions"),
+        default=False,
+        help_text=_(
+            "Also match the input keywords against the description of a photo the customer sends (what the "
+            "vision model or OCR read in it), e.g. to route a photo of a receipt. What the customer types "
+            "always wins over it."
+        ),
+    )
     priority = models.IntegerField(_("priority"), default=100, help_text=_("Lower numbers are tried first."))
     response_type = models.CharField(
         _("response type"), max_length=10, choices=ResponseType.choices, default=ResponseType.TEXT

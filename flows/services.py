@@ -46,6 +46,7 @@ def rules_as_data(rules: Iterable[Rule]) -> list[RuleData]:
             role_keyword=r.role_keyword,
             handler=r.handler,
             calculation=r.calculation,
+            match_image_description=r.match_image_description,
             media=tuple(
                 # An uploaded file stays a path under MEDIA_ROOT: the delivery step uploads it to the
                 # provider (or links it when published and OUTBOUND_MEDIA_MODE=link).
@@ -81,9 +82,16 @@ def active_commands() -> list[CommandData]:
 
 
 def incoming_from(message: Message) -> Incoming:
+    """The engine's view of a message: a voice note's transcription reads as typed text (as an image's caption
+    does); an image's description goes apart, for the rules that opted in to it."""
     interactive_id = str(message.data.get("interactive_id", ""))
     text = message.text or message.transcription or message.caption
-    return Incoming(text=text, interactive_id=interactive_id, interactive_title=message.text if interactive_id else "")
+    return Incoming(
+        text=text,
+        interactive_id=interactive_id,
+        interactive_title=message.text if interactive_id else "",
+        image_description=message.image_description,
+    )
 
 
 def flow_state(conversation: Conversation) -> State:

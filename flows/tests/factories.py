@@ -28,6 +28,7 @@ RULE_DEFAULTS: dict[str, Any] = {
     "role_keyword": "",
     "handler": "",
     "calculation": "",
+    "match_image_description": False,
 }
 
 
