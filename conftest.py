@@ -133,11 +133,15 @@ def celery_live_worker(redis_client: Any) -> Iterator[Any]:
     database connections see the test's rows. Stale tasks of earlier tests are purged first.
     """
     from celery.contrib.testing.worker import start_worker
+    from django.conf import settings
 
     from whatsapp_ia.celery import app
 
     redis_client.flushdb()
-    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=20) as worker:
+    queues = ["celery", settings.TRANSCRIPTION_QUEUE, settings.VISION_QUEUE]  # as `manage.py serve`'s two workers
+    with start_worker(
+        app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=20, queues=queues
+    ) as worker:
         yield worker
     redis_client.flushdb()
 
@@ -175,9 +179,16 @@ def celery_settled(redis_client: Any, *, timeout: float = 30.0) -> None:
     queued its follow-ups). Then "no second reply" is checked on finished work, not after a nap.
     Seen quiet twice in a row, as a message moves from the queue to `unacked` in two steps."""
 
+    from django.conf import settings
+
+    names = ("celery*", settings.TRANSCRIPTION_QUEUE, settings.VISION_QUEUE)
+
     def quiet() -> bool:
         queued = sum(
-            redis_client.llen(key) for key in redis_client.scan_iter("celery*") if redis_client.type(key) == b"list"
+            redis_client.llen(key)
+            for name in names
+            for key in redis_client.scan_iter(name)
+            if redis_client.type(key) == b"list"
         )
         return queued == 0 and redis_client.hlen("unacked") == 0
 

@@ -171,10 +171,13 @@ def decision_apply(*, conversation: Conversation, message: Message, decision: De
         moved = conversation_leave_ai(conversation, save=False)
     fields += moved
     if decision.unmatched or notes.get("send_errors"):
+        # A voice note or photo nobody could read already told agents why (listen to it, look at it).
+        told = conversation.needs_attention and message.enrichment_state in ("failed", "skipped", "unavailable")
         conversation.needs_attention = True
         # A reply the rules could not send weighs more than a message the bot did not understand.
         reason = attention.REASON_SEND_INVALID if notes.get("send_errors") else attention.REASON_UNMATCHED
-        conversation.attention_reason = reason
+        if notes.get("send_errors") or not told:
+            conversation.attention_reason = reason
         fields += ["needs_attention", "attention_reason"]
         notes["unmatched"] = decision.unmatched
     conversation_save(conversation, fields)  # with the turn's other writes of the row, when in a turn

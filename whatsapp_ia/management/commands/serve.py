@@ -66,11 +66,16 @@ class Command(BaseCommand):
                 "pipeline": [python, str(Path(__file__).resolve().parents[3] / "manage.py"), "pipeline"],
                 "worker": [python, "-m", "celery", "-A", "whatsapp_ia", "worker", "--loglevel=INFO",
                            f"--concurrency={options['concurrency']}", "--without-mingle", "--without-gossip"],
+                # Voice notes and images: one process of their own, at idle CPU priority (see _idle_priority).
+                "media-worker": [python, "-m", "celery", "-A", "whatsapp_ia", "worker", "--loglevel=INFO",
+                                 "-Q", f"{settings.TRANSCRIPTION_QUEUE},{settings.VISION_QUEUE}", "-n", "media@%h",
+                                 "--concurrency=1", "--without-mingle", "--without-gossip"],
                 "scheduler": [python, "-m", "celery", "-A", "whatsapp_ia", "beat", "--loglevel=INFO",
                               f"--schedule={VAR_DIR / 'celerybeat-schedule'}"],
             }  # fmt: skip
             for name, cmd in commands.items():
-                children.append((name, subprocess.Popen(cmd, env=env, start_new_session=True)))
+                low = _idle_priority if name == "media-worker" else None
+                children.append((name, subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=low)))
             self._wait_ready(options["host"], options["port"], children)
             self.stdout.write(
                 self.style.SUCCESS(
@@ -135,6 +140,18 @@ class Command(BaseCommand):
             Path(settings.REDIS.socket_path).unlink(missing_ok=True)
         if children:
             self.stdout.write("Stopped.")
+
+
+def _idle_priority() -> None:
+    """Run in the child before exec: the CPU goes to it only when nothing else wants it (SCHED_IDLE, else nice 19).
+
+    Transcribing a voice note keeps a core busy for seconds; at idle priority the web server,
+    the pipeline and the default worker take the CPU back at once, so text replies stay fast.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)
 
 
 def _display_host(host: str) -> str:
