@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import threading
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+
+from whatsapp_ia.tesseract import limit_tesseract_threads
+from whatsapp_ia.tesseract import tesseract_probe as _tesseract_probe
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -36,28 +37,6 @@ _EASYOCR_LANGS = {"spa": "es", "eng": "en", "por": "pt", "fra": "fr", "deu": "de
 _easyocr_lock = threading.Lock()
 _easyocr_readers: dict[tuple[tuple[str, ...], bool], Any] = {}
 _easyocr_failed: set[tuple[tuple[str, ...], bool]] = set()
-
-
-@lru_cache(maxsize=8)
-def _tesseract_probe(cmd: str, wanted: str) -> tuple[str, str]:
-    """(languages to pass to tesseract, "" if usable; else "" and the reason). Cached per binary and languages."""
-    import pytesseract
-
-    try:
-        version = pytesseract.get_tesseract_version()
-        installed = set(pytesseract.get_languages(config=""))
-    except (pytesseract.TesseractNotFoundError, OSError) as exc:
-        return "", f"tesseract is not installed ({exc.__class__.__name__})"
-    except Exception as exc:
-        return "", f"tesseract does not run: {exc}"
-    langs = [lang for lang in wanted.split("+") if lang]
-    present = [lang for lang in langs if lang in installed]
-    missing = [lang for lang in langs if lang not in installed]
-    if not present:
-        return "", f"tesseract {version} has none of the languages {wanted!r} (installed: {sorted(installed)})"
-    if missing:
-        logger.warning("Tesseract lacks language(s) %s; OCR uses %s", "+".join(missing), "+".join(present))
-    return "+".join(present), ""
 
 
 def _tesseract_langs() -> str:
@@ -149,9 +128,7 @@ def _tesseract(image: Image.Image) -> str:
         return ""
     timeout = float(getattr(settings, "AI_OCR_TIMEOUT", 120) or 0)
     threads = int(getattr(settings, "AI_OCR_THREADS", 1) or 0)
-    if threads > 0:
-        # Tesseract's OpenMP threads fight each other on small machines: 1 thread was 3x faster on 2 cores.
-        os.environ["OMP_THREAD_LIMIT"] = str(threads)
+    limit_tesseract_threads(threads)
     try:
         return pytesseract.image_to_string(
             image, lang=langs, config=settings.AI_OCR_TESSERACT_CONFIG or "", timeout=timeout

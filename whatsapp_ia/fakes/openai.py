@@ -27,7 +27,13 @@ The text of chat and responses calls comes from ``server.answer``: a string,
 or a callable ``(ModelCall) -> str | Reply``, typically a :class:`ScriptedModel`.
 :class:`ModelCall` gives the call's instructions (system/developer messages,
 ``instructions=``) apart from its user data, so a test can make the "model"
-obey or ignore them:
+obey or ignore them. It also lists the image parts sent (chat ``image_url``,
+Responses ``input_image``): ``call.images`` their mime types (``"image/jpeg"``
+for a JPEG data URL, ``"url"`` for a link), ``call.image_urls`` the URLs and
+``call.image_bytes(0)`` the decoded image, so a vision "model" can answer from
+what it was shown:
+
+    server.answer = lambda call: "Un mesón negro" if call.images else "no image"
 
     model = ScriptedModel("El mesón cuesta $1.250.000.")           # obeys: always this answer
     model = ScriptedModel(rules=[("capital", "NO_ANSWER")], default="...")   # by the user text
@@ -63,6 +69,8 @@ __all__ = [
     "RecordedRequest",
     "Reply",
     "ScriptedModel",
+    "data_url_bytes",
+    "data_url_mime",
     "hash_embedding",
 ]
 
@@ -118,6 +126,12 @@ class ModelCall:
     messages: tuple[dict[str, str], ...]  # [{"role", "content"}] in order, content flattened to text
     body: dict[str, Any]
     stream: bool
+    images: tuple[str, ...] = ()  # each image part's mime type ("image/jpeg" of a data URL; "url" for a link)
+    image_urls: tuple[str, ...] = ()  # each image part's URL as sent (data URLs in full)
+
+    def image_bytes(self, index: int = 0) -> bytes:
+        """The bytes of the ``index``-th image part sent as a data URL (b"" for a link)."""
+        return data_url_bytes(self.image_urls[index])
 
 
 @dataclass
@@ -230,8 +244,51 @@ def _text_of(content: Any) -> str:
     return str(content)
 
 
+_DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^,;]*)*?)(?P<b64>;base64)?,", re.I)
+
+
+def data_url_mime(url: str) -> str:
+    """The mime type of a data URL ("application/octet-stream" when it names none), "url" for any other URL."""
+    match = _DATA_URL.match(url or "")
+    if match is None:
+        return "url"
+    return (match.group("mime") or "application/octet-stream").lower()
+
+
+def data_url_bytes(url: str) -> bytes:
+    """The payload of a base64 (or plain) data URL; b"" for any other URL or a bad payload."""
+    match = _DATA_URL.match(url or "")
+    if match is None:
+        return b""
+    payload = url[match.end() :]
+    if not match.group("b64"):
+        from urllib.parse import unquote_to_bytes
+
+        return unquote_to_bytes(payload)
+    try:
+        return base64.b64decode(payload, validate=False)
+    except ValueError:
+        return b""
+
+
+def _image_urls(content: Any) -> list[str]:
+    """The image parts' URLs of a message content: chat ``image_url`` parts and Responses ``input_image`` parts."""
+    urls: list[str] = []
+    if not isinstance(content, list):
+        return urls
+    for part in content:
+        if not isinstance(part, dict) or part.get("type") not in ("image_url", "input_image"):
+            continue
+        ref = part.get("image_url")
+        url = ref.get("url") if isinstance(ref, dict) else ref
+        if isinstance(url, str):
+            urls.append(url)
+    return urls
+
+
 def _model_call(endpoint: str, body: dict[str, Any]) -> ModelCall:
     messages: list[dict[str, str]] = []
+    image_urls: list[str] = []
     if endpoint == "responses":
         if body.get("instructions"):
             messages.append({"role": "developer", "content": str(body["instructions"])})
@@ -242,9 +299,11 @@ def _model_call(endpoint: str, body: dict[str, Any]) -> ModelCall:
             for item in raw or ():
                 if isinstance(item, dict):
                     messages.append({"role": str(item.get("role") or "user"), "content": _text_of(item.get("content"))})
+                    image_urls += _image_urls(item.get("content"))
     else:
         for item in body.get("messages") or ():
             messages.append({"role": str(item.get("role") or "user"), "content": _text_of(item.get("content"))})
+            image_urls += _image_urls(item.get("content"))
     instructions = "\n".join(m["content"] for m in messages if m["role"] in ("system", "developer"))
     user_text = "\n".join(m["content"] for m in messages if m["role"] not in ("system", "developer"))
     return ModelCall(
@@ -255,6 +314,8 @@ def _model_call(endpoint: str, body: dict[str, Any]) -> ModelCall:
         messages=tuple(messages),
         body=body,
         stream=bool(body.get("stream")),
+        images=tuple(data_url_mime(url) for url in image_urls),
+        image_urls=tuple(image_urls),
     )
 
 

@@ -1,0 +1,58 @@
+"""Tesseract probing shared by the catalog OCR (catalog_ai.ocr) and the customer-image OCR
+(conversations.services.vision): is the binary there, and which of the wanted languages it has.
+
+The probe runs ``tesseract --version`` and ``--list-langs`` once per binary and language list
+(cached for the life of the process; tests clear it with ``tesseract_probe.cache_clear()``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import lru_cache
+
+logger = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=8)
+def tesseract_probe(cmd: str, wanted: str) -> tuple[str, str]:
+    """(languages to pass to tesseract, "" if usable; else "" and the reason). Cached per binary and languages.
+
+    ``wanted`` is a Tesseract language list ("spa+eng"); the missing ones are left out with a warning.
+    """
+    import pytesseract
+
+    try:
+        version = pytesseract.get_tesseract_version()
+        installed = set(pytesseract.get_languages(config=""))
+    except (pytesseract.TesseractNotFoundError, OSError) as exc:
+        return "", f"tesseract is not installed ({exc.__class__.__name__})"
+    except Exception as exc:
+        return "", f"tesseract does not run: {exc}"
+    langs = [lang for lang in wanted.split("+") if lang]
+    present = [lang for lang in langs if lang in installed]
+    missing = [lang for lang in langs if lang not in installed]
+    if not present:
+        return "", f"tesseract {version} has none of the languages {wanted!r} (installed: {sorted(installed)})"
+    if missing:
+        logger.warning("Tesseract lacks language(s) %s; OCR uses %s", "+".join(missing), "+".join(present))
+    return "+".join(present), ""
+
+
+def tesseract_cmd() -> str:
+    """The binary pytesseract runs (``pytesseract.pytesseract.tesseract_cmd``)."""
+    import pytesseract
+
+    return str(getattr(pytesseract.pytesseract, "tesseract_cmd", "tesseract"))
+
+
+def tesseract_languages(wanted: str) -> tuple[str, str]:
+    """:func:`tesseract_probe` for the binary pytesseract runs now."""
+    return tesseract_probe(tesseract_cmd(), wanted or "spa+eng")
+
+
+def limit_tesseract_threads(threads: int) -> None:
+    """OMP_THREAD_LIMIT for Tesseract (0: its own default). Its OpenMP threads fight each other on small
+    machines: 1 thread was 3x faster on 2 cores."""
+    if threads > 0:
+        os.environ["OMP_THREAD_LIMIT"] = str(threads)
