@@ -7,7 +7,7 @@ import re
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -15,6 +15,7 @@ from conversations.models import Channel, Contact, Conversation, Message, Webhoo
 from conversations.selectors import conversation_test_q
 from conversations.services.attention import attention_reason_text, message_failure_text
 from conversations.services.channels import channel_is_configured
+from conversations.services.enrichment_types import REASONS as ENRICHMENT_REASONS
 from conversations.services.serialize import message_media_url
 from conversations.services.webhook_guard import rejected_posts_dropped
 from whatsapp_ia.admin_secrets import WriteOnlySecretsAdmin
@@ -220,13 +221,31 @@ class MessageAdmin(admin.ModelAdmin):
         "provider",
         "media_state",
         "media_checksum_mismatch",
+        "enrichment_state",
     )
-    search_fields = ("text", "caption", "transcription", "provider_message_id", "conversation__contact__external_id")
+    search_fields = (
+        "text",
+        "caption",
+        "transcription",
+        "image_description",
+        "provider_message_id",
+        "conversation__contact__external_id",
+    )
     list_select_related = ("conversation__contact", "conversation__channel")
     raw_id_fields = ("conversation", "rule", "sent_by")
-    readonly_fields = ("failure", "media_link", "created_at", "updated_at", "pretty_raw")
+    # What the pipeline found in a voice note or an image: machine-made, shown as it is stored.
+    ENRICHMENT_FIELDS = (
+        "transcription",
+        "image_description",
+        "enrichment_state",
+        "enrichment_note",
+        "enrichment_details",
+    )
+    readonly_fields = ("failure", "media_link", "created_at", "updated_at", "pretty_raw", *ENRICHMENT_FIELDS)
     date_hierarchy = "created_at"
-    exclude = ("raw", "media_file")  # the file is reached through the access-checked media view only
+    # The file is reached through the access-checked media view only; the enrichment reason is shown
+    # translated by enrichment_note.
+    exclude = ("raw", "media_file", "enrichment_reason")
 
     @admin.display(description=_("media file"))
     def media_link(self, obj: Message) -> str:
@@ -237,17 +256,52 @@ class MessageAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Message | None = None) -> list[str]:
         # Why it failed right under its status, where "Failed" is read.
-        fields = [f for f in super().get_fields(request, obj) if f != "failure"]
+        # The transcription and description go in their own fieldset (get_fieldsets).
+        fields = [f for f in super().get_fields(request, obj) if f != "failure" and f not in self.ENRICHMENT_FIELDS]
         index = fields.index("status") + 1 if "status" in fields else 0
         return [*fields[:index], "failure", *fields[index:]]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Message | None = None) -> list[tuple[str | None, dict]]:
+        fieldsets: list[tuple[str | None, dict]] = [(None, {"fields": self.get_fields(request, obj)})]
+        if obj is not None:  # the pipeline fills these in; an added message has none
+            fieldsets.append((_("Transcription / description"), {"fields": self.ENRICHMENT_FIELDS}))
+        return fieldsets
 
     @admin.display(description=_("why it failed"))
     def failure(self, obj: Message) -> str:
         return _failure_html(obj)
 
+    @admin.display(description=_("transcription / description note"))
+    def enrichment_note(self, obj: Message) -> str:
+        """Why there is no text (the reason in the reader's language, its code after it)."""
+        reason = obj.enrichment_reason
+        if not reason:
+            return "-"
+        label = ENRICHMENT_REASONS.get(reason)
+        return format_html("{} <code>{}</code>", label, reason) if label else reason
+
+    @admin.display(description=_("transcription / description details"))
+    def enrichment_details(self, obj: Message) -> str:
+        """What data["enrichment"] says: which backend, what it did, how long it took."""
+        details = (obj.data or {}).get("enrichment") if isinstance(obj.data, dict) else None
+        if not isinstance(details, dict) or not details:
+            return "-"
+        labels = (
+            ("source", _("source")),
+            ("backend", _("backend")),
+            ("elapsed_ms", _("time taken (ms)")),
+            ("duration_ms", _("audio length (ms)")),
+            ("detail", _("detail")),
+        )
+        rows = [(label, details[key]) for key, label in labels if details.get(key) not in (None, "")]
+        if not rows:
+            return "-"
+        items = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        return format_html('<table class="enrichment-details">{}</table>', items)
+
     @admin.display(description=_("text"))
     def short_text(self, obj: Message) -> str:
-        return (obj.text or obj.caption or obj.transcription)[:80]
+        return (obj.text or obj.caption or obj.transcription or obj.image_description)[:80]
 
     @admin.display(description=_("raw payload"))
     def pretty_raw(self, obj: Message) -> str:

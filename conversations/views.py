@@ -14,6 +14,7 @@ from accounts.models import Role
 from conversations.console_strings import console_catalog
 from conversations.models.conversations import ConversationStatus
 from conversations.services.attention import attention_reason_catalog
+from conversations.services.enrichment_types import REASONS as ENRICHMENT_REASONS
 
 
 class HomeView(LoginRequiredMixin, TemplateView):
@@ -39,6 +40,8 @@ class HomeView(LoginRequiredMixin, TemplateView):
             "loginUrl": resolve_url(settings.LOGIN_URL),
             "roles": roles,
             "attentionReasons": attention_reason_catalog(),
+            # Why a voice note or an image has no text, by reason code (live events reach every language).
+            "enrichmentReasons": {code: str(label) for code, label in ENRICHMENT_REASONS.items()},
             "icons": static("console/icons.svg"),
             # Checked again by the API (and the file's content by type): this only spares a useless upload.
             "uploadLimits": {kind: int(mb * 1024 * 1024) for kind, mb in settings.CONSOLE_UPLOAD_MAX_MB.items()},

@@ -85,3 +85,13 @@ export function attentionText(reason) {
   const known = api.config.attentionReasons || {};
   return Object.prototype.hasOwnProperty.call(known, reason) ? known[reason] : reason;
 }
+
+/** Why a voice note was not transcribed or an image not described, in the agent's language: by its
+ * reason code (one live event reaches agents of every language), else the label the server sent. */
+export function enrichmentText(enrichment) {
+  if (!enrichment) return "";
+  const known = api.config.enrichmentReasons || {};
+  const reason = enrichment.reason || "";
+  if (Object.prototype.hasOwnProperty.call(known, reason)) return known[reason];
+  return enrichment.label || reason;
+}

@@ -1,7 +1,7 @@
 // One message bubble: every kind of WhatsApp message, delivery ticks, origin, reply quote, reactions.
 
 import { h, icon, safeUrl } from "./dom.js";
-import { attentionText, clock, full } from "./format.js";
+import { attentionText, clock, enrichmentText, full } from "./format.js";
 import { t } from "./i18n.js";
 
 const TICKS = {
@@ -89,10 +89,7 @@ function media(message) {
   }
   if (kind === "audio") {
     return h("div", { class: "media media-audio" },
-      h("audio", { controls: true, preload: "metadata", src: url, "aria-label": t("Voice note") }),
-      message.transcription
-        ? h("div", { class: "transcription" }, h("span", { class: "label" }, t("Transcription")), h("span", { dir: "auto" }, message.transcription))
-        : null);
+      h("audio", { controls: true, preload: "metadata", src: url, "aria-label": t("Voice note") }));
   }
   if (kind === "video") {
     return h("div", { class: "media media-video" }, h("video", { controls: true, preload: "metadata", src: url }));
@@ -102,6 +99,69 @@ function media(message) {
     h("span", { class: "doc-icon" }, icon("file-text")),
     h("span", { class: "doc-name" }, name),
     message.media_mime ? h("span", { class: "doc-type" }, message.media_mime) : null);
+}
+
+// What a voice note says or an image shows (the pipeline's transcription or description), or why not yet.
+// Customer-derived text: set as text only (h() uses text nodes), in its own direction.
+
+const UNDONE = new Set(["failed", "skipped", "unavailable"]);
+const expanded = new Set(); // descriptions the agent opened: they stay open when a live update redraws the message
+
+// The "more" button shows only when the clamped text overflows, which is known once it is laid out.
+const clampWatcher = typeof ResizeObserver === "function"
+  ? new ResizeObserver((entries) => {
+    for (const { target } of entries) {
+      if (!target.isConnected) { clampWatcher.unobserve(target); continue; } // the message was redrawn
+      const more = target.parentElement && target.parentElement.querySelector(".more");
+      if (more && target.classList.contains("clamped")) more.hidden = target.scrollHeight <= target.clientHeight + 1;
+    }
+  })
+  : null;
+
+function enrichmentState(message, offIcon) {
+  const enrichment = message.enrichment;
+  if (!enrichment) return null;
+  if (enrichment.state === "queued") {
+    const text = message.kind === "audio" ? t("Transcribing…") : t("Describing…");
+    return h("div", { class: "enrichment enrichment-queued", role: "status" }, h("span", { class: "spinner" }, icon("loader-circle")), text);
+  }
+  if (UNDONE.has(enrichment.state)) {
+    const title = [enrichment.backend, enrichment.reason].filter(Boolean).join(" · ") || null;
+    return h("div", { class: `enrichment enrichment-${enrichment.state}`, title, dataset: { reason: enrichment.reason || "" } },
+      icon(offIcon), h("span", {}, enrichmentText(enrichment)));
+  }
+  return null;
+}
+
+function transcription(message) {
+  if (message.kind !== "audio") return null;
+  if (message.transcription) {
+    return h("div", { class: "enrichment-block transcription" },
+      h("span", { class: "label" }, t("Transcription")),
+      h("span", { class: "enrichment-text", dir: "auto" }, message.transcription));
+  }
+  return enrichmentState(message, "mic-off");
+}
+
+function description(message) {
+  if (message.kind !== "image") return null;
+  const text = message.image_description;
+  if (!text) return enrichmentState(message, "image-off");
+  const ocr = message.enrichment && message.enrichment.source === "ocr";
+  const open = expanded.has(message.id);
+  const body = h("div", { class: `enrichment-text${open ? "" : " clamped"}`, dir: "auto" }, text);
+  const more = h("button", { type: "button", class: "more", hidden: !open, "aria-expanded": open ? "true" : "false" }, open ? t("less") : t("more"));
+  more.addEventListener("click", () => {
+    const opening = body.classList.contains("clamped");
+    body.classList.toggle("clamped", !opening);
+    if (opening) expanded.add(message.id);
+    else expanded.delete(message.id);
+    more.setAttribute("aria-expanded", opening ? "true" : "false");
+    more.textContent = opening ? t("less") : t("more");
+  });
+  if (clampWatcher) clampWatcher.observe(body);
+  return h("div", { class: `enrichment-block description description-${ocr ? "ocr" : "vision"}` },
+    h("span", { class: "label" }, ocr ? t("Text read in the image") : t("Image description")), body, more);
 }
 
 function location(loc) {
@@ -193,10 +253,12 @@ export function renderMessage(message, lookup = () => null) {
     body.push(h("div", { class: "text muted" }, t("This message type is not supported by WhatsApp's API.")));
   } else {
     body.push(media(message));
+    body.push(transcription(message));
     // A location's or contact card's text is the parser's one-line summary of the card shown below.
     const card = (message.kind === "location" && message.location) || (message.kind === "contacts" && (message.contacts || []).length);
     if (!card) body.push(textBlock(message.text));
     if (message.caption && message.caption !== message.text) body.push(textBlock(message.caption, "text caption"));
+    body.push(description(message));
     body.push(location(message.location));
     body.push(contacts(message.contacts));
     body.push(referral(message.referral));
