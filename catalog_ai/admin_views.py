@@ -3,7 +3,10 @@
 It is the AISettings changelist (the model is a singleton). GET shows the page; POST with
 ``action=save`` updates the settings through ``catalog_ai.services.ai_settings_update``
 (switching the AI off returns the hand-off step's conversations to INITIAL_STEP) and
-redirects back; POST with ``action=ask`` answers a question through
+redirects back; POST with ``action=media`` saves the "Images and voice notes" section (the
+``conversations.models.EnrichmentSettings`` singleton: image description on/off and its prompt, the
+minutes of images the AI keeps in mind, voice-note transcription on/off; the models in use shown
+read-only); POST with ``action=ask`` answers a question through
 ``catalog_ai.answerer.answer_question`` and shows the answer with its backend, latency,
 cache flag and references (page, SKU, score, page image), and why it was chosen
 (:func:`explain`): the top passages of the search with their fused, lexical and dense
@@ -37,6 +40,8 @@ from catalog_ai.forms import CatalogUploadForm
 from catalog_ai.models import AISettings, Catalog
 from catalog_ai.services import AI_SETTINGS_FIELDS, ai_settings_update
 from catalog_ai.tasks import catalog_ingest_enqueue
+from conversations.models import EnrichmentSettings
+from conversations.models.enrichment import DEFAULT_VISION_PROMPT
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +128,80 @@ class AISettingsForm(forms.ModelForm):
         if not value:
             raise forms.ValidationError(_("The hand-off step cannot be empty."))
         return value
+
+
+class EnrichmentSettingsForm(forms.ModelForm):
+    """ "Images and voice notes": how customer images and voice notes become text (``EnrichmentSettings``)."""
+
+    MAX_MINUTES = 1440
+
+    class Meta:
+        model = EnrichmentSettings
+        fields = ["description_enabled", "vision_prompt", "visual_context_minutes", "transcription_enabled"]
+        widgets = {"vision_prompt": forms.Textarea(attrs={"rows": 5, "cols": 80})}
+        labels = {
+            "description_enabled": gettext_lazy("Describe the images customers send"),
+            "vision_prompt": gettext_lazy("Instructions for describing an image"),
+            "visual_context_minutes": gettext_lazy("Images the AI keeps in mind (minutes)"),
+            "transcription_enabled": gettext_lazy("Transcribe the voice notes customers send"),
+        }
+        help_texts = {
+            "description_enabled": gettext_lazy(
+                "Each image gets a description (or the text read in it) that the bot, the AI and the agents read."
+            ),
+            "vision_prompt": gettext_lazy(
+                "What the vision model is asked for every image (only with an OpenAI key). "
+                "Empty: the built-in instructions shown in the box."
+            ),
+            "visual_context_minutes": gettext_lazy(
+                "The AI's answer reads the descriptions of the images the customer sent this many minutes "
+                "before the question (the last five at most). 0: only the images sent with the question."
+            ),
+            "transcription_enabled": gettext_lazy(
+                "The text of each voice note goes to the bot and the AI, and agents read it in the console."
+            ),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["vision_prompt"].widget.attrs["placeholder"] = built_in_vision_prompt()
+
+    def clean_vision_prompt(self) -> str:
+        return self.cleaned_data["vision_prompt"].strip()
+
+    def clean_visual_context_minutes(self) -> int:
+        value = self.cleaned_data["visual_context_minutes"]
+        if not 0 <= value <= self.MAX_MINUTES:
+            raise forms.ValidationError(
+                _("Enter a number of minutes between 0 and %(most)d (one day).") % {"most": self.MAX_MINUTES}
+            )
+        return value
+
+
+def built_in_vision_prompt() -> str:
+    """The instructions the vision model gets when the page leaves them empty (AI_VISION_PROMPT, else ours)."""
+    return (getattr(settings, "AI_VISION_PROMPT", "") or "").strip() or DEFAULT_VISION_PROMPT
+
+
+def media_models() -> list[tuple[str, str]]:
+    """Which models turn customer media into text, as (what, which) lines an owner reads."""
+    if getattr(settings, "OPENAI_API_KEY", ""):
+        vision = _("OpenAI %(model)s (describes the image)") % {"model": settings.AI_VISION_MODEL}
+    else:
+        vision = _("Tesseract OCR (text read in the image)")
+    backend = str(getattr(settings, "TRANSCRIPTION_BACKEND", "vosk") or "vosk").lower()
+    if backend == "openai":
+        voice = _("OpenAI %(model)s (transcribes the audio)") % {"model": settings.OPENAI_TRANSCRIPTION_MODEL}
+    elif backend == "vosk":
+        path = getattr(settings, "VOSK_MODEL_PATH", "")
+        voice = (
+            _("Vosk, offline (model in %(path)s)") % {"path": path}
+            if path
+            else _("Vosk, offline (no model folder set: VOSK_MODEL_PATH)")
+        )
+    else:
+        voice = backend
+    return [(_("Images are read by"), vision), (_("Voice notes are transcribed by"), voice)]
 
 
 class AskForm(forms.Form):
@@ -239,6 +318,7 @@ def ai_settings_view(request: HttpRequest, *, context: dict[str, Any], opts: Any
     ai = AISettings.load()
     form = AISettingsForm(instance=ai)
     ask_form = AskForm()
+    media_form = EnrichmentSettingsForm(instance=EnrichmentSettings.load())
     upload_form = CatalogUploadForm()
     result = None
     explanation = None
@@ -263,6 +343,13 @@ def ai_settings_view(request: HttpRequest, *, context: dict[str, Any], opts: Any
                         % {"count": moved},
                     )
                 return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+        elif action == "media":
+            media_form = EnrichmentSettingsForm(request.POST, instance=EnrichmentSettings.load())
+            if media_form.is_valid():
+                media_form.save()
+                messages.success(request, _("The image and voice note settings were saved."))
+                url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+                return HttpResponseRedirect(url + "#ai-media")
         elif action == "upload":
             upload_form = CatalogUploadForm(request.POST, request.FILES)
             if upload_form.is_valid():  # a bad or already loaded file is a form error
@@ -299,6 +386,8 @@ def ai_settings_view(request: HttpRequest, *, context: dict[str, Any], opts: Any
         "ai": ai,
         "form": form,
         "ask_form": ask_form,
+        "media_form": media_form,
+        "media_models": media_models(),
         "upload_form": upload_form,
         "result": result,
         "references": references,

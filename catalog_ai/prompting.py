@@ -49,6 +49,7 @@ __all__ = [
     "strip_instructions",
     "ungrounded_links",
     "ungrounded_numbers",
+    "visual_context_lines",
 ]
 
 NO_ANSWER = "NO_ANSWER"
@@ -56,6 +57,7 @@ CANARY = "wia-guard-7c1e93"  # appears only in the instruction: seeing it in an 
 HISTORY_LIMIT = 10
 _MAX_EXCERPT_CHARS = 4000
 _MAX_MESSAGE_CHARS = 1500
+_OCR_PREFIX = "Text read in the image: "
 
 _DATA_OPEN = "<<<{name}>>>"
 _DATA_CLOSE = "<<<END {name}>>>"
@@ -78,8 +80,9 @@ INSTRUCTIONS = "\n".join(
         _MARKERS[3],
         "Reply in the language of the CUSTOMER QUESTION (Spanish if unsure), briefly and politely, "
         "in plain text suitable for WhatsApp: product name, reference (SKU) and price when the customer asks for them.",
-        "CONVERSATION CONTEXT (recent messages, ad headline, descriptions of images the customer sent) "
-        "only helps you understand what the customer refers to; it is not a source of facts.",
+        "CONVERSATION CONTEXT (recent messages, ad headline, customer_images: what the images the customer sent "
+        "in the last minutes show, oldest first) only helps you understand what the customer refers to "
+        "(“this one” is usually the last image); it is not a source of facts.",
         f"[{CANARY}]",
     ]
 )
@@ -103,11 +106,17 @@ class ContextMessage:
 
 @dataclass(frozen=True)
 class ConversationContext:
-    """What the conversation adds to a question: recent messages, the ad that brought the customer, images."""
+    """What the conversation adds to a question: recent messages, the ad that brought the customer, images.
+
+    ``image_descriptions``: the visual context, oldest first (the descriptions of the images the customer
+    sent lately). ``image_sources`` goes with it position by position: "ocr" marks text read in the image
+    (no vision model described it); missing or anything else, a description.
+    """
 
     history: tuple[ContextMessage, ...] = ()
     ad_headline: str = ""
     image_descriptions: tuple[str, ...] = ()
+    image_sources: tuple[str, ...] = ()
 
     def is_empty(self) -> bool:
         return not (self.history or self.ad_headline or self.image_descriptions)
@@ -299,6 +308,21 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def visual_context_lines(context: ConversationContext) -> list[str]:
+    """The visual context as the model reads it: each image's description (or the text read in it), oldest first.
+
+    Each one without its instruction-like sentences and clipped; the ones left empty are dropped.
+    """
+    lines = []
+    for position, description in enumerate(context.image_descriptions):
+        text = _clip(strip_instructions(description or "").strip(), _MAX_MESSAGE_CHARS)
+        if not text:
+            continue
+        source = context.image_sources[position] if position < len(context.image_sources) else ""
+        lines.append(f"{_OCR_PREFIX}{text}" if source == "ocr" else text)
+    return lines
+
+
 def prompt_build(
     *,
     question: str,
@@ -321,10 +345,9 @@ def prompt_build(
     conversation: dict[str, object] = {}
     if context.ad_headline:
         conversation["ad_headline"] = _clip(strip_instructions(context.ad_headline), 300)
-    if context.image_descriptions:
-        conversation["customer_images"] = [
-            _clip(strip_instructions(d), _MAX_MESSAGE_CHARS) for d in context.image_descriptions if d.strip()
-        ]
+    images = visual_context_lines(context)
+    if images:
+        conversation["customer_images"] = images
     history = [
         {"from": m.role, "text": _clip(strip_instructions(m.text), _MAX_MESSAGE_CHARS)}
         for m in context.history[-HISTORY_LIMIT:]

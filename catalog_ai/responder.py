@@ -20,7 +20,9 @@ is on), the rules' responder flags it ``Message.awaiting_ai``; the AI's responde
 - The answer (under the per-conversation lock ``wia:lock:ai:<id>``): every inbound message
   still ``awaiting_ai`` (within the session timeout) becomes the question — texts, audio
   transcriptions, image captions — with, as context, the 10 messages before the burst, the
-  descriptions of the customer's images and the headline of the ad that brought them.
+  descriptions of the images the customer sent in this conversation within the last
+  ``EnrichmentSettings.visual_context_minutes`` before the burst's last message (the burst's own
+  included; the newest five: ``visual_context``) and the headline of the ad that brought them.
   ``catalog_ai.answerer.answer_question`` answers; the text and up to three catalog page
   images (files under MEDIA_ROOT, uploaded to the provider when sent; caption "Página N") are queued
   and the flags cleared in one transaction. The slow part (retrieval, the model) runs
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -56,6 +59,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HISTORY_MESSAGES",
+    "VISUAL_CONTEXT_LIMIT",
+    "SeenImage",
     "TurnResult",
     "ai_deadline_push",
     "ai_handoff",
@@ -65,11 +70,13 @@ __all__ = [
     "ai_turn_schedule",
     "ai_turns_sweep",
     "buffer_seconds",
+    "visual_context",
 ]
 
 logger = logging.getLogger(__name__)
 
 HISTORY_MESSAGES = 10
+VISUAL_CONTEXT_LIMIT = 5  # image descriptions at most in the AI's visual context (the newest)
 _PENDING_GRACE = 300  # seconds the pending flag outlives the deadline (a lost task stops blocking new ones)
 _BUSY_RETRY = 2.0
 
@@ -292,6 +299,62 @@ def _history(conversation_id: int, *, before: Message) -> tuple[ContextMessage, 
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class SeenImage:
+    """One image of the visual context: its description and where it came from ("vision", "ocr" or "")."""
+
+    description: str
+    source: str = ""
+
+
+def visual_context(
+    conversation_id: int, *, burst: Sequence[Message], minutes: int | None = None, limit: int = VISUAL_CONTEXT_LIMIT
+) -> tuple[SeenImage, ...]:
+    """The images the AI's answer keeps in mind: the customer's recent ones in this conversation, oldest first.
+
+    The burst's own described images, plus those of this conversation's inbound messages sent within
+    ``minutes`` (default: ``EnrichmentSettings.load().visual_context_minutes``) before the burst's last
+    message; the newest ``limit``. 0 minutes: the burst's own images only. One indexed query
+    (conversation, created_at), none at 0 minutes.
+    """
+    from conversations.models import Message
+
+    if not burst or limit <= 0:
+        return ()
+    if minutes is None:
+        from conversations.models import EnrichmentSettings
+
+        minutes = EnrichmentSettings.load().visual_context_minutes
+    found: list[tuple[Any, int, str, str]] = [
+        (m.created_at, m.pk, m.image_description.strip(), _image_source(m.data))
+        for m in burst
+        if m.image_description and m.image_description.strip()
+    ]
+    if minutes > 0:
+        until = max(m.created_at for m in burst)
+        rows = (
+            Message.objects.filter(
+                conversation_id=conversation_id,
+                created_at__gte=until - timedelta(minutes=minutes),
+                created_at__lte=until,
+                direction="in",
+            )
+            .exclude(image_description="")
+            .exclude(pk__in=[m.pk for m in burst])
+            .order_by("-created_at", "-id")
+            # a few spare rows: a description of blanks only is skipped below
+            .values_list("created_at", "id", "image_description", "data__enrichment__source")[: limit * 2]
+        )
+        found += [(at, pk, text.strip(), str(source or "")) for at, pk, text, source in rows if text.strip()]
+    found.sort(key=lambda row: (row[0], row[1]))
+    return tuple(SeenImage(description=text, source=source) for _at, _pk, text, source in found[-limit:])
+
+
+def _image_source(data: Any) -> str:
+    enrichment = data.get("enrichment") if isinstance(data, dict) else None
+    return str(enrichment.get("source") or "") if isinstance(enrichment, dict) else ""
+
+
 def _ad_headline(conversation: Conversation, burst: list[Message]) -> str:
     for message in reversed(burst):
         referral = message.data.get("referral") or {}
@@ -320,7 +383,7 @@ def _burst_answer(conversation_id: int) -> TurnResult:
         return TurnResult("skipped")
 
     question = "\n".join(text for text in (_said(m) for m in burst) if text)
-    images = tuple(m.image_description.strip() for m in burst if m.image_description.strip())
+    images = visual_context(conversation_id, burst=burst)
     if not question and not images:
         # Nothing the AI can read (a photo not described, a sticker): an agent should look.
         with transaction.atomic():
@@ -333,7 +396,8 @@ def _burst_answer(conversation_id: int) -> TurnResult:
     context = ConversationContext(
         history=_history(conversation_id, before=burst[0]),
         ad_headline=_ad_headline(conversation, burst),
-        image_descriptions=images,
+        image_descriptions=tuple(image.description for image in images),
+        image_sources=tuple(image.source for image in images),
     )
     answer = answer_question(question, context=context, conversation=conversation)
     return _deliver(conversation_id, burst=burst, answer=answer, language=guess_language(question))

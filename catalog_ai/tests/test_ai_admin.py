@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
@@ -239,3 +240,90 @@ def test_uploading_a_catalog_from_the_settings_page_queues_its_ingestion(
     png = SimpleUploadedFile("foto.pdf", png_bytes(), content_type="application/pdf")
     page = admin_client.post(URL, {"action": "upload", "pdf": png})
     assert page.status_code == 200 and "PNG" in str(page.context["upload_form"].errors["pdf"])
+
+
+# --- images and voice notes ----------------------------------------------------------------------
+
+
+def media_data(**changes: Any) -> dict[str, Any]:
+    data = {
+        "action": "media",
+        "vision_prompt": "",
+        "visual_context_minutes": 5,
+        "transcription_enabled": "on",
+        "description_enabled": "on",
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def test_the_images_and_voice_notes_section_shows_the_built_in_prompt_and_the_models(
+    admin_client: Any, settings: Any
+) -> None:
+    from django.utils.html import escape
+
+    from conversations.models.enrichment import DEFAULT_VISION_PROMPT
+
+    settings.AI_VISION_PROMPT = ""
+    settings.TRANSCRIPTION_BACKEND = "vosk"
+    settings.VOSK_MODEL_PATH = "/srv/vosk-es"
+    html = admin_client.get(URL).content.decode()
+    assert "Imágenes y notas de voz" in html  # Spanish by default
+    for field in ("vision_prompt", "visual_context_minutes", "transcription_enabled", "description_enabled"):
+        assert f'name="{field}"' in html
+    assert f'placeholder="{escape(DEFAULT_VISION_PROMPT)}"' in html  # what applies when the box is empty
+    assert "Tesseract OCR (texto leído en la imagen)" in html and "/srv/vosk-es" in html  # no OpenAI key
+
+    settings.OPENAI_API_KEY = "sk-test"
+    settings.AI_VISION_MODEL = "gpt-4o-mini"
+    settings.TRANSCRIPTION_BACKEND = "openai"
+    settings.OPENAI_TRANSCRIPTION_MODEL = "whisper-1"
+    settings.AI_VISION_PROMPT = "Describe the product."
+    admin_client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    html = admin_client.get(URL).content.decode()
+    assert "Images and voice notes" in html
+    assert "OpenAI gpt-4o-mini" in html and "OpenAI whisper-1" in html and "Tesseract" not in html
+    assert 'placeholder="Describe the product."' in html  # the environment's prompt is the built-in one then
+
+
+def test_saving_the_images_and_voice_notes_settings(admin_client: Any) -> None:
+    from conversations.models import EnrichmentSettings
+
+    response = admin_client.post(
+        URL,
+        media_data(
+            vision_prompt="  Di qué mesón es y sus medidas.  ", visual_context_minutes=12, transcription_enabled=None
+        ),
+        follow=True,
+    )
+    assert response.redirect_chain == [(URL + "#ai-media", 302)]
+    saved = EnrichmentSettings.load()
+    fields = ("vision_prompt", "visual_context_minutes", "transcription_enabled", "description_enabled")
+    assert [getattr(saved, name) for name in fields] == ["Di qué mesón es y sus medidas.", 12, False, True]
+    assert saved.effective_vision_prompt == "Di qué mesón es y sus medidas."
+    assert "Se guardó la configuración de imágenes y notas de voz." in [str(m) for m in response.context["messages"]]
+    assert AISettings.load().handoff_step == form_data()["handoff_step"]  # the AI's own settings are untouched
+
+    response = admin_client.post(URL, media_data(visual_context_minutes=1441))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "entre 0 y 1440" in html and 'class="form-row field-visual_context_minutes errors"' in html
+    assert EnrichmentSettings.load().visual_context_minutes == 12
+
+    admin_client.post(URL, media_data(vision_prompt="", visual_context_minutes=0))
+    assert EnrichmentSettings.load().visual_context_minutes == 0  # 0: only the images sent with the question
+    assert EnrichmentSettings.load().vision_prompt == ""
+
+
+def test_a_view_only_admin_cannot_change_the_images_and_voice_notes_settings(
+    client: Any, django_user_model: Any
+) -> None:
+    from conversations.models import EnrichmentSettings
+
+    user = django_user_model.objects.create_user(username="viewer", password="x" * 12, is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_aisettings"))
+    client.force_login(user)
+    html = client.get(URL).content.decode()
+    assert 'name="visual_context_minutes"' in html and 'value="media"' not in html  # shown, no save button
+    assert client.post(URL, media_data(visual_context_minutes=30)).status_code == 403
+    assert EnrichmentSettings.load().visual_context_minutes == django_settings.AI_VISION_CONTEXT_MINUTES

@@ -1,4 +1,5 @@
-""" "Try a question" on the AI settings page in real Chromium: the answer and why it was chosen."""
+"""The AI settings page in real Chromium: "Try a question" (the answer and why it was chosen); the
+"Images and voice notes" section."""
 
 from __future__ import annotations
 
@@ -50,3 +51,41 @@ def test_try_a_question_shows_the_passages_and_their_scores(live_server: Any, pa
     assert page.locator(".ai-why .ai-bar i").first.is_visible()  # the threshold's mark on the score bar
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.locator(".ai-ask").screenshot(path=str(SHOTS / "admin-ai-try-a-question.png"))
+
+
+def test_the_images_and_voice_notes_section_saves_the_prompt(live_server: Any, page: Any) -> None:  # noqa: F811
+    from conversations.models import EnrichmentSettings
+    from conversations.models.enrichment import DEFAULT_VISION_PROMPT
+
+    User.objects.create_superuser(username="root", password="admin-pass-123")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(live_server.url + "/admin/login/?next=" + URL)
+    page.fill("#id_username", "root")
+    page.fill("#id_password", "admin-pass-123")
+    page.locator("input[type=submit], button[type=submit]").first.click()
+    page.wait_for_url(live_server.url + URL)
+
+    section = page.locator("#ai-media")
+    assert "Imágenes y notas de voz" in section.locator("h2").inner_text()
+    assert section.locator("#id_vision_prompt").get_attribute("placeholder") == DEFAULT_VISION_PROMPT
+    assert "Tesseract OCR (texto leído en la imagen)" in section.locator(".ai-models").inner_text()
+    section.locator("#id_vision_prompt").fill("Di qué mesón o lavaplatos muestra la foto, con medidas y color.")
+    section.locator("#id_visual_context_minutes").fill("9000")
+    with page.expect_navigation():
+        section.locator("button[value=media]").click()
+    section = page.locator("#ai-media")
+    assert "1440" in section.locator(".field-visual_context_minutes .errorlist").inner_text()  # shown in place
+    assert section.locator("#id_vision_prompt").input_value().startswith("Di qué mesón")  # kept while fixing
+
+    section.locator("#id_visual_context_minutes").fill("10")
+    section.locator("#id_transcription_enabled").uncheck()
+    with page.expect_navigation():
+        section.locator("button[value=media]").click()
+    assert page.url.endswith(URL + "#ai-media")
+    assert "Se guardó la configuración de imágenes y notas de voz." in page.locator(".messagelist").inner_text()
+    saved = EnrichmentSettings.load()
+    assert saved.vision_prompt == "Di qué mesón o lavaplatos muestra la foto, con medidas y color."
+    assert (saved.visual_context_minutes, saved.transcription_enabled, saved.description_enabled) == (10, False, True)
+    assert page.locator("#id_vision_prompt").input_value() == saved.vision_prompt
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#ai-media").screenshot(path=str(SHOTS / "admin-ai-images-and-voice-notes.png"))
