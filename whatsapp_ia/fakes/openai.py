@@ -21,6 +21,11 @@ Endpoints (with or without the /v1 prefix):
 * ``POST /v1/responses``: a completed ``response`` (``output_text`` works), and
   ``stream=True`` as ``response.created`` / ``response.output_text.delta`` /
   ``response.output_text.done`` / ``response.completed`` events.
+* ``POST /v1/audio/transcriptions``: multipart (``file``, ``model``, ``language``,
+  ``response_format`` json/text/verbose_json); the text comes from
+  ``server.transcribe = fn(filename, data, model) -> str`` (default :data:`DEFAULT_TRANSCRIPT`).
+  The recorded request's ``body`` is the form's fields, with ``file`` as
+  ``{"filename", "content_type", "size"}`` (the bytes in ``server.audio_files``).
 * ``GET /v1/models``.
 
 The text of chat and responses calls comes from ``server.answer``: a string,
@@ -49,6 +54,8 @@ Failures and latency: ``server.fail_next(503, times=2)``, ``server.delay = 0.5``
 from __future__ import annotations
 
 import base64
+import email.parser
+import email.policy
 import hashlib
 import json
 import re
@@ -76,6 +83,7 @@ __all__ = [
 
 DEFAULT_DIMS = {"text-embedding-3-large": 3072}
 DEFAULT_DIM = 1536
+DEFAULT_TRANSCRIPT = "Hola, quisiera saber el precio del sofá."
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -340,6 +348,8 @@ class FakeOpenAI:
     ) -> None:
         self.answer = answer
         self.embed = embed
+        self.transcribe: Callable[[str, bytes, str], str] = lambda filename, data, model: DEFAULT_TRANSCRIPT
+        self.audio_files: list[tuple[str, bytes]] = []  # (filename, bytes) of each transcription request
         self.delay = 0.0
         self.host = host
         self._requests: list[RecordedRequest] = []
@@ -429,6 +439,7 @@ class FakeOpenAI:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fake: FakeOpenAI
+    uploads: dict[str, bytes] = {}  # a multipart request's files by field name (set per request by _read)
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -441,6 +452,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _read(self) -> tuple[bytes, Any]:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        content_type = self.headers.get("Content-Type") or ""
+        if content_type.startswith("multipart/form-data"):
+            fields, self.uploads = _multipart_fields(content_type, raw)
+            return raw, fields
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
@@ -510,7 +525,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.fake.delay:
             time.sleep(self.fake.delay)
         try:
-            if path == "/v1/embeddings":
+            if path == "/v1/audio/transcriptions":
+                self._transcription(body)
+            elif path == "/v1/embeddings":
                 self._embeddings(body)
             elif path == "/v1/chat/completions":
                 self._chat(body)
@@ -522,6 +539,33 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     # -- endpoints
+    def _transcription(self, body: dict[str, Any]) -> None:
+        upload = body.get("file")
+        model = str(body.get("model") or "")
+        if not isinstance(upload, dict) or not model:
+            self._send_error(400, "'file' and 'model' are required (multipart/form-data)", "invalid_request_error")
+            return
+        data = self.uploads.get("file", b"")
+        with self.fake._lock:
+            self.fake.audio_files.append((upload["filename"], data))
+        if not data:
+            self._send_error(400, "the audio file is empty", "invalid_request_error")
+            return
+        text = self.fake.transcribe(upload["filename"], data, model)
+        fmt = str(body.get("response_format") or "json")
+        if fmt == "text":
+            payload = text.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        elif fmt == "verbose_json":
+            language = str(body.get("language") or "")
+            self._send_json(200, {"task": "transcribe", "language": language, "duration": 0.0, "text": text})
+        else:
+            self._send_json(200, {"text": text, "usage": {"type": "duration", "seconds": 1}})
+
     def _embeddings(self, body: dict[str, Any]) -> None:
         model = str(body.get("model") or "")
         inputs = body.get("input")
@@ -695,6 +739,29 @@ class _Handler(BaseHTTPRequestHandler):
             {"type": "response.completed", "sequence_number": next(seq), "response": response}, "response.completed"
         )
         self._end_stream(done=False)
+
+
+def _multipart_fields(content_type: str, raw: bytes) -> tuple[dict[str, Any] | None, dict[str, bytes]]:
+    """A multipart/form-data body: ({name: text, or {"filename", "content_type", "size"} for a file},
+    {file field name: its bytes})."""
+    parser = email.parser.BytesParser(policy=email.policy.HTTP)
+    message = parser.parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw)
+    if not message.is_multipart():
+        return None, {}
+    fields: dict[str, Any] = {}
+    files: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            continue
+        data = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is not None:
+            fields[str(name)] = {"filename": filename, "content_type": part.get_content_type(), "size": len(data)}
+            files[str(name)] = data
+        else:
+            fields[str(name)] = data.decode("utf-8", "replace")
+    return fields, files
 
 
 def iter_stream_text(events: Iterator[Any]) -> str:
