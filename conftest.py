@@ -68,6 +68,7 @@ def _fresh_rate_limits_and_locks() -> None:
         *client.scan_iter("wia:rl:*", count=1000),
         *client.scan_iter("wia:lock:*", count=1000),
         *client.scan_iter("wia:webhook:*", count=1000),  # rejected-POST counters per client address
+        *client.scan_iter("wia:transcription:*", count=1000),  # recent transcription times (load shedding)
     ]
     if keys:
         client.delete(*keys)

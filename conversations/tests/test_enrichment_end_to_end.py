@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from conftest import celery_settled, wait_for
 from conversations.models import Message
+from conversations.tests.audio_samples import WORDS, audio_samples_fixture, korean_model_fixture  # noqa: F401
 from conversations.tests.conftest import sign
 from conversations.tests.media_support import media_payload
 from whatsapp_ia.fakes.openai import FakeOpenAI
@@ -107,3 +108,74 @@ def test_an_unreadable_image_gets_the_flows_answer_and_the_chat_is_flagged(
     wait_for(lambda: photo.conversation.__class__.objects.get(pk=photo.conversation_id).needs_attention)
     celery_settled(redis_client)
     assert len(fake_graph.sent) == 1
+
+
+VOICE_REPLY = "¡Gracias a ti! ¿Te ayudo con algo más?"
+
+
+@pytest.fixture
+def thanks_rule() -> Any:
+    from flows.models import Rule
+
+    Rule.objects.create(step="inicio", input_text="*", response_text="¿En qué te ayudo?", priority=900)
+    return Rule.objects.create(step="inicio", input_text="감사합니다", response_text=VOICE_REPLY)
+
+
+def test_a_voice_note_is_transcribed_offline_by_vosk_and_the_rules_answer_its_words(
+    meta_settings: Any, fake_graph: Any, celery_live_worker: Any, redis_client: Any, thanks_rule: Any, settings: Any,
+    audio_samples: Any, korean_model: Any,
+) -> None:  # fmt: skip
+    settings.TRANSCRIPTION_BACKEND = "vosk"
+    settings.VOSK_MODEL_PATH = str(korean_model)
+    settings.VOSK_GRAMMAR = WORDS  # the Korean test model recognises espeak's robotic voice in grammar mode
+    ogg = audio_samples.encoded["ogg"].read_bytes()  # a WhatsApp voice note: Ogg/Opus
+    wamid = post_media(fake_graph, ogg, kind="audio", mime_type="audio/ogg; codecs=opus", n=4)
+
+    sent = fake_graph.wait_for_sent(1, timeout=60)
+    assert sent[0]["json"]["text"]["body"] == VOICE_REPLY
+    note = Message.objects.get(provider_message_id=wamid)
+    assert note.transcription.split()[0] == "감사합니다"
+    assert (note.enrichment_state, note.data["enrichment"]["backend"]) == ("done", "vosk")
+    assert note.data["enrichment"]["duration_ms"] > 1000
+    celery_settled(redis_client)
+    assert len(fake_graph.sent) == 1  # its text entered the rules once
+
+
+def test_a_voice_note_is_transcribed_by_openai_when_chosen(
+    meta_settings: Any, fake_graph: Any, celery_live_worker: Any, redis_client: Any, thanks_rule: Any, settings: Any,
+    audio_samples: Any,
+) -> None:  # fmt: skip
+    with FakeOpenAI() as server:
+        server.transcribe = lambda filename, data, model: "감사합니다"
+        settings.TRANSCRIPTION_BACKEND = "openai"
+        settings.OPENAI_API_KEY = "sk-test"
+        settings.OPENAI_BASE_URL = server.base_url
+        wamid = post_media(fake_graph, audio_samples.encoded["m4a"].read_bytes(), kind="audio", mime_type="audio/mp4",
+                           n=5)  # fmt: skip
+        sent = fake_graph.wait_for_sent(1, timeout=60)
+        calls = server.requests_to("/v1/audio/transcriptions")
+    assert sent[0]["json"]["text"]["body"] == VOICE_REPLY
+    assert len(calls) == 1 and calls[0].body["model"] == settings.OPENAI_TRANSCRIPTION_MODEL
+    note = Message.objects.get(provider_message_id=wamid)
+    assert (note.transcription, note.data["enrichment"]["backend"]) == ("감사합니다", "openai")
+    celery_settled(redis_client)
+    assert len(fake_graph.sent) == 1
+
+
+def test_without_a_model_a_voice_note_is_marked_gets_the_fallback_and_agents_are_told(
+    meta_settings: Any, fake_graph: Any, celery_live_worker: Any, redis_client: Any, thanks_rule: Any, settings: Any,
+    audio_samples: Any, tmp_path: Any,
+) -> None:  # fmt: skip
+    settings.TRANSCRIPTION_BACKEND = "vosk"
+    settings.VOSK_MODEL_PATH = str(tmp_path / "no-model-here")
+    settings.VOSK_MODEL_DOWNLOAD = False
+    wamid = post_media(fake_graph, audio_samples.encoded["ogg"].read_bytes(), kind="audio", mime_type="audio/ogg",
+                       n=6)  # fmt: skip
+
+    sent = fake_graph.wait_for_sent(1, timeout=30)
+    assert sent[0]["json"]["text"]["body"] == "¿En qué te ayudo?"
+    note = Message.objects.get(provider_message_id=wamid)
+    assert (note.enrichment_state, note.enrichment_reason) == ("unavailable", "no_model")
+    conversation = note.conversation.__class__.objects.get(pk=note.conversation_id)
+    assert conversation.needs_attention
+    assert "no hay modelo" in conversation.attention_reason  # the worker speaks the default language, Spanish
