@@ -104,6 +104,10 @@ def main() -> None:
         help="keep Python's cyclic garbage collector on (off by default: the fake's records form no cycles, "
         "and a full collection over them stalls every request for tens of milliseconds)",
     )
+    parser.add_argument(
+        "--media", action="append", default=[], metavar="ID=PATH:MIME",
+        help="a media file the fake serves for download (Graph /<id> then its URL); repeatable",
+    )  # fmt: skip
     args = parser.parse_args()
     global GC_PAUSES
     GC_PAUSES = GcPauses()
@@ -115,6 +119,10 @@ def main() -> None:
         rate_limit_per_second=args.rate_limit or None,
         pair_interval=args.pair_interval or None,
     ).start()
+    for spec in args.media:
+        media_id, _, rest = spec.partition("=")
+        path, _, mime = rest.rpartition(":")
+        graph.add_media(media_id, Path(path).read_bytes(), mime)
     control = ControlServer(graph).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
