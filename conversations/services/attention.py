@@ -20,6 +20,7 @@ from conversations.services.serialize import conversation_event_data
 __all__ = [
     "REASON_AI_NO_ANSWER",
     "REASON_AI_UNREADABLE",
+    "REASON_IMAGE_UNREADABLE",
     "REASON_SEND_BAD_TOKEN",
     "REASON_SEND_INVALID",
     "REASON_SEND_NO_TOKEN",
@@ -28,6 +29,7 @@ __all__ = [
     "REASON_SEND_UNDELIVERABLE",
     "REASON_SEND_WINDOW",
     "REASON_UNMATCHED",
+    "REASON_VOICE_UNREADABLE",
     "attention_reason_catalog",
     "attention_reason_text",
     "conversation_flag_attention",
@@ -36,6 +38,9 @@ __all__ = [
 ]
 
 REASON_UNMATCHED = gettext_noop("The bot did not understand the customer's last message.")
+# A voice note or an image the pipeline could not turn into text (the message itself says why).
+REASON_VOICE_UNREADABLE = gettext_noop("A voice note could not be transcribed: listen to it.")
+REASON_IMAGE_UNREADABLE = gettext_noop("An image could not be described: look at it.")
 REASON_AI_NO_ANSWER = gettext_noop("The AI found no answer in the catalog for the customer's question.")
 REASON_AI_UNREADABLE = gettext_noop(
     "The customer sent something the AI cannot read (a photo not described, a sticker)."
@@ -94,6 +99,8 @@ def conversation_flag_attention(*, conversation_id: int, reason: str) -> None:
 
 ATTENTION_REASONS = (
     REASON_UNMATCHED,
+    REASON_VOICE_UNREADABLE,
+    REASON_IMAGE_UNREADABLE,
     REASON_AI_NO_ANSWER,
     REASON_AI_UNREADABLE,
     REASON_SEND_NO_TOKEN,

@@ -32,13 +32,11 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from conversations import events
 from conversations.models import EnrichmentSettings, EnrichmentState, MediaState, Message, ProcessingState
 from conversations.services.bots import Enrichment, enrichment_for
 from conversations.services.enrichment_types import (
-    REASONS,
     Availability,
     EnrichmentError,
     EnrichmentFailed,
@@ -225,17 +223,13 @@ def _store_outcome(
 
 
 def _flag(message: Message, step: Enrichment, reason: str) -> None:
-    """Agents should listen to the audio or look at the image themselves."""
+    """Agents should listen to the audio or look at the image themselves (the message says why)."""
     if reason == "disabled":
         return
-    from conversations.services.attention import conversation_flag_attention
+    from conversations.services import attention
 
-    label = str(REASONS.get(reason, reason))
-    if step.field == "transcription":
-        text = gettext("A voice note could not be transcribed (%(reason)s): listen to it.") % {"reason": label}
-    else:
-        text = gettext("An image could not be described (%(reason)s): look at it.") % {"reason": label}
-    conversation_flag_attention(conversation_id=message.conversation_id, reason=text)
+    text = attention.REASON_VOICE_UNREADABLE if step.field == "transcription" else attention.REASON_IMAGE_UNREADABLE
+    attention.conversation_flag_attention(conversation_id=message.conversation_id, reason=text)
 
 
 def _broadcast(message: Message) -> None:

@@ -181,7 +181,7 @@ def test_no_model_is_a_clear_state_the_flow_falls_back_and_agents_are_told(
     assert replies(conversation) == [FALLBACK]
     conversation.refresh_from_db()
     assert conversation.needs_attention
-    assert "voice note" in conversation.attention_reason
+    assert conversation.attention_reason == "A voice note could not be transcribed: listen to it."
 
 
 def test_a_file_that_can_not_be_read_is_recorded_and_the_flow_falls_back(

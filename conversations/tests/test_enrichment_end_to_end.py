@@ -178,4 +178,4 @@ def test_without_a_model_a_voice_note_is_marked_gets_the_fallback_and_agents_are
     assert (note.enrichment_state, note.enrichment_reason) == ("unavailable", "no_model")
     conversation = note.conversation.__class__.objects.get(pk=note.conversation_id)
     assert conversation.needs_attention
-    assert "no hay modelo" in conversation.attention_reason  # the worker speaks the default language, Spanish
+    assert conversation.attention_reason == "A voice note could not be transcribed: listen to it."

@@ -90,7 +90,7 @@ def test_the_ai_settings_page_folds_the_technical_fields(live_server: Any, page:
     # An error in a folded field opens the group, so the owner sees what to fix.
     page.get_by_label("Qué tan parecido debe ser lo que se encuentra en el catálogo (0 a 1)").fill("7")
     with page.expect_navigation():
-        page.get_by_role("button", name="Guardar").click()
+        page.locator("button[name=action][value=save]").click()  # the settings form's (the media section has its own)
     assert page.locator("details.wia-advanced[open] .errorlist").is_visible()
 
 
