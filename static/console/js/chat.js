@@ -182,7 +182,7 @@ export class ChatView {
     const existing = document.getElementById(`m-${message.id}`);
     if (existing && this.list.contains(existing)) {
       const atBottom = this.isNearBottom(); // a change may make it taller (a failure note, a photo)
-      existing.replaceWith(this.renderOne(merged));
+      existing.replaceWith(keepPlaying(existing, this.renderOne(merged)));
       if (atBottom) this.scrollToBottom();
       return;
     }
@@ -218,7 +218,7 @@ export class ChatView {
         const merged = mergeMessage(this.messages.get(message.id), message);
         this.messages.set(message.id, merged);
         const el = document.getElementById(`m-${message.id}`);
-        if (el) el.replaceWith(this.renderOne(merged));
+        if (el) el.replaceWith(keepPlaying(el, this.renderOne(merged)));
       }
     } catch (error) {
       this.onError(error);
@@ -421,4 +421,18 @@ export class ChatView {
       },
     });
   }
+}
+
+/**
+ * The re-rendered message keeps the audio and video elements of the old one when their file is the same:
+ * an agent listening to a voice note is not cut off when its transcription arrives. Moved within one task,
+ * a playing element is back in the document before the browser would pause it.
+ */
+function keepPlaying(oldEl, newEl) {
+  for (const fresh of newEl.querySelectorAll("audio, video")) {
+    const src = fresh.getAttribute("src");
+    const playing = [...oldEl.querySelectorAll(fresh.tagName)].find((media) => media.getAttribute("src") === src);
+    if (src && playing) fresh.replaceWith(playing);
+  }
+  return newEl;
 }
