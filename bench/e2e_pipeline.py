@@ -441,6 +441,25 @@ def measure(
     return figures
 
 
+def fake_graph_start(
+    work: Path, log: Path, *, max_seconds: float, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, dict[str, Any]]:
+    """The fake Graph in a process of its own on core 1; its addresses ({graph_url, control_url}) once serving."""
+    info_file = work / "graph.json"
+    fake = subprocess.Popen(
+        ["taskset", "-c", "1", sys.executable, "-m", "bench.fake_graph_server", "--token", TOKEN,
+         "--info-file", str(info_file), "--max-seconds", str(max_seconds), *extra],
+        cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not info_file.exists():
+        if fake.poll() is not None or time.monotonic() > deadline:
+            stop_process(fake)
+            raise SystemExit("the fake Graph server did not start")
+        time.sleep(0.05)
+    return fake, json.loads(info_file.read_text())
+
+
 def baseline_venv() -> Path:
     venv = ROOT / "var" / "bench-baseline-venv"
     req = ROOT / "bench" / "requirements-baseline.txt"
@@ -471,19 +490,8 @@ def run(args: argparse.Namespace) -> int:
     figures: list[RunFigures] = []
     hops: list[tuple[str, dict]] = []
     try:
-        info_file = work / "graph.json"
-        fake = subprocess.Popen(
-            ["taskset", "-c", "1", sys.executable, "-m", "bench.fake_graph_server", "--token", TOKEN,
-             "--info-file", str(info_file), "--max-seconds", str(args.seconds * 4 + 900)],
-            cwd=ROOT, stdout=(log_dir / "e2e-fake-graph.log").open("w"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        fake, graph = fake_graph_start(work, log_dir / "e2e-fake-graph.log", max_seconds=args.seconds * 4 + 900)
         procs.append(fake)
-        deadline = time.monotonic() + 30
-        while not info_file.exists():
-            if fake.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the fake Graph server did not start")
-            time.sleep(0.05)
-        graph = json.loads(info_file.read_text())
 
         if args.baseline:
             python = baseline_venv()

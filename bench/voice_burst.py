@@ -34,10 +34,10 @@ from pathlib import Path
 
 from bench.e2e_pipeline import (
     PHONE_NUMBER_ID,
-    TOKEN,
     Post,
     cpu_delta,
     cpu_of_tree,
+    fake_graph_start,
     free_port,
     make_posts,
     match_replies,
@@ -124,20 +124,9 @@ def run(args: argparse.Namespace) -> int:
     procs: list[subprocess.Popen] = []
     results: list[dict] = []
     try:
-        info_file = work / "graph.json"
-        media = [f"--media={voice_media_id(i)}={note}:audio/ogg" for i in range(args.notes)]
-        fake = subprocess.Popen(
-            ["taskset", "-c", "1", sys.executable, "-m", "bench.fake_graph_server", "--token", TOKEN,
-             "--info-file", str(info_file), "--max-seconds", "3600", *media],
-            cwd=ROOT, stdout=(log_dir / "voice-fake-graph.log").open("w"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        media = tuple(f"--media={voice_media_id(i)}={note}:audio/ogg" for i in range(args.notes))
+        fake, graph = fake_graph_start(work, log_dir / "voice-fake-graph.log", max_seconds=3600, extra=media)
         procs.append(fake)
-        deadline = time.monotonic() + 30
-        while not info_file.exists():
-            if fake.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the fake Graph server did not start")
-            time.sleep(0.05)
-        graph = json.loads(info_file.read_text())
 
         env = product_env(work, graph["graph_url"], argparse.Namespace(db="sqlite", number_limit=250))
         env.update({"TRANSCRIPTION_BACKEND": "vosk", "VOSK_MODEL_PATH": str(model), "OPENAI_API_KEY": "",

@@ -41,7 +41,9 @@ from conversations.services.enrichment_types import (
     EnrichmentError,
     EnrichmentFailed,
     EnrichmentResult,
+    EnrichmentSkipped,
     EnrichmentTransient,
+    EnrichmentUnavailable,
 )
 from conversations.services.errors import retry_delay
 from conversations.services.serialize import message_event_data
@@ -88,8 +90,6 @@ def enrichment_wait(*, message: Message, now: datetime | None = None) -> bool:
 
 def _refusal(message: Message, step: Enrichment) -> EnrichmentError | None:
     """Why the step can't run on this message at all (checked before queuing anything)."""
-    from conversations.services.enrichment_types import EnrichmentSkipped, EnrichmentUnavailable
-
     if not step.enabled():
         return EnrichmentSkipped("disabled")
     if message.media_state != MediaState.STORED or not message.media_file:
@@ -110,14 +110,15 @@ def _enqueue(message: Message, step: Enrichment, *, now: datetime, countdown: fl
     message.data = {**message.data, "enrichment": details}
     message.enrichment_state = EnrichmentState.QUEUED
     message.enrichment_reason = ""
-    message.save(update_fields=["data", "enrichment_state", "enrichment_reason", "updated_at"])
-    _broadcast(message)
     from conversations.tasks import message_enrich_task
 
     message_id, queue = message.pk, step.queue
-    transaction.on_commit(
-        lambda: message_enrich_task.apply_async((message_id,), queue=queue, countdown=countdown), robust=True
-    )
+    with transaction.atomic():  # the task and the consoles hear of it once the state is committed
+        message.save(update_fields=["data", "enrichment_state", "enrichment_reason", "updated_at"])
+        _broadcast(message)
+        transaction.on_commit(
+            lambda: message_enrich_task.apply_async((message_id,), queue=queue, countdown=countdown), robust=True
+        )
 
 
 def message_enrich(*, message_id: int, clock: Callable[[], float] = time.monotonic, now: datetime | None = None) -> str:

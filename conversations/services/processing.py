@@ -94,9 +94,8 @@ def message_process(*, message: Message, now: datetime | None = None) -> bool:
     try:
         if message.media_state == "pending":
             message_media_download(message=message)
-        with transaction.atomic():
-            if enrichment_wait(message=message, now=now):
-                return True
+        if enrichment_wait(message=message, now=now):  # writes only for media a step reads
+            return True
         with transaction.atomic():
             conversation = Conversation.objects.select_for_update().get(pk=message.conversation_id)
             # Under the row lock: a worker whose conversation lock expired, or a redelivered task,
