@@ -32,6 +32,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -279,7 +280,7 @@ class WebhookRoute:
             answer = await database_sync_to_async(webhook_too_large)(
                 provider_name=provider_name, head=body, size=size, headers=headers, client=client
             )
-        elif (verdict := await _signature_verdict(provider_name, body, headers)) is False:
+        elif (verdict := await _signature_verdict(provider_name, body, headers, _query(scope))) is False:
             # Refused here, before the writer's queue: kept small, or counted past the rate limit.
             answer = await database_sync_to_async(webhook_bad_signature)(
                 provider_name=provider_name, body=body, headers=headers, client=client
@@ -298,14 +299,25 @@ def _client(scope: Scope) -> str:
     return str(client[0])[:64] if client else ""
 
 
-async def _signature_verdict(provider_name: str, body: bytes, headers: Any) -> bool | None:
-    """The signature check, on the event loop; None when checks are off (development only)."""
+def _query(scope: Scope) -> dict[str, str]:
+    """The URL's query parameters (the last value of each name); {} for none or an unreadable one."""
+    raw = scope.get("query_string") or b""
+    if not raw:
+        return {}
+    try:
+        return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True, max_num_fields=20))
+    except ValueError:
+        return {}
+
+
+async def _signature_verdict(provider_name: str, body: bytes, headers: Any, params: dict[str, str]) -> bool | None:
+    """The authenticity check, on the event loop; None when checks are off (development only)."""
     if not checks_on():
         return None
     secrets = webhook_secrets_cached(provider=provider_name)
     if secrets is None:  # a query, every few seconds at most
         secrets = await database_sync_to_async(webhook_secrets)(provider=provider_name)
-    return signature_verdict(provider_name=provider_name, body=body, headers=headers, secrets=secrets)
+    return signature_verdict(provider_name=provider_name, body=body, headers=headers, secrets=secrets, params=params)
 
 
 async def _read_body(receive: Receive, *, limit: int, keep: int, timeout: float) -> tuple[bytes, int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -22,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from conversations.providers import PROVIDERS
-from conversations.providers.base import ChannelConfig
+from conversations.providers.base import ChannelConfig, WebhookKey
 from conversations.services.channels import verify_tokens, webhook_secrets
 from conversations.services.ingest import RawDelivery, deliveries_record, delivery_record_rejected
 from conversations.services.webhook_guard import rejected_post_admit
@@ -30,21 +31,33 @@ from conversations.services.webhook_guard import rejected_post_admit
 logger = logging.getLogger(__name__)
 
 
-def signature_verdict(*, provider_name: str, body: bytes, headers: object, secrets: Sequence[str]) -> bool:
-    """True when any of `secrets` signed this body (pure: no database, safe on the event loop)."""
+def signature_verdict(
+    *,
+    provider_name: str,
+    body: bytes,
+    headers: Any,
+    secrets: Sequence[WebhookKey],
+    params: Mapping[str, str] | None = None,
+    now: float | None = None,
+) -> bool:
+    """True when the delivery is authentic for any of the keys (pure: no database, safe on the event loop)."""
     provider_cls = PROVIDERS[provider_name]
     return any(
-        provider_cls(ChannelConfig(provider=provider_name, external_id="", app_secret=secret)).verify_signature(
-            body=body, headers=headers
-        )
-        for secret in secrets
+        provider_cls(
+            ChannelConfig(
+                provider=provider_name, external_id="", app_secret=key.app_secret, verify_token=key.verify_token
+            )
+        ).verify_signature(body=body, headers=headers, params=params or {}, now=now)
+        for key in secrets
     )
 
 
-def signature_ok(*, provider_name: str, body: bytes, headers: object) -> bool:
-    """True when any secret configured for the provider signed this body."""
+def signature_ok(
+    *, provider_name: str, body: bytes, headers: Any, params: Mapping[str, str] | None = None
+) -> bool:
+    """True when any key configured for the provider authenticates this delivery."""
     secrets = webhook_secrets(provider=provider_name)
-    return signature_verdict(provider_name=provider_name, body=body, headers=headers, secrets=secrets)
+    return signature_verdict(provider_name=provider_name, body=body, headers=headers, secrets=secrets, params=params)
 
 
 @dataclass(frozen=True)
@@ -141,13 +154,22 @@ def webhook_bad_signature(
     )
 
 
-def webhook_receive(*, provider_name: str, body: bytes, headers: Mapping[str, str], client: str = "") -> WebhookAnswer:
+def webhook_receive(
+    *,
+    provider_name: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    client: str = "",
+    params: Mapping[str, str] | None = None,
+) -> WebhookAnswer:
     """One webhook POST: check its size and signature, store the raw delivery, kick its parsing after commit."""
     if provider_name not in PROVIDERS:
         return UNKNOWN_PROVIDER
     if len(body) > settings.WEBHOOK_MAX_BODY_BYTES:
         return webhook_too_large(provider_name=provider_name, head=body, size=len(body), headers=headers, client=client)
-    verdict = signature_ok(provider_name=provider_name, body=body, headers=headers) if checks_on() else None
+    verdict = (
+        signature_ok(provider_name=provider_name, body=body, headers=headers, params=params) if checks_on() else None
+    )
     if verdict is False:
         return webhook_bad_signature(provider_name=provider_name, body=body, headers=headers, client=client)
     return webhook_receive_many([WebhookPost(provider_name, body, headers, verdict, client)])[0]
@@ -216,5 +238,11 @@ class ProviderWebhookApi(APIView):
                 provider_name=provider_name, head=head, size=declared, headers=request.headers, client=client
             )
         else:
-            answer = webhook_receive(provider_name=provider_name, body=body, headers=request.headers, client=client)
+            answer = webhook_receive(
+                provider_name=provider_name,
+                body=body,
+                headers=request.headers,
+                client=client,
+                params=request.query_params,
+            )
         return Response(answer.body, status=answer.status)

@@ -12,7 +12,7 @@ import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,13 @@ class ChannelConfig:
     business_account_id: str = ""  # Meta: the WhatsApp Business Account (WABA) that owns the templates
 
 
+class WebhookKey(NamedTuple):
+    """What one channel authenticates its webhook deliveries with."""
+
+    app_secret: str  # the signing secret (Meta: app secret; YCloud: whsec_…; Chatwoot: the webhook's secret)
+    verify_token: str = ""  # Meta: the handshake token; Chatwoot: the token in the webhook URL
+
+
 @dataclass(frozen=True)
 class ChannelDefaults:
     """What the environment supplies for a channel's empty fields (the seed's single-number setup).
@@ -44,6 +51,7 @@ class ChannelDefaults:
     verify_token: str = ""
     base_url: str = ""
     api_version: str = ""
+    account_id: str = ""  # Chatwoot: the account id
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,59 @@ class InboundMessage:
     referral: dict[str, Any] = field(default_factory=dict)  # click-to-WhatsApp ad
     errors: tuple[dict[str, Any], ...] = ()
     unknown: bool = False  # a type we do not understand: kept raw and marked
+    # The provider's conversation replies must go to (Chatwoot: the conversation display id); '' = none.
+    thread_id: str = ""
+    # Where the customer writes from: whatsapp | instagram | facebook; '' = the provider's `platform`.
+    platform: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+# OutboundEcho.origin values
+ECHO_API = "api"  # posted through the provider's API: by us (or another integration on the same inbox)
+ECHO_AGENT = "agent"  # typed by a person in the provider's own app (a Chatwoot agent)
+ECHO_PLATFORM = "platform"  # typed in the platform's native app (Instagram / Messenger), imported by the provider
+ECHO_NOTE = "note"  # a private note: never sent to the customer
+
+
+@dataclass(frozen=True)
+class OutboundEcho:
+    """A message from the business side that came back in a webhook: never a customer message.
+
+    Providers that relay every message of an inbox (Chatwoot) send our own replies back, along with
+    what agents type in their app and private notes. The services recognise ours by
+    `provider_message_id` (or `callback_data`) and never answer any of them.
+    """
+
+    provider_message_id: str
+    channel_external_id: str
+    contact_external_id: str
+    origin: str  # an ECHO_* value
+    sent_at: datetime | None = None
+    text: str = ""
+    sender_name: str = ""
+    sender_type: str = ""  # the provider's word for who sent it (Chatwoot: agent_bot, user, ...)
+    thread_id: str = ""
+    callback_data: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+# ThreadStatus.status values
+THREAD_OPEN = "open"  # someone (re)opened the conversation in the provider's app
+THREAD_PENDING = "pending"
+THREAD_RESOLVED = "resolved"  # closed by an agent in the provider's app
+THREAD_SNOOZED = "snoozed"
+
+
+@dataclass(frozen=True)
+class ThreadStatus:
+    """The provider's conversation changed state in its own app (Chatwoot: conversation_status_changed)."""
+
+    channel_external_id: str
+    contact_external_id: str
+    thread_id: str
+    status: str  # a THREAD_* value
+    previous: str = ""
+    timestamp: datetime | None = None
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -132,7 +193,7 @@ class ProviderNotice:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-InboundEvent = InboundMessage | StatusUpdate | ProviderNotice
+InboundEvent = InboundMessage | StatusUpdate | ProviderNotice | OutboundEcho | ThreadStatus
 
 
 @dataclass(frozen=True)
@@ -167,6 +228,7 @@ class OutboundMessage:
     reply_to: str = ""
     preview_url: bool = False
     callback_data: str = ""  # echoed by the provider's status webhooks (Meta: biz_opaque_callback_data)
+    thread_id: str = ""  # the provider's conversation to post in (Chatwoot); filled from the conversation
 
 
 @dataclass(frozen=True)
@@ -242,6 +304,13 @@ class Provider(abc.ABC):
     name: str
     # The ChannelConfig fields a channel needs before replies can go out (its own or the environment's).
     required_credentials: tuple[str, ...] = ("access_token",)
+    # Where this provider's customers write from, unless an event says otherwise (InboundMessage.platform).
+    platform: str = "whatsapp"
+    # True: outbound files are not uploaded first; the delivery step leaves `media_path` as the absolute
+    # path of a file under MEDIA_ROOT and `send` attaches the file itself (Chatwoot: multipart).
+    sends_files_inline: bool = False
+    # Seconds a signed delivery's timestamp may differ from our clock (providers that sign one).
+    signature_tolerance: int = 300
 
     def __init__(self, config: ChannelConfig) -> None:
         self.config = config
@@ -277,8 +346,20 @@ class Provider(abc.ABC):
         return RateLimits()
 
     @abc.abstractmethod
-    def verify_signature(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
-        """True when the delivery is signed with this channel's secret (headers are case-insensitive)."""
+    def verify_signature(
+        self,
+        *,
+        body: bytes,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        now: float | None = None,
+    ) -> bool:
+        """True when the delivery is authentic for this channel (headers are case-insensitive).
+
+        `params` is the webhook URL's query string (a provider may authenticate by a token in it);
+        `now` is the Unix time to judge a signed timestamp against (None: the clock), so tests
+        inject a clock.
+        """
 
     @staticmethod
     @abc.abstractmethod

@@ -56,7 +56,14 @@ class SimulatorProvider(Provider):
     def service_window(cls) -> timedelta | None:
         return MetaProvider.service_window()
 
-    def verify_signature(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
+    def verify_signature(
+        self,
+        *,
+        body: bytes,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        now: float | None = None,
+    ) -> bool:
         """Always False: nothing may post webhooks for the simulator."""
         return False
 

@@ -13,11 +13,12 @@ from conversations.models import Channel
 from conversations.providers import PROVIDERS, get_provider_class
 from conversations.providers.base import ChannelConfig, ChannelDefaults
 from conversations.providers.base import Provider as ProviderImpl
+from conversations.providers.base import WebhookKey
 
 logger = logging.getLogger(__name__)
 
 _SECRETS_TTL = 30.0
-_secrets_cache: dict[str, tuple[float, tuple[str, ...]]] = {}
+_secrets_cache: dict[str, tuple[float, tuple[WebhookKey, ...]]] = {}
 # Every inbound message names its channel: kept per process for a few seconds (and dropped when
 # a channel is saved in this process) instead of one query per message. Another process's change
 # of a channel's credentials reaches the pipeline within _CHANNEL_TTL.
@@ -47,7 +48,7 @@ def channel_config(channel: Channel) -> ChannelConfig:
         verify_token=channel.verify_token or defaults.verify_token,
         base_url=channel.base_url or defaults.base_url,
         api_version=defaults.api_version,
-        account_id=channel.account_id,
+        account_id=channel.account_id or defaults.account_id,
         display_phone_number=channel.display_phone_number,
         business_account_id=channel.business_account_id,
     )
@@ -112,27 +113,31 @@ def channels_needing_setup(*, limit: int = 10) -> list[Channel]:
     return list(Channel.objects.filter(needs_setup=True, is_active=True).order_by("pk")[:limit])
 
 
-def webhook_secrets(*, provider: str) -> tuple[str, ...]:
-    """Every secret a delivery for `provider` may be signed with (environment + active channels).
+def webhook_secrets(*, provider: str) -> tuple[WebhookKey, ...]:
+    """Every key a delivery for `provider` may be authenticated with (environment + active channels).
 
-    Cached for a few seconds per process: the webhook path must not query the database for this.
+    A key is a channel's (app_secret, verify_token): the signing secret, and the token a provider
+    may put in the webhook URL (Chatwoot). Cached for a few seconds per process: the webhook path
+    must not query the database for this.
     """
     now = time.monotonic()
     cached = _secrets_cache.get(provider)
     if cached and now - cached[0] < _SECRETS_TTL:
         return cached[1]
-    secrets: list[str] = []
-    if env_secret := provider_defaults(provider).app_secret:
-        secrets.append(env_secret)
-    for channel in Channel.objects.filter(provider=provider, is_active=True).only("app_secret"):
-        if channel.app_secret and channel.app_secret not in secrets:
-            secrets.append(channel.app_secret)
-    result = tuple(secrets)
+    keys: list[WebhookKey] = []
+    defaults = provider_defaults(provider)
+    if defaults.app_secret or defaults.verify_token:
+        keys.append(WebhookKey(defaults.app_secret, defaults.verify_token))
+    for channel in Channel.objects.filter(provider=provider, is_active=True).only("app_secret", "verify_token"):
+        key = WebhookKey(channel.app_secret or defaults.app_secret, channel.verify_token or defaults.verify_token)
+        if (key.app_secret or key.verify_token) and key not in keys:
+            keys.append(key)
+    result = tuple(keys)
     _secrets_cache[provider] = (now, result)
     return result
 
 
-def webhook_secrets_cached(*, provider: str) -> tuple[str, ...] | None:
+def webhook_secrets_cached(*, provider: str) -> tuple[WebhookKey, ...] | None:
     """The secrets while the cache is fresh, else None: then `webhook_secrets` (a query) refreshes it.
 
     For the event loop, which must not query the database itself.

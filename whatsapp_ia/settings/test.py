@@ -35,3 +35,4 @@ if REDIS.socket_path:  # noqa: F405
 # the send fails at once as a network error and stays queued for a retry. Tests that check
 # sending run a local fake Graph server and point META_GRAPH_URL at it.
 META_GRAPH_URL = "http://127.0.0.1:9"
+YCLOUD_API_URL = "http://127.0.0.1:9"

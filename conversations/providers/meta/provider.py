@@ -110,7 +110,14 @@ class MetaProvider(Provider):
 
     # -- webhook side
 
-    def verify_signature(self, *, body: bytes, headers: Mapping[str, str]) -> bool:
+    def verify_signature(
+        self,
+        *,
+        body: bytes,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        now: float | None = None,
+    ) -> bool:
         """True when X-Hub-Signature-256 is HMAC-SHA256(app_secret, body); False on anything missing."""
         header = find_header(headers, SIGNATURE_HEADER)
         return signature_is_valid(secret=self.config.app_secret, body=body, header=header)

@@ -16,7 +16,25 @@ META_API_VERSION = env.str("META_API_VERSION", default="v25.0")
 # Development only: accept unsigned webhooks. The admin shows a warning while off.
 WEBHOOK_VERIFY_SIGNATURES = env.bool("WEBHOOK_VERIFY_SIGNATURES", default=True)
 
+# YCloud (WhatsApp through a BSP), seed names: the single-number setup. More numbers are channels in the admin.
 YCLOUD_API_URL = env.str("YCLOUD_API_URL", default="https://api.ycloud.com/v2").rstrip("/")
+YCLOUD_API_KEY = env.str("YCLOUD_API_KEY", default="")
+YCLOUD_WHATSAPP_NUMBER = env.str("YCLOUD_WHATSAPP_NUMBER", default="")
+YCLOUD_WEBHOOK_SECRET = env.str("YCLOUD_WEBHOOK_SECRET", default="")
+# YCloud's pacing per business number (the same Meta limits behind it).
+YCLOUD_RATE_PER_SECOND = env.float("YCLOUD_RATE_PER_SECOND", default=78.0)
+YCLOUD_NUMBER_LIMIT_PER_SECOND = env.int("YCLOUD_NUMBER_LIMIT_PER_SECOND", default=80)
+
+# Chatwoot (Instagram / Facebook inboxes): a single inbox from the environment; more in the admin.
+# CHATWOOT_WEBHOOK_SECRET authenticates Chatwoot's deliveries: as ?token= in the webhook URL, or as the
+# key of Chatwoot's own signature (X-Chatwoot-Signature) when the webhook has that secret.
+CHATWOOT_URL = env.str("CHATWOOT_URL", default="").rstrip("/")
+CHATWOOT_ACCOUNT_ID = env.str("CHATWOOT_ACCOUNT_ID", default="")
+CHATWOOT_API_TOKEN = env.str("CHATWOOT_API_TOKEN", default="")
+CHATWOOT_WEBHOOK_SECRET = env.str("CHATWOOT_WEBHOOK_SECRET", default="")
+CHATWOOT_INBOX_ID = env.str("CHATWOOT_INBOX_ID", default="")
+# Messages per second posted to one Chatwoot inbox (Chatwoot then paces Instagram / Messenger itself).
+CHATWOOT_RATE_PER_SECOND = env.float("CHATWOOT_RATE_PER_SECOND", default=20.0)
 
 # Meta's outbound pacing (read by MetaProvider.rate_limits; each provider answers for its own),
 # shared by all workers through Redis: sends are booked at OUTBOUND_RATE_PER_SECOND
