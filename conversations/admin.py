@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import re
 
@@ -14,7 +15,12 @@ from django.utils.translation import ngettext
 from conversations.models import Channel, Contact, Conversation, Message, WebhookDelivery
 from conversations.selectors import conversation_test_q
 from conversations.services.attention import attention_reason_text, message_failure_text
-from conversations.services.channels import channel_is_configured
+from conversations.services.channels import (
+    channel_is_configured,
+    channel_problems,
+    channel_webhook_path,
+    external_id_problem,
+)
 from conversations.services.enrichment_types import REASONS as ENRICHMENT_REASONS
 from conversations.services.serialize import message_media_url
 from conversations.services.webhook_guard import rejected_posts_dropped
@@ -73,6 +79,10 @@ def delivery_error_text(error: str) -> str:
     return f"{error} ({note})" if note else error
 
 
+# The request being answered (a ModelAdmin is shared by every request: no attribute on it).
+_admin_request: contextvars.ContextVar[HttpRequest | None] = contextvars.ContextVar("admin_request", default=None)
+
+
 class TestChatFilter(admin.SimpleListFilter):
     """Customers' chats by default; the bot simulator's test chats on request."""
 
@@ -104,13 +114,15 @@ class ChannelAdmin(WriteOnlySecretsAdmin, admin.ModelAdmin):
         "external_id",
         "display_phone_number",
         "is_active",
-        "has_credentials",
+        "ready",
         "needs_setup",
     )
     list_filter = ("provider", "is_active", "needs_setup")
     search_fields = ("name", "external_id", "display_phone_number")
+    readonly_fields = ("configuration", "webhook_url")
     fieldsets = (
         (None, {"fields": ("name", "provider", "external_id", "display_phone_number", "is_active", "needs_setup")}),
+        (_("Setup"), {"fields": ("configuration", "webhook_url")}),
         (_("Provider details"), {"fields": ("business_account_id", "base_url", "account_id")}),
         (
             _("Credentials (encrypted at rest; empty = use the environment)"),
@@ -134,9 +146,60 @@ class ChannelAdmin(WriteOnlySecretsAdmin, admin.ModelAdmin):
             obj.needs_setup = False  # an admin gave it credentials: the warning goes away
         super().save_model(request, obj, form, change)
 
-    @admin.display(boolean=True, description=_("credentials"))
-    def has_credentials(self, obj: Channel) -> bool:
-        return bool(obj.access_token)
+    def get_form(self, request: HttpRequest, obj: Channel | None = None, change: bool = False, **kwargs: object):
+        form = super().get_form(request, obj, change, **kwargs)
+
+        class ChannelForm(form):  # type: ignore[misc, valid-type]
+            def clean(self) -> dict:
+                data = super().clean()
+                provider, external_id = data.get("provider"), data.get("external_id")
+                if (
+                    provider
+                    and external_id
+                    and (problem := external_id_problem(provider=provider, external_id=external_id))
+                ):
+                    self.add_error("external_id", problem)
+                return data
+
+        return ChannelForm
+
+    @admin.display(boolean=True, description=_("ready"))
+    def ready(self, obj: Channel) -> bool:
+        return not channel_problems(obj)
+
+    @admin.display(description=_("configuration"))
+    def configuration(self, obj: Channel | None) -> str:
+        if obj is None or obj.pk is None:
+            return _("Save the channel to check its configuration.")
+        problems = channel_problems(obj)
+        if not problems:
+            return format_html('<span class="channel-ready">✔ {}</span>', _("Ready: replies can go out."))
+        return format_html(
+            '<ul class="channel-problems errorlist">{}</ul>',
+            format_html_join("", "<li>{}</li>", ((p,) for p in problems)),
+        )
+
+    @admin.display(description=_("webhook URL"))
+    def webhook_url(self, obj: Channel | None) -> str:
+        if obj is None or obj.pk is None:
+            return "—"
+        path = channel_webhook_path(obj)
+        if not path:
+            return _("This provider receives no webhooks.")
+        request = _admin_request.get()
+        url = request.build_absolute_uri(path) if request is not None else path
+        return format_html(
+            '<code>{}</code><div class="help">{}</div>',
+            url,
+            _("Give this address to the provider as the webhook (callback) URL."),
+        )
+
+    def change_view(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        token = _admin_request.set(request)  # the webhook URL is shown with this site's own address
+        try:
+            return super().change_view(request, *args, **kwargs)
+        finally:
+            _admin_request.reset(token)
 
 
 @admin.register(Contact)

@@ -105,6 +105,7 @@ def conversation_list_filtered(
     unrouted: bool = False,
     unread: bool = False,
     attention: bool = False,
+    channel_id: int | None = None,
 ) -> QuerySet[Conversation]:
     """The console's chat list: what ``user`` may see, narrowed by the filters, in CONVERSATION_ORDER.
 
@@ -125,6 +126,8 @@ def conversation_list_filtered(
         conversations = conversations.filter(unread_count__gt=0)
     if attention:
         conversations = conversations.filter(needs_attention=True)
+    if channel_id is not None:
+        conversations = conversations.filter(channel_id=channel_id)
     return conversations.order_by(*CONVERSATION_ORDER)
 
 

@@ -11,10 +11,20 @@ from django.utils.translation import get_language
 from django.views.generic import TemplateView
 
 from accounts.models import Role
+from conversations.models import Channel
 from conversations.console_strings import console_catalog
 from conversations.models.conversations import ConversationStatus
 from conversations.services.attention import attention_reason_catalog
 from conversations.services.enrichment_types import REASONS as ENRICHMENT_REASONS
+
+
+def console_channels() -> list[dict[str, Any]]:
+    """The channels an agent can filter by (the simulator's aside), when there is more than one."""
+    channels = [
+        {"id": c.pk, "name": c.name, "provider": c.provider}
+        for c in Channel.objects.exclude(provider="simulator").only("name", "provider").order_by("name")
+    ]
+    return channels if len(channels) > 1 else []
 
 
 class HomeView(LoginRequiredMixin, TemplateView):
@@ -30,6 +40,7 @@ class HomeView(LoginRequiredMixin, TemplateView):
         own_role_ids = set(user.roles.values_list("id", flat=True))
         context["filter_roles"] = roles if sees_every_role else [r for r in roles if r["id"] in own_role_ids]
         context["statuses"] = ConversationStatus.choices
+        context["filter_channels"] = console_channels()
         context["may_take_unrouted"] = sees_every_role or user.has_perm("conversations.take_unrouted_conversations")
         context["console_strings"] = console_catalog()
         context["console_config"] = {

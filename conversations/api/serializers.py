@@ -17,6 +17,7 @@ class ConversationFilterInput(serializers.Serializer):
     role = serializers.CharField(required=False, allow_blank=True, help_text=_("A role id, or 'none' for unrouted."))
     unread = serializers.BooleanField(required=False, default=False)
     attention = serializers.BooleanField(required=False, default=False)
+    channel = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False, allow_null=True)
     q = serializers.CharField(required=False, allow_blank=True, max_length=100, trim_whitespace=True)
 
     def validate_role(self, value: str) -> str:

@@ -87,6 +87,9 @@ class ConversationListApi(ConsoleApi):
             OpenApiParameter("role", str, description="A role id, or 'none' for chats without a role."),
             OpenApiParameter("unread", bool),
             OpenApiParameter("attention", bool),
+            OpenApiParameter(
+                "channel", int, description="A channel id: only its chats (WhatsApp number, Chatwoot inbox)."
+            ),
             OpenApiParameter("q", str, description="Alias, profile name, number or message text."),
             OpenApiParameter("cursor", str),
         ],
@@ -104,6 +107,7 @@ class ConversationListApi(ConsoleApi):
             unrouted=role == "none",
             unread=filters["unread"],
             attention=filters["attention"],
+            channel_id=filters.get("channel"),
         )
         query = filters.get("q") or ""
         contact_window = CONTACT_WINDOW if user_sees_all(request.user) else 0

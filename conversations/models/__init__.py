@@ -1,6 +1,6 @@
 from conversations.models.channels import Channel, Provider
 from conversations.models.contacts import Contact
-from conversations.models.conversations import Conversation, ConversationStatus
+from conversations.models.conversations import Conversation, ConversationStatus, Platform
 from conversations.models.deliveries import DeliveryState, WebhookDelivery
 from conversations.models.enrichment import EnrichmentSettings
 from conversations.models.media import MediaUpload
@@ -21,6 +21,7 @@ __all__ = [
     "Contact",
     "Conversation",
     "ConversationStatus",
+    "Platform",
     "DeliveryState",
     "Direction",
     "EnrichmentSettings",

@@ -12,6 +12,14 @@ class ConversationStatus(models.TextChoices):
     CLOSED = "closed", _("Closed")
 
 
+class Platform(models.TextChoices):
+    """Where a customer writes from (a Chatwoot inbox relays Instagram or Facebook; Meta and YCloud are WhatsApp)."""
+
+    WHATSAPP = "whatsapp", "WhatsApp"
+    INSTAGRAM = "instagram", "Instagram"
+    FACEBOOK = "facebook", "Facebook Messenger"
+
+
 class Conversation(models.Model):
     """The chat state of one contact on one channel (the seed's chat_state)."""
 
@@ -51,6 +59,19 @@ class Conversation(models.Model):
         _("last customer message"), null=True, blank=True, help_text=_("Opens Meta's 24-hour service window.")
     )
     last_message_preview = models.CharField(_("last message"), max_length=200, blank=True)
+    platform = models.CharField(
+        _("platform"),
+        max_length=20,
+        blank=True,
+        choices=Platform.choices,
+        help_text=_("Where the customer writes from: WhatsApp, Instagram or Facebook."),
+    )
+    provider_thread_id = models.CharField(
+        _("provider conversation id"),
+        max_length=100,
+        blank=True,
+        help_text=_("The provider's own conversation that replies go to (Chatwoot's conversation id)."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

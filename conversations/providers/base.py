@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from django.utils.translation import gettext
+
 
 @dataclass(frozen=True)
 class ChannelConfig:
@@ -319,6 +321,38 @@ class Provider(abc.ABC):
     def channel_defaults(cls) -> ChannelDefaults:
         """What the environment supplies for a channel's empty fields (read at call time: settings may change)."""
         return ChannelDefaults()
+
+    # What each required ChannelConfig field is called for people, and the environment variable that can supply it.
+    credential_labels: Mapping[str, tuple[str, str]] = {}
+
+    @classmethod
+    def webhook_path(cls) -> str:
+        """Where this provider posts its webhooks; a provider that authenticates by a URL token says where it goes."""
+        return f"/webhooks/{cls.name}/"
+
+    @classmethod
+    def external_id_problem(cls, external_id: str) -> str:
+        """Why `external_id` cannot identify a channel of this provider, in words; '' when it can."""
+        return "" if external_id.strip() else gettext("The external id is missing.")
+
+    @classmethod
+    def config_problems(cls, config: ChannelConfig) -> list[str]:
+        """What keeps this channel (its own settings merged with the environment's) from working, in words.
+
+        Shown in the admin, so a missing credential is a configuration error there, not a crash at send time.
+        """
+        problems = []
+        if problem := cls.external_id_problem(config.external_id):
+            problems.append(problem)
+        for name in cls.required_credentials:
+            if not getattr(config, name, ""):
+                label, variable = cls.credential_labels.get(name, (name.replace("_", " "), ""))
+                if variable:
+                    text = gettext("Missing: %(what)s (set it here, or %(variable)s in the environment).")
+                else:
+                    text = gettext("Missing: %(what)s.")
+                problems.append(text % {"what": label, "variable": variable})
+        return problems
 
     @classmethod
     def webhook_handshake(cls, *, params: Mapping[str, str], verify_tokens: Sequence[str]) -> HandshakeAnswer:

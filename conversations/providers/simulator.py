@@ -44,6 +44,11 @@ class SimulatorProvider(Provider):
     """A channel whose replies are captured in the database only (the bot simulator's channel)."""
 
     name = "simulator"
+    required_credentials = ()  # nothing leaves the server
+
+    @classmethod
+    def webhook_path(cls) -> str:
+        return ""  # no webhooks
 
     @classmethod
     def window_refusal(

@@ -108,6 +108,22 @@ def channel_is_configured(channel: Channel) -> bool:
     return own or environment_covers(provider=channel.provider, external_id=channel.external_id)
 
 
+def channel_problems(channel: Channel) -> list[str]:
+    """What keeps the channel from working (its settings merged with the environment's), in words; [] when ready."""
+    return get_provider_class(channel.provider).config_problems(channel_config(channel))
+
+
+def external_id_problem(*, provider: str, external_id: str) -> str:
+    """Why `external_id` cannot identify a channel of `provider` (e.g. a YCloud number not in E.164); '' when it can."""
+    provider_cls = PROVIDERS.get(provider)
+    return provider_cls.external_id_problem(external_id) if provider_cls is not None else ""
+
+
+def channel_webhook_path(channel: Channel) -> str:
+    """The path the provider must post this channel's webhooks to (with the URL token for Chatwoot)."""
+    return get_provider_class(channel.provider).webhook_path()
+
+
 def channels_needing_setup(*, limit: int = 10) -> list[Channel]:
     """Active channels created for numbers nobody configured, oldest first (for the admin's warning)."""
     return list(Channel.objects.filter(needs_setup=True, is_active=True).order_by("pk")[:limit])

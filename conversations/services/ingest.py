@@ -34,9 +34,10 @@ from conversations.models import (
 )
 from conversations.models.messages import MEDIA_KINDS, STATUS_RANK
 from conversations.providers import get_provider_class
-from conversations.providers.base import InboundMessage, ProviderNotice, StatusUpdate
+from conversations.providers.base import InboundMessage, OutboundEcho, ProviderNotice, StatusUpdate, ThreadStatus
 from conversations.services import attention
 from conversations.services.channels import channel_for_inbound
+from conversations.services.echoes import echo_apply, thread_status_apply
 from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
 from conversations.services.outbound import (
     TurnSends,
@@ -408,6 +409,10 @@ def delivery_process(
             elif isinstance(event, StatusUpdate):
                 if not status_apply(provider=delivery.provider, event=event):
                     unmatched.append(event)
+            elif isinstance(event, OutboundEcho):
+                echo_apply(provider=delivery.provider, event=event)
+            elif isinstance(event, ThreadStatus):
+                thread_status_apply(provider=delivery.provider, event=event)
             elif isinstance(event, ProviderNotice):
                 # Errors the provider reports about the account or a message (e.g. Meta's value.errors):
                 # kept on the delivery, which is then listed as "processed with unknown parts".
@@ -520,6 +525,7 @@ def _message_store(
         # The conversation's writes of this turn (the touch, the reply's preview, the bot's step and
         # status) go out in one UPDATE at its end (conversations.services.writes).
         touch = _inbound_touch(conversation, message=message, now=now, session_reset=session_reset)
+        touch.update(_thread_touch(conversation, provider=provider, event=event))
         conversation_defer(conversation, touch)
         events.broadcast_on_commit(
             groups=events.groups_for(conversation), name=events.MESSAGE_CREATED, data=message_event_data(message)
@@ -711,6 +717,18 @@ def _inbound_touch(conversation: Conversation, *, message: Message, now: Any, se
     for name in conversation_reopen(conversation, save=False):  # written and broadcast with the rest
         values[name] = getattr(conversation, name)
     return values
+
+
+def _thread_touch(conversation: Conversation, *, provider: str, event: InboundMessage) -> dict[str, Any]:
+    """Where the customer writes from, and the provider's conversation replies go to, when they changed."""
+    values = {
+        "platform": event.platform or get_provider_class(provider).platform,
+        "provider_thread_id": event.thread_id[:100],
+    }
+    changed = {name: value for name, value in values.items() if value and getattr(conversation, name) != value}
+    for name, value in changed.items():
+        setattr(conversation, name, value)
+    return changed
 
 
 def status_apply(*, provider: str, event: StatusUpdate) -> bool:

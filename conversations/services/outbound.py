@@ -102,6 +102,8 @@ def message_queue_outbound(
     """
     if not outbound.to:
         outbound = replace(outbound, to=conversation.contact.external_id)
+    if not outbound.thread_id and conversation.provider_thread_id:
+        outbound = replace(outbound, thread_id=conversation.provider_thread_id)
     provider = provider_for(conversation.channel)
     provider.build_payload(outbound)  # raises OutboundValidationError with a clear reason
     turn = _turn_sends(conversation)

@@ -48,6 +48,17 @@ def _read(path: str) -> bytes:
         raise ProviderError(f"media file {path} is missing: {exc}", code="media_missing", transient=False) from exc
 
 
+def _local_path(path: str) -> str:
+    """The absolute path of a stored file under MEDIA_ROOT; ProviderError when it is missing or outside."""
+    try:
+        absolute = default_storage.path(path)
+    except Exception as exc:  # SuspiciousFileOperation (outside MEDIA_ROOT), NotImplementedError (remote storage)
+        raise ProviderError(f"media file {path} cannot be attached: {exc}", code="media_missing", transient=False) from exc
+    if not default_storage.exists(path):
+        raise ProviderError(f"media file {path} is missing", code="media_missing", transient=False)
+    return absolute
+
+
 def _mime_type(content: bytes, path: str) -> str:
     sniffed = media_sniff(content)
     if sniffed.known:
@@ -93,6 +104,8 @@ def outbound_media_prepare(
     path = outbound.media_path.strip()
     if not path:
         return outbound
+    if provider.sends_files_inline:  # the provider attaches the file to the message itself (Chatwoot)
+        return replace(outbound, media_path=_local_path(path))
     if settings.OUTBOUND_MEDIA_MODE == "link" and (link := media_public_url(path)):
         return replace(outbound, media_path="", media_link=link)
     content = _read(path)

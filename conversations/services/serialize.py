@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 
 from conversations.models import Conversation, Message
-from conversations.providers import get_provider_class
+from conversations.providers import PROVIDERS, get_provider_class
 from conversations.services.enrichment_types import REASONS
 
 __all__ = [
@@ -317,6 +317,14 @@ def _window(conversation: Conversation, channel: Any) -> tuple[bool, datetime | 
     return timezone.now() < closes_at, closes_at
 
 
+def conversation_platform(conversation: Conversation, channel: Any) -> str:
+    """whatsapp | instagram | facebook: what the customer writes from (the provider's own when not recorded)."""
+    if conversation.platform:
+        return conversation.platform
+    provider_cls = PROVIDERS.get(channel.provider)
+    return provider_cls.platform if provider_cls is not None else ""
+
+
 def conversation_data(conversation: Conversation, *, roles: list[Any] | None = None) -> dict[str, Any]:
     """The Conversation JSON. What is not loaded (contact, channel, assignee, roles) is left out,
     unless ``roles`` is given or prefetched (``prefetch_related("roles")``)."""
@@ -339,6 +347,7 @@ def conversation_data(conversation: Conversation, *, roles: list[Any] | None = N
     if channel is not _MISSING:
         out["channel"] = {"id": channel.pk, "name": channel.name, "provider": channel.provider}
         out["is_test"] = channel.provider == "simulator"
+        out["platform"] = conversation_platform(conversation, channel)
         window_open, closes_at = _window(conversation, channel)
         out["window_open"], out["window_closes_at"] = window_open, _iso(closes_at)
     if conversation.assigned_to_id is None:

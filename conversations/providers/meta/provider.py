@@ -12,8 +12,10 @@ from urllib.parse import quote
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext, gettext_lazy
 
 from conversations.providers.base import (
+    ChannelConfig,
     ChannelDefaults,
     HandshakeAnswer,
     MediaFile,
@@ -64,6 +66,7 @@ class MetaProvider(Provider):
 
     name = "meta"
     required_credentials = ("access_token",)
+    credential_labels = {"access_token": (gettext_lazy("access token"), "META_TOKEN")}
 
     # -- what Meta answers for every channel
 
@@ -78,6 +81,20 @@ class MetaProvider(Provider):
             base_url=settings.META_GRAPH_URL,
             api_version=settings.META_API_VERSION,
         )
+
+    @classmethod
+    def config_problems(cls, config: ChannelConfig) -> list[str]:
+        """Besides the token: without the app secret every webhook delivery is refused (its signature cannot be checked)."""
+        problems = super().config_problems(config)
+        if not config.app_secret:
+            problems.append(
+                gettext("Missing: %(what)s (set it here, or %(variable)s in the environment).")
+                % {
+                    "what": gettext("app secret (webhook deliveries are refused without it)"),
+                    "variable": "META_APP_SECRET",
+                }
+            )
+        return problems
 
     @classmethod
     def webhook_handshake(cls, *, params: Mapping[str, str], verify_tokens: Sequence[str]) -> HandshakeAnswer:

@@ -3,7 +3,7 @@
 import { api, rows } from "./api.js";
 import { clear, h, icon } from "./dom.js";
 import { field, formDialog } from "./dialogs.js";
-import { attentionText, dayKey, dayLabel, parse, statusLabel } from "./format.js";
+import { attentionText, dayKey, dayLabel, parse, platformLabel, statusLabel } from "./format.js";
 import { t } from "./i18n.js";
 import { avatarHue, initials } from "./list.js";
 import { renderMessage } from "./messages.js";
@@ -287,7 +287,7 @@ export class ChatView {
     if (!c) return;
     const contact = c.contact || {};
     const name = contact.name || contact.phone || t("Unknown");
-    const sub = [contact.phone, c.channel && c.channel.name].filter(Boolean).join(" · ");
+    const sub = [contact.phone, platformLabel(c.platform), c.channel && c.channel.name].filter(Boolean).join(" · ");
     const status = h("span", { class: `status status-${c.status}` }, statusLabel(c.status));
     const assigned = c.assigned_to ? h("span", { class: "assigned" }, t("with %(name)s", { name: c.assigned_to.name })) : null;
     const primary = c.status === "closed"

@@ -103,12 +103,11 @@ export class Composer {
     this.sendButton = h("button", { type: "button", class: "send-btn", title: t("Send (Enter)"), "aria-label": t("Send"), onclick: () => this.send() }, icon("send-horizontal"));
     this.attachment = h("div", { class: "attachment", hidden: true });
     this.qrPanel = h("div", { class: "qr-panel", hidden: true, role: "listbox", "aria-label": t("Quick replies") });
+    this.closedReason = h("span", {}, t("WhatsApp only allows approved templates until the customer writes again."));
+    this.templateButton = h("button", { type: "button", class: "btn primary", "data-template-picker": "", onclick: () => this.templateDialog() }, t("Send a template"));
     this.closedNotice = h("div", { class: "window-closed", hidden: true, role: "status" },
-      h("div", { class: "window-closed-text" },
-        h("strong", {}, t("The 24-hour window is closed.")),
-        " ",
-        t("WhatsApp only allows approved templates until the customer writes again.")),
-      h("button", { type: "button", class: "btn primary", "data-template-picker": "", onclick: () => this.templateDialog() }, t("Send a template")));
+      h("div", { class: "window-closed-text" }, h("strong", {}, t("The 24-hour window is closed.")), " ", this.closedReason),
+      this.templateButton);
     this.windowHint = h("span", { class: "window-hint" });
     this.row = h("div", { class: "compose-row" }, this.attachButton, this.quickButton, this.interactiveButton, this.textarea, this.sendButton);
     clear(this.root).append(this.fileInput, this.qrPanel, this.attachment, this.closedNotice, this.row, this.windowHint);
@@ -133,6 +132,12 @@ export class Composer {
     const open = Boolean(conversation.window_open);
     const closedChat = conversation.status === "closed";
     this.closedNotice.hidden = open;
+    // Instagram and Messenger (through Chatwoot) have no templates: nothing can go out until the customer writes.
+    const templates = !conversation.platform || conversation.platform === "whatsapp";
+    this.templateButton.hidden = !templates;
+    this.closedReason.textContent = templates
+      ? t("WhatsApp only allows approved templates until the customer writes again.")
+      : t("Instagram and Messenger only allow replies within 24 hours of the customer's last message.");
     this.row.classList.toggle("disabled", !open);
     this.setEnabled(open);
     this.textarea.placeholder = !open

@@ -1,6 +1,7 @@
 // Dates in the business's time zone, in the page's language.
 
 import { api } from "./api.js";
+import { h } from "./dom.js";
 import { t } from "./i18n.js";
 
 const { language, timeZone } = api.config;
@@ -69,6 +70,17 @@ export function statusLabel(status) {
       closed: t("Closed"),
     }[status] || status
   );
+}
+
+/** The platform a customer writes from, by name (Instagram and Facebook chats come through Chatwoot). */
+export function platformLabel(platform) {
+  return { whatsapp: "WhatsApp", instagram: "Instagram", facebook: "Facebook" }[platform] || "";
+}
+
+/** A small chip naming the platform, coloured after it; nothing for an unknown one. */
+export function platformChip(platform) {
+  const label = platformLabel(platform);
+  return label ? h("span", { class: `platform platform-${platform}`, title: t("Writes from %(platform)s", { platform: label }) }, label) : null;
 }
 
 export function untilLabel(value) {

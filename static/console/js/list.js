@@ -2,7 +2,7 @@
 
 import { api, rows } from "./api.js";
 import { clear, h } from "./dom.js";
-import { attentionText, listTime, statusLabel } from "./format.js";
+import { attentionText, listTime, platformChip, statusLabel } from "./format.js";
 import { t } from "./i18n.js";
 
 const PAGE_ROWS_AHEAD = "600px"; // load the next page this far before the end comes into view
@@ -27,7 +27,7 @@ export class ChatList {
     this.sentinel = root.querySelector("[data-sentinel]");
     this.items = new Map(); // id -> conversation
     this.rows = new Map(); // id -> row element
-    this.filters = { status: "", role: "", unread: false, attention: false, q: "" };
+    this.filters = { status: "", role: "", channel: "", unread: false, attention: false, q: "" };
     this.next = null;
     this.loading = false;
     this.generation = 0;
@@ -47,7 +47,7 @@ export class ChatList {
 
   params() {
     const f = this.filters;
-    return { status: f.status, role: f.role, unread: f.unread ? 1 : "", attention: f.attention ? 1 : "", q: f.q.trim() };
+    return { status: f.status, role: f.role, channel: f.channel, unread: f.unread ? 1 : "", attention: f.attention ? 1 : "", q: f.q.trim() };
   }
 
   async reload() {
@@ -105,6 +105,7 @@ export class ChatList {
     const f = this.filters;
     if (f.status && c.status !== f.status) return false;
     if (f.role && !(c.roles || []).some((r) => String(r.id) === String(f.role))) return false;
+    if (f.channel && !(c.channel && String(c.channel.id) === String(f.channel))) return false;
     if (f.unread && !(c.unread_count > 0)) return false;
     if (f.attention && !c.needs_attention) return false;
     if (f.q.trim()) {
@@ -261,9 +262,10 @@ export class ChatList {
     if (c.unread_count > 0) badges.append(h("span", { class: "unread", "aria-label": t("%(n)s unread", { n: c.unread_count }) }, String(c.unread_count)));
     const chips = h("span", { class: "chips" },
       h("span", { class: `status status-${c.status}` }, statusLabel(c.status)),
+      c.platform && c.platform !== "whatsapp" ? platformChip(c.platform) : null, // WhatsApp is the usual case
       c.window_open
         ? h("span", { class: "window open", title: t("24-hour window open") }, t("open"))
-        : h("span", { class: "window closed", title: t("24-hour window closed: templates only") }, t("closed window")),
+        : h("span", { class: "window closed", title: c.platform === "whatsapp" ? t("24-hour window closed: templates only") : t("24-hour window closed: no replies until the customer writes") }, t("closed window")),
       (c.roles || []).map((r) => h("span", { class: "role" }, r.name)),
       c.is_test ? h("span", { class: "test" }, t("test chat")) : null,
     );

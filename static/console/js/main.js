@@ -119,6 +119,8 @@ search.addEventListener("keydown", (event) => {
 filters.querySelector("[data-filter-status]").addEventListener("change", (event) => list.setFilters({ status: event.target.value }));
 const roleFilter = filters.querySelector("[data-filter-role]");
 if (roleFilter) roleFilter.addEventListener("change", (event) => list.setFilters({ role: event.target.value }));
+const channelFilter = filters.querySelector("[data-filter-channel]");
+if (channelFilter) channelFilter.addEventListener("change", (event) => list.setFilters({ channel: event.target.value }));
 for (const toggle of filters.querySelectorAll("[data-filter-toggle]")) {
   toggle.addEventListener("click", () => {
     const pressed = toggle.getAttribute("aria-pressed") !== "true";
