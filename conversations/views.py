@@ -11,8 +11,8 @@ from django.utils.translation import get_language
 from django.views.generic import TemplateView
 
 from accounts.models import Role
-from conversations.models import Channel
 from conversations.console_strings import console_catalog
+from conversations.models import Channel
 from conversations.models.conversations import ConversationStatus
 from conversations.services.attention import attention_reason_catalog
 from conversations.services.enrichment_types import REASONS as ENRICHMENT_REASONS

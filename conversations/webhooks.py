@@ -52,9 +52,7 @@ def signature_verdict(
     )
 
 
-def signature_ok(
-    *, provider_name: str, body: bytes, headers: Any, params: Mapping[str, str] | None = None
-) -> bool:
+def signature_ok(*, provider_name: str, body: bytes, headers: Any, params: Mapping[str, str] | None = None) -> bool:
     """True when any key configured for the provider authenticates this delivery."""
     secrets = webhook_secrets(provider=provider_name)
     return signature_verdict(provider_name=provider_name, body=body, headers=headers, secrets=secrets, params=params)

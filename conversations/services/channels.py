@@ -11,9 +11,8 @@ import time
 
 from conversations.models import Channel
 from conversations.providers import PROVIDERS, get_provider_class
-from conversations.providers.base import ChannelConfig, ChannelDefaults
+from conversations.providers.base import ChannelConfig, ChannelDefaults, WebhookKey
 from conversations.providers.base import Provider as ProviderImpl
-from conversations.providers.base import WebhookKey
 
 logger = logging.getLogger(__name__)
 

@@ -53,7 +53,8 @@ def _local_path(path: str) -> str:
     try:
         absolute = default_storage.path(path)
     except Exception as exc:  # SuspiciousFileOperation (outside MEDIA_ROOT), NotImplementedError (remote storage)
-        raise ProviderError(f"media file {path} cannot be attached: {exc}", code="media_missing", transient=False) from exc
+        reason = f"media file {path} cannot be attached: {exc}"
+        raise ProviderError(reason, code="media_missing", transient=False) from exc
     if not default_storage.exists(path):
         raise ProviderError(f"media file {path} is missing", code="media_missing", transient=False)
     return absolute

@@ -84,7 +84,7 @@ class MetaProvider(Provider):
 
     @classmethod
     def config_problems(cls, config: ChannelConfig) -> list[str]:
-        """Besides the token: without the app secret every webhook delivery is refused (its signature cannot be checked)."""
+        """Besides the token: without the app secret every webhook delivery is refused (unverifiable)."""
         problems = super().config_problems(config)
         if not config.app_secret:
             problems.append(
