@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from conversations.providers.base import (
+    ChannelConfig,
     MediaFile,
     MediaRef,
     OutboundMessage,
@@ -44,11 +45,14 @@ class SimulatorProvider(Provider):
     """A channel whose replies are captured in the database only (the bot simulator's channel)."""
 
     name = "simulator"
-    required_credentials = ()  # nothing leaves the server
 
     @classmethod
     def webhook_path(cls) -> str:
         return ""  # no webhooks
+
+    @classmethod
+    def config_problems(cls, config: ChannelConfig) -> list[str]:
+        return []  # nothing leaves the server: nothing to configure
 
     @classmethod
     def window_refusal(

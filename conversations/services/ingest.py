@@ -657,7 +657,7 @@ def _contact_upsert(*, provider: str, event: InboundMessage) -> Contact:
             provider=provider,
             external_id=event.contact_external_id,
             profile_name=event.contact_name[:200],
-            phone=("+" + event.contact_external_id) if event.contact_external_id.isdigit() else "",
+            phone=_phone(provider, event),
             referral=event.referral,
         )
         if _insert_unless_raced(contact):
@@ -665,6 +665,12 @@ def _contact_upsert(*, provider: str, event: InboundMessage) -> Contact:
         contact = Contact.objects.get(provider=provider, external_id=event.contact_external_id)
     _contact_update(contact, event=event)
     return contact
+
+
+def _phone(provider: str, event: InboundMessage) -> str:
+    """A WhatsApp customer's number from their id (wa_id: digits); Instagram and Facebook ids are no numbers."""
+    whatsapp = (event.platform or get_provider_class(provider).platform) == "whatsapp"
+    return "+" + event.contact_external_id if whatsapp and event.contact_external_id.isdigit() else ""
 
 
 def _contact_update(contact: Contact, *, event: InboundMessage) -> None:

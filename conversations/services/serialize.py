@@ -123,6 +123,8 @@ def _origin(message: Message, data: Mapping[str, Any], rule_id: Any, sent_by_id:
         return "system"
     if "ai_log" in data:  # an AI answer stored before the responder said so in "origin"
         return "ai"
+    if "echo" in data:  # typed outside the product (a Chatwoot agent, the Instagram app): see services.echoes
+        return "outside"
     return str(data.get("origin") or "system")
 
 
@@ -202,6 +204,8 @@ def message_data(
     rule_id, sent_by_id = _loaded(message, "rule_id"), _loaded(message, "sent_by_id")
     if rule_id is not _MISSING and sent_by_id is not _MISSING:
         out["origin"] = _origin(message, data, rule_id, sent_by_id)
+        if out["origin"] == "outside":
+            out["outside_sender"] = str((data.get("echo") or {}).get("sender") or "")
         out["rule"] = _rule(message, rule_id)
         out["sent_by"] = _sent_by(message, sent_by_id)
     for name in ("sent_at", "delivered_at", "read_at"):

@@ -67,6 +67,11 @@ function originLabel(message) {
     return h("span", { class: "origin origin-agent" }, message.sent_by ? message.sent_by.name : t("Agent"));
   }
   if (message.origin === "system") return h("span", { class: "origin origin-system" }, t("System"));
+  if (message.origin === "outside") {
+    // Typed in Chatwoot or in the Instagram / Messenger app, not in this console.
+    const who = message.outside_sender || t("Someone");
+    return h("span", { class: "origin origin-outside", title: t("Sent from outside this console") }, t("%(name)s, outside the console", { name: who }));
+  }
   return null;
 }
 
