@@ -53,6 +53,7 @@ LINKED = "linked"  # our reply still being sent: it got its provider id from the
 STORED = "stored"  # typed outside our console: stored as an outbound message
 NOTE = "note"  # a private note: never sent, never answered
 NO_CHAT = "no_chat"  # no conversation of ours for it (a chat that started outside the product)
+WAIT = "wait"  # a reply of ours is still being sent: it may be this one; ask again once its send has answered
 
 
 def _conversation(*, provider: str, channel_external_id: str, contact_external_id: str) -> Conversation | None:
@@ -68,8 +69,13 @@ def _conversation(*, provider: str, channel_external_id: str, contact_external_i
     )
 
 
-def echo_apply(*, provider: str, event: OutboundEcho) -> str:
-    """Recognise one echo (see the module's docstring); never answers anything. Returns what was done."""
+def echo_apply(*, provider: str, event: OutboundEcho, final: bool = True) -> str:
+    """Recognise one echo (see the module's docstring); never answers anything. Returns what was done.
+
+    An echo that matches nothing while a reply of ours is still being sent (its text may differ: a
+    provider renders buttons its own way) gets WAIT unless `final`: the delivery is parsed again a few
+    seconds later, when the send has stored its id, so our own reply is never stored a second time.
+    """
     if Message.objects.filter(provider=provider, provider_message_id=event.provider_message_id).exists():
         return OURS
     if event.origin == ECHO_NOTE:
@@ -97,6 +103,8 @@ def echo_apply(*, provider: str, event: OutboundEcho) -> str:
             .order_by("pk")
             .first()
         )
+        if pending is None and not final and _sending(conversation):
+            return WAIT
         if pending is not None:
             pending.provider_message_id = event.provider_message_id
             fields = ["provider_message_id", "updated_at"]
@@ -110,6 +118,16 @@ def echo_apply(*, provider: str, event: OutboundEcho) -> str:
             )
             return LINKED
         return _store_outside_message(conversation, provider=provider, event=event)
+
+
+def _sending(conversation: Conversation) -> bool:
+    return Message.objects.filter(
+        conversation=conversation,
+        direction="out",
+        provider_message_id__isnull=True,
+        status__in=(MessageStatus.QUEUED, MessageStatus.SENDING),
+        created_at__gte=timezone.now() - ECHO_MATCH_WINDOW,
+    ).exists()
 
 
 def _store_outside_message(conversation: Conversation, *, provider: str, event: OutboundEcho) -> str:

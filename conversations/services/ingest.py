@@ -37,6 +37,7 @@ from conversations.providers import get_provider_class
 from conversations.providers.base import InboundMessage, OutboundEcho, ProviderNotice, StatusUpdate, ThreadStatus
 from conversations.services import attention
 from conversations.services.channels import channel_for_inbound
+from conversations.services.echoes import WAIT as ECHO_WAIT
 from conversations.services.echoes import echo_apply, thread_status_apply
 from conversations.services.errors import db_connection_recover, error_reason, is_transient_error, retry_delay
 from conversations.services.outbound import (
@@ -399,7 +400,7 @@ def delivery_process(
         return _delivery_finish(delivery, state=DeliveryState.FAILED, error=f"Body is not valid JSON: {exc}", count=0)
 
     result = get_provider_class(delivery.provider).parse(payload)
-    unmatched: list[StatusUpdate] = []
+    unmatched: list[StatusUpdate | OutboundEcho] = []  # parsed again later: their message may be stored by then
     transient: list[str] = []
     applied = 0
     for event in result.events:
@@ -410,7 +411,9 @@ def delivery_process(
                 if not status_apply(provider=delivery.provider, event=event):
                     unmatched.append(event)
             elif isinstance(event, OutboundEcho):
-                echo_apply(provider=delivery.provider, event=event)
+                final = attempt >= len(STATUS_RETRY_DELAYS)
+                if echo_apply(provider=delivery.provider, event=event, final=final) == ECHO_WAIT:
+                    unmatched.append(event)
             elif isinstance(event, ThreadStatus):
                 thread_status_apply(provider=delivery.provider, event=event)
             elif isinstance(event, ProviderNotice):
@@ -444,7 +447,7 @@ def delivery_process(
         )
     elif unmatched:
         result.problems.append(
-            "status for unknown message(s): " + ", ".join(e.provider_message_id for e in unmatched[:5])
+            "status or echo for unknown message(s): " + ", ".join(e.provider_message_id for e in unmatched[:5])
         )
     state = DeliveryState.PARTIAL if result.problems else DeliveryState.PROCESSED
     if not result.events and result.problems:

@@ -148,3 +148,16 @@ def test_an_older_chatwoot_conversation_being_resolved_leaves_ours_open(chat: Co
 def test_a_status_for_a_chat_we_do_not_have_says_so(chat: Conversation) -> None:
     event = ThreadStatus(channel_external_id=INBOX, contact_external_id="999", thread_id="1", status=THREAD_RESOLVED)
     assert echoes.thread_status_apply(provider="chatwoot", event=event) is False
+
+
+def test_an_unmatched_echo_waits_while_a_reply_of_ours_is_being_sent_then_is_kept(chat: Conversation) -> None:
+    """The reply may be ours with text the provider rendered its own way: asked again once the send answered."""
+    reply(chat, status="sending", text="Elegí una opción")
+    event = echo("9009", origin=ECHO_AGENT, text="Elegí una opción\n1. Precios\n2. Horarios")
+    assert echoes.echo_apply(provider="chatwoot", event=event, final=False) == echoes.WAIT
+    assert not Message.objects.filter(provider_message_id="9009").exists()
+    chat.refresh_from_db()
+    assert not chat.bot_paused
+    # Our send answered with that id meanwhile: the next look recognises it as ours.
+    Message.objects.filter(provider_message_id__isnull=True).update(provider_message_id="9009", status="sent")
+    assert echoes.echo_apply(provider="chatwoot", event=event, final=False) == echoes.OURS
