@@ -31,9 +31,27 @@ class Channel(models.Model):
     business_account_id = models.CharField(_("business account id (WABA)"), max_length=100, blank=True)
     base_url = models.URLField(_("base URL"), blank=True, help_text=_("Chatwoot: your Chatwoot server's URL."))
     account_id = models.CharField(_("account id"), max_length=50, blank=True, help_text=_("Chatwoot account id."))
-    access_token = EncryptedTextField(_("access token / API key"), blank=True)
-    app_secret = EncryptedTextField(_("app secret / webhook secret"), blank=True)
-    verify_token = EncryptedTextField(_("verify token"), blank=True)
+    access_token = EncryptedTextField(
+        _("access token / API key"),
+        blank=True,
+        help_text=_("Meta: the access token. YCloud: the API key. Chatwoot: an agent bot's or user's access token."),
+    )
+    app_secret = EncryptedTextField(
+        _("app secret / webhook secret"),
+        blank=True,
+        help_text=_(
+            "Meta: the app secret. YCloud: the webhook endpoint's secret (whsec_…). Chatwoot: the webhook's"
+            " signing secret, if your Chatwoot signs webhooks."
+        ),
+    )
+    verify_token = EncryptedTextField(
+        _("verify token"),
+        blank=True,
+        help_text=_(
+            "Meta: the token typed in the webhook settings. Chatwoot: the token at the end of the webhook URL"
+            " (?token=…)."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     needs_setup = models.BooleanField(
         _("needs setup"),
