@@ -73,7 +73,8 @@ def channel_for_inbound(*, provider: str, external_id: str, display_phone_number
     if channel is not None:
         _inbound_cache[key] = (time.monotonic() + _CHANNEL_TTL, channel)
         return channel
-    name = f"WhatsApp {display_phone_number}".strip() if display_phone_number else f"{provider} {external_id}"
+    label = {"meta": "Meta", "ycloud": "YCloud", "chatwoot": "Chatwoot"}.get(provider, provider)
+    name = f"WhatsApp {display_phone_number}".strip() if display_phone_number else f"{label} {external_id}"
     needs_setup = not environment_covers(provider=provider, external_id=external_id)
     channel, created = Channel.objects.get_or_create(
         provider=provider,

@@ -58,7 +58,7 @@ def test_every_admin_page_warns_until_the_channel_gets_credentials(meta_settings
     for page in ("/admin/", "/admin/conversations/message/", change_url):
         body = admin_client.get(page).content.decode()
         assert "Están llegando mensajes para un número que nadie configuró" in body, page
-        assert f'<a href="{change_url}">meta {STRANGER}</a>' in body, page
+        assert f'<a href="{change_url}">Meta {STRANGER}</a>' in body, page
     assert "Este canal se creó automáticamente" in admin_client.get(change_url).content.decode()
 
     admin_client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "en"
