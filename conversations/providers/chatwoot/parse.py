@@ -417,6 +417,8 @@ def _attachment_body(attachment: dict[str, Any], *, caption: str) -> _Body:
     mime_type = attachment_mime_type(attachment)
     known = file_type in _FILE_KINDS
     kind = attachment_kind(file_type, mime_type)
+    if kind == "audio" and mime_type.startswith("video/"):  # an .mp4 / .webm voice clip: the audio of that container
+        mime_type = "audio/" + mime_type.partition("/")[2]
     media = MediaRef(
         media_id=_id(attachment.get("id")),
         mime_type=mime_type,
