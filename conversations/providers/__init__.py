@@ -11,12 +11,14 @@ provider, so an unknown name fails loudly.
 from __future__ import annotations
 
 from conversations.providers.base import Provider
+from conversations.providers.chatwoot import ChatwootProvider
 from conversations.providers.meta import MetaProvider
 from conversations.providers.simulator import SimulatorProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     MetaProvider.name: MetaProvider,
     SimulatorProvider.name: SimulatorProvider,
+    ChatwootProvider.name: ChatwootProvider,
 }
 
 
