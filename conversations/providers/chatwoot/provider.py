@@ -13,8 +13,10 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext, gettext_lazy
 
 from conversations.providers.base import (
+    ChannelConfig,
     ChannelDefaults,
     MediaFile,
     MediaRef,
@@ -75,6 +77,37 @@ class ChatwootProvider(Provider):
     platform = "instagram"  # the default; each InboundMessage says instagram or facebook
     required_credentials = ("access_token", "base_url", "account_id")
     sends_files_inline = True
+    credential_labels = {
+        "access_token": (gettext_lazy("access token (an agent bot's or user's)"), "CHATWOOT_API_TOKEN"),
+        "base_url": (gettext_lazy("Chatwoot's address (base URL)"), "CHATWOOT_URL"),
+        "account_id": (gettext_lazy("account id"), "CHATWOOT_ACCOUNT_ID"),
+    }
+
+    @classmethod
+    def webhook_path(cls) -> str:
+        return f"/webhooks/{cls.name}/?token=<{gettext('your webhook token (verify token)')}>"
+
+    @classmethod
+    def external_id_problem(cls, external_id: str) -> str:
+        """The external id is the inbox id: Chatwoot's numeric id of the Instagram or Facebook inbox."""
+        value = external_id.strip()
+        if not value:
+            return gettext("The inbox id is missing (Chatwoot: Settings → Inboxes; the number in the inbox's address).")
+        return "" if value.isdigit() else gettext("The inbox id is a number (the one in the inbox's Chatwoot address).")
+
+    @classmethod
+    def config_problems(cls, config: ChannelConfig) -> list[str]:
+        """Besides the API credentials: without a webhook token or secret every delivery is refused."""
+        problems = super().config_problems(config)
+        if not (config.verify_token or config.app_secret):
+            problems.append(
+                gettext("Missing: %(what)s (set it here, or %(variable)s in the environment).")
+                % {
+                    "what": gettext("webhook token (deliveries are refused without it)"),
+                    "variable": "CHATWOOT_WEBHOOK_SECRET",
+                }
+            )
+        return problems
 
     # -- what Chatwoot answers for every channel
 
