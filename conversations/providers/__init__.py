@@ -13,10 +13,12 @@ from __future__ import annotations
 from conversations.providers.base import Provider
 from conversations.providers.meta import MetaProvider
 from conversations.providers.simulator import SimulatorProvider
+from conversations.providers.ycloud import YCloudProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     MetaProvider.name: MetaProvider,
     SimulatorProvider.name: SimulatorProvider,
+    YCloudProvider.name: YCloudProvider,
 }
 
 
