@@ -4,8 +4,7 @@ The generic code asks the class for everything provider-specific: parsing, signa
 webhook handshake, the service window, rate limits and the environment's channel defaults
 (see base.Provider). HTTP helpers shared by the providers: http.py.
 
-YCloud and Chatwoot register here next to Meta once they exist; there is no default
-provider, so an unknown name fails loudly.
+There is no default provider, so an unknown name fails loudly.
 """
 
 from __future__ import annotations
@@ -14,10 +13,12 @@ from conversations.providers.base import Provider
 from conversations.providers.chatwoot import ChatwootProvider
 from conversations.providers.meta import MetaProvider
 from conversations.providers.simulator import SimulatorProvider
+from conversations.providers.ycloud import YCloudProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     MetaProvider.name: MetaProvider,
     SimulatorProvider.name: SimulatorProvider,
+    YCloudProvider.name: YCloudProvider,
     ChatwootProvider.name: ChatwootProvider,
 }
 

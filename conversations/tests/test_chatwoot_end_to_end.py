@@ -24,8 +24,8 @@ from whatsapp_ia.demo import demo_flow_load
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-TOKEN = "cw-url-token-9f8e"  # noqa: S105 - a test secret
-SIGNING = "cw-signing-secret"  # noqa: S105
+TOKEN = "cw-url-token-9f8e"
+SIGNING = "cw-signing-secret"
 
 
 @pytest.fixture
@@ -112,9 +112,7 @@ def test_what_a_chatwoot_agent_types_shows_in_the_chat_and_the_bot_steps_back(
     wait_for(lambda: Conversation.objects.get().status == "closed")
 
 
-def test_a_facebook_customer_is_told_apart_from_instagram(
-    chatwoot: FakeChatwoot, celery_live_worker: Any
-) -> None:
+def test_a_facebook_customer_is_told_apart_from_instagram(chatwoot: FakeChatwoot, celery_live_worker: Any) -> None:
     demo_flow_load()
     hooks = chatwoot.webhooks
     hooks.channel, hooks.inbox_id, hooks.conversation_id, hooks.contact_id = "Channel::FacebookPage", 14, 77, 402

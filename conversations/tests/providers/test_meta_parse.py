@@ -50,8 +50,8 @@ def only_message(name: str) -> InboundMessage:
 def test_registry_knows_meta_and_fails_loudly_on_unknown_names() -> None:
     assert PROVIDERS["meta"] is MetaProvider
     assert get_provider_class("meta") is MetaProvider
-    with pytest.raises(KeyError, match="unknown provider 'ycloud'"):
-        get_provider_class("ycloud")
+    with pytest.raises(KeyError, match="unknown provider 'telegram'"):
+        get_provider_class("telegram")
 
 
 # ---------------------------------------------------------------------------- one message per fixture
