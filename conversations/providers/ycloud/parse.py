@@ -359,7 +359,8 @@ def _status_error(message: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def _parse_status(path: str, message: dict[str, Any], out: _Collector) -> None:
-    message_id, state = _text(message.get("id")), _text(message.get("status"))
+    # The wamid, as our send stored it (YCloud's id until a wamid exists: a send refused before Meta).
+    message_id, state = _text(message.get("wamid")) or _text(message.get("id")), _text(message.get("status"))
     if not message_id:
         out.problem(path, "status without id")
         return

@@ -19,8 +19,10 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext, gettext_lazy
 
 from conversations.providers.base import (
+    ChannelConfig,
     ChannelDefaults,
     MediaFile,
     MediaRef,
@@ -50,7 +52,7 @@ from conversations.providers.meta.values import as_list as _as_list
 from conversations.providers.meta.values import text as _text
 from conversations.providers.ycloud.errors import NO_SENDER_NUMBER_CODE, error_from_response
 from conversations.providers.ycloud.errors import failure as _failure
-from conversations.providers.ycloud.parse import parse_event
+from conversations.providers.ycloud.parse import e164, parse_event
 from conversations.providers.ycloud.payload import build_send_payload, sender_number
 from conversations.providers.ycloud.signature import SIGNATURE_HEADER, signature_is_valid
 
@@ -77,6 +79,32 @@ class YCloudProvider(Provider):
     name = "ycloud"
     platform = "whatsapp"
     required_credentials = ("access_token",)
+    credential_labels = {"access_token": (gettext_lazy("API key"), "YCLOUD_API_KEY")}
+
+    @classmethod
+    def external_id_problem(cls, external_id: str) -> str:
+        """The external id is the number YCloud sends from, in E.164 (+ and 8 to 15 digits)."""
+        value = external_id.strip()
+        if not value:
+            return gettext("The sender number is missing (set it here, or YCLOUD_WHATSAPP_NUMBER in the environment).")
+        digits = value.removeprefix("+")
+        if not (digits.isdigit() and 8 <= len(digits) <= 15):
+            return gettext("The sender number must be in E.164 form, e.g. +5491123456789.")
+        return ""
+
+    @classmethod
+    def config_problems(cls, config: ChannelConfig) -> list[str]:
+        """Besides the API key: without the webhook secret every YCloud delivery is refused."""
+        problems = super().config_problems(config)
+        if not config.app_secret:
+            problems.append(
+                gettext("Missing: %(what)s (set it here, or %(variable)s in the environment).")
+                % {
+                    "what": gettext("webhook secret (deliveries are refused without it)"),
+                    "variable": "YCLOUD_WEBHOOK_SECRET",
+                }
+            )
+        return problems
 
     # -- what YCloud answers for every channel
 
@@ -84,7 +112,7 @@ class YCloudProvider(Provider):
     def channel_defaults(cls) -> ChannelDefaults:
         """The single-number setup: YCLOUD_WHATSAPP_NUMBER, YCLOUD_API_KEY, YCLOUD_WEBHOOK_SECRET, YCLOUD_API_URL."""
         return ChannelDefaults(
-            external_id=settings.YCLOUD_WHATSAPP_NUMBER,
+            external_id=e164(settings.YCLOUD_WHATSAPP_NUMBER),  # as the webhooks name it, with '+'
             access_token=settings.YCLOUD_API_KEY,
             app_secret=settings.YCLOUD_WEBHOOK_SECRET,
             base_url=settings.YCLOUD_API_URL,
@@ -143,13 +171,17 @@ class YCloudProvider(Provider):
         return build_send_payload(message, sender=self.config.external_id)
 
     def send(self, message: OutboundMessage) -> SendResult:
-        """POST /whatsapp/messages/sendDirectly; YCloud's message id, or ProviderError/OutboundValidationError."""
+        """POST /whatsapp/messages/sendDirectly: the message's wamid (YCloud's own id when it has none yet), or
+        ProviderError/OutboundValidationError.
+
+        The wamid, like the inbound messages' ids: a customer quoting our reply names its wamid (context.id),
+        and the status webhooks carry it too."""
         self._sender()
         if message.media_path:
             raise OutboundValidationError("media_path must be uploaded (media_id) or linked before sending")
         payload = self.build_payload(message)
         body = self._call_json("POST", self._url(*SEND_PATH.split("/")), "send", json=payload)
-        message_id = _text(body.get("id"))
+        message_id = _text(body.get("wamid")) or _text(body.get("id"))
         if not message_id:
             raise _failure("malformed send response: no id", "malformed_response", raw=body)
         return SendResult(provider_message_id=message_id, raw=body)

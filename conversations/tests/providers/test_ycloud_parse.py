@@ -408,7 +408,6 @@ STATUS_CASES: list[tuple[str, dict[str, Any]]] = [
     (
         "status__failed_balance",
         {
-            "provider_message_id": "65f1a2b3c4d5e6f708192a4c",
             "status": "failed",
             "timestamp": datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC),
             "error_code": "BALANCE_INSUFFICIENT",
@@ -419,7 +418,6 @@ STATUS_CASES: list[tuple[str, dict[str, Any]]] = [
     (
         "status__failed_131047",
         {
-            "provider_message_id": "65f1a2b3c4d5e6f708192a5d",
             "status": "failed",
             "error_code": "131047",
             "error_title": "(#131047) Re-engagement message",
@@ -436,7 +434,7 @@ def test_status_fixture_gives_one_status_update(fixture: str, expected: dict[str
     assert isinstance(event, StatusUpdate)
     message = load_fixture("ycloud", fixture)["whatsappMessage"]
     defaults = {
-        "provider_message_id": SENT_MESSAGE,
+        "provider_message_id": message["wamid"],  # the wamid, as our send stored it
         "channel_external_id": BUSINESS,
         "recipient_id": LAURA,
         "callback_data": "msg-4812",
@@ -460,10 +458,11 @@ def test_unknown_status_value_is_passed_on_and_reported() -> None:
     event["whatsappMessage"]["status"] = "deleted"
     result = YCloudProvider.parse(event)
     (status,) = result.events
+    sent_wamid = event["whatsappMessage"]["wamid"]
     assert isinstance(status, StatusUpdate) and status.status == "deleted"
     assert status.timestamp == datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)  # updateTime
     assert result.problems == [
-        f"event evt_sT4tus0000000002.whatsappMessage: unknown status 'deleted' for {SENT_MESSAGE}; passed on as-is"
+        f"event evt_sT4tus0000000002.whatsappMessage: unknown status 'deleted' for {sent_wamid}; passed on as-is"
     ]
 
 

@@ -186,7 +186,7 @@ def test_send_posts_ycloud_json_to_direct_send(
     assert request["headers"]["x-api-key"] == "TEST"
     assert "authorization" not in request["headers"]
     assert request["headers"]["content-type"] == "application/json"
-    assert result.provider_message_id == request["id"]  # YCloud's id: what its status webhooks name
+    assert result.provider_message_id == request["wamid"]  # the wamid: what quotes and status webhooks name
     assert result.raw["wamid"] == request["wamid"]
 
 
@@ -320,7 +320,7 @@ def test_send_errors_are_classified(
     )
     assert error.message.startswith("send failed: ")
     assert error.raw["error"]["status"] == status
-    assert ycloud.send(text()).provider_message_id == fake_ycloud.sent[0]["id"]  # only the next one failed
+    assert ycloud.send(text()).provider_message_id == fake_ycloud.sent[0]["wamid"]  # only the next one failed
 
 
 def test_metas_refusal_is_reported_with_its_details(ycloud: YCloudProvider, fake_ycloud: FakeYCloud) -> None:
