@@ -175,6 +175,11 @@ DEMO_CHATS = [
     ("573004445566", "Carlos Pérez", "asesor", "human", ["quiero hablar con un asesor"], ["soporte"]),
     ("573007778899", "María Ruiz", "medidas", "bot", ["cotizar", "2,4 x 0,6 m"], ["ventas"]),
 ]
+# Customers writing from Instagram and Facebook through a Chatwoot inbox: (contact id, name, platform, texts).
+DEMO_SOCIAL_CHATS = [
+    ("9001", "Valentina Ríos", "instagram", ["hola! vi la mesada de cuarzo en su perfil 😍", "¿cuánto cuesta?"]),
+    ("9002", "Martín Salazar", "facebook", ["Buenas, ¿hacen instalación en Medellín?"]),
+]
 
 
 @transaction.atomic
@@ -261,6 +266,41 @@ def demo_load(*, with_ai: bool = True) -> dict[str, int]:
     return counts
 
 
+def _demo_social_load(now: Any) -> None:
+    """An Instagram and a Facebook chat on a demo Chatwoot inbox (it has no credentials: replies wait for them)."""
+    inbox, _ = Channel.objects.get_or_create(
+        provider="chatwoot", external_id="1", defaults={"name": "Instagram / Facebook demo"}
+    )
+    for i, (contact_id, name, platform, texts) in enumerate(DEMO_SOCIAL_CHATS):
+        contact, _ = Contact.objects.get_or_create(
+            provider="chatwoot", external_id=contact_id, defaults={"profile_name": name}
+        )
+        conversation, created = Conversation.objects.get_or_create(
+            contact=contact,
+            channel=inbox,
+            defaults={"step": "inicio", "platform": platform, "provider_thread_id": str(100 + i)},
+        )
+        if not created:
+            continue
+        at = now - timedelta(minutes=12 * (i + 1))
+        for n, text in enumerate(texts):
+            Message.objects.create(
+                conversation=conversation,
+                direction="in",
+                kind="text",
+                text=text,
+                provider="chatwoot",
+                provider_message_id=f"demo.{contact_id}.{n}",
+                status="received",
+                processing_state="done",
+                provider_timestamp=at,
+            )
+        conversation.last_activity_at = conversation.last_inbound_at = at
+        conversation.last_message_preview = texts[-1][:200]
+        conversation.unread_count = len(texts)
+        conversation.save()
+
+
 @transaction.atomic
 def _demo_rows_load() -> dict[str, int]:
     roles = demo_flow_load()
@@ -302,6 +342,7 @@ def _demo_rows_load() -> dict[str, int]:
                 ChatRole.objects.get_or_create(
                     conversation=conversation, role=roles[kw], defaults={"assigned_by": "demo"}
                 )
+    _demo_social_load(now)
     return {
         "rules": Rule.objects.count(),
         "roles": Role.objects.count(),

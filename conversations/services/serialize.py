@@ -299,10 +299,13 @@ def messages_data(messages: Iterable[Message]) -> list[dict[str, Any]]:
 
 
 def contact_data(contact: Any) -> dict[str, Any]:
-    phone = contact.phone or contact.external_id
+    # A WhatsApp id is the customer's number; an Instagram or Facebook id (through Chatwoot) is no number.
+    provider_cls = PROVIDERS.get(contact.provider)
+    whatsapp = provider_cls is None or provider_cls.platform == "whatsapp"
+    phone = contact.phone or (contact.external_id if whatsapp else "")
     return {
         "id": contact.pk,
-        "name": contact.alias or contact.profile_name or phone,
+        "name": contact.alias or contact.profile_name or phone or contact.external_id,
         "alias": contact.alias,
         "profile_name": contact.profile_name,
         "phone": phone,
