@@ -246,7 +246,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "attention",
         "last_activity_at",
     )
-    list_filter = (TestChatFilter, "status", "bot_paused", "needs_attention", "channel", "roles")
+    list_filter = (TestChatFilter, "status", "bot_paused", "needs_attention", "channel", "platform", "roles")
     search_fields = ("contact__external_id", "contact__profile_name", "contact__alias", "step")
     list_select_related = ("contact", "channel")
     raw_id_fields = ("contact",)

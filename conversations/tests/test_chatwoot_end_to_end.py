@@ -194,3 +194,27 @@ def test_a_voice_note_sent_as_a_file_is_a_voice_note_downloaded_with_the_token(
     message = wait_for(lambda: Message.objects.filter(direction="in", media_state="stored").first(), timeout=20)
     assert message.kind == "audio"
     assert chatwoot.downloads and chatwoot.downloads[0]["headers"].get("api_access_token") == "CW-API"
+
+
+def test_an_agent_s_picture_goes_to_chatwoot_attached_to_the_message(
+    chatwoot: FakeChatwoot, celery_live_worker: Any, settings: Any, tmp_path: Any
+) -> None:
+    from accounts.models import User
+    from conversations.services.agent_send import agent_send_attachment
+    from conversations.tests.media_support import JPEG
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    post(chatwoot.webhooks.incoming_text("¿me mandas una foto?"))
+    conversation = wait_for(lambda: Conversation.objects.filter(provider_thread_id="42").first())
+    chatwoot.reset()
+    agent = User.objects.create_user(username="marta", password="x-12345678", is_staff=True)
+    message = agent_send_attachment(
+        conversation=conversation, user=agent, content=JPEG, filename="mesa.jpg", caption="Así queda en roble"
+    )
+    sent = chatwoot.wait_for_sent(1, timeout=15)
+    assert sent[0]["conversation_id"] == "42"
+    assert sent[0]["form"]["content"] == "Así queda en roble"
+    (filename, content, mime) = sent[0]["files"][0]
+    assert content == JPEG and mime == "image/jpeg" and filename.endswith(".jpg")
+    wait_for(lambda: Message.objects.get(pk=message.pk).status == "sent")
+    assert Message.objects.get(pk=message.pk).provider_message_id == str(sent[0]["id"])

@@ -192,3 +192,22 @@ def test_a_number_nobody_configured_is_kept_and_the_admin_says_what_is_missing(
     assert answer.status_code == 200
     assert "E.164" in answer.content.decode()
     assert not Channel.objects.filter(external_id="ventas").exists()
+
+
+def test_an_agent_s_picture_is_uploaded_to_ycloud_then_sent_by_its_id(
+    ycloud: FakeYCloud, celery_live_worker: Any, settings: Any, tmp_path: Any
+) -> None:
+    from accounts.models import User
+    from conversations.services.agent_send import agent_send_attachment
+    from conversations.tests.media_support import JPEG
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    deliver(ycloud, ycloud.inbound_text_event("¿me mandas una foto?", to=BUSINESS))
+    conversation = wait_for(lambda: Conversation.objects.first())
+    agent = User.objects.create_user(username="marta", password="x-12345678", is_staff=True)
+    before = len(ycloud.sent)
+    agent_send_attachment(conversation=conversation, user=agent, content=JPEG, filename="mesa.jpg", caption="Roble")
+    sent = wait_for(lambda: [s for s in ycloud.sent[before:] if s["json"]["type"] == "image"], timeout=15)
+    (upload,) = ycloud.uploads
+    assert upload["number"] == BUSINESS and upload["content"] == JPEG
+    assert sent[0]["json"]["image"] == {"id": upload["media_id"], "caption": "Roble"}

@@ -121,8 +121,8 @@ def _file_payload(message: OutboundMessage) -> dict[str, Any]:
     """A local file goes inline (multipart); a link is sent as text, since downloading is not our job here."""
     _check_text("caption", message.caption, required=False)
     if message.media_path:
-        if not os.path.isabs(message.media_path):
-            raise OutboundValidationError(f"media_path {message.media_path!r} must be an absolute path")
+        # Validated when queued (a stored file's name under MEDIA_ROOT); the delivery step makes it the
+        # absolute path `send` opens (outbound_media, `sends_files_inline`).
         filename = message.filename or os.path.basename(message.media_path)
         mime_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         attachment = {"path": message.media_path, "filename": filename, "mime_type": mime_type}

@@ -5,6 +5,7 @@ Instagram / Messenger and the pacing of posts to one inbox."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from contextlib import ExitStack
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from conversations.providers.base import (
     MediaFile,
     MediaRef,
     OutboundMessage,
+    OutboundValidationError,
     ParseResult,
     Provider,
     ProviderError,
@@ -179,6 +181,10 @@ class ChatwootProvider(Provider):
     def send(self, message: OutboundMessage) -> SendResult:
         """Post `message` in its Chatwoot conversation; the created message's id (what echoes and updates carry)."""
         payload = self.build_payload(message)
+        if message.media_path and not os.path.isabs(message.media_path):
+            raise OutboundValidationError(
+                f"media_path {message.media_path!r} must be an absolute path (the delivery step resolves it)"
+            )
         if not message.thread_id.strip():
             raise ProviderError(
                 "This message has no Chatwoot conversation to post in: replies go to the conversation the "
