@@ -122,7 +122,7 @@ class ChannelAdmin(WriteOnlySecretsAdmin, admin.ModelAdmin):
     readonly_fields = ("configuration", "webhook_url")
     fieldsets = (
         (None, {"fields": ("name", "provider", "external_id", "display_phone_number", "is_active", "needs_setup")}),
-        (_("Setup"), {"fields": ("configuration", "webhook_url")}),
+        (_("Connection"), {"fields": ("configuration", "webhook_url")}),
         (_("Provider details"), {"fields": ("business_account_id", "base_url", "account_id")}),
         (
             _("Credentials (encrypted at rest; empty = use the environment)"),
@@ -187,7 +187,8 @@ class ChannelAdmin(WriteOnlySecretsAdmin, admin.ModelAdmin):
         if not path:
             return _("This provider receives no webhooks.")
         request = _admin_request.get()
-        url = request.build_absolute_uri(path) if request is not None else path
+        where, _sep, query = path.partition("?")  # the query is shown as typed, not percent-encoded
+        url = (request.build_absolute_uri(where) if request is not None else where) + (f"?{query}" if query else "")
         return format_html(
             '<code>{}</code><div class="help">{}</div>',
             url,
@@ -197,7 +198,10 @@ class ChannelAdmin(WriteOnlySecretsAdmin, admin.ModelAdmin):
     def change_view(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         token = _admin_request.set(request)  # the webhook URL is shown with this site's own address
         try:
-            return super().change_view(request, *args, **kwargs)
+            response = super().change_view(request, *args, **kwargs)
+            if hasattr(response, "render"):
+                response.render()  # the read-only fields are drawn now, while the request is known
+            return response
         finally:
             _admin_request.reset(token)
 

@@ -150,3 +150,51 @@ def test_a_whatsapp_and_an_instagram_customer_in_one_console_each_answered_throu
     page.select_option("[data-filter-channel]", value="")
     expect(laura).to_be_visible(timeout=TIMEOUT)
     assert errors == []
+
+
+def test_the_admin_says_what_a_chatwoot_or_ycloud_channel_lacks_and_where_its_webhook_goes(
+    live_server: Any,
+    page: Any,  # noqa: F811
+    settings: Any,
+) -> None:
+    from pathlib import Path
+
+    from whatsapp_ia.tests.admin_pages import visible_texts
+    from whatsapp_ia.tests.test_admin_site import english_leftovers
+
+    shots = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    settings.CHATWOOT_URL = settings.CHATWOOT_API_TOKEN = settings.CHATWOOT_WEBHOOK_SECRET = ""
+    inbox = Channel.objects.create(name="Instagram Acme", provider="chatwoot", external_id="12")
+    number = Channel.objects.create(
+        name="WhatsApp YCloud", provider="ycloud", external_id=BUSINESS, access_token="k", app_secret="whsec_x"
+    )
+    User.objects.create_superuser(username="root", password="admin-pass-123")
+    page.goto(live_server.url + "/accounts/login/?next=/admin/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", "admin-pass-123")
+    page.get_by_role("button", name="Iniciar sesión").click()
+    page.wait_for_url(live_server.url + "/admin/")
+
+    page.goto(f"{live_server.url}/admin/conversations/channel/{inbox.pk}/change/")
+    problems = page.locator(".channel-problems li")
+    expect(problems.first).to_be_visible()
+    texts = problems.all_inner_texts()
+    assert any("CHATWOOT_API_TOKEN" in t for t in texts) and any("CHATWOOT_URL" in t for t in texts)
+    assert any("CHATWOOT_WEBHOOK_SECRET" in t for t in texts)
+    expect(page.locator(".field-webhook_url code")).to_contain_text("/webhooks/chatwoot/?token=")
+    assert english_leftovers(visible_texts(page.content())) == []
+    page.screenshot(path=str(shots / "admin-channel-chatwoot-es.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/admin/conversations/channel/{number.pk}/change/")
+    expect(page.locator(".channel-ready")).to_contain_text("Listo")
+    expect(page.locator(".field-webhook_url code")).to_have_text(live_server.url + "/webhooks/ycloud/")
+    page.screenshot(path=str(shots / "admin-channel-ycloud-es.png"), full_page=True)
+
+    # The list says at a glance which channels are ready.
+    page.goto(f"{live_server.url}/admin/conversations/channel/")
+    ready = page.locator("tr", has_text="WhatsApp YCloud").locator("td.field-ready img")
+    expect(ready).to_have_attribute("alt", "True")
+    expect(page.locator("tr", has_text="Instagram Acme").locator("td.field-ready img")).to_have_attribute(
+        "alt", "False"
+    )
