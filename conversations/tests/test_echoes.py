@@ -161,3 +161,25 @@ def test_an_unmatched_echo_waits_while_a_reply_of_ours_is_being_sent_then_is_kep
     # Our send answered with that id meanwhile: the next look recognises it as ours.
     Message.objects.filter(provider_message_id__isnull=True).update(provider_message_id="9009", status="sent")
     assert echoes.echo_apply(provider="chatwoot", event=event, final=False) == echoes.OURS
+
+
+def test_a_delivery_whose_echo_waits_is_parsed_again_and_the_last_try_keeps_it(
+    chat: Conversation, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    """Through the delivery path: the echo waits (retried like an early status), then is kept on the last try."""
+    import json
+
+    from conversations.fakes.chatwoot import ChatwootWebhooks
+    from conversations.services.ingest import STATUS_RETRY_DELAYS, delivery_process, delivery_record
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    reply(chat, status="sending", text="Elegí una opción")
+    hooks = ChatwootWebhooks(inbox_id=int(INBOX), contact_id=int(CONTACT), conversation_id=42)
+    payload = hooks.agent_reply("Hola, soy Marta", message_id=9010)
+    delivery = delivery_record(provider="chatwoot", body=json.dumps(payload).encode(), headers={}, signature_ok=True)
+    with django_capture_on_commit_callbacks() as callbacks:
+        delivery_process(delivery_id=delivery.pk)
+    assert len(callbacks) == 1  # parsed again later
+    assert not Message.objects.filter(provider_message_id="9010").exists()
+    delivery_process(delivery_id=delivery.pk, attempt=len(STATUS_RETRY_DELAYS))
+    assert Message.objects.get(provider_message_id="9010").text == "Hola, soy Marta"
