@@ -70,13 +70,14 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # before any message
 class Chart:
     """How the page draws a metric: a Chart.js type, the column that labels, the columns drawn."""
 
-    type: str  # "bar", "line", "doughnut", "hbar"
-    label: str
+    type: str  # "bar", "line", "doughnut", "hbar" (horizontal bars), "week" (one line per weekday)
+    label: str | tuple[str, ...]  # one column, or several shown joined
     values: tuple[str, ...]
     stacked: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "label": self.label, "values": list(self.values), "stacked": self.stacked}
+        label = self.label if isinstance(self.label, str) else list(self.label)
+        return {"type": self.type, "label": label, "values": list(self.values), "stacked": self.stacked}
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ def _labelled(choices: Any, counts: dict[str, int], *, keep_empty: bool = False)
 
 
 def messages_per_day(scope: Scope) -> MetricResult:
+    """Messages per day of the range (business days), customers' and replies apart; every day listed."""
     f = scope.filters
     counts = (
         scope.messages()
@@ -181,6 +183,7 @@ def messages_per_hour(scope: Scope) -> MetricResult:
 
 
 def directions(scope: Scope) -> MetricResult:
+    """Messages received from customers (in) and sent to them (out)."""
     counts = dict(scope.messages().values("direction").annotate(n=Count("id")).values_list("direction", "n"))
     rows = _labelled(Direction.choices, counts, keep_empty=True)
     total = sum(counts.values())
@@ -192,6 +195,7 @@ def directions(scope: Scope) -> MetricResult:
 
 
 def message_types(scope: Scope) -> MetricResult:
+    """Messages by type (text, interactive reply, image, audio...), most frequent first."""
     counts = dict(scope.messages().values("kind").annotate(n=Count("id")).values_list("kind", "n"))
     rows = sorted(_labelled(MessageKind.choices, counts), key=lambda r: (-r[2], r[0]))
     return MetricResult(("kind", "label", "messages"), rows, {"types": len(rows)})
@@ -361,10 +365,12 @@ def first_response_times(scope: Scope) -> QuerySet[Message]:
 
 
 def first_response(scope: Scope) -> MetricResult:
+    """Agents' first responses in the range by how long the customer waited, with the median and p90."""
     return _durations(first_response_times(scope), "wait", RESPONSE_BUCKETS, "responses")
 
 
 def resolution(scope: Scope) -> MetricResult:
+    """Chats closed in the range: from the first customer message after the previous closing to the closing."""
     f = scope.filters
     closings = ConversationClosing.objects.filter(
         closed_at__gte=f.since, closed_at__lt=f.until, conversation_id__in=scope.conversations().values("pk")
@@ -513,7 +519,7 @@ METRICS: dict[str, Metric] = {
             "top_numbers",
             _("Top numbers"),
             _("The contacts with the most messages."),
-            Chart("hbar", "number", ("inbound", "outbound"), stacked=True),
+            Chart("hbar", ("name", "number"), ("inbound", "outbound"), stacked=True),
             top_numbers,
             (),
         ),
@@ -571,7 +577,7 @@ METRICS: dict[str, Metric] = {
         ),
         Metric(
             "ai_answers",
-            _("AI answers"),
+            _("The AI's answers"),
             _("The catalog AI's answers per day, those that fell back and those from the cache."),
             Chart("line", "day", ("answers", "fallbacks", "cached")),
             ai_answers,
@@ -592,7 +598,7 @@ METRICS: dict[str, Metric] = {
             "delivery_failures",
             _("Delivery failures"),
             _("Replies the provider did not deliver, by its error."),
-            Chart("hbar", "error_code", ("messages",)),
+            Chart("hbar", ("error_code", "reason"), ("messages",)),
             delivery_failures,
             (Figure("failed", "number", _("failed")), Figure("failure_rate", "percent", _("of replies"))),
         ),
