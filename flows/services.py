@@ -180,6 +180,8 @@ def decision_apply(*, conversation: Conversation, message: Message, decision: De
             conversation.attention_reason = reason
         fields += ["needs_attention", "attention_reason"]
         notes["unmatched"] = decision.unmatched
+        if decision.unmatched:  # where the flow lost the customer: the dashboard counts them by step
+            notes["step"] = decision.next_step
     conversation_save(conversation, fields)  # with the turn's other writes of the row, when in a turn
     if moved:
         conversation_state_broadcast(conversation)
