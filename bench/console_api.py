@@ -132,11 +132,12 @@ def generate(conversations: int, per_chat: int) -> dict[str, Any]:
             "conversations",
             f"INSERT INTO {conv_t} (contact_id, channel_id, step, status, bot_paused, assigned_to_id, unread_count,"
             " needs_attention, attention_reason, last_activity_at, last_inbound_at, last_message_preview,"
-            " created_at, updated_at)"
+            " platform, provider_thread_id, created_at, updated_at)"
             f" SELECT c.id, %s, 'inicio', {_elt(statuses, 'c.id * 7')}, 0, NULL,"
             " IF(c.id % 7 = 0, 1 + c.id % 4, 0), c.id % 23 = 0, IF(c.id % 23 = 0, 'unmatched', ''),"
             " %s - INTERVAL (c.id * 7919) % 7776000 SECOND, %s - INTERVAL (c.id * 7919) % 7776000 SECOND,"
-            f" CONCAT({_elt(WORDS, 'c.id')}, ' ', {_elt(WORDS, 'c.id DIV 3')}), %s, %s FROM {contact_t} c",
+            f" CONCAT({_elt(WORDS, 'c.id')}, ' ', {_elt(WORDS, 'c.id DIV 3')}), 'whatsapp', '', %s, %s"
+            f" FROM {contact_t} c",
             [channel.pk, now, now, now, now],
         )
         role_ids = [r.pk for r in roles]
@@ -154,10 +155,11 @@ def generate(conversations: int, per_chat: int) -> dict[str, Any]:
             f"INSERT INTO {msg_t} (conversation_id, direction, kind, text, caption, data, media_file, media_mime,"
             " media_provider_id, media_original_url, media_state, media_error, media_checksum_mismatch,"
             " transcription, image_description, provider, provider_message_id, reply_to_provider_id, status,"
-            " error_code, error_message, processing_state, attempts, awaiting_ai, raw, created_at, updated_at)"
+            " error_code, error_message, processing_state, attempts, awaiting_ai, enrichment_state,"
+            " enrichment_reason, raw, created_at, updated_at)"
             f" SELECT c.id, IF(s.seq % 2 = 1, 'in', 'out'), 'text', {text}, '', '{{}}', '', '', '', '', '', '', 0,"
             " '', '', 'meta', CONCAT('wamid.', c.id, '.', s.seq), '', IF(s.seq % 2 = 1, 'received', 'read'),"
-            " '', '', 'done', 0, 0, '{}',"
+            " '', '', 'done', 0, 0, '', '', '{}',"
             " c.last_activity_at - INTERVAL (%s - s.seq) * 97 SECOND,"
             " c.last_activity_at - INTERVAL (%s - s.seq) * 97 SECOND"
             f" FROM {conv_t} c JOIN seq_1_to_{per_chat} s",
