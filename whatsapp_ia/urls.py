@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("conversations.api.urls")),
+    path("export/", include("conversations.urls_export")),
     path("", include("conversations.urls")),
 ]
 
