@@ -109,7 +109,7 @@ def conversation_number_export(
     stamp = f"{timezone.localtime(timezone=timezone.get_default_timezone()):%Y%m%d-%H%M}"
     safe_number = "".join(ch for ch in number if ch.isalnum())[:40] or "contact"
     if file_format == "csv":
-        chunks = export.csv_chunks(export.conversations_message_batches(conversations))
+        chunks = export.csv_chunks(export.conversations_message_batches(c.pk for c in conversations))
         return streaming_export_response(
             request, chunks, content_type=CSV_TYPE, filename=f"conversation-{safe_number}-{stamp}.csv"
         )

@@ -253,7 +253,7 @@ class ConversationExportApi(ConsoleApi):
         conversation = self.conversation(conversation_id)
         file_format = _validated(inputs.ExportInput, request.query_params)["format"]
         if file_format == "csv":
-            chunks = export.csv_chunks(export.conversations_message_batches([conversation]))
+            chunks = export.csv_chunks(export.conversations_message_batches([conversation.pk]))
             content_type = views_export.CSV_TYPE
         else:
             chunks, content_type = export.conversation_json_chunks(conversation), views_export.JSON_TYPE

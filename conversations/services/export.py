@@ -264,11 +264,11 @@ def message_batches(messages: QuerySet[Message], *, chats: _Chats | None = None)
         last = (batch[-1][2], batch[-1][0])
 
 
-def conversations_message_batches(conversations: Iterable[Conversation]) -> Iterator[list[dict[str, Any]]]:
+def conversations_message_batches(conversation_ids: Iterable[int]) -> Iterator[list[dict[str, Any]]]:
     """Every message of each chat in turn (each chat oldest first)."""
     chats = _Chats()
-    for conversation in conversations:
-        yield from message_batches(Message.objects.filter(conversation_id=conversation.pk), chats=chats)
+    for conversation_id in conversation_ids:
+        yield from message_batches(Message.objects.filter(conversation_id=conversation_id), chats=chats)
 
 
 # --------------------------------------------------------------------------- writers
@@ -318,7 +318,7 @@ def conversation_json_chunks(conversation: Conversation) -> Iterator[bytes]:
         '{"conversation": ' + _json(_conversation_header(conversation)) + ',\n"exported_at": '
         + _json(timezone.localtime(timezone=timezone.get_default_timezone()).isoformat()) + ',\n"messages": [\n'
     ).encode("utf-8")  # fmt: skip
-    for part in _json_messages(conversations_message_batches([conversation])):
+    for part in _json_messages(conversations_message_batches([conversation.pk])):
         yield part.encode("utf-8")
     yield b"\n]}\n"
 
