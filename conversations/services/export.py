@@ -89,6 +89,8 @@ EXPORT_COLUMNS = (
 )
 CSV_COLUMNS = EXPORT_COLUMNS
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST = frozenset(_FORMULA_START)
+_LIST_COLUMNS = tuple(i for i, column in enumerate(EXPORT_COLUMNS) if column == "roles")
 # What one statement reads; also what the writers turn into one chunk of bytes.
 DEFAULT_CHUNK_ROWS = 2000
 # Chats whose columns are remembered between chunks (a date-range export meets many).
@@ -284,8 +286,20 @@ def csv_chunks(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
     for batch in batches:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows([csv_cell(row[column]) for column in CSV_COLUMNS] for row in batch)
+        writer.writerows(_csv_row(row) for row in batch)
         yield buffer.getvalue().encode("utf-8")
+
+
+def _csv_row(row: dict[str, Any]) -> list[Any]:
+    """csv_cell over a row, inlined (34 million cells for a million messages): None is written empty by csv,
+    numbers as they are, a text starting like a formula gets its apostrophe, the list of roles is joined."""
+    cells = [
+        "'" + value if value.__class__ is str and value[:1] in _FORMULA_FIRST else value
+        for value in map(row.__getitem__, CSV_COLUMNS)
+    ]
+    for index in _LIST_COLUMNS:
+        cells[index] = csv_cell(cells[index])
+    return cells
 
 
 def _conversation_header(conversation: Conversation) -> dict[str, Any]:
