@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -139,6 +140,7 @@ class MessageExportAdmin(admin.ModelAdmin):
             "page": _progress(export),
             "progress_url": reverse("admin:analytics_messageexport_progress", args=[export.pk]),
             "poll_seconds": POLL_SECONDS,
+            "time_zone": settings.TIME_ZONE,  # the business's days
             "can_retry": self.has_add_permission(request) and message_export_can_retry(export=export),
         }
         return TemplateResponse(request, "admin/analytics/messageexport/progress.html", context)
