@@ -94,9 +94,11 @@ def test_progress_is_saved_after_every_chunk(business_days: dict[str, Channel], 
     with CaptureQueriesContext(connection) as queries:
         message_export_run(export_id=export.pk)
 
-    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "analytics_messageexport"')]
-    progress = [sql for sql in updates if '"rows_done" = ' in sql and '"status"' not in sql]
-    seen = [int(sql.split('"rows_done" = ')[1].split(",")[0]) for sql in progress]
+    quote = connection.ops.quote_name
+    table, rows_done = quote(MessageExport._meta.db_table), quote("rows_done")
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith(f"UPDATE {table}")]
+    progress = [sql for sql in updates if f"{rows_done} = " in sql and quote("status") not in sql]
+    seen = [int(sql.split(f"{rows_done} = ")[1].split(",")[0]) for sql in progress]
     assert seen == [2, 4, 5]
 
 

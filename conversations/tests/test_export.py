@@ -182,7 +182,8 @@ def test_a_long_chat_is_read_in_chunks_not_at_once(laura: Conversation, settings
     with CaptureQueriesContext(connection) as queries:
         chunks = list(response.streaming_content)
 
-    message_reads = [q["sql"] for q in queries.captured_queries if 'FROM "conversations_message"' in q["sql"]]
+    table = f"FROM {connection.ops.quote_name(Message._meta.db_table)}"
+    message_reads = [q["sql"] for q in queries.captured_queries if table in q["sql"]]
     assert len(message_reads) == -(-total // 50)  # one statement per chunk of 50 rows ...
     assert all("LIMIT 50" in sql for sql in message_reads)  # ... each reading at most 50
     assert len(chunks) == 1 + len(message_reads)  # the header, then one chunk of bytes per statement
