@@ -15,7 +15,7 @@ Two steps, both run by bench/dashboard_api.sh:
   p50/p95/p99 per endpoint and PASS when every p95 is under 500 ms (the issue's target).
 """
 
-# ruff: noqa: S608, S106 - bulk SQL of the benchmark's own constants; throwaway users on a throwaway database
+# ruff: noqa: S608 - bulk SQL of the benchmark's own constants; throwaway users on a throwaway database
 from __future__ import annotations
 
 import argparse
@@ -113,7 +113,10 @@ def metric_names(port: int, token: str) -> list[str]:
 def measure(port: int, data: dict[str, Any], requests: int, warmup: int) -> list[dict[str, Any]]:
     rows = []
     names = metric_names(port, data["tokens"]["superuser"])
-    scenarios = [("last 30 days", "superuser", ""), (f"role={data['role_id']}", "sales_agent", f"?role={data['role_id']}")]
+    scenarios = [
+        ("last 30 days", "superuser", ""),
+        (f"role={data['role_id']}", "sales_agent", f"?role={data['role_id']}"),
+    ]
     for name in names:
         for label, user, query in scenarios:
             token = data["tokens"][user]

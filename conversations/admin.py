@@ -461,3 +461,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 from conversations.admin_templates import channels_sync_templates  # noqa: E402
 
 ChannelAdmin.actions = [*(ChannelAdmin.actions or []), channels_sync_templates]
+
+# Exports of the selection (issue 17): CSV streamed, Excel through a temporary file.
+from conversations.admin_export import CONVERSATION_EXPORT_ACTIONS, MESSAGE_EXPORT_ACTIONS  # noqa: E402
+
+ConversationAdmin.actions = [*(ConversationAdmin.actions or []), *CONVERSATION_EXPORT_ACTIONS]
+MessageAdmin.actions = [*(MessageAdmin.actions or []), *MESSAGE_EXPORT_ACTIONS]

@@ -70,6 +70,7 @@ SECTIONS: tuple[Section, ...] = (
             "conversations.Message",
             "accounts.ChatRole",
             "conversations.MessageTemplate",
+            "analytics.MessageExport",
         ),
     ),
     Section(

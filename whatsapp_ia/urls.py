@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("conversations.api.urls")),
     path("", include("analytics.urls")),  # /tablero/ and /api/metrics/
+    path("export/", include("conversations.urls_export")),
     path("", include("conversations.urls")),
 ]
 

@@ -11,7 +11,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.http import Http404, HttpResponse
+from django.http import Http404
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -26,6 +27,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from conversations import views_export
 from conversations.api import serializers as inputs
 from conversations.api.pagination import conversations_page, messages_page
 from conversations.models import Channel, Conversation, Message
@@ -245,18 +247,22 @@ class ConversationExportApi(ConsoleApi):
         return JSONRenderer(), JSONRenderer.media_type
 
     @extend_schema(parameters=[OpenApiParameter("format", str, enum=["json", "csv"])], responses=OpenApiTypes.BINARY)
-    def get(self, request: Request, conversation_id: int) -> HttpResponse:
-        """The whole chat as a file: JSON (the API's shapes) or CSV for Excel (UTF-8 with BOM)."""
+    def get(self, request: Request, conversation_id: int) -> HttpResponseBase:
+        """The whole chat as a file, streamed: JSON or CSV for Excel (UTF-8 with BOM); the same rows as
+        /export/conversation/<number> (conversations.services.export)."""
         conversation = self.conversation(conversation_id)
         file_format = _validated(inputs.ExportInput, request.query_params)["format"]
         if file_format == "csv":
-            body, content_type = export.conversation_export_csv(conversation), "text/csv; charset=utf-8"
+            chunks = export.csv_chunks(export.conversations_message_batches([conversation.pk]))
+            content_type = views_export.CSV_TYPE
         else:
-            body, content_type = export.conversation_export_json(conversation), "application/json; charset=utf-8"
-        response = HttpResponse(body.encode("utf-8"), content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="{export.export_filename(conversation, file_format)}"'
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+            chunks, content_type = export.conversation_json_chunks(conversation), views_export.JSON_TYPE
+        return views_export.streaming_export_response(
+            request._request,  # the HttpRequest (WSGI or ASGI) that DRF wraps
+            chunks,
+            content_type=content_type,
+            filename=export.export_filename(conversation, file_format),
+        )
 
 
 class QuickReplyListApi(ConsoleApi):

@@ -29,6 +29,7 @@ __all__ = [
     "message_event_data",
     "message_file_name",
     "message_media_url",
+    "message_origin",
     "messages_data",
     "user_brief",
 ]
@@ -113,13 +114,20 @@ def _template(data: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _origin(message: Message, data: Mapping[str, Any], rule_id: Any, sent_by_id: Any) -> str:
-    if message.direction == "in":
+    return message_origin(
+        direction=message.direction, kind=message.kind, data=data, rule_id=rule_id, sent_by_id=sent_by_id
+    )
+
+
+def message_origin(*, direction: str, kind: str, data: Mapping[str, Any], rule_id: Any, sent_by_id: Any) -> str:
+    """Who wrote a message: customer, agent, rule, ai, system or outside (the exports read it from plain rows)."""
+    if direction == "in":
         return "customer"
     if sent_by_id:
         return "agent"
     if rule_id:
         return "rule"
-    if message.kind == "system":
+    if kind == "system":
         return "system"
     if "ai_log" in data:  # an AI answer stored before the responder said so in "origin"
         return "ai"

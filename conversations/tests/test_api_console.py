@@ -507,13 +507,15 @@ def test_export_json_and_csv_hold_every_message_and_csv_is_excel_and_formula_saf
     bad = api.get(f"/api/conversations/{chat.pk}/export/?format=xml")
 
     assert as_json.status_code == 200 and as_json["Content-Disposition"].startswith("attachment;")
-    exported = json.loads(as_json.content)
+    exported = json.loads(as_json.getvalue())  # streamed
     assert exported["conversation"]["id"] == chat.pk
     assert [m["text"] for m in exported["messages"]][-3:] == ['=HYPERLINK("http://x")', "@SUM(A1)", "Ñandú, café ☕"]
     assert len(exported["messages"]) == 4
     assert as_csv["Content-Type"] == "text/csv; charset=utf-8"
-    assert as_csv.content.startswith(b"\xef\xbb\xbf")
-    rows = list(csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
+    assert as_json.streaming and as_csv.streaming
+    csv_body = as_csv.getvalue()
+    assert csv_body.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(io.StringIO(csv_body.decode("utf-8-sig"))))
     assert [r["text"] for r in rows] == [
         "Hola, ¿tienen cuarzo?",
         '\'=HYPERLINK("http://x")',
@@ -532,10 +534,10 @@ def test_exports_give_times_in_the_business_time_zone(api: Client, chat: Convers
 
     rows = list(
         csv.DictReader(
-            io.StringIO(api.get(f"/api/conversations/{chat.pk}/export/?format=csv").content.decode("utf-8-sig"))
+            io.StringIO(api.get(f"/api/conversations/{chat.pk}/export/?format=csv").getvalue().decode("utf-8-sig"))
         )
     )
-    exported = json.loads(api.get(f"/api/conversations/{chat.pk}/export/?format=json").content)
+    exported = json.loads(api.get(f"/api/conversations/{chat.pk}/export/?format=json").getvalue())
 
     assert rows[0]["created_at"] == "2026-03-02T08:30:00-06:00"
     assert exported["messages"][0]["created_at"] == "2026-03-02T08:30:00-06:00"

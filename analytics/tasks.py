@@ -1,0 +1,14 @@
+"""Celery tasks of the analytics app."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from analytics.services.export_jobs import message_export_run
+
+
+@shared_task(name="analytics.tasks.message_export_task", acks_late=True)
+def message_export_task(export_id: int) -> str:
+    """Write a date-range export queued by analytics.services.export_jobs.message_export_start."""
+    export = message_export_run(export_id=export_id)
+    return export.status if export is not None else "missing"

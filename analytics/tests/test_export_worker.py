@@ -1,0 +1,39 @@
+"""The date-range export through a real Celery worker (queued after the commit, run by the task)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from analytics.models import MessageExport
+from analytics.services.export_jobs import message_export_start
+from conftest import wait_for
+from conversations.models import Channel, Contact, Conversation, Message
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_writes_the_file_and_the_job_says_so(celery_live_worker: Any) -> None:
+    channel = Channel.objects.create(name="Ventas", provider="meta", external_id="106540352242922")
+    contact = Contact.objects.create(provider="meta", external_id="573001112233", profile_name="Laura")
+    chat = Conversation.objects.create(contact=contact, channel=channel, step="inicio")
+    Message.objects.bulk_create(
+        Message(conversation=chat, direction="in", text=f"mensaje {n} ¿café?", provider="meta") for n in range(250)
+    )
+    today = timezone.localdate()
+
+    export = message_export_start(date_from=today - timedelta(days=1), date_to=today, channel=channel)
+
+    wait_for(lambda: MessageExport.objects.get(pk=export.pk).status in ("done", "failed"), timeout=30)
+    export.refresh_from_db()
+    assert (export.status, export.error, export.rows_done, export.rows_total) == ("done", "", 250, 250)
+    body = (Path(settings.MEDIA_ROOT) / export.file_path).read_bytes().decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert len(rows) == 250 and rows[0]["text"] == "mensaje 0 ¿café?"
+    assert export.date_from == today - timedelta(days=1) and isinstance(export.date_to, date)
