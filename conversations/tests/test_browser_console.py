@@ -205,7 +205,12 @@ def test_an_agent_filters_by_role_and_sees_only_the_chats_of_their_roles(
     log_in(page, console_server.url, "agente", "clave-agente-123")
     names = page.locator(".chat .name")
     expect(names).to_have_count(2, timeout=TIMEOUT)
-    assert sorted(names.all_inner_texts()) == ["Laura", "Mario"]  # never the chat of a role they lack
+    # Read once their text is drawn (a CI run under load read two rows still without it); never the third chat.
+    wait_for(
+        lambda: sorted(names.all_inner_texts()) == ["Laura", "Mario"],
+        message=lambda: f"chat names: {names.all_inner_texts()}",
+    )
+    assert names.count() == 2  # never the chat of a role they lack
     assert page.locator("[data-filter-role] option").all_inner_texts() == ["Todos los roles", "Soporte", "Ventas"]
 
     page.select_option("[data-filter-role]", str(soporte.pk))
