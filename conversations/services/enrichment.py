@@ -31,6 +31,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists
 from django.utils import timezone
 
 from conversations import events
@@ -217,10 +218,33 @@ def _store_outcome(
             setattr(message, name, value)
         if state != EnrichmentState.DONE:
             _flag(message, step, reason)
+        elif step.field == "transcription" and result is not None and result.text.strip():
+            _preview_transcription(message, result.text)
         _broadcast(message)
     if elapsed is not None:
         logger.info("Message %s: %s by %s in %.2f s", message.pk, step.name, details.get("backend"), elapsed)
     return True
+
+
+def _preview_transcription(message: Message, text: str) -> None:
+    """The chat list shows what a voice note says while it is the chat's latest message (not "[audio]")."""
+    from conversations.models import Conversation
+    from conversations.services.serialize import conversation_event_data
+
+    newer = Message.objects.filter(conversation_id=message.conversation_id, pk__gt=message.pk)
+    preview = f"🎤 {' '.join(text.split())}"[:200]
+    if (
+        not Conversation.objects.filter(pk=message.conversation_id)
+        .exclude(Exists(newer))
+        .update(last_message_preview=preview)
+    ):
+        return
+    conversation = Conversation.objects.select_related("contact", "channel").get(pk=message.conversation_id)
+    events.broadcast_on_commit(
+        groups=events.groups_for(conversation),
+        name=events.CONVERSATION_UPDATED,
+        data=conversation_event_data(conversation),
+    )
 
 
 def _flag(message: Message, step: Enrichment, reason: str) -> None:

@@ -309,3 +309,24 @@ def test_two_runs_at_once_transcribe_once(conversation: Conversation, rules: Non
     assert message_enrich(message_id=note.pk) == "done"
     assert inner == ["running elsewhere"]
     assert step.runs == [note.pk]
+
+
+def test_the_chat_list_shows_what_the_latest_voice_note_says(conversation: Conversation, step: ScriptedStep) -> None:
+    note = voice_note(conversation)
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_preview="[audio]")
+    step.then(said("Quiero  cotizar\nun mesón"))
+    conversation_process(conversation_id=conversation.pk)
+    assert message_enrich(message_id=note.pk) == "done"
+    conversation.refresh_from_db()
+    assert conversation.last_message_preview == "🎤 Quiero cotizar un mesón"  # spaces and lines folded
+
+
+def test_an_older_voice_note_leaves_the_newer_message_s_preview(conversation: Conversation, step: ScriptedStep) -> None:
+    note = voice_note(conversation)
+    text(conversation, "¿y el precio?", 2)
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_preview="¿y el precio?")
+    step.then(said("Hola"))
+    conversation_process(conversation_id=conversation.pk)
+    assert message_enrich(message_id=note.pk) == "done"
+    conversation.refresh_from_db()
+    assert conversation.last_message_preview == "¿y el precio?"
