@@ -23,6 +23,12 @@ PROVIDERS: dict[str, type[Provider]] = {
 }
 
 
+def provider_platform(name: str) -> str:
+    """Where a provider's customers write from unless an event says otherwise; '' for an unknown provider."""
+    provider_cls = PROVIDERS.get(name)
+    return provider_cls.platform if provider_cls is not None else ""
+
+
 def get_provider_class(name: str) -> type[Provider]:
     """The Provider class registered as `name`; KeyError (naming the known ones) otherwise."""
     try:

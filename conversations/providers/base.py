@@ -294,6 +294,16 @@ class ProviderError(Exception):
         return f"[{self.code}] {self.message}" if self.code else self.message
 
 
+def missing_setting(what: str, variable: str = "") -> str:
+    """The admin's words for a setting a channel lacks; `variable` names the environment variable that can supply it."""
+    if variable:
+        return gettext("Missing: %(what)s (set it here, or %(variable)s in the environment).") % {
+            "what": what,
+            "variable": variable,
+        }
+    return gettext("Missing: %(what)s.") % {"what": what}
+
+
 class Provider(abc.ABC):
     """One channel's connection to a messaging provider.
 
@@ -347,11 +357,7 @@ class Provider(abc.ABC):
         for name in cls.required_credentials:
             if not getattr(config, name, ""):
                 label, variable = cls.credential_labels.get(name, (name.replace("_", " "), ""))
-                if variable:
-                    text = gettext("Missing: %(what)s (set it here, or %(variable)s in the environment).")
-                else:
-                    text = gettext("Missing: %(what)s.")
-                problems.append(text % {"what": label, "variable": variable})
+                problems.append(missing_setting(str(label), variable))
         return problems
 
     @classmethod

@@ -33,7 +33,7 @@ from conversations.models import (
     WebhookDelivery,
 )
 from conversations.models.messages import MEDIA_KINDS, STATUS_RANK
-from conversations.providers import get_provider_class
+from conversations.providers import get_provider_class, provider_platform
 from conversations.providers.base import InboundMessage, OutboundEcho, ProviderNotice, StatusUpdate, ThreadStatus
 from conversations.services import attention
 from conversations.services.channels import channel_for_inbound
@@ -672,7 +672,7 @@ def _contact_upsert(*, provider: str, event: InboundMessage) -> Contact:
 
 def _phone(provider: str, event: InboundMessage) -> str:
     """A WhatsApp customer's number from their id (wa_id: digits); Instagram and Facebook ids are no numbers."""
-    whatsapp = (event.platform or get_provider_class(provider).platform) == "whatsapp"
+    whatsapp = (event.platform or provider_platform(provider)) == "whatsapp"
     return "+" + event.contact_external_id if whatsapp and event.contact_external_id.isdigit() else ""
 
 
@@ -731,7 +731,7 @@ def _inbound_touch(conversation: Conversation, *, message: Message, now: Any, se
 def _thread_touch(conversation: Conversation, *, provider: str, event: InboundMessage) -> dict[str, Any]:
     """Where the customer writes from, and the provider's conversation replies go to, when they changed."""
     values = {
-        "platform": event.platform or get_provider_class(provider).platform,
+        "platform": event.platform or provider_platform(provider),
         "provider_thread_id": event.thread_id[:100],
     }
     changed = {name: value for name, value in values.items() if value and getattr(conversation, name) != value}

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -52,7 +53,7 @@ def _local_path(path: str) -> str:
     """The absolute path of a stored file under MEDIA_ROOT; ProviderError when it is missing or outside."""
     try:
         absolute = default_storage.path(path)
-    except Exception as exc:  # SuspiciousFileOperation (outside MEDIA_ROOT), NotImplementedError (remote storage)
+    except (SuspiciousFileOperation, NotImplementedError) as exc:  # outside MEDIA_ROOT; a remote storage
         reason = f"media file {path} cannot be attached: {exc}"
         raise ProviderError(reason, code="media_missing", transient=False) from exc
     if not default_storage.exists(path):

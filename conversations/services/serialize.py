@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 
 from conversations.models import Conversation, Message
-from conversations.providers import PROVIDERS, get_provider_class
+from conversations.providers import get_provider_class, provider_platform
 from conversations.services.enrichment_types import REASONS
 
 __all__ = [
@@ -308,8 +308,7 @@ def messages_data(messages: Iterable[Message]) -> list[dict[str, Any]]:
 
 def contact_data(contact: Any) -> dict[str, Any]:
     # A WhatsApp id is the customer's number; an Instagram or Facebook id (through Chatwoot) is no number.
-    provider_cls = PROVIDERS.get(contact.provider)
-    whatsapp = provider_cls is None or provider_cls.platform == "whatsapp"
+    whatsapp = provider_platform(contact.provider) in ("whatsapp", "")
     phone = contact.phone or (contact.external_id if whatsapp else "")
     return {
         "id": contact.pk,
@@ -334,10 +333,7 @@ def _window(conversation: Conversation, channel: Any) -> tuple[bool, datetime | 
 
 def conversation_platform(conversation: Conversation, channel: Any) -> str:
     """whatsapp | instagram | facebook: what the customer writes from (the provider's own when not recorded)."""
-    if conversation.platform:
-        return conversation.platform
-    provider_cls = PROVIDERS.get(channel.provider)
-    return provider_cls.platform if provider_cls is not None else ""
+    return conversation.platform or provider_platform(channel.provider)
 
 
 def conversation_data(conversation: Conversation, *, roles: list[Any] | None = None) -> dict[str, Any]:

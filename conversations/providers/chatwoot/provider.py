@@ -28,6 +28,7 @@ from conversations.providers.base import (
     ProviderError,
     RateLimits,
     SendResult,
+    missing_setting,
 )
 from conversations.providers.chatwoot.errors import error_from_response
 from conversations.providers.chatwoot.parse import parse_webhook
@@ -103,11 +104,7 @@ class ChatwootProvider(Provider):
         problems = super().config_problems(config)
         if not (config.verify_token or config.app_secret):
             problems.append(
-                gettext("Missing: %(what)s (set it here, or %(variable)s in the environment).")
-                % {
-                    "what": gettext("webhook token (deliveries are refused without it)"),
-                    "variable": "CHATWOOT_WEBHOOK_SECRET",
-                }
+                missing_setting(gettext("webhook token (deliveries are refused without it)"), "CHATWOOT_WEBHOOK_SECRET")
             )
         return problems
 

@@ -28,6 +28,7 @@ from conversations.providers.base import (
     RateLimits,
     SendResult,
     TemplateInfo,
+    missing_setting,
 )
 from conversations.providers.http import (
     checksum_error,
@@ -88,11 +89,7 @@ class MetaProvider(Provider):
         problems = super().config_problems(config)
         if not config.app_secret:
             problems.append(
-                gettext("Missing: %(what)s (set it here, or %(variable)s in the environment).")
-                % {
-                    "what": gettext("app secret (webhook deliveries are refused without it)"),
-                    "variable": "META_APP_SECRET",
-                }
+                missing_setting(gettext("app secret (webhook deliveries are refused without it)"), "META_APP_SECRET")
             )
         return problems
 

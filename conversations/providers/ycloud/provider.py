@@ -34,6 +34,7 @@ from conversations.providers.base import (
     RateLimits,
     SendResult,
     TemplateInfo,
+    missing_setting,
 )
 from conversations.providers.http import (
     checksum_error,
@@ -98,11 +99,7 @@ class YCloudProvider(Provider):
         problems = super().config_problems(config)
         if not config.app_secret:
             problems.append(
-                gettext("Missing: %(what)s (set it here, or %(variable)s in the environment).")
-                % {
-                    "what": gettext("webhook secret (deliveries are refused without it)"),
-                    "variable": "YCLOUD_WEBHOOK_SECRET",
-                }
+                missing_setting(gettext("webhook secret (deliveries are refused without it)"), "YCLOUD_WEBHOOK_SECRET")
             )
         return problems
 
