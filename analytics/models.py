@@ -40,6 +40,108 @@ class ConversationClosing(models.Model):
         return f"{self.conversation_id} closed {self.closed_at:%Y-%m-%d %H:%M}"
 
 
+class RollupMark(models.Model):
+    """How far the dashboard's summary tables have read the messages (one row).
+
+    Every summary row counts the messages with an id up to ``high_id`` (analytics.services.rollup);
+    the dashboard reads the messages above it straight from the message table. ``zone`` is the time
+    zone the hours were cut in: when settings.TIME_ZONE changes, the summaries are built again.
+    """
+
+    high_id = models.PositiveBigIntegerField(_("messages read up to id"), default=0)
+    zone = models.CharField(_("time zone"), max_length=64, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("dashboard summary mark")
+        verbose_name_plural = _("dashboard summary marks")
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"messages up to {self.high_id} ({self.zone})"
+
+
+class ChatHour(models.Model):
+    """One chat's messages in one hour of the business's day (its time zone): how many came in, went out,
+    and who wrote the replies. Written only by analytics.services.rollup."""
+
+    conversation = models.ForeignKey(
+        "conversations.Conversation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # The chat's channel, so that a dashboard of every chat reads no chat row (a chat never changes channel).
+    channel = models.ForeignKey("conversations.Channel", on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    hour = models.PositiveSmallIntegerField()  # 0-23, business time
+    inbound = models.PositiveIntegerField(default=0)
+    outbound = models.PositiveIntegerField(default=0)
+    replies_bot = models.PositiveIntegerField(default=0)
+    replies_ai = models.PositiveIntegerField(default=0)
+    replies_human = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [models.UniqueConstraint(fields=["conversation", "day", "hour"], name="chathour_key")]
+        indexes = [
+            models.Index(fields=["day", "conversation"], name="chathour_day_conv"),
+            models.Index(fields=["channel", "day"], name="chathour_channel_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id} {self.day} {self.hour:02d}h"
+
+
+class ChatHourKind(models.Model):
+    """One chat's messages of one type in one hour of the business's day. Written only by the rollup."""
+
+    conversation = models.ForeignKey(
+        "conversations.Conversation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # The chat's channel, so that a dashboard of every chat reads no chat row (a chat never changes channel).
+    channel = models.ForeignKey("conversations.Channel", on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    hour = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=20)
+    messages = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [models.UniqueConstraint(fields=["conversation", "day", "hour", "kind"], name="chathourkind_key")]
+        indexes = [
+            models.Index(fields=["day", "conversation"], name="chathourkind_day_conv"),
+            models.Index(fields=["channel", "day"], name="chathourkind_channel_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id} {self.day} {self.hour:02d}h {self.kind}"
+
+
+class FirstResponse(models.Model):
+    """An agent's reply that was the first human reply to a customer's turn, with how long the customer
+    waited (definition: analytics.services.metrics). Recorded by the rollup after the reply is stored."""
+
+    message = models.OneToOneField(
+        "conversations.Message", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    conversation = models.ForeignKey(
+        "conversations.Conversation", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    # The chat's channel, so that a dashboard of every chat reads no chat row (a chat never changes channel).
+    channel = models.ForeignKey("conversations.Channel", on_delete=models.CASCADE, related_name="+", db_index=False)
+    replied_at = models.DateTimeField()
+    wait = models.DurationField()
+
+    class Meta:
+        default_permissions = ()
+        indexes = [
+            models.Index(fields=["replied_at", "conversation"], name="firstresponse_at_conv"),
+            models.Index(fields=["channel", "replied_at"], name="firstresponse_channel_at"),
+            models.Index(fields=["conversation", "replied_at"], name="firstresponse_conv_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} waited {self.wait}"
+
+
 class MessageExportStatus(models.TextChoices):
     QUEUED = "queued", _("Queued")
     RUNNING = "running", _("Running")

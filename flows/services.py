@@ -182,6 +182,7 @@ def decision_apply(*, conversation: Conversation, message: Message, decision: De
         notes["unmatched"] = decision.unmatched
         if decision.unmatched:  # where the flow lost the customer: the dashboard counts them by step
             notes["step"] = decision.next_step
+            message.unmatched_step = decision.next_step or ""
     conversation_save(conversation, fields)  # with the turn's other writes of the row, when in a turn
     if moved:
         conversation_state_broadcast(conversation)
@@ -190,6 +191,8 @@ def decision_apply(*, conversation: Conversation, message: Message, decision: De
     if decision.command:
         notes["command"] = decision.command
     message_fields = ["awaiting_ai"] if message.awaiting_ai else []
+    if message.unmatched_step is not None:
+        message_fields.append("unmatched_step")
     if notes:
         message.data = {**message.data, **notes}
         message_fields.append("data")

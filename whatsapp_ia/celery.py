@@ -82,6 +82,11 @@ def _schedule_periodic(sender: Celery, **_: object) -> None:
         sender.signature("flows.tasks.rule_imports_sweep_task"),
         name="queue again lost rules imports",
     )
+    sender.add_periodic_task(
+        settings.ANALYTICS_ROLLUP_INTERVAL,
+        sender.signature("analytics.tasks.dashboard_rollup_task"),
+        name="count new messages into the dashboard's summaries",
+    )
     if settings.DATABASES["default"]["ENGINE"].endswith("mysql"):  # the only ones with the full-text index
         sender.add_periodic_task(
             settings.SEARCH_INDEX_INTERVAL,

@@ -3,24 +3,42 @@
 Every metric reads ``Scope``: the chats the user may see (``conversation_visibility_q``, the
 console's one rule), without the bot simulator's test chats, narrowed by channel, role and
 number, and a date range of whole days in the business's time zone (settings.TIME_ZONE).
+
+Counts are read from the summary tables (analytics.services.rollup) for the messages up to their
+mark, ``Scope.high_id``, and from the message table for the ones above it (``recent_messages``); with
+the number filter (a few chats) or before the first summary pass, ``high_id`` is 0 and everything is
+read from the messages. ``summary_snapshot`` makes the mark and the summaries one consistent read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from conversations.models import Conversation, Message
+from analytics.models import ChatHour, ChatHourKind, FirstResponse
+from analytics.services.rollup import rollup_high_id
+from conversations.models import Channel, Conversation, Message
 from conversations.selectors import TEST_CHANNEL_PROVIDERS
-from conversations.visibility import conversation_visibility_q
+from conversations.visibility import conversation_visibility_q, user_sees_all
 
-__all__ = ["DEFAULT_DAYS", "MAX_DAYS", "MetricFilters", "Scope", "default_range", "metric_scope"]
+__all__ = [
+    "DEFAULT_DAYS",
+    "MAX_DAYS",
+    "MetricFilters",
+    "Scope",
+    "default_range",
+    "metric_scope",
+    "summary_snapshot",
+]
 
 DEFAULT_DAYS = 30  # the last 30 days, today included
 MAX_DAYS = 366  # a longer range is refused: every metric reads the range's messages
@@ -82,19 +100,26 @@ class Scope:
 
     user: Any
     filters: MetricFilters
+    high_id: int = 0  # the summaries count the messages up to this id; 0: read every message
+
+    def with_summaries(self) -> Scope:
+        """This scope reading the summaries up to their mark (call inside ``summary_snapshot``). The number
+        filter selects a few chats: their messages are read directly, which is exact and quick."""
+        if self.filters.number:
+            return self
+        return replace(self, high_id=rollup_high_id())
 
     def conversations(self) -> QuerySet[Conversation]:
         """The chats the user may see, customers only, narrowed by channel, role and number (any activity)."""
         from accounts.models import ChatRole
 
-        chats = Conversation.objects.filter(conversation_visibility_q(user=self.user)).exclude(
-            channel__provider__in=TEST_CHANNEL_PROVIDERS
-        )
         f = self.filters
+        visible = conversation_visibility_q(user=self.user, role_id=f.role_id)
+        chats = Conversation.objects.filter(visible).exclude(channel__provider__in=TEST_CHANNEL_PROVIDERS)
         if f.channel_id is not None:
             chats = chats.filter(channel_id=f.channel_id)
-        if f.role_id is not None:
-            chats = chats.filter(Exists(ChatRole.objects.filter(conversation_id=OuterRef("pk"), role_id=f.role_id)))
+        if f.role_id is not None:  # a semi-join: the database starts from the role's chats
+            chats = chats.filter(pk__in=ChatRole.objects.filter(role_id=f.role_id).values("conversation_id"))
         if f.number:
             chats = chats.filter(Q(contact__phone__contains=f.number) | Q(contact__external_id__contains=f.number))
         return chats.order_by()
@@ -106,14 +131,71 @@ class Scope:
             created_at__gte=f.since, created_at__lt=f.until, conversation_id__in=self.conversations().values("pk")
         ).order_by()
 
+    def recent_messages(self) -> QuerySet[Message]:
+        """The range's messages the summaries do not count (all of them when ``high_id`` is 0)."""
+        return self.messages().filter(pk__gt=self.high_id)
+
+    def _summarised(self) -> Q:
+        """The scope as a filter on the summary tables: by channel alone when the user sees every chat and
+        no role narrows it (no chat row is read), else by the chats."""
+        if self.filters.role_id is None and user_sees_all(self.user):
+            channels = Channel.objects.exclude(provider__in=TEST_CHANNEL_PROVIDERS)
+            if self.filters.channel_id is not None:
+                channels = channels.filter(pk=self.filters.channel_id)
+            return Q(channel_id__in=list(channels.values_list("pk", flat=True)))
+        return Q(conversation_id__in=self.conversations().values("pk"))
+
+    def chat_hours(self) -> QuerySet[ChatHour]:
+        """The summary rows of the range's hours for the scope's chats (none when ``high_id`` is 0)."""
+        if not self.high_id:
+            return ChatHour.objects.none()
+        f = self.filters
+        return ChatHour.objects.filter(self._summarised(), day__gte=f.start, day__lte=f.end).order_by()
+
+    def chat_hour_kinds(self) -> QuerySet[ChatHourKind]:
+        if not self.high_id:
+            return ChatHourKind.objects.none()
+        f = self.filters
+        return ChatHourKind.objects.filter(self._summarised(), day__gte=f.start, day__lte=f.end).order_by()
+
+    def first_responses(self) -> QuerySet[FirstResponse]:
+        """Recorded first responses of the range (those of messages up to ``high_id``)."""
+        if not self.high_id:
+            return FirstResponse.objects.none()
+        f = self.filters
+        return FirstResponse.objects.filter(
+            self._summarised(), replied_at__gte=f.since, replied_at__lt=f.until, message_id__lte=self.high_id
+        ).order_by()
+
     def active_conversations(self) -> QuerySet[Conversation]:
         """The chats with at least one message in the range."""
         f = self.filters
-        in_range = Message.objects.filter(
-            conversation_id=OuterRef("pk"), created_at__gte=f.since, created_at__lt=f.until
+        recent = Message.objects.filter(
+            conversation_id=OuterRef("pk"), created_at__gte=f.since, created_at__lt=f.until, pk__gt=self.high_id
         )
-        return self.conversations().filter(Exists(in_range))
+        if not self.high_id:
+            return self.conversations().filter(Exists(recent))
+        hours = ChatHour.objects.filter(conversation_id=OuterRef("pk"), day__gte=f.start, day__lte=f.end)
+        return self.conversations().filter(Exists(hours) | Exists(recent))
 
 
 def metric_scope(*, user: Any, filters: MetricFilters) -> Scope:
     return Scope(user=user, filters=filters)
+
+
+@contextmanager
+def summary_snapshot() -> Iterator[None]:
+    """One consistent read of the summaries' mark, the summaries and the messages above the mark.
+
+    A pass of the rollup moves the mark and rewrites rows in one transaction; read in separate
+    statements, a metric could count a message twice (in a row written after the mark was read, and
+    above the mark). On MySQL/MariaDB the transaction is REPEATABLE READ, one snapshot for every
+    statement (Django's connections use READ COMMITTED); SQLite's read transactions are snapshots.
+    Inside an outer transaction (tests) its isolation stands.
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "mysql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield

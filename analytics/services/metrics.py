@@ -2,20 +2,16 @@
 
 Every metric returns a ``MetricResult`` (columns, rows, a summary of key figures, and how the page
 draws it), the same for the JSON endpoint, the CSV file and the chart. Counts, buckets by day and
-hour (in the business's time zone: Trunc/Extract with its tzinfo), medians and percentiles are
-computed by the database over the range's rows, read through the messages' created_at indexes;
-nothing loops over the messages in Python except the word count, which reads a bounded stream
-(the most recent ``WORDS_SCAN_LIMIT`` customer texts of the range, said on its chart).
+hour (in the business's time zone), medians and percentiles are computed by the database: counts of
+messages and replies and first responses from the summary tables (analytics.services.rollup) plus the
+messages newer than their mark (``Scope.recent_messages``), what changes after a message is stored
+(delivery status, transcription, unmatched) from indexed columns of the messages. Nothing loops over
+the messages in Python except the word count, which reads a bounded stream (the most recent
+``WORDS_SCAN_LIMIT`` customer texts of the range, said on its chart).
 
 Definitions (the tests compute each one by hand on fixed data):
 
-- Replies: outbound messages. *Human*: sent by an agent in the console, or typed outside the
-  product (a Chatwoot agent, the Instagram app: ``data.echo``). *AI*: the catalog AI's answers
-  (``data.ai_log``). *Bot*: every other reply (rules, global commands, the flow's fallback);
-  system notices are not replies.
-- First response: an agent's reply that is the first human reply after a customer message; its
-  time runs from the first message of that customer's turn (the customer messages since the last
-  reply of anyone before their latest message) to the agent's reply.
+- Replies and first responses: analytics.services.replies.
 - Resolution: from the first customer message after the previous closing to the chat's closing
   (recorded when it happens: analytics.models.ConversationClosing).
 - Median and p90 by nearest rank: the value at position ceil(p·n) of the sorted times.
@@ -25,36 +21,34 @@ Definitions (the tests compute each one by hand on fixed data):
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.db.models import (
     Case,
-    CharField,
     Count,
-    DateTimeField,
     DurationField,
     ExpressionWrapper,
     F,
     Max,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
+    Sum,
     Value,
     When,
 )
-from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, NullIf, TruncDate
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from analytics.models import ConversationClosing
-from analytics.services.filters import Scope
+from analytics.services.filters import Scope, summary_snapshot
+from analytics.services.replies import AI_REPLY, HUMAN_REPLY, REPLY, first_response_times
 from analytics.services.words import top_words
-from conversations.models import ConversationStatus, Direction, Message, MessageKind
+from conversations.models import ConversationStatus, Direction, MessageKind
 from conversations.models.messages import EnrichmentState
 from conversations.services.enrichment_types import REASONS
 
@@ -63,7 +57,6 @@ __all__ = ["METRICS", "WORDS_SCAN_LIMIT", "Metric", "MetricResult", "metric_comp
 WORDS_SCAN_LIMIT = 5000  # customer texts read for the word count: the most recent of the range
 WORDS_SHOWN = 30
 TOP_NUMBERS = 10
-_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # before any message
 
 
 @dataclass(frozen=True)
@@ -138,20 +131,27 @@ def _labelled(choices: Any, counts: dict[str, int], *, keep_empty: bool = False)
 # --- messages ---------------------------------------------------------------------------------------
 
 
+def _direction_counts(scope: Scope, *group: str, recent: QuerySet | None = None) -> Counter:
+    """Messages in and out of the scope, by ``group`` (keys of the recent messages' annotations) and
+    direction: {(*group values, "in" | "out"): n}. The summaries' rows are added by the caller."""
+    counts: Counter = Counter()
+    rows = (recent if recent is not None else scope.recent_messages()).values(*group, "direction")
+    for row in rows.annotate(n=Count("id")):
+        counts[(*(row[g] for g in group), row["direction"])] += row["n"]
+    return counts
+
+
 def messages_per_day(scope: Scope) -> MetricResult:
     """Messages per day of the range (business days), customers' and replies apart; every day listed."""
     f = scope.filters
-    counts = (
-        scope.messages()
-        .annotate(day=TruncDate("created_at", tzinfo=f.zone))
-        .values("day", "direction")
-        .annotate(n=Count("id"))
-        .values_list("day", "direction", "n")
-    )
-    by_day: dict[Any, dict[str, int]] = {}
-    for day, direction, n in counts:
-        by_day.setdefault(day, {})[direction] = n
-    rows = [[d.isoformat(), by_day.get(d, {}).get("in", 0), by_day.get(d, {}).get("out", 0)] for d in f.days]
+    recent = scope.recent_messages().annotate(day=TruncDate("created_at", tzinfo=f.zone))
+    counts = _direction_counts(scope, "day", recent=recent)
+    for day, inbound, outbound in (
+        scope.chat_hours().values("day").annotate(i=Sum("inbound"), o=Sum("outbound")).values_list("day", "i", "o")
+    ):
+        counts[(day, "in")] += inbound
+        counts[(day, "out")] += outbound
+    rows = [[d.isoformat(), counts[(d, "in")], counts[(d, "out")]] for d in f.days]
     total = sum(r[1] + r[2] for r in rows)
     busiest = max(rows, key=lambda r: (r[1] + r[2], r[0]), default=None) if total else None
     return MetricResult(
@@ -168,23 +168,35 @@ def messages_per_day(scope: Scope) -> MetricResult:
 def messages_per_hour(scope: Scope) -> MetricResult:
     """Messages by day of the week (1 = Monday .. 7 = Sunday) and hour (0-23), business time."""
     zone = scope.filters.zone
-    counts = (
-        scope.messages()
+    found: Counter = Counter()
+    recent = (
+        scope.recent_messages()
         .annotate(weekday=ExtractIsoWeekDay("created_at", tzinfo=zone), hour=ExtractHour("created_at", tzinfo=zone))
         .values("weekday", "hour")
         .annotate(n=Count("id"))
         .values_list("weekday", "hour", "n")
     )
-    found = {(weekday, hour): n for weekday, hour, n in counts}
-    rows = [[weekday, hour, found.get((weekday, hour), 0)] for weekday in range(1, 8) for hour in range(24)]
+    for weekday, hour, n in recent:
+        found[(weekday, hour)] += n
+    summed = scope.chat_hours().values("day", "hour").annotate(n=Sum(F("inbound") + F("outbound")))
+    for day, hour, n in summed.values_list("day", "hour", "n"):  # at most 24 a day of the range
+        found[(day.isoweekday(), hour)] += n
+    rows = [[weekday, hour, found[(weekday, hour)]] for weekday in range(1, 8) for hour in range(24)]
     busiest = max(rows, key=lambda r: (r[2], -r[0], -r[1]))
     summary = {"busiest_weekday": busiest[0], "busiest_hour": busiest[1]} if busiest[2] else {}
     return MetricResult(("weekday", "hour", "messages"), rows, summary)
 
 
+def _in_out(scope: Scope) -> dict[str, int]:
+    """Messages of the range in and out: {"in": n, "out": n}."""
+    counts = _direction_counts(scope)
+    totals = scope.chat_hours().aggregate(i=Sum("inbound"), o=Sum("outbound"))
+    return {"in": counts[("in",)] + (totals["i"] or 0), "out": counts[("out",)] + (totals["o"] or 0)}
+
+
 def directions(scope: Scope) -> MetricResult:
     """Messages received from customers (in) and sent to them (out)."""
-    counts = dict(scope.messages().values("direction").annotate(n=Count("id")).values_list("direction", "n"))
+    counts = {code: n for code, n in _in_out(scope).items() if n}
     rows = _labelled(Direction.choices, counts, keep_empty=True)
     total = sum(counts.values())
     return MetricResult(
@@ -196,49 +208,98 @@ def directions(scope: Scope) -> MetricResult:
 
 def message_types(scope: Scope) -> MetricResult:
     """Messages by type (text, interactive reply, image, audio...), most frequent first."""
-    counts = dict(scope.messages().values("kind").annotate(n=Count("id")).values_list("kind", "n"))
-    rows = sorted(_labelled(MessageKind.choices, counts), key=lambda r: (-r[2], r[0]))
+    counts: Counter = Counter()
+    for kind, n in scope.recent_messages().values("kind").annotate(n=Count("id")).values_list("kind", "n"):
+        counts[kind] += n
+    for kind, n in scope.chat_hour_kinds().values("kind").annotate(n=Sum("messages")).values_list("kind", "n"):
+        counts[kind] += n
+    rows = sorted(_labelled(MessageKind.choices, dict(counts)), key=lambda r: (-r[2], r[0]))
     return MetricResult(("kind", "label", "messages"), rows, {"types": len(rows)})
 
 
+_CONTACT_NUMBER = Coalesce(NullIf("conversation__contact__phone", Value("")), "conversation__contact__external_id")
+_CONTACT_NAME = Coalesce(NullIf("conversation__contact__alias", Value("")), "conversation__contact__profile_name")
+
+
 def top_numbers(scope: Scope) -> MetricResult:
-    """The contacts with the most messages in the range (both directions)."""
-    number = Coalesce(NullIf("conversation__contact__phone", Value("")), "conversation__contact__external_id")
-    name = Coalesce(NullIf("conversation__contact__alias", Value("")), "conversation__contact__profile_name")
-    counts = (
-        scope.messages()
+    """The contacts with the most messages in the range (both directions); ties by number."""
+    recent = (
+        scope.recent_messages()
         .values("conversation__contact_id")
         .annotate(
-            number=Max(number),
-            name=Max(name),
+            number=Max(_CONTACT_NUMBER),
+            name=Max(_CONTACT_NAME),
             n=Count("id"),
             inbound=Count("id", filter=Q(direction="in")),
         )
-        .order_by("-n", "number")[:TOP_NUMBERS]
     )
-    rows = [[c["number"], c["name"] or "", c["n"], c["inbound"], c["n"] - c["inbound"]] for c in counts]
+    summed = (
+        scope.chat_hours()
+        .values("conversation__contact_id")
+        .annotate(
+            number=Max(_CONTACT_NUMBER),
+            name=Max(_CONTACT_NAME),
+            n=Sum(F("inbound") + F("outbound")),
+            inbound=Sum("inbound"),
+        )
+    )
+    # A contact without recent messages is in the top only if it is in the summaries' own top; the
+    # contacts with recent messages add their summarised counts, wherever those rank.
+    totals: dict[int, dict[str, Any]] = {}
+    recent_rows = list(recent)
+    recent_ids = [r["conversation__contact_id"] for r in recent_rows]
+    for row in [
+        *summed.order_by("-n", "number")[:TOP_NUMBERS],
+        *(summed.filter(conversation__contact_id__in=recent_ids) if recent_ids else []),
+    ]:
+        totals.setdefault(row["conversation__contact_id"], row)
+    for row in recent_rows:
+        total = totals.setdefault(row["conversation__contact_id"], {**row, "n": 0, "inbound": 0})
+        total["n"] += row["n"]
+        total["inbound"] += row["inbound"]
+    ranked = sorted(totals.values(), key=lambda c: (-c["n"], c["number"] or ""))[:TOP_NUMBERS]
+    rows = [[c["number"], c["name"] or "", c["n"], c["inbound"], c["n"] - c["inbound"]] for c in ranked]
     return MetricResult(("number", "name", "messages", "inbound", "outbound"), rows, {"shown": len(rows)})
+
+
+WORDS_FIRST_WINDOW = timedelta(hours=6)  # the newest texts are read first, in windows that double
+
+
+def _recent_texts(scope: Scope) -> Iterator[str]:
+    """The customers' texts of the range, newest first, at most WORDS_SCAN_LIMIT.
+
+    Read in time windows from the end of the range that double in length until enough texts are found:
+    each query reads a short stretch of the messages' time index, where one query over the whole range
+    had the database sort a month of messages to keep the newest few thousand (2.6 s at 667,000).
+    """
+    f = scope.filters
+    texts = scope.messages().filter(direction="in").exclude(text="", transcription="")
+    left, end, window = WORDS_SCAN_LIMIT, f.until, WORDS_FIRST_WINDOW
+    while left > 0 and end > f.since:
+        start = max(f.since, end - window)
+        rows = (
+            texts.filter(created_at__gte=start, created_at__lt=end)
+            .order_by("-created_at", "-id")
+            .values_list("text", "transcription")[:left]
+        )
+        for text, transcription in rows.iterator(chunk_size=500):
+            left -= 1
+            yield text or transcription
+        end, window = start, window * 2
 
 
 def frequent_words(scope: Scope) -> MetricResult:
     """Words of the customers' texts (a voice note's transcription counts as its text): the most recent
     WORDS_SCAN_LIMIT messages of the range with text, streamed from the database."""
-    texts = (
-        scope.messages()
-        .filter(direction="in")
-        .exclude(text="", transcription="")
-        .order_by("-created_at", "-id")
-        .values_list("text", "transcription")[:WORDS_SCAN_LIMIT]
-    )
     scanned = 0
 
-    def stream() -> Iterator[str]:
+    def counted() -> Iterator[str]:
         nonlocal scanned
-        for text, transcription in texts.iterator(chunk_size=500):
+        for text in _recent_texts(scope):
             scanned += 1
-            yield text or transcription
+            yield text
 
-    rows = [[word, n] for word, n in top_words(stream(), limit=WORDS_SHOWN)]
+    rows = [[word, n] for word, n in top_words(counted(), limit=WORDS_SHOWN)]
     return MetricResult(
         ("word", "count"),
         rows,
@@ -269,20 +330,16 @@ def conversations_by_status(scope: Scope) -> MetricResult:
 
 # --- who answers ------------------------------------------------------------------------------------
 
-HUMAN_REPLY = Q(sent_by__isnull=False) | Q(data__has_key="echo")
-AI_REPLY = Q(data__has_key="ai_log")
 REPLY_ORIGINS = (("bot", _("Bot (rules)")), ("ai", _("AI")), ("human", _("Human agent")))
-
-
-def _replies(scope: Scope) -> QuerySet[Message]:
-    return scope.messages().filter(direction="out").exclude(kind=MessageKind.SYSTEM)
 
 
 def reply_origins(scope: Scope) -> MetricResult:
     origin = Case(When(HUMAN_REPLY, then=Value("human")), When(AI_REPLY, then=Value("ai")), default=Value("bot"))
-    counts = dict(
-        _replies(scope).annotate(origin=origin).values("origin").annotate(n=Count("id")).values_list("origin", "n")
-    )
+    recent = scope.recent_messages().filter(REPLY).annotate(origin=origin).values("origin").annotate(n=Count("id"))
+    found: Counter = Counter(dict(recent.values_list("origin", "n")))
+    summed = scope.chat_hours().aggregate(bot=Sum("replies_bot"), ai=Sum("replies_ai"), human=Sum("replies_human"))
+    found.update({code: n for code, n in summed.items() if n})
+    counts = {code: n for code, n in found.items() if n}
     rows = _labelled(REPLY_ORIGINS, counts, keep_empty=True)
     total = sum(counts.values())
     return MetricResult(
@@ -310,63 +367,44 @@ RESOLUTION_BUCKETS = (
 )
 
 
-def _durations(values: QuerySet, field_name: str, buckets: tuple, unit: str) -> MetricResult:
-    """Rows [bucket, label, count] of ``values``' ``field_name`` (a duration), with count, median and p90."""
+def _durations(parts: list[QuerySet], field_name: str, buckets: tuple, unit: str) -> MetricResult:
+    """Rows [bucket, label, count] of the durations ``field_name`` of the querysets ``parts`` (their rows
+    together), with count, median and p90."""
     whens = [When(**{f"{field_name}__lt": limit}, then=Value(code)) for code, _label, limit in buckets if limit]
     bucket = Case(*whens, default=Value(buckets[-1][0]))
-    counts = dict(values.annotate(bucket=bucket).values("bucket").annotate(n=Count("pk")).values_list("bucket", "n"))
+    counts: Counter = Counter()
+    for values in parts:
+        for code, n in (
+            values.annotate(bucket=bucket).values("bucket").annotate(n=Count("pk")).values_list("bucket", "n")
+        ):
+            counts[code] += n
     total = sum(counts.values())
-    rows = [[code, str(label), counts.get(code, 0)] for code, label, _limit in buckets]
+    rows = [[code, str(label), counts[code]] for code, label, _limit in buckets]
+    together = _union(parts, field_name) if total else None
     return MetricResult(
         ("bucket", "label", unit),
         rows,
         {
             unit: total,
-            "median_seconds": _seconds(_nearest_rank(values, field_name, total, 0.5)),
-            "p90_seconds": _seconds(_nearest_rank(values, field_name, total, 0.9)),
+            "median_seconds": _seconds(_nearest_rank(together, field_name, total, 0.5)),
+            "p90_seconds": _seconds(_nearest_rank(together, field_name, total, 0.9)),
         },
     )
 
 
-def first_response_times(scope: Scope) -> QuerySet[Message]:
-    """Agents' first responses in the range, each annotated with ``wait`` (a duration). See the module doc."""
-    same_chat = Message.objects.filter(conversation_id=OuterRef("conversation_id")).order_by()
-    last_customer = same_chat.filter(direction="in", created_at__lt=OuterRef("created_at")).order_by(
-        "-created_at", "-id"
-    )
-    last_human = same_chat.filter(HUMAN_REPLY, direction="out", created_at__lt=OuterRef("created_at")).order_by(
-        "-created_at", "-id"
-    )
-    answered = (
-        scope.messages()
-        .filter(direction="out", sent_by__isnull=False)
-        .annotate(
-            customer_at=Subquery(last_customer.values("created_at")[:1]),
-            human_at=Subquery(last_human.values("created_at")[:1]),
-        )
-        .filter(customer_at__isnull=False)
-        .filter(Q(human_at__isnull=True) | Q(human_at__lt=F("customer_at")))
-    )
-    # The reply of anyone just before the customer's latest message ends the turn before theirs; their turn
-    # starts with their first message after it (after nothing: their first message in the chat).
-    turn_before = same_chat.filter(direction="out", created_at__lt=OuterRef("customer_at")).order_by(
-        "-created_at", "-id"
-    )
-    turn_start = same_chat.filter(
-        direction="in",
-        created_at__lte=OuterRef("customer_at"),
-        created_at__gt=Coalesce(OuterRef("before_at"), Value(_EPOCH, output_field=DateTimeField())),
-    ).order_by("created_at", "id")
-    return (
-        answered.annotate(before_at=Subquery(turn_before.values("created_at")[:1]))
-        .annotate(started_at=Subquery(turn_start.values("created_at")[:1]))
-        .annotate(wait=ExpressionWrapper(F("created_at") - F("started_at"), output_field=DurationField()))
-    )
+def _union(parts: list[QuerySet], field_name: str) -> QuerySet:
+    """One queryset of the ``field_name`` values of every part (UNION ALL), for the nearest ranks."""
+    first, *others = [part.values_list(field_name, flat=True).order_by() for part in parts]
+    return first.union(*others, all=True) if others else first
 
 
 def first_response(scope: Scope) -> MetricResult:
-    """Agents' first responses in the range by how long the customer waited, with the median and p90."""
-    return _durations(first_response_times(scope), "wait", RESPONSE_BUCKETS, "responses")
+    """Agents' first responses in the range by how long the customer waited, with the median and p90:
+    recorded by the rollup up to its mark, computed here for the replies above it."""
+    recent = first_response_times(scope.recent_messages())
+    if not scope.high_id:
+        return _durations([recent], "wait", RESPONSE_BUCKETS, "responses")
+    return _durations([scope.first_responses(), recent], "wait", RESPONSE_BUCKETS, "responses")
 
 
 def resolution(scope: Scope) -> MetricResult:
@@ -375,7 +413,7 @@ def resolution(scope: Scope) -> MetricResult:
     closings = ConversationClosing.objects.filter(
         closed_at__gte=f.since, closed_at__lt=f.until, conversation_id__in=scope.conversations().values("pk")
     ).annotate(took=ExpressionWrapper(F("closed_at") - F("opened_at"), output_field=DurationField()))
-    return _durations(closings, "took", RESOLUTION_BUCKETS, "closings")
+    return _durations([closings], "took", RESOLUTION_BUCKETS, "closings")
 
 
 def ai_answers(scope: Scope) -> MetricResult:
@@ -443,16 +481,16 @@ def transcriptions(scope: Scope) -> MetricResult:
 
 def delivery_failures(scope: Scope) -> MetricResult:
     """Replies that could not be delivered, by the provider's error code (with one of its messages)."""
-    outbound = scope.messages().filter(direction="out")
     counts = (
-        outbound.filter(status="failed")
+        scope.messages()
+        .filter(direction="out", status="failed")
         .values("error_code")
         .annotate(reason=Max("error_message"), n=Count("id"))
         .order_by("-n", "error_code")
     )
     rows = [[c["error_code"], (c["reason"] or "")[:200], c["n"]] for c in counts]
     failed = sum(r[2] for r in rows)
-    sent = outbound.count()
+    sent = _in_out(scope)["out"]
     return MetricResult(
         ("error_code", "reason", "messages"),
         rows,
@@ -462,17 +500,16 @@ def delivery_failures(scope: Scope) -> MetricResult:
 
 def unmatched_by_step(scope: Scope) -> MetricResult:
     """Customer messages that no rule of their step matched, by that step: where the flow loses people."""
-    inbound = scope.messages().filter(direction="in")
     counts = (
-        inbound.filter(data__unmatched=True)
-        .annotate(step=Coalesce(KT("data__step"), Value(""), output_field=CharField()))
-        .values("step")
+        scope.messages()
+        .filter(direction="in", unmatched_step__isnull=False)
+        .values("unmatched_step")
         .annotate(n=Count("id"))
-        .values_list("step", "n")
+        .values_list("unmatched_step", "n")
     )
     rows = sorted(([step or str(_("(not recorded)")), n] for step, n in counts), key=lambda r: (-r[1], r[0]))
     unmatched = sum(r[1] for r in rows)
-    total = inbound.count()
+    total = _in_out(scope)["in"]
     return MetricResult(
         ("step", "messages"),
         rows,
@@ -618,5 +655,6 @@ METRICS: dict[str, Metric] = {
 
 
 def metric_compute(*, name: str, scope: Scope) -> MetricResult:
-    """The metric ``name`` (a key of METRICS) over ``scope``."""
-    return METRICS[name].compute(scope)
+    """The metric ``name`` (a key of METRICS) over ``scope``, read through the summaries."""
+    with summary_snapshot():
+        return METRICS[name].compute(scope.with_summaries())

@@ -114,11 +114,14 @@ def build() -> World:
 
     # Caro, with the bot.
     message(caro, "in", at(9, 23, 59), "granito")  # Sunday: before the range
-    message(caro, "in", at(10, 8, 0), "asdf", data={"unmatched": True, "step": "menu_principal"})
+    message(caro, "in", at(10, 8, 0), "asdf", data={"unmatched": True, "step": "menu_principal"},
+            unmatched_step="menu_principal")  # fmt: skip
     message(caro, "out", at(10, 8, 0, 1), "No entendí")
-    message(caro, "in", at(10, 8, 1), "qwerty", data={"unmatched": True, "step": "menu_principal"})
+    message(caro, "in", at(10, 8, 1), "qwerty", data={"unmatched": True, "step": "menu_principal"},
+            unmatched_step="menu_principal")  # fmt: skip
     message(caro, "out", at(10, 8, 1, 1), "No entendí")
-    message(caro, "in", at(11, 12, 0), "zzz", data={"unmatched": True, "step": "cotizacion"})
+    message(caro, "in", at(11, 12, 0), "zzz", data={"unmatched": True, "step": "cotizacion"},
+            unmatched_step="cotizacion")  # fmt: skip
     message(caro, "out", at(11, 12, 0, 1), "No entendí", status="failed", error_code="131026",
             error_message="Message undeliverable")  # fmt: skip
     message(caro, "in", at(11, 12, 5), kind="image")

@@ -58,5 +58,7 @@ def test_an_unmatched_message_keeps_the_step_it_was_lost_at(settings: Any) -> No
 
     hola, lost = Message.objects.filter(direction="in").order_by("created_at", "id")
     assert "step" not in hola.data  # answered by a rule
+    assert hola.unmatched_step is None
     assert lost.data["unmatched"] is True
     assert lost.data["step"] == "menu"
+    assert lost.unmatched_step == "menu"  # the column the dashboard counts by

@@ -125,6 +125,13 @@ class Message(models.Model):
     awaiting_ai = models.BooleanField(
         _("awaiting the AI"), default=False, help_text=_("Inbound: buffered for the AI's next answer.")
     )
+    unmatched_step = models.CharField(
+        _("unmatched at step"),
+        max_length=100,
+        null=True,
+        blank=True,
+        help_text=_("Inbound: no rule of this step understood it (empty: the step was not recorded)."),
+    )
     rule = models.ForeignKey(
         "flows.Rule", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages", verbose_name=_("rule")
     )
@@ -161,6 +168,8 @@ class Message(models.Model):
             models.Index(fields=["status", "created_at"], name="msg_status_created"),
             models.Index(fields=["kind", "created_at"], name="msg_kind_created"),
             models.Index(fields=["awaiting_ai", "created_at"], name="msg_awaiting_ai"),
+            # The dashboard's "where the flow loses people": only unmatched messages have a step here.
+            models.Index(fields=["unmatched_step", "created_at"], name="msg_unmatched_step"),
             # The pipeline asks on every turn whether a chat has an inbound message still waiting
             # ("pending") or a reply queued or being sent: without these, a long chat is scanned whole.
             models.Index(fields=["conversation", "processing_state"], name="msg_conv_processing"),

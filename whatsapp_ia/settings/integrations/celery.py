@@ -37,6 +37,9 @@ SWEEP_INTERVAL = env.int("SWEEP_INTERVAL", default=60)
 # How often (seconds) the new messages are copied under the console's full-text index (MySQL/MariaDB;
 # the search reads the ones not copied yet directly, so this only bounds that short read).
 SEARCH_INDEX_INTERVAL = env.int("SEARCH_INDEX_INTERVAL", default=10)
+# How often (seconds) new messages are counted into the dashboard's summary tables (analytics.services.rollup;
+# the dashboard reads the messages not counted yet directly, so this only bounds that short read).
+ANALYTICS_ROLLUP_INTERVAL = env.int("ANALYTICS_ROLLUP_INTERVAL", default=30)
 # Seconds a worker keeps a database connection open between tasks (the web tier uses DB_CONN_MAX_AGE).
 WORKER_DB_CONN_MAX_AGE = env.int("WORKER_DB_CONN_MAX_AGE", default=300)
 # Celery's Django fixup closes every database connection before and after each task unless this is

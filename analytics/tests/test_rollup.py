@@ -1,0 +1,168 @@
+"""The dashboard's summary tables (analytics.services.rollup): what a pass writes, that passes can be repeated,
+that late commits and time-zone changes are handled, and the command. Every metric on summarised data is
+checked against hand-counted values in test_metrics.py (its ``world`` fixture runs with and without them)."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Max
+
+from accounts.models import User
+from analytics.models import ChatHour, ChatHourKind, FirstResponse, RollupMark
+from analytics.services import rollup
+from analytics.services.filters import MetricFilters, Scope
+from analytics.services.metrics import metric_compute
+from analytics.services.replies import first_response_times
+from analytics.services.rollup import rollup_all, rollup_catch_up, rollup_high_id
+from analytics.services.words import MIN_LENGTH, STOP_WORDS, words_of
+from analytics.tests import metrics_data
+from analytics.tests.metrics_data import END, START, at, message
+from conversations.models import Message
+from whatsapp_ia.text import normalize_text
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _business_zone(settings: Any) -> None:
+    settings.TIME_ZONE = "America/Mexico_City"
+
+
+@pytest.fixture
+def world() -> metrics_data.World:
+    return metrics_data.build()
+
+
+def hour_rows() -> list[tuple]:
+    return sorted(
+        ChatHour.objects.values_list(
+            "conversation_id", "channel_id", "day", "hour", "inbound", "outbound", "replies_bot", "replies_ai",
+            "replies_human",
+        )
+    )  # fmt: skip
+
+
+def kind_rows() -> list[tuple]:
+    return sorted(ChatHourKind.objects.values_list("conversation_id", "day", "hour", "kind", "messages"))
+
+
+def test_a_pass_counts_each_chat_hour_in_business_time(world: metrics_data.World) -> None:
+    report = rollup_catch_up()
+    newest = Message.objects.aggregate(newest=Max("pk"))["newest"]
+    assert report.high_id == newest == rollup_high_id()
+    ana = {(row[2].isoformat(), row[3]): row[4:] for row in hour_rows() if row[0] == world.ana.pk}
+    # Monday 9h (Mexico City): 4 in; 5 out: the bot's menu and hand-off notice, Luis's three replies.
+    assert ana == {("2025-03-10", 9): (4, 5, 2, 0, 3)}
+    beto = {(row[2].isoformat(), row[3]): row[4:] for row in hour_rows() if row[0] == world.beto.pk}
+    # Tuesday 23:30 business time is Wednesday in UTC: counted on Tuesday.
+    assert beto[("2025-03-11", 23)] == (1, 1, 0, 0, 1)
+    kinds = {(row[1].isoformat(), row[2], row[3]): row[4] for row in kind_rows() if row[0] == world.beto.pk}
+    assert kinds[("2025-03-11", 23, "audio")] == 1
+    assert all(row[1] == world.ana.channel_id for row in hour_rows() if row[0] == world.ana.pk)
+
+
+def test_passes_can_be_repeated_and_cut_anywhere(world: metrics_data.World, monkeypatch: Any) -> None:
+    rollup_catch_up()
+    once = (hour_rows(), kind_rows(), sorted(FirstResponse.objects.values_list("message_id", "wait")))
+    RollupMark.objects.update(high_id=0)  # read everything again
+    rollup_catch_up()
+    assert (hour_rows(), kind_rows(), sorted(FirstResponse.objects.values_list("message_id", "wait"))) == once
+    ChatHour.objects.all().delete()
+    ChatHourKind.objects.all().delete()
+    first = Message.objects.order_by("pk").values_list("pk", flat=True).first()
+    RollupMark.objects.update(high_id=first - 1)  # ids do not start at 1 on every database
+    monkeypatch.setattr(rollup, "CATCH_UP_OVERLAP", 1)
+    for _ in range(40):  # passes of three ids, one read again: chats and hours split across passes
+        rollup_catch_up(batch=3, max_batches=1)
+    assert hour_rows() == once[0]
+    assert kind_rows() == once[1]
+
+
+def test_first_responses_are_those_computed_from_the_messages(world: metrics_data.World) -> None:
+    rollup_catch_up()
+    computed = first_response_times(Message.objects.all()).values_list("pk", "wait")
+    recorded = FirstResponse.objects.values_list("message_id", "wait")
+    assert sorted(recorded) == sorted(computed)
+    assert len(recorded) == 4  # Luis to Ana twice, to Beto twice (see metrics_data)
+
+
+def test_a_message_that_commits_late_below_the_mark_is_counted_by_the_overlap(world: metrics_data.World) -> None:
+    rollup_catch_up()
+    late = message(world.caro, "in", at(12, 18, 30), "llegó tarde")
+    # As if a pass had already read past its id while its transaction was still open.
+    RollupMark.objects.update(high_id=late.pk + 5)
+    assert rollup_high_id() == late.pk + 5
+    before = ChatHour.objects.get(conversation=world.caro, day="2025-03-12", hour=18).inbound
+    rollup_catch_up()
+    assert ChatHour.objects.get(conversation=world.caro, day="2025-03-12", hour=18).inbound == before + 1
+
+
+def test_messages_newer_than_the_mark_are_read_directly(world: metrics_data.World) -> None:
+    boss = User.objects.create_superuser("jefa", password="x")
+    rollup_catch_up()
+    message(world.caro, "in", at(12, 18, 30), "otra pregunta")
+    scope = Scope(user=boss, filters=MetricFilters(start=START, end=END))
+    assert metric_compute(name="directions", scope=scope).summary["messages"] == 25  # 24 summarised + 1 new
+    assert ChatHour.objects.filter(day="2025-03-12", hour=18).values_list("inbound", flat=True).get() == 1
+
+
+def test_a_new_time_zone_counts_everything_again(world: metrics_data.World, settings: Any) -> None:
+    rollup_catch_up()
+    assert ChatHour.objects.filter(conversation=world.beto, day="2025-03-11", hour=23).exists()
+    settings.TIME_ZONE = "UTC"
+    assert rollup_high_id() == 0  # the summaries were cut in another zone: the dashboard reads the messages
+    rollup_catch_up()
+    assert RollupMark.objects.get().zone == "UTC"
+    # Tuesday 23:30 in Mexico City is Wednesday 05:30 UTC.
+    assert ChatHour.objects.filter(conversation=world.beto, day="2025-03-12", hour=5).exists()
+    assert not ChatHour.objects.filter(conversation=world.beto, day="2025-03-11", hour=23).exists()
+
+
+def test_deleting_a_chat_deletes_its_summaries(world: metrics_data.World) -> None:
+    rollup_catch_up()
+    assert ChatHour.objects.filter(conversation=world.ana).exists()
+    world.ana.delete()
+    assert not ChatHour.objects.filter(conversation_id=world.ana.pk).exists()
+    assert not ChatHourKind.objects.filter(conversation_id=world.ana.pk).exists()
+    assert not FirstResponse.objects.filter(conversation_id=world.ana.pk).exists()
+
+
+def test_the_command_counts_with_progress_and_rebuilds(world: metrics_data.World) -> None:
+    out = StringIO()
+    call_command("dashboard_rollup", stdout=out)
+    newest = Message.objects.aggregate(newest=Max("pk"))["newest"]
+    assert f"up to id {newest:,} of {newest:,} (100 %)" in out.getvalue()
+    counted = hour_rows()
+    Message.objects.filter(conversation=world.caro, text="zzz").delete()  # by hand: the summaries stay behind
+    assert hour_rows() == counted
+    out = StringIO()
+    call_command("dashboard_rollup", "--rebuild", stdout=out)
+    assert "Summaries count every message up to id" in out.getvalue()
+    assert sum(row[4] for row in hour_rows()) == sum(row[4] for row in counted) - 1
+
+
+def test_rollup_all_without_messages_does_nothing() -> None:
+    assert rollup_all().messages == 0
+    assert rollup_high_id() == 0
+
+
+def test_words_are_those_of_the_folded_text() -> None:
+    """words_of folds a token at a time: the words are those of the whole text folded."""
+    for text in (
+        "¿Cuánto cuesta el mesón de GRANITO?",
+        "hola😀 quiero\u00a0precio!!",
+        "\uff26\uff55\uff4c\uff4c width \ufb01le \u0130stanbul",  # fullwidth letters, a ligature, dotted I
+        "m² 2x3...precio,costo",
+        "a\tb\nmármol—negro",
+        "x_y z-w l'eau «cotización»",
+    ):
+        expected = [
+            w
+            for w in normalize_text(text).split()
+            if len(w) >= MIN_LENGTH and w not in STOP_WORDS and any(ch.isalpha() for ch in w)
+        ]
+        assert words_of(text) == expected
