@@ -185,3 +185,24 @@ def test_inactive_users_see_nothing() -> None:
         user.is_active = False
         assert not conversation_list_for_user(user=user).exists()
         assert user_groups(user) == []
+
+
+def test_the_rule_on_a_chat_id_column_agrees_with_the_list() -> None:
+    """conversation_ids_visibility_q (the dashboard's summaries and messages) selects the same chats, with and
+    without a role named (a role the user holds, or not)."""
+    from accounts.models import Role
+    from conversations.visibility import conversation_ids_visibility_q, conversation_visibility_q
+
+    users, _ = _world()
+    listed = _listed(users)
+    for name, user in users.items():
+        assert set(Conversation.objects.filter(conversation_ids_visibility_q(user=user, field="pk"))) == set(
+            Conversation.objects.filter(pk__in=listed[name])
+        ), name
+        for role in Role.objects.all():
+            in_role = Conversation.objects.filter(chat_roles__role=role)
+            expected = set(in_role.filter(conversation_visibility_q(user=user)))
+            assert set(in_role.filter(conversation_ids_visibility_q(user=user, field="pk", role_id=role.pk))) == (
+                expected
+            ), (name, role.name)
+            assert set(in_role.filter(conversation_visibility_q(user=user, role_id=role.pk))) == expected
