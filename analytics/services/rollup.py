@@ -70,6 +70,10 @@ def _zone_name() -> str:
     return str(settings.TIME_ZONE)
 
 
+def _mark_high_id() -> int:
+    return RollupMark.objects.filter(pk=_MARK_PK).values_list("high_id", flat=True).first() or 0
+
+
 def rollup_high_id() -> int:
     """The summaries count every message up to this id (0: none, or cut in another time zone)."""
     row = RollupMark.objects.filter(pk=_MARK_PK).values_list("high_id", "zone").first()
@@ -110,19 +114,27 @@ def rollup_catch_up(
         low = max(mark.high_id - CATCH_UP_OVERLAP, 0)
     read = recorded = 0
     high = low
+    zone = _zone_name()
     for _ in range(max_batches):
         if low >= newest:
             break
         high = min(low + batch, newest)
+        # Counted outside the write transaction: on SQLite a transaction holds the only write lock, and the
+        # pipeline's writes would wait for the reads. Written only if no other pass moved the mark past
+        # what these rows count meanwhile (then the batch is counted again).
+        upto = max(high, _mark_high_id())
+        counted = _count_ids(low, high, upto=upto, zone=ZoneInfo(zone))
         with transaction.atomic():
             mark = _locked_mark()
-            if mark.zone != _zone_name():
+            if mark.zone != zone:
                 break
-            upto = max(high, mark.high_id)
-            recorded += _rollup_ids(low, high, upto=upto)
+            if mark.high_id > upto:
+                continue
+            _write(counted)
             if upto != mark.high_id:
                 mark.high_id = upto
                 mark.save(update_fields=["high_id", "updated_at"])
+        recorded += len(counted.responses)
         read += high - low
         low = high
     return RollupReport(messages=read, high_id=max(high, rollup_high_id()), first_responses=recorded)
@@ -161,10 +173,20 @@ def _day_bounds(days: Iterable[date], zone: ZoneInfo) -> tuple[datetime, datetim
     )
 
 
-def _rollup_ids(low: int, high: int, *, upto: int) -> int:
+@dataclass(frozen=True)
+class _Counted:
+    """A batch's counts, to be written in place of its chat-days' rows."""
+
+    chats: list[int]
+    days: set[date]
+    hours: list[ChatHour]
+    kinds: list[ChatHourKind]
+    responses: list[FirstResponse]
+
+
+def _count_ids(low: int, high: int, *, upto: int, zone: ZoneInfo) -> _Counted:
     """Count again the chat-days touched by the messages ``low`` < id <= ``high``, with every message up to
-    ``upto``; record their agents' first responses. Returns how many first responses were recorded."""
-    zone = ZoneInfo(_zone_name())
+    ``upto``, and their agents' first responses (reads only)."""
     touched = (
         Message.objects.filter(pk__gt=low, pk__lte=high)
         .annotate(day=TruncDate("created_at", tzinfo=zone))
@@ -176,7 +198,7 @@ def _rollup_ids(low: int, high: int, *, upto: int) -> int:
     for conversation_id, day in touched:
         days_of[conversation_id].add(day)
     if not days_of:
-        return 0
+        return _Counted(chats=[], days=set(), hours=[], kinds=[], responses=[])
     chats = list(days_of)
     all_days = set().union(*days_of.values())
     since, until = _day_bounds(all_days, zone)
@@ -195,29 +217,34 @@ def _rollup_ids(low: int, high: int, *, upto: int) -> int:
     kinds = counted.values("conversation_id", "conversation__channel_id", "day", "hour", "kind").annotate(
         messages=Count("pk")
     )
-
-    # Every hour of each touched chat-day is counted again: delete them all, write what the messages say.
-    in_days = Q(conversation_id__in=chats, day__in=all_days)
-    ChatHour.objects.filter(in_days).delete()  # rows of other chat-days in the same sets are written back
-    ChatHourKind.objects.filter(in_days).delete()
-    ChatHour.objects.bulk_create(
-        [ChatHour(**_channel_named(row)) for row in hours if row["day"] in all_days],
-        batch_size=1000,
-    )
-    ChatHourKind.objects.bulk_create(
-        [ChatHourKind(**_channel_named(row)) for row in kinds if row["day"] in all_days],
-        batch_size=1000,
-    )
     replies = Message.objects.filter(pk__gt=low, pk__lte=high, direction="out", sent_by__isnull=False)
     found = first_response_times(replies).values_list(
         "pk", "conversation_id", "conversation__channel_id", "created_at", "wait"
     )
-    responses = [
-        FirstResponse(message_id=pk, conversation_id=chat, channel_id=channel, replied_at=at, wait=wait)
-        for pk, chat, channel, at, wait in found
-    ]
-    FirstResponse.objects.bulk_create(responses, ignore_conflicts=True, batch_size=1000)
-    return len(responses)
+    return _Counted(
+        chats=chats,
+        days=all_days,
+        # Every hour of each touched chat-day is counted (the range covers every day of the set for every
+        # chat named, so rows of other chat-days in the same sets are written back as they were).
+        hours=[ChatHour(**_channel_named(row)) for row in hours if row["day"] in all_days],
+        kinds=[ChatHourKind(**_channel_named(row)) for row in kinds if row["day"] in all_days],
+        responses=[
+            FirstResponse(message_id=pk, conversation_id=chat, channel_id=channel, replied_at=at, wait=wait)
+            for pk, chat, channel, at, wait in found
+        ],
+    )
+
+
+def _write(counted: _Counted) -> None:
+    """Replace the rows of the batch's chat-days with its counts (inside the caller's transaction)."""
+    if not counted.chats:
+        return
+    in_days = Q(conversation_id__in=counted.chats, day__in=counted.days)
+    ChatHour.objects.filter(in_days).delete()
+    ChatHourKind.objects.filter(in_days).delete()
+    ChatHour.objects.bulk_create(counted.hours, batch_size=1000)
+    ChatHourKind.objects.bulk_create(counted.kinds, batch_size=1000)
+    FirstResponse.objects.bulk_create(counted.responses, ignore_conflicts=True, batch_size=1000)
 
 
 def _channel_named(row: dict) -> dict:

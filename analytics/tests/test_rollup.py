@@ -166,3 +166,26 @@ def test_words_are_those_of_the_folded_text() -> None:
             if len(w) >= MIN_LENGTH and w not in STOP_WORDS and any(ch.isalpha() for ch in w)
         ]
         assert words_of(text) == expected
+
+
+def test_a_batch_is_counted_again_when_another_pass_moved_the_mark_meanwhile(
+    world: metrics_data.World, monkeypatch: Any
+) -> None:
+    """A batch is counted outside the write transaction; if another pass wrote rows that count more messages
+    meanwhile, this batch's rows (which count fewer) must not replace them."""
+    newest = Message.objects.aggregate(newest=Max("pk"))["newest"]
+    real_count = rollup._count_ids
+    calls: list[int] = []
+
+    def count_while_another_pass_runs(low: int, high: int, *, upto: int, zone: Any) -> Any:
+        counted = real_count(low, high, upto=upto, zone=zone)
+        if not calls:
+            RollupMark.objects.update(high_id=newest + 10)  # the other pass counted up to a later id
+        calls.append(upto)
+        return counted
+
+    monkeypatch.setattr(rollup, "_count_ids", count_while_another_pass_runs)
+    rollup_catch_up()
+    assert calls[0] == newest and calls[1] == newest + 10  # counted again with the other pass's mark
+    assert rollup_high_id() == newest + 10
+    assert sum(row[4] for row in hour_rows()) == Message.objects.filter(direction="in").count()
