@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from analytics.services.export_jobs import message_export_run
-from analytics.services.rollup import rollup_catch_up
+from analytics.services.rollup import PASS_REST, rollup_catch_up
 
 
 @shared_task(name="analytics.tasks.message_export_task", acks_late=True)
@@ -18,5 +18,5 @@ def message_export_task(export_id: int) -> str:
 @shared_task(name="analytics.tasks.dashboard_rollup_task")
 def dashboard_rollup_task() -> dict[str, int]:
     """Count the new messages into the dashboard's summary tables (periodic: ANALYTICS_ROLLUP_INTERVAL)."""
-    report = rollup_catch_up()
+    report = rollup_catch_up(rest=PASS_REST)
     return {"messages": report.messages, "high_id": report.high_id, "first_responses": report.first_responses}
