@@ -6,6 +6,7 @@ from celery import shared_task
 
 from analytics.services.export_jobs import message_export_run
 from analytics.services.rollup import PASS_REST, rollup_catch_up
+from whatsapp_ia.locks import conversation_lock
 
 
 @shared_task(name="analytics.tasks.message_export_task", acks_late=True)
@@ -17,6 +18,10 @@ def message_export_task(export_id: int) -> str:
 
 @shared_task(name="analytics.tasks.dashboard_rollup_task")
 def dashboard_rollup_task() -> dict[str, int]:
-    """Count the new messages into the dashboard's summary tables (periodic: ANALYTICS_ROLLUP_INTERVAL)."""
-    report = rollup_catch_up(rest=PASS_REST)
+    """Count the new messages into the dashboard's summary tables (periodic: ANALYTICS_ROLLUP_INTERVAL). A pass
+    still running (a long backlog) keeps going; the next one is skipped instead of counting the same ids."""
+    with conversation_lock("analytics-rollup", 0) as held:
+        if not held:
+            return {"skipped": 1}
+        report = rollup_catch_up(rest=PASS_REST)
     return {"messages": report.messages, "high_id": report.high_id, "first_responses": report.first_responses}

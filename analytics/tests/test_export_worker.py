@@ -37,3 +37,31 @@ def test_the_worker_writes_the_file_and_the_job_says_so(celery_live_worker: Any)
     rows = list(csv.DictReader(io.StringIO(body)))
     assert len(rows) == 250 and rows[0]["text"] == "mensaje 0 ¿café?"
     assert export.date_from == today - timedelta(days=1) and isinstance(export.date_to, date)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_counts_new_messages_into_the_dashboard_summaries(celery_live_worker: Any) -> None:
+    """The periodic task, sent as beat sends it, through a real worker; skipped while another pass holds the lock."""
+    from analytics.models import ChatHour
+    from analytics.services.rollup import rollup_high_id
+    from analytics.tasks import dashboard_rollup_task
+    from whatsapp_ia.locks import conversation_lock
+
+    channel = Channel.objects.create(name="Ventas", provider="meta", external_id="106540352242922")
+    contact = Contact.objects.create(provider="meta", external_id="573001112233", profile_name="Laura")
+    chat = Conversation.objects.create(contact=contact, channel=channel, step="inicio")
+    Message.objects.bulk_create(
+        Message(conversation=chat, direction=direction, text="hola", provider="meta")
+        for direction in ("in", "out", "in")
+    )
+    newest = Message.objects.order_by("-pk").values_list("pk", flat=True).first()
+
+    with conversation_lock("analytics-rollup", 0) as held:  # a pass still running
+        assert held
+        assert dashboard_rollup_task() == {"skipped": 1}
+    assert rollup_high_id() == 0
+
+    dashboard_rollup_task.delay()
+    wait_for(lambda: rollup_high_id() == newest, timeout=30)
+    row = ChatHour.objects.get(conversation=chat)
+    assert (row.inbound, row.outbound, row.replies_bot, row.channel_id) == (2, 1, 1, channel.pk)
