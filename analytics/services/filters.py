@@ -204,10 +204,21 @@ def summary_snapshot() -> Iterator[None]:
     A pass of the rollup moves the mark and rewrites rows in one transaction; read in separate
     statements, a metric could count a message twice (in a row written after the mark was read, and
     above the mark). On MySQL/MariaDB the transaction is REPEATABLE READ, one snapshot for every
-    statement (Django's connections use READ COMMITTED); SQLite's read transactions are snapshots.
-    Inside an outer transaction (tests) its isolation stands.
+    statement (Django's connections use READ COMMITTED). On SQLite a read transaction is a snapshot, but
+    Django opens SQLite transactions IMMEDIATE (settings: the write lock, which the webhook and the
+    pipeline would wait for while the dashboard reads), so this one is begun DEFERRED by hand: it never
+    takes the write lock. Inside an outer transaction (tests) its isolation stands.
     """
     outermost = not connection.in_atomic_block
+    if outermost and connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("COMMIT")  # it only read: nothing to keep or undo
+        return
     with transaction.atomic():
         if outermost and connection.vendor == "mysql":
             with connection.cursor() as cursor:

@@ -206,3 +206,23 @@ def test_the_periodic_pass_rests_between_batches_in_proportion(world: metrics_da
     assert batches >= 3
     assert slept == [3.0] * (batches - 1)
     assert rollup_high_id() == ids["newest"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dashboard_reads_in_one_snapshot_without_taking_the_write_lock() -> None:
+    """Outside a transaction, a metric's reads are one transaction: REPEATABLE READ on MariaDB, and on SQLite
+    a deferred one (Django's own would be IMMEDIATE: the write lock, which the pipeline would wait for)."""
+    from analytics.services.filters import summary_snapshot
+
+    assert not connection.in_atomic_block
+    with summary_snapshot():
+        Message.objects.count()
+        if connection.vendor == "sqlite":
+            assert connection.connection.in_transaction and not connection.in_atomic_block  # begun DEFERRED
+        else:
+            assert connection.in_atomic_block
+    if connection.vendor == "sqlite":
+        assert not connection.connection.in_transaction
+    boss = User.objects.create_superuser("jefa", password="x")
+    scope = Scope(user=boss, filters=MetricFilters(start=START, end=END))
+    assert metric_compute(name="directions", scope=scope).summary["messages"] == 0
