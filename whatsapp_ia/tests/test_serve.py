@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+LAST_CPU = (os.cpu_count() or 1) - 1
 
 
 def _free_port() -> int:
@@ -36,6 +37,7 @@ def test_serve_runs_everything_on_the_embedded_default_and_stops_on_ctrl_c(tmp_p
             "DATABASE_URL": f"sqlite:///{var / 'db.sqlite3'}",
             "WIA_VAR_DIR": str(var),
             "DJANGO_SUPERUSER_PASSWORD": "serve-test-pass-1",
+            "MEDIA_WORKER_CPUS": str(LAST_CPU),
         }
     )
     proc = subprocess.Popen(
@@ -65,6 +67,10 @@ def test_serve_runs_everything_on_the_embedded_default_and_stops_on_ctrl_c(tmp_p
             assert response.status == 200
         children = _children(proc.pid)
         assert len(children) >= 4  # redis, daphne, celery worker, celery beat
+        media = [pid for pid in children if b"media@" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert len(media) == 1
+        assert os.sched_getaffinity(media[0]) == {LAST_CPU}  # MEDIA_WORKER_CPUS
+        assert os.sched_getscheduler(media[0]) == os.SCHED_IDLE
     finally:
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)
@@ -74,3 +80,17 @@ def test_serve_runs_everything_on_the_embedded_default_and_stops_on_ctrl_c(tmp_p
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert not (var / "redis.sock").exists()
+
+
+def test_media_worker_cpus_are_a_linux_cpu_list_of_this_machines_cpus() -> None:
+    from whatsapp_ia.management.commands.serve import media_worker_cpus
+
+    assert media_worker_cpus("") == frozenset()
+    assert media_worker_cpus(str(LAST_CPU)) == {LAST_CPU}
+    assert media_worker_cpus(f"0-{LAST_CPU}") == set(range(LAST_CPU + 1))
+    assert media_worker_cpus(" 0 , 0 ") == {0}
+    for bad in ("a", "1-", "-1", "2-1", "0;1"):
+        with pytest.raises(SystemExit, match="write CPUs as a list"):
+            media_worker_cpus(bad)
+    with pytest.raises(SystemExit, match=f"this machine has CPUs 0-{LAST_CPU}"):
+        media_worker_cpus(str(LAST_CPU + 1))

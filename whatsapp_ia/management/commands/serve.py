@@ -7,10 +7,12 @@ others are stopped too and the command exits non-zero.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -66,16 +68,18 @@ class Command(BaseCommand):
                 "pipeline": [python, str(Path(__file__).resolve().parents[3] / "manage.py"), "pipeline"],
                 "worker": [python, "-m", "celery", "-A", "whatsapp_ia", "worker", "--loglevel=INFO",
                            f"--concurrency={options['concurrency']}", "--without-mingle", "--without-gossip"],
-                # Voice notes and images: one process of their own, at idle CPU priority (see _idle_priority).
+                # Voice notes and images: one process of their own, at idle CPU priority, on MEDIA_WORKER_CPUS
+                # when set (see _media_worker_placement).
                 "media-worker": [python, "-m", "celery", "-A", "whatsapp_ia", "worker", "--loglevel=INFO",
                                  "-Q", f"{settings.TRANSCRIPTION_QUEUE},{settings.VISION_QUEUE}", "-n", "media@%h",
                                  "--concurrency=1", "--without-mingle", "--without-gossip"],
                 "scheduler": [python, "-m", "celery", "-A", "whatsapp_ia", "beat", "--loglevel=INFO",
                               f"--schedule={VAR_DIR / 'celerybeat-schedule'}"],
             }  # fmt: skip
+            media_cpus = media_worker_cpus(settings.MEDIA_WORKER_CPUS)
             for name, cmd in commands.items():
-                low = _idle_priority if name == "media-worker" else None
-                children.append((name, subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=low)))
+                place = partial(_media_worker_placement, media_cpus) if name == "media-worker" else None
+                children.append((name, subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=place)))
             self._wait_ready(options["host"], options["port"], children)
             self.stdout.write(
                 self.style.SUCCESS(
@@ -142,12 +146,35 @@ class Command(BaseCommand):
             self.stdout.write("Stopped.")
 
 
-def _idle_priority() -> None:
-    """Run in the child before exec: the CPU goes to it only when nothing else wants it (SCHED_IDLE, else nice 19).
+def media_worker_cpus(text: str) -> frozenset[int]:
+    """The CPUs of a Linux CPU list ("1", "2-3", "0,2-3"; empty: none chosen), each one this machine has.
 
-    Transcribing a voice note keeps a core busy for seconds; at idle priority the web server,
-    the pipeline and the default worker take the CPU back at once, so text replies stay fast.
+    Raises SystemExit naming MEDIA_WORKER_CPUS when the list is malformed or names a CPU that is not there.
     """
+    cpus: set[int] = set()
+    count = os.cpu_count() or 1
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        found = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        first, last = (int(found[1]), int(found[2] or found[1])) if found else (0, -1)
+        if last < first:
+            raise SystemExit(f"MEDIA_WORKER_CPUS={text!r}: write CPUs as a list like 1, 2-3 or 0,2")
+        cpus.update(range(first, last + 1))
+    missing = sorted(c for c in cpus if c >= count)
+    if missing:
+        raise SystemExit(f"MEDIA_WORKER_CPUS={text!r}: this machine has CPUs 0-{count - 1}, not {missing}")
+    return frozenset(cpus)
+
+
+def _media_worker_placement(cpus: frozenset[int]) -> None:
+    """Run in the media worker before exec: its own CPUs when configured, and idle priority (SCHED_IDLE, else
+    nice 19).
+
+    Transcribing a voice note keeps a core busy for seconds; at idle priority the web server, the pipeline
+    and the default worker take the CPU back at once. On the same core it still slows them (caches, the
+    scheduler's wake-ups: bench/voice_burst.sh), hence MEDIA_WORKER_CPUS where there are cores to spare.
+    """
+    if cpus:
+        os.sched_setaffinity(0, cpus)
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):

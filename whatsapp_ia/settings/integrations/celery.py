@@ -32,6 +32,10 @@ LONG_TASK_TIME_LIMIT = env.int("LONG_TASK_TIME_LIMIT", default=3300)
 # (`manage.py serve` starts one at idle CPU priority), so a long audio never delays text replies.
 TRANSCRIPTION_QUEUE = env.str("TRANSCRIPTION_QUEUE", default="transcription")
 VISION_QUEUE = env.str("VISION_QUEUE", default="vision")
+# CPUs for `manage.py serve`'s media worker (a Linux CPU list: "1", "2-3", "0,2"; empty: any). Even at idle
+# priority, recognition on the core that answers texts slows them (bench/voice_burst.sh); with 2 or more cores,
+# give it one of its own.
+MEDIA_WORKER_CPUS = env.str("MEDIA_WORKER_CPUS", default="")
 # How often the scheduler sweeps for stuck work (seconds).
 SWEEP_INTERVAL = env.int("SWEEP_INTERVAL", default=60)
 # How often (seconds) the new messages are copied under the console's full-text index (MySQL/MariaDB;
