@@ -226,3 +226,32 @@ def test_the_dashboard_reads_in_one_snapshot_without_taking_the_write_lock() -> 
     boss = User.objects.create_superuser("jefa", password="x")
     scope = Scope(user=boss, filters=MetricFilters(start=START, end=END))
     assert metric_compute(name="directions", scope=scope).summary["messages"] == 0
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "America/New_York", "Australia/Adelaide", "Asia/Kathmandu"])
+def test_the_summaries_give_the_same_figures_as_the_messages_in_any_time_zone(zone: str, settings: Any) -> None:
+    """Quarter-hours map to whole hours of the business's day in every zone (+5:30, +5:45, +10:30, DST): every
+    metric, for every kind of user and filter, reads the same with the summaries as from the messages."""
+    from analytics.services.metrics import METRICS
+
+    settings.TIME_ZONE = zone
+    world = metrics_data.build()
+    boss = User.objects.create_superuser("jefa", password="x")
+    agent = world.agent
+    agent.roles.add(world.role_ventas)
+    scopes = [
+        Scope(user=boss, filters=MetricFilters(start=START, end=END)),
+        Scope(user=boss, filters=MetricFilters(start=START, end=END, channel_id=world.soporte.pk)),
+        Scope(user=agent, filters=MetricFilters(start=START, end=END)),
+        Scope(user=agent, filters=MetricFilters(start=START, end=END, role_id=world.role_ventas.pk)),
+    ]
+
+    def figures() -> list:
+        return [(name, metric_compute(name=name, scope=s).rows, metric_compute(name=name, scope=s).summary)
+                for s in scopes for name in METRICS]  # fmt: skip
+
+    from_messages = figures()
+    assert rollup_high_id() == 0
+    rollup_catch_up()
+    assert rollup_high_id() > 0
+    assert figures() == from_messages
