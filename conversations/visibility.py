@@ -135,6 +135,19 @@ def conversation_visible(*, user: Any, conversation: Any) -> bool:
     return not set(user_groups(user)).isdisjoint(groups_for(conversation))
 
 
+def _reach(user: Any, role_id: int | None) -> bool | tuple[list[int], bool]:
+    """The rule's inputs for one user: False (nothing), True (every chat, or every chat of ``role_id``, a role
+    they hold), else (their role ids, whether they take unrouted chats) besides the chats assigned to them."""
+    if not _active(user):
+        return False
+    if user_sees_all(user):
+        return True
+    role_ids = _user_role_ids(user)
+    if role_id is not None and role_id in role_ids:
+        return True
+    return role_ids, user_takes_unrouted(user)
+
+
 def conversation_visibility_q(*, user: Any, role_id: int | None = None) -> Q:
     """The chats ``user`` may see, as a filter on Conversation (the group rule above as a query).
 
@@ -145,17 +158,14 @@ def conversation_visibility_q(*, user: Any, role_id: int | None = None) -> Q:
     """
     from accounts.models import ChatRole
 
-    if not _active(user):
-        return Q(pk__in=[])
-    if user_sees_all(user):
-        return Q()
-    if role_id is not None and role_id in _user_role_ids(user):
-        return Q()
-    role_ids = _user_role_ids(user)  # asked again only when a role was named: one cheap query
+    reach = _reach(user, role_id)
+    if isinstance(reach, bool):
+        return Q() if reach else Q(pk__in=[])
+    role_ids, unrouted = reach
     visible = Q(assigned_to=user)
     if role_ids:
         visible |= Exists(ChatRole.objects.filter(conversation_id=OuterRef("pk"), role_id__in=role_ids))
-    if user_takes_unrouted(user):
+    if unrouted:
         visible |= ~Exists(ChatRole.objects.filter(conversation_id=OuterRef("pk")))
     return visible
 
@@ -168,17 +178,14 @@ def conversation_ids_visibility_q(*, user: Any, field: str = "conversation_id", 
     from accounts.models import ChatRole
     from conversations.models import Conversation
 
-    if not _active(user):
-        return Q(**{f"{field}__in": []})
-    if user_sees_all(user):
-        return Q()
-    role_ids = _user_role_ids(user)
-    if role_id is not None and role_id in role_ids:
-        return Q()
+    reach = _reach(user, role_id)
+    if isinstance(reach, bool):
+        return Q() if reach else Q(**{f"{field}__in": []})
+    role_ids, unrouted = reach
     visible = Q(**{f"{field}__in": Conversation.objects.filter(assigned_to=user).values("pk")})
     if role_ids:
         visible |= Q(**{f"{field}__in": ChatRole.objects.filter(role_id__in=role_ids).values("conversation_id")})
-    if user_takes_unrouted(user):
+    if unrouted:
         visible |= ~Q(**{f"{field}__in": ChatRole.objects.values("conversation_id")})
     return visible
 

@@ -38,6 +38,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         started = time.monotonic()
+        media_cpus = media_worker_cpus(settings.MEDIA_WORKER_CPUS)  # a bad list stops here, before anything starts
         children: list[tuple[str, subprocess.Popen]] = []
         log_dir = VAR_DIR / "log"
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +77,6 @@ class Command(BaseCommand):
                 "scheduler": [python, "-m", "celery", "-A", "whatsapp_ia", "beat", "--loglevel=INFO",
                               f"--schedule={VAR_DIR / 'celerybeat-schedule'}"],
             }  # fmt: skip
-            media_cpus = media_worker_cpus(settings.MEDIA_WORKER_CPUS)
             for name, cmd in commands.items():
                 place = partial(_media_worker_placement, media_cpus) if name == "media-worker" else None
                 children.append((name, subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=place)))
