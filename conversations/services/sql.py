@@ -30,16 +30,18 @@ def _model_sql(model: type[models.Model], template: str, vendor: str) -> str:
 # the benchmark machine): the pipeline's hottest rows (each message stored, each reply queued, each
 # delivery finished) are written with statements built once per model and field set instead. Same
 # values as save(): defaults are already on the instance, auto_now and auto_now_add are applied,
-# values are prepared for the database by their fields. Models whose saves have signal receivers
-# (a cache to clear, a rules version to bump) are saved through the ORM, so no receiver is skipped.
+# values are prepared for the database by their fields, and the pre_save and post_save receivers
+# (a chat's closing recorded for the dashboard) get what save() sends them. A model that overrides
+# save() is saved through it, so no override is skipped.
 
 
 def row_insert(instance: models.Model) -> None:
     """INSERT ``instance`` as ``instance.save(force_insert=True)`` would, and set its primary key."""
     model = type(instance)
-    if _has_receivers(model):
+    if _save_overridden(model):
         instance.save(force_insert=True)
         return
+    _send(signals.pre_save, instance, update_fields=None)
     sql, fields = _insert_sql(model, connection.vendor)
     params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
     with connection.cursor() as cursor:
@@ -48,23 +50,34 @@ def row_insert(instance: models.Model) -> None:
     instance.pk = pk
     instance._state.adding = False
     instance._state.db = connection.alias
+    _send(signals.post_save, instance, update_fields=None, created=True)
 
 
 def row_update(instance: models.Model, fields: Iterable[str]) -> None:
     """UPDATE these fields of ``instance`` as ``instance.save(update_fields=fields)`` would (auto_now ones too)."""
     model = type(instance)
     names = tuple(sorted(set(fields) | _auto_now_names(model)))
-    if _has_receivers(model):
+    if _save_overridden(model):
         instance.save(update_fields=names)
         return
+    _send(signals.pre_save, instance, update_fields=frozenset(names))
     sql, update_fields = _update_sql(model, names, connection.vendor)
     params = [field.get_db_prep_save(field.pre_save(instance, False), connection) for field in update_fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, [*params, instance.pk])
+    _send(signals.post_save, instance, update_fields=frozenset(names), created=False)
 
 
-def _has_receivers(model: type[models.Model]) -> bool:
-    return any(signal.has_listeners(model) for signal in (signals.pre_save, signals.post_save))
+def _send(signal: signals.ModelSignal, instance: models.Model, **kwargs: Any) -> None:
+    """Send a save signal with the arguments Model.save_base gives it (nothing to do without receivers)."""
+    model = type(instance)
+    if signal.has_listeners(model):
+        signal.send(sender=model, instance=instance, raw=False, using=connection.alias, **kwargs)
+
+
+@lru_cache(maxsize=32)
+def _save_overridden(model: type[models.Model]) -> bool:
+    return model.save is not models.Model.save
 
 
 @lru_cache(maxsize=16)

@@ -54,25 +54,63 @@ def test_row_update_writes_only_the_given_fields_and_updated_at() -> None:
     assert stale.text == "uno"
 
 
-def test_models_whose_saves_have_receivers_are_saved_through_the_orm() -> None:
-    """Channel's post_save clears the channel cache: a plain INSERT would skip it."""
-    from django.db.models.signals import post_save
+def test_save_receivers_get_what_save_sends_them() -> None:
+    """A chat's closing is recorded by a post_save receiver (analytics): plain-SQL writes send the
+    pre_save and post_save signals with the same arguments as save(), in one statement each."""
+    from django.db.models.signals import post_save, pre_save
 
-    seen: list[Any] = []
+    def record(store: list[Any]) -> Any:
+        def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
+            store.append((sender, instance.pk, {k: v for k, v in kwargs.items() if k != "signal"}))
 
-    def receiver(sender: Any, instance: Any, **kwargs: Any) -> None:
-        seen.append(instance.pk)
+        return receiver
 
-    post_save.connect(receiver, sender=Contact, dispatch_uid="test-row-receivers")
-    try:
-        contact = Contact(provider="meta", external_id="573009998877")
-        row_insert(contact)
-        contact.alias = "Doña Ana"
-        row_update(contact, ["alias"])
-    finally:
-        post_save.disconnect(sender=Contact, dispatch_uid="test-row-receivers")
-    assert seen == [contact.pk, contact.pk]
-    assert Contact.objects.get(pk=contact.pk).alias == "Doña Ana"
+    by_save: list[Any] = []
+    by_sql: list[Any] = []
+    for n, store in enumerate((by_save, by_sql)):
+        receiver = record(store)
+        pre_save.connect(receiver, sender=Contact, dispatch_uid="test-row-pre")
+        post_save.connect(receiver, sender=Contact, dispatch_uid="test-row-post")
+        try:
+            contact = Contact(provider="meta", external_id=f"57300999887{n}")
+            if store is by_save:
+                contact.save(force_insert=True)
+                contact.alias = "Doña Ana"
+                contact.save(update_fields=["alias", "updated_at"])
+            else:
+                with CaptureQueriesContext(connection) as queries:
+                    row_insert(contact)
+                    contact.alias = "Doña Ana"
+                    row_update(contact, ["alias"])
+                assert len(queries) == 2
+        finally:
+            pre_save.disconnect(sender=Contact, dispatch_uid="test-row-pre")
+            post_save.disconnect(sender=Contact, dispatch_uid="test-row-post")
+        assert Contact.objects.get(pk=contact.pk).alias == "Doña Ana"
+
+    def shape(store: list[Any]) -> list[Any]:
+        return [(sender, kwargs) for sender, _, kwargs in store]
+
+    assert shape(by_sql) == shape(by_save)
+    assert [kwargs.get("created") for _, _, kwargs in by_sql] == [None, True, None, False]
+    assert by_sql[-1][2]["update_fields"] == frozenset({"alias", "updated_at"})
+
+
+def test_a_chat_closed_by_a_plain_sql_write_is_recorded_for_the_dashboard() -> None:
+    from analytics.models import ConversationClosing
+
+    conversation = _conversation()
+    conversation.status = "closed"
+    row_update(conversation, ["status"])
+    assert ConversationClosing.objects.filter(conversation=conversation).count() == 1
+
+
+def test_models_that_override_save_are_saved_through_it() -> None:
+    from flows.models import Rule
+
+    rule = Rule(step="inicio", input_text="hola", response_text="¡Hola!")
+    row_insert(rule)
+    assert Rule.objects.get(pk=rule.pk).key == rule.key != ""  # Rule.save gives each rule its key
 
 
 def test_model_from_row_builds_the_instances_the_orm_would_from_a_joined_row() -> None:
