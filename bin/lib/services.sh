@@ -19,7 +19,7 @@ services_start() {
     ${MARIADB_TASKSET:-} mariadbd --no-defaults "${user_args[@]}" --datadir="$DATADIR" --socket="$MARIADB_SOCK" \
       --pid-file="$RUN_DIR/mysqld.pid" --port="$DB_PORT" --bind-address=127.0.0.1 --skip-log-bin \
       --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci --max-connections=300 \
-      --innodb-flush-log-at-trx-commit=${INNODB_FLUSH:-2} >"$LOG/mariadb.log" 2>&1 </dev/null &
+      --innodb-flush-log-at-trx-commit=${INNODB_FLUSH:-2} ${MARIADB_ARGS:-} >"$LOG/mariadb.log" 2>&1 </dev/null &
     for _ in $(seq 120); do mariadb-admin --no-defaults --socket="$MARIADB_SOCK" -uroot ping >/dev/null 2>&1 && break; sleep 0.25; done
     mariadb-admin --no-defaults --socket="$MARIADB_SOCK" -uroot ping >/dev/null || { tail -20 "$LOG/mariadb.log"; return 1; }
     # Time zone tables: Django's date lookups with USE_TZ use CONVERT_TZ on MySQL/MariaDB.

@@ -48,6 +48,8 @@ def database_from_env(environ_map: Mapping[str, str], *, sqlite_path: Path) -> d
         with contextlib.suppress(TypeError, ValueError):
             config["OPTIONS"]["timeout"] = float(config["OPTIONS"]["timeout"])
     if config["ENGINE"] in ("django.db.backends.mysql",):
+        # Django's backend with one statement per transaction start instead of two (whatsapp_ia/db/mysql).
+        config["ENGINE"] = "whatsapp_ia.db.mysql"
         config.setdefault("OPTIONS", {})
         config["OPTIONS"].setdefault("charset", "utf8mb4")
         config["OPTIONS"].setdefault("isolation_level", "read committed")

@@ -14,17 +14,17 @@ SQLITE = Path("/srv/wia/var/db.sqlite3")
     [
         (
             {"DATABASE_URL": "mysql://app:s3cr%40t@db.example:3307/shop"},
-            {"ENGINE": "django.db.backends.mysql", "NAME": "shop", "USER": "app", "PASSWORD": "s3cr@t",
+            {"ENGINE": "whatsapp_ia.db.mysql", "NAME": "shop", "USER": "app", "PASSWORD": "s3cr@t",
              "HOST": "db.example", "PORT": 3307},
         ),
         (
             {"DB_HOST": "10.0.0.5", "DB_PORT": "3306", "DB_USER": "bot", "DB_PASSWORD": "p@ss:word/1", "DB_NAME": "wa"},
-            {"ENGINE": "django.db.backends.mysql", "NAME": "wa", "USER": "bot", "PASSWORD": "p@ss:word/1",
+            {"ENGINE": "whatsapp_ia.db.mysql", "NAME": "wa", "USER": "bot", "PASSWORD": "p@ss:word/1",
              "HOST": "10.0.0.5", "PORT": 3306},
         ),
         (
             {"DB_HOST": "localhost", "DB_USER": "root", "DB_NAME": "chat"},
-            {"ENGINE": "django.db.backends.mysql", "NAME": "chat", "USER": "root", "PASSWORD": "", "HOST": "localhost"},
+            {"ENGINE": "whatsapp_ia.db.mysql", "NAME": "chat", "USER": "root", "PASSWORD": "", "HOST": "localhost"},
         ),
         (
             {"DATABASE_URL": "postgres://u:p@pg:5432/x", "DB_HOST": "ignored"},

@@ -1,0 +1,1 @@
+"""Database backends of the project (Django's, with changes measured on the pipeline's hot path)."""
