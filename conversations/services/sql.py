@@ -148,19 +148,3 @@ def _row_converters(
         converters = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
         out.append((field.attname, converters, column))
     return out
-
-
-def row_get(model: type[models.Model], **lookup: Any) -> models.Model | None:
-    """The one row of ``model`` whose fields equal ``lookup`` (a unique key), or None: SQL built once."""
-    names = tuple(sorted(lookup))
-    with connection.cursor() as cursor:
-        cursor.execute(_get_sql(model, names, connection.vendor), [lookup[name] for name in names])
-        row = cursor.fetchone()
-    return None if row is None else model_from_row(model, row)[0]
-
-
-@lru_cache(maxsize=16)
-def _get_sql(model: type[models.Model], names: tuple[str, ...], vendor: str) -> str:
-    quote = connection.ops.quote_name
-    where = " AND ".join(f"{quote(model._meta.get_field(name).column)} = %s" for name in names)
-    return f"SELECT {model_columns(model)} FROM {quote(model._meta.db_table)} WHERE {where}"  # noqa: S608

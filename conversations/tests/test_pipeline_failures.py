@@ -466,6 +466,42 @@ def test_an_answered_turn_runs_in_one_transaction_without_savepoints(answering_r
     assert not [q["sql"] for q in queries.captured_queries if "SAVEPOINT" in q["sql"].upper()]
 
 
+@pytest.mark.django_db(transaction=True)  # the turn's own transaction, not a savepoint in the test's
+def test_a_one_message_delivery_is_finished_in_the_transaction_that_answers_it(
+    answering_rule: None, fake_graph: Any
+) -> None:
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    _record(_text_body(1))
+    deliveries_drain(lane=0)
+    delivery = _record(_text_body(2))
+    with CaptureQueriesContext(db) as queries:
+        deliveries_drain(lane=0)
+    sql = [q["sql"] for q in queries.captured_queries]
+    finished = [
+        i for i, q in enumerate(sql) if q.startswith("UPDATE") and "webhookdelivery" in q and "processed_at" in q
+    ]
+    assert len(finished) == 1, sql
+    begin = max(i for i, q in enumerate(sql[: finished[0]]) if q.startswith("BEGIN"))
+    commit = min(i for i, q in enumerate(sql) if q == "COMMIT" and i > finished[0])
+    assert any(q.startswith("INSERT") and "conversations_message" in q for q in sql[begin:commit])
+    delivery.refresh_from_db()
+    assert delivery.state == DeliveryState.PROCESSED and delivery.events_count == 1 and delivery.processed_at
+    assert _replies() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_whose_message_is_stored_already_is_still_finished(answering_rule: None, fake_graph: Any) -> None:
+    _record(_text_body(1))
+    deliveries_drain(lane=0)
+    again = _record(_text_body(1))  # Meta sent it twice
+    deliveries_drain(lane=0)
+    again.refresh_from_db()
+    assert again.state == DeliveryState.PROCESSED and again.processed_at is not None
+    assert Message.objects.filter(direction="in").count() == 1 and _replies() == 1
+
+
 @pytest.mark.django_db
 def test_a_bot_that_meets_a_broken_database_on_the_turn_leaves_the_delivery_for_a_retry(answering_rule: None) -> None:
     from django.db import OperationalError

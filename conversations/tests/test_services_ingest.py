@@ -254,12 +254,12 @@ def test_provider_notices_are_kept_on_the_delivery_for_the_admin(ingest: Any) ->
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_first_message_inserts_contact_and_chat_without_savepoints_on_sqlite_and_survives_a_race_elsewhere(
+def test_a_first_message_inserts_contact_and_chat_without_savepoints_and_a_refused_insert_leaves_the_turn_usable(
     meta_settings: Any,
 ) -> None:
-    """A new customer's contact and chat are plain INSERTs in the turn's transaction. On SQLite the
-    transaction holds the write lock from BEGIN IMMEDIATE, so nobody can insert them first; on
-    MariaDB a concurrent first message can, and the refused INSERT leaves the transaction usable."""
+    """A new customer's contact and chat are plain INSERTs in the turn's transaction. MariaDB and SQLite
+    roll back only a refused statement (the contact exists, or a concurrent first message inserted it
+    first), so no savepoint is needed and the transaction goes on after it."""
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
@@ -269,13 +269,17 @@ def test_a_first_message_inserts_contact_and_chat_without_savepoints_on_sqlite_a
         assert _insert_unless_raced(Contact(provider="meta", external_id="573009990001"))
         with CaptureQueriesContext(connection) as queries:
             assert _insert_unless_raced(Contact(provider="meta", external_id="573009990002"))
-        savepoints = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" in q["sql"].upper()]
-        if connection.vendor == "sqlite":
-            assert savepoints == []
-            return
-        assert savepoints  # elsewhere the INSERT runs in a savepoint...
-        assert not _insert_unless_raced(Contact(provider="meta", external_id="573009990001"))  # ...so a raced one
-        assert Contact.objects.filter(external_id__startswith="57300999").count() == 2  # is refused, usable after
+            assert not _insert_unless_raced(Contact(provider="meta", external_id="573009990001"))  # refused...
+        assert [q["sql"] for q in queries.captured_queries if "SAVEPOINT" in q["sql"].upper()] == []
+        Contact.objects.create(provider="meta", external_id="573009990003")  # ...and the transaction goes on
+    assert Contact.objects.filter(external_id__startswith="57300999").count() == 3
+
+
+def test_a_customer_known_from_another_number_keeps_one_contact_with_the_new_name(ingest: Any) -> None:
+    Contact.objects.create(provider="meta", external_id="573001112233", profile_name="Antes")
+    ingest("message__text")
+    contact = Contact.objects.get()
+    assert contact.conversations.count() == 1 and contact.profile_name == "Laura Martínez"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -146,15 +146,6 @@ def test_model_from_row_builds_the_instances_the_orm_would_from_a_joined_row() -
     assert not built._state.adding
 
 
-def test_row_get_finds_one_row_by_its_key_or_none() -> None:
-    from conversations.services.sql import row_get
-
-    conversation = _conversation()
-    found = row_get(Contact, provider="meta", external_id="573001112233")
-    assert found is not None and found.pk == conversation.contact_id and not found._state.adding
-    assert row_get(Contact, provider="meta", external_id="nobody") is None
-
-
 def test_model_from_row_with_some_fields_defers_the_others() -> None:
     from conversations.models import WebhookDelivery
     from conversations.services.sql import model_columns, model_from_row
