@@ -12,6 +12,7 @@ from unittest import mock
 
 import pytest
 import requests
+import urllib3
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -217,12 +218,13 @@ def test_nothing_goes_over_http_or_to_a_broker(flow: None, settings: Any, django
     Channel.objects.create(provider="meta", external_id="123456", name="Real number", access_token="tok")
     with (
         mock.patch.object(requests.Session, "request", side_effect=AssertionError("HTTP")) as http,
+        mock.patch.object(urllib3.PoolManager, "urlopen", side_effect=AssertionError("HTTP")) as json_http,
         mock.patch("celery.app.task.Task.apply_async", side_effect=AssertionError("publish")) as publish,
         django_capture_on_commit_callbacks(execute=True) as hooks,
     ):
         turns = run_json("--number", NUMBER, "hola", "1", "2,4 x 0,6 m")
 
-    assert http.call_count == 0 and publish.call_count == 0
+    assert http.call_count == 0 and json_http.call_count == 0 and publish.call_count == 0
     assert hooks and all(hook.__module__ == "conversations.events" for hook in hooks)  # console broadcasts only
     assert [t["step"] for t in turns] == ["menu", "medidas", "visita"]
     outbound = Message.objects.filter(direction="out")

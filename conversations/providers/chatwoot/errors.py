@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
-
 from conversations.providers.base import ProviderError
-from conversations.providers.http import json_dict, parse_retry_after
+from conversations.providers.http import HttpAnswer, json_dict, parse_retry_after
 from conversations.providers.meta.values import as_list, text
 
 __all__ = ["chatwoot_error_message", "error_from_response", "is_transient_status"]
@@ -56,7 +54,7 @@ def chatwoot_error_message(body: dict[str, Any]) -> str:
     return "; ".join(dict.fromkeys(parts))
 
 
-def error_from_response(response: requests.Response, what: str) -> ProviderError:
+def error_from_response(response: HttpAnswer, what: str) -> ProviderError:
     """A ProviderError from a non-2xx Chatwoot answer; code ``http_<status>``."""
     status = response.status_code
     body = json_dict(response)

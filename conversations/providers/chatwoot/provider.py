@@ -35,10 +35,12 @@ from conversations.providers.chatwoot.parse import parse_webhook
 from conversations.providers.chatwoot.payload import build_message_payload
 from conversations.providers.chatwoot.signature import delivery_is_authentic
 from conversations.providers.http import (
+    HttpAnswer,
     environ_proxies,
     http_session,
     int_or_none,
     json_dict,
+    json_request,
     read_limited,
     request_failure,
     too_large,
@@ -191,10 +193,13 @@ class ChatwootProvider(Provider):
             )
         url = self._api_url("conversations", message.thread_id.strip(), "messages")
         attachments = payload.pop("attachments", None)
+        response: HttpAnswer
         if attachments:
             response = self._post_files(url, payload, attachments)
         else:
-            response = self._request("POST", url, "send", json=payload)
+            response = json_request(
+                "POST", url, "send", headers=self._auth_headers(), timeout=self._timeout(), payload=payload
+            )
         if not response.ok:
             raise error_from_response(response, "send")
         body = json_dict(response)

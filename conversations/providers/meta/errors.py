@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
-
 from conversations.providers.base import ProviderError
-from conversations.providers.http import json_dict, parse_retry_after
+from conversations.providers.http import HttpAnswer, json_dict, parse_retry_after
 from conversations.providers.meta.values import as_dict, text
 
 __all__ = ["ERROR_TRANSIENCE", "WINDOW_CLOSED", "error_from_response", "failure", "is_transient"]
@@ -55,7 +53,7 @@ def failure(message: str, code: str, **extra: Any) -> ProviderError:
     return ProviderError(message, code=code, transient=is_transient(code, extra.get("http_status")), **extra)
 
 
-def error_from_response(response: requests.Response, what: str) -> ProviderError:
+def error_from_response(response: HttpAnswer, what: str) -> ProviderError:
     """A ProviderError from a non-2xx Graph response (Meta error body or anything else)."""
     body = json_dict(response)
     error = as_dict(body.get("error"))

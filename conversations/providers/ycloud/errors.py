@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import requests
-
 from conversations.providers.base import ProviderError
-from conversations.providers.http import json_dict, parse_retry_after
+from conversations.providers.http import HttpAnswer, json_dict, parse_retry_after
 from conversations.providers.meta.errors import ERROR_TRANSIENCE as META_TRANSIENCE
 from conversations.providers.meta.values import as_dict, text
 
@@ -95,7 +93,7 @@ def error_from_body(
     return failure(f"{what} failed: {message}", code, http_status=status, retry_after=retry_after, raw=body)
 
 
-def error_from_response(response: requests.Response, what: str) -> ProviderError:
+def error_from_response(response: HttpAnswer, what: str) -> ProviderError:
     """A ProviderError from a non-2xx YCloud response (its error body, or anything else it sent)."""
     body = json_dict(response)
     return error_from_body(

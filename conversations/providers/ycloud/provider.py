@@ -37,11 +37,13 @@ from conversations.providers.base import (
     missing_setting,
 )
 from conversations.providers.http import (
+    HttpAnswer,
     checksum_error,
     environ_proxies,
     find_header,
     http_session,
     json_dict,
+    json_request,
     read_limited,
     request_failure,
     too_large,
@@ -288,8 +290,21 @@ class YCloudProvider(Provider):
         except requests.RequestException as exc:
             raise request_failure(exc, what) from exc
 
-    def _call(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
-        response = self._request(method, url, what, **kwargs)
+    def _call(self, method: str, url: str, what: str, **kwargs: Any) -> HttpAnswer:
+        response: HttpAnswer
+        if kwargs.keys() <= {"json", "params"}:  # a JSON call (a send, a lookup): the lighter client
+            timeout = float(getattr(settings, "PROVIDER_HTTP_TIMEOUT", 15.0))
+            response = json_request(
+                method,
+                url,
+                what,
+                headers=self._headers(),
+                timeout=timeout,
+                payload=kwargs.get("json"),
+                params=kwargs.get("params"),
+            )
+        else:
+            response = self._request(method, url, what, **kwargs)
         if not response.ok:
             raise error_from_response(response, what)
         return response
