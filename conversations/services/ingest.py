@@ -44,7 +44,7 @@ from conversations.services.outbound import (
     TurnSends,
     flush_schedule,
     sends_here,
-    sent_records_apply,
+    sent_records_with_turn,
     turn_sends_deliver,
     turn_sends_known,
 )
@@ -218,8 +218,9 @@ _DRAIN_READ_SQL = "SELECT {columns} FROM {table} WHERE {state} = %s AND {id} > %
 _DRAIN_COUNT_SQL = "UPDATE {table} SET {attempts} = {attempts} + 1 WHERE {id} IN (@ids@)"  # @ids@: placeholders
 
 
-def _drain_read(*, lanes: Sequence[int], after: int, batch: int) -> list[WebhookDelivery]:
-    """The lanes' next received deliveries after ``after``, oldest first, each counted as one more attempt."""
+def _drain_read(*, lanes: Sequence[int], after: int, batch: int, count: bool = True) -> list[WebhookDelivery]:
+    """The lanes' next received deliveries after ``after``, oldest first, each counted as one more attempt
+    (``count=False``: the pipeline runner counts them when it takes the lanes, see ``deliveries_count_in_hand``)."""
     params: list[Any] = [DeliveryState.RECEIVED, after]
     lane_filter = ""
     if len(lanes) < settings.DELIVERY_LANES:
@@ -232,7 +233,7 @@ def _drain_read(*, lanes: Sequence[int], after: int, batch: int) -> list[Webhook
         cursor.execute(model_sql(WebhookDelivery, template), [*params, batch])
         rows = cursor.fetchall()
     deliveries = [model_from_row(WebhookDelivery, row, fields=_DRAIN_FIELDS)[0] for row in rows]
-    if deliveries:
+    if deliveries and count:
         # Counted before the work (one UPDATE per batch): a delivery that keeps killing its
         # worker is given up after PIPELINE_MAX_ATTEMPTS instead of stalling the lane forever.
         ids = [d.pk for d in deliveries]
@@ -244,7 +245,32 @@ def _drain_read(*, lanes: Sequence[int], after: int, batch: int) -> list[Webhook
     return deliveries
 
 
-def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200, flags: bool = True) -> bool:
+def deliveries_count_in_hand(*, lanes: Sequence[int]) -> int | None:
+    """A pipeline runner that takes lanes counts one attempt on their oldest delivery still received; its id.
+
+    The runner drains its lanes oldest first and finishes each delivery (processed, failed or left
+    for a retry) before it reads on, so if the lanes' last holder died in the middle of one, that is
+    the one. A delivery that kills every runner that takes it is thus given up after
+    PIPELINE_MAX_ATTEMPTS, as a drain task counts each delivery it reads, without an UPDATE for
+    every delivery the runner reads (a round trip and a commit per message). If the holder died idle,
+    the next delivery starts with one attempt counted: harmless unless it happens that many times.
+    """
+    if not lanes:
+        return None
+    oldest = (
+        WebhookDelivery.objects.filter(state=DeliveryState.RECEIVED)
+        .annotate(lane=F("id") % settings.DELIVERY_LANES)
+        .filter(lane__in=list(lanes))
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if oldest is not None:
+        WebhookDelivery.objects.filter(pk=oldest, state=DeliveryState.RECEIVED).update(attempts=F("attempts") + 1)
+    return oldest
+
+
+def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200, flags: bool = True, count: bool = True) -> bool:
     """The drain of lanes whose locks the caller holds (a drain task, or the pipeline runner for its life).
 
     Each delivery is isolated (`delivery_attempt`): whatever one raises is recorded
@@ -254,7 +280,8 @@ def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200, flags: bo
 
     ``flags=False`` is the runner's drain: it wakes on the doorbell, which every commit rings
     after it (no kick flag is set while it lives), so it neither clears nor checks the flags:
-    True only when a full batch or the time budget says there is more.
+    True only when a full batch or the time budget says there is more. ``count=False``: the runner
+    counted the attempts when it took the lanes (``deliveries_count_in_hand``).
     """
     client = redis_client() if flags else None
     kick_keys = [kick_key(lane) for lane in lanes]
@@ -263,14 +290,13 @@ def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200, flags: bo
     while True:
         if client is not None:
             client.delete(*kick_keys)
-        deliveries = _drain_read(lanes=lanes, after=after, batch=batch)
+        deliveries = _drain_read(lanes=lanes, after=after, batch=batch, count=count)
         if not deliveries:
             break
         for delivery in deliveries:
             with sends_here() as replied:  # the replies queued while storing and answering: sent below
                 delivery_attempt(delivery_id=delivery.pk, delivery=delivery)
             replies_send(replied)
-            sent_records_apply()  # what the runner's sender threads sent meanwhile (nothing elsewhere)
             after = delivery.pk
             if time.monotonic() > deadline:
                 return True  # leave room under the task's time limit; the next run goes on
@@ -528,7 +554,9 @@ def _message_store(
     channel = channel_for_inbound(provider=provider, external_id=event.channel_external_id)
     kind = event.kind if event.kind in MessageKind.values else MessageKind.UNSUPPORTED
     media_state = MediaState.PENDING if event.kind in MEDIA_KINDS and event.media else MediaState.NONE
-    with transaction.atomic():
+    # The pipeline runner's earlier replies that went out meanwhile are recorded "sent" in this transaction.
+    with sent_records_with_turn() as write_sent, transaction.atomic():
+        write_sent()
         conversation = _conversation_locked(provider=provider, channel=channel, event=event)
         # Under the conversation's row lock: a duplicate stored by another worker has committed by now.
         stored, inbound_waiting, outbound_waiting = _conversation_questions(

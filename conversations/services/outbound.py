@@ -509,31 +509,44 @@ def _window(conversation: Conversation) -> tuple[float, ratelimit.WindowEntry | 
 
 
 # Set by the pipeline runner for its sender threads: they hand the "sent" writes to the runner's
-# thread (``sent_records_apply``) instead of writing them. With SQLite one writer at a time holds the
-# file; threads of one process queuing on its lock sleep in SQLite's busy handler (1, 2, 5, 10 ms...)
-# and the runner's own turns wait behind them. Measured at 60 messages/s: the sender threads spent
-# 37% of the runner's samples waiting there and the runner fell behind.
-_sent_later: queue.SimpleQueue[tuple[Message, list[str], str, datetime]] | None = None
-_sent_later_wake: Callable[[], object] | None = None
+# thread instead of writing them. With SQLite one writer at a time holds the file; threads of one
+# process queuing on its lock sleep in SQLite's busy handler (1, 2, 5, 10 ms...) and the runner's own
+# turns wait behind them (measured at 60 messages/s: 37% of the runner's samples waiting there). The
+# runner writes them inside its next turn's transaction (``sent_records_with_turn``): no commit, no
+# event-log round trip and no wake-up of its own for each reply. When no turn comes soon, it writes
+# them on their own (``sent_records_apply``, after the runner's SENT_WRITE_DELAY at most).
+SentRecord = tuple[Message, list[str], str, datetime]
+_sent_later: queue.SimpleQueue[SentRecord] | None = None
 
 
-def sent_records_defer(*, wake: Callable[[], object]) -> None:
-    """From now on this process's sends queue their "sent" writes; ``wake`` is called after each."""
-    global _sent_later, _sent_later_wake
-    _sent_later, _sent_later_wake = queue.SimpleQueue(), wake
+def sent_records_defer() -> None:
+    """From now on this process's sends queue their "sent" writes for the runner's thread."""
+    global _sent_later
+    _sent_later = queue.SimpleQueue()
+
+
+def sent_records_pending() -> bool:
+    """Are "sent" writes queued (the runner's thread then waits for a turn at most a short while)?"""
+    pending = _sent_later
+    return pending is not None and not pending.empty()
+
+
+def _sent_records_take() -> list[SentRecord]:
+    pending = _sent_later
+    records: list[SentRecord] = []
+    while pending is not None and not pending.empty():
+        records.append(pending.get_nowait())
+    return records
 
 
 def sent_records_apply(*, stop_deferring: bool = False) -> int:
-    """Write the queued "sent" records in one transaction (the runner's thread); returns how many."""
+    """Write the queued "sent" records on their own, in one transaction (the runner's thread); how many."""
     global _sent_later
-    pending = _sent_later
+    records = _sent_records_take()
     if stop_deferring:
         _sent_later = None
-    if pending is None or pending.empty():
+    if not records:
         return 0
-    records = []
-    while not pending.empty():
-        records.append(pending.get_nowait())
     if len(records) == 1:  # one UPDATE commits by itself: no transaction's set-up around it
         message, groups, provider_message_id, at = records[0]
         _mark_sent_now(message, groups, provider_message_id=provider_message_id, now=at)
@@ -544,13 +557,42 @@ def sent_records_apply(*, stop_deferring: bool = False) -> int:
     return len(records)
 
 
+@contextmanager
+def sent_records_with_turn() -> Iterator[Callable[[], None]]:
+    """Take the queued "sent" records to write inside a turn's transaction: call what this yields in it.
+
+    They count as written once that transaction commits; if it rolls back (or the writer is never
+    called), they go back in the queue for the next turn or ``sent_records_apply``. Their console
+    events leave with the turn's own, after the commit.
+    """
+    records = _sent_records_take()
+    committed: list[bool] = []
+
+    def write() -> None:
+        if not records:
+            return
+        for message, groups, provider_message_id, at in records:
+            _mark_sent_now(message, groups, provider_message_id=provider_message_id, now=at)
+        transaction.on_commit(lambda: committed.append(True))
+
+    try:
+        yield write
+    finally:
+        pending = _sent_later
+        if records and not committed:
+            if pending is not None:
+                for record in records:
+                    pending.put(record)
+            else:  # the runner stopped deferring meanwhile: write them now
+                for message, groups, provider_message_id, at in records:
+                    _mark_sent_now(message, groups, provider_message_id=provider_message_id, now=at)
+
+
 def _mark_sent(message: Message, groups: list[str], *, provider_message_id: str) -> None:
     """Store the provider id; "sent" unless a status webhook already moved the ticks further."""
     later = _sent_later
     if later is not None:
         later.put((message, groups, provider_message_id, timezone.now()))
-        if _sent_later_wake is not None:
-            _sent_later_wake()
         return
     _mark_sent_now(message, groups, provider_message_id=provider_message_id, now=timezone.now())
 

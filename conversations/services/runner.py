@@ -13,6 +13,8 @@ every second, lives RUNNER_TTL seconds), the webhook enqueues drain tasks as bef
 Lanes: the runner holds each lane's drain lock for its whole life (renewed by the lock
 renewer), so drain tasks and a second runner leave them alone. A second runner is a hot
 standby: it takes the lanes whose lock frees (the first one stopped or died) within seconds.
+Taking lanes counts one attempt on their oldest delivery still received, the one a holder that died
+was working on (``ingest.deliveries_count_in_hand``): the drain itself writes no attempt per delivery.
 A ring can only follow a commit, and the runner reads after it pops the ring, so no delivery
 waits for a later message; the wake-up every WAKE_EVERY seconds drains anything else (a ring
 lost with a Redis restart).
@@ -34,19 +36,21 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from conversations import events
-from conversations.services.outbound import sent_records_apply, sent_records_defer
+from conversations.services.outbound import sent_records_apply, sent_records_defer, sent_records_pending
 from whatsapp_ia.locks import HeldLock, conversation_lock
 from whatsapp_ia.redis_client import redis_client, redis_script
 
 logger = logging.getLogger(__name__)
 
 DOORBELL_KEY = "wia:pipeline:doorbell"
-SENT_BELL_KEY = "wia:pipeline:sent"  # a sender thread's ring: only "sent" writes to apply, nothing to drain
 RUNNER_KEY = "wia:pipeline:runner"
 RUNNER_TTL = 5.0  # seconds the runner's announcement lives without renewal
 HEARTBEAT_EVERY = 1.0
 WAKE_EVERY = 1.0  # seconds the runner sleeps at most without a ring
 TAKE_LANES_EVERY = 3.0  # seconds between tries at the lanes another runner holds
+# Seconds a reply's "sent" write waits for the next turn to ride with (a delivery usually rings sooner
+# under load); after that the runner writes it on its own. The status shown meanwhile is "sending".
+SENT_WRITE_DELAY = 0.05
 
 
 # The webhook's kick, one round trip: ring the doorbell; then, only when no runner is alive, set the
@@ -72,24 +76,37 @@ def doorbell_ring(*, flag_keys: Sequence[str], flag_ttl: int) -> list[bool] | No
     return [bool(r) for r in replies[1:]]
 
 
-def _ring() -> None:
-    """Wake the runner for a sender thread's "sent" write (its own bell: no drain pass follows it);
-    the bell stays one entry long."""
-    with suppress(redis.RedisError):
-        pipe = redis_client().pipeline(transaction=False)
-        pipe.lpush(SENT_BELL_KEY, "1")
-        pipe.ltrim(SENT_BELL_KEY, 0, 0)
-        pipe.execute()
-
-
 def runner_alive() -> bool:
     return bool(redis_client().exists(RUNNER_KEY))
 
 
-_pool: ThreadPoolExecutor | None = None
+class SendPool(ThreadPoolExecutor):
+    """The runner's sender threads, knowing whether any reply is still on its way."""
+
+    def __init__(self, threads: int) -> None:
+        super().__init__(max_workers=threads, thread_name_prefix="pipeline-send")
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self._in_flight += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, _future: Any) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def busy(self) -> bool:
+        return self._in_flight > 0
 
 
-def send_pool() -> ThreadPoolExecutor | None:
+_pool: SendPool | None = None
+
+
+def send_pool() -> SendPool | None:
     """The runner's sender threads (None outside the runner: replies are sent by the caller)."""
     return _pool
 
@@ -104,12 +121,6 @@ class PipelineRunner:
         self._stack = ExitStack()
         self._announced_at = 0.0
         self._lanes_tried_at = 0.0
-        self._idle = threading.Event()  # set while it waits for the doorbell
-
-    def _wake_if_idle(self) -> None:
-        """A sender thread queued a "sent" write: ring only when the runner waits (it applies them as it goes)."""
-        if self._idle.is_set():
-            _ring()
 
     def run(self) -> None:
         from conversations.services.ingest import deliveries_drain_locked
@@ -119,10 +130,10 @@ class PipelineRunner:
         events.broadcast_inline()
         self._stack.callback(events.broadcast_inline, False)  # as it was, once the runner stops
         if settings.PIPELINE_SEND_THREADS > 0:  # 0: the runner sends each turn's replies itself
-            _pool = ThreadPoolExecutor(max_workers=settings.PIPELINE_SEND_THREADS, thread_name_prefix="pipeline-send")
-            # The sender threads leave their "sent" writes to this thread (see outbound._mark_sent),
-            # ringing its "sent" bell so that it wakes for them (and only applies them).
-            sent_records_defer(wake=self._wake_if_idle)
+            _pool = SendPool(settings.PIPELINE_SEND_THREADS)
+            # The sender threads leave their "sent" writes to this thread (see outbound._mark_sent): the
+            # next turn writes them in its transaction, or _wait on their own after SENT_WRITE_DELAY.
+            sent_records_defer()
         self._stack.callback(self._pool_stop)
         with self._stack:
             while not self.stop.is_set():
@@ -130,15 +141,16 @@ class PipelineRunner:
                 self._take_lanes()
                 lanes = sorted(self.held)
                 try:
-                    while lanes and deliveries_drain_locked(lanes=lanes, flags=False) and not self.stop.is_set():
-                        sent_records_apply()
+                    while (
+                        lanes
+                        and deliveries_drain_locked(lanes=lanes, flags=False, count=False)
+                        and not self.stop.is_set()
+                    ):
+                        pass
                 except Exception:  # reading the lanes failed (each delivery's own failure is kept on it)
                     logger.exception("Pipeline runner could not drain lanes %s; trying again", lanes)
                     close_old_connections()
                     self.stop.wait(self.wake_every)
-                # Idle first, then the last "sent" writes: a sender thread that queues one after this
-                # apply sees the runner idle and rings (one that queued before is applied here).
-                self._idle.set()
                 try:
                     rang = self._wait(client)
                 except redis.RedisError:
@@ -149,27 +161,28 @@ class PipelineRunner:
                     logger.exception("Pipeline runner could not record sent replies; trying again")
                     close_old_connections()
                     rang = None
-                finally:
-                    self._idle.clear()
                 if rang is None:
                     close_old_connections()  # quiet: drop a database connection that broke or aged
         self._withdraw()
 
     def _wait(self, client: redis.Redis) -> Any:
-        """Wait for the doorbell (a delivery to drain), applying the sender threads' "sent" writes as
-        their bell rings meanwhile; None after WAKE_EVERY seconds without a delivery (or at a heartbeat)."""
+        """Wait for the doorbell (a delivery to drain); None after WAKE_EVERY seconds without one (or at a
+        heartbeat). While replies are on their way or their "sent" writes queued, it waits at most
+        SENT_WRITE_DELAY at a time for a turn to write them with; when none comes, it writes them itself."""
         started = time.monotonic()
         while True:
-            sent_records_apply()
             left = self.wake_every - (time.monotonic() - started)
             if left <= 0 or self.stop.is_set():
+                sent_records_apply()
                 return None
-            # BLPOP takes the doorbell first when both rang: a delivery never waits behind a "sent" write.
-            rang = client.blpop([DOORBELL_KEY, SENT_BELL_KEY], timeout=max(left, 0.01))
-            if rang is None or rang[0] in (DOORBELL_KEY, DOORBELL_KEY.encode()):
-                return rang
+            sending = sent_records_pending() or (_pool is not None and _pool.busy())
+            timeout = min(left, SENT_WRITE_DELAY) if sending else left
+            rang = client.blpop([DOORBELL_KEY], timeout=max(timeout, 0.01))
+            if rang is not None:
+                return rang  # the next turn writes the queued "sent" records in its transaction
+            sent_records_apply()
             if time.monotonic() - self._announced_at >= HEARTBEAT_EVERY:
-                return None  # the announcement is renewed on time, whatever the sends keep ringing
+                return None  # the announcement is renewed on time
 
     @staticmethod
     def _pool_stop() -> None:
@@ -207,6 +220,8 @@ class PipelineRunner:
 
     def _take_lanes(self) -> None:
         """Every few seconds: drop the lanes whose lock was lost (fencing), take the free ones."""
+        from conversations.services.ingest import deliveries_count_in_hand
+
         now = time.monotonic()
         if now - self._lanes_tried_at < TAKE_LANES_EVERY:
             return
@@ -215,11 +230,19 @@ class PipelineRunner:
             if not held.owned():
                 logger.warning("Pipeline runner lost lane %s; trying to take it again", lane)
                 del self.held[lane]
+        taken = []
         for lane in range(settings.DELIVERY_LANES):
             if lane in self.held:
                 continue
             held = self._stack.enter_context(conversation_lock("drain", lane))
             if held:
                 self.held[lane] = held
+                taken.append(lane)
+        if taken:  # what the lanes' last holder may have died on counts one attempt (the drain counts none)
+            try:
+                deliveries_count_in_hand(lanes=taken)
+            except Exception:
+                logger.exception("Pipeline runner could not count the attempt on lanes %s", taken)
+                close_old_connections()
         if len(self.held) < settings.DELIVERY_LANES:
             logger.info("Pipeline runner holds lanes %s; another holds the rest", sorted(self.held))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -55,7 +56,10 @@ def test_the_runner_answers_what_the_webhook_stored_without_a_celery_task(
     assert {m["json"]["to"] for m in fake_graph.sent} == {f"57300111{n:04d}" for n in range(5)}
     assert sorted(runner.held) == [0, 1]  # it holds every lane
     assert redis_client.llen("celery") == 0  # no drain, process or flush task
-    assert set(Message.objects.filter(direction="out").values_list("status", flat=True)) == {"sent"}
+    wait_for(  # the last "sent" writes wait a moment for a turn to ride with, then go on their own
+        lambda: set(Message.objects.filter(direction="out").values_list("status", flat=True)) == {"sent"},
+        message="the replies were not all recorded sent",
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -108,40 +112,131 @@ def test_a_stopped_runner_withdraws_and_the_webhook_falls_back_to_drain_tasks(
     assert redis_client.llen("celery") == 1  # a drain task for the lane: nothing waits for a runner
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_sender_threads_ring_applies_its_sent_write_and_the_runner_waits_on_for_the_doorbell(
-    meta_settings: Any, redis_client: Any
-) -> None:
-    """A "sent" write has its own bell: the runner applies it and keeps waiting (no drain pass); the
-    doorbell, rung after, is what returns from the wait (and wins when both have rung)."""
+def _reply_sending() -> Message:
     from conversations.models import Channel, Contact, Conversation
-    from conversations.services import outbound
-    from conversations.services.runner import DOORBELL_KEY, SENT_BELL_KEY
 
-    channel = Channel.objects.create(provider="meta", name="Ventas", external_id="106540352242922")
+    channel = Channel.objects.get_or_create(provider="meta", external_id="106540352242922", defaults={"name": "V"})[0]
     chat = Conversation.objects.create(
         contact=Contact.objects.create(provider="meta", external_id="573001234567"), channel=channel
     )
-    reply = Message.objects.create(conversation=chat, direction="out", kind="text", text="Hola", status="sending")
-    redis_client.delete(SENT_BELL_KEY, DOORBELL_KEY)  # rings left by the tests before
-    runner = PipelineRunner(wake_every=30.0)
-    runner._announced_at = 1e18  # no heartbeat due during the test
-    outbound.sent_records_defer(wake=lambda: None)
-    try:
-        result: list[Any] = []
-        waiting = threading.Thread(target=lambda: result.append(runner._wait(redis_client)))
-        waiting.start()
-        outbound._mark_sent(reply, [], provider_message_id="wamid.SENT1")  # a sender thread's "sent" write
-        redis_client.lpush(SENT_BELL_KEY, "1")
-        wait_for(lambda: Message.objects.get(pk=reply.pk).status == "sent", message="the sent write was not applied")
-        assert waiting.is_alive()  # still waiting for a delivery
-        redis_client.lpush(DOORBELL_KEY, "1")
-        waiting.join(10)
-        assert not waiting.is_alive() and result[0][0] == DOORBELL_KEY.encode()
+    return Message.objects.create(conversation=chat, direction="out", kind="text", text="Hola", status="sending")
 
-        redis_client.lpush(SENT_BELL_KEY, "1")
-        redis_client.lpush(DOORBELL_KEY, "1")
-        assert runner._wait(redis_client)[0] == DOORBELL_KEY.encode()  # the doorbell first
+
+@pytest.fixture
+def deferring() -> Iterator[None]:
+    from conversations.services import outbound
+
+    outbound.sent_records_defer()
+    try:
+        yield
     finally:
         outbound.sent_records_apply(stop_deferring=True)
-        redis_client.delete(SENT_BELL_KEY, DOORBELL_KEY)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_no_turn_coming_the_runner_writes_a_sent_record_itself_and_waits_on_for_the_doorbell(
+    meta_settings: Any, redis_client: Any, deferring: None
+) -> None:
+    from conversations.services import outbound
+    from conversations.services.runner import DOORBELL_KEY
+
+    reply = _reply_sending()
+    redis_client.delete(DOORBELL_KEY)  # rings left by the tests before
+    runner = PipelineRunner(wake_every=30.0)
+    runner._announced_at = 1e18  # no heartbeat due during the test
+    outbound._mark_sent(reply, [], provider_message_id="wamid.SENT1")  # a sender thread's "sent" write
+    result: list[Any] = []
+    waiting = threading.Thread(target=lambda: result.append(runner._wait(redis_client)))
+    waiting.start()
+    wait_for(lambda: Message.objects.get(pk=reply.pk).status == "sent", message="the sent write was not applied")
+    assert Message.objects.get(pk=reply.pk).provider_message_id == "wamid.SENT1"
+    assert waiting.is_alive()  # still waiting for a delivery
+    redis_client.lpush(DOORBELL_KEY, "1")
+    waiting.join(10)
+    assert not waiting.is_alive() and result[0][0] == DOORBELL_KEY.encode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sent_record_rides_with_the_next_turns_transaction_and_survives_its_rollback(
+    meta_settings: Any, settings: Any, fake_graph: Any, deferring: None
+) -> None:
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from conversations.services import bots, outbound
+    from conversations.services.ingest import deliveries_drain_locked
+    from flows.models import Rule
+
+    settings.DELIVERY_LANES = 1
+    Rule.objects.create(step="inicio", input_text="*", response_text="¡Hola!", next_step="inicio")
+    reply = _reply_sending()
+    outbound._mark_sent(reply, [], provider_message_id="wamid.SENT0")
+    with pytest.raises(RuntimeError), outbound.sent_records_with_turn() as write_sent, transaction.atomic():
+        write_sent()
+        raise RuntimeError("the turn fails")
+    assert outbound.sent_records_pending()  # back in the queue, unwritten
+    assert Message.objects.get(pk=reply.pk).status == "sending"
+
+    def fail(**_: Any) -> None:
+        raise RuntimeError("a bot that fails")
+
+    bots.responder_register("test_fails", fail, -1)
+    try:  # the bots' turn rolls back; the message is stored again, pending, and the record with it
+        deliveries_record([RawDelivery("meta", _text(1, "573004440001"), {}, True)])
+        deliveries_drain_locked(lanes=[0], flags=False, count=False)
+    finally:
+        bots.responder_unregister("test_fails")
+    assert not outbound.sent_records_pending()
+    assert Message.objects.get(pk=reply.pk).provider_message_id == "wamid.SENT0"
+
+    reply = Message.objects.get(pk=reply.pk)
+    reply.status = "sending"
+    reply.save(update_fields=["status"])
+    outbound._mark_sent(reply, [], provider_message_id="wamid.SENT2")
+    deliveries_record([RawDelivery("meta", _text(2, "573004440002"), {}, True)])
+    with CaptureQueriesContext(connection) as queries:
+        deliveries_drain_locked(lanes=[0], flags=False, count=False)
+    sql = [q["sql"] for q in queries.captured_queries]
+    sent = next(i for i, q in enumerate(sql) if q.startswith("UPDATE") and "wamid.SENT2" in str(queries[i]["sql"]))
+    inbound = next(i for i, q in enumerate(sql) if q.startswith("INSERT") and "conversations_message" in q)
+    begin = max(i for i in range(sent) if sql[i].startswith("BEGIN"))
+    commit = min(i for i in range(sent, len(sql)) if sql[i] == "COMMIT")
+    assert begin < sent < inbound < commit  # one transaction: the record, then the turn
+    stored = Message.objects.get(pk=reply.pk)
+    assert (stored.status, stored.provider_message_id) == ("sent", "wamid.SENT2")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_taking_lanes_counts_an_attempt_on_the_delivery_a_dead_holder_was_on_and_draining_counts_none(
+    meta_settings: Any, settings: Any, fake_graph: Any
+) -> None:
+    """A delivery that kills every runner is given up after PIPELINE_MAX_ATTEMPTS takeovers; the
+    runner's drain writes no attempt per delivery (one round trip and one commit per message fewer)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conversations.models import DeliveryState, WebhookDelivery
+    from flows.models import Rule
+
+    settings.DELIVERY_LANES = 2
+    settings.PIPELINE_MAX_ATTEMPTS = 3
+    Rule.objects.create(step="inicio", input_text="*", response_text="¡Hola!", next_step="inicio")
+    first, second = deliveries_record([RawDelivery("meta", _text(n, f"57300333{n:04d}"), {}, True) for n in range(2)])
+    WebhookDelivery.objects.filter(pk=first.pk).update(attempts=3)  # three runners died on it
+    running = PipelineRunner(stop=threading.Event())
+    running._take_lanes()
+    running._stack.close()
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.attempts, second.attempts) == (4, 0)  # only the oldest one still received
+
+    from conversations.services.ingest import deliveries_drain_locked
+
+    with CaptureQueriesContext(connection) as queries:
+        deliveries_drain_locked(lanes=[0, 1], flags=False, count=False)
+    counting = re.compile(r"""^UPDATE .* SET .*[`"]attempts[`"] = .*[`"]attempts[`"] \+ 1""")
+    assert not [q["sql"] for q in queries.captured_queries if counting.search(q["sql"])]
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.state == DeliveryState.FAILED and "Gave up after 3 attempts that did not finish" in first.error
+    assert second.state == DeliveryState.PROCESSED and len(fake_graph.sent) == 1
