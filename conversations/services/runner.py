@@ -141,12 +141,9 @@ class PipelineRunner:
                 self._take_lanes()
                 lanes = sorted(self.held)
                 try:
-                    while (
-                        lanes
-                        and deliveries_drain_locked(lanes=lanes, flags=False, count=False)
-                        and not self.stop.is_set()
-                    ):
-                        pass
+                    more = bool(lanes)
+                    while more and not self.stop.is_set():
+                        more = deliveries_drain_locked(lanes=lanes, flags=False, count=False)
                 except Exception:  # reading the lanes failed (each delivery's own failure is kept on it)
                     logger.exception("Pipeline runner could not drain lanes %s; trying again", lanes)
                     close_old_connections()
