@@ -1,6 +1,7 @@
 # Throwaway MariaDB and Redis servers on loopback, for tests and benchmarks. Source this file, then:
 #   services_start   # exports DATABASE_URL (unless TEST_DB=sqlite) and REDIS_URL, stops both on exit
 # Needs: $PY (a Python), $LOG (a log directory); Debian's mariadb-server and redis-server.
+# MARIADB_ARGS: more mariadbd options, e.g. "--general-log --general-log-file=/tmp/q.log" to see every statement.
 
 services_start() {
   RUN_DIR=$(mktemp -d /tmp/wia-services.XXXXXX)

@@ -21,7 +21,7 @@ import json
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -34,6 +34,7 @@ import urllib3
 from conversations.providers.base import ProviderError
 
 __all__ = [
+    "api_call",
     "checksum_error",
     "environ_proxies",
     "find_header",
@@ -166,6 +167,32 @@ def json_request(
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise request_failure(exc, what) from exc
     return JsonResponse(status_code=response.status, reason=response.reason, headers=response.headers, content=content)
+
+
+def api_call(
+    method: str,
+    url: str,
+    what: str,
+    *,
+    headers: Callable[[], Mapping[str, str]],
+    timeout: float,
+    other: Callable[..., HttpAnswer],
+    **kwargs: Any,
+) -> HttpAnswer:
+    """A provider's API call: through ``json_request`` when it is a JSON call (only ``json=`` and
+    ``params=``: a send, a lookup), else through ``other`` (the provider's requests path: uploads,
+    forms, streamed downloads) with the same arguments. ``headers`` is called only for a JSON call."""
+    if kwargs.keys() <= {"json", "params"}:
+        return json_request(
+            method,
+            url,
+            what,
+            headers=headers(),
+            timeout=timeout,
+            payload=kwargs.get("json"),
+            params=kwargs.get("params"),
+        )
+    return other(method, url, what, **kwargs)
 
 
 def http_session() -> requests.Session:

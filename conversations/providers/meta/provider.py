@@ -31,13 +31,12 @@ from conversations.providers.base import (
     missing_setting,
 )
 from conversations.providers.http import (
-    HttpAnswer,
+    api_call,
     checksum_error,
     environ_proxies,
     find_header,
     http_session,
     json_dict,
-    json_request,
     read_limited,
     request_failure,
     too_large,
@@ -253,20 +252,8 @@ class MetaProvider(Provider):
             raise request_failure(exc, what) from exc
 
     def _call_json(self, method: str, url: str, what: str, **kwargs: Any) -> dict[str, Any]:
-        response: HttpAnswer
-        if kwargs.keys() <= {"json", "params"}:  # a JSON call (a send, a lookup): the lighter client
-            timeout = float(getattr(settings, "PROVIDER_HTTP_TIMEOUT", 15.0))
-            response = json_request(
-                method,
-                url,
-                what,
-                headers=self._headers(),
-                timeout=timeout,
-                payload=kwargs.get("json"),
-                params=kwargs.get("params"),
-            )
-        else:
-            response = self._request(method, url, what, **kwargs)
+        timeout = float(getattr(settings, "PROVIDER_HTTP_TIMEOUT", 15.0))
+        response = api_call(method, url, what, headers=self._headers, timeout=timeout, other=self._request, **kwargs)
         if not response.ok:
             raise error_from_response(response, what)
         return json_dict(response)
