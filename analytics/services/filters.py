@@ -219,8 +219,9 @@ def summary_snapshot() -> Iterator[None]:
             with connection.cursor() as cursor:
                 cursor.execute("COMMIT")  # it only read: nothing to keep or undo
         return
+    if outermost and connection.vendor == "mysql":
+        # For the next transaction only, so said before it starts (the backend starts it with START TRANSACTION).
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     with transaction.atomic():
-        if outermost and connection.vendor == "mysql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         yield

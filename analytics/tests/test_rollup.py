@@ -212,15 +212,31 @@ def test_the_periodic_pass_rests_between_batches_in_proportion(world: metrics_da
 def test_the_dashboard_reads_in_one_snapshot_without_taking_the_write_lock() -> None:
     """Outside a transaction, a metric's reads are one transaction: REPEATABLE READ on MariaDB, and on SQLite
     a deferred one (Django's own would be IMMEDIATE: the write lock, which the pipeline would wait for)."""
+    from django.db import DEFAULT_DB_ALIAS, connections
+    from django.utils import timezone
+
     from analytics.services.filters import summary_snapshot
+    from conversations.models import Contact
 
     assert not connection.in_atomic_block
-    with summary_snapshot():
-        Message.objects.count()
-        if connection.vendor == "sqlite":
-            assert connection.connection.in_transaction and not connection.in_atomic_block  # begun DEFERRED
-        else:
-            assert connection.in_atomic_block
+    other = connections.create_connection(DEFAULT_DB_ALIAS)  # a writer meanwhile (the pipeline)
+    try:
+        with summary_snapshot():
+            before = Contact.objects.count()
+            if connection.vendor == "sqlite":
+                assert connection.connection.in_transaction and not connection.in_atomic_block  # begun DEFERRED
+            else:
+                assert connection.in_atomic_block
+            with other.cursor() as cursor:  # autocommitted: not waiting for the dashboard's reads
+                cursor.execute(
+                    "INSERT INTO conversations_contact (provider, external_id, profile_name, alias, phone, referral,"
+                    " created_at, updated_at) VALUES ('meta', '573009990001', '', '', '', '{}', %s, %s)",
+                    [other.ops.adapt_datetimefield_value(timezone.now())] * 2,
+                )
+            assert Contact.objects.count() == before  # one snapshot: REPEATABLE READ, not Django's READ COMMITTED
+        assert Contact.objects.count() == before + 1
+    finally:
+        other.close()
     if connection.vendor == "sqlite":
         assert not connection.connection.in_transaction
     boss = User.objects.create_superuser("jefa", password="x")
