@@ -133,10 +133,11 @@ def json_request(
         raise ProviderError(f"{what}: InvalidURL: {url[:200]!r} is not an http(s) URL", code="config", transient=False)
     if params:
         url = f"{url}{'&' if parts.query else '?'}{urlencode(params, doseq=True)}"
-    if environ_proxies(url):
+    proxies = environ_proxies(url)
+    if proxies:
         try:
             return http_session().request(
-                method, url, headers=dict(headers), timeout=timeout, proxies=environ_proxies(url), json=payload
+                method, url, headers=dict(headers), timeout=timeout, proxies=proxies, json=payload
             )
         except requests.RequestException as exc:
             raise request_failure(exc, what) from exc
@@ -162,6 +163,9 @@ def json_request(
             content = response.read(JSON_MAX_BYTES + 1)
             if len(content) > JSON_MAX_BYTES:
                 raise too_large("the answer is larger", JSON_MAX_BYTES)
+        except BaseException:
+            response.close()  # bytes left unread: the kept-alive connection cannot carry the next call
+            raise
         finally:
             response.release_conn()
     except (urllib3.exceptions.HTTPError, OSError) as exc:

@@ -81,6 +81,9 @@ def test_an_answer_over_the_limit_is_refused_not_read(api: Api, monkeypatch: pyt
     with pytest.raises(ProviderError) as caught:
         json_request("GET", f"{api.base_url}/big", "template list", headers={}, timeout=5)
     assert (caught.value.code, caught.value.transient) == ("media_too_large", False)
+    # The unread answer does not poison the kept-alive connection: the next call gets its own answer.
+    answer = json_request("POST", f"{api.base_url}/v25.0/1/messages", "send", headers={}, timeout=5, payload={"n": 1})
+    assert answer.ok and answer.json()["echo"] == {"n": 1}
 
 
 def test_no_answer_is_a_transient_network_error() -> None:
