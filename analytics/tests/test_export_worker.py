@@ -18,11 +18,16 @@ from conftest import wait_for
 from conversations.models import Channel, Contact, Conversation, Message
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_worker_writes_the_file_and_the_job_says_so(celery_live_worker: Any) -> None:
+def _chat() -> Conversation:
     channel = Channel.objects.create(name="Ventas", provider="meta", external_id="106540352242922")
     contact = Contact.objects.create(provider="meta", external_id="573001112233", profile_name="Laura")
-    chat = Conversation.objects.create(contact=contact, channel=channel, step="inicio")
+    return Conversation.objects.create(contact=contact, channel=channel, step="inicio")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_writes_the_file_and_the_job_says_so(celery_live_worker: Any) -> None:
+    chat = _chat()
+    channel = chat.channel
     Message.objects.bulk_create(
         Message(conversation=chat, direction="in", text=f"mensaje {n} ¿café?", provider="meta") for n in range(250)
     )
@@ -47,9 +52,7 @@ def test_the_worker_counts_new_messages_into_the_dashboard_summaries(celery_live
     from analytics.tasks import dashboard_rollup_task
     from whatsapp_ia.locks import conversation_lock
 
-    channel = Channel.objects.create(name="Ventas", provider="meta", external_id="106540352242922")
-    contact = Contact.objects.create(provider="meta", external_id="573001112233", profile_name="Laura")
-    chat = Conversation.objects.create(contact=contact, channel=channel, step="inicio")
+    chat = _chat()
     Message.objects.bulk_create(
         Message(conversation=chat, direction=direction, text="hola", provider="meta")
         for direction in ("in", "out", "in")
@@ -64,4 +67,4 @@ def test_the_worker_counts_new_messages_into_the_dashboard_summaries(celery_live
     dashboard_rollup_task.delay()
     wait_for(lambda: rollup_high_id() == newest, timeout=30)
     row = ChatHour.objects.get(conversation=chat)
-    assert (row.inbound, row.outbound, row.replies_bot, row.channel_id) == (2, 1, 1, channel.pk)
+    assert (row.inbound, row.outbound, row.replies_bot, row.channel_id) == (2, 1, 1, chat.channel_id)
