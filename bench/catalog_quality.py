@@ -191,6 +191,8 @@ def read_result(hits: Iterable[Any], answer: Any) -> dict[str, Any]:
                 "score": round(float(h.score), 4),
                 "lexical_rank": h.lexical_rank,
                 "dense_rank": h.dense_rank,
+                "lexical": h.lexical,
+                "dense": h.dense,
                 "text": h.text,
             }
             for h in hits

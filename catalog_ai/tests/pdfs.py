@@ -49,6 +49,16 @@ SCANNED_LINES = [
     "Referencia: CA-EXT-90",
     "Precio: $799.000",
 ]
+#: A scanned table (issue 14): Tesseract reads its columns one after the other unless the rows are put back.
+SCANNED_TABLE: list[str | tuple[str, ...]] = [
+    "Tanques y bombas",
+    ("Producto", "Ref.", "Precio"),
+    ("Tanque de agua 500 litros", "TQ-500", "$399.000"),
+    ("Tanque de agua 1.000 litros", "TQ-1000", "$559.000"),
+    ("Bomba periférica 1/2 HP", "BO-B12", "$269.900"),
+    "Los tanques incluyen tapa de rosca y flotador.",
+]
+TABLE_COLUMNS = (150, 950, 1250)
 SCANNED_WORDS = ["catalogo", "cocinas", "campana", "extractora", "acero", "ca-ext-90", "799.000"]
 
 
@@ -82,8 +92,9 @@ def text_pdf(
     return pdf_file(objects, kids)
 
 
-def scanned_pdf(pages: list[list[str]], *, dpi: int = 200, font_px: int = 40) -> bytes:
-    """Raster-only A4 pages (no text layer), as a scanner would produce."""
+def scanned_pdf(pages: list[list[str | tuple[str, ...]]], *, dpi: int = 200, font_px: int = 40) -> bytes:
+    """Raster-only A4 pages (no text layer), as a scanner would produce. A tuple is a table row: its cells are
+    drawn in columns far apart (at TABLE_COLUMNS)."""
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.truetype(FONT_PATH, font_px)
@@ -94,7 +105,8 @@ def scanned_pdf(pages: list[list[str]], *, dpi: int = 200, font_px: int = 40) ->
         draw = ImageDraw.Draw(image)
         y = 200
         for line in lines:
-            draw.text((150, y), line, font=font, fill=0)
+            for x, cell in zip(TABLE_COLUMNS, [line] if isinstance(line, str) else line, strict=False):
+                draw.text((x, y), cell, font=font, fill=0)
             y += int(font_px * 1.6)
         images.append(image)
     buffer = io.BytesIO()

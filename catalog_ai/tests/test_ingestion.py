@@ -207,6 +207,21 @@ def test_scanned_page_goes_through_tesseract() -> None:
     assert (page_image_dir(catalog.sha256) / "page_0003.jpg").is_file()
 
 
+def test_a_scanned_table_is_read_row_by_row() -> None:
+    """Each product keeps its reference and price on its line (Tesseract alone reads the three columns one after
+    the other), and the chunks keep each row whole."""
+    catalog, _summary = ingested(pdfs.scanned_pdf([pdfs.SCANNED_TABLE], font_px=34))
+    assert catalog.status == CatalogStatus.READY, catalog.error
+    text = CatalogPage.objects.get(catalog=catalog, number=1).text
+    for row in [
+        "Tanque de agua 500 litros · TQ-500 · $399.000",
+        "Tanque de agua 1.000 litros · TQ-1000 · $559.000",
+        "Bomba periférica 1/2 HP · BO-B12 · $269.900",
+    ]:
+        assert row in text, text
+        assert any(row in chunk.text for chunk in CatalogChunk.objects.filter(catalog=catalog)), row
+
+
 def test_ocr_disabled_marks_the_page_and_says_so(settings: Any) -> None:
     settings.AI_OCR_ENABLED = False
     catalog, summary = ingested(pdfs.mixed_pdf())
