@@ -517,6 +517,15 @@ _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
         re.compile(r"(?i)disponib|stock|entrega|env[ií]o|deliver|shipping|inventario|existencia"),
     ),
     (("peso", "pesa", "weight"), re.compile(r"(?i)\bpeso\b|\bkg\b|weight")),
+    (("vatio", "watt", "potencia", "power"), re.compile(r"(?i)\b\d[\d.,]*\s*(?:W|vatios|watts)\b|potencia")),
+    (
+        ("rinde", "rendimiento", "alcanza", "cubre", "cuadrado", "coverage", "cover"),
+        re.compile(r"(?i)\d\s*m²|\d\s*m2\b|\brinde\b|rendimiento"),
+    ),
+    (
+        ("grado", "temperatura", "aguanta", "soporta", "degree", "temperature"),
+        re.compile(r"(?i)\b\d+\s*°|\bgrados\b"),
+    ),
     (("incluye", "include", "trae"), re.compile(r"(?i)inclu|trae")),
     (
         ("demora", "demoran", "tarda", "plazo", "tiempo", "dias", "cuando llega", "llega", "long", "days", "soon"),
@@ -531,7 +540,15 @@ _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
         re.compile(r"(?i)\b\d{3}\s?\d{3}\s?\d{4}\b|whatsapp|tel[eé]fono|celular"),
     ),
 ]
-_PRICE_WORDS = ("precio", "cuesta", "costo", "cobran", "valor", "price", "cost", "cuanto", "vale", "much")
+_PRICE_WORDS = ("precio", "cuesta", "costo", "cobran", "valor", "price", "cost", "vale")
+#: Whole words only: "cuánto" asks a price, "cuántos grados" a number.
+_PRICE_WHOLE_WORDS = frozenset(("cuanto", "much"))
+
+
+def _price_word(word: str) -> bool:
+    return word in _PRICE_WHOLE_WORDS or any(word.startswith(k) for k in _PRICE_WORDS)
+
+
 _PRICE_PHRASE = re.compile(r"(?:^|\s)a como(?:\s|$)")
 _GENERAL = (
     "info", "informacion", "caracteristic", "detalle", "especificacion", "describ", "details", "feature", "spec",
@@ -564,8 +581,8 @@ HIT_WEIGHT = 0.5
 MAX_TEXT_SENTENCES = 2
 
 
-#: Facts specific enough that a line holding one, on the best hit and sharing a word with the question, answers
-#: it ("¿a qué hora abren los sábados?" -> "Sábados de 8:00 a. m. a 1:00 p. m."): durations, hours, phones.
+#: Facts specific enough that a line holding one, on one of the best hits and sharing a word with the question,
+#: answers it ("¿a qué hora abren los sábados?" -> "Sábados de 8:00 a. m. a 1:00 p. m."): durations, hours, phones.
 _SPECIFIC_FACTS = frozenset(_FACTS[i][1] for i in range(len(_FACTS)) if _FACTS[i][1].pattern.startswith(r"(?i)\b\d"))
 
 
@@ -574,6 +591,7 @@ class _Asked:
     price: bool
     general: bool
     facts: tuple[re.Pattern[str], ...]
+    numbers: frozenset[str] = frozenset()
 
     def specific(self, text: str) -> bool:
         return any(p in _SPECIFIC_FACTS and p.search(text) for p in self.facts)
@@ -588,10 +606,20 @@ def _asked(question: str) -> _Asked:
             if any(word.startswith(k) for k in keys) and pattern not in facts:
                 facts.append(pattern)
         general = general or any(word.startswith(k) for k in _GENERAL)
-        price = price or any(word.startswith(k) for k in _PRICE_WORDS)
+        price = price or _price_word(word)
     # "¿a cómo el bulto?", "¿a como está?": everyday Spanish for "how much", a phrase rather than a word.
     price = price or bool(_PRICE_PHRASE.search(" ".join(words)))
-    return _Asked(price=price, general=general, facts=tuple(facts))
+    return _Asked(price=price, general=general, facts=tuple(facts), numbers=frozenset(_figures(question)))
+
+
+_FIGURE = re.compile(r"(?<![\d.,/])\d+(?:[.,/]\d+)*")
+#: The weight of a unit's holding the figures the question gives ("1 pulgada", "45x45", "12 vatios").
+NUMBER_WEIGHT = 0.1
+
+
+def _figures(text: str) -> set[str]:
+    """The whole figures of ``text``: "1/2", "1.000" and "45" are three; "1" is not in "1/2" nor in "12"."""
+    return {m.group(0).rstrip(".,") for m in _FIGURE.finditer(text or "")}
 
 
 def _sku_pattern() -> str:
@@ -602,6 +630,8 @@ def _sku_pattern() -> str:
 
 def _sentence(text: str) -> str:
     text = text.strip()
+    if text and text[-1] in ",;":
+        text = text[:-1].rstrip()  # a line cut after its comma ("Mate, caja de 1,44 m²,") ends here
     return text if not text or text[-1] in ".!?…:" else text + "."
 
 
@@ -625,7 +655,7 @@ class _Matcher:
         self.lexical = lexical
         # Words that only ask for a price ("cuánto cuesta", "precio") match every product: the price is
         # looked for by _Asked, not by these words.
-        words = [w for w in normalize(question).split() if not any(w.startswith(k) for k in _PRICE_WORDS)]
+        words = [w for w in normalize(question).split() if not _price_word(w)]
         self.tokens = lexical.query_tokens(" ".join(words))
         self.slots: list[tuple[str, float, tuple[tuple[str, float], ...]]] = []
         for i, token in enumerate(self.tokens.base):
@@ -704,6 +734,15 @@ def _heading_like(line: str) -> bool:
     return len(line.split()) <= _HEADING_WORDS
 
 
+def _name_like(line: str) -> bool:
+    """A product's name: a few words, figures allowed ("Ducha eléctrica Termo 3 temperaturas"), no sentence end,
+    no price, no field label ("REF: GC-SEN-05")."""
+    line = line.strip()
+    if not line or line[-1] in ".!?…;:," or len(line.split()) > _HEADING_WORDS:
+        return False
+    return not _priced(line) and not _label_line(line)
+
+
 def _table_header(line: str) -> bool:
     """A table's header row: heading-like with at least two column names ("Modelo Descarga Medidas Ref. Precio")."""
     words = [w.strip("·|").casefold() for w in line.split()]
@@ -769,7 +808,10 @@ def _units(hit: Hit, rank: int, pattern: str) -> list[_Unit]:
         short = len(block) <= MAX_PRODUCT_LINES and all(len(line) <= 160 for line in block)
         priced = any(is_price_line(line) for line in block)
         one_line_product = len(block) == 1 and priced and len(block[0]) <= 200
-        if has_code or one_line_product or (short and priced and len(block) > 1):
+        # Sentences that mention an amount ("Pago contra entrega ... hasta $2.000.000.") are not a product: a
+        # product's first line is its name, which does not end a sentence.
+        named_first = not block[0].rstrip().endswith((".", "!", "?"))
+        if has_code or one_line_product or (short and priced and len(block) > 1 and named_first):
             units.append(_Unit(hit, rank, block, product=True))
         else:
             while len(block) > 1 and _heading_like(block[0]):
@@ -787,7 +829,7 @@ def _intro_length(block: list[str]) -> int:
     long sentence (an introduction) starts the product; 0 when the block opens with the product."""
     for i in range(1, len(block) - 1):
         previous = block[i - 1].rstrip()
-        if _heading_like(block[i]) and len(previous) >= _INTRO_CHARS and previous[-1:] in ".!?":
+        if _name_like(block[i]) and len(previous) >= _INTRO_CHARS and previous[-1:] in ".!?":
             return i
     return 0
 
@@ -800,7 +842,12 @@ def _product_lines(unit: _Unit, asked: _Asked, matcher: _Matcher, pattern: str) 
     lines = unit.lines
     if len(lines) <= 1:
         return lines, []
-    name = max(range(min(2, len(lines))), key=lambda i: (matcher.coverage(matcher.words(lines[i])), -i))
+    # A detail line ("Medidas 78 x 48 cm", "Precio: $629.000", "Rinde 175 m² a dos manos.") is not the product's
+    # name, whatever it covers.
+    candidates = [
+        i for i in range(min(2, len(lines))) if i == 0 or not (_label_line(lines[i]) or lines[i].rstrip()[-1:] == ".")
+    ]
+    name = max(candidates, key=lambda i: (matcher.coverage(matcher.words(lines[i])), -i))
     skip = {name} | ({0} if name == 1 and _heading_like(lines[0]) else set())  # a section title above the name
     labelled = [i for i, line in enumerate(lines) if i not in skip and (has_sku(line, pattern) or _priced(line))]
     rest = [i for i in range(len(lines)) if i not in skip and i not in labelled]
@@ -811,6 +858,17 @@ def _product_lines(unit: _Unit, asked: _Asked, matcher: _Matcher, pattern: str) 
     details = sorted(details, key=lambda i: (i not in asked_for, i))
     head = [lines[i] for i in [name, *labelled]]
     return head, [lines[i] for i in details][: max(MAX_PRODUCT_LINES - len(head), 1)]
+
+
+def _asks(unit: _Unit) -> bool:
+    """A question of the catalog's own ("¿PVC o CPVC?", a FAQ's heading) answers nothing by itself."""
+    return not unit.product and unit.lines[-1].rstrip().endswith("?")
+
+
+def _label_line(line: str) -> bool:
+    """A line that opens with a field's name ("Medidas 78 x 48 cm", "Ref. CP-050", "Precio: $27.900")."""
+    first = line.strip().split(maxsplit=1)[:1]
+    return bool(first) and first[0].casefold().rstrip(":") in _COLUMN_NAMES
 
 
 def _priced(line: str) -> bool:
@@ -883,11 +941,11 @@ def extractive_answer(
         text = "\n".join(unit.lines)
         words = matcher.words(text)
         unit.coverage = matcher.coverage(words)
-        unit.enough = (
+        unit.enough = not _asks(unit) and (
             matcher.enough(words)
             or (both and unit.hit is top and matcher.partly(words))
             or (standout and unit.hit is top and unit.product)
-            or (unit.rank == 0 and matcher.matched(words) >= 1 and asked.specific(text))
+            or (matcher.matched(words) >= 1 and asked.specific(text))
         )
         # The search's own judgement (hybrid: dense meaning and words) counts as much as the words in common.
         unit.bonus = 0.3 * matcher.codes(words) + HIT_WEIGHT * float(unit.hit.score) - 0.02 * unit.rank
@@ -895,6 +953,9 @@ def extractive_answer(
             unit.bonus += 0.2 if unit.product else 0.1
         if asked.facts and any(p.search(text) for p in asked.facts):
             unit.bonus += 0.1 if unit.product else 0.15
+        if asked.numbers:
+            # "tubo pvc de 1 pulgada": the product whose own figures include the asked 1 (1", not 1/2").
+            unit.bonus += NUMBER_WEIGHT * len(asked.numbers & _figures(text)) / len(asked.numbers)
     ranked = sorted(units, key=lambda u: (-u.enough, -((1 - HIT_WEIGHT) * u.coverage + u.bonus), u.rank))
     best = ranked[0]
     if not best.enough:
@@ -903,6 +964,7 @@ def extractive_answer(
         head, parts = _product_lines(best, asked, matcher, pattern)
         if language == "en":
             head = [_english_label(line, pattern) for line in head]
+            parts = [_english_label(line, pattern) for line in parts]
         # The product's name, reference and price lines as one sentence, each line whole: "Granito Negro San
         # Gabriel — Precio por metro cuadrado: $450.000 — Ref. GR-001."
         parts = [" — ".join(line.strip().rstrip(".").strip() for line in head if line.strip()), *parts]
@@ -910,6 +972,15 @@ def extractive_answer(
     else:
         chosen = _text_sentences(best, units, asked, matcher)
         parts = [line for unit in chosen for line in unit.lines]
+        named = _product_named(best, lexical, pattern)
+        if named is not None and not any(_priced(line) for line in parts):
+            # "La bomba periférica sube el agua al tanque elevado." is about a product of the page: its name,
+            # reference and price follow ("Bomba periférica 1/2 HP · BO-P05 · $269.900").
+            head, _details = _product_lines(named, asked, matcher, pattern)
+            if language == "en":
+                head = [_english_label(line, pattern) for line in head]
+            parts.append(" — ".join(line.strip().rstrip(".").strip() for line in head if line.strip()))
+            chosen = [*chosen, named]
     body = " ".join(_sentence(line) for line in parts if line.strip()).strip()
     if not body:
         return None
@@ -924,6 +995,57 @@ def extractive_answer(
     return text, _dedupe(refs)
 
 
+#: A sentence names a product of its page when they share at least this many words of the product's name...
+NAMED_WORDS = 2
+#: ... and that product's shared words weigh (IDF) at least this much more than the next product's.
+NAMED_MARGIN = 1.25
+
+
+def _product_named(sentence: _Unit, lexical: Any, pattern: str) -> _Unit | None:
+    """The product of the sentence's page that the sentence talks about ("La bomba periférica sube el agua..." ->
+    "Bomba periférica 1/2 HP · BO-P05 · $269.900"): the one sharing the most of its name's words with it (IDF
+    weighted), at least :data:`NAMED_WORDS` of them, clearly ahead of the next; None when no product stands out."""
+    from catalog_ai.lexical import document_tokens
+
+    def name_words(text: str) -> set[str]:
+        base, _extra = document_tokens(text, lexical.language)
+        return {t for t in base if len(t) >= 3 and not any(c.isdigit() for c in t)}
+
+    said = name_words(sentence.lines[0])
+    if len(said) < NAMED_WORDS:
+        return None
+    scored: list[tuple[float, _Unit]] = []
+    for hit in _page_hits(sentence.hit):
+        for unit in _units(hit, sentence.rank, pattern):
+            if not unit.product:
+                continue
+            shared = name_words(unit.lines[0]) & said
+            if len(shared) >= NAMED_WORDS:
+                scored.append((sum(lexical.idf(t) for t in shared), unit))
+    if not scored:
+        return None
+    scored.sort(key=lambda item: -item[0])
+    if len(scored) > 1 and scored[0][0] < NAMED_MARGIN * scored[1][0]:
+        return None
+    return scored[0][1]
+
+
+def _page_hits(hit: Hit) -> list[Hit]:
+    """The chunks of ``hit``'s page (its own first) as hits with its score: the page's other products."""
+    try:
+        from catalog_ai.vector_store import load_current
+
+        store = load_current()
+    except Exception:
+        logger.warning("No catalog store for the page's products", exc_info=True)
+        store = None
+    out = [hit]
+    for meta in getattr(store, "chunks", None) or []:
+        if meta.catalog_id == hit.catalog_id and meta.page == hit.page and meta.id != hit.chunk_id:
+            out.append(replace(hit, chunk_id=meta.id, text=meta.text, skus=tuple(meta.skus), image=meta.image))
+    return out
+
+
 _ES_PRICE_LABEL = re.compile(r"(?i)^\s*(?:precio|valor)(?:\s+de\s+venta)?\s*[:=\-\u2013]?\s*(?=[$€\d]|cop|usd)")
 _ES_CODE_LABEL = re.compile(r"(?i)^\s*(?:ref(?:erencia)?|c[oó]d(?:igo)?|sku)\.?\s*[:#\-\u2013]?\s*(?=[A-Z0-9])")
 
@@ -935,7 +1057,25 @@ def _english_label(line: str, pattern: str) -> str:
         return _ES_PRICE_LABEL.sub("Price: ", line, count=1)
     if _ES_CODE_LABEL.match(line):
         return _ES_CODE_LABEL.sub("Reference: ", line, count=1)
+    found = _ES_DETAIL_LABEL.match(line)
+    if found:
+        return _EN_DETAIL_LABELS[normalize(found.group(1))] + ": " + line[found.end() :]
     return line
+
+
+#: A detail's Spanish label, before its value, and its English name ("Medidas 78 x 48 cm" -> "Size: 78 x 48 cm").
+_EN_DETAIL_LABELS = {
+    **dict.fromkeys(("medidas", "medida", "dimensiones", "tamano"), "Size"),
+    **dict.fromkeys(("garantia",), "Warranty"),
+    **dict.fromkeys(("peso",), "Weight"),
+    **dict.fromkeys(("capacidad",), "Capacity"),
+    **dict.fromkeys(("potencia",), "Power"),
+    **dict.fromkeys(("espesor", "grosor"), "Thickness"),
+}
+_ES_DETAIL_LABEL = re.compile(
+    r"(?i)^\s*(medidas|medida|dimensiones|tama[nñ]o|garant[ií]a|peso|capacidad|potencia|espesor|grosor)"
+    r"\s*(?::\s*|\s+(?=\d))"
+)
 
 
 def _lexical_for(hits: Sequence[Hit]) -> Any:

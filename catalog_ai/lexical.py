@@ -183,8 +183,22 @@ def _sku_joins(text: str) -> list[str]:
     return out
 
 
+#: Unit symbols that customers spell out ("m²" is "metros cuadrados"): the words are indexed beside the symbol.
+_SPELLED_UNITS = {
+    "m2": ("metros", "cuadrados"),
+    "cm2": ("centimetros", "cuadrados"),
+    "m3": ("metros", "cubicos"),
+}
+
+
 def _base_tokens(text: str, language: str = "es") -> list[str]:
-    return [stem(word, language) for word in _words(text) if word not in STOPWORDS and any(c.isalnum() for c in word)]
+    out = []
+    for word in _words(text):
+        if word in STOPWORDS or not any(c.isalnum() for c in word):
+            continue
+        out.append(stem(word, language))
+        out.extend(stem(spelled, language) for spelled in _SPELLED_UNITS.get(word, ()))
+    return out
 
 
 def document_tokens(text: str, language: str = "es") -> tuple[list[str], list[str]]:

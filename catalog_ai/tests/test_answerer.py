@@ -682,3 +682,129 @@ def test_a_section_introduction_run_into_a_product_does_not_name_it() -> None:
     answer = found[0]
     assert answer.startswith("Grifería monocontrol para cocina cuello alto — REF: GC-MON-01 — Precio: $289.900.")
     assert "Altura total 38 cm." in answer and "Elija el modelo" not in answer
+
+
+def one_hit(text: str, *, page: int = 9, score: float = 0.8, rank: int = 1, chunk: int = 1) -> Any:
+    from catalog_ai.retrieval import Hit
+    from catalog_ai.skus import extract_skus
+
+    return Hit(chunk, score, text, page, tuple(extract_skus(text)), "", 1, "Catálogo", rank, rank, 0.5, 0.5)
+
+
+def extract_from(question: str, hits: list[Any], *others: str) -> str:
+    """extractive_answer over ``hits`` (best first), IDF from their texts and ``others``; its text."""
+    from catalog_ai.answerer import extractive_answer
+    from catalog_ai.lexical import LexicalIndex
+    from catalog_ai.prompting import guess_language
+
+    lexical = LexicalIndex.build([h.text for h in hits] + list(others))
+    found = extractive_answer(question, hits, language=guess_language(question), lexical=lexical)
+    assert found is not None, question
+    return found[0]
+
+
+FILLER = ("Ducha eléctrica 3 temperaturas", "Sanitario dos piezas blanco", "Cinta teflón 1/2 x 10 m")
+
+
+@pytest.mark.django_db
+def test_a_sentence_about_a_product_of_the_page_brings_its_price(offline: Any) -> None:
+    """Issue 14: "motobomba para subir el agua al tanque de arriba" got "La bomba periférica sube el agua al tanque
+    elevado." and no price; the product the sentence talks about follows it now, from the same page."""
+    catalog_make(
+        pages=[
+            [
+                "Tanques y bombas",
+                "",
+                "Tanque de agua 500 litros · TQ-500 · $399.000",
+                "Tanque de agua 1.000 litros · TQ-1000 · $559.000",
+                "Bomba periférica 1/2 HP · BO-P05 · $269.900",
+                "",
+                "Los tanques incluyen tapa de rosca y flotador. La bomba periférica sube el agua al tanque elevado.",
+            ],
+            ["Lavaplatos de acero inoxidable de dos pozas", "REF: LV-02", "Precio: $359.900"],
+        ]
+    )
+    said = answer_question("motobomba para subir el agua al tanque de arriba")
+    assert said.backend == "extractive", said
+    assert said.answer == (
+        "La bomba periférica sube el agua al tanque elevado. Bomba periférica 1/2 HP · BO-P05 · $269.900."
+    )
+
+
+@pytest.mark.django_db
+def test_how_many_is_not_how_much_and_a_faqs_own_question_answers_nothing() -> None:
+    from catalog_ai.answerer import _asked
+
+    assert _asked("¿cuánto vale el tanque?").price and _asked("how much is it?").price
+    assert not _asked("hasta cuántos grados aguanta el cpvc").price
+    faq = one_hit("Consejos\n¿PVC o CPVC?\nEl PVC de presión lleva agua fría; para el agua caliente use CPVC.", page=25)
+    pipes = one_hit("El CPVC soporta agua hasta 82 °C; el PVC de presión es solo para agua fría.", rank=2, chunk=2)
+    text = extract_from("hasta cuántos grados aguanta el cpvc", [faq, pipes], *FILLER)
+    assert text == "El CPVC soporta agua hasta 82 °C; el PVC de presión es solo para agua fría."
+
+
+@pytest.mark.django_db
+def test_sentences_that_mention_an_amount_are_not_a_product() -> None:
+    """Issue 14: "How much is delivery in Bogotá?" got the payment page's "Pago contra entrega solo en Bogotá, para
+    pedidos de hasta $2.000.000.", read as a product (two short lines with a price), over the delivery price."""
+    shipping = one_hit(
+        "Envíos y entregas\nHacemos envíos a todo el país. En Bogotá entregamos con vehículo propio: el envío cuesta "
+        "$15.000 y llega en 1 a 2 días hábiles.",
+        page=19,
+        score=0.99,
+    )
+    payment = one_hit(
+        "Formas de pago\n\nCon tarjeta de crédito puedes diferir tu compra de 1 a 36 cuotas.\n"
+        "Pago contra entrega solo en Bogotá, para pedidos de hasta $2.000.000.",
+        page=23,
+        score=0.94,
+        rank=2,
+        chunk=2,
+    )
+    from catalog_ai.answerer import _sku_pattern, _units
+
+    assert [unit.product for unit in _units(payment, 1, _sku_pattern())] == [False, False]
+    text = extract_from("How much is delivery in Bogotá?", [shipping, payment], *FILLER)
+    assert "el envío cuesta $15.000" in text and "2.000.000" not in text
+
+
+@pytest.mark.django_db
+def test_the_product_with_the_asked_figure_comes_first() -> None:
+    rows = [
+        one_hit('7702101 · Tubo PVC presión 1/2" x 6 m · $21.500', page=8, chunk=1),
+        one_hit('7702103 · Tubo PVC presión 1" x 6 m · $48.700', page=8, score=0.79, rank=2, chunk=2),
+    ]
+    inch = extract_from("tubo pvc presion de 1 pulgada", rows, *FILLER)
+    assert inch == '7702103 · Tubo PVC presión 1" x 6 m · $48.700.'
+    half = extract_from("tubo pvc presion de 1/2", rows, *FILLER)
+    assert half == '7702101 · Tubo PVC presión 1/2" x 6 m · $21.500.'
+
+
+@pytest.mark.django_db
+def test_square_metres_are_asked_in_words_and_a_cut_line_ends_cleanly() -> None:
+    from catalog_ai.lexical import document_tokens, query_tokens
+
+    assert set(query_tokens("cuántos metros cuadrados").base) <= set(document_tokens("Rinde 175 m² a dos manos")[0])
+    paint = one_hit(
+        "Pintura vinilo tipo 1 blanco, cuñete de 5 galones\nRinde 175 m² a dos manos.\nPara fachadas e interiores,\n"
+        "Código: PT-V1-CU\nPrecio: $299.900",
+        page=12,
+    )
+    text = extract_from("cuantos metros cuadrados rinde el cuñete de vinilo", [paint], *FILLER)
+    assert text.startswith("Pintura vinilo tipo 1 blanco, cuñete de 5 galones — Código: PT-V1-CU — Precio: $299.900.")
+    assert "Rinde 175 m² a dos manos." in text
+    from catalog_ai.answerer import _sentence
+
+    assert _sentence("Mate, caja de 1,44 m²,") == "Mate, caja de 1,44 m²."  # was "m²,.": a hole
+
+
+@pytest.mark.django_db
+def test_an_english_answer_gets_english_labels_on_the_details_too() -> None:
+    sink = one_hit(
+        "Lavaplatos de granito sintético negro, una poza\nMedidas 78 x 48 cm.\nResiste golpes y ollas calientes.\n"
+        "SKU: LP-GRN78\nPrecio: $629.000",
+        page=15,
+    )
+    text = extract_from("What are the measures of the granito lavaplatos?", [sink], *FILLER)
+    assert text.startswith("From our catalog: Lavaplatos de granito sintético negro, una poza — Reference: LP-GRN78")
+    assert "Size: 78 x 48 cm." in text and "Medidas" not in text
