@@ -912,9 +912,11 @@ def extractive_answer(
     customer typed its reference); a unit of the best hit also answers with weaker word evidence
     when the search's dense and fused scores are both high (:data:`BOTH_FUSED`...). A product is
     copied whole (name, reference, price and details as written); a paragraph gives its best
-    sentence and the next one that adds to it. Nothing is rewritten, relabelled or cut out,
-    so every number of the answer is in a cited chunk. An English question gets English
-    framing words (:data:`FRAMES`) around the catalog's sentences. None when nothing answers:
+    sentence and the next one that adds to it, and when that sentence talks about a product of its
+    page (:func:`_product_named`), that product's name, reference and price follow. Nothing is
+    rewritten or cut out, so every number of the answer is in a cited chunk. An English question
+    gets English framing words (:data:`FRAMES`) around the catalog's sentences, and English field
+    labels before the catalog's values ("Price: $289.900", "Size: 78 x 48 cm"). None when nothing answers:
     better the fallback than a neighbour's price.
 
     ``lexical`` is the catalog's :class:`catalog_ai.lexical.LexicalIndex` (for IDF, stemming and
