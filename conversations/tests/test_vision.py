@@ -158,6 +158,27 @@ def test_tesseract_reads_a_receipt(tmp_path: Path) -> None:
     assert "\n" in text  # one line per printed line
 
 
+def test_a_price_lists_prices_stay_on_their_items_lines(tmp_path: Path) -> None:
+    """A photographed price list: items, codes and prices in columns far apart. Tesseract alone reads each
+    column after the other (all the items, then all the codes, then all the prices)."""
+    font = ImageFont.truetype(FONT, 34)
+    rows = [
+        ("Producto", "Ref.", "Precio"),
+        ("Tanque de agua 500 litros", "TQ-500", "$399.000"),
+        ("Tanque de agua 1.000 litros", "TQ-1000", "$559.000"),
+        ("Bomba periférica 1/2 HP", "BO-B12", "$269.900"),
+    ]
+    image = Image.new("RGB", (1654, 900), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((150, 120), "Tanques y bombas", font=font, fill="black")
+    for i, row in enumerate(rows):
+        for x, cell in zip((150, 950, 1250), row, strict=True):
+            draw.text((x, 200 + int(i * 34 * 1.6)), cell, font=font, fill="black")
+    text = image_describe(save(image, tmp_path / "prices.png", "PNG"), mime="image/png", prompt=PROMPT).text
+    assert "Tanque de agua 500 litros · TQ-500 · $399.000" in text, text
+    assert "Bomba periférica 1/2 HP · BO-B12 · $269.900" in text, text
+
+
 def test_an_image_turned_by_its_exif_orientation_is_read_upright(tmp_path: Path) -> None:
     upright = render(["Mesón negro 120 cm", "TOTAL $45.900"])
     sideways = upright.rotate(90, expand=True)  # how the phone's sensor stored it
