@@ -24,6 +24,8 @@ plus a short curated list:
 * a query word the catalog does not contain is matched against the catalog's
   vocabulary with rapidfuzz (typos, missing letters: "granitto", "gryferia"),
   counting :data:`FUZZY_WEIGHT` times the similarity of a direct match;
+* a query word the catalog does not contain also meets the catalog's words built on it
+  (Spanish derivation: "parquear" -> "parqueadero"), at :data:`PREFIX_WEIGHT`;
 * a word of :data:`catalog_ai.synonyms.SYNONYM_GROUPS` ("llave" -> "grifería",
   "demoran" -> "plazo"/"días hábiles") also looks for the group's words that
   the catalog contains, at :data:`SYNONYM_WEIGHT` of a direct match.
@@ -42,6 +44,7 @@ about 1; a query none of whose words is in the catalog scores 0.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import threading
@@ -80,6 +83,12 @@ FUZZY_WEIGHT = 0.6
 #: rapidfuzz ratio (0..100) a catalog word needs to be taken for a misspelt query word.
 FUZZY_CUTOFF = 80.0
 FUZZY_MIN_LENGTH = 5
+#: A catalog word that extends an unknown query word of at least PREFIX_MIN_LENGTH letters by at most
+#: PREFIX_MAX_EXTRA letters (Spanish derivation: "parquear" -> "parqueadero", "tapar" -> "tapón"... as stems)
+#: counts this much of a direct match.
+PREFIX_WEIGHT = 0.6
+PREFIX_MIN_LENGTH = 5
+PREFIX_MAX_EXTRA = 6
 
 # Function words of Spanish and English (already normalized: no accents, lower case).
 _STOPWORD_LINES = (
@@ -320,11 +329,24 @@ class LexicalIndex:
             for other in self._synonyms.get(token, ()):
                 alternatives[other] = max(alternatives.get(other, 0.0), SYNONYM_WEIGHT)
             if token not in self._postings:
-                for other, weight in self._fuzzy(token):
+                for other, weight in (*self._fuzzy(token), *self._derived(token)):
                     alternatives[other] = max(alternatives.get(other, 0.0), weight)
             alternatives.pop(token, None)
             expansions.append(tuple(sorted(alternatives.items(), key=lambda kv: (-kv[1], kv[0]))))
         return QueryTokens(base=tokens.base, bonus=tokens.bonus, expansions=tuple(expansions))
+
+    def _derived(self, token: str) -> tuple[tuple[str, float], ...]:
+        """Catalog words built on an unknown word's stem ("parqu" -> "parqueader"): PREFIX_WEIGHT each."""
+        if len(token) < PREFIX_MIN_LENGTH or not token.isalpha():
+            return ()
+        found = []
+        for i in range(bisect.bisect_left(self._vocabulary, token), len(self._vocabulary)):
+            word = self._vocabulary[i]
+            if not word.startswith(token):
+                break
+            if len(word) - len(token) <= PREFIX_MAX_EXTRA:
+                found.append((word, PREFIX_WEIGHT))
+        return tuple(found)
 
     def _fuzzy(self, token: str) -> tuple[tuple[str, float], ...]:
         """Catalog words close in spelling to an unknown word (typos), weighted by similarity."""

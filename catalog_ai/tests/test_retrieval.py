@@ -94,6 +94,19 @@ def test_lexical_tokens_ignore_accents_case_and_plurals() -> None:
     assert "de" in STOPWORDS and "dos" not in STOPWORDS and "sin" not in STOPWORDS
 
 
+def test_an_unknown_word_meets_the_catalog_words_built_on_it() -> None:
+    from catalog_ai.lexical import PREFIX_WEIGHT, LexicalIndex
+
+    index = LexicalIndex.build(["Parqueadero gratis para clientes.", "Tapón de caucho para desagüe."])
+    expanded = index.query_tokens("¿tienen donde parquear?")
+    assert expanded.base == ("parqu",)
+    assert ("parqueader", PREFIX_WEIGHT) in expanded.alternatives(0)
+    assert index.search("donde parquear el carro")[0][0] == 0
+    # A known word is left alone, and a short one does not reach longer words ("tap" is not "tapon").
+    assert index.query_tokens("clientes").alternatives(0) == ()
+    assert all(w != "tapon" for w, _ in index.query_tokens("tapa").alternatives(0))
+
+
 def test_sku_tokens_meet_whatever_the_separators() -> None:
     base, extra = document_tokens("Mesón negro REF GR-NEG-200 $1.250.000")
     assert {"gr", "neg", "200"} <= set(base) and {"grneg200", "grneg", "neg200", "1250000"} <= set(extra)
