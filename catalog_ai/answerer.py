@@ -615,6 +615,8 @@ def _asked(question: str) -> _Asked:
 _FIGURE = re.compile(r"(?<![\d.,/])\d+(?:[.,/]\d+)*")
 #: The weight of a unit's holding the figures the question gives ("1 pulgada", "45x45", "12 vatios").
 NUMBER_WEIGHT = 0.1
+#: The weight of the share of a product's name that the question does not ask for.
+EXTRA_NAME_WEIGHT = 0.1
 
 
 def _figures(text: str) -> set[str]:
@@ -710,6 +712,14 @@ class _Matcher:
             else:
                 got += idf * max((w for f, w in alternatives if f in words), default=0.0)
         return got / self.total
+
+    def extra_share(self, words: set[str]) -> float:
+        """The share of ``words`` (a name's) that are neither the question's words nor their alternatives."""
+        named = {w for w in words if w.isalpha() or (w.isdigit() and len(w) < 5)}
+        if not named:
+            return 0.0
+        asked = {token for token, _idf, _a in self.slots} | {f for _t, _i, alts in self.slots for f, _w in alts}
+        return len(named - asked) / len(named)
 
     def codes(self, words: set[str]) -> bool:
         """Whether ``words`` hold a code of the question ("HE-RM800", "gcmon01": joined letters and digits)."""
@@ -958,6 +968,10 @@ def extractive_answer(
         if asked.numbers:
             # "tubo pvc de 1 pulgada": the product whose own figures include the asked 1 (1", not 1/2").
             unit.bonus += NUMBER_WEIGHT * len(asked.numbers & _figures(text)) / len(asked.numbers)
+        if unit.product:
+            # Of two products the question names equally ("pintura vinilo tipo 1 el galón"), the one whose name
+            # says less besides ("..., galón" rather than "..., cuñete de 5 galones").
+            unit.bonus -= EXTRA_NAME_WEIGHT * matcher.extra_share(matcher.words(unit.lines[0]))
     ranked = sorted(units, key=lambda u: (-u.enough, -((1 - HIT_WEIGHT) * u.coverage + u.bonus), u.rank))
     best = ranked[0]
     if not best.enough:

@@ -808,3 +808,18 @@ def test_an_english_answer_gets_english_labels_on_the_details_too() -> None:
     text = extract_from("What are the measures of the granito lavaplatos?", [sink], *FILLER)
     assert text.startswith("From our catalog: Lavaplatos de granito sintético negro, una poza — Reference: LP-GRN78")
     assert "Size: 78 x 48 cm." in text and "Medidas" not in text
+
+
+@pytest.mark.django_db
+def test_of_two_products_named_alike_the_one_whose_name_says_less_besides() -> None:
+    """Issue 14: "pintura vinilo tipo 1 el galón" got the 5-gallon pail (its chunk ranked first)."""
+    pail = one_hit(
+        "Pintura vinilo tipo 1 blanco, cuñete de 5 galones\nCódigo: PT-V1-CU\nPrecio: $299.900", page=12, score=0.9
+    )
+    gallon = one_hit(
+        "Pintura vinilo tipo 1 blanco, galón\nCódigo: PT-V1-GL\nPrecio: $70.900", page=12, score=0.9, rank=2, chunk=2
+    )
+    text = extract_from("pintura vinilo tipo 1 el galon", [pail, gallon], *FILLER)
+    assert text.startswith("Pintura vinilo tipo 1 blanco, galón — Código: PT-V1-GL — Precio: $70.900"), text
+    pail_asked = extract_from("pintura vinilo tipo 1 el cuñete", [pail, gallon], *FILLER)
+    assert "$299.900" in pail_asked and "$70.900" not in pail_asked
