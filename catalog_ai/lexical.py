@@ -84,8 +84,8 @@ FUZZY_WEIGHT = 0.6
 FUZZY_CUTOFF = 80.0
 FUZZY_MIN_LENGTH = 5
 #: A catalog word that extends an unknown query word of at least PREFIX_MIN_LENGTH letters by at most
-#: PREFIX_MAX_EXTRA letters (Spanish derivation: "parquear" -> "parqueadero", "tapar" -> "tapón"... as stems)
-#: counts this much of a direct match.
+#: PREFIX_MAX_EXTRA letters (Spanish derivation, as stems: "parquear" -> "parqu" -> "parqueader") counts this
+#: much of a direct match. Shorter stems ("hor", "tap") would meet unrelated words.
 PREFIX_WEIGHT = 0.6
 PREFIX_MIN_LENGTH = 5
 PREFIX_MAX_EXTRA = 6

@@ -1,4 +1,4 @@
-"""A scanned page's text from Tesseract's word boxes, with its tables read row by row. Pure: no I/O.
+"""A scanned page's or a photo's text from Tesseract's word boxes, tables read row by row. Pure: no I/O.
 
 Tesseract's automatic page segmentation reads a table whose columns stand apart as separate blocks:
 first every product name, then every reference, then every price, so nothing tells which price is
