@@ -979,11 +979,8 @@ def extractive_answer(
     if best.product:
         head, parts = _product_lines(best, asked, matcher, pattern)
         if language == "en":
-            head = [_english_label(line, pattern) for line in head]
             parts = [_english_label(line, pattern) for line in parts]
-        # The product's name, reference and price lines as one sentence, each line whole: "Granito Negro San
-        # Gabriel — Precio por metro cuadrado: $450.000 — Ref. GR-001."
-        parts = [" — ".join(line.strip().rstrip(".").strip() for line in head if line.strip()), *parts]
+        parts = [_head_sentence(head, language, pattern), *parts]
         chosen = [best]
     else:
         chosen = _text_sentences(best, units, asked, matcher)
@@ -993,9 +990,7 @@ def extractive_answer(
             # "La bomba periférica sube el agua al tanque elevado." is about a product of the page: its name,
             # reference and price follow ("Bomba periférica 1/2 HP · BO-P05 · $269.900").
             head, _details = _product_lines(named, asked, matcher, pattern)
-            if language == "en":
-                head = [_english_label(line, pattern) for line in head]
-            parts.append(" — ".join(line.strip().rstrip(".").strip() for line in head if line.strip()))
+            parts.append(_head_sentence(head, language, pattern))
             chosen = [*chosen, named]
     body = " ".join(_sentence(line) for line in parts if line.strip()).strip()
     if not body:
@@ -1009,6 +1004,14 @@ def extractive_answer(
         if sku:
             refs += [_reference(h, sku=sku) for h in hits if h is not unit.hit and sku in set(h.skus)]
     return text, _dedupe(refs)
+
+
+def _head_sentence(head: list[str], language: str, pattern: str) -> str:
+    """A product's name, reference and price lines as one sentence, each line whole ("Granito Negro San Gabriel —
+    Precio por metro cuadrado: $450.000 — Ref. GR-001"), with English labels for an English question."""
+    if language == "en":
+        head = [_english_label(line, pattern) for line in head]
+    return " — ".join(line.strip().rstrip(".").strip() for line in head if line.strip())
 
 
 #: A sentence names a product of its page when they share at least this many words of the product's name...
@@ -1056,8 +1059,8 @@ def _page_hits(hit: Hit) -> list[Hit]:
         logger.warning("No catalog store for the page's products", exc_info=True)
         store = None
     out = [hit]
-    for meta in getattr(store, "chunks", None) or []:
-        if meta.catalog_id == hit.catalog_id and meta.page == hit.page and meta.id != hit.chunk_id:
+    for meta in store.page_chunks(hit.catalog_id, hit.page) if store is not None else ():
+        if meta.id != hit.chunk_id:
             out.append(replace(hit, chunk_id=meta.id, text=meta.text, skus=tuple(meta.skus), image=meta.image))
     return out
 
@@ -1074,9 +1077,8 @@ def _english_label(line: str, pattern: str) -> str:
     if _ES_CODE_LABEL.match(line):
         return _ES_CODE_LABEL.sub("Reference: ", line, count=1)
     found = _ES_DETAIL_LABEL.match(line)
-    if found:
-        return _EN_DETAIL_LABELS[normalize(found.group(1))] + ": " + line[found.end() :]
-    return line
+    english = _EN_DETAIL_LABELS.get(normalize(found.group(1))) if found else None
+    return f"{english}: {line[found.end() :]}" if found and english else line
 
 
 #: A detail's Spanish label, before its value, and its English name ("Medidas 78 x 48 cm" -> "Size: 78 x 48 cm").
@@ -1088,10 +1090,8 @@ _EN_DETAIL_LABELS = {
     **dict.fromkeys(("potencia",), "Power"),
     **dict.fromkeys(("espesor", "grosor"), "Thickness"),
 }
-_ES_DETAIL_LABEL = re.compile(
-    r"(?i)^\s*(medidas|medida|dimensiones|tama[nñ]o|garant[ií]a|peso|capacidad|potencia|espesor|grosor)"
-    r"\s*(?::\s*|\s+(?=\d))"
-)
+#: A line's first word followed by ":" or by a figure: a label when _EN_DETAIL_LABELS knows it.
+_ES_DETAIL_LABEL = re.compile(r"^\s*([^\W\d_]+)\s*(?::\s*|\s+(?=\d))")
 
 
 def _lexical_for(hits: Sequence[Hit]) -> Any:

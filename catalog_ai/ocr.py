@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from whatsapp_ia.ocr_layout import layout_text, lines_from_data
-from whatsapp_ia.tesseract import limit_tesseract_threads
 from whatsapp_ia.tesseract import tesseract_probe as _tesseract_probe
+from whatsapp_ia.tesseract import tesseract_read
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -129,16 +128,10 @@ def _tesseract(image: Image.Image) -> str:
         return ""
     timeout = float(getattr(settings, "AI_OCR_TIMEOUT", 120) or 0)
     threads = int(getattr(settings, "AI_OCR_THREADS", 1) or 0)
-    limit_tesseract_threads(threads)
     try:
-        data = pytesseract.image_to_data(
-            image,
-            lang=langs,
-            config=settings.AI_OCR_TESSERACT_CONFIG or "",
-            timeout=timeout,
-            output_type=pytesseract.Output.DICT,
+        return tesseract_read(
+            image, langs=langs, config=settings.AI_OCR_TESSERACT_CONFIG or "", timeout=timeout, threads=threads
         )
-        return layout_text(lines_from_data(data))
     except pytesseract.TesseractError as exc:
         logger.warning("Tesseract failed: %s", exc)
     except RuntimeError as exc:  # pytesseract's timeout

@@ -140,6 +140,7 @@ class Store:
     catalogs: tuple[dict[str, Any], ...] = ()
     background_key: str = ""
     _lexical: LexicalIndex | None = field(default=None, repr=False)
+    _pages: dict[tuple[int, int], tuple[ChunkMeta, ...]] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __len__(self) -> int:
@@ -155,6 +156,17 @@ class Store:
 
                     self._lexical = LexicalIndex.build([c.lexical_text for c in self.chunks])
         return self._lexical
+
+    def page_chunks(self, catalog_id: int, page: int) -> tuple[ChunkMeta, ...]:
+        """The chunks of one catalog page, in store order (an index built on first use, kept with this version)."""
+        if self._pages is None:
+            with self._lock:
+                if self._pages is None:
+                    pages: dict[tuple[int, int], list[ChunkMeta]] = {}
+                    for chunk in self.chunks:
+                        pages.setdefault((chunk.catalog_id, chunk.page), []).append(chunk)
+                    self._pages = {key: tuple(found) for key, found in pages.items()}
+        return self._pages.get((catalog_id, page), ())
 
     def vectors(self) -> np.ndarray:
         """The index's rows as a read-only (n, dim) float32 view (no copy)."""

@@ -1,5 +1,6 @@
 """Tesseract probing shared by the catalog OCR (catalog_ai.ocr) and the customer-image OCR
-(conversations.services.vision): is the binary there, and which of the wanted languages it has.
+(conversations.services.vision): is the binary there, and which of the wanted languages it has; and
+``tesseract_read``, the one way both read an image (word boxes laid out by whatsapp_ia.ocr_layout).
 
 The probe runs ``tesseract --version`` and ``--list-langs`` once per binary and language list
 (cached for the life of the process; tests clear it with ``tesseract_probe.cache_clear()``).
@@ -10,6 +11,9 @@ from __future__ import annotations
 import logging
 import os
 from functools import lru_cache
+from typing import Any
+
+from whatsapp_ia.ocr_layout import layout_text, lines_from_data
 
 logger = logging.getLogger(__name__)
 
@@ -56,3 +60,15 @@ def limit_tesseract_threads(threads: int) -> None:
     machines: 1 thread was 3x faster on 2 cores."""
     if threads > 0:
         os.environ["OMP_THREAD_LIMIT"] = str(threads)
+
+
+def tesseract_read(image: Any, *, langs: str, config: str, timeout: float, threads: int) -> str:
+    """The text of ``image`` (a PIL image) from Tesseract's word boxes, tables read row by row
+    (whatsapp_ia.ocr_layout). pytesseract's errors reach the caller, who knows what a failure means there."""
+    import pytesseract
+
+    limit_tesseract_threads(threads)
+    data = pytesseract.image_to_data(
+        image, lang=langs, config=config, timeout=timeout, output_type=pytesseract.Output.DICT
+    )
+    return layout_text(lines_from_data(data))

@@ -38,8 +38,7 @@ from conversations.services.enrichment_types import (
     EnrichmentTransient,
     EnrichmentUnavailable,
 )
-from whatsapp_ia.ocr_layout import layout_text, lines_from_data
-from whatsapp_ia.tesseract import limit_tesseract_threads, tesseract_languages
+from whatsapp_ia.tesseract import tesseract_languages, tesseract_read
 
 logger = logging.getLogger(__name__)
 
@@ -301,16 +300,14 @@ def _ocr(image: Image.Image) -> str:
     import pytesseract
 
     timeout = float(getattr(settings, "AI_OCR_TIMEOUT", 120) or 0)
-    limit_tesseract_threads(int(getattr(settings, "AI_OCR_THREADS", 1) or 0))
     try:
-        data = pytesseract.image_to_data(
+        raw = tesseract_read(  # a price list's prices stay on their items' lines
             prepare_for_ocr(image),
-            lang=langs,
+            langs=langs,
             config=settings.AI_OCR_TESSERACT_CONFIG or "",
             timeout=timeout,
-            output_type=pytesseract.Output.DICT,
+            threads=int(getattr(settings, "AI_OCR_THREADS", 1) or 0),
         )
-        raw = layout_text(lines_from_data(data))  # a receipt's prices stay on their items' lines
     except pytesseract.TesseractNotFoundError as exc:
         raise EnrichmentUnavailable("no_backend", "tesseract is not installed") from exc
     except pytesseract.TesseractError as exc:
