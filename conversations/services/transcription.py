@@ -77,6 +77,7 @@ from conversations.services.enrichment_types import (
     EnrichmentTransient,
     EnrichmentUnavailable,
 )
+from whatsapp_ia.idle_priority import run_at_idle_priority
 
 logger = logging.getLogger(__name__)
 
@@ -461,7 +462,9 @@ def transcribe_file(
     start = clock()
     with tempfile.TemporaryDirectory(prefix="wia-transcribe-") as tmp:
         wav = Path(tmp) / "audio.wav"
-        duration_ms = audio_to_wav(Path(path), wav, timeout=timeout, max_duration_ms=max_ms if max_ms > 0 else None)
+        duration_ms = run_at_idle_priority(
+            lambda: audio_to_wav(Path(path), wav, timeout=timeout, max_duration_ms=max_ms if max_ms > 0 else None)
+        )
         if max_ms > 0 and duration_ms > max_ms:
             raise EnrichmentSkipped("too_long", f"over {max_ms / 1000:g} s (the limit, MAX_TRANSCRIPTION_DURATION_MS)")
         if transcription_overloaded(now=now()):
@@ -472,12 +475,9 @@ def transcribe_file(
             )
         try:
             if model_dir is not None:
-                text = vosk_transcribe_wav(
-                    vosk_model(model_dir),
-                    wav,
-                    grammar=list(getattr(settings, "VOSK_GRAMMAR", []) or []),
-                    deadline=start + timeout,
-                    clock=clock,
+                model, grammar = vosk_model(model_dir), list(getattr(settings, "VOSK_GRAMMAR", []) or [])
+                text = run_at_idle_priority(
+                    lambda: vosk_transcribe_wav(model, wav, grammar=grammar, deadline=start + timeout, clock=clock)
                 )
             else:
                 if wav.stat().st_size > OPENAI_MAX_UPLOAD_BYTES:

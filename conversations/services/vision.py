@@ -38,6 +38,7 @@ from conversations.services.enrichment_types import (
     EnrichmentTransient,
     EnrichmentUnavailable,
 )
+from whatsapp_ia.idle_priority import run_at_idle_priority
 from whatsapp_ia.tesseract import tesseract_languages, tesseract_read
 
 logger = logging.getLogger(__name__)
@@ -301,12 +302,14 @@ def _ocr(image: Image.Image) -> str:
 
     timeout = float(getattr(settings, "AI_OCR_TIMEOUT", 120) or 0)
     try:
-        raw = tesseract_read(  # a price list's prices stay on their items' lines
-            prepare_for_ocr(image),
-            langs=langs,
-            config=settings.AI_OCR_TESSERACT_CONFIG or "",
-            timeout=timeout,
-            threads=int(getattr(settings, "AI_OCR_THREADS", 1) or 0),
+        raw = run_at_idle_priority(
+            lambda: tesseract_read(  # a price list's prices stay on their items' lines
+                prepare_for_ocr(image),
+                langs=langs,
+                config=settings.AI_OCR_TESSERACT_CONFIG or "",
+                timeout=timeout,
+                threads=int(getattr(settings, "AI_OCR_THREADS", 1) or 0),
+            )
         )
     except pytesseract.TesseractNotFoundError as exc:
         raise EnrichmentUnavailable("no_backend", "tesseract is not installed") from exc

@@ -7,6 +7,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import os
+import shutil
 import socket
 import sys
 import threading
@@ -87,6 +89,37 @@ def test_each_format_is_transcribed_by_vosk(vosk_settings: Any, audio_samples: A
     assert result.elapsed_ms == 0  # the injected clock did not move
     average, count = transcription_load_average(now=time.time())
     assert count == 1 and average == 0.0  # its time was recorded for load shedding
+
+
+def test_recognition_runs_at_idle_priority_and_ffmpeg_too(
+    vosk_settings: Any, audio_samples: AudioSamples, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ffmpeg and Vosk yield the CPU to the pipeline; the worker's own thread (its database writes) does not."""
+    real_ffmpeg = shutil.which("ffmpeg")
+    if real_ffmpeg is None or audio_samples.encoded["ogg"] is None:
+        pytest.skip("ffmpeg with Opus is not installed")
+    seen = tmp_path / "ffmpeg-policy"
+    wrapper = tmp_path / "bin" / "ffmpeg"
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        f"#!{sys.executable}\nimport os, sys\n"
+        f"open({str(seen)!r}, 'w').write(str(os.sched_getscheduler(0)))\n"
+        f"os.execv({real_ffmpeg!r}, [{real_ffmpeg!r}, *sys.argv[1:]])\n"
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
+    policies: set[int] = set()
+
+    class PolicyClock(FakeClock):
+        def __call__(self) -> float:  # Vosk's loop reads the clock for its deadline, on its own thread
+            policies.add(os.sched_getscheduler(0))
+            return self.now
+
+    result = transcribe_file(audio_samples.encoded["ogg"], clock=PolicyClock(100.0))
+    assert result.text == "감사합니다 안녕하세요 학교"
+    assert int(seen.read_text()) == os.SCHED_IDLE
+    assert policies == {os.SCHED_IDLE, os.SCHED_OTHER}
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
 def test_silence_is_no_speech(vosk_settings: Any, audio_samples: AudioSamples) -> None:

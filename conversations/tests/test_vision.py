@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import re
+import shutil
 import struct
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,6 +159,32 @@ def test_tesseract_reads_a_receipt(tmp_path: Path) -> None:
     assert "negro" in text and "120" in text
     assert "Mesón" in text or "Meson" in text
     assert "\n" in text  # one line per printed line
+
+
+def test_tesseract_runs_at_idle_priority(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OCR yields the CPU to the pipeline (SCHED_IDLE); the worker's own thread does not."""
+    import pytesseract
+
+    real = shutil.which(pytesseract.pytesseract.tesseract_cmd) or shutil.which("tesseract")
+    assert real
+    seen = tmp_path / "policies"
+    wrapper = tmp_path / "tesseract"
+    wrapper.write_text(
+        f"#!{sys.executable}\nimport os, sys\n"
+        f"open({str(seen)!r}, 'a').write(f'{{os.sched_getscheduler(0)}} {{sys.argv[1:]}}\\n')\n"
+        f"os.execv({real!r}, [{real!r}, *sys.argv[1:]])\n"
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(wrapper))
+    tesseract_probe.cache_clear()
+    try:
+        path = save(render(RECEIPT), tmp_path / "receipt.png", "PNG")
+        assert "TOTAL" in image_describe(path, mime="image/png", prompt=PROMPT).text
+    finally:
+        tesseract_probe.cache_clear()
+    reads = [line for line in seen.read_text().splitlines() if "--list-langs" not in line and "--version" not in line]
+    assert reads and all(line.split()[0] == str(os.SCHED_IDLE) for line in reads)
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
 def test_a_price_lists_prices_stay_on_their_items_lines(tmp_path: Path) -> None:

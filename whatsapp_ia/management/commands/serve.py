@@ -69,8 +69,8 @@ class Command(BaseCommand):
                 "pipeline": [python, str(Path(__file__).resolve().parents[3] / "manage.py"), "pipeline"],
                 "worker": [python, "-m", "celery", "-A", "whatsapp_ia", "worker", "--loglevel=INFO",
                            f"--concurrency={options['concurrency']}", "--without-mingle", "--without-gossip"],
-                # Voice notes and images: one process of their own, at idle CPU priority, on MEDIA_WORKER_CPUS
-                # when set (see _media_worker_placement).
+                # Voice notes and images: one process of their own (its recognition at idle CPU priority), on
+                # MEDIA_WORKER_CPUS when set (see _media_worker_placement).
                 "media-worker": [python, "-m", "celery", "-A", "whatsapp_ia", "worker", "--loglevel=INFO",
                                  "-Q", f"{settings.TRANSCRIPTION_QUEUE},{settings.VISION_QUEUE}", "-n", "media@%h",
                                  "--concurrency=1", "--without-mingle", "--without-gossip"],
@@ -166,19 +166,17 @@ def media_worker_cpus(text: str) -> frozenset[int]:
 
 
 def _media_worker_placement(cpus: frozenset[int]) -> None:
-    """Run in the media worker before exec: its own CPUs when configured, and idle priority (SCHED_IDLE, else
-    nice 19).
+    """Run in the media worker before exec: its own CPUs when configured.
 
-    Transcribing a voice note keeps a core busy for seconds; at idle priority the web server, the pipeline
-    and the default worker take the CPU back at once. On the same core it still slows them (caches, the
-    scheduler's wake-ups: bench/voice_burst.sh), hence MEDIA_WORKER_CPUS where there are cores to spare.
+    The recognition itself (ffmpeg, Vosk, Tesseract) runs on a thread at idle priority
+    (``whatsapp_ia.idle_priority``), so the web server, the pipeline and the default worker take the CPU
+    back at once; the worker's database writes stay at normal priority, so the pipeline never waits for a
+    write lock held by a process the scheduler keeps off the CPU. On the same core the recognition still
+    slows the pipeline (caches, the scheduler's wake-ups: bench/voice_burst.sh), hence MEDIA_WORKER_CPUS
+    where there are cores to spare.
     """
     if cpus:
         os.sched_setaffinity(0, cpus)
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):
-        os.nice(19)
 
 
 def _display_host(host: str) -> str:

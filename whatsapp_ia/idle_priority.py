@@ -1,0 +1,74 @@
+"""Run CPU-heavy work (speech recognition, OCR) on a thread at idle CPU priority, the rest of the process not.
+
+Linux schedules threads, not processes: ``sched_setscheduler(0, ...)`` and ``setpriority(PRIO_PROCESS, tid,
+...)`` change the calling thread only, and a program the thread starts (ffmpeg, tesseract) inherits its
+priority. So the media worker runs at normal priority and hands the recognition to one long-lived thread
+at SCHED_IDLE (else nice 19): the web server, the pipeline and the default worker take the CPU from it at
+once, while the worker's database writes (the transcription stored, the chat's preview) run at normal
+priority. Those writes hold the database's write lock (SQLite: one writer for the whole file); a process
+at idle priority preempted while holding it would make the pipeline wait behind the load it was meant to
+yield to (a priority inversion: bench/voice_burst.sh). An unprivileged thread cannot raise its priority
+again, which is why the work moves to a thread of its own instead of lowering the caller's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from django.db import connections
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def thread_lower_priority() -> str:
+    """Put the calling thread at idle priority: SCHED_IDLE where the system has it, else nice 19.
+
+    Returns which one it got ("idle", "nice" or "" when neither could be set).
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return "idle"
+    except (AttributeError, OSError):
+        pass
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        return "nice"
+    except (AttributeError, OSError) as exc:
+        logger.warning("Could not lower the priority of the media thread: %s", exc)
+        return ""
+
+
+def _idle_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="idle-priority", initializer=thread_lower_priority
+            )
+        return _executor
+
+
+def run_at_idle_priority(work: Callable[[], T]) -> T:
+    """``work()`` on the process's idle-priority thread; its result, or its exception raised here.
+
+    The thread's database connections are closed after each call (they would otherwise outlive the
+    caller's request cycle, which closes only its own thread's connections).
+    """
+
+    def call() -> T:
+        try:
+            return work()
+        finally:
+            connections.close_all()
+
+    return _idle_executor().submit(call).result()
