@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,14 +28,17 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _executor: ThreadPoolExecutor | None = None
+_executor_pid: int | None = None  # a forked child (a prefork worker) needs a thread of its own
 _executor_lock = threading.Lock()
 
 
 def thread_lower_priority() -> str:
-    """Put the calling thread at idle priority: SCHED_IDLE where the system has it, else nice 19.
+    """Put the calling thread at idle priority: SCHED_IDLE, else nice 19 (Linux, where both are per thread).
 
-    Returns which one it got ("idle", "nice" or "" when neither could be set).
+    Returns which one it got ("idle", "nice", or "" elsewhere or when neither could be set).
     """
+    if not sys.platform.startswith("linux"):
+        return ""  # elsewhere a thread's id is no process id: setpriority could not name the thread
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         return "idle"
@@ -43,18 +47,19 @@ def thread_lower_priority() -> str:
     try:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         return "nice"
-    except (AttributeError, OSError) as exc:
-        logger.warning("Could not lower the priority of the media thread: %s", exc)
+    except OSError as exc:
+        logger.warning("Could not lower the priority of the recognition thread: %s", exc)
         return ""
 
 
 def _idle_executor() -> ThreadPoolExecutor:
-    global _executor
+    global _executor, _executor_pid
     with _executor_lock:
-        if _executor is None:
+        if _executor is None or _executor_pid != os.getpid():
             _executor = ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="idle-priority", initializer=thread_lower_priority
             )
+            _executor_pid = os.getpid()
         return _executor
 
 

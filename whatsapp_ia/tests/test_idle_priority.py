@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -40,3 +42,24 @@ def test_the_works_exception_reaches_the_caller_and_the_thread_goes_on() -> None
     with pytest.raises(ValueError, match="unreadable"):
         run_at_idle_priority(fail)
     assert run_at_idle_priority(lambda: 42) == 42
+
+
+def test_a_forked_child_gets_an_idle_thread_of_its_own() -> None:
+    """A prefork worker forks after the parent may have used it: the child must not wait on a dead thread."""
+    run_at_idle_priority(lambda: None)  # the parent's thread exists
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if its own idle thread answered
+        try:
+            os._exit(0 if run_at_idle_priority(lambda: os.sched_getscheduler(0)) == os.SCHED_IDLE else 1)
+        except BaseException:
+            os._exit(2)
+    for _ in range(600):  # a child stuck on the parent's dead thread never exits: give up after 60 s
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child waited forever for the parent's idle thread")
+    assert os.waitstatus_to_exitcode(status) == 0
