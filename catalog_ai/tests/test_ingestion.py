@@ -4,6 +4,8 @@ chunks and SKUs, summary, progress, re-ingest/replace/delete, the Celery task, t
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import sys
 import types
 import unicodedata
@@ -261,6 +263,39 @@ def test_ocr_engines_and_languages(settings: Any) -> None:
     settings.AI_OCR_ENABLED = False
     assert ocr.ocr_page_image(image) == ("", "")
     assert ocr.ocr_unavailable_reason() == "OCR is disabled (AI_OCR_ENABLED=false)"
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_catalog_ocr_runs_at_idle_priority(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scanned catalog's OCR yields the CPU to the pipeline (SCHED_IDLE); the ingesting thread does not."""
+    import pytesseract
+
+    from whatsapp_ia.tesseract import tesseract_probe
+
+    real = shutil.which(pytesseract.pytesseract.tesseract_cmd) or shutil.which("tesseract")
+    assert real
+    seen = tmp_path / "policies"
+    wrapper = tmp_path / "tesseract"
+    wrapper.write_text(
+        f"#!{sys.executable}\nimport os, sys\n"
+        f"open({str(seen)!r}, 'a').write(f'{{os.sched_getscheduler(0)}} {{sys.argv[1:]}}\\n')\n"
+        f"os.execv({real!r}, [{real!r}, *sys.argv[1:]])\n"
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(wrapper))
+    tesseract_probe.cache_clear()
+    try:
+        from PIL import ImageDraw, ImageFont
+
+        image = Image.new("L", (900, 120), 255)
+        ImageDraw.Draw(image).text((20, 30), "Mesón de mármol", font=ImageFont.truetype(pdfs.FONT_PATH, 48), fill=0)
+        text, backend = ocr.ocr_page_image(image)
+    finally:
+        tesseract_probe.cache_clear()
+    assert backend == "tesseract" and plain(text).strip() == "meson de marmol"
+    reads = [line for line in seen.read_text().splitlines() if "--list-langs" not in line and "--version" not in line]
+    assert reads and all(line.split()[0] == str(os.SCHED_IDLE) for line in reads)
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 
 # --- upload checks --------------------------------------------------------------------------------------
