@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         wav = folder / "voice-note.wav"
         audio_ms = audio_to_wav(note, wav, timeout=300)
         normalised = time.perf_counter()
-        text = vosk_transcribe_wav(model, wav, grammar=WORDS if args.grammar else ())
+        text, _ = vosk_transcribe_wav(model, wav, grammar=WORDS if args.grammar else ())
         finished = time.perf_counter()
         cpu_s = time.process_time() - cpu0
 

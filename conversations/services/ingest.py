@@ -36,6 +36,7 @@ from conversations.models.messages import MEDIA_KINDS, STATUS_RANK
 from conversations.providers import get_provider_class, provider_platform
 from conversations.providers.base import InboundMessage, OutboundEcho, ProviderNotice, StatusUpdate, ThreadStatus
 from conversations.services import attention
+from conversations.services.activity import messages_flowing_mark
 from conversations.services.channels import channel_for_inbound
 from conversations.services.echoes import WAIT as ECHO_WAIT
 from conversations.services.echoes import echo_apply, thread_status_apply
@@ -293,6 +294,7 @@ def deliveries_drain_locked(*, lanes: Sequence[int], batch: int = 200, flags: bo
         deliveries = _drain_read(lanes=lanes, after=after, batch=batch, count=count)
         if not deliveries:
             break
+        messages_flowing_mark()  # recognition paces itself while messages flow (services/activity.py)
         for delivery in deliveries:
             with sends_here() as replied:  # the replies queued while storing and answering: sent below
                 delivery_attempt(delivery_id=delivery.pk, delivery=delivery)

@@ -68,6 +68,7 @@ from typing import Any
 
 from django.conf import settings
 
+from conversations.services.activity import recognition_rest
 from conversations.services.audio import SAMPLE_RATE, audio_to_wav
 from conversations.services.enrichment_types import (
     Availability,
@@ -242,10 +243,17 @@ def vosk_transcribe_wav(
     grammar: Sequence[str] = (),
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
-) -> str:
-    """The text Vosk hears in a 16 kHz mono 16-bit WAV (stops with EnrichmentTransient past ``deadline``)."""
+    rest: Callable[[float], float] | None = None,
+) -> tuple[str, float]:
+    """The text Vosk hears in a 16 kHz mono 16-bit WAV, and the seconds it rested.
+
+    Stops with EnrichmentTransient past ``deadline``. ``rest(worked)`` is called after each chunk with the
+    seconds the chunk took (``activity.recognition_rest``: a pause while messages flow); the seconds it
+    rests push the deadline back.
+    """
     import vosk
 
+    rested = 0.0
     with wave.open(os.fspath(wav_path), "rb") as wav:
         rate = wav.getframerate() or SAMPLE_RATE
         spec = vosk_grammar_json(grammar)
@@ -256,12 +264,17 @@ def vosk_transcribe_wav(
             data = wav.readframes(VOSK_CHUNK_FRAMES)
             if not data:
                 break
+            started = clock()
             if recognizer.AcceptWaveform(data):
                 parts.append(json.loads(recognizer.Result()).get("text", ""))
+            if rest is not None and (paused := rest(clock() - started)):
+                rested += paused
+                if deadline is not None:
+                    deadline += paused
             if deadline is not None and clock() > deadline:
                 raise EnrichmentTransient("timeout", "Vosk took longer than TRANSCRIPTION_TIMEOUT_SEC")
         parts.append(json.loads(recognizer.FinalResult()).get("text", ""))
-    return clean_transcript(parts)
+    return clean_transcript(parts), rested
 
 
 # --------------------------------------------------------------------------- model download
@@ -450,8 +463,13 @@ def transcribe_file(
     *,
     clock: Callable[[], float] = time.monotonic,
     now: Callable[[], float] = time.time,
+    rest: Callable[[float], float] = recognition_rest,
 ) -> EnrichmentResult:
-    """Transcribe one audio file with the configured backend (see the module docstring)."""
+    """Transcribe one audio file with the configured backend (see the module docstring).
+
+    Vosk rests between chunks while customers' messages flow (``rest``, see services/activity.py); the
+    time it rested is not counted as transcription time for load shedding.
+    """
     availability = transcription_availability()
     if not availability.available:
         raise EnrichmentUnavailable(availability.reason, availability.detail)
@@ -473,11 +491,14 @@ def transcribe_file(
                 f"recent transcriptions averaged over {settings.TRANSCRIPTION_MAX_AVG_TIME_SEC:g} s "
                 f"(the last {settings.TRANSCRIPTION_LOAD_WINDOW_SEC} s)",
             )
+        rested = 0.0
         try:
             if model_dir is not None:
                 model, grammar = vosk_model(model_dir), list(getattr(settings, "VOSK_GRAMMAR", []) or [])
-                text = run_at_idle_priority(
-                    lambda: vosk_transcribe_wav(model, wav, grammar=grammar, deadline=start + timeout, clock=clock)
+                text, rested = run_at_idle_priority(
+                    lambda: vosk_transcribe_wav(
+                        model, wav, grammar=grammar, deadline=start + timeout, clock=clock, rest=rest
+                    )
                 )
             else:
                 if wav.stat().st_size > OPENAI_MAX_UPLOAD_BYTES:
@@ -485,7 +506,7 @@ def transcribe_file(
                 text = openai_transcribe(wav)
         finally:
             elapsed = max(clock() - start, 0.0)
-            transcription_load_record(elapsed, now=now())
+            transcription_load_record(max(elapsed - rested, 0.0), now=now())
     if not text:
         raise EnrichmentFailed("no_speech", f"{duration_ms / 1000:.1f} s of audio, no words recognised")
     return EnrichmentResult(

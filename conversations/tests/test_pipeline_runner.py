@@ -240,3 +240,17 @@ def test_taking_lanes_counts_an_attempt_on_the_delivery_a_dead_holder_was_on_and
     second.refresh_from_db()
     assert first.state == DeliveryState.FAILED and "Gave up after 3 attempts that did not finish" in first.error
     assert second.state == DeliveryState.PROCESSED and len(fake_graph.sent) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_draining_deliveries_marks_the_flow_recognition_paces_itself_by(
+    runner: PipelineRunner, fake_graph: Any, redis_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conversations.services import activity
+    from conversations.services.activity import ACTIVE_FOR_MS, ACTIVE_KEY
+
+    monkeypatch.setattr(activity, "_marked_at", float("-inf"))  # a test before may have marked just now
+    redis_client.delete(ACTIVE_KEY)
+    deliveries_record([RawDelivery("meta", _text(1, "573001118888"), {}, True)])
+    wait_for(lambda: len(fake_graph.sent) == 1, message="the reply was not sent")
+    assert 0 < redis_client.pttl(ACTIVE_KEY) <= ACTIVE_FOR_MS

@@ -31,6 +31,8 @@ from conversations.services.enrichment_types import (
 )
 from conversations.services.transcription import (
     LOAD_KEY,
+    SAMPLE_RATE,
+    VOSK_CHUNK_FRAMES,
     clean_transcript,
     download_vosk_model,
     is_vosk_model_dir,
@@ -120,6 +122,45 @@ def test_recognition_runs_at_idle_priority_and_ffmpeg_too(
     assert int(seen.read_text()) == os.SCHED_IDLE
     assert policies == {os.SCHED_IDLE, os.SCHED_OTHER}
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+def test_vosk_rests_after_each_chunk_and_the_rest_counts_neither_against_its_deadline_nor_its_load(
+    vosk_settings: Any, audio_samples: AudioSamples
+) -> None:
+    """While messages flow Vosk rests between chunks (activity.recognition_rest): that time is the texts'."""
+    if audio_samples.encoded["ogg"] is None:
+        pytest.skip(audio_samples.missing_encoder("ogg"))
+    vosk_settings.TRANSCRIPTION_TIMEOUT_SEC = 60.0
+    clock = FakeClock(100.0)
+    rests: list[float] = []
+
+    def rest(worked: float) -> float:  # 5 s after each chunk: far past the 60 s deadline in all
+        rests.append(worked)
+        clock.advance(5.0)
+        return 5.0
+
+    result = transcribe_file(audio_samples.encoded["ogg"], clock=clock, rest=rest)
+    assert result.text == "감사합니다 안녕하세요 학교"
+    frames = audio_samples.speech_ms * SAMPLE_RATE // 1000
+    assert len(rests) == pytest.approx(frames / VOSK_CHUNK_FRAMES, abs=2)  # once per chunk of 0.25 s
+    assert 5.0 * len(rests) > 60.0 and rests == [0.0] * len(rests)  # the injected clock moved only in rests
+    assert result.elapsed_ms == 5_000 * len(rests)  # what the customer waited
+    average, count = transcription_load_average(now=time.time())
+    assert count == 1 and average == 0.0  # what load shedding counts: the work, not the rests
+
+
+def test_without_rests_a_slow_recognition_still_times_out(vosk_settings: Any, audio_samples: AudioSamples) -> None:
+    if audio_samples.encoded["ogg"] is None:
+        pytest.skip(audio_samples.missing_encoder("ogg"))
+    vosk_settings.TRANSCRIPTION_TIMEOUT_SEC = 60.0
+
+    class SlowClock(FakeClock):
+        def __call__(self) -> float:  # each reading: recognition took 5 s more
+            return self.advance(5.0)
+
+    with pytest.raises(EnrichmentTransient) as caught:
+        transcribe_file(audio_samples.encoded["ogg"], clock=SlowClock(100.0), rest=lambda worked: 0.0)
+    assert caught.value.reason == "timeout"
 
 
 def test_silence_is_no_speech(vosk_settings: Any, audio_samples: AudioSamples) -> None:
