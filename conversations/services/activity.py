@@ -68,7 +68,7 @@ def recognition_rest(
 ) -> float:
     """After a chunk of recognition that took ``worked`` seconds: rest so that, while messages flow, it
     works RECOGNITION_DUTY_WHILE_TEXTS of the time. Returns the seconds rested."""
-    duty = float(getattr(settings, "RECOGNITION_DUTY_WHILE_TEXTS", 1.0) or 1.0)
+    duty = float(settings.RECOGNITION_DUTY_WHILE_TEXTS or 1.0)
     if duty >= 1.0 or worked <= 0 or not flowing():
         return 0.0
     rest = worked * (1.0 / max(duty, 0.05) - 1.0)

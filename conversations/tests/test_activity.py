@@ -63,3 +63,9 @@ def test_no_rest_when_no_message_flows_when_switched_off_or_after_no_work(settin
     settings.RECOGNITION_DUTY_WHILE_TEXTS = 1.0
     assert recognition_rest(0.04, flowing=lambda: True, sleep=slept.append) == 0.0
     assert slept == []
+
+
+def test_by_default_recognition_works_a_third_of_the_time_while_messages_flow() -> None:
+    slept: list[float] = []
+    rested = recognition_rest(0.03, flowing=lambda: True, sleep=slept.append)
+    assert rested == pytest.approx(0.03 * (1 / 0.33 - 1)) and slept == [rested]
