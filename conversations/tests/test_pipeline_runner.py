@@ -252,5 +252,6 @@ def test_draining_deliveries_marks_the_flow_recognition_paces_itself_by(
     monkeypatch.setattr(activity, "_marked_at", float("-inf"))  # a test before may have marked just now
     redis_client.delete(ACTIVE_KEY)
     deliveries_record([RawDelivery("meta", _text(1, "573001118888"), {}, True)])
+    wait_for(lambda: redis_client.pttl(ACTIVE_KEY) > 0, message="the drain did not mark the flow")
+    assert redis_client.pttl(ACTIVE_KEY) <= ACTIVE_FOR_MS  # it stops counting 2 s after the last drain
     wait_for(lambda: len(fake_graph.sent) == 1, message="the reply was not sent")
-    assert 0 < redis_client.pttl(ACTIVE_KEY) <= ACTIVE_FOR_MS
