@@ -94,6 +94,38 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+@pytest.fixture
+def tesseract_policies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], list[int]]]:
+    """Tesseract behind a wrapper that notes the CPU scheduling policy each read ran under: call the fixture's
+    value for those policies (os.SCHED_IDLE when the read yielded the CPU), probes left out."""
+    import shutil
+    import sys
+
+    import pytesseract
+
+    from whatsapp_ia.tesseract import tesseract_probe
+
+    real = shutil.which(pytesseract.pytesseract.tesseract_cmd) or shutil.which("tesseract")
+    assert real, "tesseract is not installed"
+    seen = tmp_path / "tesseract-policies"
+    wrapper = tmp_path / "tesseract"
+    wrapper.write_text(
+        f"#!{sys.executable}\nimport os, sys\n"
+        f"open({str(seen)!r}, 'a').write(f'{{os.sched_getscheduler(0)}} {{sys.argv[1:]}}\\n')\n"
+        f"os.execv({real!r}, [{real!r}, *sys.argv[1:]])\n"
+    )
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(wrapper))
+    tesseract_probe.cache_clear()
+
+    def policies() -> list[int]:
+        lines = seen.read_text().splitlines() if seen.exists() else []
+        return [int(line.split()[0]) for line in lines if "--list-langs" not in line and "--version" not in line]
+
+    yield policies
+    tesseract_probe.cache_clear()
+
+
 def wait_for(
     predicate: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.05, message: str | Callable[[], str] = ""
 ) -> T:

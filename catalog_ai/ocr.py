@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from whatsapp_ia.idle_priority import run_at_idle_priority
 from whatsapp_ia.tesseract import tesseract_probe as _tesseract_probe
 from whatsapp_ia.tesseract import tesseract_read
 
@@ -130,12 +129,8 @@ def _tesseract(image: Image.Image) -> str:
     timeout = float(getattr(settings, "AI_OCR_TIMEOUT", 120) or 0)
     threads = int(getattr(settings, "AI_OCR_THREADS", 1) or 0)
     try:
-        # At idle CPU priority (the ingestion runs on the default worker, beside the pipeline): a scanned
-        # catalog's OCR takes seconds per page and must not slow the replies to customers meanwhile.
-        return run_at_idle_priority(
-            lambda: tesseract_read(
-                image, langs=langs, config=settings.AI_OCR_TESSERACT_CONFIG or "", timeout=timeout, threads=threads
-            )
+        return tesseract_read(  # at idle CPU priority: the ingestion runs beside the pipeline
+            image, langs=langs, config=settings.AI_OCR_TESSERACT_CONFIG or "", timeout=timeout, threads=threads
         )
     except pytesseract.TesseractError as exc:
         logger.warning("Tesseract failed: %s", exc)

@@ -30,6 +30,7 @@ T = TypeVar("T")
 _executor: ThreadPoolExecutor | None = None
 _executor_pid: int | None = None  # a forked child (a prefork worker) needs a thread of its own
 _executor_lock = threading.Lock()
+_here = threading.local()  # ``on_idle_thread`` is set on the idle-priority thread itself
 
 
 def thread_lower_priority() -> str:
@@ -52,12 +53,17 @@ def thread_lower_priority() -> str:
         return ""
 
 
+def _idle_thread_start() -> None:
+    _here.on_idle_thread = True
+    thread_lower_priority()
+
+
 def _idle_executor() -> ThreadPoolExecutor:
     global _executor, _executor_pid
     with _executor_lock:
         if _executor is None or _executor_pid != os.getpid():
             _executor = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix="idle-priority", initializer=thread_lower_priority
+                max_workers=1, thread_name_prefix="idle-priority", initializer=_idle_thread_start
             )
             _executor_pid = os.getpid()
         return _executor
@@ -67,8 +73,12 @@ def run_at_idle_priority(work: Callable[[], T]) -> T:
     """``work()`` on the process's idle-priority thread; its result, or its exception raised here.
 
     The thread's database connections are closed after each call (they would otherwise outlive the
-    caller's request cycle, which closes only its own thread's connections).
+    caller's request cycle, which closes only its own thread's connections). Called from the idle thread
+    itself (work that already runs there reads an image with ``tesseract_read``), ``work`` runs at once:
+    the one thread waiting for itself would never return.
     """
+    if getattr(_here, "on_idle_thread", False):
+        return work()
 
     def call() -> T:
         try:

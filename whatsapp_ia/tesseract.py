@@ -13,6 +13,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
+from whatsapp_ia.idle_priority import run_at_idle_priority
 from whatsapp_ia.ocr_layout import layout_text, lines_from_data
 
 logger = logging.getLogger(__name__)
@@ -64,11 +65,18 @@ def limit_tesseract_threads(threads: int) -> None:
 
 def tesseract_read(image: Any, *, langs: str, config: str, timeout: float, threads: int) -> str:
     """The text of ``image`` (a PIL image) from Tesseract's word boxes, tables read row by row
-    (whatsapp_ia.ocr_layout). pytesseract's errors reach the caller, who knows what a failure means there."""
+    (whatsapp_ia.ocr_layout). pytesseract's errors reach the caller, who knows what a failure means there.
+
+    Tesseract takes seconds of CPU per page: it runs at idle priority (``run_at_idle_priority``; the
+    program inherits its thread's policy), so the replies to customers go first."""
     import pytesseract
 
     limit_tesseract_threads(threads)
-    data = pytesseract.image_to_data(
-        image, lang=langs, config=config, timeout=timeout, output_type=pytesseract.Output.DICT
-    )
-    return layout_text(lines_from_data(data))
+
+    def read() -> str:
+        data = pytesseract.image_to_data(
+            image, lang=langs, config=config, timeout=timeout, output_type=pytesseract.Output.DICT
+        )
+        return layout_text(lines_from_data(data))
+
+    return run_at_idle_priority(read)

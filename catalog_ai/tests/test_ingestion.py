@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import sys
 import types
 import unicodedata
@@ -266,35 +265,16 @@ def test_ocr_engines_and_languages(settings: Any) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
-def test_catalog_ocr_runs_at_idle_priority(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_catalog_ocr_runs_at_idle_priority(tesseract_policies: Any) -> None:
     """A scanned catalog's OCR yields the CPU to the pipeline (SCHED_IDLE); the ingesting thread does not."""
-    import pytesseract
+    from PIL import ImageDraw, ImageFont
 
-    from whatsapp_ia.tesseract import tesseract_probe
-
-    real = shutil.which(pytesseract.pytesseract.tesseract_cmd) or shutil.which("tesseract")
-    assert real
-    seen = tmp_path / "policies"
-    wrapper = tmp_path / "tesseract"
-    wrapper.write_text(
-        f"#!{sys.executable}\nimport os, sys\n"
-        f"open({str(seen)!r}, 'a').write(f'{{os.sched_getscheduler(0)}} {{sys.argv[1:]}}\\n')\n"
-        f"os.execv({real!r}, [{real!r}, *sys.argv[1:]])\n"
-    )
-    wrapper.chmod(0o755)
-    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(wrapper))
-    tesseract_probe.cache_clear()
-    try:
-        from PIL import ImageDraw, ImageFont
-
-        image = Image.new("L", (900, 120), 255)
-        ImageDraw.Draw(image).text((20, 30), "Mesón de mármol", font=ImageFont.truetype(pdfs.FONT_PATH, 48), fill=0)
-        text, backend = ocr.ocr_page_image(image)
-    finally:
-        tesseract_probe.cache_clear()
+    image = Image.new("L", (900, 120), 255)
+    ImageDraw.Draw(image).text((20, 30), "Mesón de mármol", font=ImageFont.truetype(pdfs.FONT_PATH, 48), fill=0)
+    text, backend = ocr.ocr_page_image(image)
     assert backend == "tesseract" and plain(text).strip() == "meson de marmol"
-    reads = [line for line in seen.read_text().splitlines() if "--list-langs" not in line and "--version" not in line]
-    assert reads and all(line.split()[0] == str(os.SCHED_IDLE) for line in reads)
+    reads = tesseract_policies()
+    assert reads and all(policy == os.SCHED_IDLE for policy in reads)
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 

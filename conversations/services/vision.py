@@ -302,7 +302,7 @@ def _ocr(image: Image.Image) -> str:
 
     timeout = float(getattr(settings, "AI_OCR_TIMEOUT", 120) or 0)
     try:
-        raw = run_at_idle_priority(
+        raw = run_at_idle_priority(  # the image's preparation too (tesseract_read then runs there at once)
             lambda: tesseract_read(  # a price list's prices stay on their items' lines
                 prepare_for_ocr(image),
                 langs=langs,

@@ -10,9 +10,7 @@ import base64
 import io
 import os
 import re
-import shutil
 import struct
-import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,29 +159,12 @@ def test_tesseract_reads_a_receipt(tmp_path: Path) -> None:
     assert "\n" in text  # one line per printed line
 
 
-def test_tesseract_runs_at_idle_priority(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tesseract_runs_at_idle_priority(tmp_path: Path, tesseract_policies: Any) -> None:
     """OCR yields the CPU to the pipeline (SCHED_IDLE); the worker's own thread does not."""
-    import pytesseract
-
-    real = shutil.which(pytesseract.pytesseract.tesseract_cmd) or shutil.which("tesseract")
-    assert real
-    seen = tmp_path / "policies"
-    wrapper = tmp_path / "tesseract"
-    wrapper.write_text(
-        f"#!{sys.executable}\nimport os, sys\n"
-        f"open({str(seen)!r}, 'a').write(f'{{os.sched_getscheduler(0)}} {{sys.argv[1:]}}\\n')\n"
-        f"os.execv({real!r}, [{real!r}, *sys.argv[1:]])\n"
-    )
-    wrapper.chmod(0o755)
-    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(wrapper))
-    tesseract_probe.cache_clear()
-    try:
-        path = save(render(RECEIPT), tmp_path / "receipt.png", "PNG")
-        assert "TOTAL" in image_describe(path, mime="image/png", prompt=PROMPT).text
-    finally:
-        tesseract_probe.cache_clear()
-    reads = [line for line in seen.read_text().splitlines() if "--list-langs" not in line and "--version" not in line]
-    assert reads and all(line.split()[0] == str(os.SCHED_IDLE) for line in reads)
+    path = save(render(RECEIPT), tmp_path / "receipt.png", "PNG")
+    assert "TOTAL" in image_describe(path, mime="image/png", prompt=PROMPT).text
+    reads = tesseract_policies()
+    assert reads and all(policy == os.SCHED_IDLE for policy in reads)
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
 
 

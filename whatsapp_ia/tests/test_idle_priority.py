@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -26,6 +27,19 @@ def test_the_work_runs_on_another_thread_at_idle_priority_and_the_caller_keeps_i
     assert policy == os.SCHED_IDLE
     assert thread_id != threading.get_native_id()
     assert os.sched_getscheduler(0) == before == os.SCHED_OTHER
+
+
+def test_work_already_on_the_idle_thread_runs_there_at_once() -> None:
+    """tesseract_read (at idle priority itself) inside work an OCR caller already sent to the idle thread."""
+    caller = ThreadPoolExecutor(max_workers=1)  # so that a thread waiting for itself fails the test, not hangs it
+    try:
+        outer, inner = caller.submit(
+            run_at_idle_priority,
+            lambda: (threading.get_native_id(), run_at_idle_priority(lambda: threading.get_native_id())),
+        ).result(timeout=60)
+    finally:
+        caller.shutdown(wait=False)
+    assert outer == inner != threading.get_native_id()  # one thread, and no wait for itself
 
 
 def test_a_program_the_work_starts_inherits_idle_priority() -> None:
