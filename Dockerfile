@@ -24,7 +24,7 @@ RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends \
         ffmpeg \
-        tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng \
+        tesseract-ocr tesseract-ocr-spa tesseract-ocr-eng apertium-eng-spa \
         libmariadb3 libgomp1 \
         pkg-config default-libmysqlclient-dev build-essential; \
     pip install -r requirements.txt -r requirements-mysql.txt; \

@@ -268,11 +268,29 @@ def explain(question: str, *, ai: AISettings, cited: set[tuple[Any, int]] | None
         )
     return {
         "passages": passages,
+        "translations": sorted(found.translations.items()),
+        "translation_missing": _translation_missing(question),
         "threshold": threshold,
         "threshold_is_default": own is None,
         "embedder": found.embedder,
         "lexical_only": found.embedder == LEXICAL_ONLY,
     }
+
+
+def _translation_missing(question: str) -> str:
+    """Why a question in another language than the catalog's is searched as written ("" when it is not)."""
+    from catalog_ai.prompting import strip_instructions
+    from catalog_ai.translation import unavailable_for
+    from catalog_ai.vector_store import load_current
+
+    try:
+        store = load_current()
+    except Exception:
+        logger.warning("No catalog store for the catalog's language", exc_info=True)
+        return ""
+    if store is None or not len(store):
+        return ""
+    return unavailable_for(strip_instructions(question), store.lexical.language)
 
 
 def media_link(path: str) -> str:

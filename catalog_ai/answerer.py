@@ -658,7 +658,10 @@ class _Matcher:
         # Words that only ask for a price ("cuánto cuesta", "precio") match every product: the price is
         # looked for by _Asked, not by these words.
         words = [w for w in normalize(question).split() if not _price_word(w)]
-        self.tokens = lexical.query_tokens(" ".join(words))
+        from catalog_ai.translation import words_for
+
+        translations = words_for(question, getattr(lexical, "language", "es"))
+        self.tokens = lexical.query_tokens(" ".join(words), translations=translations)
         self.slots: list[tuple[str, float, tuple[tuple[str, float], ...]]] = []
         for i, token in enumerate(self.tokens.base):
             alternatives = self.tokens.alternatives(i)

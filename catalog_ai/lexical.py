@@ -28,7 +28,11 @@ plus a short curated list:
   (Spanish derivation: "parquear" -> "parqueadero"), at :data:`PREFIX_WEIGHT`;
 * a word of :data:`catalog_ai.synonyms.SYNONYM_GROUPS` ("llave" -> "grifería",
   "demoran" -> "plazo"/"días hábiles") also looks for the group's words that
-  the catalog contains, at :data:`SYNONYM_WEIGHT` of a direct match.
+  the catalog contains, at :data:`SYNONYM_WEIGHT` of a direct match;
+* a word of a question in another language than the catalog's looks for its
+  translations that the catalog contains, at :data:`TRANSLATION_WEIGHT`: the caller
+  passes them (``translations``, from :mod:`catalog_ai.translation`), this module
+  does no lookup of its own.
 
 Each query word is one slot: a document scores the best of the word itself and
 its weighted alternatives, so an expansion never counts twice and never beats
@@ -50,7 +54,7 @@ import re
 import threading
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -66,6 +70,7 @@ __all__ = [
     "LANGUAGES",
     "STOPWORDS",
     "SYNONYM_WEIGHT",
+    "TRANSLATION_WEIGHT",
     "LexicalIndex",
     "QueryTokens",
     "detect_language",
@@ -78,6 +83,8 @@ __all__ = [
 LANGUAGES = {"es": "spanish", "en": "english"}
 #: A synonym of the curated list counts this much of a direct match.
 SYNONYM_WEIGHT = 0.7
+#: A translation of a question's word (another language than the catalog's) counts this much of a direct match.
+TRANSLATION_WEIGHT = 0.7
 #: A fuzzy match counts this much of a direct match, times its similarity (0..1).
 FUZZY_WEIGHT = 0.6
 #: rapidfuzz ratio (0..100) a catalog word needs to be taken for a misspelt query word.
@@ -313,21 +320,37 @@ class LexicalIndex:
 
     # --- queries ------------------------------------------------------------------------------------
 
-    def query_tokens(self, text: str, *, expand: bool = True) -> QueryTokens:
-        """``text`` tokenized with this index's stemmer and (unless expand=False) expanded."""
+    def query_tokens(
+        self, text: str, *, expand: bool = True, translations: Mapping[str, Sequence[str]] | None = None
+    ) -> QueryTokens:
+        """``text`` tokenized with this index's stemmer and (unless expand=False) expanded; ``translations`` maps
+        words of ``text`` (lower case) to their translations into the catalog's language ("mirror" -> "espejo")."""
         tokens = query_tokens(text, self.language)
-        return self.expand(tokens) if expand else tokens
+        return self.expand(tokens, self.translated(translations)) if expand else tokens
+
+    def translated(self, translations: Mapping[str, Sequence[str]] | None) -> dict[str, tuple[str, ...]]:
+        """``translations`` as stems: each word's token -> the stems of its translations that the catalog contains."""
+        out: dict[str, set[str]] = {}
+        for word, targets in (translations or {}).items():
+            stems = {t for target in targets for t in _base_tokens(target, self.language) if t in self._postings}
+            for token in _base_tokens(word, self.language):
+                if stems - {token}:
+                    out.setdefault(token, set()).update(stems - {token})
+        return {token: tuple(sorted(stems)) for token, stems in out.items()}
 
     def _tokens(self, query: str | QueryTokens) -> QueryTokens:
         return query if isinstance(query, QueryTokens) else self.query_tokens(query)
 
-    def expand(self, tokens: QueryTokens) -> QueryTokens:
-        """``tokens`` with, for each base token, its curated synonyms and (when unknown) fuzzy matches."""
+    def expand(self, tokens: QueryTokens, translated: Mapping[str, Sequence[str]] | None = None) -> QueryTokens:
+        """``tokens`` with, for each base token, its curated synonyms, its translations (``translated``: token ->
+        catalog stems, from :meth:`translated`) and (when unknown) fuzzy matches."""
         expansions = []
         for token in tokens.base:
             alternatives: dict[str, float] = {}
             for other in self._synonyms.get(token, ()):
                 alternatives[other] = max(alternatives.get(other, 0.0), SYNONYM_WEIGHT)
+            for other in (translated or {}).get(token, ()):
+                alternatives[other] = max(alternatives.get(other, 0.0), TRANSLATION_WEIGHT)
             if token not in self._postings:
                 for other, weight in (*self._fuzzy(token), *self._derived(token)):
                     alternatives[other] = max(alternatives.get(other, 0.0), weight)

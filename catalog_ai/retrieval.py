@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -233,11 +233,13 @@ def _background(store: Store, embedder) -> np.ndarray:
 @dataclass(frozen=True)
 class Search:
     """A search's hits with what judged them: the embedder of its dense side (LEXICAL_ONLY when there was
-    none) and that embedder's calibrated threshold (:func:`default_min_score`)."""
+    none), that embedder's calibrated threshold (:func:`default_min_score`) and the translations looked for."""
 
     hits: list[Hit]
     embedder: str = LEXICAL_ONLY
     threshold: float = FALLBACK_MIN_SCORE
+    #: The question's words that were also looked for as their translations into the catalog's language.
+    translations: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def search(query: str, *, k: int = 5, min_score: float | None = None, store: Store | None = None) -> list[Hit]:
@@ -252,6 +254,7 @@ def search(query: str, *, k: int = 5, min_score: float | None = None, store: Sto
 def search_explained(query: str, *, k: int = 5, min_score: float | None = None, store: Store | None = None) -> Search:
     """:func:`search`, with the embedder that ranked the hits and its calibrated threshold."""
     from catalog_ai.embedders import embed_query
+    from catalog_ai.translation import words_for
 
     query = (query or "").strip()
     if not query or k <= 0:
@@ -266,7 +269,8 @@ def search_explained(query: str, *, k: int = 5, min_score: float | None = None, 
         return Search([])
     n = len(store)
     lexical_index = store.lexical
-    tokens = lexical_index.query_tokens(query)
+    translations = words_for(query, lexical_index.language)
+    tokens = lexical_index.query_tokens(query, translations=translations)
     lex_scores = lexical_index.scores(tokens)
     lex_rel = lexical_index.relevance_vector(tokens, lex_scores)
     lex_hits = np.flatnonzero(lex_scores > 0)
@@ -297,7 +301,7 @@ def search_explained(query: str, *, k: int = 5, min_score: float | None = None, 
             dense_rel, dense_raw, dense_rank = None, None, {}
 
     used = store.embedder if dense_rel is not None else LEXICAL_ONLY
-    explained = Search([], embedder=used, threshold=default_min_score(used))
+    explained = Search([], embedder=used, threshold=default_min_score(used), translations=dict(translations))
     candidates = np.array(sorted(set(dense_rank) | {int(d) for d in lex_hits[:LEXICAL_CANDIDATES]}), dtype=np.int64)
     if not candidates.size:
         return explained

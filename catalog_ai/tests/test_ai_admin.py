@@ -173,6 +173,30 @@ def test_try_a_question_explains_the_answer_with_the_passages_scores_and_thresho
     assert "ai-below" in below.content.decode()
 
 
+def test_the_explanation_names_the_translations_an_english_question_was_searched_with(
+    admin_client: Any, settings: Any, tmp_path: Path
+) -> None:
+    from catalog_ai import translation
+
+    catalog_make()
+    translation._cache.clear()
+    response = admin_client.post(URL, {"action": "ask", "question": "How much is the black granite countertop?"})
+    why = response.context["explanation"]
+    assert ("granite", ("granito",)) in why["translations"] and not why["translation_missing"]
+    html = response.content.decode()
+    assert "ai-translations" in html and "<b>granite</b> → granito" in html
+
+    # Without Apertium's dictionaries the owner is told why an English question met fewer words.
+    settings.AI_TRANSLATION_DIR = str(tmp_path / "no dictionaries")
+    translation._cache.clear()
+    response = admin_client.post(URL, {"action": "ask", "question": "How much is the black granite countertop?"})
+    why = response.context["explanation"]
+    assert why["translations"] == [] and "apertium-eng-spa" in why["translation_missing"]
+    assert "apertium-eng-spa" in response.content.decode()
+    spanish = admin_client.post(URL, {"action": "ask", "question": QUESTION}).context["explanation"]
+    assert spanish["translation_missing"] == ""  # a question in the catalog's language needs none
+
+
 def test_catalog_text_in_the_explanation_is_escaped(admin_client: Any) -> None:
     catalog_make(pages=[["Mesón <script>alert(1)</script> granito negro — Ref. GR-NEG-200 — $1.250.000"]])
     html = admin_client.post(URL, {"action": "ask", "question": "mesón granito negro"}).content.decode()

@@ -52,6 +52,14 @@ def test_try_a_question_shows_the_passages_and_their_scores(live_server: Any, pa
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.locator(".ai-ask").screenshot(path=str(SHOTS / "admin-ai-try-a-question.png"))
 
+    # An English question: the owner sees which Spanish words its words were also looked for as.
+    page.fill("#id_question", "How much is the black granite countertop?")
+    with page.expect_navigation():
+        page.locator(".ai-ask button[type=submit]").click()
+    assert "$1.250.000" in page.locator(".ai-answer").inner_text()
+    assert "granite → granito" in page.locator(".ai-translations").inner_text()
+    page.locator(".ai-ask").screenshot(path=str(SHOTS / "admin-ai-try-a-question-english.png"))
+
 
 def test_the_images_and_voice_notes_section_saves_the_prompt(live_server: Any, page: Any) -> None:  # noqa: F811
     from conversations.models import EnrichmentSettings

@@ -28,6 +28,9 @@ AI_FALLBACK_MESSAGE_EN = env.str(
     "AI_FALLBACK_MESSAGE_EN",
     default="I could not find that in our catalog. An advisor will help you shortly.",
 )
+# Apertium's compiled dictionaries (Debian package apertium-eng-spa): an English question's words are also looked
+# for as their Spanish translations in a Spanish catalog (and the reverse). Absent: questions are searched as written.
+AI_TRANSLATION_DIR = env.str("AI_TRANSLATION_DIR", default="/usr/share/apertium")
 AI_POLL_INTERVAL = env.float("AI_POLL_INTERVAL", default=2.0)
 AI_BATCH_SIZE = env.int("AI_BATCH_SIZE", default=10)
 CATALOG_UPLOAD_DIR = env.str("CATALOG_UPLOAD_DIR", default="catalogs")
