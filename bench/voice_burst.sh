@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Voice notes beside text (issue 15): a burst of 20 voice notes of 30 s arrives while texts flow at 20/s;
-# text replies' p95 (POST -> reply at a local Graph API) must stay within 10 % of the same load without it.
-#   bash bench/voice_burst.sh [--notes 20] [--note-seconds 30] [--rate 20] [--seconds 40] [--max-slowdown 0.10]
+# Voice notes beside text (issue 15): bursts of 20 voice notes of 30 s arrive while texts flow at 20/s;
+# text replies' p95 (POST -> reply at a local Graph API) must stay within 10 % of the same load without them
+# (three bursts, each followed by texts alone, pooled: about 10 min).
+#   bash bench/voice_burst.sh [--rounds 3] [--notes 20] [--note-seconds 30] [--rate 20] [--seconds 40] [--max-slowdown 0.10]
 # The product on core 0, its media worker at idle priority on core 1 (MEDIA_WORKER_CPUS=1; --media-cpus ""
 # keeps it on core 0), the load and the fake Graph on core 1.
 set -euo pipefail
