@@ -125,7 +125,14 @@ class _Coprocess:
 
     def ask(self, text: str) -> str:
         with self.lock:
-            if self.proc is None or self.pid != os.getpid() or self.proc.poll() is not None:
+            if self.proc is not None and self.pid != os.getpid():
+                # Forked: the process is our parent's. Let go of our copies of its pipes (so it still ends
+                # when the parent does) without killing it.
+                for pipe in (self.proc.stdin, self.proc.stdout):
+                    if pipe is not None:
+                        pipe.close()
+                self.proc = None
+            if self.proc is None or self.proc.poll() is not None:
                 self.proc = subprocess.Popen(  # noqa: S603 - fixed binary and arguments we built
                     self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
                 )

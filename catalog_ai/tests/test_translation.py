@@ -158,3 +158,28 @@ def offline_catalog(settings: Any, tmp_path: Any) -> Any:
     )
     yield load_current()
     reset_embedder_cache()
+
+
+def test_a_forked_worker_starts_its_own_dictionary_process_and_leaves_the_parents_alone() -> None:
+    assert translate_words(["mirror"], "en", "es")
+    parent = {key: c.proc.pid for key, c in translation._coprocesses.items() if c.proc is not None}
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        ok = False
+        try:
+            translation._cache.clear()
+            ok = translate_words(["tank"], "en", "es").get("tank") == ("tanque", "depósito")
+            mine = {key: c.proc.pid for key, c in translation._coprocesses.items() if c.proc is not None}
+            ok = ok and all(mine[key] != pid for key, pid in parent.items() if key in mine)
+        finally:
+            os.write(write, b"1" if ok else b"0")
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"1"
+    os.waitpid(child, 0)
+    os.close(read)
+    for key, pid in parent.items():  # the parent's processes still answer
+        assert translation._coprocesses[key].proc.pid == pid and translation._coprocesses[key].proc.poll() is None
+    translation._cache.clear()
+    assert translate_words(["tank"], "en", "es")["tank"] == ("tanque", "depósito")
