@@ -47,7 +47,7 @@ TRANSCRIPTION_TIMEOUT_SEC = env.float("TRANSCRIPTION_TIMEOUT_SEC", default=300.0
 # While customers' messages flow, Vosk works this share of the time and rests the rest (between chunks of
 # 0.25 s of audio), so voice notes do not slow text replies on a small host (bench/voice_burst.sh); at full
 # speed when no message came in the last 2 s. 1 turns the pacing off.
-RECOGNITION_DUTY_WHILE_TEXTS = env.float("RECOGNITION_DUTY_WHILE_TEXTS", default=0.33)
+RECOGNITION_DUTY_WHILE_TEXTS = env.float("RECOGNITION_DUTY_WHILE_TEXTS", default=0.15)
 # Load shedding: the average of the transcriptions of the last this many seconds is compared with
 # TRANSCRIPTION_MAX_AVG_TIME_SEC; older timings no longer count, so the service recovers by itself.
 TRANSCRIPTION_LOAD_WINDOW_SEC = env.int("TRANSCRIPTION_LOAD_WINDOW_SEC", default=300)
