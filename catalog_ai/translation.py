@@ -21,6 +21,7 @@ stream format reserves ``^$/<>@*#[]\\``), each call has a time limit, and answer
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -155,6 +156,8 @@ class _Coprocess:
                 return out[:-1].decode("utf-8", "replace")
             except BaseException:
                 proc.kill()
+                with contextlib.suppress(subprocess.SubprocessError, OSError):
+                    proc.wait(timeout=1)  # reaped, not left a zombie
                 self.proc = None
                 raise
 
