@@ -178,8 +178,10 @@ def _lookup(words: list[str], source: str, target: str) -> dict[str, tuple[str, 
     if files is None or binary is None:
         return None
     analyser, dictionary = files
-    # " ." after each word: a sentence of its own, so no two words are read as one multi-word unit.
-    analysed = parse_stream(_run(binary, ["-w", str(analyser)], "".join(f"{w} .\n" for w in words)))
+    # " ." after each word: a sentence of its own, so no two words are read as one multi-word unit. Each word
+    # also capitalised: the dictionary spells days and months so ("saturday" is only found as "Saturday").
+    forms = [form for w in words for form in dict.fromkeys((w, w.capitalize()))]
+    analysed = parse_stream(_run(binary, ["-w", str(analyser)], "".join(f"{form} .\n" for form in forms)))
     readings: list[tuple[str, str]] = []
     for surface, options in analysed:
         word = surface.casefold()

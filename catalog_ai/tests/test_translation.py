@@ -45,6 +45,7 @@ def test_english_words_get_every_spanish_sense_the_dictionary_knows() -> None:
     assert set(found["tanks"]) == {"tanque", "depósito"}  # a plural is analysed to its lemma
     assert found["weight"] == ("peso",)
     assert "waterproofing" not in found  # a word the dictionary does not know is left as written
+    assert translate_words(["saturday"], "en", "es") == {"saturday": ("sábado",)}  # typed in lower case
 
 
 def test_only_things_are_translated_not_verbs() -> None:

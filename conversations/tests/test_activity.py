@@ -65,7 +65,8 @@ def test_no_rest_when_no_message_flows_when_switched_off_or_after_no_work(settin
     assert slept == []
 
 
-def test_by_default_recognition_works_a_third_of_the_time_while_messages_flow() -> None:
+def test_by_default_recognition_works_15_percent_of_the_time_while_messages_flow() -> None:
+    """bench/voice_burst.sh: at 33 % texts were 15.8 % slower at p95 beside three bursts; at 15 %, -6.3 to +6.8 %."""
     slept: list[float] = []
     rested = recognition_rest(0.03, flowing=lambda: True, sleep=slept.append)
-    assert rested == pytest.approx(0.03 * (1 / 0.33 - 1)) and slept == [rested]
+    assert rested == pytest.approx(0.03 * (1 / 0.15 - 1)) and slept == [rested]
