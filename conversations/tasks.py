@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import asdict
+from typing import Any
 
 from celery import shared_task
+from celery.signals import celeryd_after_setup, worker_process_init
 from django.conf import settings
 
 from conversations.services.enrichment import message_enrich
@@ -20,6 +23,30 @@ from conversations.services.sweeper import media_refetch_due, sweep_stuck
 from whatsapp_ia.locks import lock_busy_backoff
 
 logger = logging.getLogger(__name__)
+
+#: Whether this worker consumes the transcription queue (set before its pool forks; its processes inherit it).
+_transcribes = False
+
+
+@celeryd_after_setup.connect
+def _note_the_transcription_queue(instance: Any = None, **_: Any) -> None:
+    global _transcribes
+    queues = getattr(getattr(getattr(instance, "app", None), "amqp", None), "queues", None)
+    _transcribes = settings.TRANSCRIPTION_QUEUE in (getattr(queues, "consume_from", None) or {})
+
+
+@worker_process_init.connect
+def _preload_the_speech_model(**_: Any) -> threading.Thread | None:
+    """A worker of the transcription queue loads the Vosk model as it starts (in the background, at idle
+    priority: a pool process that does not report alive within seconds is replaced), not at the first voice
+    note, which would otherwise wait for the load beside the texts of a busy minute."""
+    if _transcribes:
+        from conversations.services.transcription import vosk_model_preload
+
+        thread = threading.Thread(target=vosk_model_preload, name="vosk-preload", daemon=True)
+        thread.start()
+        return thread
+    return None
 
 
 @shared_task(name="conversations.tasks.delivery_process_task", acks_late=True)

@@ -222,6 +222,25 @@ def vosk_model(path: Path) -> Any:
         return model
 
 
+def vosk_model_preload() -> bool:
+    """Load the Vosk model now, at idle CPU priority, if this process will transcribe with one that is installed
+    (no download): for the media worker at its start, so the first voice notes do not wait for a load of
+    hundreds of MB while texts are being answered. False when there is nothing to load or it failed (logged:
+    the first transcription then tries again and records the reason)."""
+    backend = str(getattr(settings, "TRANSCRIPTION_BACKEND", "vosk") or "vosk").strip().lower()
+    path = vosk_model_path()
+    if backend != "vosk" or not is_vosk_model_dir(path) or _vosk_importable():
+        return False
+    started = time.monotonic()
+    try:
+        run_at_idle_priority(lambda: vosk_model(path))
+    except Exception as exc:
+        logger.warning("Could not preload the Vosk model at %s: %s", path, exc)
+        return False
+    logger.info("Vosk model at %s loaded in %.1f s", path, time.monotonic() - started)
+    return True
+
+
 def vosk_grammar_json(phrases: Sequence[str]) -> str | None:
     """The recognizer grammar for these phrases ("[unk]" catches the rest), or None for free speech (pure)."""
     cleaned = [p.strip() for p in phrases if p and p.strip()]

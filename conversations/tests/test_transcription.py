@@ -530,3 +530,76 @@ def test_command_downloads_with_progress(settings: Any, model_server: ModelServe
     settings.VOSK_MODEL_SHA256 = "0" * 64
     with pytest.raises(CommandError, match="checksum mismatch"):
         call_command("transcription_model", "--download", stdout=io.StringIO())
+
+
+# --------------------------------------------------------------------------- the media worker's start
+
+
+def test_the_model_is_preloaded_on_the_idle_priority_thread(vosk_settings: Any, monkeypatch: Any) -> None:
+    from conversations.services import transcription
+
+    loaded_on: list[str] = []
+    real = transcription.vosk_model
+
+    def recording(path: Path) -> Any:
+        loaded_on.append(threading.current_thread().name)
+        return real(path)
+
+    monkeypatch.setattr(transcription, "_models", {})
+    monkeypatch.setattr(transcription, "vosk_model", recording)
+    assert transcription.vosk_model_preload() is True
+    assert loaded_on and loaded_on[0].startswith("idle-priority")
+    assert os.fspath(Path(vosk_settings.VOSK_MODEL_PATH).resolve()) in transcription._models
+
+
+def test_nothing_is_preloaded_without_an_installed_vosk_model(settings: Any, tmp_path: Path) -> None:
+    from conversations.services.transcription import vosk_model_preload
+
+    settings.TRANSCRIPTION_BACKEND = "vosk"
+    settings.VOSK_MODEL_PATH = str(tmp_path / "no model")
+    settings.VOSK_MODEL_DOWNLOAD = True  # a download waits for the first voice note, never for a start
+    assert vosk_model_preload() is False
+    assert not (tmp_path / "no model").exists()
+    settings.TRANSCRIPTION_BACKEND = "openai"
+    assert vosk_model_preload() is False
+
+
+def test_a_broken_model_is_logged_and_left_to_the_first_voice_note(settings: Any, tmp_path: Path, caplog: Any) -> None:
+    from conversations.services.transcription import vosk_model_preload
+
+    broken = tmp_path / "broken"
+    (broken / "am").mkdir(parents=True)
+    (broken / "am" / "final.mdl").write_bytes(b"not a model")
+    settings.TRANSCRIPTION_BACKEND = "vosk"
+    settings.VOSK_MODEL_PATH = str(broken)
+    with caplog.at_level("WARNING", logger="conversations.services.transcription"):
+        assert vosk_model_preload() is False
+    assert "Could not preload the Vosk model" in caplog.text
+
+
+@pytest.mark.parametrize(("queues", "preloads"), [(["transcription", "vision"], True), (["celery"], False)])
+def test_only_a_worker_of_the_transcription_queue_preloads_the_model(
+    settings: Any, monkeypatch: Any, queues: list[str], preloads: bool
+) -> None:
+    """The worker's queues are read from Celery's own -Q selection before its pool forks."""
+    from types import SimpleNamespace
+
+    from celery import Celery
+
+    from conversations import tasks
+    from conversations.services import transcription
+
+    settings.TRANSCRIPTION_QUEUE = "transcription"
+    app = Celery("queues-test", set_as_current=False)
+    app.amqp.queues.select(queues)
+    started = threading.Event()
+    monkeypatch.setattr(transcription, "vosk_model_preload", lambda: started.set() or True)
+    monkeypatch.setattr(tasks, "_transcribes", False)
+    tasks._note_the_transcription_queue(sender="media@host", instance=SimpleNamespace(app=app))
+    thread = tasks._preload_the_speech_model(sender="media@host")
+    if preloads:
+        assert thread is not None and thread.daemon
+        thread.join()
+        assert started.is_set()
+    else:
+        assert thread is None and not started.is_set()
