@@ -660,7 +660,7 @@ class _Matcher:
         words = [w for w in normalize(question).split() if not _price_word(w)]
         from catalog_ai.translation import words_for
 
-        translations = words_for(question, getattr(lexical, "language", "es"))
+        translations = words_for(question, lexical.language)
         self.tokens = lexical.query_tokens(" ".join(words), translations=translations)
         self.slots: list[tuple[str, float, tuple[tuple[str, float], ...]]] = []
         for i, token in enumerate(self.tokens.base):

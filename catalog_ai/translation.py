@@ -73,8 +73,11 @@ def _files(source: str, target: str) -> tuple[Path, Path] | None:
     src, tgt = LANGUAGE_CODES.get(source), LANGUAGE_CODES.get(target)
     if not src or not tgt or src == tgt:
         return None
-    root = Path(getattr(settings, "AI_TRANSLATION_DIR", "") or "")
-    if not str(root) or not root.is_dir():
+    configured = str(getattr(settings, "AI_TRANSLATION_DIR", "") or "").strip()
+    if not configured:  # empty: no lookups (not the current directory)
+        return None
+    root = Path(configured)
+    if not root.is_dir():
         return None
     for folder in (root / f"apertium-{src}-{tgt}", root / f"apertium-{tgt}-{src}"):
         analyser, dictionary = folder / f"{src}-{tgt}.automorf.bin", folder / f"{src}-{tgt}.autobil.bin"
@@ -230,13 +233,19 @@ def translate_words(words: Iterable[str], source: str, target: str) -> dict[str,
     return {w: t for w, t in known.items() if t}
 
 
-def words_for(question: str, catalog_language: str) -> Mapping[str, tuple[str, ...]]:
-    """The translations of ``question``'s words into ``catalog_language`` when the question is written in another
-    language ({} when it is in the catalog's, or nothing can be looked up)."""
+def _foreign_language(question: str, catalog_language: str) -> str | None:
+    """The language ``question`` is written in when it is another one than the catalog's, else None."""
     from catalog_ai.prompting import guess_language
 
     language = guess_language(question)
-    if language == catalog_language or language not in LANGUAGE_CODES:
+    return None if language == catalog_language or language not in LANGUAGE_CODES else language
+
+
+def words_for(question: str, catalog_language: str) -> Mapping[str, tuple[str, ...]]:
+    """The translations of ``question``'s words into ``catalog_language`` when the question is written in another
+    language ({} when it is in the catalog's, or nothing can be looked up)."""
+    language = _foreign_language(question, catalog_language)
+    if language is None:
         return {}
     from catalog_ai.lexical import STOPWORDS
 
@@ -247,9 +256,5 @@ def words_for(question: str, catalog_language: str) -> Mapping[str, tuple[str, .
 def unavailable_for(question: str, catalog_language: str) -> str:
     """Why ``question``'s words cannot be looked up in the catalog's language ("" when they can, or when the
     question is in the catalog's language): for the AI settings page's explanation."""
-    from catalog_ai.prompting import guess_language
-
-    language = guess_language(question)
-    if language == catalog_language or language not in LANGUAGE_CODES:
-        return ""
-    return status(language, catalog_language)
+    language = _foreign_language(question, catalog_language)
+    return "" if language is None else status(language, catalog_language)

@@ -29,10 +29,9 @@ _transcribes = False
 
 
 @celeryd_after_setup.connect
-def _note_the_transcription_queue(instance: Any = None, **_: Any) -> None:
+def _note_the_transcription_queue(instance: Any, **_: Any) -> None:
     global _transcribes
-    queues = getattr(getattr(getattr(instance, "app", None), "amqp", None), "queues", None)
-    _transcribes = settings.TRANSCRIPTION_QUEUE in (getattr(queues, "consume_from", None) or {})
+    _transcribes = settings.TRANSCRIPTION_QUEUE in instance.app.amqp.queues.consume_from
 
 
 @worker_process_init.connect

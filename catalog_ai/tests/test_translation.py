@@ -77,6 +77,16 @@ def test_without_dictionaries_questions_are_searched_as_written(settings: Any, t
     assert unavailable_for("¿cuánto vale el espejo?", "es") == ""
 
 
+def test_an_empty_setting_turns_lookups_off_rather_than_reading_the_current_directory(
+    settings: Any, tmp_path: Any, monkeypatch: Any
+) -> None:
+    (tmp_path / "apertium-eng-spa").symlink_to("/usr/share/apertium/apertium-eng-spa")
+    monkeypatch.chdir(tmp_path)
+    settings.AI_TRANSLATION_DIR = ""
+    assert translate_words(["mirror"], "en", "es") == {}
+    assert status("en", "es") != ""
+
+
 def test_a_dictionary_that_breaks_is_logged_once_and_the_search_goes_on(
     settings: Any, tmp_path: Any, caplog: Any
 ) -> None:

@@ -227,9 +227,9 @@ def vosk_model_preload() -> bool:
     (no download): for the media worker at its start, so the first voice notes do not wait for a load of
     hundreds of MB while texts are being answered. False when there is nothing to load or it failed (logged:
     the first transcription then tries again and records the reason)."""
-    backend = str(getattr(settings, "TRANSCRIPTION_BACKEND", "vosk") or "vosk").strip().lower()
+    availability = transcription_availability()
     path = vosk_model_path()
-    if backend != "vosk" or not is_vosk_model_dir(path) or _vosk_importable():
+    if not availability.available or availability.backend != "vosk" or not is_vosk_model_dir(path):
         return False
     started = time.monotonic()
     try:
