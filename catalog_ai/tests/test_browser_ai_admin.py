@@ -58,7 +58,27 @@ def test_try_a_question_shows_the_passages_and_their_scores(live_server: Any, pa
         page.locator(".ai-ask button[type=submit]").click()
     assert "$1.250.000" in page.locator(".ai-answer").inner_text()
     assert "granite → granito" in page.locator(".ai-translations").inner_text()
+    assert "idioma del catálogo" in page.locator(".ai-translations").inner_text()
     page.locator(".ai-ask").screenshot(path=str(SHOTS / "admin-ai-try-a-question-english.png"))
+
+    # The same page for an owner who chose English (the language switcher's cookie).
+    english = page.context.browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        english.add_cookies([{"name": "django_language", "value": "en", "url": live_server.url}])
+        en = english.new_page()
+        en.goto(live_server.url + "/admin/login/?next=" + URL)
+        en.fill("#id_username", "root")
+        en.fill("#id_password", "admin-pass-123")
+        en.locator("input[type=submit], button[type=submit]").first.click()
+        en.wait_for_url(live_server.url + URL)
+        en.fill("#id_question", "How much is the black granite countertop?")
+        with en.expect_navigation():
+            en.locator(".ai-ask button[type=submit]").click()
+        words = en.locator(".ai-translations").inner_text()
+        assert "also looked for in the catalog's language" in words and "granite → granito" in words
+        en.locator(".ai-ask").screenshot(path=str(SHOTS / "admin-ai-try-a-question-english-ui.png"))
+    finally:
+        english.close()
 
 
 def test_the_images_and_voice_notes_section_saves_the_prompt(live_server: Any, page: Any) -> None:  # noqa: F811
