@@ -33,6 +33,7 @@ import hmac
 import json
 import logging
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -464,6 +465,11 @@ def fake_graph_start(
     return fake, json.loads(info_file.read_text())
 
 
+def interpreter() -> str:
+    """The Python the product and the bot run on: its version and build matter (bin/lib/python.sh)."""
+    return f"{platform.python_version()} ({os.path.realpath(sys.executable)})"
+
+
 def baseline_venv() -> Path:
     venv = ROOT / "var" / "bench-baseline-venv"
     req = ROOT / "bench" / "requirements-baseline.txt"
@@ -568,6 +574,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(f"End to end: {count:,} signed Meta text messages from {args.customers:,} customers at {args.rate:g}/s "
           f"for {args.seconds:g} s; product on core 0, load + fake Graph on core 1")  # fmt: skip
+    print(f"Python (product and bot): {interpreter()}")
     header = ("system", "posts", "non-2xx", "replies", "unanswered", "twice", "p50 ms", "p95 ms", "p99 ms", "max ms",
               "CPU s", "CPU ms/reply")  # fmt: skip
     keys = ("name", "posts", "non_2xx", "replies", "unanswered", "duplicates", "p50_ms", "p95_ms", "p99_ms", "max_ms",
@@ -603,6 +610,7 @@ def run(args: argparse.Namespace) -> int:
     result = {
         "run": run_id,
         "args": {k: v for k, v in vars(args).items() if k != "server_pid_files"},
+        "python": interpreter(),
         "figures": [f.row() for f in figures],
         "hops": dict(hops),
         "checks": dict(checks),
