@@ -31,14 +31,11 @@ bench_debian_packages() {
 
 # The same virtualenv bin/test makes (and the same marker, so neither reinstalls after the other).
 bench_venv() {
-  local python want
+  local want
   if [ ! -x .venv/bin/python ]; then
     # shellcheck source=bin/lib/python.sh
     . bin/lib/python.sh
-    python=$(python_pick)
-    [ -n "$python" ] || { echo "Python 3.11 or newer with venv is needed (Debian: apt-get install python3-venv)." >&2; return 1; }
-    say "Creating .venv ($python)"
-    "$python" -m venv .venv
+    python_venv_create .venv || return 1
   fi
   want=$(cat requirements.txt requirements-mysql.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
   if [ "$(cat .venv/.requirements-dev.sha 2>/dev/null)" != "$want" ]; then

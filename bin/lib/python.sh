@@ -4,6 +4,9 @@
 #                  PATH and the system's /usr/bin/python3 (each 3.11 or newer and able to make a venv), the one
 #                  that runs Python code faster here; "" when there is none (the caller says what to install).
 #                  PYTHON_PICK_SYSTEM names another "system" interpreter (the tests' fakes).
+#   python_venv_create DIR
+#                  makes the virtualenv DIR with python_pick's interpreter; returns 1, saying why on stderr,
+#                  when there is none or it is older than 3.11.
 #
 # Why: the same CPython release runs plain Python code up to a quarter faster or slower depending on how it
 # was built. A build made without --enable-optimizations (pyenv's default, most source builds: no
@@ -73,4 +76,19 @@ python_pick() {
     fi
   fi
   echo "$path_python"
+}
+
+python_venv_create() {
+  local python
+  python=$(python_pick)
+  if [ -z "$python" ]; then
+    echo "WhatsApp IA needs Python 3.11 or newer, with venv (Debian: apt-get install python3 python3-venv)." >&2
+    return 1
+  fi
+  if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    echo "WhatsApp IA needs Python 3.11 or newer (found: $("$python" --version 2>&1))." >&2
+    return 1
+  fi
+  echo "· Creating the virtual environment ($1) with $python…"
+  "$python" -m venv "$1" || { echo "Could not create $1 (on Debian: apt-get install python3-venv)." >&2; return 1; }
 }

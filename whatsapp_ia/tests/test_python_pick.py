@@ -109,3 +109,37 @@ def test_the_probe_runs_on_a_real_interpreter(tmp_path: Path) -> None:
     assert float(seconds) > 0
     assert real_path == os.path.realpath(sys.executable)
     assert version == ".".join(str(part) for part in sys.version_info[:3])
+
+
+def venv_create(tmp_path: Path, *, python: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", f'. "{LIBRARY}"; python_venv_create "{tmp_path / "venv"}"'],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHON": python},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_venv_create_refuses_a_python_older_than_3_11(tmp_path: Path) -> None:
+    old = fake_python(tmp_path / "old" / "python3", seconds=None, real_path="/opt/old/bin/python3.9")
+
+    result = venv_create(tmp_path, python=str(old))
+
+    assert result.returncode == 1
+    assert "needs Python 3.11 or newer" in result.stderr
+    assert not (tmp_path / "venv").exists()
+
+
+def test_venv_create_makes_the_virtualenv_with_the_chosen_python(tmp_path: Path) -> None:
+    result = venv_create(tmp_path, python=sys.executable)
+
+    assert result.returncode == 0, result.stderr
+    assert f"with {sys.executable}" in result.stdout
+    made = subprocess.run(
+        [str(tmp_path / "venv" / "bin" / "python"), "-c", "import sys; print(sys.prefix != sys.base_prefix)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert made.stdout.strip() == "True"
