@@ -40,6 +40,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -621,6 +622,34 @@ NUMBER_WEIGHT = 0.1
 EXTRA_NAME_WEIGHT = 0.1
 
 
+#: Words that count the thing named next ("una poza", "dos manijas", "double bowl"); figures count too ("2 pozas").
+_COUNT_WORDS = {
+    **dict.fromkeys(("un", "una", "uno", "one", "single"), 1),
+    **dict.fromkeys(("dos", "two", "double"), 2),
+    **dict.fromkeys(("tres", "three", "triple"), 3),
+    **dict.fromkeys(("cuatro", "four"), 4),
+}
+#: The weight of a unit's counting a thing as the question does ("una poza"), against one counting it otherwise.
+COUNT_WEIGHT = 0.1
+
+
+def _counts(text: str, language: str) -> dict[str, int]:
+    """How many of each thing ``text`` counts, by the thing's stem: "dos pozas con escurridor" -> {"poz": 2}. Pure."""
+    from catalog_ai.lexical import document_tokens
+
+    words = normalize(text).split()
+    out: dict[str, int] = {}
+    for i, (word, following) in enumerate(pairwise(words)):
+        # A figure counts when it is one digit of its own ("2 pozas"), not the end of "4,8 L" or "1/2".
+        figure = len(word) == 1 and word.isdigit() and not (i and words[i - 1].isdigit())
+        count = _COUNT_WORDS.get(word) or (int(word) if figure else 0)
+        if count and following.isalpha() and len(following) >= 3:  # a thing, not a unit ("2 L", "3 m", "1 HP")
+            stems = document_tokens(following, language)[0]
+            if stems:
+                out.setdefault(stems[0], count)
+    return out
+
+
 def _figures(text: str) -> set[str]:
     """The whole figures of ``text``: "1/2", "1.000" and "45" are three; "1" is not in "1/2" nor in "12"."""
     return {m.group(0).rstrip(".,") for m in _FIGURE.finditer(text or "")}
@@ -952,6 +981,7 @@ def extractive_answer(
         return None
     top = hits[0]
     both = top.dense is not None and top.dense >= BOTH_DENSE and top.score >= BOTH_FUSED
+    counted = _counts(question, lexical.language)
     second = runner_up if runner_up is not None else max((h.score for h in hits[1:]), default=0.0)
     standout = top.dense_rank == 1 and top.score - second >= STANDOUT_MARGIN
     for unit in units:
@@ -973,6 +1003,11 @@ def extractive_answer(
         if asked.numbers:
             # "tubo pvc de 1 pulgada": the product whose own figures include the asked 1 (1", not 1/2").
             unit.bonus += NUMBER_WEIGHT * len(asked.numbers & _figures(text)) / len(asked.numbers)
+        if counted:
+            # "lavaplatos de una poza": the sink with one bowl, not the one with two.
+            theirs = _counts(text, lexical.language)
+            agree = sum(1 if theirs[k] == n else -1 for k, n in counted.items() if k in theirs)
+            unit.bonus += COUNT_WEIGHT * max(-1, min(1, agree))
         if unit.product:
             # Of two products the question names equally ("pintura vinilo tipo 1 el galón"), the one whose name
             # says less besides ("..., galón" rather than "..., cuñete de 5 galones").

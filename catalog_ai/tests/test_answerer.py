@@ -823,3 +823,41 @@ def test_of_two_products_named_alike_the_one_whose_name_says_less_besides() -> N
     assert text.startswith("Pintura vinilo tipo 1 blanco, galón — Código: PT-V1-GL — Precio: $70.900"), text
     pail_asked = extract_from("pintura vinilo tipo 1 el cuñete", [pail, gallon], *FILLER)
     assert "$299.900" in pail_asked and "$70.900" not in pail_asked
+
+
+def test_things_counted_in_a_question_and_a_catalog_line() -> None:
+    from catalog_ai.answerer import _counts
+
+    assert _counts("Lavaplatos de empotrar en acero inoxidable, dos pozas con escurridor", "es") == {"poz": 2}
+    assert _counts("lavaplatos de una poza", "es") == {"poz": 1}
+    assert _counts("Sanitario una pieza Lyon 4,8 L", "es") == {"piez": 1}
+    assert _counts("Tubo PVC presión 1/2 x 6 m; 175 m² a 2 manos", "es") == {"man": 2}  # "1/2", "6 m": no thing
+    assert _counts("pintura para una pared de 3 por 3", "es") == {"par": 1}  # "por" is nobody's name
+    assert _counts("", "es") == {}
+
+
+@pytest.mark.django_db
+def test_the_product_that_counts_as_the_question_does_comes_first() -> None:
+    """Issue 14: "lavaplatos de una poza en acero inoxidable" got the two-bowl sink (its words cover the question
+    as well: "una" is no word of the index, and "pozas" is "poza")."""
+    two = one_hit(
+        "Lavaplatos de empotrar en acero inoxidable, dos pozas con escurridor\nMedidas 100 x 50 cm, calibre 20.\n"
+        "Escurridor a la derecha o a la izquierda.\nSKU: LP-10050\nPrecio: $359.900",
+        page=15,
+        score=1.0,
+    )
+    one = one_hit(  # the page's first chunk: its title and introduction run into the product
+        "Cocina: lavaplatos y accesorios\nLavaplatos para cocinas integrales y accesorios para el desagüe.\n"
+        "Lavaplatos de empotrar en acero inoxidable, una poza\nMedidas 50 x 40 cm, calibre 20.\n"
+        "Bordes redondeados, fáciles de limpiar.\nSKU: LP-5040\nPrecio: $194.900",
+        page=15,
+        score=1.0,
+        rank=2,
+        chunk=2,
+    )
+    text = extract_from("lavaplatos de una poza en acero inoxidable", [two, one], *FILLER)
+    assert "$194.900" in text and "$359.900" not in text, text
+    both = extract_from("lavaplatos de dos pozas en acero inoxidable", [one, two], *FILLER)
+    assert "$359.900" in both and "$194.900" not in both, both
+    both = extract_from("lavaplatos de 2 pozas en acero inoxidable", [one, two], *FILLER)
+    assert "$359.900" in both and "$194.900" not in both, both
