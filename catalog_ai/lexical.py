@@ -96,6 +96,9 @@ FUZZY_MIN_LENGTH = 5
 PREFIX_WEIGHT = 0.6
 PREFIX_MIN_LENGTH = 5
 PREFIX_MAX_EXTRA = 6
+#: A question's word finds the synonyms of a listed word whose stem is its own plus at most this many letters
+#: ("mont" -> "montaj", "limpi" -> "limpiez"): a verb and its noun in -aje, -eza.
+SYNONYM_PREFIX_MAX_EXTRA = 3
 
 # Function words of Spanish and English (already normalized: no accents, lower case).
 _STOPWORD_LINES = (
@@ -260,6 +263,7 @@ class LexicalIndex:
         self._avgdl = 1.0
         self._vocabulary: list[str] = []
         self._synonyms: dict[str, tuple[str, ...]] = {}
+        self._synonym_stems: list[str] = []
         self._fuzzy_cache: dict[str, tuple[tuple[str, float], ...]] = {}
 
     @classmethod
@@ -293,6 +297,7 @@ class LexicalIndex:
         }
         self._vocabulary = sorted(t for t in self._postings if t.isalpha() and len(t) >= 3)
         self._synonyms = self._synonym_table()
+        self._synonym_stems = sorted(self._synonyms)
 
     def _synonym_table(self) -> dict[str, tuple[str, ...]]:
         """Each stemmed word of a curated group -> the group's other stems that the catalog contains."""
@@ -307,6 +312,24 @@ class LexicalIndex:
                 if others:
                     table.setdefault(t, set()).update(others)
         return {t: tuple(sorted(others)) for t, others in table.items()}
+
+    def _group_synonyms(self, token: str) -> tuple[str, ...]:
+        """The synonyms of ``token``, or of a listed word built on it: "montar" ("mont") finds "montaje"
+        ("montaj") and so its group, as "instalar" finds "instalación" by their common stem."""
+        found = self._synonyms.get(token)
+        if found is not None or len(token) < PREFIX_MIN_LENGTH - 1 or not token.isalpha():
+            return found or ()
+        stems = self._synonym_stems
+        out: set[str] = set()
+        for i in range(bisect.bisect_left(stems, token), len(stems)):
+            stem = stems[i]
+            if not stem.startswith(token):
+                break
+            if len(stem) - len(token) <= SYNONYM_PREFIX_MAX_EXTRA:
+                out.update(self._synonyms[stem])
+                if stem in self._postings:
+                    out.add(stem)
+        return tuple(sorted(out))
 
     def __len__(self) -> int:
         return self.n_docs
@@ -347,7 +370,7 @@ class LexicalIndex:
         expansions = []
         for token in tokens.base:
             alternatives: dict[str, float] = {}
-            for other in self._synonyms.get(token, ()):
+            for other in self._group_synonyms(token):
                 alternatives[other] = max(alternatives.get(other, 0.0), SYNONYM_WEIGHT)
             for other in (translated or {}).get(token, ()):
                 alternatives[other] = max(alternatives.get(other, 0.0), TRANSLATION_WEIGHT)

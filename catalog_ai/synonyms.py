@@ -5,7 +5,8 @@ word is in a group, the lexical index also looks for the group's other words, at
 :data:`catalog_ai.lexical.SYNONYM_WEIGHT` of a direct match (see ``LexicalIndex.expand``); only
 words that the indexed catalog actually contains are looked for. Words are written naturally
 (accents allowed); they are normalized and stemmed with the index's own stemmer, so a plural or
-a verb form of a listed word finds the group too ("demoran" -> "demor").
+a verb form of a listed word finds the group too ("demoran" -> "demor"), as does a verb whose stem
+starts a listed noun's ("montar" -> "montaje", ``LexicalIndex._group_synonyms``).
 
 The list is general Spanish (Latin America first: "llave" and "grifo" are the faucet of Colombia
 and Spain) with the English words of a store, so an English question meets a Spanish catalog. It was

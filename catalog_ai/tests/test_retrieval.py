@@ -319,6 +319,16 @@ def test_the_lexical_index_meets_the_customers_words(question: str, expected: in
     assert hits and hits[0][0] == expected, (question, hits)
 
 
+def test_a_verb_finds_the_group_of_its_listed_noun() -> None:
+    """Issue 14: "¿cuánto por montar el mueble del baño?" did not meet "Tarifas de instalación": the group lists
+    "montaje" (stem "montaj"), and "montar" stems to "mont"."""
+    index = LexicalIndex.build(["Tarifas de instalación: mueble de baño $120.000", "Mueble flotante con lavamanos"])
+    alternatives = dict(index.query_tokens("montar").alternatives(0))
+    assert alternatives.get("instal") == SYNONYM_WEIGHT, alternatives
+    assert index.search("montar el mueble", k=1)[0][0] == 0
+    assert not index.query_tokens("mon").alternatives(0)  # too short to stand for a longer word
+
+
 def test_expansions_count_less_than_the_word_itself() -> None:
     index = LexicalIndex.build(["Grifería para cocina", "Llave de paso para cocina"])
     tokens = index.query_tokens("llave cocina")
