@@ -503,7 +503,10 @@ _MONEY = re.compile(
 # Words that ask for a kind of fact, and how to spot a line holding it.
 _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     (
-        ("medida", "tamano", "dimension", "largo", "ancho", "alto", "mide", "size", "dimension", "length", "width"),
+        (
+            *("medida", "tamano", "dimension", "largo", "ancho", "alto", "altura", "profundidad", "fondo", "mide"),
+            *("size", "dimension", "length", "width", "tall", "height", "deep", "depth", "wide", "long"),
+        ),
         re.compile(
             r"(?i)\d\s*[x\u00d7]\s*\d|\b\d+(?:[.,]\d+)?\s*(?:cm|mm|m|mts|metros?)\b|medida|dimensi|largo|ancho|alto"
         ),

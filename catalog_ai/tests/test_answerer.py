@@ -861,3 +861,18 @@ def test_the_product_that_counts_as_the_question_does_comes_first() -> None:
     assert "$359.900" in both and "$194.900" not in both, both
     both = extract_from("lavaplatos de 2 pozas en acero inoxidable", [one, two], *FILLER)
     assert "$359.900" in both and "$194.900" not in both, both
+
+
+@pytest.mark.django_db
+def test_how_tall_asks_for_the_size_line() -> None:
+    """Issue 14: "How tall is the high-neck kitchen faucet?" got the faucet's name and price without its height."""
+    faucet = one_hit(
+        "Grifería monocontrol para cocina cuello alto\nCromada, giro de 360°, cartucho cerámico de 35 mm. "
+        "Altura total 38 cm.\nAireador antisalpicaduras y mangueras de abasto incluidas.\nPara lavaplatos de una o "
+        "dos pozas.\nREF: GC-MON-01\nPrecio: $289.900",
+        page=2,
+    )
+    text = extract_from("How tall is the high-neck kitchen faucet?", [faucet], *FILLER)
+    assert text.startswith("From our catalog: Grifería monocontrol para cocina cuello alto"), text
+    assert "38 cm" in text, text
+    assert "38 cm" in extract_from("¿qué altura tiene la grifería de cocina cuello alto?", [faucet], *FILLER)
