@@ -544,9 +544,9 @@ _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
         re.compile(r"(?i)\b\d{3}\s?\d{3}\s?\d{4}\b|whatsapp|tel[eé]fono|celular"),
     ),
 ]
-_PRICE_WORDS = ("precio", "cuesta", "costo", "cobran", "valor", "price", "cost", "vale")
+_PRICE_WORDS = ("precio", "cuesta", "costo", "cobran", "valor", "tarifa", "price", "cost", "vale")
 #: Whole words only: "cuánto" asks a price, "cuántos grados" a number.
-_PRICE_WHOLE_WORDS = frozenset(("cuanto", "much"))
+_PRICE_WHOLE_WORDS = frozenset(("cuanto", "much", "fee", "fees"))
 
 
 def _price_word(word: str) -> bool:
@@ -651,6 +651,24 @@ def _counts(text: str, language: str) -> dict[str, int]:
             if stems:
                 out.setdefault(stems[0], count)
     return out
+
+
+#: A price list's sentence under a title ("Tarifas de instalación: grifería $60.000; sanitario $90.000; ...").
+_LIST_TITLE = re.compile(r"^\s*([^\W\d][^:;.\d$]{2,40}):\s")
+#: The weight against a price list whose title the question does not ask about: "What's the price of the electric
+#: shower?" is not asking what installing one costs, though the tariffs name "ducha eléctrica $70.000".
+LIST_WEIGHT = 0.1
+
+
+def _foreign_list(text: str, matcher: _Matcher) -> bool:
+    """Whether ``text`` is a list under a title ("Tarifas de instalación: ...") none of whose words, but the ones that
+    ask a price, the question has (or a synonym of)."""
+    found = _LIST_TITLE.match(text)
+    if not found:
+        return False
+    title = " ".join(w for w in normalize(found.group(1)).split() if not _price_word(w))
+    words = matcher.words(title)
+    return bool(words) and matcher.coverage(words) == 0
 
 
 def _figures(text: str) -> set[str]:
@@ -1001,6 +1019,8 @@ def extractive_answer(
         unit.bonus = 0.3 * matcher.codes(words) + HIT_WEIGHT * float(unit.hit.score) - 0.02 * unit.rank
         if asked.price and _MONEY.search(text):
             unit.bonus += 0.2 if unit.product else 0.1
+            if not unit.product and _foreign_list(text, matcher):
+                unit.bonus -= LIST_WEIGHT
         if asked.facts and any(p.search(text) for p in asked.facts):
             unit.bonus += 0.1 if unit.product else 0.15
         if asked.numbers:

@@ -876,3 +876,32 @@ def test_how_tall_asks_for_the_size_line() -> None:
     assert text.startswith("From our catalog: Grifería monocontrol para cocina cuello alto"), text
     assert "38 cm" in text, text
     assert "38 cm" in extract_from("¿qué altura tiene la grifería de cocina cuello alto?", [faucet], *FILLER)
+
+
+@pytest.mark.django_db
+def test_a_price_list_under_another_title_does_not_answer_a_products_price() -> None:
+    """Issue 14: "What's the price of the electric shower?" got the installation tariffs, which name "ducha
+    eléctrica $70.000", instead of the shower's own price."""
+    from catalog_ai.answerer import _asked
+
+    tariffs = one_hit(
+        "Servicio de instalación\nNuestros técnicos instalan lo que compras en la tienda.\nTarifas de instalación: "
+        "grifería de cocina o de lavamanos $60.000; sanitario $90.000; ducha eléctrica $70.000, con revisión del "
+        "cableado; calentador a gas $180.000.",
+        page=20,
+        score=0.51,
+    )
+    shower = one_hit(
+        "Ducha eléctrica Termo 3 temperaturas\nCalienta el agua al instante, 120 V, 4.500 W.\nREF: DU-EL-01\n"
+        "Precio: $89.900",
+        page=4,
+        score=0.42,
+        rank=2,
+        chunk=2,
+    )
+    for question in ("What's the price of the electric shower?", "precio de la ducha eléctrica"):
+        text = extract_from(question, [tariffs, shower], *FILLER)
+        assert "$89.900" in text and "$70.000" not in text, (question, text)
+    for question in ("cuánto cobran por instalar una ducha eléctrica", "tarifa de instalación de la ducha eléctrica"):
+        assert "$70.000" in extract_from(question, [tariffs, shower], *FILLER), question
+    assert _asked("tarifa del envío").price and _asked("installation fee").price and not _asked("3 feet").price
