@@ -896,6 +896,10 @@ def _intro_length(block: list[str]) -> int:
         previous = block[i - 1].rstrip()
         if _name_like(block[i]) and len(previous) >= _INTRO_CHARS and previous[-1:] in ".!?":
             return i
+    # A section's title and one short sentence before the name ("Cocina: lavaplatos y accesorios", "Lavaplatos para
+    # cocinas integrales y accesorios para el desagüe.", "Lavaplatos de empotrar en acero inoxidable, una poza").
+    if len(block) > 3 and _heading_like(block[0]) and block[1].rstrip()[-1:] in ".!?" and _name_like(block[2]):
+        return 2
     return 0
 
 

@@ -905,3 +905,34 @@ def test_a_price_list_under_another_title_does_not_answer_a_products_price() -> 
     for question in ("cuánto cobran por instalar una ducha eléctrica", "tarifa de instalación de la ducha eléctrica"):
         assert "$70.000" in extract_from(question, [tariffs, shower], *FILLER), question
     assert _asked("tarifa del envío").price and _asked("installation fee").price and not _asked("3 feet").price
+
+
+@pytest.mark.django_db
+def test_a_short_section_introduction_is_not_read_as_the_products_own_words() -> None:
+    """Issue 14: "sink strainer for the kitchen sink drain" got a sink: the section's title and its one short
+    sentence ("... accesorios para el desagüe.") were read as the first sink's own words."""
+    section = one_hit(
+        "Cocina: lavaplatos y accesorios\nLavaplatos para cocinas integrales y accesorios para el desagüe.\n"
+        "Lavaplatos de empotrar en acero inoxidable, una poza\nMedidas 50 x 40 cm, calibre 20.\n"
+        "Bordes redondeados, fáciles de limpiar.\nSKU: LP-5040\nPrecio: $194.900",
+        page=15,
+        score=0.65,
+    )
+    strainer = one_hit(
+        'Canastilla de desagüe para lavaplatos 3 1/2"\nAcero inoxidable, con tapón.\nSKU: LP-CAN35\nPrecio: $24.900',
+        page=15,
+        score=0.52,
+        rank=2,
+        chunk=2,
+    )
+    page = (  # the catalog's other kitchen lines, for the words' weights
+        "Lavaplatos de granito sintético negro, una poza\nMedidas 78 x 48 cm.\nSKU: LP-GRN78\nPrecio: $629.000",
+        "Lavaplatos de empotrar en acero inoxidable, dos pozas con escurridor\nSKU: LP-10050\nPrecio: $359.900",
+        "Grifería para cocina\nGriferías para cocina con cuerpo de latón y garantía de fábrica.",
+        "Grifería de pared para lavaplatos dos manijas\nPara cocinas con la toma de agua en la pared.",
+        "Trampa de grasa plástica 25 litros\nRetiene la grasa antes de que llegue al desagüe y tape la tubería.",
+    )
+    text = extract_from("sink strainer for the kitchen sink drain", [section, strainer], *page, *FILLER)
+    assert "$194.900" not in text and "LP-5040" not in text, text  # the section's words, not the sink's
+    sink = extract_from("precio del lavaplatos de empotrar de una poza", [section, strainer], *page, *FILLER)
+    assert sink.startswith("Lavaplatos de empotrar en acero inoxidable, una poza — SKU: LP-5040 — Precio: $194.900")
