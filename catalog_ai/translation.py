@@ -56,9 +56,10 @@ LANGUAGE_CODES = {"es": "spa", "en": "eng"}
 #: A question's words looked up at most (a long message is not a catalog question word by word).
 MAX_WORDS = 40
 TIMEOUT_SECONDS = 2.0
-#: Parts of speech whose translations are looked for: nouns, adjectives and proper nouns (days, places). A verb's
-#: senses are many and far apart ("turns" -> girar, "hands" -> entregar); a catalog names things.
-_KEEP = re.compile(r"^<(?:n|adj|np)>")
+#: Parts of speech whose translations are looked for: nouns, adjectives, proper nouns (days, places) and adverbs
+#: ("free" as in "free shipping" is an adverb to the dictionary: "gratis"). A verb's senses are many and far apart
+#: ("turns" -> girar, "hands" -> entregar); a catalog names things.
+_KEEP = re.compile(r"^<(?:n|adj|np|adv)>")
 _WORD = re.compile(r"[^\W\d_]{2,}")
 _UNIT = re.compile(r"\^(.*?)(?<!\\)\$", re.S)
 _CACHE_LIMIT = 20000

@@ -55,6 +55,13 @@ def test_only_things_are_translated_not_verbs() -> None:
     assert "sell" not in found
 
 
+def test_adverbs_are_translated_too() -> None:
+    """Issue 14: "What's the minimum purchase for free shipping?" missed "envío gratis": the dictionary reads
+    "free" as an adjective ("libre", "gratuito") and as an adverb ("gratis")."""
+    assert "gratis" in translate_words(["free"], "en", "es")["free"]
+    assert translate_words(["today"], "en", "es")["today"] == ("hoy",)
+
+
 def test_a_question_in_the_catalogs_language_is_not_looked_up() -> None:
     assert words_for("¿cuánto cuesta el espejo con luz?", "es") == {}
     assert words_for("How much is the mirror with LED light?", "es")["mirror"] == ("espejo",)
