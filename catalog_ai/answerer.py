@@ -500,6 +500,8 @@ _MONEY = re.compile(
     r"|\b\d{1,3}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?\s?(?:COP|USD|EUR|€|pesos)\b"
 )
 
+#: A figure with its unit of length, or two figures by each other ("6 m", "78 x 48 cm").
+_MEASURE = re.compile(r"(?i)\b\d+(?:[.,]\d+)?\s*(?:cm|mm|m|mts|metros?)\b|\b\d+\s*[x\u00d7]\s*\d")
 # Words that ask for a kind of fact, and how to spot a line holding it.
 _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     (
@@ -510,6 +512,10 @@ _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
         re.compile(
             r"(?i)\d\s*[x\u00d7]\s*\d|\b\d+(?:[.,]\d+)?\s*(?:cm|mm|m|mts|metros?)\b|medida|dimensi|largo|ancho|alto"
         ),
+    ),
+    (  # the same words: a sentence with a figure and its unit answers ("Se vende por tubo completo de 6 m.")
+        ("medida", "tamano", "dimension", "largo", "ancho", "altura", "mide", "size", "length", "width", "tall"),
+        _MEASURE,
     ),
     (("espesor", "grosor", "grueso", "thick"), re.compile(r"(?i)espesor|grosor|thick")),
     (("color", "tono", "colour"), re.compile(r"(?i)colou?r|tono")),
@@ -599,8 +605,10 @@ class _Asked:
     facts: tuple[re.Pattern[str], ...]
     numbers: frozenset[str] = frozenset()
 
-    def specific(self, text: str) -> bool:
-        return any(p in _SPECIFIC_FACTS and p.search(text) for p in self.facts)
+    def specific(self, text: str, *, product: bool = False) -> bool:
+        """Whether ``text`` holds a specific fact asked for; a product's measures do not count (every product has
+        some: "double bowl sink" is not answered by the one-bowl sink's "78 x 48 cm")."""
+        return any(p in _SPECIFIC_FACTS and p.search(text) and not (product and p is _MEASURE) for p in self.facts)
 
 
 def _asked(question: str) -> _Asked:
@@ -1017,7 +1025,7 @@ def extractive_answer(
             matcher.enough(words)
             or (both and unit.hit is top and matcher.partly(words))
             or (standout and unit.hit is top and unit.product)
-            or (matcher.matched(words) >= 1 and asked.specific(text))
+            or (matcher.matched(words) >= 1 and asked.specific(text, product=unit.product))
         )
         # The search's own judgement (hybrid: dense meaning and words) counts as much as the words in common.
         unit.bonus = 0.3 * matcher.codes(words) + HIT_WEIGHT * float(unit.hit.score) - 0.02 * unit.rank

@@ -936,3 +936,30 @@ def test_a_short_section_introduction_is_not_read_as_the_products_own_words() ->
     assert "$194.900" not in text and "LP-5040" not in text, text  # the section's words, not the sink's
     sink = extract_from("precio del lavaplatos de empotrar de una poza", [section, strainer], *page, *FILLER)
     assert sink.startswith("Lavaplatos de empotrar en acero inoxidable, una poza — SKU: LP-5040 — Precio: $194.900")
+
+
+@pytest.mark.django_db
+def test_a_sentence_with_the_asked_measure_answers_but_a_neighbours_measures_do_not() -> None:
+    """Issue 14: "de qué largo viene el tubo pvc" got the fallback, though a sentence of the pipes' page says "Se
+    vende por tubo completo de 6 m."; a product's own measures still need the words: every product has some."""
+    cpvc_note = one_hit(
+        "El CPVC soporta agua hasta 82 °C; el PVC de presión es solo para agua fría. La manguera de abasto conecta "
+        "el tubo de la pared con la grifería o el sanitario.",
+        page=9,
+        score=0.81,
+    )
+    pvc_page = one_hit(
+        "7702401 · Soldadura líquida PVC 1/4 de galón · $38.900\nLa tubería de presión es para agua fría. Se vende "
+        "por tubo completo de 6 m. Aplique soldadura líquida en cada unión y espere 15 minutos.",
+        page=8,
+        score=0.78,
+        rank=2,
+        chunk=2,
+    )
+    text = extract_from("de qué largo viene el tubo pvc", [cpvc_note, pvc_page], *FILLER)
+    assert "Se vende por tubo completo de 6 m." in text, text
+    from catalog_ai.answerer import _asked
+
+    asked = _asked("What are the dimensions of the double bowl sink?")
+    assert asked.specific("Se vende por tubo completo de 6 m.")
+    assert not asked.specific("Medidas 78 x 48 cm.", product=True)  # another sink's size is not this one's
