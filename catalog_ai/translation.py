@@ -218,7 +218,7 @@ def translate_words(words: Iterable[str], source: str, target: str) -> dict[str,
         try:
             looked_up = _lookup(missing, source, target)
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
-            key = f"{source}-{target}:{exc.__class__.__name__}"
+            key = f"{source}-{target}"  # once per direction: a broken dictionary fails one way or another
             if key not in _warned:
                 _warned.add(key)
                 logger.warning("Word lookup %s->%s failed (%s): questions are searched as written", source, target, exc)
