@@ -239,8 +239,64 @@ def _short_word_joins(words: Sequence[str]) -> list[str]:
     return out
 
 
+#: Ordinals and fractions stay words: "tres cuartos de pulgada" is 3/4", not "3 4ᵒˢ"; "el segundo piso" a floor.
+_ORDINAL_WORDS = re.compile(
+    r"(?i)\b(?:medi[oa]s?|terci[oa]s?|cuart[oa]s?|quint[oa]s?|sext[oa]s?|s[ée]ptim[oa]s?|octav[oa]s?|noven[oa]s?"
+    r"|d[ée]cim[oa]s?|primer[oa]?s?|segund[oa]s?|tercer[oa]?s?|half|halves|thirds?|quarters?|fourths?|fifths?"
+    r"|sixths?|sevenths?|eighths?|ninths?|tenths?|first|second|third)\b"
+)
+
+
+def numbers_as_figures(text: str, language: str = "es") -> str:
+    """``text`` with the numbers written in words as figures, as catalogs print them: "un tinaco de mil litros" ->
+    "un tinaco de 1000 litros", "two hundred watts" -> "200 watts" (in the catalog's language and in English);
+    "una poza" stays words (text2num keeps small isolated numbers), and so do ordinals and fractions. Pure."""
+    from text_to_num import alpha2digit
+
+    if not text or not any(c.isalpha() for c in text):
+        return text
+    kept: list[str] = []
+
+    def keep(found: re.Match[str]) -> str:
+        kept.append(found.group(0))
+        return f"qqord{_letters(len(kept) - 1)}qq"  # a word that is no number: it ends a run of them
+
+    masked = _ORDINAL_WORDS.sub(keep, text)
+    for code in dict.fromkeys((language, "en")):
+        if code in ("es", "en"):
+            masked = alpha2digit(masked, code)
+
+    def restore(found: re.Match[str]) -> str:
+        i = _number(found.group(1))
+        return kept[i] if i < len(kept) else found.group(0)  # a customer may type the mark itself
+
+    return _KEPT.sub(restore, masked) if kept else masked
+
+
+_KEPT = re.compile(r"qqord([a-z]+)qq")
+
+
+def _letters(n: int) -> str:
+    """0 -> "a", 25 -> "z", 26 -> "ba": a number without digits (text2num reads digits as numbers)."""
+    out = ""
+    while True:
+        n, r = divmod(n, 26)
+        out = chr(97 + r) + out
+        if not n:
+            return out
+
+
+def _number(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 97
+    return n
+
+
 def query_tokens(text: str, language: str = "es") -> QueryTokens:
-    """A query's base tokens and its bonus joins (code spans, runs of short words with a digit); no expansions."""
+    """A query's base tokens and its bonus joins (code spans, runs of short words with a digit); no expansions.
+    Numbers written in words count as their figures (:func:`numbers_as_figures`)."""
+    text = numbers_as_figures(text, language)
     words = _words(text)
     base = _base_tokens(text, language)
     bonus = [*_sku_joins(text), *_short_word_joins(words)]

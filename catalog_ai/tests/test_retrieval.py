@@ -319,6 +319,27 @@ def test_the_lexical_index_meets_the_customers_words(question: str, expected: in
     assert hits and hits[0][0] == expected, (question, hits)
 
 
+def test_numbers_written_in_words_are_searched_as_figures() -> None:
+    """Issue 14: "cuanto vale un tinaco de mil litros" did not meet "Tanque de agua 1.000 litros · TQ-1000"."""
+    from catalog_ai.lexical import numbers_as_figures
+
+    assert numbers_as_figures("cuanto vale un tinaco de mil litros") == "cuanto vale un tinaco de 1000 litros"
+    assert numbers_as_figures("tanque de dos mil litros") == "tanque de 2000 litros"
+    assert numbers_as_figures("45 por 45, o cuarenta y cinco por cuarenta y cinco") == "45 por 45, o 45 por 45"
+    assert numbers_as_figures("two hundred watts") == "200 watts"  # an English question to a Spanish catalog
+    assert numbers_as_figures("lavaplatos de una poza") == "lavaplatos de una poza"  # "una" is also "a"
+    assert numbers_as_figures("el segundo piso, tubo de media pulgada") == "el segundo piso, tubo de media pulgada"
+    assert numbers_as_figures("qqordzzzqq el primero") == "qqordzzzqq el primero"  # our own mark, typed: kept
+    assert numbers_as_figures("") == ""
+    tanks = [
+        "Tanque de agua 500 litros · TQ-500",
+        "Tanque de agua 1.000 litros · TQ-1000",
+        "Tanque de agua 2.000 litros",
+    ]
+    index = LexicalIndex.build(tanks)
+    assert index.search("tanque de mil litros", k=1)[0][0] == 1
+
+
 def test_a_verb_finds_the_group_of_its_listed_noun() -> None:
     """Issue 14: "¿cuánto por montar el mueble del baño?" did not meet "Tarifas de instalación": the group lists
     "montaje" (stem "montaj"), and "montar" stems to "mont"."""
