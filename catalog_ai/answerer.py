@@ -585,7 +585,10 @@ BOTH_WORDS = 0.3
 #: A product of the best hit also answers without words in common when the search singles that hit out: first by
 #: meaning (dense rank 1) and ahead of every other hit by STANDOUT_MARGIN of fused score (an English question
 #: about a Spanish catalog, "How much is the hammer drill?" for "Taladro percutor ... $249.900"). Off-topic
-#: questions find several weak neighbours, none far ahead; calibrated with bench/catalog_quality.py.
+#: questions find several weak neighbours, none far ahead; calibrated with bench/catalog_quality.py. A sentence of
+#: that hit answers so too when it shares a word with the question ("tomacorriente que se desconecta solo si hay
+#: una fuga" -> "La toma GFCI corta la corriente sola cuando detecta una fuga ..."), and brings the product it
+#: talks about (:func:`_product_named`).
 STANDOUT_MARGIN = 0.17
 MAX_PRODUCT_LINES = 6
 #: Among the units that answer, the weight of their hit's search score beside their share of the question's words.
@@ -1024,7 +1027,7 @@ def extractive_answer(
         unit.enough = not _asks(unit) and (
             matcher.enough(words)
             or (both and unit.hit is top and matcher.partly(words))
-            or (standout and unit.hit is top and unit.product)
+            or (standout and unit.hit is top and (unit.product or unit.coverage > 0))
             or (matcher.matched(words) >= 1 and asked.specific(text, product=unit.product))
         )
         # The search's own judgement (hybrid: dense meaning and words) counts as much as the words in common.

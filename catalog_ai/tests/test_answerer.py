@@ -641,6 +641,36 @@ def test_a_product_the_search_singles_out_answers_without_words_in_common() -> N
 
 
 @pytest.mark.django_db
+def test_a_sentence_of_the_hit_the_search_singles_out_answers_with_few_words_in_common() -> None:
+    """Issue 14: "tomacorriente que se desconecta solo si hay una fuga, para poner junto al lavamanos" got the
+    fallback, though the search put the GFCI page far ahead (fused 0.65, the next 0.21, first by meaning)."""
+    from catalog_ai.answerer import STANDOUT_MARGIN, extractive_answer
+    from catalog_ai.lexical import LexicalIndex
+
+    gfci = one_hit(
+        "La toma GFCI corta la corriente sola cuando detecta una fuga: es la que exige la norma cerca de lavamanos, "
+        "lavaplatos y duchas. Los bombillos LED duran hasta 25.000 horas.",
+        page=17,
+        score=0.65,
+    )
+    page = (  # other lines of the catalog, for the words' weights: the sentence covers under half of the question
+        "Lavamanos de pedestal Clásico",
+        "Lavamanos de sobreponer redondo",
+        "Mueble flotante con lavamanos 60 cm",
+        "Espejo para poner sobre el lavamanos",
+        "Se instala junto a la pared",
+        "Toallero para poner junto a la ducha",
+        "Trampa de grasa: evita que el agua se desconecte",
+    )
+    lexical = LexicalIndex.build([gfci.text, *FILLER, *page])
+    question = "tomacorriente que se desconecta solo si hay una fuga, para poner junto al lavamanos"
+    found = extractive_answer(question, [gfci], lexical=lexical, runner_up=0.21)
+    assert found is not None and found[0].startswith("La toma GFCI corta la corriente sola"), found
+    # Not singled out (a neighbour as close as the margin): the fallback.
+    assert extractive_answer(question, [gfci], lexical=lexical, runner_up=0.65 - STANDOUT_MARGIN / 2) is None
+
+
+@pytest.mark.django_db
 def test_the_sentence_that_holds_the_asked_price_comes_before_one_that_only_shares_the_words() -> None:
     from catalog_ai.answerer import _asked, extractive_answer
     from catalog_ai.lexical import LexicalIndex
