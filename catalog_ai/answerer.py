@@ -576,7 +576,7 @@ _MATCH_WEIGHT = 0.55
 #: fused score reaches BOTH_FUSED with a dense relevance of at least BOTH_DENSE, and the unit covers BOTH_COVERAGE
 #: of the known words and BOTH_WORDS of all the question's words (a product asked for by another name or by
 #: what it does: "la llave de cocina que se abre sola" for "Grifería Sensa ... sensor infrarrojo"). Calibrated with
-#: bench/catalog_quality.py: 0.8 answers "¿tienen desatascador de cañerías?" (fused 0.81) and no off-topic question;
+#: bench/catalog_quality.py: 0.8 answers one more question by another name (fused 0.81) and no off-topic question;
 #: at 0.7 two off-topic questions get an answer.
 BOTH_FUSED = 0.8
 BOTH_DENSE = 0.5
@@ -586,9 +586,9 @@ BOTH_WORDS = 0.3
 #: meaning (dense rank 1) and ahead of every other hit by STANDOUT_MARGIN of fused score (an English question
 #: about a Spanish catalog, "How much is the hammer drill?" for "Taladro percutor ... $249.900"). Off-topic
 #: questions find several weak neighbours, none far ahead; calibrated with bench/catalog_quality.py. A sentence of
-#: that hit answers so too when it shares a word with the question ("tomacorriente que se desconecta solo si hay
-#: una fuga" -> "La toma GFCI corta la corriente sola cuando detecta una fuga ..."), and brings the product it
-#: talks about (:func:`_product_named`).
+#: that hit answers so too when it shares a word with the question ("el enchufe que se apaga solo con una fuga" ->
+#: "La toma GFCI corta la corriente sola cuando detecta una fuga ..."), and brings the product it talks about
+#: (:func:`_product_named`).
 STANDOUT_MARGIN = 0.17
 MAX_PRODUCT_LINES = 6
 #: Among the units that answer, the weight of their hit's search score beside their share of the question's words.

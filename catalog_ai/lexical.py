@@ -248,8 +248,8 @@ _ORDINAL_WORDS = re.compile(
 
 
 def numbers_as_figures(text: str, language: str = "es") -> str:
-    """``text`` with the numbers written in words as figures, as catalogs print them: "un tinaco de mil litros" ->
-    "un tinaco de 1000 litros", "two hundred watts" -> "200 watts" (in the catalog's language and in English);
+    """``text`` with the numbers written in words as figures, as catalogs print them: "un tanque de mil litros" ->
+    "un tanque de 1000 litros", "two hundred watts" -> "200 watts" (in the catalog's language and in English);
     "una poza" stays words (text2num keeps small isolated numbers), and so do ordinals and fractions. Pure."""
     from text_to_num import alpha2digit
 
