@@ -855,6 +855,14 @@ def test_of_two_products_named_alike_the_one_whose_name_says_less_besides() -> N
     assert "$299.900" in pail_asked and "$70.900" not in pail_asked
 
 
+#: The sinks page's first chunk: the section's title and introduction run into its first product.
+SINK_SECTION = (
+    "Cocina: lavaplatos y accesorios\nLavaplatos para cocinas integrales y accesorios para el desagüe.\n"
+    "Lavaplatos de empotrar en acero inoxidable, una poza\nMedidas 50 x 40 cm, calibre 20.\n"
+    "Bordes redondeados, fáciles de limpiar.\nSKU: LP-5040\nPrecio: $194.900"
+)
+
+
 def test_things_counted_in_a_question_and_a_catalog_line() -> None:
     from catalog_ai.answerer import _counts
 
@@ -877,9 +885,7 @@ def test_the_product_that_counts_as_the_question_does_comes_first() -> None:
         score=1.0,
     )
     one = one_hit(  # the page's first chunk: its title and introduction run into the product
-        "Cocina: lavaplatos y accesorios\nLavaplatos para cocinas integrales y accesorios para el desagüe.\n"
-        "Lavaplatos de empotrar en acero inoxidable, una poza\nMedidas 50 x 40 cm, calibre 20.\n"
-        "Bordes redondeados, fáciles de limpiar.\nSKU: LP-5040\nPrecio: $194.900",
+        SINK_SECTION,
         page=15,
         score=1.0,
         rank=2,
@@ -942,9 +948,7 @@ def test_a_short_section_introduction_is_not_read_as_the_products_own_words() ->
     """Issue 14: "sink strainer for the kitchen sink drain" got a sink: the section's title and its one short
     sentence ("... accesorios para el desagüe.") were read as the first sink's own words."""
     section = one_hit(
-        "Cocina: lavaplatos y accesorios\nLavaplatos para cocinas integrales y accesorios para el desagüe.\n"
-        "Lavaplatos de empotrar en acero inoxidable, una poza\nMedidas 50 x 40 cm, calibre 20.\n"
-        "Bordes redondeados, fáciles de limpiar.\nSKU: LP-5040\nPrecio: $194.900",
+        SINK_SECTION,
         page=15,
         score=0.65,
     )
