@@ -502,19 +502,22 @@ _MONEY = re.compile(
 
 #: A figure with its unit of length, or two figures by each other ("6 m", "78 x 48 cm").
 _MEASURE = re.compile(r"(?i)\b\d+(?:[.,]\d+)?\s*(?:cm|mm|m|mts|metros?)\b|\b\d+\s*[x\u00d7]\s*\d")
+#: Words that ask for a size ("¿qué medidas tiene?", "How tall is ...?").
+_SIZE_WORDS = (
+    *("medida", "tamano", "dimension", "largo", "ancho", "alto", "altura", "profundidad", "fondo", "mide"),
+    *("size", "dimension", "length", "width", "tall", "height", "deep", "depth", "wide", "long"),
+)
 # Words that ask for a kind of fact, and how to spot a line holding it.
 _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     (
-        (
-            *("medida", "tamano", "dimension", "largo", "ancho", "alto", "altura", "profundidad", "fondo", "mide"),
-            *("size", "dimension", "length", "width", "tall", "height", "deep", "depth", "wide", "long"),
-        ),
+        _SIZE_WORDS,
         re.compile(
             r"(?i)\d\s*[x\u00d7]\s*\d|\b\d+(?:[.,]\d+)?\s*(?:cm|mm|m|mts|metros?)\b|medida|dimensi|largo|ancho|alto"
         ),
     ),
-    (  # the same words: a sentence with a figure and its unit answers ("Se vende por tubo completo de 6 m.")
-        ("medida", "tamano", "dimension", "largo", "ancho", "altura", "mide", "size", "length", "width", "tall"),
+    (  # a sentence with a figure and its unit answers ("Se vende por tubo completo de 6 m."); not for the words
+        # that also name things or times ("cuello alto", "fondo", "how long")
+        tuple(w for w in _SIZE_WORDS if w not in ("alto", "profundidad", "fondo", "deep", "depth", "wide", "long")),
         _MEASURE,
     ),
     (("espesor", "grosor", "grueso", "thick"), re.compile(r"(?i)espesor|grosor|thick")),

@@ -250,47 +250,26 @@ _ORDINAL_WORDS = re.compile(
 def numbers_as_figures(text: str, language: str = "es") -> str:
     """``text`` with the numbers written in words as figures, as catalogs print them: "un tanque de mil litros" ->
     "un tanque de 1000 litros", "two hundred watts" -> "200 watts" (in the catalog's language and in English);
-    "una poza" stays words (text2num keeps small isolated numbers), and so do ordinals and fractions. Pure."""
-    from text_to_num import alpha2digit
-
+    "una poza" stays words (text2num keeps small isolated numbers), and so do ordinals and fractions: the text
+    between them is converted piece by piece. Pure."""
     if not text or not any(c.isalpha() for c in text):
         return text
-    kept: list[str] = []
+    out: list[str] = []
+    last = 0
+    for found in _ORDINAL_WORDS.finditer(text):
+        out += [_spelled_numbers(text[last : found.start()], language), found.group(0)]
+        last = found.end()
+    out.append(_spelled_numbers(text[last:], language))
+    return "".join(out)
 
-    def keep(found: re.Match[str]) -> str:
-        kept.append(found.group(0))
-        return f"qqord{_letters(len(kept) - 1)}qq"  # a word that is no number: it ends a run of them
 
-    masked = _ORDINAL_WORDS.sub(keep, text)
+def _spelled_numbers(text: str, language: str) -> str:
+    from text_to_num import alpha2digit
+
     for code in dict.fromkeys((language, "en")):
-        if code in ("es", "en"):
-            masked = alpha2digit(masked, code)
-
-    def restore(found: re.Match[str]) -> str:
-        i = _number(found.group(1))
-        return kept[i] if i < len(kept) else found.group(0)  # a customer may type the mark itself
-
-    return _KEPT.sub(restore, masked) if kept else masked
-
-
-_KEPT = re.compile(r"qqord([a-z]+)qq")
-
-
-def _letters(n: int) -> str:
-    """0 -> "a", 25 -> "z", 26 -> "ba": a number without digits (text2num reads digits as numbers)."""
-    out = ""
-    while True:
-        n, r = divmod(n, 26)
-        out = chr(97 + r) + out
-        if not n:
-            return out
-
-
-def _number(letters: str) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 97
-    return n
+        if code in ("es", "en") and text:
+            text = alpha2digit(text, code)
+    return text
 
 
 def query_tokens(text: str, language: str = "es") -> QueryTokens:
