@@ -59,7 +59,7 @@ from conversations.services.serialize import conversation_event_data, message_ev
 from conversations.services.sql import model_columns, model_from_row, model_sql, row_insert, row_update
 from conversations.services.state import conversation_reopen
 from conversations.services.writes import conversation_defer, conversation_turn_end
-from conversations.visibility import groups_remember
+from conversations.visibility import groups_known, groups_remember
 from whatsapp_ia.locks import conversation_lock
 from whatsapp_ia.redis_client import redis_client
 
@@ -562,7 +562,7 @@ def _message_store(
         conversation = _conversation_locked(provider=provider, channel=channel, event=event)
         # Under the conversation's row lock: a duplicate stored by another worker has committed by now.
         stored, inbound_waiting, outbound_waiting = _conversation_questions(
-            provider, event.provider_message_id, conversation.pk
+            conversation, provider=provider, provider_message_id=event.provider_message_id
         )
         if stored:
             return None
@@ -701,30 +701,60 @@ def _insert_unless_raced(row: Any) -> bool:
     return True
 
 
-# The three questions a turn asks before storing, in one statement: is this message stored already
-# (a duplicate: no second reply), is an inbound message of the chat still waiting for its turn (a new
-# one waits behind it), is a reply of the chat queued or being sent (new replies go behind it)?
+# The questions a turn asks before storing, in one statement: is this message stored already (a
+# duplicate: no second reply), is an inbound message of the chat still waiting for its turn (a new one
+# waits behind it), is a reply of the chat queued or being sent (new replies go behind it), and which
+# roles the chat has (the console groups of the turn's events; one statement fewer than asking later).
 _QUESTIONS_SQL = (
     "SELECT EXISTS(SELECT 1 FROM {table} WHERE {provider} = %s AND {provider_message_id} = %s),"
     " EXISTS(SELECT 1 FROM {table} WHERE {conversation} = %s AND {direction} = 'in' AND {processing_state} = %s),"
-    " EXISTS(SELECT 1 FROM {table} WHERE {conversation} = %s AND {direction} = 'out' AND {status} IN (%s, %s))"
+    " EXISTS(SELECT 1 FROM {table} WHERE {conversation} = %s AND {direction} = 'out' AND {status} IN (%s, %s)),"
+    " {roles}"
 )
+#: The chat's role ids as one text ("3,5"; NULL for none): GROUP_CONCAT, which MySQL/MariaDB and SQLite share.
+_ROLES_SQL = "(SELECT GROUP_CONCAT({role}) FROM {table} WHERE {conversation} = %s)"
 
 
-def _conversation_questions(provider: str, provider_message_id: str, conversation_id: int) -> tuple[bool, bool, bool]:
-    params = [
+@lru_cache(maxsize=8)
+def _questions_sql(vendor: str, roles: bool) -> str:
+    """The questions' statement for this database, with the chat's roles when ``roles`` (MySQL/MariaDB, SQLite)."""
+    from accounts.models import ChatRole
+
+    sql = model_sql(Message, _QUESTIONS_SQL.replace("{roles}", "{{roles}}"))
+    return sql.format(roles=model_sql(ChatRole, _ROLES_SQL) if roles else "NULL")
+
+
+def _conversation_questions(
+    conversation: Conversation, *, provider: str, provider_message_id: str
+) -> tuple[bool, bool, bool]:
+    """(stored already, an inbound message waiting, a reply waiting); the chat's roles are remembered on it."""
+    # A chat this turn created has no role yet (already known): its roles are not read.
+    reads_roles = connection.vendor in ("mysql", "sqlite") and not groups_known(conversation)
+    sql = _questions_sql(connection.vendor, reads_roles)
+    params: list[Any] = [
         provider,
         provider_message_id,
-        conversation_id,
+        conversation.pk,
         ProcessingState.PENDING,
-        conversation_id,
+        conversation.pk,
         MessageStatus.QUEUED,
         MessageStatus.SENDING,
     ]
+    if reads_roles:
+        params.append(conversation.pk)
     with connection.cursor() as cursor:
-        cursor.execute(model_sql(Message, _QUESTIONS_SQL), params)
-        stored, inbound_waiting, outbound_waiting = cursor.fetchone()
+        cursor.execute(sql, params)
+        stored, inbound_waiting, outbound_waiting, roles = cursor.fetchone()
+    if reads_roles:
+        groups_remember(conversation, role_ids=_role_ids_from(roles))
     return bool(stored), bool(inbound_waiting), bool(outbound_waiting)
+
+
+def _role_ids_from(text: str | bytes | None) -> list[int]:
+    """GROUP_CONCAT's "3,5" (text or bytes, NULL for none) as sorted role ids. Pure."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    return sorted(int(part) for part in (text or "").split(",") if part.strip())
 
 
 def _contact_upsert(*, provider: str, event: InboundMessage) -> Contact:

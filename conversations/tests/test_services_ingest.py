@@ -294,3 +294,54 @@ def test_a_new_customers_first_message_creates_one_contact_and_one_chat_and_asks
     assert Contact.objects.count() == 1
     assert Conversation.objects.count() == 1
     assert not [q["sql"] for q in queries.captured_queries if "accounts_chatrole" in q["sql"]]
+
+
+@pytest.mark.parametrize("roles", [0, 2])
+def test_a_returning_customers_turn_reads_the_chats_roles_with_its_questions_and_its_events_reach_them(
+    ingest: Any, meta_settings: Any, roles: int
+) -> None:
+    """The chat's roles come with the statement that asks whether the message is stored already (one
+    statement fewer per message): the turn's events go to those roles' consoles, or to the unrouted
+    chats' group when it has none, with no query of their own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import ChatRole, Role
+    from conversations.providers.base import InboundMessage
+    from conversations.services.ingest import message_store_inbound
+    from conversations.visibility import GROUP_ALL, GROUP_UNROUTED, groups_for, role_group
+
+    ingest("message__text")
+    conversation = Conversation.objects.select_related("contact", "channel").get()
+    made = [Role.objects.create(name=f"rol {n}", keyword=f"rol-{n}") for n in range(roles)]
+    for role in made:
+        ChatRole.objects.create(conversation=conversation, role=role)
+    event = InboundMessage(
+        provider_message_id="wamid.SECOND0001",
+        channel_external_id=conversation.channel.external_id,
+        contact_external_id=conversation.contact.external_id,
+        contact_name="Laura Martínez",
+        kind="text",
+        sent_at=timezone.now(),
+        text="¿y los sábados?",
+    )
+    with CaptureQueriesContext(connection) as queries:
+        message = message_store_inbound(provider="meta", event=event)
+    assert message is not None and message.conversation_id == conversation.pk
+    role_reads = [q["sql"] for q in queries.captured_queries if "accounts_chatrole" in q["sql"]]
+    assert len(role_reads) == 1 and "EXISTS" in role_reads[0]  # the questions' statement, nothing after it
+    with CaptureQueriesContext(connection) as later:
+        groups = groups_for(message.conversation)
+    assert not later.captured_queries
+    expected = [GROUP_ALL, *(role_group(r.pk) for r in sorted(made, key=lambda r: r.pk))] + (
+        [] if made else [GROUP_UNROUTED]
+    )
+    assert groups == expected
+
+
+def test_role_ids_are_read_from_group_concats_text_or_bytes() -> None:
+    from conversations.services.ingest import _role_ids_from
+
+    assert _role_ids_from(None) == []
+    assert _role_ids_from("12,3") == [3, 12]
+    assert _role_ids_from(b"7") == [7]
