@@ -1,7 +1,7 @@
 """HTTP helpers every provider shares (Meta today, YCloud and Chatwoot next).
 
-- `json_request()`: a JSON API call (a send, a lookup) on this thread's urllib3 pool: what the
-  pipeline calls for every reply, at about half the CPU of requests (see bench/README.md).
+- `json_request()`: a JSON API call (a send, a lookup) on a connection this thread keeps alive
+  (http.client): what the pipeline calls for every reply, at a quarter of the CPU of requests.
 - `http_session()`: one pooled requests.Session per thread, with the environment read once, for
   the rest (uploads, streamed downloads, calls through a proxy); `environ_proxies(url)` per origin.
 - `request_failure` / `too_large`: the ProviderErrors for a request that got no answer and for
@@ -17,10 +17,15 @@ import binascii
 import functools
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import re
+import select
+import socket
+import ssl
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -30,6 +35,7 @@ from urllib.parse import urlencode, urlsplit
 import certifi
 import requests
 import urllib3
+from urllib3 import HTTPHeaderDict
 
 from conversations.providers.base import ProviderError
 
@@ -52,6 +58,7 @@ DOWNLOAD_CHUNK = 64 * 1024
 JSON_MAX_BYTES = 16 * 1024 * 1024  # an API answer larger than this is refused, not read into memory
 _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _thread_state = threading.local()
+USER_AGENT = "whatsapp-ia"
 
 
 class HttpAnswer(Protocol):
@@ -100,15 +107,61 @@ def _ca_bundle() -> str:
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
 
 
-def _pool_manager() -> urllib3.PoolManager:
-    """This thread's urllib3 pools (one kept-alive connection per origin), verifying TLS as requests does."""
-    pools: urllib3.PoolManager | None = getattr(_thread_state, "pools", None)
-    if pools is None:
-        pools = urllib3.PoolManager(
-            num_pools=16, maxsize=1, retries=False, cert_reqs="CERT_REQUIRED", ca_certs=_ca_bundle()
-        )
-        _thread_state.pools = pools
-    return pools
+#: Kept-alive connections a thread holds at most (one per origin: the provider's API, a Chatwoot instance...).
+MAX_CONNECTIONS = 16
+
+
+class _Connection(http.client.HTTPConnection):
+    """Plain HTTP with Nagle's algorithm off (as urllib3 and requests do): a request goes out at once."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _TlsConnection(http.client.HTTPSConnection):
+    """HTTPS, the certificate and host name verified against the CA bundle (``_tls_context``)."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_context(ca_bundle: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_bundle)  # CERT_REQUIRED, host names checked
+
+
+def _connections() -> OrderedDict[tuple[str, str, int], http.client.HTTPConnection]:
+    """This thread's kept-alive connections by origin, least recently used first."""
+    held: OrderedDict[tuple[str, str, int], http.client.HTTPConnection] | None = getattr(
+        _thread_state, "connections", None
+    )
+    if held is None:
+        held = _thread_state.connections = OrderedDict()
+    return held
+
+
+def _connection(scheme: str, host: str, port: int, timeout: float) -> http.client.HTTPConnection:
+    """This thread's connection to the origin, opened unless one is kept alive (and the server has not closed
+    it meanwhile: a kept-alive socket that reads as ready has its end of file, or bytes nobody asked for)."""
+    held = _connections()
+    key = (scheme, host, port)
+    conn = held.pop(key, None)
+    if conn is not None and conn.sock is not None and select.select([conn.sock], [], [], 0)[0]:
+        conn.close()
+    if conn is None:
+        if scheme == "https":
+            conn = _TlsConnection(host, port, timeout=timeout, context=_tls_context(_ca_bundle()))
+        else:
+            conn = _Connection(host, port, timeout=timeout)
+    held[key] = conn
+    while len(held) > MAX_CONNECTIONS:
+        held.popitem(last=False)[1].close()
+    conn.timeout = timeout
+    if conn.sock is not None:
+        conn.sock.settimeout(timeout)
+    return conn
 
 
 def json_request(
@@ -123,16 +176,22 @@ def json_request(
 ) -> HttpAnswer:
     """A JSON API call: ``payload`` as the JSON body (when given), the whole answer read (up to JSON_MAX_BYTES).
 
-    Through urllib3, which requests is built on, without requests' own layers (sessions, hooks, cookie
-    jars, adapters): about half the CPU per call, and the pipeline makes one per reply. Calls that go
-    through a proxy (HTTP(S)_PROXY) take requests' path, which knows proxies. Raises the ProviderError
-    of ``request_failure`` when no answer came.
+    Through the standard library's http.client on a connection this thread keeps alive per origin:
+    a quarter of the CPU of requests and half of urllib3's pools per call (bench/README.md), and the
+    pipeline makes one per reply. Calls that go through a proxy (HTTP(S)_PROXY) take requests' path,
+    which knows proxies. Redirects are not followed. Raises the ProviderError of ``request_failure``
+    when no answer came.
     """
     parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ProviderError(f"{what}: InvalidURL: {url[:200]!r}: {exc}", code="config", transient=False) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ProviderError(f"{what}: InvalidURL: {url[:200]!r} is not an http(s) URL", code="config", transient=False)
     if params:
         url = f"{url}{'&' if parts.query else '?'}{urlencode(params, doseq=True)}"
+        parts = urlsplit(url)
     proxies = environ_proxies(url)
     if proxies:
         try:
@@ -142,35 +201,36 @@ def json_request(
         except requests.RequestException as exc:
             raise request_failure(exc, what) from exc
     body = None
-    headers = dict(headers)
+    headers = {"User-Agent": USER_AGENT, **headers}
     if payload is not None:
         body = json.dumps(payload, allow_nan=False).encode()
         headers["Content-Type"] = "application/json"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    origin = (parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80))
+    conn = _connection(*origin, timeout)
     try:
-        response = _pool_manager().request(
-            method,
-            url,
-            body=body,
-            headers=headers,
-            timeout=urllib3.Timeout(connect=timeout, read=timeout),
-            redirect=False,
-            preload_content=False,
-        )
-        try:
-            declared = int_or_none(response.headers.get("Content-Length"))
-            if declared is not None and declared > JSON_MAX_BYTES:
-                raise too_large(f"the answer is {declared} bytes", JSON_MAX_BYTES)
-            content = response.read(JSON_MAX_BYTES + 1)
-            if len(content) > JSON_MAX_BYTES:
-                raise too_large("the answer is larger", JSON_MAX_BYTES)
-        except BaseException:
-            response.close()  # bytes left unread: the kept-alive connection cannot carry the next call
-            raise
-        finally:
-            response.release_conn()
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise request_failure(exc, what) from exc
-    return JsonResponse(status_code=response.status, reason=response.reason, headers=response.headers, content=content)
+        conn.request(method, target, body=body, headers=headers)  # headers and body in one send
+        response = conn.getresponse()
+        declared = int_or_none(response.getheader("Content-Length"))
+        if declared is not None and declared > JSON_MAX_BYTES:
+            raise too_large(f"the answer is {declared} bytes", JSON_MAX_BYTES)
+        content = response.read(JSON_MAX_BYTES + 1)
+        if len(content) > JSON_MAX_BYTES:
+            raise too_large("the answer is larger", JSON_MAX_BYTES)
+        if not response.isclosed() or response.will_close:
+            conn.close()  # bytes left unread, or the server closes it: the next call opens a new one
+    except BaseException as exc:
+        conn.close()  # whatever state it is in, the next call gets a fresh connection (CA bundle read again)
+        _connections().pop(origin, None)
+        if isinstance(exc, http.client.HTTPException | OSError):
+            raise request_failure(exc, what) from exc
+        raise
+    return JsonResponse(
+        status_code=response.status,
+        reason=response.reason,
+        headers=HTTPHeaderDict(response.getheaders()),
+        content=content,
+    )
 
 
 def api_call(
@@ -287,6 +347,7 @@ _REQUEST_FAILURES: tuple[tuple[type[BaseException], str], ...] = (
     (requests.exceptions.InvalidURL, "config"),
     (urllib3.exceptions.LocationValueError, "config"),
     (urllib3.exceptions.URLSchemeUnknown, "config"),
+    (http.client.InvalidURL, "config"),
     (BaseException, "network"),
 )
 

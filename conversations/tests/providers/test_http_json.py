@@ -1,4 +1,4 @@
-"""json_request: the providers' JSON API calls through urllib3 (what every reply costs), and its limits."""
+"""json_request: the providers' JSON API calls through http.client (what every reply costs), and its limits."""
 
 from __future__ import annotations
 
@@ -105,19 +105,125 @@ def test_a_url_that_is_not_http_is_the_configurations_permanent_error(url: str) 
     assert (caught.value.code, caught.value.transient) == ("config", False)
 
 
-def test_each_thread_has_its_own_pool(api: Api) -> None:
-    pools: list[Any] = []
+def test_each_thread_has_its_own_connections(api: Api) -> None:
+    held: list[Any] = []
 
     def work() -> None:
         json_request("GET", f"{api.base_url}/x", "lookup", headers={}, timeout=5)
-        pools.append(http._pool_manager())
+        held.append(dict(http._connections()))
 
     threads = [threading.Thread(target=work) for _ in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(pools) == 2 and pools[0] is not pools[1]
+    assert len(held) == 2 and [len(h) for h in held] == [1, 1]
+    assert next(iter(held[0].values())) is not next(iter(held[1].values()))
+    assert api.connections_opened == 2
+
+
+def test_a_kept_alive_connection_the_server_closed_meanwhile_is_replaced_not_failed(api: Api) -> None:
+    from conftest import wait_for
+
+    def call(n: int) -> Any:
+        return json_request("POST", f"{api.base_url}/v25.0/1/messages", "send", headers={}, timeout=5, payload={"n": n})
+
+    assert call(1).ok
+    api._server.close_connections()  # the server drops its idle keep-alive connection
+    wait_for(lambda: not api._server.connections, message="the server did not close the connection")
+    answer = call(2)
+    assert answer.ok and answer.json()["echo"] == {"n": 2}
+    assert api.connections_opened == 2
+
+
+def test_a_thread_keeps_at_most_max_connections_closing_the_least_recently_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http, "MAX_CONNECTIONS", 2)
+    servers = [Api().start() for _ in range(3)]
+    try:
+        for server in servers:
+            assert json_request("GET", f"{server.base_url}/x", "lookup", headers={}, timeout=5).ok
+        held = http._connections()
+        assert [port for _scheme, _host, port in held] == [int(s.base_url.rsplit(":", 1)[1]) for s in servers[1:]]
+    finally:
+        for server in servers:
+            server.stop()
+        http._connections().clear()
+
+
+def test_https_verifies_the_servers_certificate_against_the_ca_bundle(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An HTTPS API whose certificate the CA bundle (REQUESTS_CA_BUNDLE, else certifi's) does not vouch for
+    gets no request: a transient network error, as any failed connection."""
+    import datetime
+    import ssl
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"messages": [{"id": "wamid.TLS"}]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://localhost:{server.server_address[1]}/v25.0/1/messages"
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    try:
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+        with pytest.raises(ProviderError) as caught:
+            json_request("POST", url, "send", headers={}, timeout=5, payload={})
+        assert (caught.value.code, caught.value.transient) == ("network", True)
+        assert "CERTIFICATE_VERIFY_FAILED" in caught.value.args[0]
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert_file))
+        answer = json_request("POST", url, "send", headers={}, timeout=5, payload={})
+        assert answer.ok and answer.json() == {"messages": [{"id": "wamid.TLS"}]}
+    finally:
+        server.shutdown()
+        server.server_close()
+        http._connections().clear()
 
 
 def test_a_proxied_origin_goes_through_requests_which_knows_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
