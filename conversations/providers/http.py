@@ -142,13 +142,20 @@ def _connections() -> OrderedDict[tuple[str, str, int], http.client.HTTPConnecti
     return held
 
 
+def _readable(sock: socket.socket) -> bool:
+    """Whether ``sock`` reads as ready now (poll: no descriptor limit, unlike select)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
 def _connection(scheme: str, host: str, port: int, timeout: float) -> http.client.HTTPConnection:
     """This thread's connection to the origin, opened unless one is kept alive (and the server has not closed
     it meanwhile: a kept-alive socket that reads as ready has its end of file, or bytes nobody asked for)."""
     held = _connections()
     key = (scheme, host, port)
     conn = held.pop(key, None)
-    if conn is not None and conn.sock is not None and select.select([conn.sock], [], [], 0)[0]:
+    if conn is not None and conn.sock is not None and _readable(conn.sock):
         conn.close()
     if conn is None:
         if scheme == "https":
