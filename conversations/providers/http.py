@@ -1,7 +1,7 @@
 """HTTP helpers every provider shares (Meta today, YCloud and Chatwoot next).
 
 - `json_request()`: a JSON API call (a send, a lookup) on a connection this thread keeps alive
-  (http.client): what the pipeline calls for every reply, at a quarter of the CPU of requests.
+  (http.client): what the pipeline calls for every reply, at about half the CPU of urllib3's pools.
 - `http_session()`: one pooled requests.Session per thread, with the environment read once, for
   the rest (uploads, streamed downloads, calls through a proxy); `environ_proxies(url)` per origin.
 - `request_failure` / `too_large`: the ProviderErrors for a request that got no answer and for
@@ -184,7 +184,7 @@ def json_request(
     """A JSON API call: ``payload`` as the JSON body (when given), the whole answer read (up to JSON_MAX_BYTES).
 
     Through the standard library's http.client on a connection this thread keeps alive per origin:
-    a quarter of the CPU of requests and half of urllib3's pools per call (bench/README.md), and the
+    about half the CPU of urllib3's pools per call (0.30 -> 0.16 ms, bench/README.md), and the
     pipeline makes one per reply. Calls that go through a proxy (HTTP(S)_PROXY) take requests' path,
     which knows proxies. Redirects are not followed. Raises the ProviderError of ``request_failure``
     when no answer came.
