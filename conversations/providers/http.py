@@ -111,22 +111,6 @@ def _ca_bundle() -> str:
 MAX_CONNECTIONS = 16
 
 
-class _Connection(http.client.HTTPConnection):
-    """Plain HTTP with Nagle's algorithm off (as urllib3 and requests do): a request goes out at once."""
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-class _TlsConnection(http.client.HTTPSConnection):
-    """HTTPS, the certificate and host name verified against the CA bundle (``_tls_context``)."""
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 @functools.lru_cache(maxsize=4)
 def _tls_context(ca_bundle: str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_bundle)  # CERT_REQUIRED, host names checked
@@ -157,11 +141,11 @@ def _connection(scheme: str, host: str, port: int, timeout: float) -> http.clien
     conn = held.pop(key, None)
     if conn is not None and conn.sock is not None and _readable(conn.sock):
         conn.close()
-    if conn is None:
+    if conn is None:  # http.client turns Nagle's algorithm off (TCP_NODELAY) itself, as urllib3 does
         if scheme == "https":
-            conn = _TlsConnection(host, port, timeout=timeout, context=_tls_context(_ca_bundle()))
+            conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=_tls_context(_ca_bundle()))
         else:
-            conn = _Connection(host, port, timeout=timeout)
+            conn = http.client.HTTPConnection(host, port, timeout=timeout)
     held[key] = conn
     while len(held) > MAX_CONNECTIONS:
         held.popitem(last=False)[1].close()

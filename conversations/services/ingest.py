@@ -708,8 +708,7 @@ def _insert_unless_raced(row: Any) -> bool:
 _QUESTIONS_SQL = (
     "SELECT EXISTS(SELECT 1 FROM {table} WHERE {provider} = %s AND {provider_message_id} = %s),"
     " EXISTS(SELECT 1 FROM {table} WHERE {conversation} = %s AND {direction} = 'in' AND {processing_state} = %s),"
-    " EXISTS(SELECT 1 FROM {table} WHERE {conversation} = %s AND {direction} = 'out' AND {status} IN (%s, %s)),"
-    " {roles}"
+    " EXISTS(SELECT 1 FROM {table} WHERE {conversation} = %s AND {direction} = 'out' AND {status} IN (%s, %s))"
 )
 #: The chat's role ids as one text ("3,5"; NULL for none): GROUP_CONCAT, which MySQL/MariaDB and SQLite share.
 _ROLES_SQL = "(SELECT GROUP_CONCAT({role}) FROM {table} WHERE {conversation} = %s)"
@@ -720,8 +719,7 @@ def _questions_sql(vendor: str, roles: bool) -> str:
     """The questions' statement for this database, with the chat's roles when ``roles`` (MySQL/MariaDB, SQLite)."""
     from accounts.models import ChatRole
 
-    sql = model_sql(Message, _QUESTIONS_SQL.replace("{roles}", "{{roles}}"))
-    return sql.format(roles=model_sql(ChatRole, _ROLES_SQL) if roles else "NULL")
+    return model_sql(Message, _QUESTIONS_SQL) + ", " + (model_sql(ChatRole, _ROLES_SQL) if roles else "NULL")
 
 
 def _conversation_questions(
