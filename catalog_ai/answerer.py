@@ -500,8 +500,9 @@ _MONEY = re.compile(
     r"|\b\d{1,3}(?:[.,\s]\d{3})+(?:[.,]\d{1,2})?\s?(?:COP|USD|EUR|€|pesos)\b"
 )
 
+_LENGTH = r"\b\d+(?:[.,]\d+)?\s*(?:cm|mm|m|mts|metros?)\b"  # a figure with its unit of length ("6 m")
 #: A figure with its unit of length, or two figures by each other ("6 m", "78 x 48 cm").
-_MEASURE = re.compile(r"(?i)\b\d+(?:[.,]\d+)?\s*(?:cm|mm|m|mts|metros?)\b|\b\d+\s*[x\u00d7]\s*\d")
+_MEASURE = re.compile(rf"(?i){_LENGTH}|\b\d+\s*[x\u00d7]\s*\d")
 #: Words that ask for a size ("¿qué medidas tiene?", "How tall is ...?").
 _SIZE_WORDS = (
     *("medida", "tamano", "dimension", "largo", "ancho", "alto", "altura", "profundidad", "fondo", "mide"),
@@ -511,9 +512,7 @@ _SIZE_WORDS = (
 _FACTS: list[tuple[tuple[str, ...], re.Pattern[str]]] = [
     (
         _SIZE_WORDS,
-        re.compile(
-            r"(?i)\d\s*[x\u00d7]\s*\d|\b\d+(?:[.,]\d+)?\s*(?:cm|mm|m|mts|metros?)\b|medida|dimensi|largo|ancho|alto"
-        ),
+        re.compile(rf"(?i)\d\s*[x\u00d7]\s*\d|{_LENGTH}|medida|dimensi|largo|ancho|alto"),
     ),
     (  # a sentence with a figure and its unit answers ("Se vende por tubo completo de 6 m."); not for the words
         # that also name things or times ("cuello alto", "fondo", "how long")
