@@ -559,11 +559,13 @@ def _message_store(
     # The pipeline runner's earlier replies that went out meanwhile are recorded "sent" in this transaction.
     with sent_records_with_turn() as write_sent, transaction.atomic():
         write_sent()
-        conversation = _conversation_locked(provider=provider, channel=channel, event=event)
-        # Under the conversation's row lock: a duplicate stored by another worker has committed by now.
-        stored, inbound_waiting, outbound_waiting = _conversation_questions(
-            conversation, provider=provider, provider_message_id=event.provider_message_id
-        )
+        # Asked under the conversation's row lock: a duplicate stored by another worker has committed by now.
+        conversation, asked = _conversation_locked(provider=provider, channel=channel, event=event)
+        if asked is None:  # a chat another worker's first message created meanwhile
+            asked = _conversation_questions(
+                conversation, provider=provider, provider_message_id=event.provider_message_id
+            )
+        stored, inbound_waiting, outbound_waiting = asked
         if stored:
             return None
         now = timezone.now()
@@ -589,7 +591,8 @@ def _message_store(
             raw=event.raw,
             provider_timestamp=event.sent_at,
         )
-        row_insert(message)
+        if not _insert_unless_raced(message):  # stored in another chat: its unique id refuses it
+            return None
         # The conversation's writes of this turn (the touch, the reply's preview, the bot's step and
         # status) go out in one UPDATE at its end (conversations.services.writes).
         touch = _inbound_touch(conversation, message=message, now=now, session_reset=session_reset)
@@ -616,56 +619,112 @@ def _message_store(
     return message
 
 
-def _conversation_locked(*, provider: str, channel: Any, event: InboundMessage) -> Conversation:
-    """The sender's conversation on this channel, row-locked for the transaction (created with its contact if new).
+#: A turn's questions before storing: (stored already in this chat, an inbound message of the chat waiting,
+#: a reply of the chat waiting). A message stored in another chat is refused by its unique id at the INSERT.
+Questions = tuple[bool, bool, bool]
 
-    A returning customer costs one query (conversation and contact joined); a new one a read
-    and two INSERTs (a row this transaction inserted is locked by it until the commit).
+
+def _conversation_locked(
+    *, provider: str, channel: Any, event: InboundMessage
+) -> tuple[Conversation, Questions | None]:
+    """The sender's conversation on this channel, row-locked for the transaction (created with its contact if
+    new), and the turn's questions about it (None when they are still to be asked: ``_conversation_questions``).
+
+    A returning customer costs one statement (conversation and contact joined, the questions and the chat's
+    roles in it); a new one a read and two INSERTs (a row this transaction inserted is locked by it until the
+    commit), and no question: its chat has no message and no role yet.
     """
-    conversation = _conversation_read_locked(
-        channel_id=channel.pk, provider=provider, external_id=event.contact_external_id
+    found = _conversation_read_locked(
+        channel_id=channel.pk,
+        provider=provider,
+        external_id=event.contact_external_id,
+        provider_message_id=event.provider_message_id,
     )
-    if conversation is None:
+    if found is None:
         contact = _contact_upsert(provider=provider, event=event)
         conversation = Conversation(contact=contact, channel=channel, step=settings.INITIAL_STEP)
         if not _insert_unless_raced(conversation):  # another worker's first message of this chat came first
-            return (
+            conversation = (
                 Conversation.objects.select_for_update().select_related("contact").get(contact=contact, channel=channel)
             )
+            conversation.channel = channel
+            return conversation, None
         groups_remember(conversation, role_ids=[])  # a new chat has no role yet: no query for its events
+        asked: Questions = (False, False, False)
     else:
+        conversation, asked = found
         _contact_update(conversation.contact, event=event)
     conversation.channel = channel  # the one kept for this process: no query when a reply is queued
-    return conversation
+    return conversation, asked
 
 
-# A returning customer's chat and contact, joined and row-locked: the first statement of every turn,
-# as plain SQL built once (the ORM compiles this select_for_update + select_related query on every
-# call: about 0.6 ms of CPU against 0.04 ms to run it).
+# A returning customer's chat and contact, joined and row-locked, with the turn's questions: the first
+# statement of every turn, as plain SQL built once (the ORM compiles this select_for_update +
+# select_related query on every call: about 0.6 ms of CPU against 0.04 ms to run it). The questions are
+# subqueries on the locked row's id, so they run once the row is locked: each row of the chat is read
+# as committed by then (READ COMMITTED reads afresh; a row lock wait comes first). They are: is this
+# message stored already (a duplicate: no second reply), is an inbound message of the chat still waiting
+# for its turn (a new one waits behind it), is a reply of the chat queued or being sent (new replies go
+# behind it), and which roles the chat has (the console groups of the turn's events).
 _CONVERSATION_SQL = (
-    "SELECT {conversation_columns}, {contact_columns} FROM {conversation} INNER JOIN {contact}"
+    "SELECT {conversation_columns}, {contact_columns}, {questions} FROM {conversation} INNER JOIN {contact}"
     " ON {conversation}.{contact_id} = {contact}.{id} WHERE {conversation}.{channel_id} = %s"
     " AND {contact}.{provider} = %s AND {contact}.{external_id} = %s ORDER BY {conversation}.{id} LIMIT 1"
 )
+# The questions of a locked chat, about the row ``{chat}`` (its quoted id column).
+_LOCKED_QUESTIONS_SQL = (
+    "EXISTS(SELECT 1 FROM {table} WHERE {provider} = %s AND {provider_message_id} = %s AND {conversation} = @chat@),"
+    " EXISTS(SELECT 1 FROM {table} WHERE {conversation} = @chat@ AND {direction} = 'in' AND {processing_state} = %s),"
+    " EXISTS(SELECT 1 FROM {table} WHERE {conversation} = @chat@ AND {direction} = 'out' AND {status} IN (%s, %s))"
+)
 
 
-def _conversation_read_locked(*, channel_id: int, provider: str, external_id: str) -> Conversation | None:
+def _conversation_read_locked(
+    *, channel_id: int, provider: str, external_id: str, provider_message_id: str
+) -> tuple[Conversation, Questions] | None:
+    """The returning customer's chat (its contact joined), row-locked, and the turn's questions; its roles
+    are remembered on it. None for a new customer."""
+    reads_roles = _reads_roles()
+    params: list[Any] = [
+        provider,
+        provider_message_id,
+        ProcessingState.PENDING,
+        MessageStatus.QUEUED,
+        MessageStatus.SENDING,
+        channel_id,
+        provider,
+        external_id,
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(_conversation_sql(connection.vendor), [channel_id, provider, external_id])
+        cursor.execute(_conversation_sql(connection.vendor, reads_roles), params)
         row = cursor.fetchone()
     if row is None:
         return None
     conversation, after = model_from_row(Conversation, row)
-    conversation.contact, _ = model_from_row(Contact, row, after)
-    return conversation
+    conversation.contact, after = model_from_row(Contact, row, after)
+    stored, inbound_waiting, outbound_waiting, roles = row[after:]
+    if reads_roles:
+        groups_remember(conversation, role_ids=_role_ids_from(roles))
+    return conversation, (bool(stored), bool(inbound_waiting), bool(outbound_waiting))
 
 
-@lru_cache(maxsize=4)
-def _conversation_sql(vendor: str) -> str:
+def _reads_roles() -> bool:
+    """GROUP_CONCAT, which the turn's questions read the chat's roles with, is MySQL/MariaDB's and SQLite's."""
+    return connection.vendor in ("mysql", "sqlite")
+
+
+@lru_cache(maxsize=8)
+def _conversation_sql(vendor: str, roles: bool) -> str:
+    from accounts.models import ChatRole
+
     quote = connection.ops.quote_name
+    chat = f"{quote(Conversation._meta.db_table)}.{quote(Conversation._meta.pk.column)}"
+    questions = model_sql(Message, _LOCKED_QUESTIONS_SQL).replace("@chat@", chat)
+    roles_sql = model_sql(ChatRole, _ROLES_SQL).replace("%s", chat) if roles else "NULL"
     sql = _CONVERSATION_SQL.format(
         conversation_columns=model_columns(Conversation),
         contact_columns=model_columns(Contact),
+        questions=f"{questions}, {roles_sql}",
         conversation=quote(Conversation._meta.db_table),
         contact=quote(Contact._meta.db_table),
         contact_id=quote(Conversation._meta.get_field("contact").column),
@@ -727,7 +786,7 @@ def _conversation_questions(
 ) -> tuple[bool, bool, bool]:
     """(stored already, an inbound message waiting, a reply waiting); the chat's roles are remembered on it."""
     # A chat this turn created has no role yet (already known): its roles are not read.
-    reads_roles = connection.vendor in ("mysql", "sqlite") and not groups_known(conversation)
+    reads_roles = _reads_roles() and not groups_known(conversation)
     sql = _questions_sql(connection.vendor, reads_roles)
     params: list[Any] = [
         provider,

@@ -335,6 +335,79 @@ def test_processing_that_waits_too_long_for_the_conversation_row_on_mariadb_is_r
     assert first.processing_state == "done" and _replies() == 1
 
 
+@mysql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_turn_that_waited_for_the_chats_row_asks_its_questions_about_what_the_holder_committed(
+    stored_text: Any,
+) -> None:
+    """The turn's questions ride in the statement that locks the chat's row. On MariaDB a turn that waits
+    for that lock must answer them from what the holder committed, not from before the wait: the holder
+    here finishes the waiting message and gives it the new message's provider id (as another worker storing
+    the same message would), so the turn sees it stored and nothing waiting."""
+    import threading
+
+    import MySQLdb
+
+    from conftest import wait_for
+    from conversations.services.ingest import _conversation_read_locked
+
+    first = stored_text(1)
+    chat = Conversation.objects.select_related("contact").get(pk=first.conversation_id)
+    db = connection.settings_dict
+    holder = MySQLdb.connect(
+        host=db["HOST"] or "127.0.0.1", port=int(db["PORT"] or 3306), user=db["USER"], passwd=db["PASSWORD"],
+        db=db["NAME"], charset="utf8mb4",
+    )  # fmt: skip
+    asked: list[Any] = []
+
+    def turn() -> None:
+        from django.db import connection as own
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                asked.append(
+                    _conversation_read_locked(
+                        channel_id=chat.channel_id,
+                        provider="meta",
+                        external_id=chat.contact.external_id,
+                        provider_message_id="wamid.HOLDER0001",
+                    )
+                )
+        finally:
+            own.close()
+
+    def waiting() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT STATE, INFO FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND INFO LIKE %s",
+                ["%wamid.HOLDER0001%FOR UPDATE%"],
+            )
+            rows = cursor.fetchall()
+            return len(rows)
+
+    holder.autocommit(False)
+    worker = threading.Thread(target=turn)
+    try:
+        cursor = holder.cursor()
+        cursor.execute("SELECT id FROM conversations_conversation WHERE id = %s FOR UPDATE", [chat.pk])
+        worker.start()
+        wait_for(waiting, message="the turn never waited for the chat's row")
+        cursor.execute(
+            "UPDATE conversations_message SET processing_state = 'done', provider_message_id = %s WHERE id = %s",
+            ["wamid.HOLDER0001", first.pk],
+        )
+        holder.commit()
+        worker.join(timeout=30)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert not worker.is_alive() and len(asked) == 1
+    conversation, (stored, inbound_waiting, outbound_waiting) = asked[0]
+    assert conversation.pk == chat.pk
+    assert (stored, inbound_waiting, outbound_waiting) == (True, False, False)
+
+
 # --------------------------------------------------------------------------- the turn in the storing transaction
 
 

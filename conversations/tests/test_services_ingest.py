@@ -283,9 +283,11 @@ def test_a_customer_known_from_another_number_keeps_one_contact_with_the_new_nam
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_new_customers_first_message_creates_one_contact_and_one_chat_and_asks_no_role_query(
+def test_a_new_customers_first_message_creates_one_contact_and_one_chat_and_asks_no_question_after_the_read(
     ingest: Any, meta_settings: Any
 ) -> None:
+    """The read that finds no chat is the turn's only question: a chat the turn creates has no message and
+    no role yet, and a message stored in another chat would be refused by its unique id at the INSERT."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -293,7 +295,32 @@ def test_a_new_customers_first_message_creates_one_contact_and_one_chat_and_asks
         ingest("message__text")
     assert Contact.objects.count() == 1
     assert Conversation.objects.count() == 1
-    assert not [q["sql"] for q in queries.captured_queries if "accounts_chatrole" in q["sql"]]
+    reads = [q["sql"] for q in queries.captured_queries if "EXISTS" in q["sql"] or "accounts_chatrole" in q["sql"]]
+    assert len(reads) == 1 and "conversations_contact" in reads[0]  # the read, nothing after it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_stored_in_another_chat_is_not_stored_again(ingest: Any, meta_settings: Any) -> None:
+    """The turn asks whether the message is stored in its own chat; one with the same provider id in another
+    chat (a new customer's, say) is refused by the unique id at the INSERT, and the turn stores nothing."""
+    from conversations.providers.base import InboundMessage
+    from conversations.services.ingest import message_store_inbound
+
+    ingest("message__text")
+    first = Message.objects.get(direction="in")
+    before = Message.objects.count()
+    event = InboundMessage(
+        provider_message_id=first.provider_message_id,
+        channel_external_id=first.conversation.channel.external_id,
+        contact_external_id="573009998877",
+        contact_name="Otra persona",
+        kind="text",
+        sent_at=timezone.now(),
+        text="hola",
+    )
+    assert message_store_inbound(provider="meta", event=event) is None
+    assert Message.objects.count() == before
+    assert Message.objects.filter(direction="in").get() == first
 
 
 @pytest.mark.parametrize("roles", [0, 2])
@@ -329,7 +356,9 @@ def test_a_returning_customers_turn_reads_the_chats_roles_with_its_questions_and
         message = message_store_inbound(provider="meta", event=event)
     assert message is not None and message.conversation_id == conversation.pk
     role_reads = [q["sql"] for q in queries.captured_queries if "accounts_chatrole" in q["sql"]]
-    assert len(role_reads) == 1 and "EXISTS" in role_reads[0]  # the questions' statement, nothing after it
+    # the statement that reads and locks the chat asks the questions too, and nothing after it
+    assert len(role_reads) == 1 and "EXISTS" in role_reads[0] and "conversations_contact" in role_reads[0]
+    assert not [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT EXISTS")]
     with CaptureQueriesContext(connection) as later:
         groups = groups_for(message.conversation)
     assert not later.captured_queries
