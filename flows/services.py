@@ -135,14 +135,13 @@ def flow_turn(*, conversation: Conversation, message: Message) -> bool:
 def decision_apply(*, conversation: Conversation, message: Message, decision: Decision) -> None:
     for problem in decision.problems:
         logger.warning("Flow problem (conversation %s): %s", conversation.pk, problem)
+    # What the turn notes on the message is set before its replies are queued: a message the pipeline stores
+    # in this turn is INSERTed before its first reply (conversations.services.writes), with the notes in it.
     notes: dict = {}
-    for reply in decision.replies:
-        for outbound, rule_id in replies_to_outbound(reply):
-            try:
-                message_queue_outbound(conversation=conversation, outbound=outbound, rule_id=rule_id)
-            except OutboundValidationError as exc:
-                logger.warning("Rule %s cannot be sent: %s", rule_id, exc)
-                notes.setdefault("send_errors", []).append(f"rule {rule_id}: {exc}")
+    if decision.matched_rule_ids:
+        notes["rules"] = list(decision.matched_rule_ids)
+    if decision.command:
+        notes["command"] = decision.command
     fields = ["step", "updated_at"]
     conversation.step = decision.next_step
     if decision.assign_roles:
@@ -170,34 +169,49 @@ def decision_apply(*, conversation: Conversation, message: Message, decision: De
     else:
         moved = conversation_leave_ai(conversation, save=False)
     fields += moved
-    if decision.unmatched or notes.get("send_errors"):
+    if decision.unmatched:  # where the flow lost the customer: the dashboard counts them by step
+        notes["unmatched"] = True
+        notes["step"] = decision.next_step
+        message.unmatched_step = decision.next_step or ""
+    stored = message.pk is not None  # else the pipeline stores it with what is noted here
+    message_fields = _message_note(message, notes)
+    send_errors: list[str] = []
+    for reply in decision.replies:
+        for outbound, rule_id in replies_to_outbound(reply):
+            try:
+                message_queue_outbound(conversation=conversation, outbound=outbound, rule_id=rule_id)
+            except OutboundValidationError as exc:
+                logger.warning("Rule %s cannot be sent: %s", rule_id, exc)
+                send_errors.append(f"rule {rule_id}: {exc}")
+    if send_errors:
+        extra = {"send_errors": send_errors, "unmatched": decision.unmatched}
+        stored = stored or message.pk is not None  # stored before the first reply, without these
+        message_fields = sorted({*message_fields, *_message_note(message, extra)})
+    if decision.unmatched or send_errors:
         # A voice note or photo nobody could read already told agents why (listen to it, look at it).
         told = conversation.needs_attention and message.enrichment_state in ("failed", "skipped", "unavailable")
         conversation.needs_attention = True
         # A reply the rules could not send weighs more than a message the bot did not understand.
-        reason = attention.REASON_SEND_INVALID if notes.get("send_errors") else attention.REASON_UNMATCHED
-        if notes.get("send_errors") or not told:
+        reason = attention.REASON_SEND_INVALID if send_errors else attention.REASON_UNMATCHED
+        if send_errors or not told:
             conversation.attention_reason = reason
         fields += ["needs_attention", "attention_reason"]
-        notes["unmatched"] = decision.unmatched
-        if decision.unmatched:  # where the flow lost the customer: the dashboard counts them by step
-            notes["step"] = decision.next_step
-            message.unmatched_step = decision.next_step or ""
     conversation_save(conversation, fields)  # with the turn's other writes of the row, when in a turn
     if moved:
         conversation_state_broadcast(conversation)
-    if decision.matched_rule_ids:
-        notes["rules"] = list(decision.matched_rule_ids)
-    if decision.command:
-        notes["command"] = decision.command
-    message_fields = ["awaiting_ai"] if message.awaiting_ai else []
+    if stored and message_fields:
+        row_update(message, message_fields)  # a plain UPDATE built once (updated_at included)
+
+
+def _message_note(message: Message, notes: dict) -> list[str]:
+    """Set the turn's notes on the message; the fields they changed."""
+    fields = ["awaiting_ai"] if message.awaiting_ai else []
     if message.unmatched_step is not None:
-        message_fields.append("unmatched_step")
+        fields.append("unmatched_step")
     if notes:
         message.data = {**message.data, **notes}
-        message_fields.append("data")
-    if message_fields:
-        row_update(message, message_fields)  # a plain UPDATE built once (updated_at included)
+        fields.append("data")
+    return fields
 
 
 def replies_to_outbound(reply: Reply) -> list[tuple[OutboundMessage, int | None]]:

@@ -6,7 +6,10 @@
    a task on the step's own queue stores its text on the message, then the turn goes on
    (conversations.services.enrichment owns that wait);
 2. the responders, in order: each gets the conversation (locked) and the message inside the
-   processing transaction; one that returns True ends the turn for the ones after it.
+   processing transaction; one that returns True ends the turn for the ones after it. A message
+   answered as it arrives is INSERTed by the turn's first reply (``message_queue_outbound``) or at
+   the turn's end, with what the responders set on it: one that needs its id before that calls
+   ``conversations.services.writes.turn_message_store(conversation)``.
 
 The rule engine (flows) registers a responder, the AI (catalog_ai) another after it that
 answers the messages the rules handed to it (``Message.awaiting_ai``). A responder may

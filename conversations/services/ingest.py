@@ -58,7 +58,12 @@ from conversations.services.processing import (
 from conversations.services.serialize import conversation_event_data, message_event_data
 from conversations.services.sql import model_columns, model_from_row, model_sql, row_insert, row_update
 from conversations.services.state import conversation_reopen
-from conversations.services.writes import conversation_defer, conversation_turn_end
+from conversations.services.writes import (
+    conversation_defer,
+    conversation_turn_end,
+    turn_message_defer,
+    turn_message_store,
+)
 from conversations.visibility import groups_known, groups_remember
 from whatsapp_ia.locks import conversation_lock
 from whatsapp_ia.redis_client import redis_client
@@ -538,6 +543,8 @@ def message_store_inbound(
     """
     try:
         return _message_store(provider=provider, event=event, answer_inline=True, before_commit=before_commit)
+    except _StoredElsewhere:  # the turn rolled back: nothing of it is kept
+        return None
     except InlineTurnFailed as failed:
         message = _message_store(provider=provider, event=event, answer_inline=False, enqueue=False)
         if message is not None:
@@ -591,18 +598,32 @@ def _message_store(
             raw=event.raw,
             provider_timestamp=event.sent_at,
         )
-        if not _insert_unless_raced(message):  # stored in another chat: its unique id refuses it
-            return None
+
+        def created() -> None:
+            events.broadcast_on_commit(
+                groups=events.groups_for(conversation), name=events.MESSAGE_CREATED, data=message_event_data(message)
+            )
+
+        def store() -> None:
+            if not _insert_unless_raced(message):  # stored in another chat: its unique id refuses it
+                raise _StoredElsewhere(event.provider_message_id)
+            created()
+
+        if inline:  # stored when the turn first needs it: what the bots note on it rides in its INSERT
+            turn_message_defer(conversation, store)
+        else:
+            try:
+                store()
+            except _StoredElsewhere:
+                return None
         # The conversation's writes of this turn (the touch, the reply's preview, the bot's step and
         # status) go out in one UPDATE at its end (conversations.services.writes).
         touch = _inbound_touch(conversation, message=message, now=now, session_reset=session_reset)
         touch.update(_thread_touch(conversation, provider=provider, event=event))
         conversation_defer(conversation, touch)
-        events.broadcast_on_commit(
-            groups=events.groups_for(conversation), name=events.MESSAGE_CREATED, data=message_event_data(message)
-        )
         if inline:
             message_turn_inline(conversation=conversation, message=message)
+        turn_message_store(conversation)
         conversation_turn_end(conversation)
         events.broadcast_on_commit(
             groups=events.groups_for(conversation),
@@ -617,6 +638,11 @@ def _message_store(
         if before_commit is not None:
             before_commit()
     return message
+
+
+class _StoredElsewhere(IntegrityError):
+    """The message is stored in another chat (its unique id refused it): the turn rolls back, as on a
+    database error (no bot failure is recorded), and stores nothing."""
 
 
 #: A turn's questions before storing: (stored already in this chat, an inbound message of the chat waiting,
@@ -661,11 +687,12 @@ def _conversation_locked(
 # A returning customer's chat and contact, joined and row-locked, with the turn's questions: the first
 # statement of every turn, as plain SQL built once (the ORM compiles this select_for_update +
 # select_related query on every call: about 0.6 ms of CPU against 0.04 ms to run it). The questions are
-# subqueries on the locked row's id, so they run once the row is locked: each row of the chat is read
-# as committed by then (READ COMMITTED reads afresh; a row lock wait comes first). They are: is this
-# message stored already (a duplicate: no second reply), is an inbound message of the chat still waiting
-# for its turn (a new one waits behind it), is a reply of the chat queued or being sent (new replies go
-# behind it), and which roles the chat has (the console groups of the turn's events).
+# subqueries on the locked row's id, so they run once the row is locked and read what was committed by
+# then (READ COMMITTED reads afresh; a MariaDB test checks it: a subquery that does not name the row can
+# be read before the lock wait, from what was committed before it). They are: is this message stored
+# already in this chat (a duplicate: no second reply), is an inbound message of the chat still waiting for
+# its turn (a new one waits behind it), is a reply of the chat queued or being sent (new replies go behind
+# it), and which roles the chat has (the console groups of the turn's events).
 _CONVERSATION_SQL = (
     "SELECT {conversation_columns}, {contact_columns}, {questions} FROM {conversation} INNER JOIN {contact}"
     " ON {conversation}.{contact_id} = {contact}.{id} WHERE {conversation}.{channel_id} = %s"

@@ -34,7 +34,7 @@ from conversations.services.channels import provider_for
 from conversations.services.outbound_media import outbound_media_prepare
 from conversations.services.serialize import conversation_event_data, message_event_data
 from conversations.services.sql import model_sql, row_insert
-from conversations.services.writes import conversation_defer, conversation_deferring
+from conversations.services.writes import conversation_defer, conversation_deferring, turn_message_store
 from whatsapp_ia.locks import LOCK_BUSY_RETRY, conversation_lock
 from whatsapp_ia.redis_client import redis_client
 
@@ -106,6 +106,7 @@ def message_queue_outbound(
         outbound = replace(outbound, thread_id=conversation.provider_thread_id)
     provider = provider_for(conversation.channel)
     provider.build_payload(outbound)  # raises OutboundValidationError with a clear reason
+    turn_message_store(conversation)  # the message this turn answers comes first
     turn = _turn_sends(conversation)
     claimed = turn is not None and turn.may_claim()
     message = Message(

@@ -165,10 +165,12 @@ class InlineTurnFailed(Exception):
 
 
 def message_turn_inline(*, conversation: Conversation, message: Message) -> None:
-    """The bots' turn on a message just stored, inside the storing transaction (one transaction per turn).
+    """The bots' turn on a message being stored, inside the storing transaction (one transaction per turn).
 
-    The caller locked the conversation row, stored ``message`` as done and checked that no older
-    inbound message of the conversation is still pending (order holds). No savepoint: a failure of
+    The caller locked the conversation row, made ``message`` done and checked that no older inbound
+    message of the conversation is still pending (order holds). The message's INSERT waits for the
+    turn's first reply, or its end (``writes.turn_message_store``), so that what the bots note on it
+    rides in it. No savepoint: a failure of
     the bots raises :class:`InlineTurnFailed`, the caller's whole transaction rolls back and the
     message is stored again pending, then ``message_turn_failed`` records the failure (a bot that
     fails is rare; the savepoint pair cost every turn two statements). A database error is raised
@@ -179,7 +181,7 @@ def message_turn_inline(*, conversation: Conversation, message: Message) -> None
     except DatabaseError:
         raise
     except Exception as exc:
-        logger.exception("Processing message %s failed", message.pk)
+        logger.exception("Processing message %s failed", message.pk or message.provider_message_id)
         raise InlineTurnFailed(exc) from exc
 
 

@@ -627,3 +627,42 @@ def test_a_turn_writes_its_conversation_once_and_keeps_every_change(answering_ru
     conversation = Conversation.objects.get()
     assert (conversation.step, conversation.unread_count) == ("menu", 1)
     assert conversation.last_message_preview == "¡Hola!" and conversation.last_inbound_at is not None
+
+
+@pytest.mark.parametrize("returning", [False, True])
+@pytest.mark.django_db
+def test_a_turn_stores_its_message_with_the_bots_notes_in_one_insert_before_the_reply(
+    answering_rule: None, fake_graph: Any, returning: bool
+) -> None:
+    """The rules that matched are noted on the message in its INSERT, which comes before its reply's: no
+    UPDATE of the message after it (one statement fewer per turn), and the console's order holds."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    from flows.models import Rule
+
+    rule = Rule.objects.get(step="inicio")
+    if returning:
+        _record(_text_body(1))
+        deliveries_drain(lane=0)
+    _record(_text_body(2))
+    with CaptureQueriesContext(db) as queries:
+        deliveries_drain(lane=0)
+    statements = [(_written_table(q["sql"]), q["sql"]) for q in queries.captured_queries]
+    inserts = [sql for table, sql in statements if table == "INSERT conversations_message"]
+    assert len(inserts) == 2  # the message, then its reply
+    noted_later = [sql for table, sql in statements if table == "UPDATE conversations_message" and "data" in sql]
+    assert noted_later == []  # (the reply's "sent" record, when it went out, is an UPDATE of its status)
+    message = Message.objects.get(provider_message_id="wamid.FAIL0002")
+    assert message.data["rules"] == [rule.pk]
+    reply = Message.objects.filter(direction="out").latest("id")
+    assert message.pk < reply.pk and message.processing_state == "done"
+
+
+def _written_table(sql: str) -> str:
+    """'INSERT <table>' or 'UPDATE <table>' of an INSERT or UPDATE statement ('' for other statements)."""
+    words = sql.split()
+    if len(words) < 3 or words[0] not in ("INSERT", "UPDATE"):
+        return ""
+    table = words[2 if words[0] == "INSERT" else 1].strip('`"')
+    return f"{words[0]} {table}"
