@@ -170,11 +170,11 @@ def message_turn_inline(*, conversation: Conversation, message: Message) -> None
     The caller locked the conversation row, made ``message`` done and checked that no older inbound
     message of the conversation is still pending (order holds). The message's INSERT waits for the
     turn's first reply, or its end (``writes.turn_message_store``), so that what the bots note on it
-    rides in it. No savepoint: a failure of
-    the bots raises :class:`InlineTurnFailed`, the caller's whole transaction rolls back and the
-    message is stored again pending, then ``message_turn_failed`` records the failure (a bot that
-    fails is rare; the savepoint pair cost every turn two statements). A database error is raised
-    as it is: the caller's whole transaction is retried (the message is stored once).
+    rides in it. No savepoint: a failure of the bots raises :class:`InlineTurnFailed`, the caller's
+    whole transaction rolls back and the message is stored again pending, then ``message_turn_failed``
+    records the failure (a bot that fails is rare; the savepoint pair cost every turn two statements).
+    A database error is raised as it is: the caller's whole transaction is retried (the message is
+    stored once).
     """
     try:
         bot_respond(conversation=conversation, message=message)
