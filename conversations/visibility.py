@@ -125,12 +125,6 @@ def groups_remember(conversation: Any, *, role_ids: Iterable[int]) -> None:
     conversation.__dict__["_console_groups"] = (conversation.assigned_to_id, tuple(groups))
 
 
-def groups_known(conversation: Any) -> bool:
-    """Whether the chat's console groups are kept on this instance (``groups_for`` would ask no query)."""
-    kept = conversation.__dict__.get("_console_groups")
-    return kept is not None and kept[0] == conversation.assigned_to_id
-
-
 def groups_forget(conversation: Any) -> None:
     """The chat's roles changed: its console groups are read again."""
     conversation.__dict__.pop("_console_groups", None)

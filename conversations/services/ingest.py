@@ -64,7 +64,7 @@ from conversations.services.writes import (
     turn_message_defer,
     turn_message_store,
 )
-from conversations.visibility import groups_known, groups_remember
+from conversations.visibility import groups_remember
 from whatsapp_ia.locks import conversation_lock
 from whatsapp_ia.redis_client import redis_client
 
@@ -567,12 +567,9 @@ def _message_store(
     with sent_records_with_turn() as write_sent, transaction.atomic():
         write_sent()
         # Asked under the conversation's row lock: a duplicate stored by another worker has committed by now.
-        conversation, asked = _conversation_locked(provider=provider, channel=channel, event=event)
-        if asked is None:  # a chat another worker's first message created meanwhile
-            asked = _conversation_questions(
-                conversation, provider=provider, provider_message_id=event.provider_message_id
-            )
-        stored, inbound_waiting, outbound_waiting = asked
+        conversation, (stored, inbound_waiting, outbound_waiting) = _conversation_locked(
+            provider=provider, channel=channel, event=event
+        )
         if stored:
             return None
         now = timezone.now()
@@ -650,36 +647,38 @@ class _StoredElsewhere(IntegrityError):
 Questions = tuple[bool, bool, bool]
 
 
-def _conversation_locked(
-    *, provider: str, channel: Any, event: InboundMessage
-) -> tuple[Conversation, Questions | None]:
+def _conversation_locked(*, provider: str, channel: Any, event: InboundMessage) -> tuple[Conversation, Questions]:
     """The sender's conversation on this channel, row-locked for the transaction (created with its contact if
-    new), and the turn's questions about it (None when they are still to be asked: ``_conversation_questions``).
+    new), and the turn's questions about it.
 
     A returning customer costs one statement (conversation and contact joined, the questions and the chat's
     roles in it); a new one a read and two INSERTs (a row this transaction inserted is locked by it until the
     commit), and no question: its chat has no message and no role yet.
     """
-    found = _conversation_read_locked(
-        channel_id=channel.pk,
-        provider=provider,
-        external_id=event.contact_external_id,
-        provider_message_id=event.provider_message_id,
-    )
+
+    def read() -> tuple[Conversation, Questions] | None:
+        return _conversation_read_locked(
+            channel_id=channel.pk,
+            provider=provider,
+            external_id=event.contact_external_id,
+            provider_message_id=event.provider_message_id,
+        )
+
+    found = read()
     if found is None:
         contact = _contact_upsert(provider=provider, event=event)
         conversation = Conversation(contact=contact, channel=channel, step=settings.INITIAL_STEP)
-        if not _insert_unless_raced(conversation):  # another worker's first message of this chat came first
-            conversation = (
-                Conversation.objects.select_for_update().select_related("contact").get(contact=contact, channel=channel)
-            )
+        if _insert_unless_raced(conversation):
+            groups_remember(conversation, role_ids=[])  # a new chat has no role yet: no query for its events
             conversation.channel = channel
-            return conversation, None
-        groups_remember(conversation, role_ids=[])  # a new chat has no role yet: no query for its events
-        asked: Questions = (False, False, False)
+            return conversation, (False, False, False)
+        # Another worker's first message of this chat came first (committed, or the INSERT would still wait).
+        found = read()
+        if found is None:
+            raise Conversation.DoesNotExist(f"chat of contact {contact.pk} on channel {channel.pk}")
     else:
-        conversation, asked = found
-        _contact_update(conversation.contact, event=event)
+        _contact_update(found[0].contact, event=event)
+    conversation, asked = found
     conversation.channel = channel  # the one kept for this process: no query when a reply is queued
     return conversation, asked
 
@@ -698,12 +697,14 @@ _CONVERSATION_SQL = (
     " ON {conversation}.{contact_id} = {contact}.{id} WHERE {conversation}.{channel_id} = %s"
     " AND {contact}.{provider} = %s AND {contact}.{external_id} = %s ORDER BY {conversation}.{id} LIMIT 1"
 )
-# The questions of a locked chat, about the row ``{chat}`` (its quoted id column).
+# The questions of a locked chat, about the row whose quoted id column replaces @chat@.
 _LOCKED_QUESTIONS_SQL = (
     "EXISTS(SELECT 1 FROM {table} WHERE {provider} = %s AND {provider_message_id} = %s AND {conversation} = @chat@),"
     " EXISTS(SELECT 1 FROM {table} WHERE {conversation} = @chat@ AND {direction} = 'in' AND {processing_state} = %s),"
     " EXISTS(SELECT 1 FROM {table} WHERE {conversation} = @chat@ AND {direction} = 'out' AND {status} IN (%s, %s))"
 )
+#: The chat's role ids as one text ("3,5"; NULL for none): GROUP_CONCAT, which MySQL/MariaDB and SQLite share.
+_ROLES_SQL = "(SELECT GROUP_CONCAT({role}) FROM {table} WHERE {conversation} = @chat@)"
 
 
 def _conversation_read_locked(
@@ -747,7 +748,7 @@ def _conversation_sql(vendor: str, roles: bool) -> str:
     quote = connection.ops.quote_name
     chat = f"{quote(Conversation._meta.db_table)}.{quote(Conversation._meta.pk.column)}"
     questions = model_sql(Message, _LOCKED_QUESTIONS_SQL).replace("@chat@", chat)
-    roles_sql = model_sql(ChatRole, _ROLES_SQL).replace("%s", chat) if roles else "NULL"
+    roles_sql = model_sql(ChatRole, _ROLES_SQL).replace("@chat@", chat) if roles else "NULL"
     sql = _CONVERSATION_SQL.format(
         conversation_columns=model_columns(Conversation),
         contact_columns=model_columns(Contact),
@@ -785,53 +786,6 @@ def _insert_unless_raced(row: Any) -> bool:
     except IntegrityError:
         return False
     return True
-
-
-# The questions a turn asks before storing, in one statement: is this message stored already (a
-# duplicate: no second reply), is an inbound message of the chat still waiting for its turn (a new one
-# waits behind it), is a reply of the chat queued or being sent (new replies go behind it), and which
-# roles the chat has (the console groups of the turn's events; one statement fewer than asking later).
-_QUESTIONS_SQL = (
-    "SELECT EXISTS(SELECT 1 FROM {table} WHERE {provider} = %s AND {provider_message_id} = %s),"
-    " EXISTS(SELECT 1 FROM {table} WHERE {conversation} = %s AND {direction} = 'in' AND {processing_state} = %s),"
-    " EXISTS(SELECT 1 FROM {table} WHERE {conversation} = %s AND {direction} = 'out' AND {status} IN (%s, %s))"
-)
-#: The chat's role ids as one text ("3,5"; NULL for none): GROUP_CONCAT, which MySQL/MariaDB and SQLite share.
-_ROLES_SQL = "(SELECT GROUP_CONCAT({role}) FROM {table} WHERE {conversation} = %s)"
-
-
-@lru_cache(maxsize=8)
-def _questions_sql(vendor: str, roles: bool) -> str:
-    """The questions' statement for this database, with the chat's roles when ``roles`` (MySQL/MariaDB, SQLite)."""
-    from accounts.models import ChatRole
-
-    return model_sql(Message, _QUESTIONS_SQL) + ", " + (model_sql(ChatRole, _ROLES_SQL) if roles else "NULL")
-
-
-def _conversation_questions(
-    conversation: Conversation, *, provider: str, provider_message_id: str
-) -> tuple[bool, bool, bool]:
-    """(stored already, an inbound message waiting, a reply waiting); the chat's roles are remembered on it."""
-    # A chat this turn created has no role yet (already known): its roles are not read.
-    reads_roles = _reads_roles() and not groups_known(conversation)
-    sql = _questions_sql(connection.vendor, reads_roles)
-    params: list[Any] = [
-        provider,
-        provider_message_id,
-        conversation.pk,
-        ProcessingState.PENDING,
-        conversation.pk,
-        MessageStatus.QUEUED,
-        MessageStatus.SENDING,
-    ]
-    if reads_roles:
-        params.append(conversation.pk)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        stored, inbound_waiting, outbound_waiting, roles = cursor.fetchone()
-    if reads_roles:
-        groups_remember(conversation, role_ids=_role_ids_from(roles))
-    return bool(stored), bool(inbound_waiting), bool(outbound_waiting)
 
 
 def _role_ids_from(text: str | bytes | None) -> list[int]:
