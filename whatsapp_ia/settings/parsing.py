@@ -11,12 +11,16 @@ from urllib.parse import quote
 import environ
 
 # Web and worker processes write together: WAL, a busy timeout and
-# IMMEDIATE transactions avoid "database is locked" under load.
+# IMMEDIATE transactions avoid "database is locked" under load; the backend
+# (whatsapp_ia/db/sqlite3) makes the writers take turns promptly.
 SQLITE_OPTIONS = {
     "timeout": 30,
     "transaction_mode": "IMMEDIATE",
     "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
 }
+
+#: Django's SQLite backend, with the writers of one file taking turns (whatsapp_ia/db/sqlite3).
+SQLITE_ENGINE = "whatsapp_ia.db.sqlite3"
 
 
 def database_from_env(environ_map: Mapping[str, str], *, sqlite_path: Path) -> dict:
@@ -35,7 +39,7 @@ def database_from_env(environ_map: Mapping[str, str], *, sqlite_path: Path) -> d
         url = f"mysql://{auth}{host}:{port}/{name}"
     if not url:
         return {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": SQLITE_ENGINE,
             "NAME": str(sqlite_path),
             "OPTIONS": dict(SQLITE_OPTIONS),
             "TEST": {"NAME": str(sqlite_path.with_name("test_db.sqlite3"))},
@@ -44,6 +48,7 @@ def database_from_env(environ_map: Mapping[str, str], *, sqlite_path: Path) -> d
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # Any SQLite file (the embedded default or DATABASE_URL=sqlite:///...) is written by web and
         # worker processes together; what the URL sets itself wins.
+        config["ENGINE"] = SQLITE_ENGINE
         config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
         with contextlib.suppress(TypeError, ValueError):
             config["OPTIONS"]["timeout"] = float(config["OPTIONS"]["timeout"])

@@ -45,9 +45,9 @@ def test_mysql_gets_utf8mb4_and_an_explicit_test_name() -> None:
     assert config["TEST"]["COLLATION"] == "utf8mb4_unicode_ci"
 
 
-def test_sqlite_default_uses_wal_busy_timeout_and_immediate_transactions() -> None:
+def test_sqlite_default_uses_wal_busy_timeout_immediate_transactions_and_the_writers_queue() -> None:
     config = database_from_env({}, sqlite_path=SQLITE)
-    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["ENGINE"] == "whatsapp_ia.db.sqlite3"
     assert config["NAME"] == str(SQLITE)
     assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     assert config["OPTIONS"]["timeout"] >= 5
@@ -55,9 +55,9 @@ def test_sqlite_default_uses_wal_busy_timeout_and_immediate_transactions() -> No
 
 
 @pytest.mark.parametrize("url", ["sqlite:////srv/wia/var/other.sqlite3", "sqlite:///relative.db"])
-def test_every_sqlite_database_url_gets_wal_busy_timeout_and_immediate_transactions(url: str) -> None:
+def test_every_sqlite_database_url_gets_wal_busy_timeout_immediate_transactions_and_the_writers_queue(url: str) -> None:
     config = database_from_env({"DATABASE_URL": url}, sqlite_path=SQLITE)
-    assert config["ENGINE"] == "django.db.backends.sqlite3"
+    assert config["ENGINE"] == "whatsapp_ia.db.sqlite3"
     assert config["NAME"] != str(SQLITE)
     assert config["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     assert config["OPTIONS"]["timeout"] >= 5
