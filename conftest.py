@@ -235,12 +235,12 @@ def celery_settled(redis_client: Any, *, timeout: float = 30.0) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Remove this process's SQLite test database side files (WAL/SHM) left after Django drops it."""
+    """Remove this process's SQLite test database side files (WAL, SHM, the writers' lock) once Django drops it."""
     import os
 
     from django.conf import settings
 
     name = str(settings.DATABASES["default"].get("TEST", {}).get("NAME") or "")
     if name.endswith(f"_{os.getpid()}.sqlite3"):
-        for suffix in ("", "-wal", "-shm"):
+        for suffix in ("", "-wal", "-shm", "-writers"):
             Path(name + suffix).unlink(missing_ok=True)
