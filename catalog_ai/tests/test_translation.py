@@ -100,9 +100,10 @@ def test_a_dictionary_that_breaks_is_logged_once_and_the_search_goes_on(
     folder = tmp_path / "apertium-eng-spa"
     folder.mkdir()
     for name in ("eng-spa.automorf.bin", "eng-spa.autobil.bin"):
-        # Not a transducer: lt-proc exits, or spends seconds on it and outlives the time limit (both were seen,
-        # one call each way, and logged twice: this test failed about one run in ten).
-        (folder / name).write_bytes(os.urandom(64))
+        # lttoolbox's header, then garbage (a file cut or overwritten): lt-proc aborts on it at once. Random bytes
+        # made this test flaky: lt-proc reads most of them as an empty dictionary and answers (every word unknown,
+        # nothing to log), and some it reads for seconds, past the time limit.
+        (folder / name).write_bytes(b"LTTB\0\0\0\0" + b"\xff" * 56)
     settings.AI_TRANSLATION_DIR = str(tmp_path)
     with caplog.at_level(logging.WARNING, logger="catalog_ai.translation"):
         assert translate_words(["mirror"], "en", "es") == {}
