@@ -242,3 +242,38 @@ def test_an_in_memory_database_has_no_lock_file(tmp_path: Path) -> None:
         assert not list(tmp_path.iterdir())
     finally:
         conn.close()
+
+
+def test_a_long_wait_tries_less_often(database: Path, probe: Probe) -> None:
+    conn = _open(database, timeout=30)
+    now = [0.0]
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        now[0] += seconds
+        if now[0] >= 1.0:  # the holder lets go after a second
+            probe.let_go()
+
+    try:
+        conn.connection.writers.clock = lambda: now[0]
+        conn.connection.writers.sleep = pause
+        probe.hold()
+        with _atomic(conn), conn.cursor() as cursor:
+            cursor.execute("INSERT INTO t (v) VALUES ('after a second')")
+        young = [p for p, at in zip(pauses, _elapsed(pauses), strict=True) if at < 0.1]
+        assert max(young) <= 0.0005  # eager while the wait is young
+        assert max(pauses) == 0.005  # then every 5 ms
+        assert len(pauses) < 400  # a second of waiting, not 2,000 wake-ups
+        assert _rows(database) == ["after a second"]
+    finally:
+        conn.close()
+
+
+def _elapsed(pauses: list[float]) -> list[float]:
+    """How long the writer had waited when it took each pause."""
+    out, total = [], 0.0
+    for seconds in pauses:
+        out.append(total)
+        total += seconds
+    return out

@@ -13,10 +13,11 @@ So each write takes a lock on a file next to the database (``<database>-writers`
 before SQLite's own: from ``BEGIN IMMEDIATE`` to ``COMMIT`` or ``ROLLBACK`` for a transaction, and
 around the statement for a write in autocommit mode (an INSERT, UPDATE, DELETE or REPLACE outside a
 transaction). A writer that finds it taken tries again every half millisecond at most, so it gets
-in at the first gap instead of sleeping through it; SQLite's busy handler is left with nothing to
-wait for. The wait is bounded by the connection's ``timeout`` (30 s by default, as SQLite's), after
-which the statement fails as SQLite's would ("database is locked", a transient error the pipeline
-retries). The kernel frees the lock of a process that dies.
+in at the first gap instead of sleeping through it (after a tenth of a second of waiting, every 5 ms
+at most); SQLite's busy handler is left with nothing to wait for. The wait is bounded by the
+connection's ``timeout`` (30 s by default, as SQLite's), after which the statement fails as SQLite's
+would ("database is locked", a transient error the pipeline retries). The kernel frees the lock of a
+process that dies.
 
 Reads take no lock (WAL lets them run beside a writer), nor does a transaction begun by hand with
 ``BEGIN DEFERRED`` that only reads (analytics.services.filters.summary_snapshot). An in-memory
@@ -35,8 +36,11 @@ from typing import Any
 
 from django.db.backends.sqlite3 import base
 
-#: The longest pause between two tries at a taken lock (seconds); the first pauses are shorter.
+#: The longest pause between two tries at a taken lock (seconds) while the wait is young; the first pauses are
+#: shorter. After POLL_FAST_FOR seconds of waiting (a long transaction holds it), pauses grow to POLL_SLOW.
 POLL_MAX = 0.0005
+POLL_FAST_FOR = 0.1
+POLL_SLOW = 0.005
 _POLL_FIRST = 0.00005
 #: A statement that writes in autocommit mode (comments and blanks before it allowed).
 _WRITE = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(?:INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
@@ -86,18 +90,19 @@ class WritersLock:
             return
         fd = self._descriptor()
         pause = _POLL_FIRST
-        deadline: float | None = None
+        started: float | None = None
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 now = self.clock()
-                if deadline is None:
-                    deadline = now + self.timeout
-                elif now >= deadline:
+                if started is None:
+                    started = now
+                elif now - started >= self.timeout:
                     raise base.Database.OperationalError("database is locked") from None
                 self.sleep(pause)
-                pause = min(pause * 2, POLL_MAX)
+                # A holder that keeps it for long is not waited for so eagerly: fewer wake-ups, same bound.
+                pause = min(pause * 2, POLL_MAX if now - started < POLL_FAST_FOR else POLL_SLOW)
                 continue
             self.held = True
             return
