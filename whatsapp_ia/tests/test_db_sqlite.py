@@ -277,3 +277,18 @@ def _elapsed(pauses: list[float]) -> list[float]:
         out.append(total)
         total += seconds
     return out
+
+
+def test_a_lock_file_that_cannot_be_opened_is_logged_and_writes_go_on(database: Path, caplog: Any) -> None:
+    Path(f"{database}-writers").symlink_to(database.parent / "missing-folder" / "writers")
+    conn = _open(database)
+    try:
+        with caplog.at_level("WARNING", logger="whatsapp_ia.db.sqlite3.base"):
+            with _atomic(conn), conn.cursor() as cursor:
+                cursor.execute("INSERT INTO t (v) VALUES ('in a transaction')")
+            with conn.cursor() as cursor:
+                cursor.execute("INSERT INTO t (v) VALUES ('in autocommit')")
+        assert _rows(database) == ["in a transaction", "in autocommit"]
+        assert sum("cannot be opened" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        conn.close()

@@ -17,7 +17,8 @@ in at the first gap instead of sleeping through it (after a tenth of a second of
 at most); SQLite's busy handler is left with nothing to wait for. The wait is bounded by the
 connection's ``timeout`` (30 s by default, as SQLite's), after which the statement fails as SQLite's
 would ("database is locked", a transient error the pipeline retries). The kernel frees the lock of a
-process that dies.
+process that dies. A lock file that cannot be opened (say, in a folder the process may not write to)
+is logged once and the writes go on without it, as with Django's backend.
 
 Reads take no lock (WAL lets them run beside a writer), nor does a transaction begun by hand with
 ``BEGIN DEFERRED`` that only reads (analytics.services.filters.summary_snapshot). An in-memory
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import re
 import time
@@ -35,6 +37,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db.backends.sqlite3 import base
+
+logger = logging.getLogger(__name__)
+_warned: set[str] = set()  # lock files said once per process to be unavailable
 
 #: The longest pause between two tries at a taken lock (seconds) while the wait is young; the first pauses are
 #: shorter. After POLL_FAST_FOR seconds of waiting (a long transaction holds it), pauses grow to POLL_SLOW.
@@ -67,14 +72,26 @@ class WritersLock:
         self.clock = clock
         self.sleep = sleep
         self.held = False
+        self.unavailable = False  # the lock file could not be opened: writes go on without it
         self._fd: int | None = None
         self._pid = 0
 
-    def _descriptor(self) -> int:
+    def _descriptor(self) -> int | None:
+        """The lock file, open for reading (enough for ``flock``, whoever created it); None when it cannot be."""
         if self._fd is not None and self._pid != os.getpid():
             self._forget()
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o660)
+        if self._fd is None and not self.unavailable:
+            try:
+                self._fd = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as exc:
+                # Writes go on without taking turns (SQLite's busy handler alone, as with Django's backend).
+                self.unavailable = True
+                if self.path not in _warned:
+                    _warned.add(self.path)
+                    logger.warning(
+                        "SQLite writers' lock %s cannot be opened (%s): writers do not take turns", self.path, exc
+                    )
+                return None
             self._pid = os.getpid()
         return self._fd
 
@@ -89,6 +106,8 @@ class WritersLock:
         if self.held and self._pid == os.getpid():
             return
         fd = self._descriptor()
+        if fd is None:
+            return
         pause = _POLL_FIRST
         started: float | None = None
         while True:
