@@ -161,18 +161,19 @@ class Cursor(base.SQLiteCursorWrapper):
     """Takes the writers' lock around a write in autocommit mode (a transaction holds it already)."""
 
     def execute(self, query: str, params: Any = None) -> Any:
-        writers = self.connection.writers
-        if writers is None or writers.held or self.connection.in_transaction or not _WRITE.match(query):
-            return super().execute(query, params)
-        with writers.around():
+        with self._turn(query):
             return super().execute(query, params)
 
     def executemany(self, query: str, param_list: Any) -> Any:
+        with self._turn(query):
+            return super().executemany(query, param_list)
+
+    def _turn(self, query: str) -> contextlib.AbstractContextManager[None]:
+        """The writers' lock around ``query`` when it writes in autocommit mode; nothing otherwise."""
         writers = self.connection.writers
         if writers is None or writers.held or self.connection.in_transaction or not _WRITE.match(query):
-            return super().executemany(query, param_list)
-        with writers.around():
-            return super().executemany(query, param_list)
+            return contextlib.nullcontext()
+        return writers.around()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
