@@ -42,8 +42,12 @@ def _iso(value: Any) -> str | None:
 
 
 def _loaded(instance: Any, name: str) -> Any:
-    """The field's value if it was loaded; _MISSING when reading it would query (deferred)."""
-    return _MISSING if name in instance.get_deferred_fields() else getattr(instance, name)
+    """The field's value if it was loaded; _MISSING when reading it would query (deferred).
+
+    ``name`` is a concrete field's attname: a loaded one is in the instance's ``__dict__``, which is
+    how Django's ``get_deferred_fields`` tells (without building the set of every field, per call).
+    """
+    return instance.__dict__.get(name, _MISSING)
 
 
 def _cached_relation(instance: Any, name: str) -> Any:
