@@ -9,6 +9,7 @@ permanent ones with the provider's reason.
 
 from __future__ import annotations
 
+import copy
 import logging
 import queue
 import random
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -45,8 +46,16 @@ MAX_PACING_SLEEP = 10.0  # seconds a worker may sleep for its booked send slot
 CALLBACK_PREFIX = "wia:"  # our message id as sent in each request and echoed by the provider's statuses
 
 
+_OUTBOUND_FIELDS = tuple(f.name for f in fields(OutboundMessage))
+
+
 def outbound_to_data(outbound: OutboundMessage) -> dict[str, Any]:
-    return asdict(outbound)
+    """``dataclasses.asdict(outbound)`` without its deep copy of every value (a reply's hot path): the
+    values are strings, booleans and tuples of them, except the template's components (dicts), copied."""
+    data = {name: getattr(outbound, name) for name in _OUTBOUND_FIELDS}
+    if outbound.template_components:
+        data["template_components"] = copy.deepcopy(outbound.template_components)
+    return data
 
 
 def outbound_from_data(data: dict[str, Any], *, callback_data: str = "") -> OutboundMessage:

@@ -389,3 +389,21 @@ def test_a_claimed_reply_that_meets_a_provider_error_goes_back_to_the_queue_with
     Message.objects.filter(pk=first.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     conversation_flush_outbound(conversation_id=conversation.pk)
     assert [s["json"]["text"]["body"] for s in fake_graph.sent] == ["uno", "dos"]
+
+
+def test_a_reply_stored_as_data_is_what_asdict_gives_and_comes_back_whole() -> None:
+    import dataclasses
+
+    components = ({"type": "body", "parameters": [{"type": "text", "text": "Ana"}]},)
+    message = OutboundMessage(
+        kind="template", to="573001112233", text="t", caption="c", header="h", footer="f",
+        buttons=(("a", "A"), ("b", "B")), list_button="Ver", sections=(("S", (("1", "Uno", "d"),)),),
+        media_link="https://x/y.png", voice=True, template_name="hola", template_language="es_CO",
+        template_components=components, reply_to="wamid.9", preview_url=True, callback_data="wia:7",
+    )  # fmt: skip
+    data = outbound.outbound_to_data(message)
+    assert data == dataclasses.asdict(message)
+    assert data["template_components"][0] is not components[0]  # the template's dicts are copies
+    data["template_components"][0]["parameters"].append({"type": "text", "text": "x"})
+    assert len(components[0]["parameters"]) == 1
+    assert outbound.outbound_from_data(data | {"template_components": components}) == message
