@@ -47,6 +47,7 @@ Conventions:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -282,8 +283,12 @@ def default_rule(rules: Sequence[RuleData], step: str) -> RuleData | None:
 # --- replies -------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_options(raw: str) -> tuple[Option, ...]:
-    """Options from "Title | Title: description | ..."; ids are slugs of the titles, kept unique."""
+    """Options from "Title | Title: description | ..."; ids are slugs of the titles, kept unique.
+
+    Remembered by text (a rule's options are parsed at each turn that sends or checks it; the
+    options are immutable)."""
     options: list[Option] = []
     seen: set[str] = set()
     for index, entry in enumerate(raw.split("|"), start=1):
