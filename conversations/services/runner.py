@@ -33,7 +33,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from conversations import events
 from conversations.services.outbound import sent_records_apply, sent_records_defer, sent_records_pending
@@ -127,6 +127,10 @@ class PipelineRunner:
 
         global _pool
         client = redis_client()
+        # This thread's database connection lives as a worker's does (WORKER_DB_CONN_MAX_AGE), not as a web
+        # request's (DB_CONN_MAX_AGE, 0 under Daphne): the quiet wakes below drop it only when it broke or
+        # aged, where each of them (one a second while idle) used to pay a new connection.
+        connection.settings_dict = {**connection.settings_dict, "CONN_MAX_AGE": settings.WORKER_DB_CONN_MAX_AGE}
         events.broadcast_inline()
         self._stack.callback(events.broadcast_inline, False)  # as it was, once the runner stops
         if settings.PIPELINE_SEND_THREADS > 0:  # 0: the runner sends each turn's replies itself

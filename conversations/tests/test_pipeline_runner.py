@@ -255,3 +255,46 @@ def test_draining_deliveries_marks_the_flow_recognition_paces_itself_by(
     wait_for(lambda: redis_client.pttl(ACTIVE_KEY) > 0, message="the drain did not mark the flow")
     assert redis_client.pttl(ACTIVE_KEY) <= ACTIVE_FOR_MS  # it stops counting 2 s after the last drain
     wait_for(lambda: len(fake_graph.sent) == 1, message="the reply was not sent")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_runner_keeps_its_database_connection_through_quiet_wakes(
+    meta_settings: Any, settings: Any, fake_graph: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each quiet wake (no ring for a while, or a heartbeat) drops only a connection that broke or aged
+    (WORKER_DB_CONN_MAX_AGE, as in the workers), not one that merely idled: under DB_CONN_MAX_AGE=0
+    (the web tier's) every wake paid a new connection (connect, login, session settings)."""
+    from django.db.backends.signals import connection_created
+
+    from conversations.services import runner as runner_module
+
+    settings.DELIVERY_LANES = 2
+    settings.WORKER_DB_CONN_MAX_AGE = 300
+    monkeypatch.setattr(runner_module, "HEARTBEAT_EVERY", 0.02)
+    opened: list[Any] = []
+
+    def count(sender: Any, connection: Any, **_: Any) -> None:
+        if threading.current_thread().name == "test-runner":
+            opened.append(connection)
+
+    connection_created.connect(count, weak=False)
+    stop = threading.Event()
+    running = PipelineRunner(stop=stop, wake_every=0.02)
+    thread = threading.Thread(target=running.run, name="test-runner")
+    heartbeats: set[float] = set()
+    try:
+        thread.start()
+
+        def woke_often() -> bool:
+            heartbeats.add(running._announced_at)
+            return len(heartbeats) >= 6
+
+        wait_for(woke_often, message="the runner did not wake")
+        deliveries_record([RawDelivery("meta", _text(1, "573009990001"), {}, True)])
+        wait_for(lambda: Message.objects.filter(direction="out").exists(), message="no answer")
+    finally:
+        stop.set()
+        thread.join(10)
+        connection_created.disconnect(count)
+    assert not thread.is_alive()
+    assert len(opened) == 1
