@@ -139,7 +139,7 @@ def parse_header_block(fp: Any) -> http.client.HTTPMessage:
     As the email parser (compat32) does: lines end at CR LF, CR or LF; a value keeps its folded lines and
     loses its leading blanks and final line end; a "From " line, a field with no name and the lines folded
     into either are skipped; any other line that is no field ends the fields. It costs a quarter of the
-    email parser's CPU in a loop (6 against 24 us for four fields), less than that under load.
+    email parser's CPU in a loop (6 against 24 us for four fields).
     """
     fields: list[list[str]] = []
     folds_into: list[str] | None = None  # the field a folded line continues
