@@ -505,7 +505,7 @@ def _delivery_finish(delivery: WebhookDelivery, *, state: str, error: str, count
     delivery.processed_at = timezone.now()
     if state != DeliveryState.RETRYING:
         delivery.next_attempt_at = None
-    row_update(delivery, ["state", "error", "events_count", "processed_at", "next_attempt_at"])
+    row_update(delivery, ["state", "error", "events_count", "processed_at", "next_attempt_at"], later=True)
     return delivery
 
 

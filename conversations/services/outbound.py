@@ -34,7 +34,7 @@ from conversations.services import attention, ratelimit
 from conversations.services.channels import provider_for
 from conversations.services.outbound_media import outbound_media_prepare
 from conversations.services.serialize import conversation_event_data, message_event_data
-from conversations.services.sql import model_sql, row_insert
+from conversations.services.sql import execute_later, model_sql, row_insert
 from conversations.services.writes import conversation_defer, conversation_deferring, turn_message_store
 from whatsapp_ia.locks import LOCK_BUSY_RETRY, conversation_lock
 from whatsapp_ia.redis_client import redis_client
@@ -643,8 +643,7 @@ def _record_status(message_id: int, *, status: str, attempts: int, now: datetime
 def _record_sent(message_id: int, *, provider_message_id: str, now: datetime) -> None:
     at = _db_datetime(now)
     params = [provider_message_id, MessageStatus.SENDING, MessageStatus.QUEUED, MessageStatus.SENT, at, at, message_id]
-    with connection.cursor() as cursor:
-        cursor.execute(model_sql(Message, _SENT_SQL), params)
+    execute_later(model_sql(Message, _SENT_SQL), params)  # in a turn: with its next statement
 
 
 def _fail(message: Message, groups: list[str], *, code: str, reason: str) -> None:

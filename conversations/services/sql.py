@@ -53,8 +53,20 @@ def row_insert(instance: models.Model) -> None:
     _send(signals.post_save, instance, update_fields=None, created=True)
 
 
-def row_update(instance: models.Model, fields: Iterable[str]) -> None:
-    """UPDATE these fields of ``instance`` as ``instance.save(update_fields=fields)`` would (auto_now ones too)."""
+def execute_later(sql: str, params: Sequence[Any]) -> None:
+    """Run a write whose row count nobody reads: now, or, inside a transaction on MySQL/MariaDB, in front
+    of the connection's next statement or its COMMIT, in the same round trip (whatsapp_ia/db/mysql)."""
+    later = getattr(connection, "execute_later", None)
+    if later is None or not later(sql, params):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
+def row_update(instance: models.Model, fields: Iterable[str], *, later: bool = False) -> None:
+    """UPDATE these fields of ``instance`` as ``instance.save(update_fields=fields)`` would (auto_now ones too).
+
+    ``later``: the UPDATE may wait for the connection's next statement (``execute_later``).
+    """
     model = type(instance)
     names = tuple(sorted(set(fields) | _auto_now_names(model)))
     if _save_overridden(model):
@@ -63,8 +75,11 @@ def row_update(instance: models.Model, fields: Iterable[str]) -> None:
     _send(signals.pre_save, instance, update_fields=frozenset(names))
     sql, update_fields = _update_sql(model, names, connection.vendor)
     params = [field.get_db_prep_save(field.pre_save(instance, False), connection) for field in update_fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, instance.pk])
+    if later:
+        execute_later(sql, [*params, instance.pk])
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, instance.pk])
     _send(signals.post_save, instance, update_fields=frozenset(names), created=False)
 
 

@@ -41,7 +41,9 @@ def conversation_save(conversation: Conversation, fields: Iterable[str] = ()) ->
     if pending is not None:
         pending.clear()
     if names:
-        row_update(conversation, names)  # a plain UPDATE built once per field set (auto_now included)
+        # A plain UPDATE built once per field set (auto_now included), sent with the next statement or the
+        # COMMIT: nothing reads its row count.
+        row_update(conversation, names, later=True)
 
 
 def conversation_turn_end(conversation: Conversation) -> None:

@@ -539,6 +539,50 @@ def test_an_answered_turn_runs_in_one_transaction_without_savepoints(answering_r
     assert not [q["sql"] for q in queries.captured_queries if "SAVEPOINT" in q["sql"].upper()]
 
 
+@pytest.mark.skipif(connection.vendor != "mysql", reason="round trips to a database server")
+@pytest.mark.django_db(transaction=True)  # the turn's own transaction, not a savepoint in the test's
+def test_a_returning_customers_turn_takes_four_round_trips_to_mariadb(answering_rule: None, fake_graph: Any) -> None:
+    """START rides with the chat's read; the chat's and the delivery's UPDATEs ride with the COMMIT
+    (whatsapp_ia/db/mysql): the deliveries' read, then 4 round trips for the turn (there were 7)."""
+    _record(_text_body(1))
+    deliveries_drain(lane=0)  # a new customer: contact and chat created
+    _record(_text_body(2))
+    connection.ensure_connection()
+    raw = connection.connection
+    sent: list[str] = []
+    query, commit = raw.query, raw.commit
+
+    def counted(text: bytes) -> Any:
+        sent.append(" ; ".join(part.split(" ", 3)[0] + " " + _table(part) for part in text.decode().split("; ")))
+        return query(text)
+
+    def committed() -> Any:
+        sent.append("COMMIT")
+        return commit()
+
+    raw.query, raw.commit = counted, committed
+    try:
+        deliveries_drain(lane=0)
+    finally:
+        raw.query, raw.commit = query, commit
+    assert _replies() == 2
+    turn = sent[sent.index("START  ; SELECT conversations_conversation") :]
+    assert turn[:4] == [
+        "START  ; SELECT conversations_conversation",
+        "INSERT conversations_message",  # the customer's message
+        "INSERT conversations_message",  # the reply
+        "UPDATE conversations_conversation ; UPDATE conversations_webhookdelivery ; COMMIT ",
+    ], sent
+
+
+def _table(statement: str) -> str:
+    """The first table a statement names (``conversations_message``), or nothing."""
+    for word in statement.replace("`", " ").split():
+        if "_" in word and word.split("_")[0] in {"conversations", "accounts", "flows"}:
+            return word
+    return ""
+
+
 @pytest.mark.django_db(transaction=True)  # the turn's own transaction, not a savepoint in the test's
 def test_a_one_message_delivery_is_finished_in_the_transaction_that_answers_it(
     answering_rule: None, fake_graph: Any
