@@ -257,3 +257,20 @@ def test_binary_values_go_out_with_the_next_statement_untouched() -> None:
     with transaction.atomic():
         execute_later("UPDATE conversations_webhookdelivery SET body = %s WHERE id = %s", [raw, delivery.pk])
         assert bytes(WebhookDelivery.objects.values_list("body", flat=True).get(pk=delivery.pk)) == raw
+
+
+def test_a_connection_lost_with_writes_waiting_is_raised_as_the_drivers_transient_error(other: object) -> None:
+    from django.db import OperationalError
+
+    from conversations.services.errors import is_transient_error
+
+    Contact.objects.create(provider="meta", external_id="573000000024")
+    with pytest.raises(OperationalError) as lost, transaction.atomic():
+        Contact.objects.create(provider="meta", external_id="573000000025")  # START went out with it
+        _rename_later("573000000024", "nunca")
+        with other.cursor() as cursor:  # type: ignore[attr-defined]
+            cursor.execute("KILL %s", [connection.connection.thread_id()])
+        Contact.objects.filter(external_id="573000000024").exists()
+    assert is_transient_error(lost.value)
+    connection.close()
+    assert _name("573000000024") == "" and not Contact.objects.filter(external_id="573000000025").exists()

@@ -21,10 +21,11 @@ customer's text took 9 round trips to the server from the runner; it takes 5 now
 read; START, the earlier reply's "sent" record and the chat's read under its lock; the message's
 INSERT; the reply's INSERT; the chat's and the delivery's UPDATEs with the COMMIT.
 
-A write that fails while it waited is raised by the statement or the COMMIT it went out with, as
-:class:`DeferredWriteFailed` (a ``DatabaseError``, never an ``IntegrityError``): code that catches an
-``IntegrityError`` of its own INSERT must not mistake another statement's failure for it. The
-statement it went out in front of was not run.
+A write refused while it waited (a duplicate key, a value out of range) is raised by the statement or
+the COMMIT it went out with, as :class:`DeferredWriteFailed` (a ``DatabaseError``, never an
+``IntegrityError``): code that catches an ``IntegrityError`` of its own INSERT must not mistake another
+statement's failure for it. The statement it went out in front of was not run. A lost connection, a
+deadlock or a lock wait timeout is raised as it is, as any statement would meet it (and is transient).
 
 Everything else is Django's backend: the same vendor ("mysql"), SQL, features and isolation level.
 With ``DEBUG`` (or a test's ``CaptureQueriesContext``) each statement is logged on its own, as before.
@@ -35,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError, IntegrityError
 from django.db.backends.mysql import base
 from django.db.backends.utils import debug_transaction
 
@@ -184,6 +185,9 @@ class CursorWrapper(base.CursorWrapper):
         except Exception as exc:
             if own and done == len(texts) - 1:
                 raise  # the caller's own statement
+            driver = self.db.Database
+            if not isinstance(exc, IntegrityError | DataError | driver.IntegrityError | driver.DataError):
+                raise  # the connection's or the server's state (gone away, a deadlock): as any statement meets it
             failed = texts[done][:200].decode(encoding, errors="replace")
             raise DeferredWriteFailed(f"{exc} (in: {failed})") from exc
         # What Django's debug cursor logs for this call: the caller's statement, not the whole round trip.
