@@ -274,3 +274,17 @@ def test_a_connection_lost_with_writes_waiting_is_raised_as_the_drivers_transien
     assert is_transient_error(lost.value)
     connection.close()
     assert _name("573000000024") == "" and not Contact.objects.filter(external_id="573000000025").exists()
+
+
+def test_writes_waiting_go_out_before_an_executemany(other: object) -> None:
+    Contact.objects.create(provider="meta", external_id="573000000026")
+    with transaction.atomic():
+        _rename_later("573000000026", "primero")
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE conversations_contact SET alias = %s WHERE external_id = %s AND profile_name = %s",
+                [("visto", "573000000026", "primero")],
+            )
+    with other.cursor() as cursor:  # type: ignore[attr-defined]
+        cursor.execute("SELECT profile_name, alias FROM conversations_contact WHERE external_id = '573000000026'")
+        assert cursor.fetchone() == ("primero", "visto")
