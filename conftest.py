@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -142,6 +143,32 @@ def wait_for(
         if time.monotonic() >= deadline:
             _gave_up(predicate, timeout, message)
         time.sleep(interval)
+
+
+@contextmanager
+def database_round_trips() -> Iterator[list[bytes]]:
+    """What the MySQL/MariaDB connection sends to the server meanwhile, one entry per round trip
+    (statements sent together are one entry, joined by "; "; mysqlclient's own COMMIT is b"COMMIT")."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    raw = connection.connection
+    sent: list[bytes] = []
+    query, commit = raw.query, raw.commit
+
+    def counted(text: bytes) -> Any:
+        sent.append(text)
+        return query(text)
+
+    def committed() -> Any:
+        sent.append(b"COMMIT")
+        return commit()
+
+    raw.query, raw.commit = counted, committed
+    try:
+        yield sent
+    finally:
+        raw.query, raw.commit = query, commit
 
 
 def _gave_up(predicate: Callable[[], object], timeout: float, message: str | Callable[[], str]) -> None:

@@ -19,7 +19,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from conftest import load_fixture
+from conftest import database_round_trips, load_fixture
 from conversations.models import Conversation, DeliveryState, Message, WebhookDelivery
 from conversations.services.ingest import deliveries_drain, delivery_record, delivery_retry
 
@@ -547,25 +547,12 @@ def test_a_returning_customers_turn_takes_four_round_trips_to_mariadb(answering_
     _record(_text_body(1))
     deliveries_drain(lane=0)  # a new customer: contact and chat created
     _record(_text_body(2))
-    connection.ensure_connection()
-    raw = connection.connection
-    sent: list[str] = []
-    query, commit = raw.query, raw.commit
-
-    def counted(text: bytes) -> Any:
-        parts = text.decode(errors="replace").split("; ")
-        sent.append(" ; ".join(part.split(" ", 3)[0] + " " + _table(part) for part in parts))
-        return query(text)
-
-    def committed() -> Any:
-        sent.append("COMMIT")
-        return commit()
-
-    raw.query, raw.commit = counted, committed
-    try:
+    with database_round_trips() as round_trips:
         deliveries_drain(lane=0)
-    finally:
-        raw.query, raw.commit = query, commit
+    sent = [
+        " ; ".join(part.split(" ", 3)[0] + " " + _table(part) for part in text.decode(errors="replace").split("; "))
+        for text in round_trips
+    ]
     assert _replies() == 2
     turn = sent[sent.index("START  ; SELECT conversations_conversation") :]
     assert turn[:4] == [

@@ -9,6 +9,7 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
+from conftest import database_round_trips
 from conversations.models import Contact
 from conversations.services.sql import execute_later
 
@@ -99,27 +100,8 @@ def test_a_new_connection_needs_no_autocommit_statement() -> None:
 
 @pytest.fixture
 def round_trips() -> Iterator[list[bytes]]:
-    """What the connection sends to the server, one entry per round trip."""
-    connection.ensure_connection()
-    raw = connection.connection
-    sent: list[bytes] = []
-    query = raw.query
-
-    def counted(text: bytes) -> object:
-        sent.append(text)
-        return query(text)
-
-    commit = raw.commit
-
-    def committed() -> object:
-        sent.append(b"COMMIT")
-        return commit()
-
-    raw.query, raw.commit = counted, committed
-    try:
+    with database_round_trips() as sent:
         yield sent
-    finally:
-        raw.query, raw.commit = query, commit
 
 
 def _name(external_id: str) -> str:

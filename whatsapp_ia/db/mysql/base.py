@@ -96,18 +96,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 self._start_pending = True
                 self._later.clear()
             elif self._transaction_open or self._start_pending:
-                self._end("COMMIT")
+                self._send_commit()
             else:
                 self.connection.autocommit(True)
 
     def _commit(self) -> None:
         if self.connection is not None:
             with debug_transaction(self, "COMMIT"), self.wrap_database_errors:
-                self._end("COMMIT")
+                self._send_commit()
 
     def _rollback(self) -> None:
         self._later.clear()
-        if self._start_pending and not self._transaction_open:  # nothing was sent: nothing to undo
+        if self._start_pending:  # nothing was sent: nothing to undo
             self._start_pending = False
             return
         try:
@@ -120,24 +120,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self._transaction_open = self._start_pending = False
         super()._close()
 
-    def _end(self, statement: str) -> None:
+    def _send_commit(self) -> None:
         """COMMIT, after whatever still waits, in one round trip; nothing when nothing was sent at all."""
-        waiting = self._later[:]
-        self._later.clear()
-        if self._start_pending and not waiting:  # a transaction in which nothing happened
-            self._start_pending = False
+        if not self._later:
+            nothing_sent = self._start_pending  # a transaction in which nothing happened
+            self._start_pending = self._transaction_open = False
+            if not nothing_sent:
+                self.connection.commit()
             return
-        if not waiting:
-            self._transaction_open = False
-            self.connection.commit()
-            return
-        if self._start_pending:
-            waiting.insert(0, (START, None))
-        self._start_pending = False
+        waiting = self._take_waiting()  # START if it is still due, then the writes
         self._transaction_open = False
         cursor = self.create_cursor()
         try:
-            cursor.run([*waiting, (statement, None)])
+            cursor.run([*waiting, ("COMMIT", None)])
         finally:
             cursor.close()
 
