@@ -42,6 +42,7 @@ from django.db.backends.utils import debug_transaction
 
 START = "START TRANSACTION"
 _START = START.encode()
+Statement = tuple[str, Sequence[Any] | None]  # SQL and its parameters (None: sent as it is)
 
 
 class DeferredWriteFailed(DatabaseError):
@@ -54,7 +55,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._later: list[tuple[str, Sequence[Any] | None]] = []
+        self._later: list[Statement] = []
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         # autocommit=True: mysqlclient sends nothing when the server's default already is autocommit.
@@ -77,9 +78,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self._later.append((sql, params))
         return True
 
-    def _take_waiting(self) -> list[tuple[str, Sequence[Any] | None]]:
+    def _take_waiting(self) -> list[Statement]:
         """What must go out before the next statement: START if it is due, then the writes that wait."""
-        waiting: list[tuple[str, Sequence[Any] | None]] = []
+        waiting: list[Statement] = []
         if self._start_pending:
             waiting.append((START, None))
             self._start_pending = False
@@ -135,9 +136,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
             cursor.run([*waiting, ("COMMIT", None)])
         finally:
             cursor.close()
-
-
-Statement = tuple[str, Sequence[Any] | None]
 
 
 class CursorWrapper(base.CursorWrapper):
