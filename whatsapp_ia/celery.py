@@ -1,10 +1,11 @@
 """The Celery app: `celery -A whatsapp_ia worker` / `celery -A whatsapp_ia beat`."""
 
-import gc
 import os
 
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init, worker_ready
+
+from whatsapp_ia.heap import freeze_startup_heap
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "whatsapp_ia.settings.base")
 
@@ -39,8 +40,7 @@ def _freeze_startup_heap(**_: object) -> None:
     in the web server, see whatsapp_ia/server.py), long enough to miss paced send slots.
     Runs in the worker once it is ready (threads pool) and in each forked pool process.
     """
-    gc.collect()
-    gc.freeze()
+    freeze_startup_heap()
 
 
 @task_prerun.connect

@@ -36,7 +36,6 @@ the server's CPU per webhook POST, 0.43 -> 0.34 ms):
 
 from __future__ import annotations
 
-import gc
 import logging
 import re
 import sys
@@ -46,6 +45,8 @@ import daphne.server
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory as DaphneHTTPFactory
 from daphne.http_protocol import WebRequest as DaphneWebRequest
+
+from whatsapp_ia.heap import freeze_startup_heap
 
 logger = logging.getLogger("daphne.server")
 
@@ -122,8 +123,7 @@ class HTTPFactory(DaphneHTTPFactory):
 class Server(daphne.server.Server):
     def run(self) -> None:
         daphne.server.HTTPFactory = HTTPFactory  # Server.run builds its factory from this name
-        gc.collect()
-        gc.freeze()
+        freeze_startup_heap()
         super().run()
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
