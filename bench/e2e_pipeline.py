@@ -309,6 +309,34 @@ def match_replies(name: str, posts: list[Post], sent: list[dict[str, Any]], *, c
     return RunFigures(name, len(posts), non_2xx, replies, unanswered, duplicates, latencies, cpu, wall, matched)
 
 
+#: A reply later than this is "late" for the burst report; late replies posted within BURST_GAP seconds of each other
+#: form one burst (one stall of the product: a collection, a flush, a lock wait), so the report tells a few long
+#: stalls from latency spread over the whole run.
+LATE_MS = 50.0
+BURST_GAP = 0.3
+
+
+def late_bursts(figures: RunFigures, *, late_ms: float = LATE_MS, gap: float = BURST_GAP) -> list[dict[str, Any]]:
+    """The late replies grouped into bursts by when their messages were posted: each burst's start (seconds since
+    the first post), its number of late replies and the latest one's latency. Pure."""
+    pairs = sorted(pair for customer in figures.matched.values() for pair in customer)
+    if not pairs:
+        return []
+    first = pairs[0][0]
+    bursts: list[dict[str, Any]] = []
+    last_late = None
+    for started, at in pairs:
+        latency = (at - started) * 1000
+        if latency <= late_ms:
+            continue
+        if last_late is None or started - last_late > gap:
+            bursts.append({"at_s": round(started - first, 2), "replies": 0, "max_ms": 0.0})
+        bursts[-1]["replies"] += 1
+        bursts[-1]["max_ms"] = round(max(bursts[-1]["max_ms"], latency), 1)
+        last_late = started
+    return bursts
+
+
 def hop_breakdown(posts: list[Post], figures: RunFigures, rows: dict[str, Any]) -> list[tuple[str, dict]]:
     """Per hop, from the product's own timestamps: POST -> inbound stored -> reply queued -> reply at the fake."""
     started = {p.wamid: p.started for p in posts}
@@ -595,6 +623,15 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {name:<52} p50 {fmt(h['p50_ms']):>9} ms  p95 {fmt(h['p95_ms']):>9} ms  "
                   f"p99 {fmt(h['p99_ms']):>9} ms  (n={h['n']:,})")  # fmt: skip
 
+    bursts = {f.name: late_bursts(f) for f in figures}
+    print(f"\nReplies later than {LATE_MS:g} ms, by when their messages were posted (a burst: one stall):")
+    for name, found in bursts.items():
+        late = sum(b["replies"] for b in found)
+        biggest = sorted(found, key=lambda b: -b["replies"])[:5]
+        said = "; ".join(f"{b['replies']} at {b['at_s']:g} s (up to {b['max_ms']:g} ms)" for b in biggest)
+        counted = f"{late:,} in {len(found)} burst{'s' * (len(found) != 1)}"
+        print(f"  {name}: {counted}" + (f"; largest: {said}" if said else ""))
+
     product = figures[-1].row()
     checks = [
         ("every message answered", product["unanswered"] == 0 and product["non_2xx"] == 0),
@@ -613,6 +650,7 @@ def run(args: argparse.Namespace) -> int:
         "python": interpreter(),
         "figures": [f.row() for f in figures],
         "hops": dict(hops),
+        "late_bursts": bursts,
         "checks": dict(checks),
         "passed": passed,
     }
