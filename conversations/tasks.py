@@ -18,9 +18,9 @@ from conversations.services.media import message_media_refetch
 from conversations.services.outbound import conversation_flush_outbound, flush_schedule, flush_started
 from conversations.services.processing import conversation_process
 from conversations.services.retention import deliveries_purge
-from conversations.services.search_index import search_index_catch_up
+from conversations.services.search_index import PASS_BATCH, PASS_REST, search_index_catch_up
 from conversations.services.sweeper import media_refetch_due, sweep_stuck
-from whatsapp_ia.locks import lock_busy_backoff
+from whatsapp_ia.locks import conversation_lock, lock_busy_backoff
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +120,13 @@ def sweep_stuck_task() -> dict:
 
 @shared_task(name="conversations.tasks.search_index_task")
 def search_index_task() -> int:
-    """Copy the new messages' texts under the console's full-text index (MySQL/MariaDB)."""
-    return search_index_catch_up()
+    """Copy the new messages' texts under the console's full-text index (MySQL/MariaDB), in short statements
+    with rests between them (the pipeline shares the database). A pass still running (a backlog, e.g. after
+    an upgrade) keeps going; the next one is skipped instead of copying the same ids."""
+    with conversation_lock("search-index", 0) as held:
+        if not held:
+            return 0
+        return search_index_catch_up(batch=PASS_BATCH, max_batches=1_000, rest=PASS_REST)
 
 
 @shared_task(name="conversations.tasks.message_media_refetch_task", acks_late=True)

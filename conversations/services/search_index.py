@@ -4,7 +4,10 @@ InnoDB applies a FULLTEXT index's rows at each commit. On the message table itse
 inside every turn of the pipeline and stalled it (80 messages/s on MariaDB: p95 602 ms, p99 924 ms;
 without the index p95 33 ms). So the index lives on a table of its own, :class:`MessageSearchText`,
 that a periodic task fills in batches (:func:`search_index_catch_up`, every SEARCH_INDEX_INTERVAL
-seconds): one ``INSERT IGNORE ... SELECT`` over a range of message ids, off the pipeline's path.
+seconds): ``INSERT IGNORE ... SELECT`` statements over ranges of message ids, off the pipeline's path.
+The periodic pass copies PASS_BATCH ids per statement and rests between them (PASS_REST): one statement
+for ten seconds of messages at 80 messages/s (about 1,600 rows) kept MariaDB busy for 50-120 ms, and
+every reply of that moment waited behind it (bench/e2e_pipeline.sh's late-reply bursts every 10 s).
 
 The search never misses a message for being too new: the messages above :func:`search_index_low_id`
 (not copied yet, or copied moments ago) are read from the message table itself, a short primary-key
@@ -18,6 +21,10 @@ Other databases have no FULLTEXT index: the table stays empty and these function
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from time import monotonic
+from time import sleep as time_sleep
+
 from django.db import connection
 from django.db.models import Max, Min
 
@@ -26,6 +33,8 @@ from conversations.models import Message, MessageSearchText
 __all__ = [
     "CATCH_UP_BATCH",
     "CATCH_UP_OVERLAP",
+    "PASS_BATCH",
+    "PASS_REST",
     "UNINDEXED_LIMIT",
     "search_index_catch_up",
     "search_index_enabled",
@@ -35,6 +44,11 @@ __all__ = [
 
 #: Message ids copied per statement.
 CATCH_UP_BATCH = 5_000
+#: Message ids copied per statement by the periodic pass (search_index_task): statements of a few
+#: milliseconds, so the pipeline sharing MariaDB's core never waits long behind one.
+PASS_BATCH = 250
+#: The periodic pass rests this many times as long as each statement took before the next one.
+PASS_REST = 2.0
 #: Ids below the newest copied one that each pass (and each search) reads again.
 CATCH_UP_OVERLAP = 2_000
 #: The most message ids a search reads from the message table itself; beyond it (the copy is far
@@ -53,10 +67,19 @@ def search_index_low_id() -> int:
     return max(newest - CATCH_UP_OVERLAP, 0)
 
 
-def search_index_catch_up(*, batch: int = CATCH_UP_BATCH, max_batches: int = 200) -> int:
+def search_index_catch_up(
+    *,
+    batch: int = CATCH_UP_BATCH,
+    max_batches: int = 200,
+    rest: float = 0.0,
+    clock: Callable[[], float] = monotonic,
+    sleep: Callable[[float], None] = time_sleep,
+) -> int:
     """Copy the texts of the messages not in the index yet, ``batch`` ids at a time; returns how many.
 
     At most ``max_batches`` statements per call (the next call goes on where this one stopped).
+    ``rest``: after each statement but the last, sleep ``rest`` times as long as it took (the periodic
+    task: PASS_REST).
     """
     if not search_index_enabled():
         return 0
@@ -77,9 +100,12 @@ def search_index_catch_up(*, batch: int = CATCH_UP_BATCH, max_batches: int = 200
             if low >= newest:
                 break
             high = min(low + batch, newest)
+            started = clock()
             cursor.execute(sql, [low, high])
             added += max(cursor.rowcount, 0)
             low = high
+            if rest and low < newest:
+                sleep(rest * (clock() - started))
     return added
 
 
