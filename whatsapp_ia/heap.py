@@ -4,7 +4,7 @@ A full (oldest-generation) collection walks every object the process has tracked
 Django, the apps and their modules are loaded, about 160,000 of them. Walking them stops
 every thread of the process for 80-100 ms on this project's 2-core host; in the web server
 that stalls every connection, in the pipeline runner it holds up every reply of the moment
-(a burst of 75 replies 100-160 ms late at 80 messages/s, where p50 is 9 ms). The objects built
+(one took 92 ms in the runner at 80 messages/s, where a reply's p50 is 9 ms). The objects built
 at startup live as long as the process, so collecting them is wasted work: ``gc.freeze()``
 moves them to the permanent generation, and full collections walk only what was made since.
 
