@@ -318,7 +318,7 @@ BURST_GAP = 0.3
 
 def late_bursts(figures: RunFigures, *, late_ms: float = LATE_MS, gap: float = BURST_GAP) -> list[dict[str, Any]]:
     """The late replies grouped into bursts by when their messages were posted: each burst's start (seconds since
-    the first post), its number of late replies and the latest one's latency. Pure."""
+    the first post), its number of late replies and the longest latency among them. Pure."""
     pairs = sorted(pair for customer in figures.matched.values() for pair in customer)
     if not pairs:
         return []
