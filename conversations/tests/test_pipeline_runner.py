@@ -304,11 +304,13 @@ def test_the_pipeline_command_freezes_its_startup_heap_before_the_first_turn(mon
     """A full collection over Django's 160,000 startup objects stopped the runner for about 90 ms at 80 messages/s,
     holding up every reply of the moment; frozen, they are never walked again (whatsapp_ia/heap.py)."""
     import gc
+    import signal
 
     from django.core.management import call_command
 
     frozen_at_run: list[int] = []
     monkeypatch.setattr(PipelineRunner, "run", lambda self: frozen_at_run.append(gc.get_freeze_count()))
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}  # the command sets its own
     gc.unfreeze()
     try:
         call_command("pipeline")
@@ -316,3 +318,5 @@ def test_the_pipeline_command_freezes_its_startup_heap_before_the_first_turn(mon
         assert frozen_at_run[0] > 10_000  # Django, the apps and the pipeline's modules
     finally:
         gc.unfreeze()  # the test process collects as before
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)  # and stops on Ctrl-C or SIGTERM as before
